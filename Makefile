@@ -1,0 +1,96 @@
+# tgattach — see README.md.  `make` builds ./tgattach; `make test` runs every test.
+# Each directory's *.c files are picked up by wildcard: add a file, it is built.
+
+CC       ?= cc
+PKGS     := libdw libelf
+CSTD     := -std=gnu11
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation
+CPPFLAGS := -I. -D_GNU_SOURCE
+OPT      ?= -O2 -g
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+MODULES  := common attach symbols sampler render builtin
+LIB_SRC  := $(foreach d,$(MODULES),$(wildcard $(d)/*.c))
+MAIN_SRC := tgattach.c
+UNIT_SRC := $(wildcard tests/unit/*.c)
+E2E_SRC  := $(wildcard tests/e2e/*.c)
+TOOL_SRC := tools/gen-offsets.c
+
+# pkg-config flags are looked up lazily (after `deps` ran) through recursive make.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
+
+B  := build/rel
+BA := build/asan
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
+LIBA_OBJ  := $(LIB_SRC:%.c=$(BA)/%.o)
+
+.PHONY: all deps build test unit e2e asan demo bench offsets clean format fuzz soak
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: tgattach
+
+deps:
+	@sh tools/deps.sh
+
+tgattach: $(LIB_OBJ) $(B)/$(MAIN_SRC:.c=.o)
+	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BA)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O1 -g $(SAN) $(CPPFLAGS) $(PKG_CFLAGS) $(CRIT_CFLAGS) -MMD -MP -c -o $@ $<
+
+# The ASan+UBSan build of the tool, used by the end-to-end tests.
+$(BA)/tgattach: $(LIBA_OBJ) $(BA)/tgattach.o
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BA)/unit-tests: $(LIBA_OBJ) $(UNIT_SRC:%.c=$(BA)/%.o)
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lm
+
+$(BA)/e2e-tests: $(LIBA_OBJ) $(E2E_SRC:%.c=$(BA)/%.o)
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lm
+
+$(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
+	$(CC) -o $@ $^ $(PKG_LIBS) -lm
+
+asan: $(BA)/tgattach
+
+test: deps
+	@$(MAKE) --no-print-directory tgattach $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests
+	@sh tests/run.sh
+
+unit: $(BA)/unit-tests
+	$(BA)/unit-tests
+
+e2e: $(BA)/tgattach $(BA)/e2e-tests
+	$(BA)/e2e-tests
+
+# Rewrites symbols/offsets_builtin.c from the DWARF of the installed pyenv builds.
+offsets: deps
+	@$(MAKE) --no-print-directory $(B)/gen-offsets
+	sh tools/make-offsets.sh $(B)/gen-offsets > symbols/offsets_builtin.c.new
+	mv symbols/offsets_builtin.c.new symbols/offsets_builtin.c
+
+demo: all
+	@sh fixtures/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@sh tools/bench.sh
+
+format:
+	clang-format -i $(LIB_SRC) $(MAIN_SRC) $(UNIT_SRC) $(E2E_SRC) $(wildcard */*.h)
+
+clean:
+	rm -rf build tgattach
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,47 @@
+/* tgattach render SUBCOMMAND ...: draws and explores recorded data (render/). */
+#include "builtin/builtin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "render/render.h"
+
+struct render_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static const struct render_cmd render_cmds[] = {
+	{"memg", render_memg, "memory change per return of each thread and process RSS (SVG)"},
+	{"decorate-stack", render_decorate_stack,
+	 "the calls under the call that produced one return, with time and memory"},
+};
+
+static void list_cmds(FILE *fp)
+{
+	fputs("usage: tgattach render SUBCOMMAND [ARGS...]   (SUBCOMMAND --help for details)\n"
+	      "subcommands:\n",
+	      fp);
+	for (size_t i = 0; i < sizeof render_cmds / sizeof render_cmds[0]; i++)
+		fprintf(fp, "  %-16s %s\n", render_cmds[i].name, render_cmds[i].help);
+}
+
+int cmd_render(int argc, char **argv)
+{
+	if (argc < 2) {
+		list_cmds(stderr);
+		return TG_E_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		list_cmds(stdout);
+		return TG_OK;
+	}
+	for (size_t i = 0; i < sizeof render_cmds / sizeof render_cmds[0]; i++)
+		if (strcmp(argv[1], render_cmds[i].name) == 0)
+			return render_cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "tgattach render: unknown subcommand '%s'\n", argv[1]);
+	list_cmds(stderr);
+	return TG_E_USAGE;
+}

@@ -1,0 +1,26 @@
+/* cli.h: option values shared by the render subcommands. */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include "common/err.h"
+
+/* A whole decimal integer; TG_E_USAGE naming the option otherwise. */
+int cli_ll(const char *opt, const char *arg, long long *out, struct tg_err *err);
+/* A finite decimal number >= 0. */
+int cli_nonneg(const char *opt, const char *arg, double *out, struct tg_err *err);
+
+/* A point in time, as given to --time-from/--time-to:
+ *   1394031433.5            Unix seconds
+ *   +30 / +1.5              seconds after the first event of the recording
+ *   2014-03-05 14:57:13     local time (also with a 'T'; fractional seconds allowed) */
+struct cli_time {
+	int set;
+	int relative;
+	double value;
+};
+
+int cli_time(const char *opt, const char *arg, struct cli_time *out, struct tg_err *err);
+/* Unix seconds for t, given the time of the recording's first event. */
+double cli_time_resolve(const struct cli_time *t, double first);
+
+#endif

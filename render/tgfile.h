@@ -1,0 +1,88 @@
+/* tgfile.h: streaming reader of ThreadGraph data files (process.mem, THREAD.mem,
+ * THREAD.stack), written by tgattach or by the original ThreadGraph.
+ *
+ *   process.mem    TIME#RSS_BYTES
+ *   THREAD.mem     TIME#FILE:LINE:FUNC=>DELTA      (one per return, post-order)
+ *   THREAD.stack   <indent>TIME#FILE:LINE:FUNC     (one per call, pre-order)
+ *
+ * Memory stays bounded: one reused line buffer; a line longer than TGFILE_LINE_MAX is
+ * skipped as malformed.  A malformed line is reported on stderr as
+ * "PATH:LINENO: skipped malformed line: WHY" and counted; in strict mode it is an error
+ * (TG_E_DATA).  Blank lines are skipped silently.  FILE and FUNC come back unescaped
+ * (tg_unescape_field); files written by the original, which escaped nothing, are read by
+ * taking LINE from the last ":<digits>:" of the frame, so a ':' inside FILE survives. */
+#ifndef TG_TGFILE_H
+#define TG_TGFILE_H
+
+#include <stdio.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+#define TGFILE_LINE_MAX (1u << 20)
+
+enum tgfile_kind {
+	TGFILE_SAMPLES, /* process.mem */
+	TGFILE_RETURNS, /* THREAD.mem */
+	TGFILE_CALLS,   /* THREAD.stack */
+};
+
+/* One parsed line.  file/func are owned by the record and reused from line to line. */
+struct tg_rec {
+	double time;
+	long long value;      /* RSS bytes (samples) or DELTA bytes (returns) */
+	unsigned long indent; /* leading spaces (calls) */
+	long line;            /* source line (returns, calls) */
+	struct buf file;
+	struct buf func;
+	const char *frame;    /* the raw FILE:LINE:FUNC text, valid until the next line */
+	size_t frame_len;
+};
+
+#define TG_REC_INIT {0, 0, 0, 0, BUF_INIT, BUF_INIT, NULL, 0}
+
+void tg_rec_free(struct tg_rec *rec);
+
+/* Parses one line (without its newline; may hold NUL bytes).  Returns 0, or -1 with *why
+ * set to a static reason. */
+int tgline_parse(enum tgfile_kind kind, const char *s, size_t len, struct tg_rec *rec,
+		 const char **why);
+
+struct tgfile {
+	FILE *fp;
+	char *path;
+	enum tgfile_kind kind;
+	int strict;
+	int quiet;               /* don't report malformed lines (still counted) */
+	struct buf line;         /* the current line, newline stripped */
+	char *chunk;             /* read buffer */
+	size_t chunk_len, chunk_pos;
+	int eof;
+	unsigned long lineno;    /* line number of the last line read, 1-based */
+	unsigned long malformed; /* lines skipped so far */
+};
+
+int tgfile_open(struct tgfile *f, const char *path, enum tgfile_kind kind, int strict,
+		struct tg_err *err);
+/* Reads the next well-formed record.  Returns 1 with *rec filled (f->lineno is its line
+ * number), 0 at end of file, -1 on a read error or, in strict mode, a malformed line. */
+int tgfile_next(struct tgfile *f, struct tg_rec *rec, struct tg_err *err);
+void tgfile_close(struct tgfile *f);
+
+/* Reads the next raw line (newline stripped, trailing '\r' kept).  Returns 1, 0 at end,
+ * -1 on a read error; an over-long line is returned cut to TGFILE_LINE_MAX with
+ * *too_long set. */
+int tgfile_next_line(struct tgfile *f, int *too_long, struct tg_err *err);
+
+enum tgname_kind {
+	TGNAME_OTHER,
+	TGNAME_PROCESS_MEM,
+	TGNAME_THREAD_MEM,
+	TGNAME_THREAD_STACK,
+};
+
+/* Classifies a directory entry by its base name; for thread files, appends the thread
+ * name (file name minus its last extension, tg_unescape_filename applied) to *thread. */
+enum tgname_kind tgname_classify(const char *base, struct buf *thread);
+
+#endif

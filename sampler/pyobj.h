@@ -1,0 +1,51 @@
+/* pyobj.h: reading Python objects out of the target: str, bytes, int, dict, module and
+ * instance attributes, for every supported layout.  Every read is validated (type
+ * pointer, sane lengths); garbage from a torn read yields -1 or 0, never a crash or an
+ * unbounded loop. */
+#ifndef TG_PYOBJ_H
+#define TG_PYOBJ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attach/remote.h"
+#include "common/buf.h"
+#include "symbols/pytarget.h"
+
+struct pyobj {
+	struct remote *r;
+	const struct py_target *t;
+	const struct py_offsets *o;
+};
+
+void pyobj_init(struct pyobj *p, struct remote *r, const struct py_target *t);
+
+/* Address of the object's type, or 0. */
+uint64_t pyobj_type(struct pyobj *p, uint64_t obj);
+
+/* Text of a str (3.x unicode, 2.7 str or unicode) as UTF-8, at most max bytes, appended
+ * to out.  -1 if obj is not a string or cannot be read. */
+int pyobj_str(struct pyobj *p, uint64_t obj, struct buf *out, size_t max);
+/* Does the str at obj equal key (ASCII)?  Cheaper than pyobj_str. */
+int pyobj_str_equals(struct pyobj *p, uint64_t obj, const char *key);
+/* Contents of a bytes object (2.7: str) into dst (at most cap bytes); returns the length
+ * or -1. */
+long pyobj_bytes(struct pyobj *p, uint64_t obj, unsigned char *dst, size_t cap);
+/* Value of an int (2.7: int or long) that fits 64 bits. */
+int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out);
+
+/* Called for each live item of a dict; return nonzero to stop. */
+typedef int (*pyobj_item_fn)(void *ctx, uint64_t key, uint64_t value);
+/* Iterate a dict's items (at most max).  -1 if obj is not a readable dict. */
+int pyobj_dict_items(struct pyobj *p, uint64_t dict, size_t max, pyobj_item_fn fn, void *ctx);
+/* Value for a str key, or 0. */
+uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key);
+/* A plain instance's attribute from its __dict__ (managed dicts and inline values
+ * included), or 0. */
+uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name);
+/* sys.modules[name] of interpreter interp, or 0. */
+uint64_t pyobj_module(struct pyobj *p, uint64_t interp, const char *name);
+/* module.__dict__[name], or 0. */
+uint64_t pyobj_module_attr(struct pyobj *p, uint64_t module, const char *name);
+
+#endif

@@ -1,0 +1,131 @@
+#include "sampler/session.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int check_exists(pid_t pid, struct tg_err *err)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (access(path, F_OK) != 0)
+		return tg_err_set(err, TG_E_NOPROC, "no such process: %d", (int)pid);
+	if (pid == getpid())
+		return tg_err_set(err, TG_E_USAGE, "process %d is tgattach itself", (int)pid);
+	return 0;
+}
+
+int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
+		 struct tg_err *err)
+{
+	struct pytarget_opts topts = {opts->offsets};
+
+	memset(s, 0, sizeof *s);
+	s->pid = pid;
+	if (check_exists(pid, err) < 0)
+		return -1;
+	remote_init_process(&s->remote, pid);
+	if (pytarget_resolve(&s->target, pid, &s->remote, &topts, err) < 0) {
+		remote_close(&s->remote);
+		return -1;
+	}
+	s->walker = walker_new(&s->remote, &s->target);
+	s->names = threadnames_new();
+	if (opts->attach && session_attach(s, opts, err) < 0) {
+		session_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+int session_attach(struct session *s, const struct session_opts *opts, struct tg_err *err)
+{
+	struct trace_opts tr = {opts->follow_forks, opts->on_event, opts->ctx};
+
+	s->trace = trace_attach(s->pid, &tr, err);
+	return s->trace ? 0 : -1;
+}
+
+void session_close(struct session *s)
+{
+	trace_detach(s->trace);
+	s->trace = NULL;
+	walker_free(s->walker);
+	s->walker = NULL;
+	threadnames_free(s->names);
+	s->names = NULL;
+	remote_close(&s->remote);
+}
+
+void session_refresh_names(struct session *s, struct walk_sample *sample)
+{
+	uint64_t done[WALK_MAX_INTERPS];
+	size_t ndone = 0;
+
+	for (size_t i = 0; i < sample->nthreads; i++) {
+		uint64_t interp = sample->threads[i].interp;
+		size_t k = 0;
+		while (k < ndone && done[k] != interp)
+			k++;
+		if (k < ndone || ndone == WALK_MAX_INTERPS)
+			continue;
+		done[ndone++] = interp;
+		threadnames_refresh(s->names, walker_pyobj(s->walker), interp);
+	}
+	for (size_t i = 0; i < sample->nthreads; i++) {
+		struct walk_thread *th = &sample->threads[i];
+		int64_t native = 0;
+		if (th->native_id <= 0 &&
+		    threadnames_get(s->names, th->interp, th->thread_id, &native) && native > 0)
+			th->native_id = native;
+	}
+}
+
+static int read_comm(pid_t pid, int64_t tid, struct buf *out)
+{
+	char path[96], comm[64];
+
+	snprintf(path, sizeof path, "/proc/%d/task/%lld/comm", (int)pid, (long long)tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char *got = fgets(comm, sizeof comm, f);
+	fclose(f);
+	if (!got)
+		return -1;
+	comm[strcspn(comm, "\n")] = '\0';
+	buf_addstr(out, comm);
+	return 0;
+}
+
+int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)
+{
+	int64_t native = 0;
+	const char *name = threadnames_get(s->names, th->interp, th->thread_id, &native);
+
+	if (name) {
+		buf_addstr(out, name);
+		return 1;
+	}
+	if (th->native_id <= 0 || read_comm(s->pid, th->native_id, out) < 0)
+		buf_addf(out, "Thread-%llx", (unsigned long long)th->thread_id);
+	return 0;
+}
+
+int session_parse_pid(const char *arg, pid_t *out, struct tg_err *err)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = arg ? strtol(arg, &end, 10) : 0;
+	if (!arg || !*arg || *end || errno || v <= 0 || v > 0x3fffffff)
+		return tg_err_set(err, TG_E_USAGE, "invalid PID '%s': expected a positive number",
+				  arg ? arg : "");
+	*out = (pid_t)v;
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* session.h: the session object — everything tgattach holds about one target process:
+ * its memory reader, the resolved interpreter, the ptrace session, the stack walker and
+ * the thread-name registry.  The only mutable state of a run lives here (and in the
+ * recorder that owns it). */
+#ifndef TG_SESSION_H
+#define TG_SESSION_H
+
+#include <sys/types.h>
+
+#include "attach/remote.h"
+#include "attach/trace.h"
+#include "common/buf.h"
+#include "common/err.h"
+#include "sampler/threadnames.h"
+#include "sampler/walk.h"
+#include "symbols/pytarget.h"
+
+struct session_opts {
+	enum offsets_mode offsets;
+	int attach;           /* PTRACE_SEIZE the target (record, dump); info does not */
+	int follow_forks;
+	trace_event_fn on_event;
+	void *ctx;
+};
+
+struct session {
+	pid_t pid;
+	struct remote remote;
+	struct py_target target;
+	struct trace *trace;
+	struct walker *walker;
+	struct thread_names *names;
+};
+
+/* Resolve the interpreter first (a process that is not Python is never touched), then
+ * attach.  On failure everything is released and nothing stays attached. */
+int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
+		 struct tg_err *err);
+/* Attach later (record opens its output first, so a bad output directory never touches
+ * the target). */
+int session_attach(struct session *s, const struct session_opts *opts, struct tg_err *err);
+void session_close(struct session *s);
+
+/* Re-read thread names of every interpreter seen in sample, and fill in kernel TIDs the
+ * thread states do not record (Thread._native_id, 3.8-3.10). */
+void session_refresh_names(struct session *s, struct walk_sample *sample);
+/* The display name of a sampled thread: threading's name, else the kernel's comm, else
+ * "Thread-<ident>".  Appends to out; returns 1 when it is threading's name. */
+int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out);
+
+/* Parse a PID argument strictly (digits only, > 0). */
+int session_parse_pid(const char *arg, pid_t *out, struct tg_err *err);
+
+#endif

@@ -1,0 +1,107 @@
+#include "sampler/threadnames.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+#define NAMES_MAX 8192
+#define NAME_BYTES 256
+
+struct name_entry {
+	uint64_t interp;
+	uint64_t ident;
+	int64_t native_id;
+	char *name;
+};
+
+struct thread_names {
+	struct name_entry *e;
+	size_t n, cap;
+};
+
+struct thread_names *threadnames_new(void)
+{
+	return xcalloc(1, sizeof(struct thread_names));
+}
+
+static void drop_interp(struct thread_names *tn, uint64_t interp)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < tn->n; i++) {
+		if (tn->e[i].interp == interp)
+			free(tn->e[i].name);
+		else
+			tn->e[keep++] = tn->e[i];
+	}
+	tn->n = keep;
+}
+
+void threadnames_free(struct thread_names *tn)
+{
+	if (!tn)
+		return;
+	for (size_t i = 0; i < tn->n; i++)
+		free(tn->e[i].name);
+	free(tn->e);
+	free(tn);
+}
+
+struct collect {
+	struct thread_names *tn;
+	struct pyobj *p;
+	uint64_t interp;
+	const char *name_attr;
+};
+
+static int collect_item(void *ctx, uint64_t key, uint64_t thread)
+{
+	struct collect *c = ctx;
+	struct buf name = BUF_INIT;
+	int64_t ident, native = 0;
+
+	if (c->tn->n >= NAMES_MAX)
+		return 1;
+	if (pyobj_int(c->p, key, &ident) < 0)
+		return 0;
+	uint64_t name_obj = pyobj_getattr(c->p, thread, c->name_attr);
+	if (!name_obj || pyobj_str(c->p, name_obj, &name, NAME_BYTES) < 0) {
+		buf_free(&name);
+		return 0;
+	}
+	uint64_t native_obj = c->p->t->major == 3 ? pyobj_getattr(c->p, thread, "_native_id") : 0;
+	if (native_obj && pyobj_int(c->p, native_obj, &native) < 0)
+		native = 0;
+	if (c->tn->n == c->tn->cap) {
+		c->tn->cap = c->tn->cap ? c->tn->cap * 2 : 16;
+		c->tn->e = xrealloc(c->tn->e, c->tn->cap * sizeof *c->tn->e);
+	}
+	c->tn->e[c->tn->n++] = (struct name_entry){c->interp, (uint64_t)ident, native,
+						   buf_detach(&name)};
+	return 0;
+}
+
+int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp)
+{
+	struct collect c = {tn, p, interp, p->t->major == 2 ? "_Thread__name" : "_name"};
+	uint64_t threading = pyobj_module(p, interp, "threading");
+	uint64_t active = pyobj_module_attr(p, threading, "_active");
+
+	drop_interp(tn, interp);
+	if (!active)
+		return -1;
+	return pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
+}
+
+const char *threadnames_get(const struct thread_names *tn, uint64_t interp, uint64_t ident,
+			    int64_t *native_id)
+{
+	for (size_t i = 0; i < tn->n; i++)
+		if (tn->e[i].interp == interp && tn->e[i].ident == ident) {
+			if (native_id)
+				*native_id = tn->e[i].native_id;
+			return tn->e[i].name;
+		}
+	return NULL;
+}

@@ -1,0 +1,24 @@
+/* threadnames.h: Python thread names, read from each interpreter's
+ * threading._active {ident: Thread} registry (the Thread's `_name`, and `_native_id`
+ * where the version has it).  Threads not started through `threading` have no entry;
+ * the caller falls back to /proc/PID/task/TID/comm. */
+#ifndef TG_THREADNAMES_H
+#define TG_THREADNAMES_H
+
+#include <stdint.h>
+
+#include "sampler/pyobj.h"
+
+struct thread_names;
+
+struct thread_names *threadnames_new(void);
+void threadnames_free(struct thread_names *tn);
+
+/* Re-read the registry of interpreter interp (replacing what was known for it). */
+int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp);
+
+/* The name of thread ident in interp, or NULL; *native_id gets Thread._native_id or 0. */
+const char *threadnames_get(const struct thread_names *tn, uint64_t interp, uint64_t ident,
+			    int64_t *native_id);
+
+#endif

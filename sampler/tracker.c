@@ -1,0 +1,292 @@
+#include "sampler/tracker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+#define TRACK_MAX_THREADS WALK_MAX_THREADS
+
+struct tframe {
+	uint64_t addr, code;
+	int64_t pos;        /* instruction position at the last sample */
+	const char *file;   /* interned */
+	const char *func;   /* interned */
+	int line;           /* line at the last sample */
+	int kept;           /* passes the filter */
+	int64_t mem_at_call;
+};
+
+struct tthread {
+	uint64_t interp, thread_id;
+	int64_t native_id;
+	uint64_t seen;       /* sample number of the last sighting */
+	int64_t mem;         /* memory charged so far */
+	struct output_thread *out;
+	size_t depth;
+	struct tframe frames[WALK_MAX_DEPTH]; /* [0] outermost */
+};
+
+/* Interned strings: file and function names live as long as the tracker, so frames can
+ * outlive the code cache entry they came from.  Bounded by the number of distinct names. */
+struct intern {
+	char **slots;
+	size_t cap, used;
+};
+
+struct pending {
+	uint64_t thread_id;
+	int64_t native_id;
+	uint64_t first;      /* sample number of the first sighting */
+};
+
+#define PENDING_MAX 256
+
+struct tracker {
+	struct output *out;
+	struct pending pending[PENDING_MAX];
+	size_t npending;
+	char *filter;
+	size_t filter_len;
+	uint64_t samples;
+	struct tthread **threads;
+	size_t nthreads;
+	struct intern names;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static const char *intern(struct intern *in, const char *s)
+{
+	if (in->used * 2 >= in->cap) {
+		struct intern bigger = {xcalloc(in->cap ? in->cap * 2 : 1024, sizeof(char *)),
+					in->cap ? in->cap * 2 : 1024, 0};
+		for (size_t i = 0; i < in->cap; i++)
+			if (in->slots[i])
+				intern(&bigger, in->slots[i]), free(in->slots[i]);
+		free(in->slots);
+		*in = bigger;
+	}
+	size_t i = hash_str(s) & (in->cap - 1);
+	while (in->slots[i] && strcmp(in->slots[i], s) != 0)
+		i = (i + 1) & (in->cap - 1);
+	if (!in->slots[i]) {
+		in->slots[i] = xstrdup(s);
+		in->used++;
+	}
+	return in->slots[i];
+}
+
+struct tracker *tracker_new(struct output *out, const char *filter_prefix)
+{
+	struct tracker *tk = xcalloc(1, sizeof *tk);
+
+	tk->out = out;
+	if (filter_prefix && *filter_prefix) {
+		tk->filter = xstrdup(filter_prefix);
+		tk->filter_len = strlen(filter_prefix);
+	}
+	tk->threads = xcalloc(TRACK_MAX_THREADS, sizeof *tk->threads);
+	return tk;
+}
+
+void tracker_free(struct tracker *tk)
+{
+	if (!tk)
+		return;
+	for (size_t i = 0; i < tk->nthreads; i++)
+		free(tk->threads[i]);
+	for (size_t i = 0; i < tk->names.cap; i++)
+		free(tk->names.slots[i]);
+	free(tk->names.slots);
+	free(tk->threads);
+	free(tk->filter);
+	free(tk);
+}
+
+size_t tracker_threads(const struct tracker *tk)
+{
+	return tk->nthreads;
+}
+
+static struct tthread *find_thread(struct tracker *tk, const struct walk_thread *th)
+{
+	for (size_t i = 0; i < tk->nthreads; i++) {
+		struct tthread *t = tk->threads[i];
+		if (t->thread_id == th->thread_id && t->interp == th->interp &&
+		    t->native_id == th->native_id)
+			return t;
+	}
+	return NULL;
+}
+
+/* Has this unnamed thread waited long enough to be written under a fallback name? */
+static int waited_for_name(struct tracker *tk, const struct walk_thread *th)
+{
+	for (size_t i = 0; i < tk->npending; i++) {
+		struct pending *p = &tk->pending[i];
+		if (p->thread_id == th->thread_id && p->native_id == th->native_id) {
+			if (tk->samples - p->first < TRACKER_NAME_WAIT)
+				return 0;
+			*p = tk->pending[--tk->npending];
+			return 1;
+		}
+	}
+	if (tk->npending == PENDING_MAX)
+		return 1;
+	tk->pending[tk->npending++] = (struct pending){th->thread_id, th->native_id, tk->samples};
+	return 0;
+}
+
+static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *th,
+				  tracker_name_fn name_fn, void *ctx)
+{
+	struct buf name = BUF_INIT;
+
+	if (tk->nthreads == TRACK_MAX_THREADS)
+		return NULL;
+	if (!name_fn(ctx, th, &name) && !waited_for_name(tk, th)) {
+		buf_free(&name);
+		return NULL;
+	}
+	struct tthread *t = xcalloc(1, sizeof *t);
+	t->interp = th->interp;
+	t->thread_id = th->thread_id;
+	t->native_id = th->native_id;
+	uint64_t key = th->native_id > 0 ? (uint64_t)th->native_id : th->thread_id;
+	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
+	buf_free(&name);
+	tk->threads[tk->nthreads++] = t;
+	return t;
+}
+
+static int frame_kept(const struct tracker *tk, const char *file)
+{
+	return !tk->filter || strncmp(file, tk->filter, tk->filter_len) == 0;
+}
+
+/* Number of leading (outermost) frames that are the same calls as in the last sample. */
+static size_t common_prefix(const struct tthread *t, const struct walk_thread *th)
+{
+	size_t n = th->depth < t->depth ? th->depth : t->depth;
+	size_t k = 0;
+
+	for (; k < n; k++) {
+		const struct walk_frame *now = &th->frames[th->depth - 1 - k];
+		const struct tframe *was = &t->frames[k];
+		if (now->addr != was->addr || now->code != was->code)
+			break;
+		if (k > 0 && th->frames[th->depth - k].pos != t->frames[k - 1].pos)
+			break;
+	}
+	return k;
+}
+
+static size_t kept_depth(const struct tthread *t, size_t upto)
+{
+	size_t d = 0;
+
+	for (size_t i = 0; i < upto; i++)
+		d += t->frames[i].kept;
+	return d;
+}
+
+static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
+			struct tg_err *err)
+{
+	while (t->depth > keep) {
+		const struct tframe *f = &t->frames[--t->depth];
+		if (f->kept && output_return(tk->out, t->out, when, f->file, f->line, f->func,
+					     t->mem - f->mem_at_call, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int emit_calls(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
+		      double when, struct tg_err *err)
+{
+	size_t depth = kept_depth(t, t->depth);
+
+	while (t->depth < th->depth) {
+		const struct walk_frame *w = &th->frames[th->depth - 1 - t->depth];
+		struct tframe *f = &t->frames[t->depth++];
+		f->addr = w->addr;
+		f->code = w->code;
+		f->pos = w->pos;
+		f->file = intern(&tk->names, w->code_info->file);
+		f->func = intern(&tk->names, w->code_info->func);
+		f->line = w->line;
+		f->kept = frame_kept(tk, f->file);
+		f->mem_at_call = t->mem;
+		if (f->kept && output_call(tk->out, t->out, when, (int)depth++, f->file, f->line,
+					   f->func, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void note_positions(struct tthread *t, const struct walk_thread *th)
+{
+	for (size_t k = 0; k < t->depth; k++) {
+		const struct walk_frame *w = &th->frames[th->depth - 1 - k];
+		t->frames[k].pos = w->pos;
+		t->frames[k].line = w->line;
+	}
+}
+
+static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
+		       int64_t charged, double when, struct tg_err *err)
+{
+	t->seen = tk->samples;
+	t->mem += charged;
+	if (th->truncated)
+		return 0; /* a torn or cut chain would show as spurious returns and calls */
+	size_t keep = common_prefix(t, th);
+	if (emit_returns(tk, t, keep, when, err) < 0)
+		return -1;
+	note_positions(t, th);
+	return emit_calls(tk, t, th, when, err);
+}
+
+/* Threads not seen in this sample have ended: all their frames returned. */
+static int retire_threads(struct tracker *tk, double when, struct tg_err *err)
+{
+	size_t keep = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < tk->nthreads; i++) {
+		struct tthread *t = tk->threads[i];
+		if (t->seen == tk->samples) {
+			tk->threads[keep++] = t;
+			continue;
+		}
+		if (emit_returns(tk, t, 0, when, err) < 0)
+			rc = -1;
+		free(t);
+	}
+	tk->nthreads = keep;
+	return rc;
+}
+
+int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
+		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
+{
+	tk->samples++;
+	for (size_t i = 0; i < s->nthreads; i++) {
+		const struct walk_thread *th = &s->threads[i];
+		struct tthread *t = find_thread(tk, th);
+		if (!t && !(t = add_thread(tk, th, name_fn, ctx)))
+			continue;
+		if (feed_thread(tk, t, th, charged ? charged[i] : 0, when, err) < 0)
+			return -1;
+	}
+	return retire_threads(tk, when, err);
+}

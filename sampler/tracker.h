@@ -1,0 +1,41 @@
+/* tracker.h: successive samples of a thread's stack turned into call and return events.
+ *
+ * A frame is the same call from one sample to the next when its address and code object
+ * are the same and its caller is still at the same instruction (3.11+ frames live in a
+ * reused stack, and older frame objects are recycled: a new call at the same address
+ * shows as a moved caller).  Frames present now but not before are calls (outermost
+ * first); frames gone are returns (innermost first), each with the memory charged to the
+ * thread between its first and its last sample.  With a filter, only frames whose file
+ * starts with the prefix produce events; the memory of the others falls to the nearest
+ * kept caller, because a caller's delta spans its callees. */
+#ifndef TG_TRACKER_H
+#define TG_TRACKER_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "sampler/output.h"
+#include "sampler/walk.h"
+
+struct tracker;
+
+struct tracker *tracker_new(struct output *out, const char *filter_prefix);
+void tracker_free(struct tracker *tk);
+
+/* Name (UTF-8 bytes) of a thread, asked for when a thread is first seen.  Returns 1 for
+ * the thread's own name (threading's), 0 for a fallback (the kernel's comm): a thread
+ * that has only a fallback is held back for up to TRACKER_NAME_WAIT samples, since a
+ * new thread enters threading's registry just after it starts. */
+typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct buf *out);
+
+#define TRACKER_NAME_WAIT 20
+
+/* One sample at time `when`; charged[i] is the memory charged to s->threads[i] since the
+ * previous sample. */
+int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
+		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
+
+/* Threads known, and bytes of memory charged to each (for the status line). */
+size_t tracker_threads(const struct tracker *tk);
+
+#endif

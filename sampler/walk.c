@@ -1,0 +1,384 @@
+#include "sampler/walk.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+#define TSTATE_READ_MAX 4096
+#define FRAME_READ_MAX 256
+#define CODE_READ_MAX 512
+#define CODECACHE_SLOTS 8192
+#define PTHREAD_SCAN 2048 /* bytes of struct pthread searched for the kernel TID */
+
+struct walker {
+	struct remote *r;
+	const struct py_target *t;
+	const struct py_offsets *o;
+	struct pyobj p;
+	struct codecache *codes;
+	size_t tstate_len, frame_len, code_len;
+	int new_frames;           /* 3.11+: _PyInterpreterFrame chain */
+	int pthread_tid_off;      /* offset of the TID in glibc's struct pthread; -1 unknown,
+				     -2 calibration failed */
+};
+
+static size_t max_end(size_t cur, int32_t off, size_t width)
+{
+	return off >= 0 && (size_t)off + width > cur ? (size_t)off + width : cur;
+}
+
+static size_t clamp(size_t v, size_t hi)
+{
+	return v > hi ? hi : v;
+}
+
+struct walker *walker_new(struct remote *r, const struct py_target *t)
+{
+	struct walker *w = xcalloc(1, sizeof *w);
+	const struct py_offsets *o = &t->off;
+
+	w->r = r;
+	w->t = t;
+	w->o = o;
+	pyobj_init(&w->p, r, t);
+	w->codes = codecache_new(CODECACHE_SLOTS);
+	w->new_frames = t->major == 3 && t->minor >= 11;
+	w->pthread_tid_off = -1;
+	size_t ts = 0;
+	ts = max_end(ts, o->ts_next, 8);
+	ts = max_end(ts, o->ts_frame, 8);
+	ts = max_end(ts, o->ts_cframe, 8);
+	ts = max_end(ts, o->ts_current_frame, 8);
+	ts = max_end(ts, o->ts_thread_id, 8);
+	ts = max_end(ts, o->ts_native_id, 8);
+	ts = max_end(ts, o->ts_interp, 8);
+	w->tstate_len = clamp(ts, TSTATE_READ_MAX);
+	size_t fr = 0;
+	if (w->new_frames) {
+		fr = max_end(fr, o->if_code, 8);
+		fr = max_end(fr, o->if_previous, 8);
+		fr = max_end(fr, o->if_instr, 8);
+		fr = max_end(fr, o->if_owner, 1);
+	} else {
+		fr = max_end(fr, o->fo_back, 8);
+		fr = max_end(fr, o->fo_code, 8);
+		fr = max_end(fr, o->fo_lasti, 4);
+	}
+	w->frame_len = clamp(fr, FRAME_READ_MAX);
+	size_t co = 0;
+	co = max_end(co, o->ob_type, 8);
+	co = max_end(co, o->co_filename, 8);
+	co = max_end(co, o->co_name, 8);
+	co = max_end(co, o->co_qualname, 8);
+	co = max_end(co, o->co_linetable, 8);
+	co = max_end(co, o->co_firstlineno, 4);
+	w->code_len = clamp(co, CODE_READ_MAX);
+	return w;
+}
+
+void walker_free(struct walker *w)
+{
+	if (!w)
+		return;
+	codecache_free(w->codes);
+	free(w);
+}
+
+struct pyobj *walker_pyobj(struct walker *w)
+{
+	return &w->p;
+}
+
+struct codecache *walker_codecache(struct walker *w)
+{
+	return w->codes;
+}
+
+static uint64_t u64_at(const unsigned char *block, size_t len, int32_t off)
+{
+	uint64_t v = 0;
+
+	if (off >= 0 && (size_t)off + 8 <= len)
+		memcpy(&v, block + off, 8);
+	return v;
+}
+
+static uint64_t read_ptr(struct walker *w, uint64_t addr)
+{
+	uint64_t v = 0;
+
+	if (addr)
+		remote_read_u64(w->r, addr, &v);
+	return v;
+}
+
+static int32_t read_i32(struct walker *w, uint64_t addr)
+{
+	int32_t v = 0;
+
+	if (addr)
+		remote_read(w->r, addr, &v, 4);
+	return v;
+}
+
+static uint64_t first_interp(struct walker *w)
+{
+	if (w->t->sym.runtime && w->o->rt_interp_head >= 0)
+		return read_ptr(w, w->t->sym.runtime + (uint64_t)w->o->rt_interp_head);
+	return read_ptr(w, w->t->sym.interp_head);
+}
+
+/* The tstate holding the GIL of interpreter interp, or 0. */
+static uint64_t gil_holder(struct walker *w, uint64_t interp)
+{
+	const struct py_offsets *o = w->o;
+	const struct py_syms *s = &w->t->sym;
+
+	if (s->runtime && o->rt_gil_locked >= 0) {
+		if (read_i32(w, s->runtime + (uint64_t)o->rt_gil_locked) != 1)
+			return 0;
+		return read_ptr(w, s->runtime + (uint64_t)o->rt_gil_holder);
+	}
+	if (o->is_gil_ptr >= 0 && o->gil_locked >= 0) {
+		uint64_t gil = read_ptr(w, interp + (uint64_t)o->is_gil_ptr);
+		if (!gil || read_i32(w, gil + (uint64_t)o->gil_locked) != 1)
+			return 0;
+		return read_ptr(w, gil + (uint64_t)o->gil_holder);
+	}
+	if (s->gil_locked && s->gil_last_holder)
+		return read_i32(w, s->gil_locked) == 1 ? read_ptr(w, s->gil_last_holder) : 0;
+	return read_ptr(w, s->tstate_current);
+}
+
+static uint64_t top_frame(struct walker *w, const unsigned char *ts, size_t len)
+{
+	const struct py_offsets *o = w->o;
+
+	if (!w->new_frames)
+		return u64_at(ts, len, o->ts_frame);
+	if (o->ts_current_frame >= 0)
+		return u64_at(ts, len, o->ts_current_frame);
+	uint64_t cframe = u64_at(ts, len, o->ts_cframe);
+	return cframe ? read_ptr(w, cframe + (uint64_t)o->cf_current_frame) : 0;
+}
+
+static void ensure_frames(struct walk_thread *th)
+{
+	if (!th->frames) {
+		th->frames_cap = WALK_MAX_DEPTH;
+		th->frames = xcalloc(th->frames_cap, sizeof *th->frames);
+	}
+}
+
+/* Reads one frame; returns the next (older) frame address, or 0 to stop.  *keep says
+ * whether this frame is a Python frame to record (shim frames are not). */
+static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f, int *keep)
+{
+	const struct py_offsets *o = w->o;
+	unsigned char block[FRAME_READ_MAX];
+	uint64_t prev;
+
+	*keep = 0;
+	if (remote_read(w->r, addr, block, w->frame_len) < 0)
+		return 0;
+	f->addr = addr;
+	if (w->new_frames) {
+		f->code = u64_at(block, w->frame_len, o->if_code);
+		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
+		prev = u64_at(block, w->frame_len, o->if_previous);
+		int owner = block[o->if_owner];
+		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner)
+			return prev;
+	} else {
+		int32_t lasti;
+		f->code = u64_at(block, w->frame_len, o->fo_code);
+		memcpy(&lasti, block + o->fo_lasti, 4);
+		f->pos = lasti;
+		prev = u64_at(block, w->frame_len, o->fo_back);
+	}
+	unsigned char head[CODE_READ_MAX];
+	if (!f->code || remote_read(w->r, f->code, head, w->code_len) < 0)
+		return prev;
+	f->code_info = codecache_get(w->codes, &w->p, f->code, head, w->code_len);
+	if (!f->code_info)
+		return prev;
+	f->line = codecache_line(w->t, f->code_info, f->pos);
+	*keep = 1;
+	return prev;
+}
+
+static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame)
+{
+	size_t hops = 0;
+
+	ensure_frames(th);
+	th->depth = 0;
+	th->truncated = 0;
+	while (frame && hops++ < 2 * WALK_MAX_DEPTH) {
+		int keep;
+		struct walk_frame *f = &th->frames[th->depth];
+		uint64_t prev = read_frame(w, frame, f, &keep);
+		if (keep && ++th->depth == th->frames_cap) {
+			th->truncated = prev != 0;
+			return;
+		}
+		if (prev == frame)
+			break;
+		frame = prev;
+	}
+	if (frame)
+		th->truncated = 1;
+}
+
+static struct walk_thread *next_thread(struct walk_sample *s)
+{
+	if (s->nthreads == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		s->threads = xrealloc(s->threads, cap * sizeof *s->threads);
+		memset(s->threads + s->cap, 0, (cap - s->cap) * sizeof *s->threads);
+		s->cap = cap;
+	}
+	return &s->threads[s->nthreads++];
+}
+
+static void walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp)
+{
+	const struct py_offsets *o = w->o;
+	unsigned char ts[TSTATE_READ_MAX];
+	uint64_t holder = gil_holder(w, interp);
+	int64_t interp_id = -1;
+	size_t count = 0;
+
+	if (o->is_id >= 0)
+		remote_read(w->r, interp + (uint64_t)o->is_id, &interp_id, 8);
+	if (holder)
+		s->gil_holder = holder;
+	uint64_t tstate = read_ptr(w, interp + (uint64_t)o->is_tstate_head);
+	while (tstate && count++ < WALK_MAX_THREADS && s->nthreads < WALK_MAX_THREADS) {
+		if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
+			break;
+		struct walk_thread *th = next_thread(s);
+		th->tstate = tstate;
+		th->interp = interp;
+		th->interp_id = interp_id;
+		th->thread_id = u64_at(ts, w->tstate_len, o->ts_thread_id);
+		th->native_id = (int64_t)u64_at(ts, w->tstate_len, o->ts_native_id);
+		th->holds_gil = holder == tstate;
+		walk_frames(w, th, top_frame(w, ts, w->tstate_len));
+		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
+		if (next == tstate)
+			break;
+		tstate = next;
+	}
+}
+
+/* Kernel TIDs of the target, sorted. */
+static size_t task_ids(pid_t pid, int64_t *out, size_t max)
+{
+	char path[64];
+	size_t n = 0;
+	struct dirent *de;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max)
+		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
+			out[n++] = atoll(de->d_name);
+	closedir(d);
+	return n;
+}
+
+static int in_set(const int64_t *set, size_t n, int64_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == v)
+			return 1;
+	return 0;
+}
+
+/* Before 3.11 a thread state does not record its kernel TID.  glibc keeps it inside
+ * struct pthread, whose address is the thread_id; find that field's offset once, by
+ * looking for the offset at which every thread's struct holds one of the task ids. */
+static void calibrate_pthread_tid(struct walker *w, const struct walk_sample *s)
+{
+	int64_t tasks[WALK_MAX_THREADS];
+	size_t ntasks = task_ids(w->t->pid, tasks, WALK_MAX_THREADS);
+	static const size_t scan = PTHREAD_SCAN;
+	unsigned char *blocks = xcalloc(s->nthreads, scan);
+	int *valid = xcalloc(s->nthreads, sizeof *valid);
+	size_t nvalid = 0;
+
+	w->pthread_tid_off = -2;
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].thread_id &&
+		    remote_read(w->r, s->threads[i].thread_id, blocks + i * scan, scan) == 0) {
+			valid[i] = 1;
+			nvalid++;
+		}
+	for (size_t off = 0; nvalid && ntasks && off + 4 <= scan; off += 4) {
+		size_t hits = 0;
+		for (size_t i = 0; i < s->nthreads; i++) {
+			int32_t v;
+			memcpy(&v, blocks + i * scan + off, 4);
+			hits += valid[i] && v > 0 && in_set(tasks, ntasks, v);
+		}
+		if (hits == nvalid) {
+			w->pthread_tid_off = (int)off;
+			break;
+		}
+	}
+	free(valid);
+	free(blocks);
+}
+
+static void fill_native_ids(struct walker *w, struct walk_sample *s)
+{
+	if (w->o->ts_native_id >= 0 || s->nthreads == 0)
+		return;
+	if (w->pthread_tid_off == -1 && s->nthreads >= 2)
+		calibrate_pthread_tid(w, s);
+	if (w->pthread_tid_off < 0)
+		return;
+	for (size_t i = 0; i < s->nthreads; i++) {
+		int32_t tid = read_i32(w, s->threads[i].thread_id + (uint64_t)w->pthread_tid_off);
+		s->threads[i].native_id = tid > 0 ? tid : 0;
+	}
+}
+
+int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
+{
+	uint64_t interp = first_interp(w);
+	size_t ninterps = 0;
+
+	s->nthreads = 0;
+	s->ninterps = 0;
+	s->gil_holder = 0;
+	if (!interp)
+		return tg_err_set(err, TG_E_LAYOUT,
+				  "cannot read the interpreter list of process %d (not initialised, "
+				  "finalizing, or exited)",
+				  (int)w->t->pid);
+	while (interp && ninterps++ < WALK_MAX_INTERPS) {
+		walk_interp(w, s, interp);
+		uint64_t next = read_ptr(w, interp + (uint64_t)w->o->is_next);
+		if (next == interp)
+			break;
+		interp = next;
+	}
+	s->ninterps = ninterps;
+	fill_native_ids(w, s);
+	return 0;
+}
+
+void walk_sample_free(struct walk_sample *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->threads[i].frames);
+	free(s->threads);
+	memset(s, 0, sizeof *s);
+}

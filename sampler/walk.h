@@ -1,0 +1,64 @@
+/* walk.h: one sample of every Python thread of every interpreter in the target: thread
+ * identity, whether it holds the GIL, and its frame chain with file, function and the
+ * current line.  Reads only (process_vm_readv); the target is not paused.  All loops
+ * over remote memory are bounded; a torn read gives a shorter stack, never a crash.
+ * Storage is reused from sample to sample: no allocation once warmed up. */
+#ifndef TG_WALK_H
+#define TG_WALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attach/remote.h"
+#include "common/err.h"
+#include "sampler/codecache.h"
+#include "symbols/pytarget.h"
+
+#define WALK_MAX_DEPTH 1024
+#define WALK_MAX_THREADS 4096
+#define WALK_MAX_INTERPS 64
+
+struct walk_frame {
+	uint64_t addr;                 /* PyFrameObject or _PyInterpreterFrame address */
+	uint64_t code;                 /* code object address */
+	int64_t pos;                   /* f_lasti, or the instruction pointer (3.11+) */
+	const struct code_info *code_info;
+	int line;                      /* current line, -1 when unknown */
+};
+
+struct walk_thread {
+	uint64_t tstate;
+	uint64_t interp;
+	int64_t interp_id;
+	uint64_t thread_id;            /* pthread_t (threading.get_ident()) */
+	int64_t native_id;             /* kernel TID, 0 when not known */
+	int holds_gil;
+	int truncated;                 /* stack deeper than WALK_MAX_DEPTH, or a bad link */
+	size_t depth;
+	struct walk_frame *frames;     /* [0] is the innermost frame */
+	size_t frames_cap;
+};
+
+struct walk_sample {
+	size_t nthreads;
+	size_t cap;
+	struct walk_thread *threads;
+	size_t ninterps;
+	uint64_t gil_holder;           /* tstate holding the GIL, 0 if none/unknown */
+};
+
+struct walker;
+
+struct walker *walker_new(struct remote *r, const struct py_target *t);
+void walker_free(struct walker *w);
+
+/* Take one sample.  -1 with err only when the interpreter list itself is unreadable
+ * (e.g. the interpreter is finalizing or the target exited). */
+int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err);
+
+void walk_sample_free(struct walk_sample *s);
+
+struct pyobj *walker_pyobj(struct walker *w);
+struct codecache *walker_codecache(struct walker *w);
+
+#endif

@@ -1,0 +1,48 @@
+#include "symbols/offsets.h"
+
+#include <string.h>
+
+const struct py_offset_desc py_offset_descs[] = {
+#define PYOFF_DESC(f, t, p, k) {#f, t, p, PYOFF_##k, offsetof(struct py_offsets, f)},
+	PY_OFFSET_FIELDS(PYOFF_DESC)
+#undef PYOFF_DESC
+};
+
+const size_t py_offset_ndescs = sizeof py_offset_descs / sizeof py_offset_descs[0];
+
+void py_offsets_clear(struct py_offsets *o)
+{
+	for (size_t i = 0; i < py_offset_ndescs; i++)
+		py_offsets_set(o, &py_offset_descs[i], OFFSET_ABSENT);
+}
+
+int32_t py_offsets_get(const struct py_offsets *o, const struct py_offset_desc *d)
+{
+	int32_t v;
+
+	memcpy(&v, (const char *)o + d->where, sizeof v);
+	return v;
+}
+
+void py_offsets_set(struct py_offsets *o, const struct py_offset_desc *d, int32_t value)
+{
+	memcpy((char *)o + d->where, &value, sizeof value);
+}
+
+const struct py_offset_desc *py_offsets_find(const char *field)
+{
+	for (size_t i = 0; i < py_offset_ndescs; i++)
+		if (strcmp(py_offset_descs[i].field, field) == 0)
+			return &py_offset_descs[i];
+	return NULL;
+}
+
+const struct py_builtin_table *py_builtin_find(int major, int minor, int debug_abi)
+{
+	for (size_t i = 0; i < py_builtin_ntables; i++) {
+		const struct py_builtin_table *t = &py_builtin_tables[i];
+		if (t->major == major && t->minor == minor && t->debug_abi == debug_abi)
+			return t;
+	}
+	return NULL;
+}

@@ -1,0 +1,68 @@
+/* pytarget.h: find the CPython inside a process and resolve everything needed to read it:
+ * which ELF file holds the interpreter (libpython*.so or a static python executable, also
+ * when deleted or inside a container), where it is loaded, the exact version, the
+ * addresses of the root symbols and type objects, and the struct layouts (DWARF when the
+ * build has it, else a built-in table generated from DWARF, cross-checked with
+ * _Py_DebugOffsets on 3.13+). */
+#ifndef TG_PYTARGET_H
+#define TG_PYTARGET_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "attach/remote.h"
+#include "common/err.h"
+#include "symbols/offsets.h"
+
+enum offsets_mode { OFFSETS_AUTO = 0, OFFSETS_DWARF, OFFSETS_BUILTIN };
+
+enum offsets_source { OFFSRC_NONE = 0, OFFSRC_DWARF, OFFSRC_BUILTIN, OFFSRC_DEBUG_OFFSETS };
+
+/* Addresses in the target (load bias applied); 0 = not found. */
+struct py_syms {
+	uint64_t runtime;          /* _PyRuntime (3.7+) */
+	uint64_t runtime_size;
+	uint64_t interp_head;      /* address of the static `interp_head` (2.7, 3.6) */
+	uint64_t tstate_current;   /* _PyThreadState_Current (2.7, 3.6) */
+	uint64_t gil_locked;       /* 3.6 statics */
+	uint64_t gil_last_holder;
+	uint64_t py_version;       /* Py_Version (3.11+) */
+	uint64_t code_type, unicode_type, string_type, bytes_type, dict_type, long_type,
+		int_type, module_type, type_type;
+};
+
+struct py_target {
+	pid_t pid;
+	char image_path[PATH_MAX]; /* the interpreter file as the target maps it */
+	char open_path[PATH_MAX];  /* the path tgattach opened to read it */
+	int image_deleted;         /* the file was deleted or replaced after start */
+	int is_shared;             /* libpython shared object (else a static executable) */
+	int debug_abi;             /* a --with-pydebug build (Py_DEBUG) */
+	uint64_t load_bias;
+	char build_id[41];
+	int major, minor, micro;
+	uint32_t hexversion;       /* 0 when unknown */
+	enum offsets_source off_source;
+	char off_detail[PATH_MAX]; /* the DWARF file, or which built-in table */
+	char off_check[256];       /* result of the _Py_DebugOffsets cross-check, if any */
+	struct py_offsets off;
+	struct py_syms sym;
+	int frame_cstack_owner;    /* _frameowner value of shim frames (3.12+), else -1 */
+};
+
+struct pytarget_opts {
+	enum offsets_mode offsets;
+};
+
+/* Resolve the interpreter of process pid, reading its memory through r where needed.
+ * Errors: TG_E_NOPROC, TG_E_PERM, TG_E_NOTPY ("no libpython or python executable
+ * mapped"), TG_E_LAYOUT ("no debug info and no built-in table for 3.x"). */
+int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
+		     const struct pytarget_opts *opts, struct tg_err *err);
+
+/* "3.11.7", "2.7" ... into buf. */
+const char *pytarget_version_str(const struct py_target *t, char *buf, size_t len);
+const char *pytarget_offsets_source_name(enum offsets_source s);
+
+#endif

@@ -1,0 +1,554 @@
+/* symbols/dwarf.c against the real interpreters of this machine, and the generated built-in
+ * tables (symbols/offsets_builtin.c) against what DWARF says today. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "symbols/dwarf.h"
+#include "symbols/elfimg.h"
+#include "symbols/offsets.h"
+
+#define DEB_PY "/usr/bin/python3.11"
+#define DEB_PYD "/usr/bin/python3.11d"
+
+/* First line of a shell command's output, "" when it fails. */
+static void run_line(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+
+	out[0] = '\0';
+	if (!p)
+		return;
+	if (!fgets(out, (int)len, p))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	if (pclose(p) != 0)
+		out[0] = '\0';
+}
+
+static void pyenv_root(char *out, size_t len)
+{
+	const char *r = getenv("PYENV_ROOT"), *home = getenv("HOME");
+
+	if (r && r[0])
+		snprintf(out, len, "%s", r);
+	else
+		snprintf(out, len, "%s/.pyenv", home ? home : "/root");
+}
+
+/* Prefix of a pyenv version: `pyenv prefix`, else PYENV_ROOT/versions/V. */
+static int pyenv_prefix(const char *version, char *out, size_t len)
+{
+	char cmd[256], root[PATH_MAX];
+
+	snprintf(cmd, sizeof cmd, "pyenv prefix %s 2>/dev/null", version);
+	run_line(cmd, out, len);
+	if (out[0] && access(out, F_OK) == 0)
+		return 0;
+	pyenv_root(root, sizeof root);
+	snprintf(out, len, "%s/versions/%s", root, version);
+	return access(out, F_OK) == 0 ? 0 : -1;
+}
+
+/* The shared libpython of a pyenv version (PREFIX/lib/libpython*.so.1.0). */
+static int pyenv_libpython(const char *version, char *out, size_t len)
+{
+	char prefix[PATH_MAX], dir[PATH_MAX + 8];
+	struct dirent *e;
+	DIR *d;
+	int rc = -1;
+
+	if (pyenv_prefix(version, prefix, sizeof prefix) < 0)
+		return -1;
+	snprintf(dir, sizeof dir, "%s/lib", prefix);
+	if (!(d = opendir(dir)))
+		return -1;
+	while (rc < 0 && (e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (strncmp(e->d_name, "libpython", 9) == 0 && n > 7 &&
+		    strcmp(e->d_name + n - 7, ".so.1.0") == 0) {
+			snprintf(out, len, "%s/%s", dir, e->d_name);
+			rc = 0;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Ask an interpreter for (major, minor, Py_DEBUG). */
+static int interp_version(const char *python, int *major, int *minor, int *debug)
+{
+	char cmd[PATH_MAX + 200], line[64];
+
+	snprintf(cmd, sizeof cmd,
+		 "'%s' -c 'import sys; print(\"%%d %%d %%d\" %% (sys.version_info[0], "
+		 "sys.version_info[1], hasattr(sys, \"gettotalrefcount\")))' 2>/dev/null",
+		 python);
+	run_line(cmd, line, sizeof line);
+	return sscanf(line, "%d %d %d", major, minor, debug) == 3 ? 0 : -1;
+}
+
+/* The built-in table for the build must equal what its DWARF says, field by field. */
+static void check_builtin_matches(const char *what, const char *dwarf_path, int major,
+				  int minor, int debug)
+{
+	struct py_offsets off;
+	struct tg_err err = {0};
+	const struct py_builtin_table *t = py_builtin_find(major, minor, debug);
+
+	cr_assert_not_null(t, "%s: no built-in table for %d.%d%s: run `make offsets`", what,
+			   major, minor, debug ? "d" : "");
+	cr_assert_eq(dwarf_read_offsets(dwarf_path, &off, &err), 0, "%s: %s", what, err.msg);
+	for (size_t i = 0; i < py_offset_ndescs; i++) {
+		const struct py_offset_desc *d = &py_offset_descs[i];
+		cr_expect_eq(py_offsets_get(&t->off, d), py_offsets_get(&off, d),
+			     "%s: field %s (%s %s): built-in table (%s) has %d, DWARF of %s has %d",
+			     what, d->field, d->type, d->path ? d->path : "sizeof", t->source,
+			     (int)py_offsets_get(&t->off, d), dwarf_path,
+			     (int)py_offsets_get(&off, d));
+	}
+}
+
+static void read_pyenv(const char *version, struct py_offsets *off, char *lib, size_t len)
+{
+	struct tg_err err = {0};
+
+	if (pyenv_libpython(version, lib, len) < 0)
+		cr_skip_test("pyenv %s is not installed (no PREFIX/lib/libpython*.so.1.0)",
+			     version);
+	cr_assert_eq(dwarf_read_offsets(lib, off, &err), 0, "%s: %s", lib, err.msg);
+}
+
+/* The debug file of Debian's stripped python3.11, found through its build-id. */
+static int debian_debug_file(char *out, size_t len)
+{
+	struct elf_image img;
+	int rc;
+
+	if (elfimg_open(&img, DEB_PY, NULL) < 0)
+		return -1;
+	rc = dwarf_find_debug_file("", DEB_PY, img.build_id, img.debuglink, out, len);
+	elfimg_close(&img);
+	return rc;
+}
+
+Test(dwarf, builtin_tables_match_every_pyenv_build)
+{
+	char line[128], lib[PATH_MAX], prefix[PATH_MAX], python[PATH_MAX + 16];
+	FILE *p = popen("pyenv versions --bare 2>/dev/null", "r");
+	int checked = 0;
+
+	if (!p)
+		cr_skip_test("cannot run pyenv: %s", strerror(errno));
+	while (fgets(line, sizeof line, p)) {
+		int major, minor, debug;
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0] || pyenv_libpython(line, lib, sizeof lib) < 0 ||
+		    pyenv_prefix(line, prefix, sizeof prefix) < 0)
+			continue;
+		snprintf(python, sizeof python, "%s/bin/python", prefix);
+		cr_assert_eq(interp_version(python, &major, &minor, &debug), 0,
+			     "pyenv %s: %s does not run", line, python);
+		check_builtin_matches(line, lib, major, minor, debug);
+		checked++;
+	}
+	pclose(p);
+	if (!checked)
+		cr_skip_test("no pyenv build with a shared libpython is installed");
+}
+
+Test(dwarf, builtin_table_matches_debian_python311)
+{
+	char dbg[PATH_MAX];
+	int major, minor, debug;
+
+	if (access(DEB_PY, X_OK) != 0)
+		cr_skip_test(DEB_PY " is not installed");
+	if (debian_debug_file(dbg, sizeof dbg) < 0)
+		cr_skip_test("no debug file for " DEB_PY " (install python3.11-dbg)");
+	cr_assert_eq(interp_version(DEB_PY, &major, &minor, &debug), 0);
+	check_builtin_matches(DEB_PY, dbg, major, minor, debug);
+}
+
+Test(dwarf, builtin_table_matches_debian_python311d)
+{
+	int major, minor, debug;
+
+	if (access(DEB_PYD, X_OK) != 0)
+		cr_skip_test(DEB_PYD " is not installed");
+	cr_assert_eq(interp_version(DEB_PYD, &major, &minor, &debug), 0);
+	cr_assert_eq(debug, 1, DEB_PYD " should be a Py_DEBUG build");
+	check_builtin_matches(DEB_PYD, DEB_PYD, major, minor, debug);
+}
+
+/* Spot checks against Appendix A of the reference notes (numbers measured with gdb). */
+Test(dwarf, pyenv_311_known_values)
+{
+	struct py_offsets o;
+	char lib[PATH_MAX];
+
+	read_pyenv("3.11.7", &o, lib, sizeof lib);
+	cr_expect_eq(o.ts_native_id, 160);
+	cr_expect_eq(o.ts_thread_id, 152);
+	cr_expect_eq(o.rt_size, 166688);
+	cr_expect_eq(o.rt_gil_locked, 376);
+	cr_expect_eq(o.rt_tstate_current, 576);
+	cr_expect_eq(o.is_tstate_head, 16);
+	cr_expect_eq(o.ts_cframe, 56);
+	cr_expect_eq(o.cf_current_frame, 8);
+	cr_expect_eq(o.if_code, 32);
+	cr_expect_eq(o.if_instr, 56);
+	cr_expect_eq(o.if_owner, 69);
+	cr_expect_eq(o.co_code_adaptive, 184);
+	cr_expect_eq(o.u_ascii_size, 48);
+	cr_expect_eq(o.u_ready_bit, 7);
+	cr_expect_eq(o.ts_current_frame, OFFSET_ABSENT);
+	cr_expect_eq(o.is_gil_ptr, OFFSET_ABSENT);
+}
+
+Test(dwarf, pyenv_312_known_values)
+{
+	struct py_offsets o;
+	char lib[PATH_MAX];
+
+	read_pyenv("3.12.1", &o, lib, sizeof lib);
+	cr_expect_eq(o.u_ascii_size, 40);
+	cr_expect_eq(o.u_compact_size, 56);
+	cr_expect_eq(o.u_data_any, 56);
+	cr_expect_eq(o.u_kind_bit, 2);
+	cr_expect_eq(o.u_compact_bit, 5);
+	cr_expect_eq(o.u_ascii_bit, 6);
+	cr_expect_eq(o.u_ready_bit, OFFSET_ABSENT, "3.12 dropped state.ready");
+	cr_expect_eq(o.is_gil_ptr, 384);
+	cr_expect_eq(o.is_modules, 944, "imports.modules via the '|' alternative");
+	cr_expect_eq(o.is_tstate_head, 72);
+	cr_expect_eq(o.is_obmalloc, 3960);
+	cr_expect_eq(o.gil_locked, 16, "through _Py_atomic_int");
+	cr_expect_eq(o.gil_holder, 8);
+	cr_expect_eq(o.long_tag, 16);
+	cr_expect_eq(o.long_digit, 24, "long_value.ob_digit via the '|' alternative");
+	cr_expect_eq(o.cf_current_frame, 0);
+	cr_expect_eq(o.if_owner, 70);
+	cr_expect_eq(o.ts_status, 24);
+	cr_expect_eq(o.om_raw_blocks, 1088);
+	cr_expect_eq(o.rt_size, 459944);
+}
+
+Test(dwarf, pyenv_313_known_values)
+{
+	struct py_offsets o;
+	char lib[PATH_MAX];
+
+	read_pyenv("3.13.0", &o, lib, sizeof lib);
+	cr_expect_eq(o.is_next, 7264);
+	cr_expect_eq(o.is_tstate_head, 7344);
+	cr_expect_eq(o.is_id, 7272);
+	cr_expect_eq(o.is_modules, 7656);
+	cr_expect_eq(o.is_sysdict, 7640);
+	cr_expect_eq(o.is_gil_ptr, 16);
+	cr_expect_eq(o.rt_interp_head, 632);
+	cr_expect_eq(o.rt_main_interp, 88352);
+	cr_expect_eq(o.rt_debug_offsets, 0);
+	cr_expect_eq(o.ts_current_frame, 72);
+	cr_expect_eq(o.ts_cframe, OFFSET_ABSENT);
+	cr_expect_eq(o.if_code, 0, "f_executable via the '|' alternative");
+	cr_expect_eq(o.if_instr, 56, "instr_ptr via the '|' alternative");
+	cr_expect_eq(o.dv_values, 8);
+	cr_expect_eq(o.dv_valid, 3);
+	cr_expect_eq(o.co_code_adaptive, 200);
+	cr_expect_eq(o.rt_size, 283320);
+}
+
+Test(dwarf, pyenv_27_and_36_known_values)
+{
+	struct py_offsets o;
+	char lib[PATH_MAX];
+
+	read_pyenv("2.7.18", &o, lib, sizeof lib);
+	cr_expect_eq(o.str27_sval, 36);
+	cr_expect_eq(o.u27_str, 24);
+	cr_expect_eq(o.d27_mask, 32);
+	cr_expect_eq(o.d27_table, 40);
+	cr_expect_eq(o.fo_lasti, 120);
+	cr_expect_eq(o.co_linetable, 104, "co_lnotab via the '|' alternative");
+	cr_expect_eq(o.is_size, 80);
+	cr_expect_eq(o.gc_head_size, 32);
+	cr_expect_eq(o.rt_size, OFFSET_ABSENT, "2.7 has no _PyRuntime");
+	read_pyenv("3.6.15", &o, lib, sizeof lib);
+	cr_expect_eq(o.ts_size, 2272);
+	cr_expect_eq(o.ht_cached_keys, 856);
+	cr_expect_eq(o.u_ascii_size, 48);
+	cr_expect_eq(o.u_ready_bit, 7);
+}
+
+Test(dwarf, pyenv_37_to_310_known_values)
+{
+	struct py_offsets o;
+	char lib[PATH_MAX];
+
+	read_pyenv("3.7.16", &o, lib, sizeof lib);
+	cr_expect_eq(o.rt_interp_head, 24);
+	cr_expect_eq(o.rt_gil_locked, 1280);
+	cr_expect_eq(o.gc_head_size, 32);
+	read_pyenv("3.8.18", &o, lib, sizeof lib);
+	cr_expect_eq(o.rt_size, 1464);
+	cr_expect_eq(o.gc_head_size, 16);
+	read_pyenv("3.9.18", &o, lib, sizeof lib);
+	cr_expect_eq(o.is_modules, 856);
+	cr_expect_eq(o.rt_tstate_current, 568);
+	read_pyenv("3.10.13", &o, lib, sizeof lib);
+	cr_expect_eq(o.ts_cframe, 48);
+	cr_expect_eq(o.fo_lasti, 96);
+	cr_expect_eq(o.is_size, 113528);
+	cr_expect_eq(o.co_linetable, 120);
+}
+
+Test(dwarf, debian_311_equals_appendix_values)
+{
+	struct py_offsets o;
+	struct tg_err err = {0};
+	char dbg[PATH_MAX];
+
+	if (access(DEB_PY, F_OK) != 0)
+		cr_skip_test(DEB_PY " is not installed");
+	if (debian_debug_file(dbg, sizeof dbg) < 0)
+		cr_skip_test("no debug file for " DEB_PY " (install python3.11-dbg)");
+	cr_assert_eq(dwarf_read_offsets(dbg, &o, &err), 0, "%s", err.msg);
+	cr_expect_eq(o.ts_native_id, 160);
+	cr_expect_eq(o.rt_size, 166688);
+	cr_expect_eq(o.if_owner, 69);
+	cr_expect_eq(o.rt_interp_head, 40);
+}
+
+Test(dwarf, read_offsets_rejects_files_without_python_dwarf)
+{
+	struct py_offsets o;
+	struct tg_err err = {0};
+
+	cr_assert_eq(dwarf_read_offsets("/nonexistent/libpython9.9.so", &o, &err), -1);
+	cr_expect_eq(err.code, TG_E_LAYOUT);
+	cr_expect(strstr(err.msg, "/nonexistent/libpython9.9.so") != NULL, "%s", err.msg);
+	cr_expect(strchr(err.msg, '\n') == NULL);
+
+	if (access(DEB_PY, F_OK) == 0) {
+		cr_assert_eq(dwarf_read_offsets(DEB_PY, &o, &err), -1, "stripped: no DWARF");
+		cr_expect(strstr(err.msg, DEB_PY) != NULL, "%s", err.msg);
+		cr_expect_eq(o.ts_size, OFFSET_ABSENT);
+	}
+	/* this test binary has DWARF, but no CPython types */
+	cr_assert_eq(dwarf_read_offsets("/proc/self/exe", &o, &err), -1);
+	cr_expect(strstr(err.msg, "PyThreadState") != NULL, "%s", err.msg);
+	cr_expect_eq(o.co_size, OFFSET_ABSENT, "a failed read leaves nothing behind");
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A full attach reads DWARF once; it must stay well under a second (even under ASan). */
+Test(dwarf, read_offsets_is_fast)
+{
+	struct py_offsets o;
+	struct tg_err err = {0};
+	char lib[PATH_MAX];
+	double t0, dt;
+
+	if (pyenv_libpython("3.13.0", lib, sizeof lib) < 0)
+		cr_skip_test("pyenv 3.13.0 is not installed");
+	t0 = now();
+	cr_assert_eq(dwarf_read_offsets(lib, &o, &err), 0, "%s", err.msg);
+	dt = now() - t0;
+	cr_expect_lt(dt, 1.0, "dwarf_read_offsets(%s) took %.3f s", lib, dt);
+}
+
+Test(dwarf, read_enum_frame_owner)
+{
+	struct tg_err err = {0};
+	char lib[PATH_MAX];
+	long v = -1;
+
+	if (pyenv_libpython("3.12.1", lib, sizeof lib) < 0)
+		cr_skip_test("pyenv 3.12.1 is not installed");
+	cr_assert_eq(dwarf_read_enum(lib, "FRAME_OWNED_BY_CSTACK", &v, &err), 0, "%s", err.msg);
+	cr_expect_eq(v, 3);
+	cr_assert_eq(dwarf_read_enum(lib, "FRAME_OWNED_BY_GENERATOR", &v, &err), 0, "%s",
+		     err.msg);
+	cr_expect_eq(v, 1);
+	cr_expect_eq(dwarf_read_enum(lib, "NO_SUCH_ENUMERATOR_X", &v, &err), -1);
+	cr_expect(strstr(err.msg, "NO_SUCH_ENUMERATOR_X") != NULL, "%s", err.msg);
+}
+
+/* ---- dwarf_find_debug_file ---- */
+
+static void image_ids(const char *path, char *build_id, char *debuglink)
+{
+	struct elf_image img;
+	struct tg_err err = {0};
+
+	cr_assert_eq(elfimg_open(&img, path, &err), 0, "%s", err.msg);
+	strcpy(build_id, img.build_id);
+	strcpy(debuglink, img.debuglink);
+	elfimg_close(&img);
+}
+
+Test(dwarf, find_debug_file_of_debian_python_by_build_id)
+{
+	char id[41], link[256], out[PATH_MAX], want[PATH_MAX], dbg_id[41], dbg_link[256];
+
+	if (access(DEB_PY, F_OK) != 0)
+		cr_skip_test(DEB_PY " is not installed");
+	image_ids(DEB_PY, id, link);
+	cr_assert(id[0], DEB_PY " has no build-id");
+	snprintf(want, sizeof want, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
+	if (access(want, F_OK) != 0)
+		cr_skip_test("%s is missing (install python3.11-dbg)", want);
+	cr_assert_eq(dwarf_find_debug_file("", DEB_PY, id, link, out, sizeof out), 0);
+	cr_expect_str_eq(out, want);
+	image_ids(out, dbg_id, dbg_link);
+	cr_expect_str_eq(dbg_id, id, "the debug file must carry the image's build-id");
+
+	/* through a root prefix, as for a process in another mount namespace */
+	cr_assert_eq(dwarf_find_debug_file("/proc/self/root", "/proc/self/root" DEB_PY, id, link,
+					   out, sizeof out),
+		     0);
+	cr_expect(strncmp(out, "/proc/self/root/usr/lib/debug/.build-id/", 40) == 0, "%s", out);
+
+	/* too small an output buffer is "not found", never a truncated path */
+	cr_expect_eq(dwarf_find_debug_file("", DEB_PY, id, link, out, 20), -1);
+}
+
+Test(dwarf, find_debug_file_prefers_the_image_with_dwarf)
+{
+	char id[41], link[256], out[PATH_MAX];
+
+	if (access(DEB_PYD, F_OK) != 0)
+		cr_skip_test(DEB_PYD " is not installed");
+	image_ids(DEB_PYD, id, link);
+	cr_assert_eq(dwarf_find_debug_file("", DEB_PYD, id, link, out, sizeof out), 0);
+	cr_expect_str_eq(out, DEB_PYD);
+	cr_assert_eq(dwarf_find_debug_file("", DEB_PYD, "", "", out, sizeof out), 0);
+	cr_expect_str_eq(out, DEB_PYD);
+}
+
+Test(dwarf, find_debug_file_fails_without_debug_info)
+{
+	char id[41], link[256], out[PATH_MAX], path[PATH_MAX];
+	FILE *f;
+
+	/* a stripped system binary whose debug package is not installed */
+	image_ids("/bin/ls", id, link);
+	snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
+	if (access(path, F_OK) == 0)
+		cr_skip_test("debug info for /bin/ls is installed");
+	strcpy(out, "untouched");
+	cr_expect_eq(dwarf_find_debug_file("", "/bin/ls", id, link, out, sizeof out), -1);
+	cr_expect_eq(dwarf_find_debug_file("/proc/self/root", "/bin/ls", id, link, out,
+					   sizeof out),
+		     -1);
+	/* not an ELF file at all */
+	snprintf(path, sizeof path, "/tmp/tg-dwarf-test-%d.txt", (int)getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("not an ELF file\n", f);
+	fclose(f);
+	cr_expect_eq(dwarf_find_debug_file("", path, "", "", out, sizeof out), -1);
+	/* a hostile debuglink must not walk out of the debug directories */
+	cr_expect_eq(dwarf_find_debug_file("", path, "", "../../../usr/bin/python3.11d", out,
+					   sizeof out),
+		     -1);
+	unlink(path);
+}
+
+/* A debug file found by .gnu_debuglink is used only when its CRC (or build-id) matches. */
+Test(dwarf, find_debug_file_verifies_debuglink)
+{
+	char id[41], link[256], out[PATH_MAX], dir[64], image[128], dbg[PATH_MAX], cand[512];
+
+	if (access(DEB_PY, F_OK) != 0 || access(DEB_PYD, F_OK) != 0)
+		cr_skip_test(DEB_PY " or " DEB_PYD " is not installed");
+	image_ids(DEB_PY, id, link);
+	if (debian_debug_file(dbg, sizeof dbg) < 0 || !link[0])
+		cr_skip_test("no debug file or no .gnu_debuglink for " DEB_PY);
+	snprintf(dir, sizeof dir, "/tmp/tg-dwarf-link-%d", (int)getpid());
+	cr_assert_eq(mkdir(dir, 0700), 0, "%s", strerror(errno));
+	snprintf(image, sizeof image, "%s/python3.11", dir);
+	snprintf(cand, sizeof cand, "%s/%s", dir, link);
+	cr_assert_eq(symlink(DEB_PY, image), 0);
+
+	/* stale: a different build with DWARF under the debuglink name */
+	cr_assert_eq(symlink(DEB_PYD, cand), 0);
+	cr_expect_eq(dwarf_find_debug_file("", image, "", link, out, sizeof out), -1,
+		     "a debug file with the wrong CRC was accepted: %s", out);
+	cr_expect_eq(dwarf_find_debug_file("", image, id, link, out, sizeof out), 0);
+	cr_expect_str_neq(out, cand, "a debug file with the wrong build-id was accepted");
+
+	/* the right file under the debuglink name, verified by CRC alone */
+	unlink(cand);
+	cr_assert_eq(symlink(dbg, cand), 0);
+	cr_expect_eq(dwarf_find_debug_file("", image, "", link, out, sizeof out), 0);
+	cr_expect_str_eq(out, cand);
+
+	unlink(cand);
+	unlink(image);
+	rmdir(dir);
+}
+
+/* The other debuglink places: DIR/.debug/NAME, and /usr/lib/debug/DIR/NAME inside a root
+ * (as for a process in a container: everything is looked up under /proc/PID/root). */
+Test(dwarf, find_debug_file_debuglink_dirs_under_root)
+{
+	char id[41], link[256], out[PATH_MAX], dbg[PATH_MAX], root[64], p[PATH_MAX];
+
+	if (access(DEB_PY, F_OK) != 0)
+		cr_skip_test(DEB_PY " is not installed");
+	image_ids(DEB_PY, id, link);
+	if (debian_debug_file(dbg, sizeof dbg) < 0 || !link[0])
+		cr_skip_test("no debug file or no .gnu_debuglink for " DEB_PY);
+	snprintf(root, sizeof root, "/tmp/tg-dwarf-root-%d", (int)getpid());
+	const char *dirs[] = {"", "/bin", "/bin/.debug", "/usr", "/usr/lib", "/usr/lib/debug",
+			      "/usr/lib/debug/bin"};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		snprintf(p, sizeof p, "%s%s", root, dirs[i]);
+		cr_assert_eq(mkdir(p, 0700), 0, "mkdir %s: %s", p, strerror(errno));
+	}
+	snprintf(p, sizeof p, "%s/bin/python3.11", root);
+	cr_assert_eq(symlink(DEB_PY, p), 0);
+
+	snprintf(p, sizeof p, "%s/bin/.debug/%s", root, link);
+	cr_assert_eq(symlink(dbg, p), 0);
+	cr_expect_eq(dwarf_find_debug_file(root, "/bin/python3.11", "", link, out, sizeof out), 0);
+	cr_expect_str_eq(out, p);
+	unlink(p);
+
+	snprintf(p, sizeof p, "%s/usr/lib/debug/bin/%s", root, link);
+	cr_assert_eq(symlink(dbg, p), 0);
+	cr_expect_eq(dwarf_find_debug_file(root, "/bin/python3.11", "", link, out, sizeof out), 0);
+	cr_expect_str_eq(out, p);
+	/* the image path may already carry the root prefix */
+	snprintf(p, sizeof p, "%s/bin/python3.11", root);
+	cr_expect_eq(dwarf_find_debug_file(root, p, "", link, out, sizeof out), 0);
+	snprintf(p, sizeof p, "%s/usr/lib/debug/bin/%s", root, link);
+	cr_expect_str_eq(out, p);
+	unlink(p);
+
+	cr_expect_eq(dwarf_find_debug_file(root, "/bin/python3.11", "", link, out, sizeof out),
+		     -1, "nothing left to find, but found %s", out);
+	snprintf(p, sizeof p, "%s/bin/python3.11", root);
+	unlink(p);
+	for (size_t i = sizeof dirs / sizeof dirs[0]; i-- > 0;) {
+		snprintf(p, sizeof p, "%s%s", root, dirs[i]);
+		rmdir(p);
+	}
+}
