@@ -14,9 +14,9 @@ struct render_cmd {
 };
 
 static const struct render_cmd render_cmds[] = {
-	{"memg", render_memg, "memory change per return of each thread and process RSS (SVG)"},
-	{"decorate-stack", render_decorate_stack,
-	 "the calls under the call that produced one return, with time and memory"},
+    {"memg", render_memg, "memory change per return of each thread and process RSS (SVG)"},
+    {"decorate-stack", render_decorate_stack,
+     "the calls under the call that produced one return, with time and memory"},
 };
 
 static void list_cmds(FILE *fp)

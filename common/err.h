@@ -23,6 +23,10 @@ enum tg_exit {
 	TG_E_GNUPLOT = 10,  /* gnuplot failed or is missing */
 };
 
+/* What every "permission denied" on a target says, so the user knows the two ways out. */
+#define TG_PTRACE_PERM_HINT                                                                      \
+	"needs CAP_SYS_PTRACE, or the same user with kernel.yama.ptrace_scope 0"
+
 struct tg_err {
 	int code;        /* enum tg_exit */
 	int sys_errno;   /* errno at the failure, or 0 */

@@ -55,11 +55,11 @@ static void usage(FILE *fp)
 enum { OPT_PREFIX = 256, OPT_INDENT, OPT_STRICT };
 
 static const struct option long_opts[] = {
-	{"prefix", required_argument, NULL, OPT_PREFIX},
-	{"indent", required_argument, NULL, OPT_INDENT},
-	{"strict", no_argument, NULL, OPT_STRICT},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"indent", required_argument, NULL, OPT_INDENT},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_args(int argc, char **argv, struct deco_opts *o, struct tg_err *err)
@@ -140,8 +140,8 @@ static int find_event(const struct deco_opts *o, unsigned long *lineno, struct t
 		return tg_err_set(err, TG_E_DATA, "%s: %s", o->mem,
 				  want ? "has no such line" : "no line is EVENT");
 	if (bad)
-		return tg_err_set(err, TG_E_DATA, "%s:%lu: the event line is malformed: %s",
-				  o->mem, *lineno, why);
+		return tg_err_set(err, TG_E_DATA, "%s:%lu: the event line is malformed: %s", o->mem,
+				  *lineno, why);
 	return 0;
 }
 
@@ -160,7 +160,7 @@ static void shown(struct buf *out, const struct buf *name, const char *prefix)
 static int find_call(const struct deco_opts *o, unsigned long event, unsigned long *call,
 		     struct tg_err *err)
 {
-	struct pairer *p = pair_open(o->mem, o->stack, o->strict, err);
+	struct pairer *p = pair_open(o->mem, o->stack, o->strict ? PAIR_STRICT : 0, err);
 	struct pair_event ev;
 	int r;
 
@@ -224,7 +224,8 @@ static void tree_close(struct tree *t, const struct pair_event *ev)
 static int collect(const struct deco_opts *o, unsigned long call, struct tree *t,
 		   unsigned long *stray, struct tg_err *err)
 {
-	struct pairer *p = pair_open(o->mem, o->stack, 0, err);
+	/* quiet: the first pass reported the malformed lines */
+	struct pairer *p = pair_open(o->mem, o->stack, PAIR_QUIET, err);
 	struct pair_event ev;
 	int r, inside = 0;
 	size_t root_depth = 0;

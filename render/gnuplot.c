@@ -111,8 +111,7 @@ int gnuplot_run(const char *dir, const char *script, struct tg_err *err)
 				buf_cstr(&last));
 	else if (WEXITSTATUS(status) != 0)
 		rc = tg_err_set(err, TG_E_GNUPLOT, "running gnuplot: exit status %d: %s",
-				WEXITSTATUS(status),
-				last.len ? buf_cstr(&last) : "no message");
+				WEXITSTATUS(status), last.len ? buf_cstr(&last) : "no message");
 done:
 	buf_free(&out);
 	buf_free(&last);

@@ -31,10 +31,10 @@
 struct memg_opts {
 	const char *outdir;
 	long long rebase; /* KB */
-	long long peak;   /* KB */
-	double peak_dt;   /* s */
-	double peak_dv;   /* KB */
-	long long cap;    /* KB, 0 = none */
+	long long peak;	  /* KB */
+	double peak_dt;	  /* s */
+	double peak_dv;	  /* KB */
+	long long cap;	  /* KB, 0 = none */
 	int no_process;
 	int strict;
 	struct cli_time from, to;
@@ -109,24 +109,24 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"output", required_argument, NULL, 'o'},
-	{"help", no_argument, NULL, 'h'},
-	{"process-rebase", required_argument, NULL, OPT_REBASE},
-	{"process_rebase", required_argument, NULL, OPT_REBASE},
-	{"peak", required_argument, NULL, OPT_PEAK},
-	{"peak-delta-time", required_argument, NULL, OPT_PEAK_DT},
-	{"peak_delta_time", required_argument, NULL, OPT_PEAK_DT},
-	{"peak-delta-value", required_argument, NULL, OPT_PEAK_DV},
-	{"peak_delta_value", required_argument, NULL, OPT_PEAK_DV},
-	{"cap", required_argument, NULL, OPT_CAP},
-	{"no-process", no_argument, NULL, OPT_NO_PROCESS},
-	{"no_process", no_argument, NULL, OPT_NO_PROCESS},
-	{"time-from", required_argument, NULL, OPT_FROM},
-	{"time_from", required_argument, NULL, OPT_FROM},
-	{"time-to", required_argument, NULL, OPT_TO},
-	{"time_to", required_argument, NULL, OPT_TO},
-	{"strict", no_argument, NULL, OPT_STRICT},
-	{NULL, 0, NULL, 0},
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {"process-rebase", required_argument, NULL, OPT_REBASE},
+    {"process_rebase", required_argument, NULL, OPT_REBASE},
+    {"peak", required_argument, NULL, OPT_PEAK},
+    {"peak-delta-time", required_argument, NULL, OPT_PEAK_DT},
+    {"peak_delta_time", required_argument, NULL, OPT_PEAK_DT},
+    {"peak-delta-value", required_argument, NULL, OPT_PEAK_DV},
+    {"peak_delta_value", required_argument, NULL, OPT_PEAK_DV},
+    {"cap", required_argument, NULL, OPT_CAP},
+    {"no-process", no_argument, NULL, OPT_NO_PROCESS},
+    {"no_process", no_argument, NULL, OPT_NO_PROCESS},
+    {"time-from", required_argument, NULL, OPT_FROM},
+    {"time_from", required_argument, NULL, OPT_FROM},
+    {"time-to", required_argument, NULL, OPT_TO},
+    {"time_to", required_argument, NULL, OPT_TO},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {NULL, 0, NULL, 0},
 };
 
 static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err *err)
@@ -141,7 +141,8 @@ static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err
 		return cli_ll("--process-rebase", arg, &o->rebase, err);
 	case OPT_PEAK:
 		if (cli_ll("--peak", arg, &v, err) < 0 || v < 0)
-			return tg_err_set(err, TG_E_USAGE, "--peak: not an integer >= 0: '%s'", arg);
+			return tg_err_set(err, TG_E_USAGE, "--peak: not an integer >= 0: '%s'",
+					  arg);
 		o->peak = v;
 		return 0;
 	case OPT_PEAK_DT:
@@ -283,6 +284,9 @@ static int by_name(const void *a, const void *b)
 
 	if (x->is_process != y->is_process)
 		return x->is_process - y->is_process;
+	c = strverscmp(buf_cstr(&x->name), buf_cstr(&y->name)); /* Worker-2 before Worker-10 */
+	if (c)
+		return c;
 	c = n ? memcmp(x->name.data, y->name.data, n) : 0;
 	if (c)
 		return c;
@@ -304,9 +308,8 @@ static int first_time(const struct inputs *in, double *t0, struct tg_err *err)
 
 	for (size_t i = 0; i < in->n; i++) {
 		struct tgfile f;
-		if (tgfile_open(&f, in->v[i].path, in->v[i].is_process ? TGFILE_SAMPLES
-									: TGFILE_RETURNS,
-				0, err) < 0)
+		if (tgfile_open(&f, in->v[i].path,
+				in->v[i].is_process ? TGFILE_SAMPLES : TGFILE_RETURNS, 0, err) < 0)
 			goto fail;
 		f.quiet = 1;
 		int r = tgfile_next(&f, &rec, err);
@@ -343,8 +346,7 @@ static int in_range(const struct plot *p, double t)
 	return t >= p->from && t <= p->to;
 }
 
-static void add_series(struct plot *p, int block, int is_process, size_t thread,
-		       const char *title)
+static void add_series(struct plot *p, int block, int is_process, size_t thread, const char *title)
 {
 	struct series *s;
 
@@ -373,8 +375,7 @@ struct zero_run {
 	double last;
 };
 
-static void thread_point(struct plot *p, int *block, struct zero_run *z, double t,
-			 long long y)
+static void thread_point(struct plot *p, int *block, struct zero_run *z, double t, long long y)
 {
 	if (y == 0) {
 		if (z->len++ == 0)
@@ -487,9 +488,8 @@ static void write_labels(struct plot *p, int *block)
 
 /* ---- the gnuplot script ---- */
 
-static const char *const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
-				     "#9467bd", "#8c564b", "#e377c2", "#17becf",
-				     "#bcbd22", "#7f7f7f"};
+static const char *const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+				     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
 #define NCOLORS (sizeof colors / sizeof colors[0])
 
 static void quoted(struct buf *s, const char *text)
@@ -621,8 +621,7 @@ static void script_axes(const struct plot *p, struct buf *s, double unit, const 
 	}
 }
 
-static void script_series(const struct plot *p, struct buf *s, const struct series *se,
-			  double unit)
+static void script_series(const struct plot *p, struct buf *s, const struct series *se, double unit)
 {
 	buf_addf(s, "'data' index %d using ($1/%g):2 with lines ", se->block, unit);
 	if (se->is_process) {
@@ -641,8 +640,7 @@ static void script_series(const struct plot *p, struct buf *s, const struct seri
 	quoted(s, se->title);
 }
 
-static void build_script(const struct plot *p, const struct inputs *in, int labels,
-			 struct buf *s)
+static void build_script(const struct plot *p, const struct inputs *in, int labels, struct buf *s)
 {
 	struct buf title = BUF_INIT;
 	const char *uname;
@@ -664,6 +662,7 @@ static void build_script(const struct plot *p, const struct inputs *in, int labe
 		      "set xzeroaxis lt 1 lc rgb '#808080'\n"
 		      "set format y '%.0f'\n"
 		      "set tics out\n"
+		      "set offsets 0, 0, graph 0.05, graph 0.05\n"
 		      "plot ");
 	for (size_t i = 0; i < p->nseries; i++) {
 		if (i)
@@ -671,8 +670,9 @@ static void build_script(const struct plot *p, const struct inputs *in, int labe
 		script_series(p, s, &p->series[i], unit);
 	}
 	if (labels >= 0)
-		buf_addf(s, ", \\\n     'data' index %d using ($1/%g):2:3 with labels point pt 7 "
-			    "ps 0.6 lc rgb '#000000' offset char 0,0.8 font 'Sans,10' notitle",
+		buf_addf(s,
+			 ", \\\n     'data' index %d using ($1/%g):2:3 with labels point pt 7 "
+			 "ps 0.6 lc rgb '#000000' offset char 0,0.8 font 'Sans,10' notitle",
 			 labels, unit);
 	buf_addch(s, '\n');
 }
@@ -687,8 +687,7 @@ static char *work_path(const struct plot *p, const char *name)
 	return buf_detach(&b);
 }
 
-static int write_file(const struct plot *p, const char *name, const char *text,
-		      struct tg_err *err)
+static int write_file(const struct plot *p, const char *name, const char *text, struct tg_err *err)
 {
 	char *path = work_path(p, name);
 	FILE *fp = fopen(path, "w");

@@ -33,10 +33,11 @@ static int load_ret(struct pairer *p, struct tg_err *err)
 	return r < 0 ? -1 : 0;
 }
 
-struct pairer *pair_open(const char *mem_path, const char *stack_path, int strict,
+struct pairer *pair_open(const char *mem_path, const char *stack_path, unsigned flags,
 			 struct tg_err *err)
 {
 	struct pairer *p = xcalloc(1, sizeof *p);
+	int strict = (flags & PAIR_STRICT) != 0;
 
 	if (tgfile_open(&p->mem, mem_path, TGFILE_RETURNS, strict, err) < 0) {
 		free(p);
@@ -47,6 +48,7 @@ struct pairer *pair_open(const char *mem_path, const char *stack_path, int stric
 		free(p);
 		return NULL;
 	}
+	p->mem.quiet = p->stack.quiet = (flags & PAIR_QUIET) != 0;
 	if (load_call(p, err) < 0 || load_ret(p, err) < 0) {
 		pair_close(p);
 		return NULL;
@@ -122,8 +124,7 @@ static int push_call(struct pairer *p, struct pair_event *ev, struct tg_err *err
 	return load_call(p, err) < 0 ? -1 : 1;
 }
 
-static int close_top(struct pairer *p, int with_return, struct pair_event *ev,
-		     struct tg_err *err)
+static int close_top(struct pairer *p, int with_return, struct pair_event *ev, struct tg_err *err)
 {
 	struct pair_node *n = &p->open[--p->depth];
 
@@ -162,8 +163,8 @@ static int step(struct pairer *p, struct pair_event *ev, struct tg_err *err)
 		return close_top(p, m, ev, err);
 	/* no call pending, or one indented like the top: its sibling, or (unindented, from
 	 * the original's writer) maybe its child */
-	if (c && (!p->have_ret || p->call.time < p->ret.time ||
-		  (!m && p->call.time <= p->ret.time))) {
+	if (c &&
+	    (!p->have_ret || p->call.time < p->ret.time || (!m && p->call.time <= p->ret.time))) {
 		if (p->call.indent == 0 && p->depth < PAIR_MAX_DEPTH)
 			return push_call(p, ev, err);
 		return close_top(p, 0, ev, err);

@@ -44,12 +44,17 @@ enum pair_event_kind {
 struct pair_event {
 	enum pair_event_kind kind;
 	struct pair_node *node; /* valid until the next pair_next() */
-	size_t depth;           /* 0 for an outermost call */
+	size_t depth;		/* 0 for an outermost call */
 };
 
 struct pairer;
 
-struct pairer *pair_open(const char *mem_path, const char *stack_path, int strict,
+enum {
+	PAIR_STRICT = 1, /* a malformed line is an error */
+	PAIR_QUIET = 2,	 /* don't report malformed lines (a second pass over the same files) */
+};
+
+struct pairer *pair_open(const char *mem_path, const char *stack_path, unsigned flags,
 			 struct tg_err *err);
 /* Returns 1 with *ev filled, 0 when both files are consumed and all calls closed, -1 on
  * error (unreadable file, malformed line in strict mode). */

@@ -54,8 +54,8 @@ void peaks_thin(struct peaks *ps, size_t nseries, double dt, double dv)
 		size_t s = p->series < nseries ? p->series : 0;
 		const struct peak *l = last[s] ? &ps->v[last[s] - 1] : NULL;
 
-		p->labelled = !l || fabs(p->time - l->time) > dt ||
-			      fabs((double)p->kb - (double)l->kb) > dv;
+		p->labelled =
+		    !l || fabs(p->time - l->time) > dt || fabs((double)p->kb - (double)l->kb) > dv;
 		if (p->labelled)
 			last[s] = i + 1;
 	}

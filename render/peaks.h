@@ -16,13 +16,13 @@
 
 struct peak {
 	double time;
-	size_t series;     /* thread index */
-	unsigned long seq; /* order within the thread's file */
-	long long kb;      /* floor(delta / 1024) */
-	long long y;       /* where it is drawn (kb, capped) */
-	char *what;        /* legend text after "THREAD>", owned */
+	size_t series;	    /* thread index */
+	unsigned long seq;  /* order within the thread's file */
+	long long kb;	    /* floor(delta / 1024) */
+	long long y;	    /* where it is drawn (kb, capped) */
+	char *what;	    /* legend text after "THREAD>", owned */
 	unsigned long mark; /* 1-based, set by peaks_number() */
-	int labelled;       /* set by peaks_thin() */
+	int labelled;	    /* set by peaks_thin() */
 };
 
 struct peaks {

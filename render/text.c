@@ -81,6 +81,11 @@ void text_clean(struct buf *out, const char *s, size_t len)
 		} else if (n == 1 && is_control(u[i])) {
 			add_hex(out, u[i]);
 			i++;
+		} else if (u[i] == '>' && out->len >= 2 && out->data[out->len - 1] == ']' &&
+			   out->data[out->len - 2] == ']') {
+			/* "]]>" may not appear in XML text; a zero-width space breaks it */
+			buf_addstr(out, "\xe2\x80\x8b>");
+			i++;
 		} else {
 			buf_add(out, s + i, n);
 			i += n;

@@ -12,8 +12,9 @@
 void text_display(struct buf *out, const char *s, size_t len);
 
 /* For drawing: invalid UTF-8 (and U+FFFE/U+FFFF, which XML forbids) becomes U+FFFD,
- * control bytes become the four characters "\xHH".  The result is valid UTF-8 without
- * control characters, so it fits in XML once '<' and '&' are escaped. */
+ * control bytes become the four characters "\xHH", and "]]>" gets a zero-width space
+ * before its '>'.  The result is valid UTF-8 without control characters, so it fits in
+ * XML text once '<' and '&' are escaped (gnuplot's SVG terminal does that). */
 void text_clean(struct buf *out, const char *s, size_t len);
 
 /* Appends s as a gnuplot single-quoted string literal: text_clean()ed, every ' doubled.

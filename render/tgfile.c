@@ -276,13 +276,13 @@ static int malformed(struct tgfile *f, const char *why, struct tg_err *err)
 {
 	f->malformed++;
 	if (f->strict)
-		return tg_err_set(err, TG_E_DATA, "%s:%lu: malformed line: %s", f->path,
-				  f->lineno, why);
+		return tg_err_set(err, TG_E_DATA, "%s:%lu: malformed line: %s", f->path, f->lineno,
+				  why);
 	if (!f->quiet) {
 		struct buf shown = BUF_INIT;
 		text_display(&shown, f->path, strlen(f->path));
-		fprintf(stderr, "%s:%lu: skipped malformed line: %s\n", buf_cstr(&shown),
-			f->lineno, why);
+		fprintf(stderr, "%s:%lu: skipped malformed line: %s\n", buf_cstr(&shown), f->lineno,
+			why);
 		buf_free(&shown);
 	}
 	return 0;

@@ -24,7 +24,7 @@
 enum tgfile_kind {
 	TGFILE_SAMPLES, /* process.mem */
 	TGFILE_RETURNS, /* THREAD.mem */
-	TGFILE_CALLS,   /* THREAD.stack */
+	TGFILE_CALLS,	/* THREAD.stack */
 };
 
 /* One parsed line.  file/func are owned by the record and reused from line to line. */
@@ -32,14 +32,17 @@ struct tg_rec {
 	double time;
 	long long value;      /* RSS bytes (samples) or DELTA bytes (returns) */
 	unsigned long indent; /* leading spaces (calls) */
-	long line;            /* source line (returns, calls) */
+	long line;	      /* source line (returns, calls) */
 	struct buf file;
 	struct buf func;
-	const char *frame;    /* the raw FILE:LINE:FUNC text, valid until the next line */
+	const char *frame; /* the raw FILE:LINE:FUNC text, valid until the next line */
 	size_t frame_len;
 };
 
-#define TG_REC_INIT {0, 0, 0, 0, BUF_INIT, BUF_INIT, NULL, 0}
+#define TG_REC_INIT                                                                                \
+	{                                                                                          \
+		0, 0, 0, 0, BUF_INIT, BUF_INIT, NULL, 0                                            \
+	}
 
 void tg_rec_free(struct tg_rec *rec);
 
@@ -53,12 +56,12 @@ struct tgfile {
 	char *path;
 	enum tgfile_kind kind;
 	int strict;
-	int quiet;               /* don't report malformed lines (still counted) */
-	struct buf line;         /* the current line, newline stripped */
-	char *chunk;             /* read buffer */
+	int quiet;	 /* don't report malformed lines (still counted) */
+	struct buf line; /* the current line, newline stripped */
+	char *chunk;	 /* read buffer */
 	size_t chunk_len, chunk_pos;
 	int eof;
-	unsigned long lineno;    /* line number of the last line read, 1-based */
+	unsigned long lineno;	 /* line number of the last line read, 1-based */
 	unsigned long malformed; /* lines skipped so far */
 };
 

@@ -12,8 +12,8 @@
 enum lt_format {
 	LT_LNOTAB_UNSIGNED, /* co_lnotab, unsigned line deltas: 2.7 (and 3.0-3.5) */
 	LT_LNOTAB_SIGNED,   /* co_lnotab, signed line deltas: 3.6-3.9 */
-	LT_310,             /* co_linetable of 3.10: (length, delta) ranges */
-	LT_LOCATIONS,       /* co_linetable location table: 3.11 and later */
+	LT_310,		    /* co_linetable of 3.10: (length, delta) ranges */
+	LT_LOCATIONS,	    /* co_linetable location table: 3.11 and later */
 };
 
 /* The table format of CPython major.minor; 2.x and 3.0-3.5 map to the unsigned lnotab,

@@ -30,6 +30,9 @@ int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
 		return -1;
 	remote_init_process(&s->remote, pid);
 	if (pytarget_resolve(&s->target, pid, &s->remote, &topts, err) < 0) {
+		if (err && err->code == TG_E_PERM)
+			tg_err_set(err, TG_E_PERM, "cannot read process %d: permission denied (%s)",
+				   (int)pid, TG_PTRACE_PERM_HINT);
 		remote_close(&s->remote);
 		return -1;
 	}

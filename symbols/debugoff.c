@@ -15,9 +15,9 @@
 
 enum slot_use {
 	USE_IGNORE = 0, /* not needed by tgattach */
-	USE_FIELD,      /* an offset (or the size) of the section's structure */
-	USE_GIL_BASE,   /* interp offset of the embedded struct _gil_runtime_state */
-	USE_GIL_FIELD,  /* interp offset of a member of it: stored relative to the base */
+	USE_FIELD,	/* an offset (or the size) of the section's structure */
+	USE_GIL_BASE,	/* interp offset of the embedded struct _gil_runtime_state */
+	USE_GIL_FIELD,	/* interp offset of a member of it: stored relative to the base */
 };
 
 struct slot {
@@ -33,6 +33,7 @@ struct section {
 	size_t nslots;
 };
 
+/* clang-format off */
 #define SLOTS(...)                                                                         \
 	(const struct slot[]){__VA_ARGS__},                                                \
 		sizeof((const struct slot[]){__VA_ARGS__}) / sizeof(struct slot)
@@ -137,6 +138,7 @@ static const struct section layout_314[] = {
 	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),
 	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))},
 };
+/* clang-format on */
 
 struct layout {
 	int minor;
@@ -145,8 +147,8 @@ struct layout {
 };
 
 static const struct layout layouts[] = {
-	{13, layout_313, sizeof layout_313 / sizeof layout_313[0]},
-	{14, layout_314, sizeof layout_314 / sizeof layout_314[0]},
+    {13, layout_313, sizeof layout_313 / sizeof layout_313[0]},
+    {14, layout_314, sizeof layout_314 / sizeof layout_314[0]},
 };
 
 static const char cookie[8] = {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'};
@@ -215,8 +217,8 @@ static int pick_layout(uint64_t v, const struct layout **out, struct tg_err *err
 			  minor, (unsigned long long)v);
 }
 
-static int parse_section(const struct section *s, const unsigned char *p,
-			 struct py_offsets *out, uint64_t *gil_base, struct tg_err *err)
+static int parse_section(const struct section *s, const unsigned char *p, struct py_offsets *out,
+			 uint64_t *gil_base, struct tg_err *err)
 {
 	uint64_t bound = s->sized ? get_u64(p) : MAX_STRUCT_SIZE;
 
@@ -229,11 +231,11 @@ static int parse_section(const struct section *s, const unsigned char *p,
 		if (sl->use == USE_IGNORE)
 			continue;
 		if (i > 0 && v > bound)
-			return tg_err_set(err, TG_E_LAYOUT,
-					  "_Py_DebugOffsets: %s.%s = %llu lies outside the %llu-byte "
-					  "structure",
-					  s->name, sl->name, (unsigned long long)v,
-					  (unsigned long long)bound);
+			return tg_err_set(
+			    err, TG_E_LAYOUT,
+			    "_Py_DebugOffsets: %s.%s = %llu lies outside the %llu-byte "
+			    "structure",
+			    s->name, sl->name, (unsigned long long)v, (unsigned long long)bound);
 		if (sl->use == USE_GIL_BASE) {
 			*gil_base = v;
 			continue;
@@ -278,9 +280,10 @@ int debugoff_parse(const unsigned char *bytes, size_t len, struct py_offsets *ou
 				  "_Py_DebugOffsets: free_threaded flag is %llu, not 0 or 1",
 				  (unsigned long long)ft);
 	if (len < layout_size(l))
-		return tg_err_set(err, TG_E_LAYOUT,
-				  "_Py_DebugOffsets: %zu bytes is too short: the 3.%d layout has %zu",
-				  len, l->minor, layout_size(l));
+		return tg_err_set(
+		    err, TG_E_LAYOUT,
+		    "_Py_DebugOffsets: %zu bytes is too short: the 3.%d layout has %zu", len,
+		    l->minor, layout_size(l));
 	p = bytes + HEADER_SIZE;
 	for (size_t i = 0; i < l->nsections; i++) {
 		if (parse_section(&l->sections[i], p, out, &gil_base, err) < 0) {

@@ -24,10 +24,11 @@
 /* One type name the offset table needs, and where its definition was found. */
 struct want {
 	const char *name; /* without "struct "/"union " */
-	int tag;          /* DW_TAG_typedef, DW_TAG_structure_type or DW_TAG_union_type */
+	int tag;	  /* DW_TAG_typedef, DW_TAG_structure_type or DW_TAG_union_type */
 	int found;
-	Dwarf_Off die;    /* the complete struct/union (typedefs already resolved) */
-	const char *fallback_tag; /* struct tag of a typedef seen only as a declaration */
+	Dwarf_Off die;		  /* the complete struct/union (typedefs already resolved) */
+	const char *fallback_tag; /* struct/union tag of a typedef seen only as a declaration */
+	int fallback_kind;	  /* its DW_TAG_structure_type or DW_TAG_union_type */
 };
 
 struct want_index {
@@ -144,6 +145,7 @@ static void note_typedef(struct want *w, Dwarf_Die *die)
 		w->die = dwarf_dieoffset(&t);
 	} else if (!w->fallback_tag) {
 		w->fallback_tag = dwarf_diename(&t);
+		w->fallback_kind = dwarf_tag(&t);
 	}
 }
 
@@ -200,14 +202,14 @@ static void resolve_fallbacks(Dwarf *dw, struct want_index *ix)
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (!ix->w[i].found && ix->w[i].fallback_tag)
-			want_add(ix, ix->w[i].fallback_tag, DW_TAG_structure_type);
+			want_add(ix, ix->w[i].fallback_tag, ix->w[i].fallback_kind);
 	scan_units(dw, ix);
 	for (size_t i = 0; i < n; i++) {
 		struct want *w = &ix->w[i];
 		struct want *t;
 		if (w->found || !w->fallback_tag)
 			continue;
-		t = want_lookup(ix, w->fallback_tag, DW_TAG_structure_type);
+		t = want_lookup(ix, w->fallback_tag, w->fallback_kind);
 		if (t && t->found) {
 			w->found = 1;
 			w->die = t->die;
@@ -349,8 +351,7 @@ static int walk_path(Dwarf_Die *type, const char *path, size_t len, enum py_offs
 }
 
 /* Try each '|' alternative of path in order; the first that resolves wins. */
-static int resolve_path(Dwarf_Die *type, const char *path, enum py_offset_kind kind,
-			int64_t *value)
+static int resolve_path(Dwarf_Die *type, const char *path, enum py_offset_kind kind, int64_t *value)
 {
 	while (*path) {
 		const char *bar = strchr(path, '|');
@@ -387,7 +388,7 @@ static void fill_one(Dwarf *dw, struct want_index *ix, const struct py_offset_de
 		py_offsets_set(out, d, (int32_t)v);
 }
 
-static int dwarf_open(const char *path, int *fd, Dwarf **dw, struct tg_err *err)
+static int open_dwarf(const char *path, int *fd, Dwarf **dw, struct tg_err *err)
 {
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0)
@@ -409,7 +410,7 @@ int dwarf_read_offsets(const char *path, struct py_offsets *out, struct tg_err *
 	int fd;
 
 	py_offsets_clear(out);
-	if (dwarf_open(path, &fd, &dw, err) < 0)
+	if (open_dwarf(path, &fd, &dw, err) < 0)
 		return -1;
 	build_wants(&ix);
 	scan_units(dw, &ix);
@@ -418,12 +419,14 @@ int dwarf_read_offsets(const char *path, struct py_offsets *out, struct tg_err *
 		fill_one(dw, &ix, &py_offset_descs[i], out);
 	dwarf_end(dw);
 	close(fd);
-	if (out->ts_size == OFFSET_ABSENT || out->co_size == OFFSET_ABSENT) {
+	const char *missing = out->ts_size == OFFSET_ABSENT   ? "PyThreadState"
+			      : out->co_size == OFFSET_ABSENT ? "PyCodeObject"
+							      : NULL;
+	if (missing) {
 		py_offsets_clear(out);
 		return tg_err_set(err, TG_E_LAYOUT,
 				  "reading DWARF of %s: no definition of %s: not a CPython build",
-				  path, out->ts_size == OFFSET_ABSENT ? "PyThreadState"
-								       : "PyCodeObject");
+				  path, missing);
 	}
 	return 0;
 }
@@ -469,7 +472,7 @@ int dwarf_read_enum(const char *path, const char *enumerator, long *value, struc
 	Dwarf *dw;
 	int fd, rc = -1;
 
-	if (dwarf_open(path, &fd, &dw, err) < 0)
+	if (open_dwarf(path, &fd, &dw, err) < 0)
 		return -1;
 	while (rc < 0 && dwarf_get_units(dw, cu, &cu, NULL, &unit_type, &cudie, NULL) == 0)
 		if (unit_type == DW_UT_compile || unit_type == DW_UT_partial)
@@ -576,8 +579,8 @@ static int candidate_ok(const char *path, const struct debug_want *dw)
 }
 
 /* Try path under root, then as is. */
-static int try_candidate(const char *root, const char *path, const struct debug_want *dw,
-			 char *out, size_t outlen)
+static int try_candidate(const char *root, const char *path, const struct debug_want *dw, char *out,
+			 size_t outlen)
 {
 	char full[4096];
 

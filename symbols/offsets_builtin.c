@@ -692,7 +692,8 @@ const struct py_builtin_table py_builtin_tables[] = {
 	},
 	/* 3.11 from the DWARF of:
 	 *   libpython3.11.so.1.0, build-id 49daf84ed369fe589b73ea876f2591cd4c3588bb
-	 *   python3.11 via 61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug, build-id c561f3aa7232f2bd6ac6d56bd475f1c154a00486
+	 *   python3.11, build-id c561f3aa7232f2bd6ac6d56bd475f1c154a00486
+	 *     (DWARF in 61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug)
 	 */
 	{
 		.major = 3,

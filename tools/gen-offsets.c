@@ -46,8 +46,9 @@ static int valid_label(const char *s)
 	if (!*s || strlen(s) > 200)
 		return 0;
 	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:+-_()/",
-			    *s))
+		if (!strchr(
+			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:+-_()/",
+			*s))
 			return 0;
 	return 1;
 }
@@ -101,10 +102,10 @@ static void print_table(const char *label, int major, int minor, int debug_abi,
 {
 	printf("\t/* %d.%d%s from the DWARF of:\n", major, minor, debug_abi ? " (Py_DEBUG)" : "");
 	for (size_t i = 0; i < nsrc; i++) {
-		int via = strcmp(src[i].dwarf, src[i].path) != 0;
-		printf("\t *   %s%s%s, build-id %s\n", base_name(src[i].path), via ? " via " : "",
-		       via ? base_name(src[i].dwarf) : "",
+		printf("\t *   %s, build-id %s\n", base_name(src[i].path),
 		       src[i].build_id[0] ? src[i].build_id : "none");
+		if (strcmp(src[i].dwarf, src[i].path) != 0)
+			printf("\t *     (DWARF in %s)\n", base_name(src[i].dwarf));
 	}
 	printf("\t */\n");
 	printf("\t{\n\t\t.major = %d,\n\t\t.minor = %d,\n\t\t.debug_abi = %d,\n", major, minor,
@@ -143,8 +144,9 @@ int main(int argc, char **argv)
 			return err.code ? err.code : TG_E_INTERNAL;
 		}
 		if (i > 0 && compare(&src[0], &src[i]) < 0) {
-			fprintf(stderr, "gen-offsets: %s and %s have different layouts: give "
-					"them separate tables\n",
+			fprintf(stderr,
+				"gen-offsets: %s and %s have different layouts: give "
+				"them separate tables\n",
 				src[0].path, src[i].path);
 			free(src);
 			return TG_E_LAYOUT;

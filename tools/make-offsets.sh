@@ -27,6 +27,7 @@ add() {
 		echo "make-offsets: skipping $1: it does not run" >&2
 		return 0
 	fi
+	# shellcheck disable=SC2086 # split "MAJOR MINOR MICRO DEBUG" into $4..$7
 	set -- "$1" "$2" "$3" $info
 	if ! "$gen" probe "$4" "$5" "$7" "$2" >/dev/null 2>"$tmp/err"; then
 		echo "make-offsets: skipping $2: $(cat "$tmp/err")" >&2
@@ -45,10 +46,12 @@ if command -v pyenv >/dev/null 2>&1; then
 		done
 	done
 fi
+distro=$(sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"')
 for exe in /usr/bin/python[23].[0-9] /usr/bin/python[23].[0-9][0-9] \
 	/usr/bin/python[23].[0-9]d /usr/bin/python[23].[0-9][0-9]d; do
-	[ -f "$exe" ] && [ ! -L "$exe" ] || continue
-	add "$exe" "$exe" "$(. /etc/os-release 2>/dev/null && echo "${ID:-system}" || echo system) ${exe##*/}"
+	if [ -f "$exe" ] && [ ! -L "$exe" ]; then
+		add "$exe" "$exe" "${distro:-system} ${exe##*/}"
+	fi
 done
 
 if [ ! -s "$tmp/list" ]; then

@@ -30,13 +30,28 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+int proc_die_with_parent(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return getppid() == parent ? 0 : -1; /* it may have ended before the prctl */
+}
+
+pid_t proc_fork_helper(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid == 0 && proc_die_with_parent(parent) < 0)
+		_exit(0);
+	return pid;
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void exec_child(int in[2], int out[2], pid_t parent, char *const argv[])
 {
 	struct rlimit no_core = {0, 0};
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	if (proc_die_with_parent(parent) < 0)
 		_exit(127);
 	setrlimit(RLIMIT_CORE, &no_core);
 	if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)

@@ -23,6 +23,15 @@ struct proc {
  * -1 (errno set). */
 int proc_spawn(struct proc *p, char *const argv[]);
 
+/* fork() for a helper process of a test (a second tracer, a tracer run as another
+ * user...): in the child, SIGKILL is armed for when the calling thread ends, so a test
+ * that fails half-way never leaves its helpers behind.  Returns what fork() returns.
+ * A child that changes its credentials (setuid) must call proc_die_with_parent() again:
+ * the kernel clears the setting then. */
+pid_t proc_fork_helper(void);
+/* Arm SIGKILL for when the parent ends; 0, or -1 when it already has. */
+int proc_die_with_parent(pid_t parent);
+
 /* Write text to the child's stdin.  0 or -1. */
 int proc_send(struct proc *p, const char *text);
 

@@ -11,6 +11,7 @@
  *   f  fork a child that waits to be killed: "child PID"
  *   e  a worker thread (not the leader) execs this program again, which prints "ready"
  *   s  die of SIGSEGV
+ *   z  (main thread only) pass stdin to a new thread, say "leader-exit", pthread_exit
  *   q  exit(0)
  * SIGUSR1: the handler writes "usr1".  EOF on stdin: exit(0).
  * zombie-leader: the main thread passes stdin to a worker and calls pthread_exit, so the
@@ -167,12 +168,20 @@ static void fork_child(void)
 	say("child %d", (int)child);
 }
 
+static void *commands(void *arg);
+
+static void *commands_quiet(void *arg)
+{
+	(void)arg;
+	return commands("quiet");
+}
+
 static void *commands(void *arg)
 {
 	char c;
 
-	(void)arg;
-	say("ready %d %d", (int)getpid(), count_tasks());
+	if (!arg)
+		say("ready %d %d", (int)getpid(), count_tasks());
 	for (;;) {
 		ssize_t r = read(0, &c, 1);
 		if (r < 0 && errno == EINTR)
@@ -197,8 +206,14 @@ static void *commands(void *arg)
 			start_thread(exec_again, NULL);
 			break;
 		case 's':
-			*(volatile int *)(long)arg = 1; /* arg is NULL */
+			*(volatile int *)(long)(c - 's') = 1; /* NULL */
 			break;
+		case 'z':
+			if (gettid() != getpid())
+				break;
+			start_thread(commands_quiet, NULL);
+			say("leader-exit");
+			pthread_exit(NULL);
 		case 'q':
 			exit(0);
 		}

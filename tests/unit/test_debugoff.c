@@ -114,6 +114,7 @@ Test(debugoff, pyenv_313_block_matches_dwarf)
 
 /* Byte offsets of the 3.14 slots, counted by hand from the field list in the reference
  * notes (section 7.2): header 24 bytes, then uint64 slots. */
+/* clang-format off */
 enum {
 	B14_RT_SIZE = 24, B14_RT_INTERP_HEAD = 40,
 	B14_IS_SIZE = 48, B14_IS_ID = 56, B14_IS_NEXT = 64, B14_IS_THREADS_HEAD = 72,
@@ -138,6 +139,7 @@ enum {
 	B14_GC_SIZE = 648, B14_GEN_SIZE = 664, B14_LLIST = 696, B14_DEBUGGER = 712,
 	B14_END = 760,
 };
+/* clang-format on */
 
 static void put(unsigned char *b, size_t at, uint64_t v)
 {
@@ -147,12 +149,11 @@ static void put(unsigned char *b, size_t at, uint64_t v)
 /* Every slot holds its own byte offset; size slots hold 100000 + their offset. */
 static void build_314(unsigned char *b, size_t len, uint64_t version)
 {
-	static const size_t sizes[] = {B14_RT_SIZE,    B14_IS_SIZE,   B14_TS_SIZE,
-				       B14_IF_SIZE,    B14_CO_SIZE,   B14_OB_SIZE,
-				       B14_TP_SIZE,    B14_TUPLE_SIZE, B14_LIST_SIZE,
-				       B14_SET_SIZE,   B14_DICT_SIZE, B14_FLOAT_SIZE,
-				       B14_LONG_SIZE,  B14_BYTES_SIZE, B14_U_SIZE,
-				       B14_GC_SIZE,    B14_GEN_SIZE};
+	static const size_t sizes[] = {B14_RT_SIZE,   B14_IS_SIZE,    B14_TS_SIZE,   B14_IF_SIZE,
+				       B14_CO_SIZE,   B14_OB_SIZE,    B14_TP_SIZE,   B14_TUPLE_SIZE,
+				       B14_LIST_SIZE, B14_SET_SIZE,   B14_DICT_SIZE, B14_FLOAT_SIZE,
+				       B14_LONG_SIZE, B14_BYTES_SIZE, B14_U_SIZE,    B14_GC_SIZE,
+				       B14_GEN_SIZE};
 
 	memset(b, 0xee, len);
 	memcpy(b, "xdebugpy", 8);

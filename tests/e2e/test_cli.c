@@ -1,0 +1,273 @@
+/* Bad input, end to end: each gets a clear one-line error, a documented exit code, and the
+ * target is left untouched.  Also: SIGTERM sent to the target while attached ends it just
+ * as it would unattached, and tgattach then finishes its files and exits 0. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "tests/e2e/run_util.h"
+
+TestSuite(cli, .timeout = 60);
+
+/* Run tgattach; the buffers hold what it printed (freed at the end of the test process by
+ * done()). */
+static int run_tg(char *const argv[], struct buf *out, struct buf *err)
+{
+	buf_reset(out);
+	buf_reset(err);
+	return run_capture(argv, out, err, 30);
+}
+
+static void done(struct buf *out, struct buf *err)
+{
+	buf_free(out);
+	buf_free(err);
+}
+
+/* A parked Python fixture from the first interpreter found. */
+static void start_python(struct fixture *fx, char *truth_dir_out, size_t len)
+{
+	char python[PATH_MAX], fixture[PATH_MAX], cwd[PATH_MAX], truth[PATH_MAX];
+	char *dir = temp_dir("cli");
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		snprintf(python, sizeof python, "/usr/bin/python3");
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(fixture, sizeof fixture, "%s/fixtures/threads.py", cwd);
+	snprintf(truth, sizeof truth, "%s/truth.txt", dir);
+	char *argv[] = {python, fixture, truth, NULL};
+	cr_assert_eq(fixture_start(fx, argv, "READY", 30), 0, "fixture did not start");
+	snprintf(truth_dir_out, len, "%s", dir);
+	free(dir);
+}
+
+static int one_line(const struct buf *b)
+{
+	const char *s = buf_cstr(b);
+	const char *nl = strchr(s, '\n');
+	return nl && nl[1] == '\0';
+}
+
+Test(cli, no_such_process)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	pid_t dead = fork();
+
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", (int)dead);
+	char *argv[] = {TG_BIN, "-p", pid, "-q", NULL};
+	cr_assert_eq(run_tg(argv, &out, &err), TG_E_NOPROC, "stderr: %s", buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), "no such process"), "stderr: %s", buf_cstr(&err));
+	cr_assert(one_line(&err), "not one line: %s", buf_cstr(&err));
+	char *dump[] = {TG_BIN, "dump", "-p", pid, NULL};
+	cr_assert_eq(run_tg(dump, &out, &err), TG_E_NOPROC);
+	done(&out, &err);
+}
+
+Test(cli, bad_arguments)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *cases[][6] = {
+		{TG_BIN, "-p", "abc", NULL},
+		{TG_BIN, "-p", "-5", NULL},
+		{TG_BIN, "-p", "1", "-r", "0", NULL},
+		{TG_BIN, "-p", "1", "-d", "x", NULL},
+		{TG_BIN, "-q", NULL},
+		{TG_BIN, "dump", NULL},
+		{TG_BIN, "frobnicate", NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		cr_assert_eq(run_tg(cases[i], &out, &err), TG_E_USAGE, "case %zu: %s", i,
+			     buf_cstr(&err));
+	char *help[] = {TG_BIN, "--help", NULL};
+	cr_assert_eq(run_tg(help, &out, &err), 0);
+	char *version[] = {TG_BIN, "--version", NULL};
+	cr_assert_eq(run_tg(version, &out, &err), 0);
+	cr_assert(strncmp(buf_cstr(&out), "tgattach ", 9) == 0);
+	done(&out, &err);
+}
+
+Test(cli, not_python)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *argv[] = {"/bin/sh", "-c", "echo READY; exec sleep 30", NULL};
+	char pid[16];
+
+	cr_assert_eq(fixture_start(&fx, argv, "READY", 10), 0);
+	usleep(100000); /* let the shell exec sleep */
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *tg[] = {TG_BIN, "-p", pid, "-q", "-o", "/tmp", NULL};
+	cr_assert_eq(run_tg(tg, &out, &err), TG_E_NOTPY, "stderr: %s", buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), "is not Python"), "stderr: %s", buf_cstr(&err));
+	cr_assert(one_line(&err));
+	cr_assert_eq(proc_all_untraced_running(fx.pid), 1);
+	fixture_stop(&fx);
+	done(&out, &err);
+}
+
+Test(cli, unwritable_output_leaves_target_untouched)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[PATH_MAX], pid[16], file_as_dir[PATH_MAX + 16];
+
+	start_python(&fx, dir, sizeof dir);
+	snprintf(file_as_dir, sizeof file_as_dir, "%s/truth.txt", dir); /* a file, not a dir */
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *argv[] = {TG_BIN, "-p", pid, "-q", "-o", file_as_dir, NULL};
+	cr_assert_eq(run_tg(argv, &out, &err), TG_E_OUTPUT, "stderr: %s", buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), "truth.txt"), "stderr names no path: %s",
+		  buf_cstr(&err));
+	cr_assert(one_line(&err));
+	cr_assert_eq(kill(fx.pid, 0), 0);
+	cr_assert(proc_all_untraced_running(fx.pid));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	done(&out, &err);
+}
+
+Test(cli, already_traced_names_the_tracer)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[PATH_MAX], pid[16], tracer_pid[16];
+	int ready[2];
+
+	start_python(&fx, dir, sizeof dir);
+	cr_assert_eq(pipe(ready), 0);
+	pid_t tracer = fork();
+	if (tracer == 0) {
+		char ok = ptrace(PTRACE_SEIZE, fx.pid, 0, 0) == 0 ? 'y' : 'n';
+		if (write(ready[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char ok = 0;
+	cr_assert_eq(read(ready[0], &ok, 1), 1);
+	cr_assert_eq(ok, 'y', "could not set up the other tracer");
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	snprintf(tracer_pid, sizeof tracer_pid, "%d", (int)tracer);
+	char *argv[] = {TG_BIN, "dump", "-p", pid, NULL};
+	int rc = run_tg(argv, &out, &err);
+	kill(tracer, SIGKILL);
+	waitpid(tracer, NULL, 0);
+	cr_assert_eq(rc, TG_E_TRACED, "stderr: %s", buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), tracer_pid), "tracer pid not named: %s",
+		  buf_cstr(&err));
+	cr_assert(one_line(&err));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	done(&out, &err);
+}
+
+Test(cli, no_permission_mentions_ptrace_scope)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[PATH_MAX], pid[16], tg[PATH_MAX], cwd[PATH_MAX];
+
+	if (getuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0)
+		cr_skip_test("needs root and setpriv to run tgattach as another user");
+	start_python(&fx, dir, sizeof dir);
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(tg, sizeof tg, "%s/%s", cwd, TG_BIN);
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			tg, "dump", "-p", pid, NULL};
+	int rc = run_tg(argv, &out, &err);
+	cr_assert_eq(rc, TG_E_PERM, "exit %d, stderr: %s", rc, buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), "ptrace_scope") && strstr(buf_cstr(&err), "CAP_SYS_PTRACE"),
+		  "stderr: %s", buf_cstr(&err));
+	cr_assert(one_line(&err), "not one line: %s", buf_cstr(&err));
+	cr_assert(proc_all_untraced_running(fx.pid));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	done(&out, &err);
+}
+
+Test(cli, sigterm_to_target_while_attached)
+{
+	struct fixture fx;
+	char dir[PATH_MAX], pid[16];
+	int status;
+
+	start_python(&fx, dir, sizeof dir);
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	int out_pipe[2];
+	cr_assert_eq(pipe(out_pipe), 0);
+	pid_t tg = fork();
+	if (tg == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(out_pipe[1], 2);
+		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-d", "20", (char *)NULL);
+		_exit(127);
+	}
+	close(out_pipe[1]);
+	for (int i = 0; i < 100 && proc_all_untraced_running(fx.pid); i++)
+		usleep(20000); /* until tgattach has attached */
+	cr_assert(!proc_all_untraced_running(fx.pid), "tgattach never attached");
+	usleep(200000);
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(waitpid(fx.pid, &status, 0), fx.pid);
+	fx.pid = 0;
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+		  "the target did not die of SIGTERM (status 0x%x)", status);
+	int tg_status;
+	cr_assert_eq(waitpid(tg, &tg_status, 0), tg);
+	cr_assert(WIFEXITED(tg_status) && WEXITSTATUS(tg_status) == 0,
+		  "tgattach status 0x%x", tg_status);
+	char mem[PATH_MAX + 32];
+	snprintf(mem, sizeof mem, "%s/%s/process.mem", dir, pid);
+	struct stat st;
+	cr_assert(stat(mem, &st) == 0 && st.st_size > 0, "process.mem missing or empty");
+	close(out_pipe[0]);
+	remove_tree(dir);
+}
+
+Test(cli, sigint_to_tgattach_detaches_cleanly)
+{
+	struct fixture fx;
+	char dir[PATH_MAX], pid[16];
+
+	start_python(&fx, dir, sizeof dir);
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	pid_t tg = fork();
+	if (tg == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && proc_all_untraced_running(fx.pid); i++)
+		usleep(20000);
+	usleep(300000);
+	kill(tg, SIGINT);
+	int st;
+	cr_assert_eq(waitpid(tg, &st, 0), tg);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
+	cr_assert_eq(kill(fx.pid, 0), 0);
+	char stack[PATH_MAX + 64];
+	snprintf(stack, sizeof stack, "%s/%s/sleeper-1.stack", dir, pid);
+	struct stat sst;
+	cr_assert(stat(stack, &sst) == 0 && sst.st_size > 0, "sleeper-1.stack missing");
+	fixture_stop(&fx);
+	remove_tree(dir);
+}

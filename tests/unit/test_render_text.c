@@ -1,0 +1,82 @@
+/* Unit tests of render/text: names made safe for the terminal, gnuplot and SVG. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "render/text.h"
+
+static void assert_text(const struct buf *b, const char *want)
+{
+	cr_assert_eq(b->len, strlen(want), "got '%s' (%zu bytes), want '%s'", buf_cstr(b), b->len,
+		     want);
+	cr_assert_eq(memcmp(buf_cstr(b), want, b->len), 0, "got '%s', want '%s'", buf_cstr(b),
+		     want);
+}
+
+static void assert_clean_utf8(const struct buf *b)
+{
+	const unsigned char *u = (const unsigned char *)buf_cstr(b);
+
+	for (size_t i = 0; i < b->len;) {
+		size_t n = text_utf8_seq(u + i, b->len - i);
+		cr_assert_gt(n, 0, "invalid UTF-8 at %zu", i);
+		cr_assert(!(n == 1 && (u[i] < 0x20 || u[i] == 0x7f)), "control byte at %zu", i);
+		i += n;
+	}
+}
+
+Test(render_text, utf8_validation)
+{
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"a", 1), 1);
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xc3\xa9", 2), 2);
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xe2\x82\xac", 3), 3);
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xc3", 1), 0);	  /* cut */
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xc0\xaf", 2), 0);	  /* overlong */
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xe0\x80\xaf", 3), 0); /* overlong */
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > max */
+	cr_assert_eq(text_utf8_seq((const unsigned char *)"\xff", 1), 0);
+}
+
+Test(render_text, clean_replaces_invalid_and_controls)
+{
+	struct buf b = BUF_INIT;
+	static const char in[] = "a\xff\nb\xc3\xa9\x7f\xef\xbf\xbe]]>c\0d";
+
+	text_clean(&b, in, sizeof in - 1);
+	assert_text(&b, "a\xef\xbf\xbd\\x0ab\xc3\xa9\\x7f\xef\xbf\xbd]]\xe2\x80\x8b>c\\x00d");
+	assert_clean_utf8(&b);
+	buf_free(&b);
+}
+
+Test(render_text, clean_output_always_valid)
+{
+	struct buf b = BUF_INIT;
+	unsigned char all[512];
+
+	for (size_t i = 0; i < sizeof all; i++)
+		all[i] = (unsigned char)(i * 7 + (i >> 8));
+	text_clean(&b, (const char *)all, sizeof all);
+	assert_clean_utf8(&b);
+	buf_free(&b);
+}
+
+Test(render_text, gnuplot_quote_doubles_quotes)
+{
+	struct buf b = BUF_INIT;
+	static const char in[] = "a'; system('touch /tmp/x'); '\nb\\`c`@d";
+
+	text_gnuplot_quote(&b, in, sizeof in - 1);
+	assert_text(&b, "'a''; system(''touch /tmp/x''); ''\\x0ab\\`c`@d'");
+	buf_free(&b);
+}
+
+Test(render_text, display_is_one_reversible_line)
+{
+	struct buf b = BUF_INIT;
+	static const char in[] = "a\\b\n\xff\xc3\xa9\t";
+
+	text_display(&b, in, sizeof in - 1);
+	assert_text(&b, "a\\x5cb\\x0a\\xff\xc3\xa9\\x09");
+	buf_free(&b);
+}
