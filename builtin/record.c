@@ -181,7 +181,8 @@ static int tick(void *ctx, struct tg_err *err)
 		rec->failed_samples++;
 		return 0;
 	}
-	if (rec->samples % NAMES_REFRESH_TICKS == 0 || rec->sample.nthreads != rec->last_nthreads)
+	if (rec->samples % NAMES_REFRESH_TICKS == 0 || rec->sample.nthreads != rec->last_nthreads ||
+	    tracker_pending(rec->tracker))
 		session_refresh_names(&rec->s, &rec->sample);
 	rec->last_nthreads = rec->sample.nthreads;
 	int64_t delta = rec->have_rss ? (int64_t)(rss - rec->prev_rss) : 0;

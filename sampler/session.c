@@ -83,7 +83,7 @@ void session_refresh_names(struct session *s, struct walk_sample *sample)
 		struct walk_thread *th = &sample->threads[i];
 		int64_t native = 0;
 		if (th->native_id <= 0 &&
-		    threadnames_get(s->names, th->interp, th->thread_id, &native) && native > 0)
+		    threadnames_get(s->names, th->interp, th->thread_id, 0, &native) && native > 0)
 			th->native_id = native;
 	}
 }
@@ -108,7 +108,8 @@ static int read_comm(pid_t pid, int64_t tid, struct buf *out)
 int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)
 {
 	int64_t native = 0;
-	const char *name = threadnames_get(s->names, th->interp, th->thread_id, &native);
+	const char *name =
+		threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
 
 	if (name) {
 		buf_addstr(out, name);

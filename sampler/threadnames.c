@@ -95,10 +95,13 @@ int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t inter
 }
 
 const char *threadnames_get(const struct thread_names *tn, uint64_t interp, uint64_t ident,
-			    int64_t *native_id)
+			    int64_t want_native, int64_t *native_id)
 {
 	for (size_t i = 0; i < tn->n; i++)
 		if (tn->e[i].interp == interp && tn->e[i].ident == ident) {
+			if (want_native > 0 && tn->e[i].native_id > 0 &&
+			    tn->e[i].native_id != want_native)
+				return NULL;
 			if (native_id)
 				*native_id = tn->e[i].native_id;
 			return tn->e[i].name;

@@ -6,6 +6,7 @@
 #include "common/xalloc.h"
 
 #define TRACK_MAX_THREADS WALK_MAX_THREADS
+#define RETIRE_AFTER 3
 
 struct tframe {
 	uint64_t addr, code;
@@ -21,6 +22,7 @@ struct tthread {
 	uint64_t interp, thread_id;
 	int64_t native_id;
 	uint64_t seen;       /* sample number of the last sighting */
+	double last_when;    /* its time */
 	int64_t mem;         /* memory charged so far */
 	struct output_thread *out;
 	size_t depth;
@@ -116,6 +118,11 @@ size_t tracker_threads(const struct tracker *tk)
 	return tk->nthreads;
 }
 
+size_t tracker_pending(const struct tracker *tk)
+{
+	return tk->npending;
+}
+
 static struct tthread *find_thread(struct tracker *tk, const struct walk_thread *th)
 {
 	for (size_t i = 0; i < tk->nthreads; i++) {
@@ -125,6 +132,26 @@ static struct tthread *find_thread(struct tracker *tk, const struct walk_thread 
 			return t;
 	}
 	return NULL;
+}
+
+static void pending_drop(struct tracker *tk, const struct walk_thread *th)
+{
+	for (size_t i = 0; i < tk->npending; i++)
+		if (tk->pending[i].thread_id == th->thread_id &&
+		    tk->pending[i].native_id == th->native_id) {
+			tk->pending[i] = tk->pending[--tk->npending];
+			return;
+		}
+}
+
+/* Forget threads that stayed unnamed and then vanished. */
+static void pending_prune(struct tracker *tk)
+{
+	for (size_t i = 0; i < tk->npending;)
+		if (tk->samples - tk->pending[i].first > 4 * TRACKER_NAME_WAIT)
+			tk->pending[i] = tk->pending[--tk->npending];
+		else
+			i++;
 }
 
 /* Has this unnamed thread waited long enough to be written under a fallback name? */
@@ -152,7 +179,9 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 
 	if (tk->nthreads == TRACK_MAX_THREADS)
 		return NULL;
-	if (!name_fn(ctx, th, &name) && !waited_for_name(tk, th)) {
+	if (name_fn(ctx, th, &name)) {
+		pending_drop(tk, th);
+	} else if (!waited_for_name(tk, th)) {
 		buf_free(&name);
 		return NULL;
 	}
@@ -246,6 +275,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		       int64_t charged, double when, struct tg_err *err)
 {
 	t->seen = tk->samples;
+	t->last_when = when;
 	t->mem += charged;
 	if (th->truncated)
 		return 0; /* a torn or cut chain would show as spurious returns and calls */
@@ -256,19 +286,23 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	return emit_calls(tk, t, th, when, err);
 }
 
-/* Threads not seen in this sample have ended: all their frames returned. */
-static int retire_threads(struct tracker *tk, double when, struct tg_err *err)
+/* Threads missing from the last RETIRE_AFTER samples have ended (one missing sample may
+ * be a torn read of the thread list): all their frames returned, by the time they were
+ * last seen. */
+static int retire_threads(struct tracker *tk, struct tg_err *err)
 {
 	size_t keep = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
-		if (t->seen == tk->samples) {
+		if (tk->samples - t->seen < RETIRE_AFTER) {
 			tk->threads[keep++] = t;
 			continue;
 		}
-		if (emit_returns(tk, t, 0, when, err) < 0)
+		if (emit_returns(tk, t, 0, t->last_when, err) < 0)
+			rc = -1;
+		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		free(t);
 	}
@@ -280,6 +314,7 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
 {
 	tk->samples++;
+	pending_prune(tk);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct walk_thread *th = &s->threads[i];
 		struct tthread *t = find_thread(tk, th);
@@ -288,5 +323,5 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		if (feed_thread(tk, t, th, charged ? charged[i] : 0, when, err) < 0)
 			return -1;
 	}
-	return retire_threads(tk, when, err);
+	return retire_threads(tk, err);
 }

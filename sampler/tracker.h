@@ -35,7 +35,9 @@ typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct b
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
-/* Threads known, and bytes of memory charged to each (for the status line). */
+/* Threads being written. */
 size_t tracker_threads(const struct tracker *tk);
+/* Threads held back because they have no name yet (the caller should re-read names). */
+size_t tracker_pending(const struct tracker *tk);
 
 #endif
