@@ -11,7 +11,9 @@
 #define FRAME_READ_MAX 256
 #define CODE_READ_MAX 512
 #define CODECACHE_SLOTS 8192
-#define PTHREAD_SCAN 2048 /* bytes of struct pthread searched for the kernel TID */
+#define PTHREAD_SCAN 2048
+#define STACK_COPY_MAX (1u << 20)
+#define STACK_CHUNKS_MAX 8 /* bytes of struct pthread searched for the kernel TID */
 
 struct walker {
 	struct remote *r;
@@ -21,8 +23,23 @@ struct walker {
 	struct codecache *codes;
 	size_t tstate_len, frame_len, code_len;
 	int new_frames;           /* 3.11+: _PyInterpreterFrame chain */
+	uint64_t code_ptr_mask;
 	int pthread_tid_off;      /* offset of the TID in glibc's struct pthread; -1 unknown,
 				     -2 calibration failed */
+	/* 3.11+: a local copy of the used part of the thread's data stack, where its frames
+	 * live, so the chain is walked without one read per frame */
+	unsigned char *stack_copy;
+	size_t stack_cap, stack_used;
+	struct stack_range {
+		uint64_t lo, hi; /* remote addresses copied */
+		size_t at;       /* where in stack_copy */
+	} ranges[STACK_CHUNKS_MAX];
+	size_t nranges;
+	/* per-sample scratch for the batched code-object reads */
+	struct remote_iov *iov;
+	unsigned char *heads;
+	uint64_t *codes_seen;
+	size_t scratch_cap;
 };
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
@@ -47,6 +64,8 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	w->codes = codecache_new(CODECACHE_SLOTS);
 	w->new_frames = t->major == 3 && t->minor >= 11;
 	w->pthread_tid_off = -1;
+	/* 3.14 tags the low bits of _PyStackRef pointers */
+	w->code_ptr_mask = t->major == 3 && t->minor >= 14 ? ~(uint64_t)3 : ~(uint64_t)0;
 	size_t ts = 0;
 	ts = max_end(ts, o->ts_next, 8);
 	ts = max_end(ts, o->ts_frame, 8);
@@ -55,6 +74,8 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	ts = max_end(ts, o->ts_thread_id, 8);
 	ts = max_end(ts, o->ts_native_id, 8);
 	ts = max_end(ts, o->ts_interp, 8);
+	ts = max_end(ts, o->ts_datastack_chunk, 8);
+	ts = max_end(ts, o->ts_datastack_top, 8);
 	w->tstate_len = clamp(ts, TSTATE_READ_MAX);
 	size_t fr = 0;
 	if (w->new_frames) {
@@ -84,6 +105,10 @@ void walker_free(struct walker *w)
 	if (!w)
 		return;
 	codecache_free(w->codes);
+	free(w->stack_copy);
+	free(w->iov);
+	free(w->heads);
+	free(w->codes_seen);
 	free(w);
 }
 
@@ -173,8 +198,65 @@ static void ensure_frames(struct walk_thread *th)
 	}
 }
 
-/* Reads one frame; returns the next (older) frame address, or 0 to stop.  *keep says
- * whether this frame is a Python frame to record (shim frames are not). */
+
+/* Copies [lo, hi) of the target into the stack copy; 0 on success. */
+static int copy_range(struct walker *w, uint64_t lo, uint64_t hi)
+{
+	size_t at = w->stack_used, want = (size_t)(hi - lo);
+
+	if (w->nranges == STACK_CHUNKS_MAX || hi <= lo || at + want > STACK_COPY_MAX)
+		return -1;
+	if (at + want > w->stack_cap) {
+		w->stack_cap = (at + want) * 2 > STACK_COPY_MAX ? STACK_COPY_MAX : (at + want) * 2;
+		w->stack_copy = xrealloc(w->stack_copy, w->stack_cap);
+	}
+	if (remote_read(w->r, lo, w->stack_copy + at, want) < 0)
+		return -1;
+	w->ranges[w->nranges++] = (struct stack_range){lo, hi, at};
+	w->stack_used += want;
+	return 0;
+}
+
+/* 3.11+: copy the used part of the thread's data stack, where its frames live: the current
+ * chunk up to datastack_top, then earlier chunks whole, so deep chains are walked locally
+ * instead of with one read per frame. */
+static void load_stack_copy(struct walker *w, const unsigned char *ts, size_t len)
+{
+	const struct py_offsets *o = w->o;
+	uint64_t chunk = u64_at(ts, len, o->ts_datastack_chunk);
+	uint64_t top = u64_at(ts, len, o->ts_datastack_top);
+
+	w->nranges = 0;
+	w->stack_used = 0;
+	if (!w->new_frames || !chunk || !top || top <= chunk ||
+	    copy_range(w, chunk, top) < 0)
+		return;
+	for (uint64_t prev; w->nranges < STACK_CHUNKS_MAX; chunk = prev) {
+		uint64_t hdr[2]; /* previous, size */
+		const struct stack_range *r = &w->ranges[w->nranges - 1];
+		memcpy(hdr, w->stack_copy + r->at, sizeof hdr);
+		prev = hdr[0];
+		if (!prev || prev == chunk || remote_read(w->r, prev + 8, &hdr[1], 8) < 0 ||
+		    hdr[1] < 16 || copy_range(w, prev, prev + hdr[1]) < 0)
+			break;
+	}
+}
+
+static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block)
+{
+	for (size_t i = 0; i < w->nranges; i++) {
+		const struct stack_range *r = &w->ranges[i];
+		if (addr >= r->lo && addr < r->hi && r->hi - addr >= w->frame_len) {
+			memcpy(block, w->stack_copy + r->at + (addr - r->lo), w->frame_len);
+			return 0;
+		}
+	}
+	return remote_read(w->r, addr, block, w->frame_len);
+}
+
+/* Reads one frame's links; returns the next (older) frame address, or 0 to stop.  *keep
+ * says whether it is a Python frame to record (shim frames are not).  The code object is
+ * read later, for all frames of the sample at once. */
 static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f, int *keep)
 {
 	const struct py_offsets *o = w->o;
@@ -182,11 +264,13 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 	uint64_t prev;
 
 	*keep = 0;
-	if (remote_read(w->r, addr, block, w->frame_len) < 0)
+	if (frame_bytes(w, addr, block) < 0)
 		return 0;
 	f->addr = addr;
+	f->code_info = NULL;
+	f->line = -1;
 	if (w->new_frames) {
-		f->code = u64_at(block, w->frame_len, o->if_code);
+		f->code = u64_at(block, w->frame_len, o->if_code) & w->code_ptr_mask;
 		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
@@ -199,14 +283,7 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 		f->pos = lasti;
 		prev = u64_at(block, w->frame_len, o->fo_back);
 	}
-	unsigned char head[CODE_READ_MAX];
-	if (!f->code || remote_read(w->r, f->code, head, w->code_len) < 0)
-		return prev;
-	f->code_info = codecache_get(w->codes, &w->p, f->code, head, w->code_len);
-	if (!f->code_info)
-		return prev;
-	f->line = codecache_line(w->t, f->code_info, f->pos);
-	*keep = 1;
+	*keep = f->code != 0;
 	return prev;
 }
 
@@ -231,6 +308,64 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 	}
 	if (frame)
 		th->truncated = 1;
+}
+
+static void ensure_scratch(struct walker *w, size_t n)
+{
+	if (n <= w->scratch_cap)
+		return;
+	w->scratch_cap = n * 2;
+	w->iov = xrealloc(w->iov, w->scratch_cap * sizeof *w->iov);
+	w->codes_seen = xrealloc(w->codes_seen, w->scratch_cap * sizeof *w->codes_seen);
+	w->heads = xrealloc(w->heads, w->scratch_cap * w->code_len);
+}
+
+/* Index of code in the sample's list of distinct code objects (added if new). */
+static size_t code_index(struct walker *w, size_t *ncodes, uint64_t code)
+{
+	for (size_t i = *ncodes; i-- > 0;)
+		if (w->codes_seen[i] == code)
+			return i;
+	w->codes_seen[*ncodes] = code;
+	return (*ncodes)++;
+}
+
+/* Read the header of every distinct code object of the sample in one batched read, then
+ * resolve each frame's names and line; frames whose code is not a readable code object
+ * (a torn read) are dropped, and their thread marked truncated. */
+static void resolve_codes(struct walker *w, struct walk_sample *s)
+{
+	size_t nframes = 0, ncodes = 0;
+
+	for (size_t i = 0; i < s->nthreads; i++)
+		nframes += s->threads[i].depth;
+	ensure_scratch(w, nframes + 1);
+	for (size_t i = 0; i < s->nthreads; i++)
+		for (size_t k = 0; k < s->threads[i].depth; k++) {
+			struct walk_frame *f = &s->threads[i].frames[k];
+			f->code_slot = code_index(w, &ncodes, f->code);
+		}
+	for (size_t c = 0; c < ncodes; c++)
+		w->iov[c] = (struct remote_iov){w->codes_seen[c], w->heads + c * w->code_len,
+						w->code_len, 0};
+	remote_readv(w->r, w->iov, ncodes);
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct walk_thread *th = &s->threads[i];
+		size_t keep = 0;
+		for (size_t k = 0; k < th->depth; k++) {
+			struct walk_frame f = th->frames[k];
+			const struct remote_iov *v = &w->iov[f.code_slot];
+			f.code_info = v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len)
+					    : NULL;
+			if (!f.code_info) {
+				th->truncated = 1;
+				continue;
+			}
+			f.line = codecache_line(w->t, f.code_info, f.pos);
+			th->frames[keep++] = f;
+		}
+		th->depth = keep;
+	}
 }
 
 static struct walk_thread *next_thread(struct walk_sample *s)
@@ -267,6 +402,7 @@ static void walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp
 		th->thread_id = u64_at(ts, w->tstate_len, o->ts_thread_id);
 		th->native_id = (int64_t)u64_at(ts, w->tstate_len, o->ts_native_id);
 		th->holds_gil = holder == tstate;
+		load_stack_copy(w, ts, w->tstate_len);
 		walk_frames(w, th, top_frame(w, ts, w->tstate_len));
 		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
@@ -371,6 +507,7 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 		interp = next;
 	}
 	s->ninterps = ninterps;
+	resolve_codes(w, s);
 	fill_native_ids(w, s);
 	return 0;
 }

@@ -24,6 +24,7 @@ struct walk_frame {
 	int64_t pos;                   /* f_lasti, or the instruction pointer (3.11+) */
 	const struct code_info *code_info;
 	int line;                      /* current line, -1 when unknown */
+	size_t code_slot;               /* index in the sample's list of code objects */
 };
 
 struct walk_thread {
