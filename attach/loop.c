@@ -110,9 +110,8 @@ static int open_fds(struct loop_fds *f, const struct loop_opts *o, struct tg_err
 	f->ep = epoll_create1(EPOLL_CLOEXEC);
 	f->sig = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	f->tick = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	f->deadline = o->duration_s > 0
-			      ? timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
-			      : -1;
+	f->deadline =
+	    o->duration_s > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC) : -1;
 	if (f->ep < 0 || f->sig < 0 || f->tick < 0 || (o->duration_s > 0 && f->deadline < 0))
 		return tg_err_sys(err, TG_E_INTERNAL, "event loop: create epoll/signalfd/timerfd");
 	if (watch(f->ep, f->sig, TAG_SIGNAL, err) < 0 || watch(f->ep, f->tick, TAG_TICK, err) < 0)
@@ -146,12 +145,11 @@ static int read_timer(int fd)
 {
 	uint64_t expirations = 0;
 
-	return read(fd, &expirations, sizeof expirations) == sizeof expirations &&
-	       expirations > 0;
+	return read(fd, &expirations, sizeof expirations) == sizeof expirations && expirations > 0;
 }
 
-static enum loop_end run(struct trace *t, const struct loop_opts *o, struct loop_fds *f,
-			 int *signo, struct tg_err *err)
+static enum loop_end run(struct trace *t, const struct loop_opts *o, struct loop_fds *f, int *signo,
+			 struct tg_err *err)
 {
 	int service = 1, tick = 0, deadline = 0, end = 0;
 

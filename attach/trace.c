@@ -40,12 +40,12 @@ enum hold {
 
 struct tthread {
 	pid_t tid;
-	pid_t pid;               /* thread group it belongs to */
-	int sig;                 /* HOLD_SIGNAL: the signal to deliver */
-	unsigned char hold;      /* enum hold */
+	pid_t pid;		 /* thread group it belongs to */
+	int sig;		 /* HOLD_SIGNAL: the signal to deliver */
+	unsigned char hold;	 /* enum hold */
 	unsigned char want_stop; /* interrupted for a pause: hold the next stop */
-	unsigned char unwanted;  /* a new process we do not follow: detach at its first stop */
-	unsigned char gone;      /* will not stop again: dead (a zombie leader) or not ours */
+	unsigned char unwanted;	 /* a new process we do not follow: detach at its first stop */
+	unsigned char gone;	 /* will not stop again: dead (a zombie leader) or not ours */
 };
 
 struct trace {
@@ -266,7 +266,7 @@ static int traced_error(pid_t pid, long tracer, struct tg_err *err)
 
 static int perm_error(pid_t pid, struct tg_err *err)
 {
-	char scope[16] = "absent";
+	char scope[16];
 	ssize_t got = -1;
 	int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
 
@@ -274,16 +274,21 @@ static int perm_error(pid_t pid, struct tg_err *err)
 		got = read(fd, scope, sizeof scope - 1);
 		close(fd);
 	}
-	if (got > 0)
-		scope[got] = '\0';
-	scope[strcspn(scope, "\n")] = '\0';
 	if (stat_flags(pid) & PF_KTHREAD_FLAG)
 		return tg_err_set(err, TG_E_PERM, "attach to process %d: it is a kernel thread",
 				  (int)pid);
 	errno = EPERM;
+	if (got <= 0)
+		return tg_err_sys(
+		    err, TG_E_PERM,
+		    "attach to process %d: ptrace denied (needs CAP_SYS_PTRACE or the "
+		    "same user; kernel.yama.ptrace_scope is not set on this kernel)",
+		    (int)pid);
+	scope[got] = '\0';
+	scope[strcspn(scope, "\n")] = '\0';
 	return tg_err_sys(err, TG_E_PERM,
-			  "attach to process %d: ptrace denied (needs CAP_SYS_PTRACE, or the "
-			  "same user with kernel.yama.ptrace_scope 0; ptrace_scope: %s)",
+			  "attach to process %d: ptrace denied (needs CAP_SYS_PTRACE, or the same "
+			  "user and kernel.yama.ptrace_scope 0; it is %s)",
 			  (int)pid, scope);
 }
 
@@ -298,8 +303,8 @@ static int check_target(pid_t pid, struct tg_err *err)
 				  (int)pid);
 	if (read_status(pid, st, sizeof st) < 0) {
 		if (errno == ENOENT || errno == ESRCH)
-			return tg_err_set(err, TG_E_NOPROC,
-					  "attach to process %d: no such process", (int)pid);
+			return tg_err_set(err, TG_E_NOPROC, "attach to process %d: no such process",
+					  (int)pid);
 		return tg_err_sys(err, TG_E_PERM, "attach to process %d: read /proc/%d/status",
 				  (int)pid, (int)pid);
 	}
@@ -373,8 +378,8 @@ static int seize_pass(struct trace *t, struct tg_err *err)
 			return tg_err_set(err, TG_E_NOPROC,
 					  "attach to process %d: it exited while attaching",
 					  (int)t->target);
-		return tg_err_sys(err, TG_E_PERM, "attach to process %d: open %s",
-				  (int)t->target, path);
+		return tg_err_sys(err, TG_E_PERM, "attach to process %d: open %s", (int)t->target,
+				  path);
 	}
 	while (r >= 0 && (de = readdir(d))) {
 		char *end;
@@ -526,8 +531,9 @@ static int on_new(struct trace *t, pid_t tid, int event, struct tg_err *err)
 		 * only what still exists and is traced by us is recorded. */
 		if (child > 0 && read_status(child, st, sizeof st) == 0 &&
 		    status_long(st, "TracerPid") == t->self) {
+			/* a clone without CLONE_THREAD makes a process */
 			if (event == PTRACE_EVENT_CLONE)
-				pid = (pid_t)status_long(st, "Tgid"); /* clone without CLONE_THREAD */
+				pid = (pid_t)status_long(st, "Tgid");
 			if (pid > 0)
 				note_new(t, child, pid, th->pid);
 		}
@@ -712,13 +718,25 @@ static pid_t first_running(const struct trace *t, pid_t pid)
 	return 0;
 }
 
+/* trace_service() until nothing is pending: after a SIGCHLD was consumed here, no report
+ * may be left behind for the caller's signalfd to miss. */
+static int drain(struct trace *t, struct tg_err *err)
+{
+	int handled;
+
+	do
+		handled = trace_service(t, err);
+	while (handled >= TRACE_SERVICE_MAX);
+	return handled < 0 ? -1 : 0;
+}
+
 /* Service reports until all_stopped(t, pid), at most timeout_ms. */
 static int wait_stopped(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *err)
 {
 	long start = now_ms(), next_check = start + GONE_CHECK_MS, now;
 
 	for (;;) {
-		if (trace_service(t, err) < 0)
+		if (drain(t, err) < 0)
 			return -1;
 		if (all_stopped(t, pid))
 			return 0;
@@ -738,20 +756,23 @@ static int wait_stopped(struct trace *t, pid_t pid, long timeout_ms, struct tg_e
 	}
 }
 
-/* PTRACE_INTERRUPT every thread of pid (0: all) that is not held. */
+/* PTRACE_INTERRUPT every thread of pid (0: all) that is not held.  On an error the other
+ * threads are still interrupted; the first error is reported. */
 static int interrupt_all(struct trace *t, pid_t pid, struct tg_err *err)
 {
+	int rc = 0;
+
 	for (size_t i = 0; i < t->n; i++) {
 		struct tthread *th = &t->th[i];
 		if ((pid && th->pid != pid) || th->hold || th->gone)
 			continue;
 		th->want_stop = 1;
 		/* ESRCH: it is dying; its exit report will come */
-		if (pt(PTRACE_INTERRUPT, th->tid, 0) < 0 && errno != ESRCH)
-			return tg_err_sys(err, TG_E_INTERNAL, "stop thread %d: PTRACE_INTERRUPT",
-					  (int)th->tid);
+		if (pt(PTRACE_INTERRUPT, th->tid, 0) < 0 && errno != ESRCH && rc == 0)
+			rc = tg_err_sys(err, TG_E_INTERNAL, "stop thread %d: PTRACE_INTERRUPT",
+					(int)th->tid);
 	}
-	return 0;
+	return rc;
 }
 
 /* ---- the rest of the API ---- */

@@ -5,13 +5,16 @@
 
 #include "builtin/builtin.h"
 #include "builtin/options.h"
+#include "sampler/alloc.h"
+#include "sampler/attrib.h"
 #include "sampler/session.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: tgattach info -p PID [--offsets=auto|dwarf|builtin]\n"
 		     "Show the interpreter found in PID, its version and build, where the struct\n"
-		     "layouts come from, the root symbols, and the threads seen.  Does not attach.\n");
+		     "layouts come from, the root symbols, the allocator statistics that can be\n"
+		     "read (or why not), and the threads seen.  Does not attach.\n");
 }
 
 static void print_sym(const char *name, uint64_t addr)
@@ -47,6 +50,53 @@ static void print_target(const struct py_target *t)
 		  t->major == 2 ? t->sym.string_type : t->sym.unicode_type);
 	print_sym("PyDict_Type", t->sym.dict_type);
 	print_sym("Py_Version", t->sym.py_version);
+}
+
+#define ALLOC_TRIES 5
+
+/* The counters, and the walk, as one consistent reading: a target that allocates while it
+ * is read gives torn readings, which are discarded and taken again. */
+static void print_alloc(struct session *s)
+{
+	struct alloc_reader *a = alloc_new(&s->remote, &s->target);
+	struct attrib *at = attrib_new(s->pid);
+	struct alloc_stats st = {0};
+	struct alloc_quick q;
+	unsigned avail = alloc_available(a);
+	uint64_t rss = 0, anon = 0;
+	int tries = 0, have_mem = attrib_mem(at, &rss, &anon) == 0;
+
+	printf("memory:\n");
+	if (have_mem)
+		printf("  %-24s %llu\n  %-24s %llu\n", "rss", (unsigned long long)rss, "anon",
+		       (unsigned long long)anon);
+	else
+		printf("  rss, anon                unreadable: /proc/%d/statm\n", (int)s->pid);
+	printf("allocator:      %s\n", alloc_source(a));
+	while (avail && tries++ < ALLOC_TRIES) {
+		alloc_read(a, 1, &st);
+		if ((st.valid & avail) == avail)
+			break;
+	}
+	for (int f = 0; f < ALLOC_NFIELDS; f++) {
+		const char *why = alloc_missing_reason(a, (enum alloc_field)f);
+		if (why)
+			printf("  %-24s unavailable: %s\n", alloc_field_name((enum alloc_field)f),
+			       why);
+		else if (st.valid & (1u << f))
+			printf("  %-24s %llu\n", alloc_field_name((enum alloc_field)f),
+			       (unsigned long long)st.v[f]);
+		else
+			printf("  %-24s unreadable: changed while read %d times\n",
+			       alloc_field_name((enum alloc_field)f), ALLOC_TRIES);
+	}
+	uint64_t heap;
+	if (have_mem && alloc_heap(&st, anon, &heap) == 0)
+		printf("  %-24s %llu\n", "heap", (unsigned long long)heap);
+	if (alloc_heap_available(a) && alloc_quick(a, &q) == 0)
+		printf("  %-24s %llu\n", "pool_bytes", (unsigned long long)q.pools_bytes);
+	attrib_free(at);
+	alloc_free(a);
 }
 
 static void print_threads(struct session *s)
@@ -107,6 +157,7 @@ int cmd_info(int argc, char **argv)
 	if (session_open(&s, pid, &opts, &err) < 0)
 		return options_fail(&err);
 	print_target(&s.target);
+	print_alloc(&s);
 	print_threads(&s);
 	session_close(&s);
 	return TG_OK;

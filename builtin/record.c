@@ -12,21 +12,29 @@
 #include "builtin/options.h"
 #include "common/version.h"
 #include "common/xalloc.h"
-#include "sampler/attrib.h"
+#include "sampler/alloc.h"
+#include "sampler/memtrack.h"
 #include "sampler/output.h"
 #include "sampler/session.h"
 #include "sampler/tracker.h"
 
 #define NAMES_REFRESH_TICKS 25
+/* Memory micro-samples per second between stack samples (--mem-rate): the GIL changes
+ * hands every 5 ms by default, so a 10 ms stack interval spans several holders. */
+#define MEM_RATE_DEFAULT 1000
+#define MEM_RATE_MAX 10000
 
 struct record_opts {
 	pid_t pid;
 	const char *outdir;
 	double rate_hz;
+	double mem_rate_hz;        /* < 0: default */
 	double duration_s;
+	double process_interval_s; /* 0: every sample */
 	const char *filter;
 	int no_stack;
 	int quiet;
+	enum memtrack_metric metric;
 	enum offsets_mode offsets;
 };
 
@@ -35,12 +43,13 @@ struct recorder {
 	struct session s;
 	struct output *out;
 	struct tracker *tracker;
-	struct attrib *attrib;
+	struct memtrack *mem;
+	double loop_hz;           /* the loop's rate: the larger of the two rates */
+	double next_stack;        /* monotonic time of the next stack sample */
 	struct walk_sample sample;
 	int64_t *charged;
 	size_t charged_cap;
-	uint64_t prev_rss;
-	int have_rss;
+	double last_process_row;
 	uint64_t samples, failed_samples;
 	size_t last_nthreads;
 	double started, last_status;
@@ -52,12 +61,19 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: tgattach -p PID [options]\n"
 		"Attach to a running CPython and record every thread's stack and memory into\n"
-		"DIR/PID/ (process.mem, THREAD.stack, THREAD.mem, meta) until Ctrl-C, SIGTERM,\n"
+		"DIR/PID/ (process.mem, process.alloc, THREAD.stack, THREAD.mem, meta) until Ctrl-C, SIGTERM,\n"
 		"SIGHUP, the duration limit, or the target's exit.  The target is never paused.\n\n"
 		"  -p, --pid PID          process to attach to (required)\n"
 		"  -o, --output DIR       output directory (default .)\n"
 		"  -r, --rate HZ          samples per second (default 100)\n"
 		"  -d, --duration SECS    stop after SECS seconds\n"
+		"      --metric rss|heap  memory charged to threads: resident memory, or the\n"
+		"                         allocator's bytes in use (default: heap where the\n"
+		"                         build lets tgattach read it, else rss)\n"
+		"      --mem-rate HZ      memory micro-samples per second between stack\n"
+		"                         samples, for attribution (default 1000; 0: none)\n"
+		"      --process-interval SECS  write process.mem and process.alloc every SECS\n"
+		"                         (default: every sample)\n"
 		"      --filter PREFIX    only frames whose file starts with PREFIX\n"
 		"      --no-stack         do not write THREAD.stack files\n"
 		"      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
@@ -73,6 +89,41 @@ static double now_realtime(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int parse_metric(const char *arg, enum memtrack_metric *out, struct tg_err *err)
+{
+	if (strcmp(arg, "rss") == 0)
+		*out = MEMTRACK_RSS;
+	else if (strcmp(arg, "heap") == 0)
+		*out = MEMTRACK_HEAP;
+	else
+		return tg_err_set(err, TG_E_USAGE, "invalid --metric '%s': expected rss or heap",
+				  arg);
+	return 0;
+}
+
+/* --mem-rate: 0 (off) or a positive rate up to MEM_RATE_MAX. */
+static int parse_mem_rate(const char *arg, double *out, struct tg_err *err)
+{
+	if (strcmp(arg, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (options_positive("--mem-rate", arg, out, err) < 0)
+		return -1;
+	if (*out > MEM_RATE_MAX)
+		return tg_err_set(err, TG_E_USAGE, "--mem-rate %s: at most %d Hz", arg,
+				  MEM_RATE_MAX);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_err *err)
 {
 	static const struct option longopts[] = {
@@ -82,6 +133,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		{"duration", required_argument, NULL, 'd'},
 		{"filter", required_argument, NULL, 'F'},
 		{"no-stack", no_argument, NULL, 'S'},
+		{"metric", required_argument, NULL, 'M'},
+		{"process-interval", required_argument, NULL, 'I'},
+		{"mem-rate", required_argument, NULL, 'R'},
 		{"offsets", required_argument, NULL, 'O'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -114,6 +168,16 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 			break;
 		case 'S':
 			o->no_stack = 1;
+			break;
+		case 'M':
+			rc = parse_metric(optarg, &o->metric, err);
+			break;
+		case 'R':
+			rc = parse_mem_rate(optarg, &o->mem_rate_hz, err);
+			break;
+		case 'I':
+			rc = options_positive("--process-interval", optarg,
+					      &o->process_interval_s, err);
 			break;
 		case 'O':
 			rc = options_offsets(optarg, &o->offsets, err);
@@ -167,29 +231,54 @@ static int64_t *charged_for(struct recorder *rec, size_t n)
 	return rec->charged;
 }
 
+/* process.mem and the process.alloc row, at most every --process-interval. */
+static int write_process(struct recorder *rec, double now, const struct memtrack_row *row,
+			 struct tg_err *err)
+{
+	if (rec->opts.process_interval_s > 0 && rec->last_process_row > 0 &&
+	    now - rec->last_process_row < rec->opts.process_interval_s)
+		return 0;
+	rec->last_process_row = now;
+	if (output_process_mem(rec->out, now, row->v[MT_RSS], err) < 0)
+		return -1;
+	return output_alloc_row(rec->out, now, row->v, row->valid, MT_NCOLS, err);
+}
+
+/* Is this tick a stack sample (else a memory micro-sample)? */
+static int stack_due(struct recorder *rec)
+{
+	double now = now_mono(), period = 1.0 / rec->opts.rate_hz;
+
+	/* half a tick early: the loop's ticks jitter around their due time */
+	if (now + 0.5 / rec->loop_hz < rec->next_stack)
+		return 0;
+	rec->next_stack += period;
+	if (rec->next_stack < now)
+		rec->next_stack = now + period;
+	return 1;
+}
+
 static int tick(void *ctx, struct tg_err *err)
 {
 	struct recorder *rec = ctx;
-	double now = now_realtime();
-	uint64_t rss;
+	struct memtrack_row row;
 
-	if (attrib_rss(rec->attrib, &rss) < 0)
+	if (!stack_due(rec))
+		return memtrack_micro(rec->mem);
+	double now = now_realtime();
+	if (memtrack_read(rec->mem, &row) != 0)
 		return 1; /* the target is gone */
-	if (output_process_mem(rec->out, now, rss, err) < 0)
+	if (write_process(rec, now, &row, err) < 0)
 		return -1;
 	if (walker_sample(rec->s.walker, &rec->sample, NULL) < 0) {
 		rec->failed_samples++;
 		return 0;
 	}
-	if (rec->samples % NAMES_REFRESH_TICKS == 0 || rec->sample.nthreads != rec->last_nthreads ||
-	    tracker_pending(rec->tracker))
+	if (rec->samples % NAMES_REFRESH_TICKS == 0 || rec->sample.nthreads != rec->last_nthreads)
 		session_refresh_names(&rec->s, &rec->sample);
 	rec->last_nthreads = rec->sample.nthreads;
-	int64_t delta = rec->have_rss ? (int64_t)(rss - rec->prev_rss) : 0;
-	rec->prev_rss = rss;
-	rec->have_rss = 1;
 	int64_t *charged = charged_for(rec, rec->sample.nthreads);
-	attrib_charge(rec->attrib, &rec->sample, delta, charged);
+	memtrack_charge(rec->mem, &rec->sample, charged);
 	if (tracker_feed(rec->tracker, &rec->sample, charged, now, thread_name, rec, err) < 0)
 		return -1;
 	rec->samples++;
@@ -214,43 +303,128 @@ static void target_cmdline(pid_t pid, struct buf *out)
 		out->data[--out->len] = '\0';
 }
 
-static int write_meta(struct recorder *rec, int argc, char **argv, struct tg_err *err)
+#define META_MAX_KEYS 32
+
+/* meta's key=value pairs, values owned. */
+struct meta_kv {
+	const char *keys[META_MAX_KEYS];
+	struct buf values[META_MAX_KEYS];
+	size_t n;
+};
+
+static struct buf *meta_add(struct meta_kv *kv, const char *key)
+{
+	if (kv->n == META_MAX_KEYS)
+		abort(); /* a programming error: the keys are fixed below */
+	kv->keys[kv->n] = key;
+	kv->values[kv->n] = (struct buf)BUF_INIT;
+	return &kv->values[kv->n++];
+}
+
+/* Which metrics and process.alloc columns this target gives, and why the others are
+ * missing. */
+static void meta_alloc(struct recorder *rec, struct meta_kv *kv)
+{
+	struct alloc_reader *a = memtrack_alloc(rec->mem);
+	unsigned avail = alloc_available(a);
+	int heap = memtrack_heap_available(rec->mem);
+	struct buf *cols, *missing;
+
+	buf_addstr(meta_add(kv, "metric"),
+		   memtrack_metric(rec->mem) == MEMTRACK_HEAP ? "heap" : "rss");
+	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
+	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", rec->opts.mem_rate_hz);
+	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
+	cols = meta_add(kv, "alloc_columns");
+	missing = meta_add(kv, "alloc_missing");
+	buf_addf(cols, "time rss anon%s", heap ? " heap pool_bytes" : "");
+	if (!heap)
+		buf_addf(missing, "heap, pool_bytes: %s", alloc_missing_reason(a, ALLOC_BYTES));
+	for (int f = 0; f < ALLOC_NFIELDS; f++) {
+		if (avail & (1u << f)) {
+			buf_addf(cols, " %s", alloc_field_name((enum alloc_field)f));
+			continue;
+		}
+		buf_addf(missing, "%s%s: %s", missing->len ? "; " : "",
+			 alloc_field_name((enum alloc_field)f),
+			 alloc_missing_reason(a, (enum alloc_field)f));
+	}
+}
+
+static double per(double total, uint64_t n)
+{
+	return n ? total / (double)n : 0.0;
+}
+
+/* At the end of the run: how the run went. */
+static void meta_totals(struct recorder *rec, struct meta_kv *kv)
+{
+	struct memtrack_stats st;
+
+	memtrack_stats(rec->mem, &st);
+	buf_addf(meta_add(kv, "samples"), "%llu", (unsigned long long)rec->samples);
+	buf_addf(meta_add(kv, "failed_samples"), "%llu", (unsigned long long)rec->failed_samples);
+	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu",
+		 (unsigned long long)st.micro_samples);
+	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
+	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
+	buf_addf(meta_add(kv, "mem_cost_us"),
+		 "sample %.0f (walks included), walk %.0f, micro-sample %.1f",
+		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
+		 per(st.micro_s, st.micro_samples) * 1e6);
+	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
+}
+
+static int write_meta(struct recorder *rec, int argc, char **argv, int final, struct tg_err *err)
 {
 	const struct py_target *t = &rec->s.target;
-	struct buf cmd = BUF_INIT, self = BUF_INIT, ver = BUF_INIT, rate = BUF_INIT,
-		   start = BUF_INIT;
+	struct meta_kv kv = {0};
 	char v[32];
 
-	target_cmdline(rec->opts.pid, &cmd);
-	for (int i = 0; i < argc; i++)
-		buf_addf(&self, "%s%s", i ? " " : "", argv[i]);
-	buf_addf(&ver, "%s%s", pytarget_version_str(t, v, sizeof v),
+	buf_addstr(meta_add(&kv, "tgattach"), TG_VERSION);
+	buf_addf(meta_add(&kv, "pid"), "%d", (int)rec->opts.pid);
+	target_cmdline(rec->opts.pid, meta_add(&kv, "cmdline"));
+	buf_addstr(meta_add(&kv, "interpreter"), t->image_path);
+	buf_addf(meta_add(&kv, "version"), "%s%s", pytarget_version_str(t, v, sizeof v),
 		 t->debug_abi ? " (debug build)" : "");
-	buf_addf(&rate, "%g", rec->opts.rate_hz);
-	buf_addf(&start, "%.6f", rec->started);
-	const char *keys[] = {"tgattach",  "pid",     "cmdline",     "interpreter",
-			      "version",   "build",   "offsets",     "offsets_detail",
-			      "rate_hz",   "start",   "command",     "metrics"};
-	char pidbuf[16];
-	snprintf(pidbuf, sizeof pidbuf, "%d", (int)rec->opts.pid);
-	const char *values[] = {TG_VERSION,
-				pidbuf,
-				buf_cstr(&cmd),
-				t->image_path,
-				buf_cstr(&ver),
-				t->is_shared ? "shared" : "static",
-				pytarget_offsets_source_name(t->off_source),
-				t->off_detail,
-				buf_cstr(&rate),
-				buf_cstr(&start),
-				buf_cstr(&self),
-				"rss"};
-	int rc = output_meta(rec->out, keys, values, sizeof keys / sizeof keys[0], err);
-	buf_free(&cmd);
-	buf_free(&self);
-	buf_free(&ver);
-	buf_free(&rate);
-	buf_free(&start);
+	buf_addstr(meta_add(&kv, "build"), t->is_shared ? "shared" : "static");
+	buf_addstr(meta_add(&kv, "offsets"), pytarget_offsets_source_name(t->off_source));
+	buf_addstr(meta_add(&kv, "offsets_detail"), t->off_detail);
+	buf_addf(meta_add(&kv, "rate_hz"), "%g", rec->opts.rate_hz);
+	buf_addf(meta_add(&kv, "process_interval"), "%g", rec->opts.process_interval_s);
+	buf_addf(meta_add(&kv, "start"), "%.6f", rec->started);
+	struct buf *self = meta_add(&kv, "command");
+	for (int i = 0; i < argc; i++)
+		buf_addf(self, "%s%s", i ? " " : "", argv[i]);
+	meta_alloc(rec, &kv);
+	if (final)
+		meta_totals(rec, &kv);
+	const char *values[META_MAX_KEYS];
+	for (size_t i = 0; i < kv.n; i++)
+		values[i] = buf_cstr(&kv.values[i]);
+	int rc = output_meta(rec->out, kv.keys, values, kv.n, err);
+	for (size_t i = 0; i < kv.n; i++)
+		buf_free(&kv.values[i]);
+	return rc;
+}
+
+/* process.alloc's header for this run. */
+static int write_alloc_header(struct recorder *rec, struct tg_err *err)
+{
+	const char *cols[1 + MT_NCOLS];
+	struct buf c1 = BUF_INIT;
+
+	cols[0] = "time";
+	for (int i = 0; i < MT_NCOLS; i++)
+		cols[1 + i] = memtrack_col_name((enum memtrack_col)i);
+	buf_addf(&c1, "tgattach process.alloc of process %d, run %.6f: one row per sample",
+		 (int)rec->opts.pid, rec->started);
+	const char *comments[] = {
+		buf_cstr(&c1),
+		"bytes or counts; ? = not read (see alloc_missing in meta) or discarded as "
+		"torn; gnuplot: set datafile missing \"?\""};
+	int rc = output_alloc_header(rec->out, comments, 2, cols, 1 + MT_NCOLS, err);
+	buf_free(&c1);
 	return rc;
 }
 
@@ -271,7 +445,7 @@ static const char *end_reason(enum loop_end end, int signo)
 
 static int run(struct recorder *rec, struct tg_err *err)
 {
-	struct loop_opts lo = {rec->opts.rate_hz, rec->opts.duration_s, tick, rec};
+	struct loop_opts lo = {rec->loop_hz, rec->opts.duration_s, tick, rec};
 	int signo = 0;
 
 	enum loop_end end = loop_run(rec->s.trace, &lo, &signo, err);
@@ -288,14 +462,30 @@ static int run(struct recorder *rec, struct tg_err *err)
 static void recorder_free(struct recorder *rec)
 {
 	tracker_free(rec->tracker);
-	attrib_free(rec->attrib);
+	memtrack_free(rec->mem);
 	walk_sample_free(&rec->sample);
 	free(rec->charged);
 }
 
+/* The memory side, once the interpreter is known (it decides which metric is readable). */
+static int open_memtrack(struct recorder *rec, struct tg_err *err)
+{
+	struct memtrack_opts mo = {rec->opts.pid, &rec->s.remote, &rec->s.target, rec->opts.metric,
+				   rec->opts.mem_rate_hz};
+
+	if (rec->opts.mem_rate_hz < 0)
+		rec->opts.mem_rate_hz = mo.micro_hz = MEM_RATE_DEFAULT;
+	rec->mem = memtrack_new(&mo, err);
+	if (!rec->mem)
+		return -1;
+	rec->loop_hz = rec->opts.rate_hz > rec->opts.mem_rate_hz ? rec->opts.rate_hz
+								 : rec->opts.mem_rate_hz;
+	return 0;
+}
+
 int cmd_record(int argc, char **argv)
 {
-	struct recorder rec = {.opts = {.outdir = ".", .rate_hz = 100}};
+	struct recorder rec = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
 	struct session_opts sopts = {0};
 	struct tg_err err = {0}, cerr = {0};
 	int rc;
@@ -305,21 +495,27 @@ int cmd_record(int argc, char **argv)
 	sopts.offsets = rec.opts.offsets;
 	if (session_open(&rec.s, rec.opts.pid, &sopts, &err) < 0)
 		return options_fail(&err);
+	if (open_memtrack(&rec, &err) < 0) {
+		session_close(&rec.s);
+		return options_fail(&err);
+	}
 	rec.started = now_realtime();
 	rec.out = output_open(rec.opts.outdir, rec.opts.pid, rec.opts.no_stack ? OUTPUT_NO_STACK : 0,
 			      &err);
-	if (!rec.out || write_meta(&rec, argc, argv, &err) < 0 ||
-	    session_attach(&rec.s, &sopts, &err) < 0) {
+	if (!rec.out || write_meta(&rec, argc, argv, 0, &err) < 0 ||
+	    write_alloc_header(&rec, &err) < 0 || session_attach(&rec.s, &sopts, &err) < 0) {
 		if (rec.out)
 			output_close(rec.out, NULL);
+		memtrack_free(rec.mem);
 		session_close(&rec.s);
 		return options_fail(&err);
 	}
 	rec.tracker = tracker_new(rec.out, rec.opts.filter);
-	rec.attrib = attrib_new(rec.opts.pid);
 	rec.status_tty = isatty(STDERR_FILENO);
 	rc = run(&rec, &err);
 	session_close(&rec.s); /* detach first: the target must not wait on our disk */
+	if (write_meta(&rec, argc, argv, 1, rc < 0 ? NULL : &err) < 0 && rc == 0)
+		rc = -1;
 	if (output_close(rec.out, &cerr) < 0 && rc == 0) {
 		err = cerr;
 		rc = -1;

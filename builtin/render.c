@@ -15,6 +15,10 @@ struct render_cmd {
 
 static const struct render_cmd render_cmds[] = {
     {"memg", render_memg, "memory change per return of each thread and process RSS (SVG)"},
+    {"alloc", render_alloc, "allocator statistics over time: RSS, heap, arenas, blocks (SVG)"},
+    {"top", render_top, "functions ranked by the memory they gained, per thread (text)"},
+    {"collapsed", render_collapsed, "folded stacks for flamegraph.pl and speedscope"},
+    {"speedscope", render_speedscope, "speedscope JSON, one evented profile per thread"},
     {"decorate-stack", render_decorate_stack,
      "the calls under the call that produced one return, with time and memory"},
 };

@@ -2,23 +2,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "render/interrupt.h"
 #include "render/text.h"
 
 #define STDERR_KEEP 65536
 #define EXEC_FAILED 127
+#define POLL_MS 100
 
 /* In the child: only async-signal-safe calls until exec. */
 static void child(const char *dir, const char *script, int errfd)
 {
 	char *const argv[] = {(char *)"gnuplot", (char *)script, NULL};
 	const char *what = "cannot open /dev/null";
-	int null = open("/dev/null", O_RDWR);
+	int null;
+
+	interrupt_child_defaults();
+	null = open("/dev/null", O_RDWR);
 
 	if (null >= 0) {
 		what = "cannot enter the work directory";
@@ -35,17 +42,24 @@ static void child(const char *dir, const char *script, int errfd)
 	_exit(EXEC_FAILED);
 }
 
-static void read_all(int fd, struct buf *out)
+/* Collects gnuplot's stderr until it closes it.  Returns 0, or -1 when a Ctrl-C is
+ * pending (gnuplot may still be running). */
+static int read_all(int fd, struct buf *out)
 {
 	char tmp[4096];
+	struct pollfd pfd = {fd, POLLIN, 0};
 	ssize_t n;
 
 	for (;;) {
+		if (interrupt_pending())
+			return -1;
+		if (poll(&pfd, 1, POLL_MS) == 0)
+			continue;
 		n = read(fd, tmp, sizeof tmp);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
-			break;
+			return 0;
 		if (out->len < STDERR_KEEP)
 			buf_add(out, tmp, (size_t)n);
 	}
@@ -94,7 +108,11 @@ int gnuplot_run(const char *dir, const char *script, struct tg_err *err)
 	if (pid == 0)
 		child(dir, script, fds[1]);
 	close(fds[1]);
-	read_all(fds[0], &out);
+	if (read_all(fds[0], &out) < 0) {
+		/* it is thrown away: no need to let it finish */
+		kill(pid, SIGKILL);
+		rc = tg_err_set(err, TG_E_GNUPLOT, "running gnuplot: interrupted");
+	}
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
@@ -102,6 +120,8 @@ int gnuplot_run(const char *dir, const char *script, struct tg_err *err)
 			goto done;
 		}
 	}
+	if (rc < 0)
+		goto done;
 	relay(&out, &last);
 	if (WIFSIGNALED(status))
 		rc = tg_err_set(err, TG_E_GNUPLOT, "running gnuplot: killed by signal %d",

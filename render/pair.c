@@ -72,6 +72,11 @@ void pair_close(struct pairer *p)
 	free(p);
 }
 
+unsigned long pair_malformed(const struct pairer *p)
+{
+	return p->mem.malformed + p->stack.malformed;
+}
+
 unsigned long pair_stray_returns(const struct pairer *p)
 {
 	return p->stray;

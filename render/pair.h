@@ -59,6 +59,8 @@ struct pairer *pair_open(const char *mem_path, const char *stack_path, unsigned 
 /* Returns 1 with *ev filled, 0 when both files are consumed and all calls closed, -1 on
  * error (unreadable file, malformed line in strict mode). */
 int pair_next(struct pairer *p, struct pair_event *ev, struct tg_err *err);
+/* Malformed lines skipped so far in both files. */
+unsigned long pair_malformed(const struct pairer *p);
 /* Returns that matched no open call, so far. */
 unsigned long pair_stray_returns(const struct pairer *p);
 void pair_close(struct pairer *p);

@@ -5,6 +5,10 @@
 #define TG_RENDER_H
 
 int render_memg(int argc, char **argv);
+int render_alloc(int argc, char **argv);
+int render_top(int argc, char **argv);
+int render_collapsed(int argc, char **argv);
+int render_speedscope(int argc, char **argv);
 int render_decorate_stack(int argc, char **argv);
 
 #endif

@@ -107,3 +107,40 @@ void text_gnuplot_quote(struct buf *out, const char *s, size_t len)
 	buf_addch(out, '\'');
 	buf_free(&clean);
 }
+
+void text_json_quote(struct buf *out, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	buf_addch(out, '"');
+	for (size_t i = 0; i < len;) {
+		size_t n = text_utf8_seq(u + i, len - i);
+		if (n == 0) {
+			buf_addstr(out, "\xef\xbf\xbd");
+			i++;
+		} else if (u[i] == '"' || u[i] == '\\') {
+			buf_addch(out, '\\');
+			buf_addch(out, (char)u[i++]);
+		} else if (u[i] < 0x20) {
+			buf_addf(out, "\\u%04x", u[i++]);
+		} else {
+			buf_add(out, s + i, n);
+			i += n;
+		}
+	}
+	buf_addch(out, '"');
+}
+
+void text_folded(struct buf *out, const char *s, size_t len)
+{
+	const char *semi;
+
+	while (len && (semi = memchr(s, ';', len)) != NULL) {
+		size_t n = (size_t)(semi - s);
+		text_display(out, s, n);
+		buf_addstr(out, "\\x3b");
+		s += n + 1;
+		len -= n + 1;
+	}
+	text_display(out, s, len);
+}

@@ -22,6 +22,15 @@ void text_clean(struct buf *out, const char *s, size_t len);
  * text is drawn literally (with the terminal set to noenhanced). */
 void text_gnuplot_quote(struct buf *out, const char *s, size_t len);
 
+/* Appends s as a JSON string literal, quotes included: '"' and '\\' escaped, control
+ * bytes as \u00XX, invalid UTF-8 as U+FFFD (so the result is valid UTF-8 and valid JSON
+ * whatever the input). */
+void text_json_quote(struct buf *out, const char *s, size_t len);
+
+/* For one frame of a folded-stack line (flamegraph.pl, speedscope): like text_display(),
+ * and ';' (the frame separator) also becomes "\x3b". */
+void text_folded(struct buf *out, const char *s, size_t len);
+
 /* Length of the valid UTF-8 sequence starting at s[0..len), or 0 if it is not one. */
 size_t text_utf8_seq(const unsigned char *s, size_t len);
 

@@ -10,7 +10,8 @@
  * "PATH:LINENO: skipped malformed line: WHY" and counted; in strict mode it is an error
  * (TG_E_DATA).  Blank lines are skipped silently.  FILE and FUNC come back unescaped
  * (tg_unescape_field); files written by the original, which escaped nothing, are read by
- * taking LINE from the last ":<digits>:" of the frame, so a ':' inside FILE survives. */
+ * taking LINE from the last ":<digits>:" of the frame, so a ':' inside FILE survives.
+ * Reading stops with an error when a Ctrl-C is pending (render/interrupt.h). */
 #ifndef TG_TGFILE_H
 #define TG_TGFILE_H
 
@@ -77,9 +78,14 @@ void tgfile_close(struct tgfile *f);
  * *too_long set. */
 int tgfile_next_line(struct tgfile *f, int *too_long, struct tg_err *err);
 
+/* Counts the current line (f->lineno) as malformed: reported on stderr and 0, or in strict
+ * mode -1 with err.  For readers of other line formats built on tgfile_next_line(). */
+int tgfile_malformed(struct tgfile *f, const char *why, struct tg_err *err);
+
 enum tgname_kind {
 	TGNAME_OTHER,
 	TGNAME_PROCESS_MEM,
+	TGNAME_PROCESS_ALLOC,
 	TGNAME_THREAD_MEM,
 	TGNAME_THREAD_STACK,
 };

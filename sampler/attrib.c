@@ -9,12 +9,23 @@
 #include "common/xalloc.h"
 
 #define CPU_SLOTS 4096
+#define PROBES 16
+#define MAX_HOLDERS 64 /* GIL holders remembered from the previous sample (one per GIL) */
+#define MICRO_THREADS 64 /* threads whose CPU time each micro-sample reads */
 
 struct cpu_slot {
-	int64_t tid;     /* 0 = free */
-	int fd;          /* /proc/PID/task/TID/schedstat */
-	uint64_t last_ns;
-	uint64_t seen;   /* sample number when last seen, to recycle slots of dead threads */
+	int64_t tid;      /* 0 = free */
+	int sched_fd;     /* /proc/PID/task/TID/schedstat */
+	int stat_fd;      /* /proc/PID/task/TID/stat */
+	uint64_t base_ns; /* CPU time at the last charge */
+	uint64_t base_flt;/* minor faults at the last charge */
+	uint64_t seen;    /* sample number when last seen, to recycle slots of dead threads */
+};
+
+/* What one thread did since the last charge. */
+struct activity {
+	uint64_t ran_ns, faults;
+	int gil;
 };
 
 struct attrib {
@@ -24,8 +35,31 @@ struct attrib {
 	uint64_t samples;
 	int64_t unattributed;
 	struct cpu_slot slots[CPU_SLOTS];
-	uint64_t *ran_ns; /* per sampled thread, reused */
-	size_t ran_cap;
+	struct activity *act; /* per sampled thread, reused */
+	uint64_t *w;          /* weights, per sampled thread, reused */
+	int64_t *part;        /* a split, per sampled thread, reused */
+	size_t act_cap;
+	uint64_t holders[MAX_HOLDERS];
+	size_t nholders;
+	/* attrib_micro: changes kept per GIL holder, the holders of its last call, and the
+	 * change seen while nobody held a GIL */
+	struct kept {
+		uint64_t tstate;
+		int64_t bytes;
+	} kept[MAX_HOLDERS];
+	size_t nkept;
+	uint64_t micro_prev[MAX_HOLDERS];
+	size_t nmicro_prev;
+	int64_t unheld;
+	/* the threads of the last stack sample, whose CPU time micro-samples read */
+	struct mthread {
+		int64_t tid;
+		uint64_t tstate;
+		struct cpu_slot *slot;
+		uint64_t base_ns;
+		int primed;
+	} micro[MICRO_THREADS];
+	size_t nmicro;
 };
 
 struct attrib *attrib_new(pid_t pid)
@@ -38,8 +72,17 @@ struct attrib *attrib_new(pid_t pid)
 	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
 	a->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
 	for (size_t i = 0; i < CPU_SLOTS; i++)
-		a->slots[i].fd = -1;
+		a->slots[i].sched_fd = a->slots[i].stat_fd = -1;
 	return a;
+}
+
+static void slot_close(struct cpu_slot *s)
+{
+	if (s->sched_fd >= 0)
+		close(s->sched_fd);
+	if (s->stat_fd >= 0)
+		close(s->stat_fd);
+	s->sched_fd = s->stat_fd = -1;
 }
 
 void attrib_free(struct attrib *a)
@@ -47,11 +90,12 @@ void attrib_free(struct attrib *a)
 	if (!a)
 		return;
 	for (size_t i = 0; i < CPU_SLOTS; i++)
-		if (a->slots[i].fd >= 0)
-			close(a->slots[i].fd);
+		slot_close(&a->slots[i]);
 	if (a->statm_fd >= 0)
 		close(a->statm_fd);
-	free(a->ran_ns);
+	free(a->act);
+	free(a->w);
+	free(a->part);
 	free(a);
 }
 
@@ -65,16 +109,25 @@ static int read_small(int fd, char *buf, size_t len)
 	return 0;
 }
 
-int attrib_rss(struct attrib *a, uint64_t *rss)
+int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon)
 {
 	char buf[128];
-	unsigned long long size, resident;
+	unsigned long long size, resident, shared;
 
 	if (read_small(a->statm_fd, buf, sizeof buf) < 0 ||
-	    sscanf(buf, "%llu %llu", &size, &resident) != 2)
+	    sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
 		return -1;
 	*rss = resident * (uint64_t)a->page_size;
+	*anon = (resident > shared ? resident - shared : 0) * (uint64_t)a->page_size;
 	return 0;
+}
+
+static int open_task_file(const struct attrib *a, int64_t tid, const char *name)
+{
+	char path[96];
+
+	snprintf(path, sizeof path, "/proc/%d/task/%lld/%s", (int)a->pid, (long long)tid, name);
+	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
 static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
@@ -82,7 +135,7 @@ static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
 	size_t h = (size_t)tid % CPU_SLOTS;
 	struct cpu_slot *oldest = NULL;
 
-	for (size_t k = 0; k < 16; k++) {
+	for (size_t k = 0; k < PROBES; k++) {
 		struct cpu_slot *s = &a->slots[(h + k) % CPU_SLOTS];
 		if (s->tid == tid)
 			return s;
@@ -90,77 +143,292 @@ static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
 			oldest = s;
 	}
 	/* take over the least recently seen slot (its thread is gone or idle) */
-	char path[96];
-	if (oldest->fd >= 0)
-		close(oldest->fd);
-	snprintf(path, sizeof path, "/proc/%d/task/%lld/schedstat", (int)a->pid, (long long)tid);
+	slot_close(oldest);
 	oldest->tid = tid;
-	oldest->fd = open(path, O_RDONLY | O_CLOEXEC);
-	oldest->last_ns = 0;
+	oldest->sched_fd = open_task_file(a, tid, "schedstat");
+	oldest->stat_fd = open_task_file(a, tid, "stat");
 	oldest->seen = 0;
 	return oldest;
 }
 
-/* CPU nanoseconds thread tid ran since the previous call for it (0 the first time). */
-static uint64_t ran_since(struct attrib *a, int64_t tid)
+/* Minor faults from a /proc/.../stat line: the 8th field after the ")" closing the
+ * command name (which may itself hold spaces and parentheses). */
+static int parse_minflt(const char *buf, uint64_t *out)
+{
+	const char *p = strrchr(buf, ')');
+	unsigned long long v;
+
+	if (!p)
+		return -1;
+	for (int field = 0; field < 7; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -1;
+	}
+	if (sscanf(p + 1, "%*s %llu", &v) != 1)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void read_counts(struct cpu_slot *s, uint64_t *ns, uint64_t *flt)
+{
+	char buf[1024];
+	unsigned long long v;
+
+	*ns = *flt = 0;
+	if (read_small(s->sched_fd, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
+		*ns = v;
+	if (read_small(s->stat_fd, buf, sizeof buf) == 0)
+		parse_minflt(buf, flt);
+}
+
+/* CPU time and faults of thread tid since the last charge (0 the first time).  The
+ * baselines move only when advance is set. */
+static void activity_of(struct attrib *a, int64_t tid, int advance, struct activity *out)
+{
+	uint64_t ns, flt;
+
+	out->ran_ns = out->faults = 0;
+	if (tid <= 0)
+		return;
+	struct cpu_slot *s = slot_for(a, tid);
+	int first = s->seen == 0;
+	s->seen = a->samples;
+	read_counts(s, &ns, &flt);
+	if (first) {
+		s->base_ns = ns;
+		s->base_flt = flt;
+		return;
+	}
+	out->ran_ns = ns > s->base_ns ? ns - s->base_ns : 0;
+	out->faults = flt > s->base_flt ? flt - s->base_flt : 0;
+	if (advance) {
+		s->base_ns = ns;
+		s->base_flt = flt;
+	}
+}
+
+static int held_before(const struct attrib *a, uint64_t tstate)
+{
+	for (size_t i = 0; i < a->nholders; i++)
+		if (a->holders[i] == tstate)
+			return 1;
+	return 0;
+}
+
+static void add_holders(struct attrib *a, const struct walk_sample *s)
+{
+	for (size_t i = 0; i < s->nthreads && a->nholders < MAX_HOLDERS; i++)
+		if (s->threads[i].holds_gil && !held_before(a, s->threads[i].tstate))
+			a->holders[a->nholders++] = s->threads[i].tstate;
+}
+
+/* charged[i] = delta * w[i] / total, the rounding remainder to the largest weight. */
+static void split(const uint64_t *w, size_t n, uint64_t total, int64_t delta, int64_t *charged)
+{
+	int64_t given = 0;
+	size_t top = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		charged[i] = (int64_t)((double)delta * (double)w[i] / (double)total);
+		given += charged[i];
+		if (w[i] > w[top])
+			top = i;
+	}
+	charged[top] += delta - given;
+}
+
+static void keep_for(struct attrib *a, uint64_t tstate, int64_t bytes)
+{
+	for (size_t i = 0; i < a->nkept; i++)
+		if (a->kept[i].tstate == tstate) {
+			a->kept[i].bytes += bytes;
+			return;
+		}
+	if (a->nkept == MAX_HOLDERS) {
+		a->unheld += bytes;
+		return;
+	}
+	a->kept[a->nkept++] = (struct kept){tstate, bytes};
+}
+
+/* CPU nanoseconds each micro thread ran since the last micro-sample; returns the sum. */
+static uint64_t micro_ran(struct attrib *a, uint64_t *ran)
 {
 	char buf[128];
 	unsigned long long ns;
+	uint64_t total = 0;
 
-	if (tid <= 0)
-		return 0;
-	struct cpu_slot *s = slot_for(a, tid);
-	uint64_t first = s->seen == 0;
-	s->seen = a->samples;
-	if (read_small(s->fd, buf, sizeof buf) < 0 || sscanf(buf, "%llu", &ns) != 1)
-		return 0;
-	uint64_t ran = first || ns < s->last_ns ? 0 : ns - s->last_ns;
-	s->last_ns = ns;
-	return ran;
+	for (size_t i = 0; i < a->nmicro; i++) {
+		struct mthread *m = &a->micro[i];
+		ran[i] = 0;
+		if (m->slot->tid != m->tid || read_small(m->slot->sched_fd, buf, sizeof buf) < 0 ||
+		    sscanf(buf, "%llu", &ns) != 1)
+			continue;
+		if (m->primed && ns > m->base_ns)
+			ran[i] = ns - m->base_ns;
+		m->base_ns = ns;
+		m->primed = 1;
+		total += ran[i];
+	}
+	return total;
 }
 
-static void charge_by_cpu(const uint64_t *ran, size_t n, uint64_t total, int64_t delta,
-			  int64_t *charged)
+/* Split among the holders at either end of the micro interval, equally. */
+static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holders,
+			 size_t nholders)
 {
-	int64_t given = 0;
-	size_t busiest = 0;
+	uint64_t cand[2 * MAX_HOLDERS];
+	size_t n = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		charged[i] = (int64_t)((double)delta * (double)ran[i] / (double)total);
-		given += charged[i];
-		if (ran[i] > ran[busiest])
-			busiest = i;
+	for (size_t i = 0; i < nholders && n < MAX_HOLDERS; i++)
+		cand[n++] = holders[i];
+	for (size_t i = 0; i < a->nmicro_prev; i++) {
+		size_t k = 0;
+		while (k < n && cand[k] != a->micro_prev[i])
+			k++;
+		if (k == n)
+			cand[n++] = a->micro_prev[i];
 	}
-	charged[busiest] += delta - given; /* rounding remainder */
+	if (n == 0)
+		a->unheld += delta;
+	for (size_t i = 0; i < n; i++) {
+		int64_t share = delta / (int64_t)n;
+		keep_for(a, cand[i], i == 0 ? delta - share * (int64_t)(n - 1) : share);
+	}
+}
+
+void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders)
+{
+	uint64_t ran[MICRO_THREADS];
+	uint64_t total = micro_ran(a, ran);
+
+	if (delta != 0 && total > 0) {
+		int64_t given = 0;
+		size_t top = 0;
+		for (size_t i = 0; i < a->nmicro; i++) {
+			int64_t share = (int64_t)((double)delta * (double)ran[i] / (double)total);
+			if (ran[i] > ran[top])
+				top = i;
+			given += share;
+			if (share)
+				keep_for(a, a->micro[i].tstate, share);
+		}
+		keep_for(a, a->micro[top].tstate, delta - given);
+	} else if (delta != 0) {
+		micro_by_gil(a, delta, holders, nholders);
+	}
+	a->nmicro_prev = 0;
+	for (size_t i = 0; i < nholders && i < MAX_HOLDERS; i++)
+		a->micro_prev[a->nmicro_prev++] = holders[i];
+}
+
+/* The threads micro-samples will read: those of sample s that have a kernel TID (their
+ * CPU baselines carry over). */
+static void set_micro_threads(struct attrib *a, const struct walk_sample *s)
+{
+	struct mthread next[MICRO_THREADS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nthreads && n < MICRO_THREADS; i++) {
+		int64_t tid = s->threads[i].native_id;
+		if (tid <= 0)
+			continue;
+		struct mthread m = {tid, s->threads[i].tstate, slot_for(a, tid), 0, 0};
+		for (size_t k = 0; k < a->nmicro; k++)
+			if (a->micro[k].tid == tid && a->micro[k].slot == m.slot) {
+				m.base_ns = a->micro[k].base_ns;
+				m.primed = a->micro[k].primed;
+			}
+		next[n++] = m;
+	}
+	memcpy(a->micro, next, n * sizeof *next);
+	a->nmicro = n;
+}
+
+/* What attrib_micro kept for the threads of s goes to them; the rest (threads that ended)
+ * is returned, to be split like any other change. */
+static int64_t hand_out_kept(struct attrib *a, const struct walk_sample *s, int64_t *charged)
+{
+	int64_t left = a->unheld;
+
+	for (size_t k = 0; k < a->nkept; k++) {
+		size_t i = 0;
+		while (i < s->nthreads && s->threads[i].tstate != a->kept[k].tstate)
+			i++;
+		if (i < s->nthreads)
+			charged[i] += a->kept[k].bytes;
+		else
+			left += a->kept[k].bytes;
+	}
+	a->nkept = 0;
+	a->unheld = 0;
+	return left;
+}
+
+enum weight { W_FAULTS, W_CPU, W_GIL };
+
+static uint64_t weight_of(const struct activity *act, enum weight kind)
+{
+	return kind == W_FAULTS ? act->faults : kind == W_CPU ? act->ran_ns : (uint64_t)act->gil;
+}
+
+/* Charge by the first kind of evidence that names anyone. */
+static int charge_by(struct attrib *a, size_t n, int64_t delta, enum weight kind,
+		     int64_t *charged)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += weight_of(&a->act[i], kind);
+	if (total == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		a->w[i] = weight_of(&a->act[i], kind);
+	split(a->w, n, total, delta, charged);
+	return 1;
 }
 
 void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 		   int64_t *charged)
 {
-	uint64_t total = 0;
+	int known = delta != ATTRIB_UNKNOWN;
+	size_t n = s->nthreads;
 
 	a->samples++;
-	if (s->nthreads > a->ran_cap) {
-		a->ran_cap = s->nthreads * 2;
-		a->ran_ns = xrealloc(a->ran_ns, a->ran_cap * sizeof *a->ran_ns);
+	if (n > a->act_cap) {
+		a->act_cap = n * 2;
+		a->act = xrealloc(a->act, a->act_cap * sizeof *a->act);
+		a->w = xrealloc(a->w, a->act_cap * sizeof *a->w);
+		a->part = xrealloc(a->part, a->act_cap * sizeof *a->part);
 	}
-	for (size_t i = 0; i < s->nthreads; i++) {
+	for (size_t i = 0; i < n; i++) {
 		charged[i] = 0;
-		a->ran_ns[i] = ran_since(a, s->threads[i].native_id);
-		total += a->ran_ns[i];
+		activity_of(a, s->threads[i].native_id, known, &a->act[i]);
+		a->act[i].gil = s->threads[i].holds_gil || held_before(a, s->threads[i].tstate);
 	}
-	if (delta == 0 || s->nthreads == 0)
-		return;
-	if (total > 0) {
-		charge_by_cpu(a->ran_ns, s->nthreads, total, delta, charged);
+	int64_t left = hand_out_kept(a, s, charged);
+	set_micro_threads(a, s);
+	if (!known) {
+		a->unheld = left; /* kept for the next known delta */
+		add_holders(a, s); /* the span goes on: any of them may have held it */
 		return;
 	}
-	for (size_t i = 0; i < s->nthreads; i++)
-		if (s->threads[i].holds_gil) {
-			charged[i] = delta;
-			return;
-		}
-	a->unattributed += delta;
+	a->nholders = 0;
+	add_holders(a, s);
+	delta += left;
+	if (delta == 0)
+		return;
+	int64_t *split_into = a->part;
+	for (size_t i = 0; i < n; i++)
+		split_into[i] = 0;
+	if (!(n > 0 && delta > 0 && charge_by(a, n, delta, W_FAULTS, split_into)) &&
+	    !(n > 0 && (charge_by(a, n, delta, W_CPU, split_into) ||
+			charge_by(a, n, delta, W_GIL, split_into))))
+		a->unattributed += delta;
+	for (size_t i = 0; i < n; i++)
+		charged[i] += split_into[i];
 }
 
 int64_t attrib_unattributed(const struct attrib *a)

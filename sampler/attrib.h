@@ -1,8 +1,23 @@
-/* attrib.h: who grew the process.  Between two samples the change of the process's
- * memory is charged to the threads that could have caused it: those that ran on a CPU in
- * that interval (time from /proc/PID/task/TID/schedstat, in nanoseconds), in proportion
- * to their CPU time; if none ran measurably, the thread holding the GIL; else nobody (the
- * change is counted as unattributed).  Threads that slept or waited are never charged. */
+/* attrib.h: who changed the process's memory.  A change of the metric is charged to the
+ * threads that could have caused it; threads that slept or waited are never charged.
+ *
+ * Micro-samples (attrib_micro, about every millisecond between stack samples): the change
+ * since the last one is split over the threads of the last stack sample in proportion to
+ * the CPU time each ran in that millisecond (/proc/PID/task/TID/schedstat, nanoseconds);
+ * when none ran measurably, equally over the GIL holders at either end; when nobody held
+ * a GIL either, it waits for the stack sample.
+ *
+ * Stack samples (attrib_charge): the micro shares go to their threads, and what is left
+ * (the change the micro-samples' quick reading missed, and what waited) is split over the
+ * whole interval: growth in proportion to the minor page faults each thread took
+ * (/proc/PID/task/TID/stat: a fault is a thread touching memory for the first time, which
+ * is how resident memory grows); growth without faults and every decrease in proportion to
+ * CPU time; failing both, over the threads that held the GIL at the previous or the
+ * current sample; failing that it is counted as unattributed.
+ *
+ * schedstat has nanosecond resolution where /stat's utime+stime count 10 ms clock ticks:
+ * as long as a whole stack interval at 100 Hz.  See docs/memory.md for the model and its
+ * limits. */
 #ifndef TG_ATTRIB_H
 #define TG_ATTRIB_H
 
@@ -12,16 +27,28 @@
 #include "common/err.h"
 #include "sampler/walk.h"
 
+/* A delta that could not be measured this sample (the metric's reading was torn). */
+#define ATTRIB_UNKNOWN INT64_MIN
+
 struct attrib;
 
 struct attrib *attrib_new(pid_t pid);
 void attrib_free(struct attrib *a);
 
-/* Resident set size of the process now, in bytes.  -1 when it cannot be read (exited). */
-int attrib_rss(struct attrib *a, uint64_t *rss);
+/* Resident memory of the process now, and its anonymous part (resident - shared of
+ * /proc/PID/statm, i.e. RssAnon), in bytes.  -1 when it cannot be read (exited). */
+int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon);
 
-/* Split `delta` bytes over the threads of sample s: charged[i] for s->threads[i].
- * Also advances every thread's CPU baseline. */
+/* Between stack samples: the metric changed by delta since the previous call; holders[]
+ * are the thread states holding a GIL now.  The shares are kept until the next
+ * attrib_charge(). */
+void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders);
+
+/* Hand out the shares kept by attrib_micro() to the threads of sample s, and split
+ * `delta` bytes more over them: charged[i] for s->threads[i].  With ATTRIB_UNKNOWN only
+ * the kept shares are handed out; the threads' CPU time and faults keep adding up until
+ * the next known delta, which they then explain.  The threads of s are those the next
+ * micro-samples read. */
 void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 		   int64_t *charged);
 

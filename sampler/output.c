@@ -51,6 +51,8 @@ struct output {
 	unsigned flags;
 	struct tfile proc;
 	struct buf proc_buf;
+	struct tfile alloc; /* process.alloc, opened on first use */
+	struct buf alloc_buf;
 	struct slot slots[OUTPUT_MAX_OPEN];
 	uint64_t clock;
 	struct output_thread **tids; /* hash chains by tid */
@@ -513,6 +515,59 @@ int output_process_mem(struct output *o, double when, uint64_t rss, struct tg_er
 	return line_done(o, &o->proc, &o->proc_buf, err);
 }
 
+static struct buf *alloc_buf(struct output *o, struct tg_err *err)
+{
+	if (o->broken) {
+		copy_failure(o, err);
+		return NULL;
+	}
+	if (o->alloc.fd < 0 && file_open_fd(o, &o->alloc, err) < 0)
+		return NULL;
+	return &o->alloc_buf;
+}
+
+static void add_comment(struct buf *b, const char *text)
+{
+	buf_addstr(b, "# ");
+	for (const char *p = text ? text : ""; *p; p++)
+		buf_addch(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	buf_addch(b, '\n');
+}
+
+int output_alloc_header(struct output *o, const char *const *comments, size_t ncomments,
+			const char *const *columns, size_t ncolumns, struct tg_err *err)
+{
+	struct buf *b = alloc_buf(o, err), line = BUF_INIT;
+
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < ncomments; i++)
+		add_comment(b, comments[i]);
+	for (size_t i = 0; i < ncolumns; i++)
+		buf_addf(&line, "%s%s", i ? " " : "", columns[i]);
+	add_comment(b, buf_cstr(&line));
+	buf_free(&line);
+	return line_done(o, &o->alloc, b, err);
+}
+
+int output_alloc_row(struct output *o, double when, const uint64_t *values, uint64_t valid,
+		     size_t n, struct tg_err *err)
+{
+	struct buf *b = alloc_buf(o, err);
+
+	if (!b)
+		return -1;
+	buf_addf(b, "%.6f", when);
+	for (size_t i = 0; i < n; i++) {
+		if (i < 64 && (valid & (1ull << i)))
+			buf_addf(b, " %" PRIu64, values[i]);
+		else
+			buf_addstr(b, " ?");
+	}
+	buf_addch(b, '\n');
+	return line_done(o, &o->alloc, b, err);
+}
+
 /* ---- meta ---- */
 
 static void meta_escape(struct buf *b, const char *s, int is_key)
@@ -677,6 +732,7 @@ struct output *output_open(const char *dir, pid_t pid, unsigned flags, struct tg
 	o->names = xcalloc(o->name_buckets, sizeof *o->names);
 	tids_grow(o);
 	tfile_init(&o->proc, "process", ".mem");
+	tfile_init(&o->alloc, "process", ".alloc");
 	if (open_dirs(o, dir, pid, err) < 0)
 		goto fail;
 	if (file_open_fd(o, &o->proc, err) < 0) {
@@ -710,6 +766,8 @@ int output_flush(struct output *o, struct tg_err *err)
 		return copy_failure(o, err);
 	if (file_flush(o, &o->proc, &o->proc_buf, err) < 0)
 		return -1;
+	if (o->alloc.fd >= 0 && file_flush(o, &o->alloc, &o->alloc_buf, err) < 0)
+		return -1;
 	for (size_t i = 0; i < OUTPUT_MAX_OPEN; i++) {
 		struct slot *s = &o->slots[i];
 		if (s->file && file_flush(o, s->file, &s->buf, err) < 0)
@@ -727,6 +785,10 @@ int output_close(struct output *o, struct tg_err *err)
 	if (o->proc.fd >= 0) {
 		file_flush(o, &o->proc, &o->proc_buf, NULL);
 		close(o->proc.fd);
+	}
+	if (o->alloc.fd >= 0) {
+		file_flush(o, &o->alloc, &o->alloc_buf, NULL);
+		close(o->alloc.fd);
 	}
 	for (size_t i = 0; i < OUTPUT_MAX_OPEN; i++) {
 		slot_release(o, &o->slots[i], NULL);
@@ -754,8 +816,10 @@ int output_close(struct output *o, struct tg_err *err)
 	free(o->tids);
 	free(o->names);
 	free(o->proc.name);
+	free(o->alloc.name);
 	free(o->path);
 	buf_free(&o->proc_buf);
+	buf_free(&o->alloc_buf);
 	buf_free(&o->prior_meta);
 	buf_free(&o->scratch);
 	free(o);

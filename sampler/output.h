@@ -3,6 +3,7 @@
  *   DIR/PID/process.mem     TIME#RSS_BYTES               one line per sample
  *   DIR/PID/THREAD.stack    <depth spaces>TIME#FILE:LINE:FUNC   one line per call seen
  *   DIR/PID/THREAD.mem      TIME#FILE:LINE:FUNC=>DELTA   one line per return seen
+ *   DIR/PID/process.alloc   TIME VALUE...                 allocator statistics, per sample
  *   DIR/PID/meta            key=value lines about the runs
  *
  * TIME is Unix time with 6 decimals, DELTA a signed decimal, depth 0 the outermost call.
@@ -52,6 +53,17 @@ struct output *output_open(const char *dir, pid_t pid, unsigned flags, struct tg
 const char *output_dir(const struct output *o);
 
 int output_process_mem(struct output *o, double when, uint64_t rss, struct tg_err *err);
+
+/* process.alloc is a whitespace-separated table for gnuplot (docs/formats.md): "#" comment
+ * lines, then one row per sample.  output_alloc_header() starts this run's part: each
+ * comment as a "# " line (control bytes written as spaces), then "# " and the column names.
+ * output_alloc_row() writes the time (6 decimals) and, for each of the n other columns,
+ * values[i] in decimal if bit i of valid is set, else "?" (gnuplot: set datafile missing
+ * "?").  The file is created on the first call. */
+int output_alloc_header(struct output *o, const char *const *comments, size_t ncomments,
+			const char *const *columns, size_t ncolumns, struct tg_err *err);
+int output_alloc_row(struct output *o, double when, const uint64_t *values, uint64_t valid,
+		     size_t n, struct tg_err *err);
 
 /* The writer for thread `tid` (kernel TID, or another unique key).  name is the Python
  * thread name (bytes, any content, NUL included).  The name is fixed at first sight of a

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sampler/pyversion.h"
+
 static int check_exists(pid_t pid, struct tg_err *err)
 {
 	char path[64];
@@ -36,6 +38,7 @@ int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
 		remote_close(&s->remote);
 		return -1;
 	}
+	pyversion_read(&s->target, &s->remote); /* the micro version, before 3.11 */
 	s->walker = walker_new(&s->remote, &s->target);
 	s->names = threadnames_new();
 	if (opts->attach && session_attach(s, opts, err) < 0) {

@@ -15,9 +15,20 @@ struct name_entry {
 	char *name;
 };
 
+/* threading._active of an interpreter, found once through sys.modules (a costly walk of
+ * every module name) and then reused while it still reads as a dict. */
+struct registry {
+	uint64_t interp;
+	uint64_t active;
+};
+
+#define REGISTRIES_MAX 64
+
 struct thread_names {
 	struct name_entry *e;
 	size_t n, cap;
+	struct registry reg[REGISTRIES_MAX];
+	size_t nreg;
 };
 
 struct thread_names *threadnames_new(void)
@@ -82,11 +93,34 @@ static int collect_item(void *ctx, uint64_t key, uint64_t thread)
 	return 0;
 }
 
+static struct registry *registry_of(struct thread_names *tn, uint64_t interp)
+{
+	for (size_t i = 0; i < tn->nreg; i++)
+		if (tn->reg[i].interp == interp)
+			return &tn->reg[i];
+	if (tn->nreg == REGISTRIES_MAX)
+		return NULL;
+	tn->reg[tn->nreg] = (struct registry){interp, 0};
+	return &tn->reg[tn->nreg++];
+}
+
+static uint64_t active_dict(struct thread_names *tn, struct pyobj *p, uint64_t interp)
+{
+	struct registry *reg = registry_of(tn, interp);
+
+	if (reg && reg->active && pyobj_type(p, reg->active) == p->t->sym.dict_type)
+		return reg->active;
+	uint64_t threading = pyobj_module(p, interp, "threading");
+	uint64_t active = pyobj_module_attr(p, threading, "_active");
+	if (reg)
+		reg->active = active;
+	return active;
+}
+
 int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp)
 {
 	struct collect c = {tn, p, interp, p->t->major == 2 ? "_Thread__name" : "_name"};
-	uint64_t threading = pyobj_module(p, interp, "threading");
-	uint64_t active = pyobj_module_attr(p, threading, "_active");
+	uint64_t active = active_dict(tn, p, interp);
 
 	drop_interp(tn, interp);
 	if (!active)

@@ -190,6 +190,11 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	t->thread_id = th->thread_id;
 	t->native_id = th->native_id;
 	uint64_t key = th->native_id > 0 ? (uint64_t)th->native_id : th->thread_id;
+	/* one OS thread can hold a thread state in each of several interpreters: each is a
+	 * stack of its own, with its own writer (a shared one would mix the stacks, and be
+	 * freed when one of them ends) */
+	if (th->interp_id > 0)
+		key ^= (uint64_t)th->interp_id << 40;
 	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
 	buf_free(&name);
 	tk->threads[tk->nthreads++] = t;

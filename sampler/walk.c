@@ -1,6 +1,7 @@
 #include "sampler/walk.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,23 +157,77 @@ static uint64_t first_interp(struct walker *w)
 	return read_ptr(w, w->t->sym.interp_head);
 }
 
-/* The tstate holding the GIL of interpreter interp, or 0. */
-static uint64_t gil_holder(struct walker *w, uint64_t interp)
+#define SPAN_READ_MAX 16384
+
+/* The interpreter fields a sample needs, read in one go when they lie close together. */
+struct interp_fields {
+	uint64_t next, tstate_head, gil;
+	int64_t id;
+};
+
+/* Reads the n (offset, 8-byte destination) fields at base + off[i] with a single read of
+ * the span covering them when it is small enough, else one read each.  Absent offsets
+ * leave their destination 0. */
+static void read_fields(struct walker *w, uint64_t base, const int32_t *off, uint64_t **dst,
+			size_t n)
+{
+	int32_t lo = INT32_MAX, hi = -1;
+	unsigned char span[SPAN_READ_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		*dst[i] = 0;
+		if (off[i] >= 0) {
+			lo = off[i] < lo ? off[i] : lo;
+			hi = off[i] + 8 > hi ? off[i] + 8 : hi;
+		}
+	}
+	if (hi < 0)
+		return;
+	if (hi - lo <= SPAN_READ_MAX && remote_read(w->r, base + (uint64_t)lo, span,
+						    (size_t)(hi - lo)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (off[i] >= 0)
+				memcpy(dst[i], span + (off[i] - lo), 8);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (off[i] >= 0)
+			remote_read_u64(w->r, base + (uint64_t)off[i], dst[i]);
+}
+
+static void read_interp(struct walker *w, uint64_t interp, struct interp_fields *f)
+{
+	const struct py_offsets *o = w->o;
+	const int32_t off[] = {o->is_next, o->is_tstate_head, o->is_gil_ptr, o->is_id};
+	uint64_t *dst[] = {&f->next, &f->tstate_head, &f->gil, (uint64_t *)&f->id};
+
+	read_fields(w, interp, off, dst, 4);
+	if (o->is_id < 0)
+		f->id = -1;
+}
+
+/* The GIL holder from a (locked, last_holder) pair at base: last_holder is not cleared on
+ * release, so it counts only while locked. */
+static uint64_t holder_at(struct walker *w, uint64_t base, int32_t locked_off, int32_t holder_off)
+{
+	uint64_t locked = 0, holder = 0;
+	const int32_t off[] = {locked_off, holder_off};
+	uint64_t *dst[] = {&locked, &holder};
+
+	read_fields(w, base, off, dst, 2);
+	return (uint32_t)locked == 1 ? holder : 0;
+}
+
+/* The tstate holding the GIL of an interpreter, or 0. */
+static uint64_t gil_holder(struct walker *w, const struct interp_fields *f)
 {
 	const struct py_offsets *o = w->o;
 	const struct py_syms *s = &w->t->sym;
 
-	if (s->runtime && o->rt_gil_locked >= 0) {
-		if (read_i32(w, s->runtime + (uint64_t)o->rt_gil_locked) != 1)
-			return 0;
-		return read_ptr(w, s->runtime + (uint64_t)o->rt_gil_holder);
-	}
-	if (o->is_gil_ptr >= 0 && o->gil_locked >= 0) {
-		uint64_t gil = read_ptr(w, interp + (uint64_t)o->is_gil_ptr);
-		if (!gil || read_i32(w, gil + (uint64_t)o->gil_locked) != 1)
-			return 0;
-		return read_ptr(w, gil + (uint64_t)o->gil_holder);
-	}
+	if (s->runtime && o->rt_gil_locked >= 0)
+		return holder_at(w, s->runtime, o->rt_gil_locked, o->rt_gil_holder);
+	if (f->gil && o->gil_locked >= 0)
+		return holder_at(w, f->gil, o->gil_locked, o->gil_holder);
 	if (s->gil_locked && s->gil_last_holder)
 		return read_i32(w, s->gil_locked) == 1 ? read_ptr(w, s->gil_last_holder) : 0;
 	return read_ptr(w, s->tstate_current);
@@ -379,19 +434,20 @@ static struct walk_thread *next_thread(struct walk_sample *s)
 	return &s->threads[s->nthreads++];
 }
 
-static void walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp)
+/* Samples every thread of one interpreter; returns the next interpreter's address. */
+static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp)
 {
 	const struct py_offsets *o = w->o;
 	unsigned char ts[TSTATE_READ_MAX];
-	uint64_t holder = gil_holder(w, interp);
-	int64_t interp_id = -1;
+	struct interp_fields f;
 	size_t count = 0;
 
-	if (o->is_id >= 0)
-		remote_read(w->r, interp + (uint64_t)o->is_id, &interp_id, 8);
+	read_interp(w, interp, &f);
+	uint64_t holder = gil_holder(w, &f);
+	int64_t interp_id = f.id;
 	if (holder)
 		s->gil_holder = holder;
-	uint64_t tstate = read_ptr(w, interp + (uint64_t)o->is_tstate_head);
+	uint64_t tstate = f.tstate_head;
 	while (tstate && count++ < WALK_MAX_THREADS && s->nthreads < WALK_MAX_THREADS) {
 		if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
 			break;
@@ -409,6 +465,7 @@ static void walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp
 			break;
 		tstate = next;
 	}
+	return f.next;
 }
 
 /* Kernel TIDs of the target, sorted. */
@@ -500,8 +557,7 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 				  "finalizing, or exited)",
 				  (int)w->t->pid);
 	while (interp && ninterps++ < WALK_MAX_INTERPS) {
-		walk_interp(w, s, interp);
-		uint64_t next = read_ptr(w, interp + (uint64_t)w->o->is_next);
+		uint64_t next = walk_interp(w, s, interp);
 		if (next == interp)
 			break;
 		interp = next;

@@ -304,3 +304,46 @@ int debugoff_free_threaded(const unsigned char *bytes, size_t len)
 		return -1;
 	return get_u64(bytes + 16) != 0;
 }
+
+/* Size written for a structure whose size the table does not know (bounds the others). */
+#define ENCODE_DEFAULT_SIZE 65536
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof v);
+}
+
+static uint64_t encode_slot(const struct slot *sl, int is_size, const struct py_offsets *in)
+{
+	int32_t v;
+
+	if (sl->use == USE_FIELD || sl->use == USE_GIL_FIELD) {
+		memcpy(&v, (const char *)in + sl->field, sizeof v);
+		if (v != OFFSET_ABSENT)
+			return (uint64_t)v; /* GIL members relative to a gil_runtime_state at 0 */
+	}
+	return is_size ? ENCODE_DEFAULT_SIZE : 0;
+}
+
+int debugoff_encode(const struct py_offsets *in, uint64_t version, unsigned char *out, size_t len,
+		    struct tg_err *err)
+{
+	const struct layout *l = NULL;
+
+	if (pick_layout(version, &l, err) < 0)
+		return -1;
+	if (len < layout_size(l))
+		return tg_err_set(err, TG_E_LAYOUT, "_Py_DebugOffsets: %zu bytes cannot hold the "
+				  "3.%d layout (%zu)", len, l->minor, layout_size(l));
+	memset(out, 0, layout_size(l));
+	memcpy(out, cookie, sizeof cookie);
+	put_u64(out + 8, version);
+	unsigned char *p = out + HEADER_SIZE;
+	for (size_t i = 0; i < l->nsections; i++) {
+		const struct section *sec = &l->sections[i];
+		for (size_t k = 0; k < sec->nslots; k++)
+			put_u64(p + 8 * k, encode_slot(&sec->slots[k], sec->sized && k == 0, in));
+		p += 8 * sec->nslots;
+	}
+	return 0;
+}

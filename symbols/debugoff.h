@@ -24,6 +24,12 @@
 int debugoff_parse(const unsigned char *bytes, size_t len, struct py_offsets *out,
 		   uint64_t *version, struct tg_err *err);
 
+/* The inverse of debugoff_parse, for tests and fuzzers: write the block a 3.13 / 3.14
+ * runtime of that version would hold for the layout in `in` (GIL members relative to a
+ * gil_runtime_state at offset 0; unknown sizes as 65536).  0, or -1 with err. */
+int debugoff_encode(const struct py_offsets *in, uint64_t version, unsigned char *out, size_t len,
+		    struct tg_err *err);
+
 /* 1 when the block says the build is free-threaded (3.13t / 3.14t), 0 when not, -1 when
  * bytes hold no valid cookie. */
 int debugoff_free_threaded(const unsigned char *bytes, size_t len);

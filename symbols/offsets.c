@@ -46,3 +46,16 @@ const struct py_builtin_table *py_builtin_find(int major, int minor, int debug_a
 	}
 	return NULL;
 }
+
+const struct py_builtin_table *py_builtin_newest_before(int major, int minor, int debug_abi)
+{
+	const struct py_builtin_table *best = NULL;
+
+	for (size_t i = 0; i < py_builtin_ntables; i++) {
+		const struct py_builtin_table *t = &py_builtin_tables[i];
+		if (t->major == major && t->minor < minor && t->debug_abi == debug_abi &&
+		    (!best || t->minor > best->minor))
+			best = t;
+	}
+	return best;
+}

@@ -180,5 +180,7 @@ extern const size_t py_builtin_ntables;
 
 /* The built-in table for a version, or NULL. */
 const struct py_builtin_table *py_builtin_find(int major, int minor, int debug_abi);
+/* The table of the newest version older than major.minor (same major, same ABI), or NULL. */
+const struct py_builtin_table *py_builtin_newest_before(int major, int minor, int debug_abi);
 
 #endif

@@ -9,7 +9,9 @@
 #include "symbols/debugoff.h"
 #include "symbols/dwarf.h"
 #include "symbols/elfimg.h"
+#include "symbols/offcache.h"
 #include "symbols/procmaps.h"
+#include "symbols/ripload.h"
 
 /* Sizes of _PyRuntime (st_size) per minor version, for builds that export no version:
  * a fingerprint from the reference notes (release builds, x86-64). */
@@ -24,10 +26,14 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* libpython3.12.so.1.0, libpython2.7.so, libpython3.13d.so: not the stable-ABI stub
+ * libpython3.so, which only forwards to the real one and may be mapped before it. */
 static int is_libpython(const char *path)
 {
 	const char *b = base_name(path);
-	return strncmp(b, "libpython", 9) == 0 && strstr(b, ".so") != NULL;
+	int major, minor;
+
+	return sscanf(b, "libpython%d.%d", &major, &minor) == 2 && strstr(b, ".so") != NULL;
 }
 
 static const struct procmap *find_libpython(const struct procmaps *maps)
@@ -72,7 +78,11 @@ static int open_image(struct py_target *t, const struct procmap *m, struct elf_i
 	if (elfimg_open(img, t->open_path, NULL) == 0)
 		return 0;
 	snprintf(t->open_path, sizeof t->open_path, "%s", m->path);
-	return elfimg_open(img, t->open_path, err);
+	if (elfimg_open(img, t->open_path, err) == 0)
+		return 0;
+	return tg_err_wrap(err, "tried /proc/%d/root%s, /proc/%d/map_files/%llx-%llx and %s",
+			   (int)t->pid, m->path, (int)t->pid, (unsigned long long)m->start,
+			   (unsigned long long)m->end, m->path);
 }
 
 static int exports_python(const struct elf_image *img)
@@ -132,6 +142,98 @@ static uint64_t follow_rip_load(const struct elf_image *img, uint64_t func_vaddr
 		return 0;
 	memcpy(&disp, code + 3, 4);
 	return func_vaddr + 7 + (int64_t)disp;
+}
+
+/* A static by name, also under the name link-time optimisation gives it. */
+static uint64_t static_symbol(const struct py_target *t, const struct elf_image *img,
+			      const struct elf_image *dbg, const char *name)
+{
+	char lto[128];
+	uint64_t v = symbol(t, img, dbg, name, NULL);
+
+	for (int k = 0; !v && k < 4; k++) {
+		snprintf(lto, sizeof lto, "%s.lto_priv.%d", name, k);
+		v = symbol(t, img, dbg, lto, NULL);
+	}
+	return v;
+}
+
+static int in_section(const struct elf_image *img, const char *name, uint64_t vaddr)
+{
+	uint64_t size, start = elfimg_section(img, name, &size);
+	return start && vaddr >= start && vaddr - start < size;
+}
+
+/* Stripped build: _Py_GetAllocatedBlocks is `return _Py_AllocatedBlocks` (3.6 - 3.8), or
+ * reads maxarenas (32-bit), raw_allocated_blocks and the arenas pointer, which it follows
+ * (3.9 - 3.11). */
+static void allocator_from_code(struct py_target *t, const struct elf_image *img)
+{
+	struct py_syms *s = &t->sym;
+	unsigned char code[256];
+	struct ripload loads[8], keep[8];
+	uint64_t size = 0, fn = elfimg_symbol(img, "_Py_GetAllocatedBlocks", &size);
+	size_t len = size && size < sizeof code ? size : sizeof code, n4 = 0, n8 = 0, nk = 0;
+
+	while (fn && len > 0 && elfimg_read_vaddr(img, fn, code, len) < 0)
+		len /= 2; /* near the end of .text */
+	if (!fn || len == 0)
+		return;
+	size_t n = ripload_scan(code, len, fn, loads, 8);
+	for (size_t i = 0; i < n; i++) {
+		if (!in_section(img, ".bss", loads[i].target) &&
+		    !in_section(img, ".data", loads[i].target))
+			continue;
+		keep[nk++] = loads[i];
+		*(loads[i].width == 8 ? &n8 : &n4) += 1;
+	}
+	if (t->major == 2)
+		return; /* 2.7 has no such accessor */
+	if (nk == 1 && n8 == 1 && t->minor <= 8) {
+		s->om_allocated_blocks = keep[0].target + t->load_bias;
+		s->om_from_code = 1;
+		return;
+	}
+	if (nk != 3 || n4 != 1 || n8 != 2 || t->minor <= 8)
+		return;
+	uint64_t arenas = 0, raw = 0;
+	int nderef = 0;
+	for (size_t i = 0; i < nk; i++) {
+		if (keep[i].width == 4) {
+			s->om_maxarenas = keep[i].target + t->load_bias;
+		} else if (ripload_derefs(code, len, keep[i].end, keep[i].reg)) {
+			arenas = keep[i].target;
+			nderef++;
+		} else {
+			raw = keep[i].target;
+		}
+	}
+	if (nderef != 1 || !raw) {
+		s->om_maxarenas = 0;
+		return;
+	}
+	s->om_arenas = arenas + t->load_bias;
+	s->om_raw_blocks = raw + t->load_bias;
+	s->om_from_code = 1;
+}
+
+/* After the version is known: 3.12+ keep this state in the interpreter (offsets). */
+static void resolve_allocator(struct py_target *t, const struct elf_image *img,
+			      const struct elf_image *dbg)
+{
+	struct py_syms *s = &t->sym;
+
+	if (t->major == 3 && t->minor >= 12)
+		return;
+
+	s->om_arenas = static_symbol(t, img, dbg, "arenas");
+	s->om_maxarenas = static_symbol(t, img, dbg, "maxarenas");
+	s->om_narenas = static_symbol(t, img, dbg, "narenas_currently_allocated");
+	s->om_narenas_highwater = static_symbol(t, img, dbg, "narenas_highwater");
+	s->om_raw_blocks = static_symbol(t, img, dbg, "raw_allocated_blocks");
+	s->om_allocated_blocks = static_symbol(t, img, dbg, "_Py_AllocatedBlocks");
+	if (!s->om_arenas && !s->om_maxarenas && !s->om_allocated_blocks)
+		allocator_from_code(t, img);
 }
 
 static void resolve_symbols(struct py_target *t, const struct elf_image *img,
@@ -211,11 +313,42 @@ static int detect_version(struct py_target *t, struct remote *r, struct tg_err *
 			  t->image_path, (unsigned long long)t->sym.runtime_size);
 }
 
+/* A program that links libpython statically and is built with -g has DWARF for its own
+ * code, which sees only CPython's public headers: the thread state and code object, but
+ * not the interpreter and runtime structures, defined in CPython's own sources. */
+static int dwarf_complete(struct py_target *t, const char *debug_path, struct tg_err *err)
+{
+	const char *missing =
+		t->off.is_size == OFFSET_ABSENT ? "PyInterpreterState"
+		: t->major == 3 && t->minor >= 7 && t->off.rt_size == OFFSET_ABSENT
+			? "_PyRuntimeState"
+			: NULL;
+
+	if (!missing)
+		return 0;
+	py_offsets_clear(&t->off);
+	t->off_source = OFFSRC_NONE;
+	return tg_err_set(err, TG_E_LAYOUT,
+			  "DWARF of %s has no definition of %s (only CPython's public headers: "
+			  "a program embedding a static libpython?)",
+			  debug_path, missing);
+}
+
+/* DWARF, through the per-build-id cache: parsing libpython's DWARF takes tens of ms. */
 static int load_dwarf(struct py_target *t, const char *debug_path, struct tg_err *err)
 {
-	if (dwarf_read_offsets(debug_path, &t->off, err) < 0)
-		return -1;
 	t->off_source = OFFSRC_DWARF;
+	if (offcache_load(t->build_id, &t->off) == 0) {
+		snprintf(t->off_detail, sizeof t->off_detail, "%s (cached by build-id)",
+			 debug_path);
+		return dwarf_complete(t, debug_path, err);
+	}
+	if (dwarf_read_offsets(debug_path, &t->off, err) < 0 ||
+	    dwarf_complete(t, debug_path, err) < 0) {
+		t->off_source = OFFSRC_NONE;
+		return -1;
+	}
+	offcache_store(t->build_id, &t->off);
 	snprintf(t->off_detail, sizeof t->off_detail, "%s", debug_path);
 	return 0;
 }
@@ -226,14 +359,49 @@ static int load_builtin(struct py_target *t, struct tg_err *err)
 
 	if (!tab)
 		return tg_err_set(err, TG_E_LAYOUT,
-				  "Python %d.%d%s in %s: no debug info was found and tgattach has "
-				  "no built-in layout table for this version",
+				  "Python %d.%d%s in %s: no usable debug info (DWARF in the file, "
+				  "/usr/lib/debug/.build-id/, .gnu_debuglink) and no built-in "
+				  "layout table for this version",
 				  t->major, t->minor, t->debug_abi ? " (debug build)" : "",
 				  t->image_path);
 	t->off = tab->off;
 	t->off_source = OFFSRC_BUILTIN;
 	snprintf(t->off_detail, sizeof t->off_detail, "built-in table from %s", tab->source);
 	return 0;
+}
+
+/* Members of the structures _Py_DebugOffsets describes (runtime, interpreter, thread,
+ * frames, code): what it leaves out is not guessed from an older version's table. */
+static int described_by_debug_offsets(const char *field)
+{
+	static const char *const prefixes[] = {"rt_", "is_", "ts_", "cf_", "if_", "co_", "fo_"};
+
+	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+		if (strncmp(field, prefixes[i], 3) == 0)
+			return 1;
+	return 0;
+}
+
+void pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg)
+{
+	const struct py_builtin_table *base =
+		py_builtin_newest_before(t->major, t->minor, t->debug_abi);
+
+	for (size_t i = 0; i < py_offset_ndescs; i++) {
+		const struct py_offset_desc *d = &py_offset_descs[i];
+		int32_t v = py_offsets_get(dbg, d);
+		if (v == OFFSET_ABSENT && base && !described_by_debug_offsets(d->field))
+			v = py_offsets_get(&base->off, d);
+		py_offsets_set(&t->off, d, v);
+	}
+	t->off_source = OFFSRC_DEBUG_OFFSETS;
+	if (base)
+		snprintf(t->off_detail, sizeof t->off_detail,
+			 "_Py_DebugOffsets in the target; str, dict and type internals it does "
+			 "not describe from the %d.%d table (%s)",
+			 base->major, base->minor, base->source);
+	else
+		snprintf(t->off_detail, sizeof t->off_detail, "_Py_DebugOffsets in the target");
 }
 
 /* On 3.13+ the runtime describes its own layout: compare it with the table in use, or use
@@ -256,9 +424,7 @@ static int check_debug_offsets(struct py_target *t, struct remote *r, struct tg_
 			       : 0;
 	}
 	if (t->off_source == OFFSRC_NONE) {
-		t->off = dbg;
-		t->off_source = OFFSRC_DEBUG_OFFSETS;
-		snprintf(t->off_detail, sizeof t->off_detail, "_Py_DebugOffsets in the target");
+		pytarget_use_debug_offsets(t, &dbg);
 		return 0;
 	}
 	size_t compared = 0, differ = 0;
@@ -324,11 +490,14 @@ int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
 	snprintf(root, sizeof root, "/proc/%d/root", (int)pid);
 	have_debug = dwarf_find_debug_file(root, t->open_path, img.build_id, img.debuglink,
 					   debug_path, sizeof debug_path) == 0;
-	if (have_debug && strcmp(debug_path, t->open_path) != 0)
+	/* --offsets=builtin reads nothing but the interpreter file and tgattach's tables: no
+	 * detached debug file, for symbols either (what a machine without it sees) */
+	if (have_debug && opts->offsets != OFFSETS_BUILTIN && strcmp(debug_path, t->open_path) != 0)
 		elfimg_open(&dbg, debug_path, NULL);
 	resolve_symbols(t, &img, &dbg);
 	if (detect_version(t, r, err) < 0)
 		goto out;
+	resolve_allocator(t, &img, &dbg);
 	if (t->major == 3 && t->minor >= 12)
 		t->frame_cstack_owner = 3;
 	if (resolve_offsets(t, have_debug ? debug_path : NULL, opts, err) < 0)
@@ -337,8 +506,9 @@ int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
 		goto out;
 	if (t->sym.runtime == 0 && t->sym.interp_head == 0) {
 		tg_err_set(err, TG_E_LAYOUT,
-			   "Python %d.%d in %s: neither _PyRuntime nor interp_head was found", t->major,
-			   t->minor, t->image_path);
+			   "Python %d.%d in %s: neither _PyRuntime nor interp_head was found (looked "
+			   "in its symbol tables and its debug file's)",
+			   t->major, t->minor, t->image_path);
 		goto out;
 	}
 	rc = 0;

@@ -30,6 +30,13 @@ struct py_syms {
 	uint64_t py_version;       /* Py_Version (3.11+) */
 	uint64_t code_type, unicode_type, string_type, bytes_type, dict_type, long_type,
 		int_type, module_type, type_type;
+	/* pymalloc statics (2.7 - 3.11; 3.12+ keep them in the interpreter state): by name
+	 * from .symtab (LTO builds name them `NAME.lto_priv.0`), else, for a stripped build,
+	 * decoded from the RIP-relative loads of the exported _Py_GetAllocatedBlocks
+	 * (om_from_code = 1), which names only some of them. */
+	uint64_t om_arenas, om_maxarenas, om_narenas, om_narenas_highwater, om_raw_blocks,
+		om_allocated_blocks;
+	int om_from_code;
 };
 
 struct py_target {
@@ -60,6 +67,11 @@ struct pytarget_opts {
  * mapped"), TG_E_LAYOUT ("no debug info and no built-in table for 3.x"). */
 int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
 		     const struct pytarget_opts *opts, struct tg_err *err);
+
+/* Take the layout from a parsed _Py_DebugOffsets block (3.13+ without DWARF or a table,
+ * e.g. 3.14): the structures it describes exactly as it says, and str/dict/type
+ * internals it does not describe from the newest older built-in table. */
+void pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg);
 
 /* "3.11.7", "2.7" ... into buf. */
 const char *pytarget_version_str(const struct py_target *t, char *buf, size_t len);

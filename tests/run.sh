@@ -4,12 +4,20 @@
 cd "$(dirname "$0")/.." || exit 1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# a fresh layout cache, so every run parses DWARF at least once
+export XDG_CACHE_HOME="$PWD/build/test-cache"
+rm -rf "$XDG_CACHE_HOME"
 status=0
 for suite in unit-tests e2e-tests; do
 	echo "== $suite"
 	./build/asan/$suite --jobs=2 2>&1 | tee "build/asan/$suite.log" || status=1
 	# criterion exits non-zero on failure; tee hides it, so read the synthesis line
 	grep -q 'Failing: 0 | Crashing: 0' "build/asan/$suite.log" || status=1
+	# LeakSanitizer reports from a test process come after Criterion counted the test
+	if grep -q 'ERROR: LeakSanitizer' "build/asan/$suite.log"; then
+		echo "$suite: LeakSanitizer reported leaks (see build/asan/$suite.log)"
+		status=1
+	fi
 done
 echo "== interpreters"
 grep -h '^interpreter ' build/asan/e2e-tests.log | sort || true

@@ -156,8 +156,7 @@ int proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms)
 	}
 }
 
-int proc_wait_line(struct proc *p, const char *prefix, char *line, size_t size,
-		   int timeout_ms)
+int proc_wait_line(struct proc *p, const char *prefix, char *line, size_t size, int timeout_ms)
 {
 	long deadline = proc_now_ms() + timeout_ms;
 	char tmp[512];

@@ -11,8 +11,8 @@
 #include <sys/types.h>
 
 struct proc {
-	pid_t pid;      /* 0 once reaped */
-	int to_child;   /* the child's stdin, -1 when closed */
+	pid_t pid;	/* 0 once reaped */
+	int to_child;	/* the child's stdin, -1 when closed */
 	int from_child; /* the child's stdout, -1 when closed */
 	char buf[4096]; /* output read but not yet returned as lines */
 	size_t len;
@@ -41,8 +41,7 @@ int proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms);
 
 /* Read lines until one starts with prefix (others are skipped); that line is copied to
  * line (may be NULL).  0, or -1 when timeout_ms passed first or the pipe closed. */
-int proc_wait_line(struct proc *p, const char *prefix, char *line, size_t size,
-		   int timeout_ms);
+int proc_wait_line(struct proc *p, const char *prefix, char *line, size_t size, int timeout_ms);
 
 /* Wait up to timeout_ms (< 0: forever) for the child to end; *status gets its wait
  * status.  0 when reaped, -1 on timeout or when it is not (any more) our child. */

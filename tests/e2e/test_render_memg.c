@@ -2,11 +2,15 @@
  * real recordings, real gnuplot and xmllint. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -573,7 +577,8 @@ Test(render_memg, usage_errors)
 	    {{"render", "memg", "--peak", "abc", ".", NULL}, 2, "--peak"},
 	    {{"render", "memg", "--time-from", "soon", ".", NULL}, 2, "--time-from"},
 	    {{"render", "memg", "/nonexistent/4242", NULL}, 9, "/nonexistent/4242"},
-	    {{"render", "memg", RENDER_FIXTURES "/gen.py", NULL}, 9, "not a .mem file"},
+	    {{"render", "memg", RENDER_FIXTURES "/gen.py", NULL}, 9, "not a recording file"},
+	    {{"render", "memg", "--format", "jpeg", ".", NULL}, 2, "--format"},
 	};
 	struct rrun r;
 
@@ -590,4 +595,179 @@ Test(render_memg, usage_errors)
 	cr_assert_eq(r.status, 0);
 	cr_assert_not_null(strstr(buf_cstr(&r.out), "default: the current directory"));
 	rrun_free(&r);
+}
+
+/* ---- big input, PNG, Ctrl-C ---- */
+
+/* 300000 returns in one thread: the legend lists every peak, the SVG stays small. */
+Test(render_memg, long_series_decimated_legend_complete)
+{
+	char *tmp = rrun_tmpdir();
+	struct buf rec = BUF_INIT, path = BUF_INIT, data = BUF_INIT, out = BUF_INIT;
+	struct stat st;
+	struct rrun r;
+	size_t peaks = 0;
+
+	buf_addf(&rec, "%s/777", tmp);
+	buf_addf(&out, "%s/out", tmp);
+	mkdir(buf_cstr(&rec), 0755);
+	for (int i = 0; i < 300000; i++) {
+		long delta = (i % 1000 == 0) ? (i % 2000 ? -1 : 1) * (300 + i % 7) * 1024L
+					     : ((long)i * 7919) % 4096 - 2048;
+		peaks += i % 1000 == 0;
+		buf_addf(&data, "%.6f#/a.py:%d:f%d=>%ld\n", 1700000000.0 + i * 0.01, i % 50, i % 13,
+			 delta);
+	}
+	buf_addf(&path, "%s/T.mem", buf_cstr(&rec));
+	rrun_write(buf_cstr(&path), data.data, data.len);
+	const char *args[] = {"render", "memg", buf_cstr(&rec), "-o", buf_cstr(&out), NULL};
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	const char *drawn = strstr(buf_cstr(&r.err), "labelled; ");
+	cr_assert_not_null(drawn, "%s", buf_cstr(&r.err));
+	cr_assert_lt(strtoul(drawn + 10, NULL, 10), 10000, "%s", buf_cstr(&r.err));
+	assert_valid_svg(buf_cstr(&out));
+	buf_reset(&path);
+	buf_addf(&path, "%s/memg.svg", buf_cstr(&out));
+	cr_assert_eq(stat(buf_cstr(&path), &st), 0);
+	cr_assert_lt(st.st_size, 2 * 1024 * 1024, "memg.svg is %lld bytes", (long long)st.st_size);
+	buf_reset(&data);
+	buf_reset(&path);
+	buf_addf(&path, "%s/memg.txt", buf_cstr(&out));
+	rrun_read(buf_cstr(&path), &data);
+	size_t lines = 0;
+	for (size_t i = 0; i < data.len; i++)
+		lines += data.data[i] == '\n';
+	cr_assert_eq(lines, peaks);
+	cr_assert_not_null(strstr(buf_cstr(&data), "\n300: T>/a.py:0:f0=>-309248\n"));
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+	buf_free(&rec);
+	buf_free(&path);
+	buf_free(&data);
+	buf_free(&out);
+}
+
+/* PNGs of fixture recordings, old and new style, kept in build/render-look/. */
+Test(render_memg, png_of_fixtures_to_look_at)
+{
+	static const char *const recs[][2] = {
+	    {"threadgraph-orig/4242", "memg-threadgraph-orig.png"},
+	    {"many-threads/6262", "memg-many-threads.png"}};
+
+	for (size_t i = 0; i < 2; i++) {
+		char *out = rrun_tmpdir();
+		struct buf dir = BUF_INIT, png = BUF_INIT;
+		struct rrun r;
+		buf_addf(&dir, "%s/%s", RENDER_FIXTURES, recs[i][0]);
+		buf_addf(&png, "%s/memg.png", out);
+		const char *args[] = {"render", "memg",	    buf_cstr(&dir), "-o",
+				      out,	"--format", "png",	    NULL};
+		rrun_tool(&r, NULL, args);
+		cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+		rrun_assert_png(buf_cstr(&png), 1920, 1080);
+		cr_assert(rrun_exists(buf_cstr(&dir)));
+		rrun_keep_for_looking(buf_cstr(&png), recs[i][1]);
+		cr_assert_eq(rrun_count_entries(out), 2, "memg.png and memg.txt");
+		rrun_free(&r);
+		rrun_rmtree(out);
+		free(out);
+		buf_free(&dir);
+		buf_free(&png);
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ctrl-C while gnuplot runs: gnuplot is stopped, the work directory removed, and the
+ * process ends by SIGINT, at once. */
+Test(render_memg, interrupt_leaves_nothing_behind)
+{
+	char *bin = rrun_tmpdir(), *out = rrun_tmpdir();
+	struct buf pidfile = BUF_INIT, body = BUF_INIT, got = BUF_INIT;
+	int status;
+	pid_t pid;
+	double t;
+
+	buf_addf(&pidfile, "%s/pid", bin);
+	buf_addf(&body, "echo $$ > '%s'; exec /bin/sleep 60", buf_cstr(&pidfile));
+	fake_gnuplot(bin, buf_cstr(&body));
+	cr_assert_eq(access(RENDER_TG_BIN, X_OK), 0, "run `make asan` first");
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+		    setenv("PATH", bin, 1) < 0)
+			_exit(126);
+		execl(RENDER_TG_BIN, RENDER_TG_BIN, "render", "memg",
+		      RENDER_FIXTURES "/many-threads/6262", "-o", out, (char *)NULL);
+		_exit(127);
+	}
+	/* wait until the fake gnuplot runs */
+	for (t = now(); !rrun_exists(buf_cstr(&pidfile)) && now() - t < 60;)
+		usleep(20000);
+	cr_assert(rrun_exists(buf_cstr(&pidfile)), "gnuplot was never started");
+	usleep(100000);
+	cr_assert_eq(rrun_count_entries(out), 1, "the work directory exists while gnuplot runs");
+	t = now();
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_lt(now() - t, 5, "took %.1f s to stop", now() - t);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "status 0x%x", status);
+	cr_assert_eq(rrun_count_entries(out), 0, "a .memg-XXXXXX directory was left behind");
+	rrun_read(buf_cstr(&pidfile), &got);
+	pid_t gp = (pid_t)strtol(buf_cstr(&got), NULL, 10);
+	cr_assert_gt(gp, 0);
+	for (t = now(); kill(gp, 0) == 0 && now() - t < 5;)
+		usleep(20000);
+	cr_assert_neq(kill(gp, 0), 0, "gnuplot (pid %d) is still running", (int)gp);
+	rrun_rmtree(bin);
+	rrun_rmtree(out);
+	free(bin);
+	free(out);
+	buf_free(&pidfile);
+	buf_free(&body);
+	buf_free(&got);
+}
+
+Test(render_memg, empty_directory_and_no_mem)
+{
+	char *tmp = rrun_tmpdir();
+	struct buf sub = BUF_INIT, f = BUF_INIT;
+	struct rrun r;
+	const char *args[] = {"render", "memg", tmp, "-o", tmp, NULL};
+
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 9, "%s", buf_cstr(&r.err));
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "not a recording"), "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	/* only .stack files: nothing memg can draw */
+	buf_addf(&f, "%s/T.stack", tmp);
+	rrun_write(buf_cstr(&f), "1.0#a.py:1:f\n", 13);
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 9, "%s", buf_cstr(&r.err));
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "no .mem files"), "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	/* no process.mem: threads only, still a graph */
+	buf_reset(&f);
+	buf_addf(&f, "%s/T.mem", tmp);
+	rrun_write(buf_cstr(&f), "1.0#a.py:1:f=>409600\n2.0#a.py:1:f=>-409600\n", 42);
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	cr_assert_null(strstr(buf_cstr(&r.err), "for the process"));
+	assert_valid_svg(tmp);
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+	buf_free(&sub);
+	buf_free(&f);
 }

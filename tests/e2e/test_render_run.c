@@ -172,3 +172,54 @@ size_t rrun_count_entries(const char *dir)
 	closedir(d);
 	return n;
 }
+
+void rrun_check(struct rrun *r, const char *const *args)
+{
+	char *py = rrun_which("python3");
+	const char *argv[32];
+	size_t n = 0;
+
+	if (!py)
+		cr_skip_test("python3 is missing: the JSON/SVG structure check needs it");
+	argv[n++] = py;
+	argv[n++] = "tests/e2e/test_render_check.py";
+	for (; *args && n < 31; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	rrun_exec(r, NULL, argv);
+	free(py);
+}
+
+static unsigned be32(const unsigned char *p)
+{
+	return (unsigned)p[0] << 24 | (unsigned)p[1] << 16 | (unsigned)p[2] << 8 | p[3];
+}
+
+void rrun_assert_png(const char *path, unsigned w, unsigned h)
+{
+	struct buf b = BUF_INIT;
+	const unsigned char *u;
+
+	rrun_read(path, &b);
+	u = (const unsigned char *)b.data;
+	cr_assert_gt(b.len, 1000, "%s is too small to be a picture", path);
+	cr_assert_eq(memcmp(u, "\x89PNG\r\n\x1a\n", 8), 0, "%s is not a PNG", path);
+	cr_assert_eq(memcmp(u + 12, "IHDR", 4), 0);
+	cr_assert_eq(be32(u + 16), w, "%s: width %u", path, be32(u + 16));
+	cr_assert_eq(be32(u + 20), h, "%s: height %u", path, be32(u + 20));
+	buf_free(&b);
+}
+
+void rrun_keep_for_looking(const char *path, const char *name)
+{
+	struct buf data = BUF_INIT, to = BUF_INIT;
+
+	mkdir("build", 0755);
+	mkdir(RENDER_LOOK_DIR, 0755);
+	rrun_read(path, &data);
+	buf_addf(&to, "%s/%s", RENDER_LOOK_DIR, name);
+	rrun_write(buf_cstr(&to), data.data, data.len);
+	cr_log_info("look at %s", buf_cstr(&to));
+	buf_free(&data);
+	buf_free(&to);
+}

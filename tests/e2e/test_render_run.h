@@ -7,8 +7,15 @@
 
 #include "common/buf.h"
 
+#ifndef RENDER_TG_BIN /* -DRENDER_TG_BIN=... to test another build */
 #define RENDER_TG_BIN "./build/asan/tgattach"
+#endif
+#ifndef RENDER_REL_BIN /* the optimised build, for the memory bounds */
+#define RENDER_REL_BIN "./tgattach"
+#endif
 #define RENDER_FIXTURES "fixtures/recordings"
+/* Where the tests leave PNGs of fixture recordings for a person to look at. */
+#define RENDER_LOOK_DIR "build/render-look"
 
 struct rrun {
 	int status; /* exit code, or 128 + signal */
@@ -35,5 +42,14 @@ void rrun_write(const char *path, const char *data, size_t len);
 int rrun_exists(const char *path);
 /* Number of entries in dir, "." and ".." excluded. */
 size_t rrun_count_entries(const char *dir);
+
+/* Runs `python3 tests/e2e/test_render_check.py ARGS...` (render's JSON and SVG checks);
+ * cr_skip()s the test when there is no python3.  r gets its output and status. */
+void rrun_check(struct rrun *r, const char *const *args);
+
+/* Asserts that path is a PNG of w x h pixels. */
+void rrun_assert_png(const char *path, unsigned w, unsigned h);
+/* Copies a file into RENDER_LOOK_DIR/name (created if needed) for a person to look at. */
+void rrun_keep_for_looking(const char *path, const char *name);
 
 #endif

@@ -1,6 +1,6 @@
 /* test_trace.c: attach/trace and attach/loop against real processes with real ptrace.
  *
- * The target is tests/e2e/trace_target.c, built at run time (and, in one test, the
+ * The target is tests/e2e/targets/trace_target.c, built at run time (and, in one test, the
  * Python workload fixtures/trace_threads.py).  Each test runs in its own process
  * (Criterion forks), which is the tracer and, except in the loop tests, the target's
  * parent too.  Helpers that must be another process (a second tracer, an unprivileged
@@ -25,50 +25,62 @@
 #define MAXT 512
 #define LINE 256
 
+/* Under ASan a leak is only reported when the test process exits, and Criterion counts
+ * the test as passed by then (an assertion in .fini does not count either).  So each test
+ * body runs in a function of its own, and the leak check follows it in the test, once
+ * the body's locals no longer point to anything. */
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+static void leak_check(void)
+{
+	if (__lsan_do_recoverable_leak_check)
+		cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
+			     "memory leaked: see the LeakSanitizer report");
+}
+
+#define TRACE_TEST(name)                                                                           \
+	static void name##_body(void);                                                             \
+	Test(trace, name)                                                                          \
+	{                                                                                          \
+		name##_body();                                                                     \
+		leak_check();                                                                      \
+	}                                                                                          \
+	static void name##_body(void)
+
 TestSuite(trace, .timeout = 30);
 
 /* ---- the target ---- */
 
 struct target {
 	struct proc p;
-	char exe[512];
 	pid_t pid;
 	int ntasks; /* from its "ready" line */
 };
 
-static void target_build(struct target *tg)
-{
-	char src[512];
-
-	memset(tg, 0, sizeof *tg);
-	proc_src_path(__FILE__, "trace_target.c", src, sizeof src);
-	cr_assert(access(src, R_OK) == 0, "target source %s not found (set TG_SRCDIR)", src);
-	cr_assert(proc_build_c(src, "-DTG_E2E_TARGET", tg->exe, sizeof tg->exe) == 0,
-		  "cannot compile %s", src);
-}
-
-static void target_run(struct target *tg, const char *nthreads, const char *mode)
-{
-	char *argv[] = {tg->exe, (char *)nthreads, (char *)mode, NULL};
-	char line[LINE];
-
-	cr_assert(proc_spawn(&tg->p, argv) == 0, "spawn %s: %s", tg->exe, strerror(errno));
-	cr_assert(proc_wait_line(&tg->p, "ready", line, sizeof line, 5000) == 0,
-		  "target did not start");
-	cr_assert(sscanf(line, "ready %d %d", &tg->pid, &tg->ntasks) == 2, "bad line: %s", line);
-	cr_assert_eq(tg->pid, tg->p.pid);
-}
-
+/* Build and start the target; its file is deleted as soon as it runs, so that a failing
+ * test leaves nothing behind. */
 static void target_start(struct target *tg, const char *nthreads, const char *mode)
 {
-	target_build(tg);
-	target_run(tg, nthreads, mode);
+	char src[512], exe[512], line[LINE];
+	char *argv[] = {exe, (char *)nthreads, (char *)mode, NULL};
+	int ok;
+
+	memset(tg, 0, sizeof *tg);
+	proc_src_path(__FILE__, "targets/trace_target.c", src, sizeof src);
+	cr_assert(access(src, R_OK) == 0, "target source %s not found (set TG_SRCDIR)", src);
+	cr_assert(proc_build_c(src, "", exe, sizeof exe) == 0, "cannot compile %s",
+		  src);
+	ok = proc_spawn(&tg->p, argv) == 0 &&
+	     proc_wait_line(&tg->p, "ready", line, sizeof line, 5000) == 0;
+	proc_build_clean(exe);
+	cr_assert(ok, "target did not start");
+	cr_assert(sscanf(line, "ready %d %d", &tg->pid, &tg->ntasks) == 2, "bad line: %s", line);
+	cr_assert_eq(tg->pid, tg->p.pid);
 }
 
 static void target_stop(struct target *tg)
 {
 	proc_reap(&tg->p);
-	proc_build_clean(tg->exe);
 }
 
 /* The target answers "pong" on its pipe (without any servicing by us). */
@@ -236,7 +248,7 @@ static void assert_thread_list(struct trace *t, pid_t pid)
 
 /* ---- attach and detach ---- */
 
-Test(trace, trace_attach_seizes_every_thread)
+TRACE_TEST(trace_attach_seizes_every_thread)
 {
 	struct target tg;
 	struct trace *t;
@@ -254,7 +266,7 @@ Test(trace, trace_attach_seizes_every_thread)
 	target_stop(&tg);
 }
 
-Test(trace, trace_new_threads_are_traced)
+TRACE_TEST(trace_new_threads_are_traced)
 {
 	struct target tg;
 	struct events ev = {0};
@@ -286,7 +298,7 @@ Test(trace, trace_new_threads_are_traced)
 	target_stop(&tg);
 }
 
-Test(trace, trace_attach_while_threads_appear)
+TRACE_TEST(trace_attach_while_threads_appear)
 {
 	struct target tg;
 	struct trace *t;
@@ -310,7 +322,7 @@ Test(trace, trace_attach_while_threads_appear)
 
 /* A signal sent just before the detach (or the pause) races with the interrupts: its
  * signal-delivery stop is held or comes while detaching.  It must reach the target. */
-Test(trace, trace_detach_delivers_held_signals)
+TRACE_TEST(trace_detach_delivers_held_signals)
 {
 	struct target tg;
 	struct trace *t;
@@ -332,7 +344,7 @@ Test(trace, trace_detach_delivers_held_signals)
 
 /* ---- signals ---- */
 
-Test(trace, trace_sigusr1_reaches_handler)
+TRACE_TEST(trace_sigusr1_reaches_handler)
 {
 	struct target tg;
 	struct trace *t;
@@ -341,7 +353,8 @@ Test(trace, trace_sigusr1_reaches_handler)
 	t = attach_ok(tg.pid, 0, NULL);
 	for (int i = 0; i < 5; i++) {
 		cr_assert(kill(tg.pid, SIGUSR1) == 0);
-		cr_assert(line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 #%d lost", i);
+		cr_assert(line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 #%d lost",
+			  i);
 	}
 	trace_detach(t);
 	assert_free_and_running(&tg);
@@ -353,7 +366,7 @@ static int untraced_status(struct target *tg, int sig, const char *cmd)
 {
 	int st = -1;
 
-	target_run(tg, "3", NULL);
+	target_start(tg, "3", NULL);
 	if (sig)
 		cr_assert(kill(tg->pid, sig) == 0);
 	else
@@ -371,9 +384,8 @@ static void assert_same_death(int sig, const char *cmd)
 	int st0, st;
 	long end;
 
-	target_build(&tg);
 	st0 = untraced_status(&tg, sig, cmd);
-	target_run(&tg, "3", NULL);
+	target_start(&tg, "3", NULL);
 	t = attach_ok(tg.pid, 0, &ev);
 	if (sig)
 		cr_assert(kill(tg.pid, sig) == 0);
@@ -393,20 +405,21 @@ static void assert_same_death(int sig, const char *cmd)
 	target_stop(&tg);
 }
 
-Test(trace, trace_sigterm_same_status)
+TRACE_TEST(trace_sigterm_same_status)
 {
 	assert_same_death(SIGTERM, NULL);
 }
 
-Test(trace, trace_sigsegv_same_status)
+TRACE_TEST(trace_sigsegv_same_status)
 {
 	assert_same_death(0, "s");
 }
 
-Test(trace, trace_sigstop_sigcont)
+TRACE_TEST(trace_sigstop_sigcont)
 {
 	struct target tg;
 	struct trace *t;
+	struct tg_err err = {0};
 
 	target_start(&tg, "4", NULL);
 	t = attach_ok(tg.pid, 0, NULL);
@@ -416,6 +429,12 @@ Test(trace, trace_sigstop_sigcont)
 	service_for(t, 200);
 	cr_assert(proc_wait_line(&tg.p, "pong", NULL, 0, 0) < 0, "answered while stopped");
 	cr_assert(wait_all_stopped(t, tg.pid, 0) == 0, "still stopped after servicing");
+	/* a pause and a resume keep the group-stop */
+	cr_assert(trace_pause(t, tg.pid, &err) == 0, "pause: %s", err.msg);
+	cr_assert(trace_resume(t, tg.pid, &err) == 0, "resume: %s", err.msg);
+	service_for(t, 50);
+	cr_assert(proc_wait_line(&tg.p, "pong", NULL, 0, 0) < 0, "answered after pause+resume");
+	cr_assert(wait_all_stopped(t, tg.pid, 0) == 0, "pause+resume ended the group-stop");
 	cr_assert(kill(tg.pid, SIGCONT) == 0);
 	cr_assert(line_servicing(t, &tg, "pong", NULL, 0, 3000) == 0, "no pong after SIGCONT");
 	service_for(t, 20);
@@ -425,7 +444,7 @@ Test(trace, trace_sigstop_sigcont)
 	target_stop(&tg);
 }
 
-Test(trace, trace_detach_keeps_group_stop)
+TRACE_TEST(trace_detach_keeps_group_stop)
 {
 	struct target tg;
 	struct trace *t;
@@ -455,7 +474,7 @@ Test(trace, trace_detach_keeps_group_stop)
 
 /* ---- pause and resume ---- */
 
-Test(trace, trace_pause_stops_every_thread)
+TRACE_TEST(trace_pause_stops_every_thread)
 {
 	struct target tg;
 	struct trace *t;
@@ -476,7 +495,8 @@ Test(trace, trace_pause_stops_every_thread)
 		service_for(t, 100); /* servicing must not let paused threads go */
 		cr_assert(proc_wait_line(&tg.p, "pong", NULL, 0, 0) < 0, "answered while paused");
 		cr_assert(trace_resume(t, tg.pid, &err) == 0, "resume: %s", err.msg);
-		cr_assert(line_servicing(t, &tg, "pong", NULL, 0, 3000) == 0, "no pong after resume");
+		cr_assert(line_servicing(t, &tg, "pong", NULL, 0, 3000) == 0,
+			  "no pong after resume");
 		service_for(t, 10);
 		assert_threads(tg.pid, gettid(), 1);
 	}
@@ -485,7 +505,7 @@ Test(trace, trace_pause_stops_every_thread)
 	target_stop(&tg);
 }
 
-Test(trace, trace_pause_keeps_signals)
+TRACE_TEST(trace_pause_keeps_signals)
 {
 	struct target tg;
 	struct trace *t;
@@ -499,7 +519,8 @@ Test(trace, trace_pause_keeps_signals)
 		cr_assert(kill(tg.pid, SIGUSR1) == 0);
 		cr_assert(trace_pause(t, tg.pid, &err) == 0, "pause: %s", err.msg);
 		cr_assert(trace_resume(t, tg.pid, &err) == 0, "resume: %s", err.msg);
-		cr_assert(line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 #%d lost", i);
+		cr_assert(line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 #%d lost",
+			  i);
 	}
 	trace_detach(t);
 	assert_free_and_running(&tg);
@@ -508,27 +529,58 @@ Test(trace, trace_pause_keeps_signals)
 
 /* ---- forks and exec ---- */
 
+/* The target forks a child; its pid. */
+static int fork_child(struct trace *t, struct target *tg)
+{
+	char line[LINE];
+	int child;
+
+	cr_assert(proc_send(&tg->p, "f") == 0);
+	cr_assert(line_servicing(t, tg, "child", line, sizeof line, 3000) == 0);
+	cr_assert(sscanf(line, "child %d", &child) == 1);
+	service_for(t, 30);
+	return child;
+}
+
+/* A followed child is traced from birth and announced; its death is seen, and the target
+ * gets its SIGCHLD and lives on. */
+static void check_followed_child(struct trace *t, struct target *tg, struct events *ev, int child)
+{
+	cr_assert_eq(proc_status_long(child, "TracerPid"), gettid());
+	cr_assert(!is_stopped_state(proc_state(child)), "child is stopped");
+	cr_assert_eq(count_events(ev, TRACE_EV_PROCESS_NEW, child, 0), 1);
+	for (size_t i = 0; i < ev->n; i++)
+		if (ev->ev[i].kind == TRACE_EV_PROCESS_NEW)
+			cr_assert_eq(ev->ev[i].parent, tg->pid);
+	assert_thread_list(t, child);
+	cr_assert(kill(child, SIGTERM) == 0);
+	for (long end = proc_now_ms() + 3000;
+	     !count_events(ev, TRACE_EV_PROCESS_EXIT, child, 0) && proc_now_ms() < end;)
+		service_for(t, 2);
+	cr_assert_eq(count_events(ev, TRACE_EV_PROCESS_EXIT, child, 0), 1);
+	for (size_t i = 0; i < ev->n; i++)
+		if (ev->ev[i].kind == TRACE_EV_PROCESS_EXIT)
+			cr_assert(WIFSIGNALED(ev->ev[i].status) &&
+				  WTERMSIG(ev->ev[i].status) == SIGTERM);
+	cr_assert(trace_target_alive(t));
+	cr_assert(proc_send(&tg->p, "p") == 0);
+	cr_assert(line_servicing(t, tg, "pong", NULL, 0, 3000) == 0);
+}
+
 static void fork_test(int follow)
 {
 	struct target tg;
 	struct events ev = {0};
 	struct trace *t;
-	char line[LINE];
 	int child;
 
 	target_start(&tg, "2", NULL);
 	t = attach_ok(tg.pid, follow, &ev);
-	cr_assert(proc_send(&tg.p, "f") == 0);
-	cr_assert(line_servicing(t, &tg, "child", line, sizeof line, 3000) == 0);
-	cr_assert(sscanf(line, "child %d", &child) == 1);
-	service_for(t, 50);
+	child = fork_child(t, &tg);
 	if (follow) {
+		check_followed_child(t, &tg, &ev, child);
+		child = fork_child(t, &tg); /* a second one, alive at the detach */
 		cr_assert_eq(proc_status_long(child, "TracerPid"), gettid());
-		cr_assert_eq(count_events(&ev, TRACE_EV_PROCESS_NEW, child, 0), 1);
-		for (size_t i = 0; i < ev.n; i++)
-			if (ev.ev[i].kind == TRACE_EV_PROCESS_NEW)
-				cr_assert_eq(ev.ev[i].parent, tg.pid);
-		assert_thread_list(t, child);
 	} else {
 		cr_assert_eq(proc_status_long(child, "TracerPid"), 0);
 		cr_assert_eq(count_events(&ev, TRACE_EV_PROCESS_NEW, 0, 0), 0);
@@ -539,20 +591,20 @@ static void fork_test(int follow)
 	cr_assert_eq(proc_status_long(child, "TracerPid"), 0);
 	cr_assert(!is_stopped_state(proc_state(child)), "child left stopped");
 	assert_free_and_running(&tg);
-	target_stop(&tg); /* the child dies with it (PR_SET_PDEATHSIG) */
+	target_stop(&tg); /* the children die with it (PR_SET_PDEATHSIG) */
 }
 
-Test(trace, trace_fork_not_followed)
+TRACE_TEST(trace_fork_not_followed)
 {
 	fork_test(0);
 }
 
-Test(trace, trace_fork_followed)
+TRACE_TEST(trace_fork_followed)
 {
 	fork_test(1);
 }
 
-Test(trace, trace_exec_from_thread)
+TRACE_TEST(trace_exec_from_thread)
 {
 	struct target tg;
 	struct events ev = {0};
@@ -583,7 +635,7 @@ Test(trace, trace_exec_from_thread)
 }
 
 /* The main thread called pthread_exit: the process lives on with a zombie leader. */
-Test(trace, trace_zombie_leader)
+TRACE_TEST(trace_zombie_leader)
 {
 	struct target tg;
 	struct events ev = {0};
@@ -623,7 +675,7 @@ Test(trace, trace_zombie_leader)
 
 /* The leader calls pthread_exit while traced: a zombie that never stops again must not
  * hold up a pause or a detach. */
-Test(trace, trace_leader_exits_while_traced)
+TRACE_TEST(trace_leader_exits_while_traced)
 {
 	struct target tg;
 	struct events ev = {0};
@@ -647,7 +699,8 @@ Test(trace, trace_leader_exits_while_traced)
 	n = proc_tasks(tg.pid, tids, MAXT);
 	for (size_t i = 0; i < n; i++)
 		if (tids[i] != tg.pid)
-			cr_assert_eq(proc_state(tids[i]), 't', "thread %d not paused", (int)tids[i]);
+			cr_assert_eq(proc_state(tids[i]), 't', "thread %d not paused",
+				     (int)tids[i]);
 	cr_assert(trace_resume(t, tg.pid, &err) == 0, "resume: %s", err.msg);
 	cr_assert(proc_send(&tg.p, "p") == 0);
 	cr_assert(line_servicing(t, &tg, "pong", NULL, 0, 3000) == 0);
@@ -664,7 +717,7 @@ Test(trace, trace_leader_exits_while_traced)
 
 /* ---- errors ---- */
 
-Test(trace, trace_err_no_such_process)
+TRACE_TEST(trace_err_no_such_process)
 {
 	struct tg_err err = {0};
 	pid_t gone = fork();
@@ -678,7 +731,7 @@ Test(trace, trace_err_no_such_process)
 	cr_assert(strstr(err.msg, "no such process"), "%s", err.msg);
 }
 
-Test(trace, trace_err_thread_id)
+TRACE_TEST(trace_err_thread_id)
 {
 	struct target tg;
 	struct tg_err err = {0};
@@ -725,7 +778,7 @@ static void end_other_tracer(pid_t pid)
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
 }
 
-Test(trace, trace_err_already_traced)
+TRACE_TEST(trace_err_already_traced)
 {
 	struct target tg;
 	struct tg_err err = {0};
@@ -746,7 +799,7 @@ Test(trace, trace_err_already_traced)
 
 /* One thread (not the first one seized) is traced by someone else: the threads already
  * seized must be let go. */
-Test(trace, trace_err_traced_thread_releases_the_others)
+TRACE_TEST(trace_err_traced_thread_releases_the_others)
 {
 	struct target tg;
 	struct tg_err err = {0};
@@ -772,7 +825,7 @@ Test(trace, trace_err_traced_thread_releases_the_others)
 	target_stop(&tg);
 }
 
-Test(trace, trace_err_permission)
+TRACE_TEST(trace_err_permission)
 {
 	struct target tg;
 	struct tg_err err = {0};
@@ -814,7 +867,7 @@ Test(trace, trace_err_permission)
 struct runner_ctx {
 	int ticks;
 	int stop_after; /* tick returns 1 at this tick; 0: never */
-	int slow_ms;    /* the first tick takes this long */
+	int slow_ms;	/* the first tick takes this long */
 };
 
 static int count_tick(void *ctx, struct tg_err *err)
@@ -830,7 +883,7 @@ static int count_tick(void *ctx, struct tg_err *err)
 struct loop_result {
 	int end, signo, ticks;
 	long ms;
-	char msg[sizeof ((struct tg_err *)0)->msg];
+	char msg[sizeof((struct tg_err *)0)->msg];
 };
 
 /* Fork a tracer that attaches to pid, says "attached" (one byte on the pipe) and runs
@@ -882,7 +935,7 @@ static void runner_finish(pid_t r, int rd, struct loop_result *res)
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "runner status %#x", st);
 }
 
-Test(trace, trace_loop_ends_on_duration_and_ticks_through_stops)
+TRACE_TEST(trace_loop_ends_on_duration_and_ticks_through_stops)
 {
 	struct target tg;
 	struct loop_result res;
@@ -908,7 +961,7 @@ Test(trace, trace_loop_ends_on_duration_and_ticks_through_stops)
 	target_stop(&tg);
 }
 
-Test(trace, trace_loop_ends_on_target_exit)
+TRACE_TEST(trace_loop_ends_on_target_exit)
 {
 	struct target tg;
 	struct loop_result res;
@@ -927,7 +980,7 @@ Test(trace, trace_loop_ends_on_target_exit)
 	target_stop(&tg);
 }
 
-Test(trace, trace_loop_ends_on_sigterm)
+TRACE_TEST(trace_loop_ends_on_sigterm)
 {
 	struct target tg;
 	struct loop_result res;
@@ -941,12 +994,11 @@ Test(trace, trace_loop_ends_on_sigterm)
 	runner_finish(r, rd, &res);
 	cr_assert_eq(res.end, LOOP_END_SIGNAL, "end %d: %s", res.end, res.msg);
 	cr_assert_eq(res.signo, SIGTERM);
-	cr_assert_gt(res.ticks, 0);
 	assert_free_and_running(&tg);
 	target_stop(&tg);
 }
 
-Test(trace, trace_loop_ends_when_tick_says_so)
+TRACE_TEST(trace_loop_ends_when_tick_says_so)
 {
 	struct target tg;
 	struct loop_result res;
@@ -964,7 +1016,7 @@ Test(trace, trace_loop_ends_when_tick_says_so)
 }
 
 /* A tick slower than the period: the missed ticks are not made up in a burst. */
-Test(trace, trace_loop_overrun_is_one_tick)
+TRACE_TEST(trace_loop_overrun_is_one_tick)
 {
 	struct target tg;
 	struct loop_result res;
@@ -981,7 +1033,7 @@ Test(trace, trace_loop_overrun_is_one_tick)
 	target_stop(&tg);
 }
 
-Test(trace, trace_loop_needs_blocked_signals)
+TRACE_TEST(trace_loop_needs_blocked_signals)
 {
 	struct target tg;
 	struct trace *t;
@@ -1022,7 +1074,7 @@ static int find_python311(char *out, size_t size)
 	return found ? 0 : -1;
 }
 
-Test(trace, trace_python_threads)
+TRACE_TEST(trace_python_threads)
 {
 	char python[512], script[512], line[LINE];
 	struct target tg;
@@ -1045,11 +1097,12 @@ Test(trace, trace_python_threads)
 	cr_assert(sscanf(line, "thread %d", &tid) == 1);
 	cr_assert_eq(proc_status_long(tid, "TracerPid"), gettid());
 	cr_assert(kill(tg.pid, SIGUSR1) == 0);
-	if (line_servicing(t, &tg, "usr1", NULL, 0, 3000) != 0) {
-		char l2[LINE] = "";
-		proc_send(&tg.p, "p");
-		int r2 = proc_read_line(&tg.p, l2, sizeof l2, 2000);
-		cr_assert(0, "SIGUSR1 DEBUG: after p: %d '%s'", r2, l2);
+	/* Python runs handlers in the main thread only, between bytecodes: a signal that
+	 * lands just before the main thread blocks in read() waits for that read to return
+	 * (so it does untraced).  A poke ends the read; a lost signal still never shows. */
+	if (line_servicing(t, &tg, "usr1", NULL, 0, 1000) != 0) {
+		cr_assert(proc_send(&tg.p, "p") == 0);
+		cr_assert(line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 lost");
 	}
 	trace_detach(t);
 	assert_free_and_running(&tg);

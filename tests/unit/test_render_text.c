@@ -80,3 +80,27 @@ Test(render_text, display_is_one_reversible_line)
 	assert_text(&b, "a\\x5cb\\x0a\\xff\xc3\xa9\\x09");
 	buf_free(&b);
 }
+
+Test(render_text, json_quote_is_valid_json)
+{
+	struct buf b = BUF_INIT;
+	static const char in[] = "a\"b\\c\n\x01\xff\xc3\xa9/\x7f";
+
+	text_json_quote(&b, in, sizeof in - 1);
+	assert_text(&b, "\"a\\\"b\\\\c\\u000a\\u0001\xef\xbf\xbd\xc3\xa9/\x7f\"");
+	buf_free(&b);
+	text_json_quote(&b, "", 0);
+	assert_text(&b, "\"\"");
+	buf_free(&b);
+}
+
+Test(render_text, folded_frame_has_no_separator)
+{
+	struct buf b = BUF_INIT;
+	static const char in[] = "f;g\nh \\ \xff ok";
+
+	text_folded(&b, in, sizeof in - 1);
+	assert_text(&b, "f\\x3bg\\x0ah \\x5c \\xff ok");
+	cr_assert_null(memchr(b.data, ';', b.len));
+	buf_free(&b);
+}

@@ -262,7 +262,8 @@ Test(render_tgfile, classify_names)
 	struct buf t = BUF_INIT;
 
 	cr_assert_eq(tgname_classify("process.mem", &t), TGNAME_PROCESS_MEM);
-	cr_assert_eq(tgname_classify("process.alloc", &t), TGNAME_OTHER);
+	cr_assert_eq(tgname_classify("process.alloc", &t), TGNAME_PROCESS_ALLOC);
+	cr_assert_eq(tgname_classify("process.allocx", &t), TGNAME_OTHER);
 	cr_assert_eq(tgname_classify("process.stack", &t), TGNAME_OTHER);
 	cr_assert_eq(tgname_classify("meta", &t), TGNAME_OTHER);
 	cr_assert_eq(tgname_classify("memg.txt", &t), TGNAME_OTHER);

@@ -1,6 +1,5 @@
 /* trace_target.c: the program that test_trace.c traces, built by the test at run time
- * with -DTG_E2E_TARGET.  (The Makefile compiles every tests/e2e/ *.c into the e2e binary;
- * without that macro this file is empty there.)
+ * (tests/e2e/targets/ is not part of the e2e test binary).
  *
  * Usage: trace_target NTHREADS [zombie-leader]
  * Starts NTHREADS workers (odd ones spin a little, even ones sleep), then prints
@@ -16,8 +15,6 @@
  * SIGUSR1: the handler writes "usr1".  EOF on stdin: exit(0).
  * zombie-leader: the main thread passes stdin to a worker and calls pthread_exit, so the
  * process lives on with a zombie leader. */
-#ifdef TG_E2E_TARGET
-
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -240,5 +237,3 @@ int main(int argc, char **argv)
 	commands(NULL);
 	return 0;
 }
-
-#endif

@@ -1,0 +1,206 @@
+/* render alloc: the allocator statistics of process.alloc over time, drawn by gnuplot into
+ * OUTDIR/alloc.svg.  Same safety as memg: numbers go through a data file, names through
+ * quoted literals, gnuplot runs in a private work directory. */
+#include "render/alloc.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "render/cli.h"
+#include "render/gnuplot.h"
+#include "render/interrupt.h"
+#include "render/render.h"
+#include "render/workdir.h"
+
+struct alloc_opts {
+	const char *outdir;
+	enum plot_format format;
+	struct cli_time from, to;
+	int strict;
+};
+
+static void usage(FILE *fp)
+{
+	fputs("usage: tgattach render alloc DIR|process.alloc [options]\n"
+	      "Draws the allocator statistics of process.alloc over time into OUTDIR/alloc.svg:\n"
+	      "memory (rss, anon, heap, bytes_in_use, arena_bytes, ...) in MB on the left axis,\n"
+	      "counts (arenas, arenas_highwater, blocks, raw_blocks, ...) on the right axis,\n"
+	      "log scale when they span more than three decades.  Missing values ('?') are\n"
+	      "skipped: the line joins the values around them.  Columns of unknown unit are\n"
+	      "left out (and named on stderr).\n"
+	      "  -o, --output OUTDIR          where to write (default: the current directory)\n"
+	      "  --format svg|png             alloc.svg (default) or alloc.png\n"
+	      "  --time-from T, --time-to T   time range: Unix seconds, +SECONDS after the\n"
+	      "                               first event, or 'YYYY-MM-DD HH:MM:SS' local time\n"
+	      "  --strict                     a malformed line is an error (default: skipped)\n"
+	      "Needs gnuplot.\n",
+	      fp);
+}
+
+enum { OPT_FORMAT = 256, OPT_FROM, OPT_TO, OPT_STRICT };
+
+static const struct option long_opts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"time-from", required_argument, NULL, OPT_FROM},
+    {"time-to", required_argument, NULL, OPT_TO},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_args(int argc, char **argv, struct alloc_opts *o, struct tg_err *err)
+{
+	int c, r = 0;
+
+	memset(o, 0, sizeof *o);
+	o->outdir = ".";
+	optind = 0;
+	while (r == 0 && (c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'o':
+			o->outdir = optarg;
+			break;
+		case OPT_FORMAT:
+			r = plot_format_parse(optarg, &o->format, err);
+			break;
+		case OPT_FROM:
+			r = cli_time("--time-from", optarg, &o->from, err);
+			break;
+		case OPT_TO:
+			r = cli_time("--time-to", optarg, &o->to, err);
+			break;
+		case OPT_STRICT:
+			o->strict = 1;
+			break;
+		default:
+			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (optind >= argc)
+		return tg_err_set(err, TG_E_USAGE, "no recording directory or process.alloc given");
+	return 0;
+}
+
+/* ---- output ---- */
+
+static int close_series(struct alloc_plot *p, const struct workdir *wd, struct tg_err *err)
+{
+	int rc = 0, drawn = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct alloc_series *s = &p->s[i];
+		char file[16];
+		snprintf(file, sizeof file, "s%zu", i);
+		if (workdir_fclose(wd, file, s->fp, err) < 0)
+			rc = -1;
+		s->fp = NULL;
+		if (!s->values)
+			allocplot_say_column(s->name, "no values");
+		drawn |= s->written > 0;
+	}
+	if (rc == 0 && !drawn)
+		rc = tg_err_set(err, TG_E_DATA, "process.alloc: nothing to draw%s",
+				isnan(p->from) && isnan(p->to) ? "" : " in the time range");
+	return rc;
+}
+
+static int draw(struct alloc_plot *p, const char *path, struct workdir *wd, struct tg_err *err)
+{
+	struct buf script = BUF_INIT, file = BUF_INIT;
+	int rc = -1;
+
+	fputs("Processing data for the allocator\n", stderr);
+	if (allocplot_read(p, wd, path, p->strict, err) < 0 || close_series(p, wd, err) < 0)
+		goto out;
+	plot_file_name(&file, "alloc", p->format);
+	allocplot_script(p, &script);
+	if (workdir_write(wd, "plot.gp", buf_cstr(&script), err) < 0)
+		goto out;
+	fputs("Running gnuplot.\n", stderr);
+	if (gnuplot_run(wd->path, "plot.gp", err) < 0 ||
+	    workdir_install(wd, buf_cstr(&file), 1, err) < 0)
+		goto out;
+	fprintf(stderr, "Wrote %s/%s\n", wd->outdir, buf_cstr(&file));
+	rc = 0;
+out:
+	buf_free(&script);
+	buf_free(&file);
+	return rc;
+}
+
+static int run(const struct alloc_opts *o, int nargs, char **args, struct tg_err *err)
+{
+	struct recording rec;
+	struct alloc_plot p;
+	struct workdir wd = {NULL, NULL};
+	double t_rec;
+	int rc = -1;
+
+	memset(&p, 0, sizeof p);
+	p.format = o->format;
+	p.rec = &rec;
+	if (recording_open(&rec, nargs, args, err) < 0)
+		return -1;
+	if (!rec.process_alloc) {
+		tg_err_set(err, TG_E_DATA,
+			   "%s: no process.alloc (recorded without allocator statistics, or by "
+			   "the original ThreadGraph)",
+			   rec.dir);
+		goto out;
+	}
+	if (allocplot_first_row(rec.process_alloc, &p.t0, err) < 0)
+		goto out;
+	/* the same origin as memg's, when there is more than process.alloc */
+	if (recording_first_time(&rec, REC_MEM | REC_PROCESS, &t_rec, err) == 0 && t_rec < p.t0)
+		p.t0 = t_rec;
+	p.tmax = p.t0;
+	p.from = o->from.set ? cli_time_resolve(&o->from, p.t0) : NAN;
+	p.to = o->to.set ? cli_time_resolve(&o->to, p.t0) : NAN;
+	if (p.from > p.to) {
+		tg_err_set(err, TG_E_USAGE, "--time-from is after --time-to");
+		goto out;
+	}
+	p.strict = o->strict;
+	if (workdir_create(&wd, o->outdir, "alloc", err) == 0 &&
+	    draw(&p, rec.process_alloc, &wd, err) == 0)
+		rc = 0;
+out:
+	for (size_t i = 0; i < p.n; i++) {
+		free(p.s[i].name);
+		decim_free(p.s[i].d);
+		if (p.s[i].fp)
+			fclose(p.s[i].fp);
+	}
+	workdir_remove(&wd);
+	recording_free(&rec);
+	return rc;
+}
+
+int render_alloc(int argc, char **argv)
+{
+	struct alloc_opts o;
+	struct tg_err err;
+	int r;
+
+	tg_err_clear(&err);
+	r = parse_args(argc, argv, &o, &err);
+	if (r == 1)
+		return TG_OK;
+	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
+		return TG_OK;
+	interrupt_exit();
+	fprintf(stderr, "tgattach render alloc: %s\n", err.msg);
+	if (err.code == TG_E_USAGE)
+		fputs("Try 'tgattach render alloc --help'.\n", stderr);
+	return err.code ? err.code : TG_E_INTERNAL;
+}

@@ -1,0 +1,355 @@
+/* render collapsed: folded stacks, one line per distinct stack with its weight,
+ *   THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT
+ * for flamegraph.pl and speedscope.  Each thread's calls and returns are replayed
+ * (render/replay.h) and every call's own time or memory is added to its stack in a call
+ * tree (render/calltree.h), written out when the thread is done. */
+#include "render/render.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "render/calltree.h"
+#include "render/cli.h"
+#include "render/frames.h"
+#include "render/interrupt.h"
+#include "render/outfile.h"
+#include "render/recording.h"
+#include "render/replay.h"
+#include "render/text.h"
+
+#define DEFAULT_INTERVAL 0.01
+
+enum weight { W_SAMPLES, W_TIME, W_BYTES, W_FREED };
+
+struct collapsed_opts {
+	const char *output;
+	enum weight weight;
+	double interval; /* s; 0 = from meta */
+	int merge_threads;
+	int strict;
+};
+
+struct collapsed {
+	const struct collapsed_opts *o;
+	struct outfile out;
+	struct frames *frames;
+	struct calltree *tree;
+	char **ftext; /* each frame's text, made on first use */
+	size_t *ftext_len, nftext;
+	struct buf line;
+	const char *prefix; /* the thread frame, or NULL */
+	size_t prefix_len;
+	double per_unit; /* weight = self time * per_unit (samples, time) */
+	unsigned long malformed, stray, lines;
+};
+
+static void usage(FILE *fp)
+{
+	fputs("usage: tgattach render collapsed DIR|FILES... [options]\n"
+	      "Writes folded stacks, one line per distinct call stack of each thread:\n"
+	      "  THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT\n"
+	      "as flamegraph.pl and speedscope read them.  LINE is where the call was first\n"
+	      "seen; ';', '\\', control bytes and invalid UTF-8 in names are written as \\xHH.\n"
+	      "Needs the THREAD.stack files (and THREAD.mem for the returns).\n"
+	      "  -o, --output FILE        write FILE (default: standard output)\n"
+	      "  --weight samples         the time each stack was running, in sample intervals\n"
+	      "                           (default)\n"
+	      "  --weight time            the same in microseconds\n"
+	      "  --weight bytes           memory each stack gained: its calls' deltas minus\n"
+	      "                           their callees' deltas (stacks with a net gain)\n"
+	      "  --weight freed           memory each stack released (stacks with a net loss)\n"
+	      "  --interval S             the sample interval for --weight samples (default:\n"
+	      "                           1/rate_hz from the recording's meta, else 0.01)\n"
+	      "  --merge-threads          no THREAD frame: all threads in one graph\n"
+	      "  --strict                 a malformed line is an error (default: skipped)\n",
+	      fp);
+}
+
+enum { OPT_WEIGHT = 256, OPT_INTERVAL, OPT_MERGE, OPT_STRICT };
+
+static const struct option long_opts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {"weight", required_argument, NULL, OPT_WEIGHT},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"merge-threads", no_argument, NULL, OPT_MERGE},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_weight(const char *arg, enum weight *w, struct tg_err *err)
+{
+	static const char *const names[] = {"samples", "time", "bytes", "freed"};
+
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(arg, names[i]) == 0) {
+			*w = (enum weight)i;
+			return 0;
+		}
+	}
+	return tg_err_set(err, TG_E_USAGE,
+			  "--weight: 'samples', 'time', 'bytes' or 'freed', not '%s'", arg);
+}
+
+static int parse_args(int argc, char **argv, struct collapsed_opts *o, struct tg_err *err)
+{
+	int c;
+
+	memset(o, 0, sizeof *o);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 1;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_WEIGHT:
+			if (parse_weight(optarg, &o->weight, err) < 0)
+				return -1;
+			break;
+		case OPT_INTERVAL:
+			if (cli_nonneg("--interval", optarg, &o->interval, err) < 0)
+				return -1;
+			if (o->interval == 0)
+				return tg_err_set(err, TG_E_USAGE, "--interval: must be > 0");
+			break;
+		case OPT_MERGE:
+			o->merge_threads = 1;
+			break;
+		case OPT_STRICT:
+			o->strict = 1;
+			break;
+		default:
+			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
+		}
+	}
+	if (optind >= argc)
+		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
+	return 0;
+}
+
+/* Seconds per sample: --interval, else the recording's rate, else 10 ms. */
+static double sample_interval(const struct collapsed_opts *o, const struct recording *r)
+{
+	struct buf rate = BUF_INIT;
+	double hz = 0;
+
+	if (o->interval > 0)
+		return o->interval;
+	if (recording_meta(r, "rate_hz", &rate))
+		hz = strtod(buf_cstr(&rate), NULL);
+	buf_free(&rate);
+	return isfinite(hz) && hz > 0 && hz <= 1e6 ? 1 / hz : DEFAULT_INTERVAL;
+}
+
+static double weight_of(const struct collapsed *c, const struct replay_event *ev)
+{
+	switch (c->o->weight) {
+	case W_SAMPLES:
+	case W_TIME:
+		return ev->self_time * c->per_unit;
+	case W_BYTES:
+		return (double)ev->self_delta;
+	case W_FREED:
+		return -(double)ev->self_delta;
+	}
+	return 0;
+}
+
+/* "FUNC (FILE:LINE)", names escaped for the folded format. */
+static void add_frame(struct collapsed *c, uint32_t id)
+{
+	if (id >= c->nftext) {
+		size_t n = frames_count(c->frames);
+		c->ftext = xrealloc(c->ftext, n * sizeof *c->ftext);
+		c->ftext_len = xrealloc(c->ftext_len, n * sizeof *c->ftext_len);
+		memset(c->ftext + c->nftext, 0, (n - c->nftext) * sizeof *c->ftext);
+		c->nftext = n;
+	}
+	if (!c->ftext[id]) {
+		const struct frame *f = frames_get(c->frames, id);
+		struct buf b = BUF_INIT;
+		text_folded(&b, f->func, f->func_len);
+		buf_addstr(&b, " (");
+		text_folded(&b, f->file, f->file_len);
+		buf_addf(&b, ":%ld)", f->line);
+		c->ftext_len[id] = b.len;
+		c->ftext[id] = buf_detach(&b);
+	}
+	buf_add(&c->line, c->ftext[id], c->ftext_len[id]);
+}
+
+static int write_stack(void *ctx, const uint32_t *path, size_t n, double weight, struct tg_err *err)
+{
+	struct collapsed *c = ctx;
+	long long w = llround(weight);
+
+	(void)err;
+	if (w <= 0)
+		return 0;
+	buf_reset(&c->line);
+	if (c->prefix) {
+		buf_add(&c->line, c->prefix, c->prefix_len);
+		buf_addch(&c->line, ';');
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_addch(&c->line, ';');
+		add_frame(c, path[i]);
+	}
+	buf_addf(&c->line, " %lld\n", w);
+	fwrite(c->line.data, 1, c->line.len, c->out.fp);
+	c->lines++;
+	return 0;
+}
+
+static int flush_tree(struct collapsed *c, struct tg_err *err)
+{
+	int rc = calltree_walk(c->tree, write_stack, c, err);
+
+	calltree_free(c->tree);
+	c->tree = calltree_new();
+	return rc;
+}
+
+/* Node ids of the open calls, by depth. */
+struct path {
+	uint32_t *v;
+	size_t cap;
+};
+
+static int replay_thread(struct collapsed *c, const struct rec_thread *t, struct tg_err *err)
+{
+	struct replay *r =
+	    replay_open(t->mem, t->stack, c->frames, c->o->strict ? PAIR_STRICT : 0, err);
+	struct replay_event ev;
+	struct path p = {NULL, 0};
+	int rc;
+
+	if (!r)
+		return -1;
+	while ((rc = replay_next(r, &ev, err)) == 1) {
+		if (ev.kind == PAIR_OPEN) {
+			if (ev.depth >= p.cap) {
+				p.cap = p.cap ? p.cap * 2 : 256;
+				while (p.cap <= ev.depth)
+					p.cap *= 2;
+				p.v = xrealloc(p.v, p.cap * sizeof *p.v);
+			}
+			uint32_t parent = ev.depth ? p.v[ev.depth - 1] : CALLTREE_NONE;
+			p.v[ev.depth] = calltree_child(c->tree, parent, ev.frame);
+		} else {
+			calltree_add(c->tree, p.v[ev.depth], weight_of(c, &ev));
+		}
+	}
+	c->malformed += replay_malformed(r);
+	c->stray += replay_stray_returns(r);
+	replay_close(r);
+	free(p.v);
+	return rc;
+}
+
+static int do_threads(struct collapsed *c, const struct recording *rec, struct tg_err *err)
+{
+	struct buf prefix = BUF_INIT;
+	int rc = 0;
+
+	for (size_t i = 0; i < rec->nthreads && rc == 0; i++) {
+		const struct rec_thread *t = &rec->threads[i];
+		if (!t->stack)
+			continue;
+		recording_say_thread(t);
+		rc = replay_thread(c, t, err);
+		if (rc < 0 || c->o->merge_threads)
+			continue;
+		buf_reset(&prefix);
+		text_folded(&prefix, buf_cstr(&t->name), t->name.len);
+		c->prefix = prefix.data;
+		c->prefix_len = prefix.len;
+		rc = flush_tree(c, err);
+	}
+	c->prefix = NULL;
+	if (rc == 0 && c->o->merge_threads)
+		rc = flush_tree(c, err);
+	buf_free(&prefix);
+	return rc;
+}
+
+static void report(const struct collapsed *c, const struct recording *rec)
+{
+	for (size_t i = 0; i < rec->nthreads; i++) {
+		if (rec->threads[i].stack)
+			continue;
+		struct buf shown = BUF_INIT;
+		text_display(&shown, buf_cstr(&rec->threads[i].name), rec->threads[i].name.len);
+		fprintf(stderr, "thread %s: no .stack file, left out\n", buf_cstr(&shown));
+		buf_free(&shown);
+	}
+	if (c->malformed)
+		fprintf(stderr, "%lu malformed line%s skipped\n", c->malformed,
+			c->malformed == 1 ? "" : "s");
+	if (c->stray)
+		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
+			c->stray, c->stray == 1 ? "" : "s");
+	fprintf(stderr, "%lu stack%s written\n", c->lines, c->lines == 1 ? "" : "s");
+}
+
+static int run(const struct collapsed_opts *o, int nargs, char **args, struct tg_err *err)
+{
+	struct recording rec;
+	struct collapsed c;
+	int rc = -1;
+
+	memset(&c, 0, sizeof c);
+	c.o = o;
+	if (recording_open(&rec, nargs, args, err) < 0)
+		return -1;
+	if (recording_need_stacks(&rec, "collapsed", err) < 0)
+		goto out;
+	c.per_unit = o->weight == W_TIME ? 1e6 : 1 / sample_interval(o, &rec);
+	if (outfile_open(&c.out, o->output, err) < 0)
+		goto out;
+	c.frames = frames_new();
+	c.tree = calltree_new();
+	if (do_threads(&c, &rec, err) == 0 && outfile_commit(&c.out, err) == 0) {
+		report(&c, &rec);
+		rc = 0;
+	}
+out:
+	outfile_abort(&c.out);
+	calltree_free(c.tree);
+	for (size_t i = 0; i < c.nftext; i++)
+		free(c.ftext[i]);
+	free(c.ftext);
+	free(c.ftext_len);
+	frames_free(c.frames);
+	buf_free(&c.line);
+	recording_free(&rec);
+	return rc;
+}
+
+int render_collapsed(int argc, char **argv)
+{
+	struct collapsed_opts o;
+	struct tg_err err;
+	int r;
+
+	tg_err_clear(&err);
+	r = parse_args(argc, argv, &o, &err);
+	if (r == 1)
+		return TG_OK;
+	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
+		return TG_OK;
+	interrupt_exit();
+	fprintf(stderr, "tgattach render collapsed: %s\n", err.msg);
+	if (err.code == TG_E_USAGE)
+		fputs("Try 'tgattach render collapsed --help'.\n", stderr);
+	return err.code ? err.code : TG_E_INTERNAL;
+}

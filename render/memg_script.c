@@ -1,0 +1,101 @@
+/* render memg: the gnuplot script.  Names reach it only as quoted literals (plot.h). */
+#include "render/memg.h"
+
+#include <math.h>
+
+#include "common/buf.h"
+
+static int has_process(const struct memg_plot *p)
+{
+	for (size_t i = 0; i < p->nseries; i++)
+		if (p->series[i].is_process)
+			return 1;
+	return 0;
+}
+
+static void process_label(const struct memg_plot *p, struct buf *b, const char *tail)
+{
+	buf_addstr(b, "process RSS");
+	if (p->o->rebase)
+		buf_addf(b, " - %lld KB", p->o->rebase);
+	buf_addstr(b, tail);
+}
+
+static void script_axes(const struct memg_plot *p, struct buf *s)
+{
+	struct buf label = BUF_INIT;
+
+	buf_addstr(s, "set ylabel 'memory change at each return (KB)'\n");
+	if (has_process(p)) {
+		/* its own axis, so that neither the RSS nor the deltas are squashed */
+		process_label(p, &label, " (KB)");
+		buf_addstr(s, "set y2label ");
+		plot_quoted(s, buf_cstr(&label));
+		buf_addstr(s, "\nset y2tics\nset ytics nomirror\nset format y2 '%.0f'\n");
+	}
+	buf_free(&label);
+}
+
+static void script_series(const struct memg_plot *p, struct buf *s, const struct memg_series *se,
+			  double unit)
+{
+	buf_addf(s, "'data' index %d using ($1/%g):2 with lines ", se->block, unit);
+	if (se->is_process) {
+		struct buf t = BUF_INIT;
+		buf_addstr(s, "axes x1y2 lw 2.5 lc rgb '#000000' dt 1 title ");
+		process_label(p, &t, " (right axis)");
+		plot_quoted(s, buf_cstr(&t));
+		buf_free(&t);
+		return;
+	}
+	buf_addstr(s, "lw 1.5 ");
+	plot_line_style(s, se->thread);
+	buf_addstr(s, " title ");
+	plot_quoted(s, se->title);
+}
+
+/* Marks above positive peaks, below negative ones, so they sit off the line's end. */
+static void script_labels(const struct memg_plot *p, struct buf *s, double unit)
+{
+	static const struct {
+		const char *file;
+		const char *offset;
+	} sides[] = {{"up", "0,0.8"}, {"down", "0,-0.8"}};
+
+	for (int i = 0; i < 2; i++) {
+		if (!(i ? p->labels_down : p->labels_up))
+			continue;
+		buf_addf(s,
+			 ", \\\n     '%s' using ($1/%g):2:3 with labels point pt 7 ps 0.6 "
+			 "lc rgb '#000000' offset char %s font 'Sans,10' notitle",
+			 sides[i].file, unit, sides[i].offset);
+	}
+}
+
+void memg_script(const struct memg_plot *p, struct buf *s)
+{
+	struct buf file = BUF_INIT;
+	double unit;
+
+	plot_file_name(&file, "memg", p->o->format);
+	plot_terminal(s, p->o->format, buf_cstr(&file));
+	buf_free(&file);
+	plot_title(s, "Memory per thread", p->rec);
+	unit = plot_time_axis(s, p->t0, p->tmax - p->t0, p->o->from.set ? p->from : NAN,
+			      p->o->to.set ? p->to : NAN);
+	script_axes(p, s);
+	buf_addstr(s, "set key outside right top vertical Left reverse noenhanced\n"
+		      "set grid xtics ytics lc rgb '#d8d8d8'\n"
+		      "set xzeroaxis lt 1 lc rgb '#808080'\n"
+		      "set format y '%.0f'\n"
+		      "set tics out\n"
+		      "set offsets 0, 0, graph 0.05, graph 0.05\n"
+		      "plot ");
+	for (size_t i = 0; i < p->nseries; i++) {
+		if (i)
+			buf_addstr(s, ", \\\n     ");
+		script_series(p, s, &p->series[i], unit);
+	}
+	script_labels(p, s, unit);
+	buf_addch(s, '\n');
+}

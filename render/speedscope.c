@@ -1,0 +1,274 @@
+/* render speedscope: speedscope's own JSON file format, one "evented" profile per thread,
+ * the calls and returns as O (open) and C (close) events in seconds since the first event
+ * of the recording, frames in the shared list.
+ *
+ * Streamed: each thread's events are written as they are replayed (render/replay.h, which
+ * guarantees proper nesting); only the frame list is held, and written last ("shared"
+ * after "profiles": JSON objects are unordered). */
+#include "render/render.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/version.h"
+#include "render/frames.h"
+#include "render/interrupt.h"
+#include "render/outfile.h"
+#include "render/recording.h"
+#include "render/replay.h"
+#include "render/text.h"
+
+#define SCHEMA "https://www.speedscope.app/file-format-schema.json"
+#define FLUSH_AT 65536
+
+struct ss_opts {
+	const char *output;
+	int strict;
+};
+
+struct ss {
+	const struct ss_opts *o;
+	struct outfile out;
+	struct frames *frames;
+	struct buf b; /* pending output */
+	double t0;
+	size_t profiles;
+	unsigned long malformed, stray, events;
+};
+
+static void usage(FILE *fp)
+{
+	fputs("usage: tgattach render speedscope DIR|FILES... [options]\n"
+	      "Writes the recording in speedscope's file format (https://www.speedscope.app):\n"
+	      "one evented profile per thread, each call and return an open and a close event,\n"
+	      "in seconds since the recording's first event.  Needs the THREAD.stack files\n"
+	      "(and THREAD.mem for the returns).\n"
+	      "  -o, --output FILE   write FILE (default: standard output)\n"
+	      "  --strict            a malformed line is an error (default: skipped)\n",
+	      fp);
+}
+
+enum { OPT_STRICT = 256 };
+
+static const struct option long_opts[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_args(int argc, char **argv, struct ss_opts *o, struct tg_err *err)
+{
+	int c;
+
+	memset(o, 0, sizeof *o);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c == 'o')
+			o->output = optarg;
+		else if (c == OPT_STRICT)
+			o->strict = 1;
+		else
+			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
+	}
+	if (optind >= argc)
+		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
+	return 0;
+}
+
+static void flush(struct ss *s, int force)
+{
+	if (s->b.len && (force || s->b.len >= FLUSH_AT)) {
+		fwrite(s->b.data, 1, s->b.len, s->out.fp);
+		buf_reset(&s->b);
+	}
+}
+
+static void profile_start(struct ss *s, const struct rec_thread *t)
+{
+	buf_addstr(&s->b, s->profiles++ ? ",\n" : "\n");
+	buf_addstr(&s->b, "{\"type\":\"evented\",\"name\":");
+	text_json_quote(&s->b, buf_cstr(&t->name), t->name.len);
+	buf_addstr(&s->b, ",\"unit\":\"seconds\",\"events\":[\n");
+}
+
+/* Appends v in decimal; v >= 0. */
+static void add_uint(struct buf *b, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = sizeof tmp;
+
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	buf_add(b, tmp + n, sizeof tmp - n);
+}
+
+/* "%.6f" without printf (millions of events): v rounded to microseconds. */
+static void add_seconds(struct buf *b, double v)
+{
+	if (!(v >= 0 && v < 1e12)) {
+		buf_addf(b, "%.6f", v);
+		return;
+	}
+	unsigned long long us = (unsigned long long)(v * 1e6 + 0.5);
+	char frac[7];
+
+	add_uint(b, us / 1000000);
+	for (int i = 5; i >= 0; i--, us /= 10)
+		frac[i] = (char)('0' + us % 10);
+	buf_addch(b, '.');
+	buf_add(b, frac, 6);
+}
+
+static void event(struct ss *s, const struct replay_event *ev, int first)
+{
+	buf_addstr(&s->b,
+		   ev->kind == PAIR_OPEN
+		       ? (first ? "{\"type\":\"O\",\"frame\":" : ",\n{\"type\":\"O\",\"frame\":")
+		       : (first ? "{\"type\":\"C\",\"frame\":" : ",\n{\"type\":\"C\",\"frame\":"));
+	add_uint(&s->b, ev->frame);
+	buf_addstr(&s->b, ",\"at\":");
+	add_seconds(&s->b, ev->at - s->t0);
+	buf_addch(&s->b, '}');
+	s->events++;
+	flush(s, 0);
+}
+
+static int thread_events(struct ss *s, const struct rec_thread *t, struct tg_err *err)
+{
+	struct replay *r =
+	    replay_open(t->mem, t->stack, s->frames, s->o->strict ? PAIR_STRICT : 0, err);
+	struct replay_event ev;
+	double start = 0;
+	unsigned long n = 0;
+	int rc;
+
+	if (!r)
+		return -1;
+	while ((rc = replay_next(r, &ev, err)) == 1) {
+		if (n == 0) {
+			profile_start(s, t);
+			start = ev.at;
+		}
+		event(s, &ev, n++ == 0);
+	}
+	if (rc == 0 && n)
+		buf_addf(&s->b, "\n],\"startValue\":%.6f,\"endValue\":%.6f}", start - s->t0,
+			 replay_last_time(r) - s->t0);
+	s->malformed += replay_malformed(r);
+	s->stray += replay_stray_returns(r);
+	replay_close(r);
+	return rc;
+}
+
+static void write_frames(struct ss *s)
+{
+	size_t n = frames_count(s->frames);
+
+	buf_addstr(&s->b, "\n],\n\"shared\":{\"frames\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct frame *f = frames_get(s->frames, (uint32_t)i);
+		buf_addstr(&s->b, i ? ",\n{\"name\":" : "\n{\"name\":");
+		text_json_quote(&s->b, f->func, f->func_len);
+		buf_addstr(&s->b, ",\"file\":");
+		text_json_quote(&s->b, f->file, f->file_len);
+		if (f->line > 0)
+			buf_addf(&s->b, ",\"line\":%ld", f->line);
+		buf_addch(&s->b, '}');
+		flush(s, 0);
+	}
+	buf_addstr(&s->b, "\n]}}\n");
+	flush(s, 1);
+}
+
+static void write_head(struct ss *s, const struct recording *rec)
+{
+	struct buf name = BUF_INIT;
+
+	recording_title(rec, 200, &name);
+	buf_addstr(&s->b, "{\"$schema\":\"" SCHEMA "\",\n\"exporter\":\"tgattach " TG_VERSION
+			  "\",\n\"name\":");
+	text_json_quote(&s->b, buf_cstr(&name), name.len);
+	buf_addstr(&s->b, ",\n\"activeProfileIndex\":0,\n\"profiles\":[");
+	buf_free(&name);
+}
+
+static int export(struct ss *s, const struct recording *rec, struct tg_err *err)
+{
+	write_head(s, rec);
+	for (size_t i = 0; i < rec->nthreads; i++) {
+		const struct rec_thread *t = &rec->threads[i];
+		if (!t->stack)
+			continue;
+		recording_say_thread(t);
+		if (thread_events(s, t, err) < 0)
+			return -1;
+	}
+	if (s->profiles == 0)
+		return tg_err_set(err, TG_E_DATA, "%s: no calls to export", rec->dir);
+	write_frames(s);
+	return 0;
+}
+
+static int run(const struct ss_opts *o, int nargs, char **args, struct tg_err *err)
+{
+	struct recording rec;
+	struct ss s;
+	int rc = -1;
+
+	memset(&s, 0, sizeof s);
+	s.o = o;
+	if (recording_open(&rec, nargs, args, err) < 0)
+		return -1;
+	if (recording_need_stacks(&rec, "speedscope", err) < 0 ||
+	    recording_first_time(&rec, REC_MEM | REC_STACK, &s.t0, err) < 0 ||
+	    outfile_open(&s.out, o->output, err) < 0)
+		goto out;
+	s.frames = frames_new();
+	if (export(&s, &rec, err) == 0 && outfile_commit(&s.out, err) == 0) {
+		if (s.malformed)
+			fprintf(stderr, "%lu malformed line%s skipped\n", s.malformed,
+				s.malformed == 1 ? "" : "s");
+		if (s.stray)
+			fprintf(stderr,
+				"%lu return%s matched no call (called before the "
+				"recording)\n",
+				s.stray, s.stray == 1 ? "" : "s");
+		fprintf(stderr, "%zu profile%s, %lu events, %zu frames\n", s.profiles,
+			s.profiles == 1 ? "" : "s", s.events, frames_count(s.frames));
+		rc = 0;
+	}
+out:
+	outfile_abort(&s.out);
+	frames_free(s.frames);
+	buf_free(&s.b);
+	recording_free(&rec);
+	return rc;
+}
+
+int render_speedscope(int argc, char **argv)
+{
+	struct ss_opts o;
+	struct tg_err err;
+	int r;
+
+	tg_err_clear(&err);
+	r = parse_args(argc, argv, &o, &err);
+	if (r == 1)
+		return TG_OK;
+	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
+		return TG_OK;
+	interrupt_exit();
+	fprintf(stderr, "tgattach render speedscope: %s\n", err.msg);
+	if (err.code == TG_E_USAGE)
+		fputs("Try 'tgattach render speedscope --help'.\n", stderr);
+	return err.code ? err.code : TG_E_INTERNAL;
+}

@@ -1,0 +1,598 @@
+#include "sampler/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "symbols/debugoff.h"
+
+#define MAX_STATES 64             /* interpreters with their own obmalloc state */
+#define MAX_ARENAS (1u << 22)     /* more arena objects than any real heap has */
+#define MAX_COUNT (1ull << 40)    /* block counters beyond this are garbage */
+#define USER_TOP (1ull << 47)     /* x86-64 user addresses lie below */
+#define POOL_BATCH 1024           /* pool headers per process_vm_readv call */
+#define POOL_HDR 48               /* bytes read per pool header (also POOL_OVERHEAD) */
+#define SMALL_MAX 512             /* largest pymalloc block */
+#define DUMMY_SIZE_IDX 0xffff     /* a pool being carved, not yet given a size class */
+
+#define BIT(f) (1u << (f))
+#define ALL_FIELDS (BIT(ALLOC_NFIELDS) - 1)
+
+enum mode { MODE_NONE, MODE_STATICS, MODE_INTERP };
+
+/* Addresses of one allocator state's counters (0 = not known). */
+struct state_addrs {
+	uint64_t arenas, maxarenas, narenas, highwater, raw, allocated;
+};
+
+/* Values of one state's counters; have: which were read. */
+struct counters {
+	uint64_t arenas, narenas, highwater, raw, allocated;
+	uint32_t maxarenas;
+	unsigned have;
+};
+
+enum { C_ARENAS = 1, C_MAXARENAS = 2, C_NARENAS = 4, C_HIGHWATER = 8, C_RAW = 16, C_ALLOC = 32 };
+
+struct walk_sum {
+	uint64_t blocks, bytes, arena_bytes, arenas, pools;
+};
+
+struct alloc_reader {
+	struct remote *r;
+	const struct py_target *t;
+	const struct py_offsets *o;
+	enum mode mode;
+	unsigned avail;
+	int can_walk;
+	const char *missing[ALLOC_NFIELDS];
+	char source[192];
+	uint64_t pool_size, arena_size;
+	unsigned char *arena_buf;
+	size_t arena_cap;
+	unsigned char pool_buf[POOL_BATCH][POOL_HDR];
+	struct remote_iov iov[POOL_BATCH];
+};
+
+static const char *const field_names[ALLOC_NFIELDS] = {
+	"arenas", "arenas_highwater", "blocks", "bytes_in_use", "raw_blocks", "arena_bytes",
+};
+
+const char *alloc_field_name(enum alloc_field f)
+{
+	return f < ALLOC_NFIELDS ? field_names[f] : "?";
+}
+
+uint64_t alloc_pool_size(int major, int minor)
+{
+	return major == 3 && minor >= 10 ? 16384 : 4096;
+}
+
+uint64_t alloc_arena_size(int major, int minor)
+{
+	return major == 3 && minor >= 10 ? 1u << 20 : 256u << 10;
+}
+
+static int is_version(const struct py_target *t, int minor_from, int minor_to)
+{
+	return t->major == 3 && t->minor >= minor_from && t->minor <= minor_to;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* ---- setup: what this build lets us read ---- */
+
+static int free_threaded(struct alloc_reader *a)
+{
+	unsigned char block[DEBUGOFF_READ_SIZE];
+
+	if (!a->t->sym.runtime || !(a->t->major == 3 && a->t->minor >= 13))
+		return 0;
+	if (remote_read(a->r, a->t->sym.runtime, block, sizeof block) < 0)
+		return 0;
+	return debugoff_free_threaded(block, sizeof block) == 1;
+}
+
+static int layout_has_pools(const struct py_offsets *o)
+{
+	return o->arena_size > 0 && o->arena_address >= 0 && o->arena_pool_address >= 0 &&
+	       o->pool_count >= 0 && o->pool_szidx >= 0 && o->pool_maxnextoffset >= 0 &&
+	       o->pool_count + 4 <= POOL_HDR && o->pool_szidx + 4 <= POOL_HDR &&
+	       o->pool_maxnextoffset + 4 <= POOL_HDR && o->arena_address + 8 <= o->arena_size &&
+	       o->arena_pool_address + 8 <= o->arena_size;
+}
+
+static int layout_has_state(const struct py_offsets *o)
+{
+	return o->is_obmalloc >= 0 && o->is_next >= 0 && o->rt_interp_head >= 0 &&
+	       o->om_arenas >= 0 && o->om_maxarenas >= 0 && o->om_narenas >= 0 &&
+	       o->om_narenas_highwater >= 0 && o->om_raw_blocks >= 0;
+}
+
+static void set_missing(struct alloc_reader *a, unsigned fields, const char *why)
+{
+	for (int f = 0; f < ALLOC_NFIELDS; f++)
+		if ((fields & BIT(f)) && !a->missing[f])
+			a->missing[f] = why;
+	a->avail &= ~fields;
+}
+
+static void setup_statics(struct alloc_reader *a)
+{
+	const struct py_syms *s = &a->t->sym;
+	const char *stripped =
+		s->om_from_code ? "stripped build, no debug file used: the only accessor left to find "
+				  "pymalloc's statics by, _Py_GetAllocatedBlocks, does not read it "
+				  "(install the interpreter's debug file, e.g. Debian's pythonX.Y-dbg, "
+				  "and do not pass --offsets=builtin)"
+				: NULL;
+
+	a->mode = MODE_STATICS;
+	snprintf(a->source, sizeof a->source, "pymalloc statics (%s)",
+		 s->om_from_code ? "decoded from _Py_GetAllocatedBlocks" : "symbol table");
+	a->can_walk = s->om_arenas && s->om_maxarenas && layout_has_pools(a->o);
+	a->avail = ALL_FIELDS;
+	if (!a->can_walk) {
+		set_missing(a, BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES),
+			    !s->om_arenas ? (stripped ? stripped
+						      : "the static `arenas` is in no symbol table")
+					  : "no layout for pymalloc's arena and pool headers");
+		if (!s->om_narenas)
+			set_missing(a, BIT(ALLOC_ARENAS), stripped ? stripped : "no such static");
+	}
+	if (!s->om_narenas_highwater)
+		set_missing(a, BIT(ALLOC_ARENAS_HIGHWATER),
+			    a->t->major == 2 ? "Python 2.7 keeps no high-water mark"
+			    : stripped       ? stripped
+					     : "the static `narenas_highwater` is in no symbol table");
+	if (!s->om_raw_blocks)
+		set_missing(a, BIT(ALLOC_RAW_BLOCKS),
+			    a->t->major == 2 ? "Python 2.7 does not count blocks passed to malloc"
+			    : a->t->minor <= 8
+				? "before 3.9 blocks passed to malloc are counted in "
+				  "_Py_AllocatedBlocks, not apart"
+				: stripped ? stripped
+					   : "the static `raw_allocated_blocks` is in no symbol table");
+	if (!s->om_allocated_blocks && !a->can_walk)
+		set_missing(a, BIT(ALLOC_BLOCKS), stripped ? stripped : "no counter and no walk");
+}
+
+static void setup(struct alloc_reader *a)
+{
+	const struct py_target *t = a->t;
+
+	a->pool_size = alloc_pool_size(t->major, t->minor);
+	a->arena_size = alloc_arena_size(t->major, t->minor);
+	if (free_threaded(a)) {
+		snprintf(a->source, sizeof a->source, "none (free-threaded build)");
+		set_missing(a, ALL_FIELDS,
+			    "free-threaded build: objects live in mimalloc's per-thread heaps, "
+			    "which tgattach does not read yet");
+		return;
+	}
+	if (t->major == 2 || is_version(t, 6, 11)) {
+		setup_statics(a);
+		return;
+	}
+	if (t->major == 3 && t->minor >= 12 && layout_has_state(a->o) && t->sym.runtime) {
+		a->mode = MODE_INTERP;
+		snprintf(a->source, sizeof a->source, "interpreter state (%s)",
+			 t->minor == 12 ? "interp->obmalloc" : "*interp->obmalloc");
+		a->avail = ALL_FIELDS;
+		a->can_walk = layout_has_pools(a->o);
+		if (!a->can_walk)
+			set_missing(a, BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES) | BIT(ALLOC_BLOCKS),
+				    "no layout for pymalloc's arena and pool headers");
+		return;
+	}
+	snprintf(a->source, sizeof a->source, "none");
+	set_missing(a, ALL_FIELDS,
+		    t->major == 3 && t->minor >= 12
+			? "no layout for the interpreter's obmalloc state (_Py_DebugOffsets does "
+			  "not describe it: needs DWARF or a built-in table)"
+			: "unsupported Python version");
+}
+
+struct alloc_reader *alloc_new(struct remote *r, const struct py_target *t)
+{
+	struct alloc_reader *a = xcalloc(1, sizeof *a);
+
+	a->r = r;
+	a->t = t;
+	a->o = &t->off;
+	setup(a);
+	return a;
+}
+
+void alloc_free(struct alloc_reader *a)
+{
+	if (!a)
+		return;
+	free(a->arena_buf);
+	free(a);
+}
+
+unsigned alloc_available(const struct alloc_reader *a)
+{
+	return a->avail;
+}
+
+int alloc_needs_walk(const struct alloc_reader *a, enum alloc_field f)
+{
+	const struct py_syms *s = &a->t->sym;
+
+	switch (f) {
+	case ALLOC_BYTES:
+	case ALLOC_ARENA_BYTES:
+		return 1;
+	case ALLOC_BLOCKS:
+		return !(a->mode == MODE_STATICS && s->om_allocated_blocks);
+	case ALLOC_ARENAS:
+		return a->mode == MODE_STATICS && !s->om_narenas;
+	default:
+		return 0;
+	}
+}
+
+const char *alloc_missing_reason(const struct alloc_reader *a, enum alloc_field f)
+{
+	if (f >= ALLOC_NFIELDS || (a->avail & BIT(f)))
+		return NULL;
+	return a->missing[f] ? a->missing[f] : "not available";
+}
+
+const char *alloc_source(const struct alloc_reader *a)
+{
+	return a->source;
+}
+
+/* ---- the states and their counters ---- */
+
+static uint64_t read_ptr(struct alloc_reader *a, uint64_t addr)
+{
+	uint64_t v = 0;
+
+	if (addr && remote_read_u64(a->r, addr, &v) < 0)
+		return 0;
+	return v;
+}
+
+/* Addresses of every distinct allocator state (3.12+: one per interpreter that has its
+ * own); returns how many. */
+static size_t list_states(struct alloc_reader *a, struct state_addrs *out)
+{
+	const struct py_offsets *o = a->o;
+	const struct py_syms *s = &a->t->sym;
+	size_t n = 0;
+
+	if (a->mode == MODE_STATICS) {
+		out[0] = (struct state_addrs){s->om_arenas, s->om_maxarenas, s->om_narenas,
+					      s->om_narenas_highwater, s->om_raw_blocks,
+					      s->om_allocated_blocks};
+		return 1;
+	}
+	uint64_t interp = read_ptr(a, s->runtime + (uint64_t)o->rt_interp_head);
+	for (size_t k = 0; interp && k < MAX_STATES && n < MAX_STATES; k++) {
+		uint64_t st = interp + (uint64_t)o->is_obmalloc;
+		if (a->t->minor >= 13)
+			st = read_ptr(a, st);
+		size_t i = 0;
+		while (i < n && out[i].arenas - (uint64_t)o->om_arenas != st)
+			i++;
+		if (st && i == n)
+			out[n++] = (struct state_addrs){
+				st + (uint64_t)o->om_arenas,	  st + (uint64_t)o->om_maxarenas,
+				st + (uint64_t)o->om_narenas,	  st + (uint64_t)o->om_narenas_highwater,
+				st + (uint64_t)o->om_raw_blocks, 0};
+		uint64_t next = read_ptr(a, interp + (uint64_t)o->is_next);
+		interp = next == interp ? 0 : next;
+	}
+	return n;
+}
+
+/* One batched read of a state's counters.  -1 when one that exists could not be read. */
+static int read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c)
+{
+	struct remote_iov iov[6];
+	unsigned bits[6];
+	size_t n = 0;
+
+	memset(c, 0, sizeof *c);
+#define ADD(addr, dst, len, bit)                                                               \
+	if (addr) {                                                                            \
+		iov[n] = (struct remote_iov){(addr), (dst), (len), 0};                         \
+		bits[n++] = (bit);                                                             \
+	}
+	ADD(sa->arenas, &c->arenas, 8, C_ARENAS);
+	ADD(sa->maxarenas, &c->maxarenas, 4, C_MAXARENAS);
+	ADD(sa->narenas, &c->narenas, 8, C_NARENAS);
+	ADD(sa->highwater, &c->highwater, 8, C_HIGHWATER);
+	ADD(sa->raw, &c->raw, 8, C_RAW);
+	ADD(sa->allocated, &c->allocated, 8, C_ALLOC);
+#undef ADD
+	if (remote_readv(a->r, iov, n) != n)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		c->have |= bits[i];
+	return 0;
+}
+
+/* Counters that cannot be true of any pymalloc state: a torn read or garbage. */
+static int counters_sane(const struct counters *c)
+{
+	int has_max = c->have & C_MAXARENAS;
+
+	if (has_max && c->maxarenas > MAX_ARENAS)
+		return 0;
+	if ((c->have & C_ARENAS) && has_max && c->maxarenas > 0 &&
+	    (c->arenas == 0 || c->arenas >= USER_TOP || (c->arenas & 7)))
+		return 0;
+	if ((c->have & C_NARENAS) && has_max && c->narenas > c->maxarenas)
+		return 0;
+	if ((c->have & C_HIGHWATER) && has_max && c->highwater > c->maxarenas)
+		return 0;
+	if ((c->have & C_HIGHWATER) && (c->have & C_NARENAS) && c->highwater < c->narenas)
+		return 0;
+	if ((c->have & C_RAW) && c->raw >= MAX_COUNT)
+		return 0;
+	if ((c->have & C_ALLOC) && c->allocated >= MAX_COUNT)
+		return 0;
+	return 1;
+}
+
+static int counters_equal(const struct counters *x, const struct counters *y)
+{
+	return x->arenas == y->arenas && x->maxarenas == y->maxarenas &&
+	       x->narenas == y->narenas && x->have == y->have;
+}
+
+/* ---- the walk ---- */
+
+/* One pool header: adds its blocks; -1 if it cannot be a pool (torn). */
+static int add_pool(struct alloc_reader *a, const unsigned char *h, struct walk_sum *sum)
+{
+	const struct py_offsets *o = a->o;
+	uint32_t count = get_u32(h + o->pool_count);
+	uint32_t szidx = get_u32(h + o->pool_szidx);
+	uint32_t maxnext = get_u32(h + o->pool_maxnextoffset);
+
+	if (count == 0)
+		return 0; /* empty, or carved and not yet initialised */
+	if (szidx == DUMMY_SIZE_IDX || maxnext < POOL_HDR || maxnext >= a->pool_size)
+		return -1;
+	uint64_t size = a->pool_size - maxnext;
+	if (size > SMALL_MAX || (size != (szidx + 1ull) * 8 && size != (szidx + 1ull) * 16) ||
+	    count > (a->pool_size - POOL_HDR) / size)
+		return -1;
+	sum->blocks += count;
+	sum->bytes += count * size;
+	return 0;
+}
+
+static int flush_pools(struct alloc_reader *a, size_t n, struct walk_sum *sum)
+{
+	if (n == 0)
+		return 0;
+	if (remote_readv(a->r, a->iov, n) != n)
+		return -1; /* an arena was unmapped under us */
+	for (size_t i = 0; i < n; i++)
+		if (add_pool(a, a->pool_buf[i], sum) < 0)
+			return -1;
+	sum->pools += n;
+	return 0;
+}
+
+/* Queue the pools carved so far from one arena object; -1 if the object is garbage. */
+static int walk_arena(struct alloc_reader *a, const unsigned char *obj, size_t *queued,
+		      struct walk_sum *sum)
+{
+	uint64_t base = get_u64(obj + a->o->arena_address);
+	uint64_t carved = get_u64(obj + a->o->arena_pool_address);
+
+	if (base == 0)
+		return 0; /* an unused arena object */
+	uint64_t first = (base + a->pool_size - 1) & ~(a->pool_size - 1);
+	if (base >= USER_TOP || carved < first || carved > base + a->arena_size ||
+	    (carved - first) % a->pool_size)
+		return -1;
+	sum->arenas++;
+	sum->arena_bytes += carved - first;
+	for (uint64_t p = first; p < carved; p += a->pool_size) {
+		size_t k = *queued;
+		a->iov[k] = (struct remote_iov){p, a->pool_buf[k], POOL_HDR, 0};
+		if (++*queued == POOL_BATCH) {
+			if (flush_pools(a, *queued, sum) < 0)
+				return -1;
+			*queued = 0;
+		}
+	}
+	return 0;
+}
+
+static int walk_state(struct alloc_reader *a, const struct counters *c, struct walk_sum *sum)
+{
+	size_t size = (size_t)c->maxarenas * (size_t)a->o->arena_size, queued = 0;
+
+	if (c->maxarenas == 0)
+		return 0;
+	if (size > REMOTE_MAX_READ)
+		return -1;
+	if (size > a->arena_cap) {
+		a->arena_cap = size;
+		a->arena_buf = xrealloc(a->arena_buf, size);
+	}
+	if (remote_read(a->r, c->arenas, a->arena_buf, size) < 0)
+		return -1;
+	for (uint32_t i = 0; i < c->maxarenas; i++)
+		if (walk_arena(a, a->arena_buf + (size_t)i * (size_t)a->o->arena_size, &queued,
+			       sum) < 0)
+			return -1;
+	return flush_pools(a, queued, sum);
+}
+
+/* ---- one reading ---- */
+
+static void fill_counters(struct alloc_reader *a, const struct counters *tot, unsigned have,
+			  struct alloc_stats *out)
+{
+	if (have & C_NARENAS) {
+		out->v[ALLOC_ARENAS] = tot->narenas;
+		out->valid |= BIT(ALLOC_ARENAS);
+	}
+	if (have & C_HIGHWATER) {
+		out->v[ALLOC_ARENAS_HIGHWATER] = tot->highwater;
+		out->valid |= BIT(ALLOC_ARENAS_HIGHWATER);
+	}
+	if (have & C_RAW) {
+		out->v[ALLOC_RAW_BLOCKS] = tot->raw;
+		out->valid |= BIT(ALLOC_RAW_BLOCKS);
+	}
+	if (have & C_ALLOC) {
+		out->v[ALLOC_BLOCKS] = tot->allocated;
+		out->valid |= BIT(ALLOC_BLOCKS);
+	}
+	out->valid &= a->avail;
+}
+
+static void fill_walk(struct alloc_reader *a, const struct walk_sum *w, const struct counters *tot,
+		      unsigned have, struct alloc_stats *out)
+{
+	out->v[ALLOC_BYTES] = w->bytes;
+	out->v[ALLOC_ARENA_BYTES] = w->arena_bytes;
+	out->valid |= BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES);
+	if (!(have & C_NARENAS)) {
+		out->v[ALLOC_ARENAS] = w->arenas;
+		out->valid |= BIT(ALLOC_ARENAS);
+	}
+	if (!(have & C_ALLOC)) {
+		out->v[ALLOC_BLOCKS] = w->blocks + (have & C_RAW ? tot->raw : 0);
+		out->valid |= BIT(ALLOC_BLOCKS);
+	}
+	out->valid &= a->avail;
+}
+
+void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
+{
+	struct state_addrs sa[MAX_STATES];
+	struct counters c[MAX_STATES], tot = {0};
+	struct walk_sum sum = {0};
+	unsigned have = ~0u;
+
+	memset(out, 0, sizeof *out);
+	if (a->mode == MODE_NONE)
+		return;
+	size_t n = list_states(a, sa);
+	for (size_t i = 0; i < n; i++) {
+		if (read_counters(a, &sa[i], &c[i]) < 0 || !counters_sane(&c[i]))
+			return; /* garbage: nothing of this reading is kept */
+		have &= c[i].have;
+		tot.narenas += c[i].narenas;
+		tot.highwater += c[i].highwater;
+		tot.raw += c[i].raw;
+		tot.allocated += c[i].allocated;
+	}
+	if (n == 0)
+		return;
+	fill_counters(a, &tot, have, out);
+	if (!walk || !a->can_walk)
+		return;
+	out->walked = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct counters after;
+		uint64_t arenas_before = sum.arenas;
+		if (walk_state(a, &c[i], &sum) < 0 || read_counters(a, &sa[i], &after) < 0 ||
+		    !counters_equal(&c[i], &after))
+			return; /* torn: the state changed while it was walked */
+		if ((c[i].have & C_NARENAS) && sum.arenas - arenas_before != c[i].narenas)
+			return;
+	}
+	out->pools = sum.pools;
+	fill_walk(a, &sum, &tot, have, out);
+}
+
+int alloc_heap(const struct alloc_stats *s, uint64_t anon, uint64_t *heap)
+{
+	unsigned need = BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES);
+
+	if ((s->valid & need) != need)
+		return -1;
+	uint64_t outside = anon > s->v[ALLOC_ARENA_BYTES] ? anon - s->v[ALLOC_ARENA_BYTES] : 0;
+	*heap = s->v[ALLOC_BYTES] + outside;
+	return 0;
+}
+
+int alloc_heap_available(const struct alloc_reader *a)
+{
+	unsigned need = BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES);
+
+	return (a->avail & need) == need;
+}
+
+/* nfreepools and ntotalpools follow pool_address in struct arena_object (every version
+ * since 2.5); the layout table does not name them, so they are taken from there only
+ * when the table agrees on the rest of that layout. */
+static int quick_offsets(const struct alloc_reader *a, size_t *nfree)
+{
+	const struct py_offsets *o = a->o;
+
+	if (!a->can_walk || o->arena_address != 0 || o->arena_pool_address != 8 ||
+	    o->arena_size < 24)
+		return -1;
+	*nfree = 16;
+	return 0;
+}
+
+int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
+{
+	struct state_addrs sa[MAX_STATES];
+	struct counters c;
+	size_t nfree_off;
+
+	memset(out, 0, sizeof *out);
+	if (quick_offsets(a, &nfree_off) < 0)
+		return -1;
+	size_t n = list_states(a, sa);
+	uint64_t most = a->arena_size / a->pool_size;
+	for (size_t i = 0; i < n; i++) {
+		size_t size = 0, esz = (size_t)a->o->arena_size;
+		if (read_counters(a, &sa[i], &c) < 0 || !counters_sane(&c))
+			return -1;
+		size = (size_t)c.maxarenas * esz;
+		if (size > REMOTE_MAX_READ)
+			return -1;
+		if (size > a->arena_cap) {
+			a->arena_cap = size;
+			a->arena_buf = xrealloc(a->arena_buf, size);
+		}
+		if (size && remote_read(a->r, c.arenas, a->arena_buf, size) < 0)
+			return -1;
+		for (uint32_t k = 0; k < c.maxarenas; k++) {
+			const unsigned char *obj = a->arena_buf + (size_t)k * esz;
+			uint64_t base = get_u64(obj + a->o->arena_address);
+			uint64_t carved = get_u64(obj + a->o->arena_pool_address);
+			uint32_t nfree = get_u32(obj + nfree_off), ntotal = get_u32(obj + nfree_off + 4);
+			if (base == 0)
+				continue;
+			uint64_t first = (base + a->pool_size - 1) & ~(a->pool_size - 1);
+			if (carved < first || carved > base + a->arena_size || ntotal > most ||
+			    nfree > ntotal)
+				return -1;
+			out->pools_bytes += (uint64_t)(ntotal - nfree) * a->pool_size;
+			out->carved_bytes += carved - first;
+		}
+	}
+	return n ? 0 : -1;
+}

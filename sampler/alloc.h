@@ -1,0 +1,82 @@
+/* alloc.h: the target's allocator statistics, read from its memory while it runs.
+ *
+ * pymalloc keeps its state in statics (2.7 - 3.11: `arenas`, `maxarenas`,
+ * `narenas_currently_allocated`, `narenas_highwater`, `raw_allocated_blocks`,
+ * `_Py_AllocatedBlocks`; addresses from symtab/symbols/pytarget.c) or in the interpreter
+ * state (3.12 inline `interp->obmalloc`, 3.13 a pointer to it; offsets from the layout
+ * table).  The counters are a few words, read every time; the blocks and bytes in use
+ * need a walk over every pool header of every arena (one 48-byte piece per pool, batched
+ * into process_vm_readv calls), which the caller asks for only as often as it can afford.
+ *
+ * Nothing is trusted: a counter outside its possible range, an arena whose pools run past
+ * its end, a pool whose size class and block size disagree, or state that changed while
+ * it was walked make the affected fields invalid for that reading (a torn read while the
+ * target runs), never a wrong number.  A field the build hides (a stripped binary whose
+ * accessor names only some statics, a free-threaded build, no layout) is reported as
+ * unavailable with the reason, never as 0. */
+#ifndef TG_ALLOC_H
+#define TG_ALLOC_H
+
+#include <stdint.h>
+
+#include "attach/remote.h"
+#include "symbols/pytarget.h"
+
+enum alloc_field {
+	ALLOC_ARENAS,           /* arenas allocated now */
+	ALLOC_ARENAS_HIGHWATER, /* most arenas allocated at once so far */
+	ALLOC_BLOCKS,           /* blocks in use, as sys.getallocatedblocks() counts them */
+	ALLOC_BYTES,            /* bytes in pymalloc blocks in use (count x block size) */
+	ALLOC_RAW_BLOCKS,       /* blocks over 512 bytes that pymalloc passed to malloc (3.9+) */
+	ALLOC_ARENA_BYTES,      /* bytes of the pools carved out of the arenas so far */
+	ALLOC_NFIELDS
+};
+
+struct alloc_stats {
+	uint64_t v[ALLOC_NFIELDS];
+	unsigned valid;      /* bit (1u << field): v[field] was read and passed every check */
+	int walked;          /* the pools were walked (successfully or not) */
+	uint64_t pools;      /* pool headers read by the walk */
+};
+
+struct alloc_reader;
+
+struct alloc_reader *alloc_new(struct remote *r, const struct py_target *t);
+void alloc_free(struct alloc_reader *a);
+
+/* Read the counters, and walk the pools when walk is nonzero. */
+void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out);
+
+/* Fields this target can give (bits), whether it needs a walk, and, for a field it cannot
+ * give, why (one line). */
+unsigned alloc_available(const struct alloc_reader *a);
+int alloc_needs_walk(const struct alloc_reader *a, enum alloc_field f);
+const char *alloc_missing_reason(const struct alloc_reader *a, enum alloc_field f);
+/* Where the allocator state was found ("statics from .symtab", ...), or why nothing was. */
+const char *alloc_source(const struct alloc_reader *a);
+
+/* "arenas", "arenas_highwater", "blocks", "bytes_in_use", "raw_blocks", "arena_bytes". */
+const char *alloc_field_name(enum alloc_field f);
+
+/* The heap metric: the bytes in pymalloc blocks in use, plus the anonymous memory outside
+ * pymalloc's arenas (anon - arena_bytes: what malloc and mmap hold for blocks over 512
+ * bytes, buffers and extensions).  -1 when this reading has no walk. */
+int alloc_heap(const struct alloc_stats *s, uint64_t anon, uint64_t *heap);
+/* 1 when this target's readings can give the heap metric. */
+int alloc_heap_available(const struct alloc_reader *a);
+
+/* A cheap reading for between the walks: the arena objects only, no pool headers (two
+ * reads per allocator state).  pools_bytes: pools in use (not empty) x pool size;
+ * carved_bytes: as ALLOC_ARENA_BYTES.  A pool's worth of blocks can come and go unseen, so
+ * this only apportions the exact change a walk measures.  -1 when unavailable or torn. */
+struct alloc_quick {
+	uint64_t pools_bytes, carved_bytes;
+};
+int alloc_quick(struct alloc_reader *a, struct alloc_quick *out);
+
+/* Pool and arena sizes of a pymalloc version: 4 KiB / 256 KiB up to 3.9, 16 KiB / 1 MiB
+ * from 3.10 (x86-64). */
+uint64_t alloc_pool_size(int major, int minor);
+uint64_t alloc_arena_size(int major, int minor);
+
+#endif

@@ -1,0 +1,108 @@
+#include "sampler/gil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+#define MAX_INTERPS 64
+
+struct gil_words {
+	uint64_t locked; /* address of the 32-bit `locked` word, 0 = none (2.7) */
+	uint64_t holder; /* address of the holder pointer */
+};
+
+struct gil_reader {
+	struct remote *r;
+	const struct py_target *t;
+	struct gil_words gils[GIL_MAX];
+	size_t ngils;
+};
+
+struct gil_reader *gil_new(struct remote *r, const struct py_target *t)
+{
+	struct gil_reader *g = xcalloc(1, sizeof *g);
+
+	g->r = r;
+	g->t = t;
+	gil_refresh(g);
+	return g;
+}
+
+void gil_free(struct gil_reader *g)
+{
+	free(g);
+}
+
+static uint64_t read_ptr(struct gil_reader *g, uint64_t addr)
+{
+	uint64_t v = 0;
+
+	if (addr && remote_read_u64(g->r, addr, &v) < 0)
+		return 0;
+	return v;
+}
+
+static void add_gil(struct gil_reader *g, uint64_t locked, uint64_t holder)
+{
+	for (size_t i = 0; i < g->ngils; i++)
+		if (g->gils[i].holder == holder)
+			return;
+	if (g->ngils < GIL_MAX && holder)
+		g->gils[g->ngils++] = (struct gil_words){locked, holder};
+}
+
+/* 3.12+: each interpreter points to the GIL it uses (its own, or the main one's). */
+static void per_interp_gils(struct gil_reader *g)
+{
+	const struct py_offsets *o = &g->t->off;
+	uint64_t interp = read_ptr(g, g->t->sym.runtime + (uint64_t)o->rt_interp_head);
+
+	for (size_t k = 0; interp && k < MAX_INTERPS; k++) {
+		uint64_t gil = read_ptr(g, interp + (uint64_t)o->is_gil_ptr);
+		if (gil)
+			add_gil(g, gil + (uint64_t)o->gil_locked, gil + (uint64_t)o->gil_holder);
+		uint64_t next = read_ptr(g, interp + (uint64_t)o->is_next);
+		interp = next == interp ? 0 : next;
+	}
+}
+
+size_t gil_refresh(struct gil_reader *g)
+{
+	const struct py_offsets *o = &g->t->off;
+	const struct py_syms *s = &g->t->sym;
+
+	g->ngils = 0;
+	if (s->runtime && o->rt_gil_locked >= 0 && o->rt_gil_holder >= 0)
+		add_gil(g, s->runtime + (uint64_t)o->rt_gil_locked,
+			s->runtime + (uint64_t)o->rt_gil_holder);
+	else if (s->runtime && o->rt_interp_head >= 0 && o->is_gil_ptr >= 0 &&
+		 o->gil_locked >= 0 && o->gil_holder >= 0 && o->is_next >= 0)
+		per_interp_gils(g);
+	else if (s->gil_locked && s->gil_last_holder)
+		add_gil(g, s->gil_locked, s->gil_last_holder);
+	else if (s->tstate_current)
+		add_gil(g, 0, s->tstate_current);
+	return g->ngils;
+}
+
+size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max)
+{
+	struct remote_iov iov[2 * GIL_MAX];
+	int32_t locked[GIL_MAX];
+	uint64_t holder[GIL_MAX];
+	size_t n = 0, found = 0;
+
+	for (size_t i = 0; i < g->ngils; i++) {
+		locked[i] = 1;
+		if (g->gils[i].locked)
+			iov[n++] = (struct remote_iov){g->gils[i].locked, &locked[i], 4, 0};
+		iov[n++] = (struct remote_iov){g->gils[i].holder, &holder[i], 8, 0};
+	}
+	if (n == 0 || remote_readv(g->r, iov, n) != n)
+		return 0;
+	for (size_t i = 0; i < g->ngils && found < max; i++)
+		if (locked[i] == 1 && holder[i])
+			out[found++] = holder[i];
+	return found;
+}

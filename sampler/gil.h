@@ -1,0 +1,34 @@
+/* gil.h: which thread holds the GIL, read cheaply and often.
+ *
+ * The stack walker reads the holder once per stack sample; memory attribution wants it
+ * between stack samples too (the GIL changes hands every 5 ms by default), so this module
+ * keeps the addresses of each GIL's `locked` and `last_holder` words and reads them with
+ * one batched call: 3.7 - 3.11 `_PyRuntime.ceval.gil`, 3.12+ `interp->ceval.gil` (a
+ * pointer, one GIL per interpreter that has its own), 3.6 the statics `gil_locked` /
+ * `gil_last_holder`, 2.7 `_PyThreadState_Current` (NULL while nobody holds it).
+ * `last_holder` is not cleared on release: it counts only while `locked` is 1. */
+#ifndef TG_GIL_H
+#define TG_GIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attach/remote.h"
+#include "symbols/pytarget.h"
+
+#define GIL_MAX 64
+
+struct gil_reader;
+
+struct gil_reader *gil_new(struct remote *r, const struct py_target *t);
+void gil_free(struct gil_reader *g);
+
+/* Find the GILs again (3.12+: follow the interpreter list); call now and then, e.g. at
+ * every stack sample.  Returns how many GILs are known. */
+size_t gil_refresh(struct gil_reader *g);
+
+/* The thread states holding a GIL now, at most max into out; returns how many (0 when
+ * nobody holds one, or it cannot be read). */
+size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max);
+
+#endif

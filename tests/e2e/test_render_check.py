@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Structure checks for the render end-to-end tests (called by test_render_*.c).
+
+    test_render_check.py speedscope FILE   validate a speedscope file; print a summary
+    test_render_check.py svgplots FILE     parse an SVG with an XML parser; print the key
+                                           title of every plot gnuplot drew, one per line
+    test_render_check.py folded FILE       every line is STACK COUNT as flamegraph.pl and
+                                           speedscope parse it; print the number of lines
+
+Exit status 1 with a one-line reason on stderr when the file is wrong.
+"""
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def fail(msg):
+    sys.stderr.write(msg + "\n")
+    sys.exit(1)
+
+
+def check_speedscope(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        doc = json.loads(raw.decode("utf-8"))  # strict: invalid UTF-8 or JSON fails
+    except (UnicodeDecodeError, ValueError) as e:
+        fail("not JSON: %s" % e)
+    if doc.get("$schema") != "https://www.speedscope.app/file-format-schema.json":
+        fail("bad $schema")
+    frames = doc["shared"]["frames"]
+    for fr in frames:
+        if not isinstance(fr.get("name"), str) or not isinstance(fr.get("file"), str):
+            fail("frame without name/file: %r" % fr)
+    summary = {"profiles": [], "frames": len(frames), "name": doc.get("name")}
+    for p in doc["profiles"]:
+        if p["type"] != "evented" or p["unit"] != "seconds":
+            fail("profile %r: not evented/seconds" % p.get("name"))
+        stack, last, opens = [], None, 0
+        for ev in p["events"]:
+            if ev["type"] not in ("O", "C") or not 0 <= ev["frame"] < len(frames):
+                fail("bad event %r" % ev)
+            if last is not None and ev["at"] < last:
+                fail("profile %r: time goes backwards at %r" % (p["name"], ev))
+            last = ev["at"]
+            if ev["type"] == "O":
+                stack.append(ev["frame"])
+                opens += 1
+            elif not stack or stack.pop() != ev["frame"]:
+                fail("profile %r: close of a frame that is not open: %r" % (p["name"], ev))
+        if stack:
+            fail("profile %r: %d frames left open" % (p["name"], len(stack)))
+        events = p["events"]
+        if events and (p["startValue"] > events[0]["at"] or p["endValue"] < events[-1]["at"]):
+            fail("profile %r: events outside [startValue, endValue]" % p["name"])
+        summary["profiles"].append({"name": p["name"], "calls": opens})
+    print(json.dumps(summary, sort_keys=True))
+
+
+def check_svgplots(path):
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        fail("not XML: %s" % e)
+    if root.tag != SVG + "svg":
+        fail("root is %s, not svg" % root.tag)
+    for g in root.iter(SVG + "g"):
+        if (g.get("id") or "").startswith("gnuplot_plot_"):
+            t = g.find(SVG + "title")
+            print(t.text if t is not None and t.text else "")
+
+
+def check_folded(path):
+    n = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            n += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                fail("line %d: not UTF-8" % n)
+            if not line.endswith("\n") or re.search(r"[\x00-\x1f\x7f]", line[:-1]):
+                fail("line %d: control character" % n)
+            m = re.match(r"^(.*) (\d+)\n$", line)
+            if not m or m.group(1).endswith(" ") or re.search(r"\s\d+(\.\d*)?$", m.group(1)):
+                fail("line %d: not 'STACK COUNT' (or the stack ends like a count)" % n)
+            if any(fr == "" for fr in m.group(1).split(";")):
+                fail("line %d: empty frame" % n)
+    print(n)
+
+
+def main():
+    if len(sys.argv) != 3:
+        fail(__doc__)
+    {"speedscope": check_speedscope, "svgplots": check_svgplots,
+     "folded": check_folded}[sys.argv[1]](sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
