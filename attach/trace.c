@@ -484,6 +484,15 @@ static int stopped(struct trace *t, pid_t tid, enum hold how, int sig, struct tg
 
 /* ---- new threads and processes ---- */
 
+/* Is process pid being let go (trace_release, or a child we do not follow)? */
+static int process_unwanted(const struct trace *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->th[i].pid == pid && t->th[i].unwanted)
+			return 1;
+	return 0;
+}
+
 /* Record tid, a thread of process pid that we trace since its birth. */
 static void note_new(struct trace *t, pid_t tid, pid_t pid, pid_t parent)
 {
@@ -491,8 +500,9 @@ static void note_new(struct trace *t, pid_t tid, pid_t pid, pid_t parent)
 
 	if (find(t, tid))
 		return; /* its own stop came first and it was recorded then */
+	int released = tid != pid && process_unwanted(t, pid);
 	th = add(t, tid, pid);
-	if (tid == pid && !t->opts.follow_forks) {
+	if ((tid == pid && !t->opts.follow_forks) || released) {
 		th->unwanted = 1;
 		return;
 	}
@@ -827,6 +837,28 @@ int trace_resume(struct trace *t, pid_t pid, struct tg_err *err)
 		if (how != HOLD_NONE && resume_thread(th->tid, how, th->sig, err) < 0)
 			rc = -1;
 		th->sig = 0;
+	}
+	return rc;
+}
+
+int trace_release(struct trace *t, pid_t pid, struct tg_err *err)
+{
+	int rc = 0;
+
+	/* downwards: release() removes entry i and shifts only the ones above it */
+	for (size_t i = t->n; i-- > 0;) {
+		struct tthread *th = &t->th[i];
+		if (th->pid != pid)
+			continue;
+		if (th->hold) {
+			release(t, th->tid, (enum hold)th->hold, th->sig);
+			continue;
+		}
+		th->unwanted = 1;
+		th->want_stop = 0;
+		if (pt(PTRACE_INTERRUPT, th->tid, 0) < 0 && errno != ESRCH && rc == 0)
+			rc = tg_err_sys(err, TG_E_INTERNAL, "release thread %d: PTRACE_INTERRUPT",
+					(int)th->tid);
 	}
 	return rc;
 }

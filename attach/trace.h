@@ -86,6 +86,11 @@ size_t trace_threads(const struct trace *t, pid_t pid, pid_t *out, size_t max);
 int trace_pause(struct trace *t, pid_t pid, struct tg_err *err);
 int trace_resume(struct trace *t, pid_t pid, struct tg_err *err);
 
+/* Stop tracing process pid alone (a child that exec'd a program that is not Python): each
+ * of its threads is detached at its next stop, with the signal it was to receive, or at
+ * once if it is held.  No more events come for pid.  0, or -1 with err. */
+int trace_release(struct trace *t, pid_t pid, struct tg_err *err);
+
 /* Detach from everything, leaving no thread stopped (a thread in group-stop stays in
  * group-stop, as it would untraced) and delivering any signal held; frees t.  Safe on
  * NULL.  Bounded by TRACE_DETACH_MS: a thread that cannot be stopped in that time (stuck in

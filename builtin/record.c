@@ -10,6 +10,8 @@
 #include "attach/loop.h"
 #include "builtin/builtin.h"
 #include "builtin/options.h"
+#include "builtin/record.h"
+#include "common/clock.h"
 #include "common/version.h"
 #include "common/xalloc.h"
 #include "sampler/alloc.h"
@@ -18,41 +20,32 @@
 #include "sampler/session.h"
 #include "sampler/tracker.h"
 
-#define NAMES_REFRESH_TICKS 25
-/* Memory micro-samples per second between stack samples (--mem-rate): the GIL changes
- * hands every 5 ms by default, so a 10 ms stack interval spans several holders. */
-#define MEM_RATE_DEFAULT 1000
+#define MEM_RATE_DEFAULT 1000 /* record_proc.c explains */
+#define FLUSH_INTERVAL_S 1.0
+/* In a tick over many processes, service ptrace stops after every this many. */
+#define SERVICE_EVERY 8
+/* Time a tick may spend on process events before sampling. */
+#define EVENTS_BUDGET_S 0.002
 #define MEM_RATE_MAX 10000
 
-struct record_opts {
-	pid_t pid;
-	const char *outdir;
-	double rate_hz;
-	double mem_rate_hz;        /* < 0: default */
-	double duration_s;
-	double process_interval_s; /* 0: every sample */
-	const char *filter;
-	int no_stack;
-	int quiet;
-	enum memtrack_metric metric;
-	enum offsets_mode offsets;
+/* The run: every traced process, the events the tracer reported, the shared tick. */
+struct pending {
+	enum trace_event_kind kind;
+	pid_t pid, parent;
 };
 
-struct recorder {
+struct run {
 	struct record_opts opts;
-	struct session s;
-	struct output *out;
-	struct tracker *tracker;
-	struct memtrack *mem;
-	double loop_hz;           /* the loop's rate: the larger of the two rates */
-	double next_stack;        /* monotonic time of the next stack sample */
-	struct walk_sample sample;
-	int64_t *charged;
-	size_t charged_cap;
-	double last_process_row;
-	uint64_t samples, failed_samples;
-	size_t last_nthreads;
+	struct trace *trace;
+	struct proc **procs; /* [0] is the target while it is recorded */
+	size_t nprocs, cap;
+	struct pending *pend; /* events queued by the tracer's callback, handled at the tick */
+	size_t npend, pend_cap;
+	double loop_hz;       /* the loop's rate: the larger of the two rates */
+	double next_stack;    /* monotonic time of the next stack sample */
 	double started, last_status;
+	double next_flush;    /* monotonic time of the next flush of every file */
+	uint64_t children;    /* child processes recorded */
 	int status_tty;
 };
 
@@ -76,25 +69,10 @@ static void usage(FILE *out)
 		"                         (default: every sample)\n"
 		"      --filter PREFIX    only frames whose file starts with PREFIX\n"
 		"      --no-stack         do not write THREAD.stack files\n"
+		"      --no-follow-forks  do not record child processes (they are detached at birth)\n"
 		"      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
 		"  -q, --quiet            no status line, no summary\n"
 		"  -h, --help             this help;  --version  the version\n");
-}
-
-static double now_realtime(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int parse_metric(const char *arg, enum memtrack_metric *out, struct tg_err *err)
@@ -133,6 +111,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		{"duration", required_argument, NULL, 'd'},
 		{"filter", required_argument, NULL, 'F'},
 		{"no-stack", no_argument, NULL, 'S'},
+		{"no-follow-forks", no_argument, NULL, 'N'},
 		{"metric", required_argument, NULL, 'M'},
 		{"process-interval", required_argument, NULL, 'I'},
 		{"mem-rate", required_argument, NULL, 'R'},
@@ -169,6 +148,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		case 'S':
 			o->no_stack = 1;
 			break;
+		case 'N':
+			o->no_follow_forks = 1;
+			break;
 		case 'M':
 			rc = parse_metric(optarg, &o->metric, err);
 			break;
@@ -204,228 +186,209 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	return 0;
 }
 
-static int thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
+/* ---- the processes ---- */
+
+static struct proc *find_proc(struct run *r, pid_t pid, size_t *index)
 {
-	struct recorder *rec = ctx;
-	return session_thread_name(&rec->s, th, out);
+	for (size_t i = 0; i < r->nprocs; i++)
+		if (proc_pid(r->procs[i]) == pid) {
+			if (index)
+				*index = i;
+			return r->procs[i];
+		}
+	return NULL;
 }
 
-static void status_line(struct recorder *rec, double now, int final)
+static void add_proc(struct run *r, struct proc *p)
 {
-	if (!rec->status_tty || rec->opts.quiet)
-		return;
-	if (!final && now - rec->last_status < 0.5)
-		return;
-	rec->last_status = now;
-	fprintf(stderr, "\r[%7.1fs] %llu samples, %zu threads, %.1f MB written%s", now - rec->started,
-		(unsigned long long)rec->samples, tracker_threads(rec->tracker),
-		(double)output_bytes(rec->out) / 1e6, final ? "\n" : "  ");
-}
-
-static int64_t *charged_for(struct recorder *rec, size_t n)
-{
-	if (n > rec->charged_cap) {
-		rec->charged_cap = n * 2;
-		rec->charged = xrealloc(rec->charged, rec->charged_cap * sizeof *rec->charged);
+	if (r->nprocs == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 8;
+		r->procs = xrealloc(r->procs, r->cap * sizeof *r->procs);
 	}
-	return rec->charged;
+	r->procs[r->nprocs++] = p;
 }
 
-/* process.mem and the process.alloc row, at most every --process-interval. */
-static int write_process(struct recorder *rec, double now, const struct memtrack_row *row,
-			 struct tg_err *err)
+/* Stop recording procs[i]; keep order ([0] stays the target while it is there). */
+static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
 {
-	if (rec->opts.process_interval_s > 0 && rec->last_process_row > 0 &&
-	    now - rec->last_process_row < rec->opts.process_interval_s)
-		return 0;
-	rec->last_process_row = now;
-	if (output_process_mem(rec->out, now, row->v[MT_RSS], err) < 0)
-		return -1;
-	return output_alloc_row(rec->out, now, row->v, row->valid, MT_NCOLS, err);
+	int rc = proc_close(r->procs[i], discard, err);
+
+	memmove(r->procs + i, r->procs + i + 1, (r->nprocs - i - 1) * sizeof *r->procs);
+	r->nprocs--;
+	return rc;
 }
+
+static void warn(const struct run *r, const char *what, pid_t pid, const struct tg_err *err)
+{
+	if (!r->opts.quiet)
+		fprintf(stderr, "tgattach: %s %d: %s\n", what, (int)pid, err->msg);
+}
+
+/* Called by the tracer, with the new process held: only note it, the tick does the work. */
+static void on_event(void *ctx, const struct trace_event *ev)
+{
+	struct run *r = ctx;
+
+	if (ev->kind == TRACE_EV_THREAD_NEW || ev->kind == TRACE_EV_THREAD_EXIT)
+		return;
+	if (r->npend == r->pend_cap) {
+		r->pend_cap = r->pend_cap ? r->pend_cap * 2 : 16;
+		r->pend = xrealloc(r->pend, r->pend_cap * sizeof *r->pend);
+	}
+	r->pend[r->npend++] = (struct pending){ev->kind, ev->pid, ev->parent};
+}
+
+/* A forked child: the same interpreter as its parent, recorded into OUTDIR/CHILD. */
+static void on_fork(struct run *r, pid_t pid, pid_t parent)
+{
+	struct proc *from = find_proc(r, parent, NULL);
+	struct tg_err err = {0};
+
+	if (find_proc(r, pid, NULL))
+		return;
+	struct proc *p = from ? proc_open(&r->opts, pid, parent, proc_target(from), &err) : NULL;
+	if (!p) {
+		if (from)
+			warn(r, "cannot record child process", pid, &err);
+		trace_release(r->trace, pid, NULL);
+		return;
+	}
+	add_proc(r, p);
+	r->children++;
+}
+
+/* An exec: Python goes on being recorded (its interpreter found again); anything else is
+ * let go, and a child that ran something else leaves no directory. */
+static void on_exec(struct run *r, pid_t pid)
+{
+	size_t i;
+	struct proc *p = find_proc(r, pid, &i);
+	struct tg_err err = {0};
+
+	if (!p)
+		return;
+	int rc = proc_exec(p, &err);
+	if (rc == 0)
+		return;
+	int child = pid != r->opts.pid;
+	trace_release(r->trace, pid, NULL);
+	drop_proc(r, i, child, NULL);
+	r->children -= child;
+}
+
+static int on_exit_event(struct run *r, pid_t pid, struct tg_err *err)
+{
+	size_t i;
+
+	if (!find_proc(r, pid, &i))
+		return 0;
+	return drop_proc(r, i, 0, err);
+}
+
+/* The events queued since the last tick, within a time budget (a fork storm must not
+ * starve sampling or the duration limit): what is left waits for the next tick.  Opening
+ * a child's recording takes a while, so between two events the tracer releases whatever
+ * stopped meanwhile (that may queue more events, handled next time). */
+static int handle_events(struct run *r, struct tg_err *err)
+{
+	size_t n = r->npend, k = 0;
+	double until = clock_mono_s() + EVENTS_BUDGET_S;
+	int rc = 0;
+
+	for (; k < n && (k == 0 || clock_mono_s() < until); k++) {
+		struct pending ev = r->pend[k];
+		if (k && trace_service(r->trace, err) < 0)
+			return -1;
+		if (ev.kind == TRACE_EV_PROCESS_NEW)
+			on_fork(r, ev.pid, ev.parent);
+		else if (ev.kind == TRACE_EV_EXEC)
+			on_exec(r, ev.pid);
+		else if (ev.kind == TRACE_EV_PROCESS_EXIT && on_exit_event(r, ev.pid, err) < 0)
+			rc = -1;
+	}
+	memmove(r->pend, r->pend + k, (r->npend - k) * sizeof *r->pend);
+	r->npend -= k;
+	return rc;
+}
+
+/* ---- the tick ---- */
 
 /* Is this tick a stack sample (else a memory micro-sample)? */
-static int stack_due(struct recorder *rec)
+static int stack_due(struct run *r)
 {
-	double now = now_mono(), period = 1.0 / rec->opts.rate_hz;
+	double now = clock_mono_s(), period = 1.0 / r->opts.rate_hz;
 
 	/* half a tick early: the loop's ticks jitter around their due time */
-	if (now + 0.5 / rec->loop_hz < rec->next_stack)
+	if (now + 0.5 / r->loop_hz < r->next_stack)
 		return 0;
-	rec->next_stack += period;
-	if (rec->next_stack < now)
-		rec->next_stack = now + period;
+	r->next_stack += period;
+	if (r->next_stack < now)
+		r->next_stack = now + period;
 	return 1;
+}
+
+static void status_line(struct run *r, double now, int final)
+{
+	uint64_t bytes = 0;
+	size_t threads = 0;
+
+	if (!r->status_tty || r->opts.quiet)
+		return;
+	if (!final && now - r->last_status < 0.5)
+		return;
+	r->last_status = now;
+	for (size_t i = 0; i < r->nprocs; i++) {
+		bytes += proc_bytes(r->procs[i]);
+		threads += proc_threads(r->procs[i]);
+	}
+	fprintf(stderr, "\r[%7.1fs] %llu samples, %zu processes, %zu threads, %.1f MB written%s",
+		now - r->started,
+		(unsigned long long)(r->nprocs ? proc_samples(r->procs[0]) : 0), r->nprocs,
+		threads, (double)bytes / 1e6, final ? "\n" : "  ");
+}
+
+/* Every FLUSH_INTERVAL_S the buffered lines reach the files, so that they can be followed
+ * (tail -f, a renderer) during a long recording and little is lost if tgattach is killed. */
+static int flush_due(struct run *r, struct tg_err *err)
+{
+	double now = clock_mono_s();
+
+	if (now < r->next_flush)
+		return 0;
+	r->next_flush = now + FLUSH_INTERVAL_S;
+	for (size_t i = 0; i < r->nprocs; i++)
+		if (proc_flush(r->procs[i], err) < 0)
+			return -1;
+	return 0;
 }
 
 static int tick(void *ctx, struct tg_err *err)
 {
-	struct recorder *rec = ctx;
-	struct memtrack_row row;
+	struct run *r = ctx;
 
-	if (!stack_due(rec))
-		return memtrack_micro(rec->mem);
-	double now = now_realtime();
-	if (memtrack_read(rec->mem, &row) != 0)
-		return 1; /* the target is gone */
-	if (write_process(rec, now, &row, err) < 0)
+	if (r->npend && handle_events(r, err) < 0)
 		return -1;
-	if (walker_sample(rec->s.walker, &rec->sample, NULL) < 0) {
-		rec->failed_samples++;
-		return 0;
-	}
-	if (rec->samples % NAMES_REFRESH_TICKS == 0 || rec->sample.nthreads != rec->last_nthreads)
-		session_refresh_names(&rec->s, &rec->sample);
-	rec->last_nthreads = rec->sample.nthreads;
-	int64_t *charged = charged_for(rec, rec->sample.nthreads);
-	memtrack_charge(rec->mem, &rec->sample, charged);
-	if (tracker_feed(rec->tracker, &rec->sample, charged, now, thread_name, rec, err) < 0)
-		return -1;
-	rec->samples++;
-	status_line(rec, now, 0);
-	return 0;
-}
-
-static void target_cmdline(pid_t pid, struct buf *out)
-{
-	char path[64], data[4096];
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	size_t n = fread(data, 1, sizeof data, f);
-	fclose(f);
-	for (size_t i = 0; i < n; i++)
-		buf_addch(out, data[i] ? data[i] : ' ');
-	while (out->len && out->data[out->len - 1] == ' ')
-		out->data[--out->len] = '\0';
-}
-
-#define META_MAX_KEYS 32
-
-/* meta's key=value pairs, values owned. */
-struct meta_kv {
-	const char *keys[META_MAX_KEYS];
-	struct buf values[META_MAX_KEYS];
-	size_t n;
-};
-
-static struct buf *meta_add(struct meta_kv *kv, const char *key)
-{
-	if (kv->n == META_MAX_KEYS)
-		abort(); /* a programming error: the keys are fixed below */
-	kv->keys[kv->n] = key;
-	kv->values[kv->n] = (struct buf)BUF_INIT;
-	return &kv->values[kv->n++];
-}
-
-/* Which metrics and process.alloc columns this target gives, and why the others are
- * missing. */
-static void meta_alloc(struct recorder *rec, struct meta_kv *kv)
-{
-	struct alloc_reader *a = memtrack_alloc(rec->mem);
-	unsigned avail = alloc_available(a);
-	int heap = memtrack_heap_available(rec->mem);
-	struct buf *cols, *missing;
-
-	buf_addstr(meta_add(kv, "metric"),
-		   memtrack_metric(rec->mem) == MEMTRACK_HEAP ? "heap" : "rss");
-	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
-	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", rec->opts.mem_rate_hz);
-	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
-	cols = meta_add(kv, "alloc_columns");
-	missing = meta_add(kv, "alloc_missing");
-	buf_addf(cols, "time rss anon%s", heap ? " heap pool_bytes" : "");
-	if (!heap)
-		buf_addf(missing, "heap, pool_bytes: %s", alloc_missing_reason(a, ALLOC_BYTES));
-	for (int f = 0; f < ALLOC_NFIELDS; f++) {
-		if (avail & (1u << f)) {
-			buf_addf(cols, " %s", alloc_field_name((enum alloc_field)f));
+	int due = stack_due(r);
+	double now = clock_real_s();
+	for (size_t i = 0; i < r->nprocs;) {
+		/* a long tick over many processes must not hold forking parents at their stops */
+		if (i % SERVICE_EVERY == SERVICE_EVERY - 1 && trace_service(r->trace, err) < 0)
+			return -1;
+		int rc = proc_tick(r->procs[i], due, now, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			i++;
 			continue;
 		}
-		buf_addf(missing, "%s%s: %s", missing->len ? "; " : "",
-			 alloc_field_name((enum alloc_field)f),
-			 alloc_missing_reason(a, (enum alloc_field)f));
+		if (drop_proc(r, i, 0, err) < 0) /* gone */
+			return -1;
 	}
-}
-
-static double per(double total, uint64_t n)
-{
-	return n ? total / (double)n : 0.0;
-}
-
-/* At the end of the run: how the run went. */
-static void meta_totals(struct recorder *rec, struct meta_kv *kv)
-{
-	struct memtrack_stats st;
-
-	memtrack_stats(rec->mem, &st);
-	buf_addf(meta_add(kv, "samples"), "%llu", (unsigned long long)rec->samples);
-	buf_addf(meta_add(kv, "failed_samples"), "%llu", (unsigned long long)rec->failed_samples);
-	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu",
-		 (unsigned long long)st.micro_samples);
-	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
-	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
-	buf_addf(meta_add(kv, "mem_cost_us"),
-		 "sample %.0f (walks included), walk %.0f, micro-sample %.1f",
-		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
-		 per(st.micro_s, st.micro_samples) * 1e6);
-	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
-}
-
-static int write_meta(struct recorder *rec, int argc, char **argv, int final, struct tg_err *err)
-{
-	const struct py_target *t = &rec->s.target;
-	struct meta_kv kv = {0};
-	char v[32];
-
-	buf_addstr(meta_add(&kv, "tgattach"), TG_VERSION);
-	buf_addf(meta_add(&kv, "pid"), "%d", (int)rec->opts.pid);
-	target_cmdline(rec->opts.pid, meta_add(&kv, "cmdline"));
-	buf_addstr(meta_add(&kv, "interpreter"), t->image_path);
-	buf_addf(meta_add(&kv, "version"), "%s%s", pytarget_version_str(t, v, sizeof v),
-		 t->debug_abi ? " (debug build)" : "");
-	buf_addstr(meta_add(&kv, "build"), t->is_shared ? "shared" : "static");
-	buf_addstr(meta_add(&kv, "offsets"), pytarget_offsets_source_name(t->off_source));
-	buf_addstr(meta_add(&kv, "offsets_detail"), t->off_detail);
-	buf_addf(meta_add(&kv, "rate_hz"), "%g", rec->opts.rate_hz);
-	buf_addf(meta_add(&kv, "process_interval"), "%g", rec->opts.process_interval_s);
-	buf_addf(meta_add(&kv, "start"), "%.6f", rec->started);
-	struct buf *self = meta_add(&kv, "command");
-	for (int i = 0; i < argc; i++)
-		buf_addf(self, "%s%s", i ? " " : "", argv[i]);
-	meta_alloc(rec, &kv);
-	if (final)
-		meta_totals(rec, &kv);
-	const char *values[META_MAX_KEYS];
-	for (size_t i = 0; i < kv.n; i++)
-		values[i] = buf_cstr(&kv.values[i]);
-	int rc = output_meta(rec->out, kv.keys, values, kv.n, err);
-	for (size_t i = 0; i < kv.n; i++)
-		buf_free(&kv.values[i]);
-	return rc;
-}
-
-/* process.alloc's header for this run. */
-static int write_alloc_header(struct recorder *rec, struct tg_err *err)
-{
-	const char *cols[1 + MT_NCOLS];
-	struct buf c1 = BUF_INIT;
-
-	cols[0] = "time";
-	for (int i = 0; i < MT_NCOLS; i++)
-		cols[1 + i] = memtrack_col_name((enum memtrack_col)i);
-	buf_addf(&c1, "tgattach process.alloc of process %d, run %.6f: one row per sample",
-		 (int)rec->opts.pid, rec->started);
-	const char *comments[] = {
-		buf_cstr(&c1),
-		"bytes or counts; ? = not read (see alloc_missing in meta) or discarded as "
-		"torn; gnuplot: set datafile missing \"?\""};
-	int rc = output_alloc_header(rec->out, comments, 2, cols, 1 + MT_NCOLS, err);
-	buf_free(&c1);
-	return rc;
+	if (r->nprocs == 0)
+		return 1;
+	if (due)
+		status_line(r, now, 0);
+	return flush_due(r, err);
 }
 
 static const char *end_reason(enum loop_end end, int signo)
@@ -443,83 +406,77 @@ static const char *end_reason(enum loop_end end, int signo)
 	}
 }
 
-static int run(struct recorder *rec, struct tg_err *err)
+static void summary(const struct run *r, enum loop_end end, int signo, uint64_t samples,
+		    const char *dir)
 {
-	struct loop_opts lo = {rec->loop_hz, rec->opts.duration_s, tick, rec};
-	int signo = 0;
-
-	enum loop_end end = loop_run(rec->s.trace, &lo, &signo, err);
-	status_line(rec, now_realtime(), 1);
-	if (end == LOOP_END_ERROR)
-		return -1;
-	if (!rec->opts.quiet)
-		fprintf(stderr, "tgattach: %s: %llu samples of process %d written to %s\n",
-			end_reason(end, signo), (unsigned long long)rec->samples,
-			(int)rec->opts.pid, output_dir(rec->out));
-	return 0;
+	if (r->opts.quiet)
+		return;
+	fprintf(stderr, "tgattach: %s: %llu samples of process %d", end_reason(end, signo),
+		(unsigned long long)samples, (int)r->opts.pid);
+	if (r->children)
+		fprintf(stderr, " and %llu child processes", (unsigned long long)r->children);
+	fprintf(stderr, " written to %s\n", dir);
 }
 
-static void recorder_free(struct recorder *rec)
+/* ---- the run ---- */
+
+static int attach(struct run *r, struct tg_err *err)
 {
-	tracker_free(rec->tracker);
-	memtrack_free(rec->mem);
-	walk_sample_free(&rec->sample);
-	free(rec->charged);
+	struct trace_opts to = {!r->opts.no_follow_forks, on_event, r};
+
+	r->trace = trace_attach(r->opts.pid, &to, err);
+	return r->trace ? 0 : -1;
 }
 
-/* The memory side, once the interpreter is known (it decides which metric is readable). */
-static int open_memtrack(struct recorder *rec, struct tg_err *err)
+/* Detach first (no traced process may wait on our disk), then finish every file. */
+static int finish(struct run *r, int rc, struct tg_err *err)
 {
-	struct memtrack_opts mo = {rec->opts.pid, &rec->s.remote, &rec->s.target, rec->opts.metric,
-				   rec->opts.mem_rate_hz};
-
-	if (rec->opts.mem_rate_hz < 0)
-		rec->opts.mem_rate_hz = mo.micro_hz = MEM_RATE_DEFAULT;
-	rec->mem = memtrack_new(&mo, err);
-	if (!rec->mem)
-		return -1;
-	rec->loop_hz = rec->opts.rate_hz > rec->opts.mem_rate_hz ? rec->opts.rate_hz
-								 : rec->opts.mem_rate_hz;
-	return 0;
+	trace_detach(r->trace);
+	r->trace = NULL;
+	r->npend = 0;
+	while (r->nprocs)
+		if (drop_proc(r, r->nprocs - 1, 0, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+	free(r->procs);
+	free(r->pend);
+	return rc;
 }
 
 int cmd_record(int argc, char **argv)
 {
-	struct recorder rec = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
-	struct session_opts sopts = {0};
-	struct tg_err err = {0}, cerr = {0};
-	int rc;
+	struct run r = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
+	struct tg_err err = {0};
+	int rc, signo = 0;
 
-	if ((rc = parse_args(argc, argv, &rec.opts, &err)) != 0)
+	if ((rc = parse_args(argc, argv, &r.opts, &err)) != 0)
 		return rc > 0 ? TG_OK : options_fail(&err);
-	sopts.offsets = rec.opts.offsets;
-	if (session_open(&rec.s, rec.opts.pid, &sopts, &err) < 0)
+	r.opts.argc = argc;
+	r.opts.argv = argv;
+	if (r.opts.mem_rate_hz < 0)
+		r.opts.mem_rate_hz = MEM_RATE_DEFAULT;
+	r.loop_hz = r.opts.rate_hz > r.opts.mem_rate_hz ? r.opts.rate_hz : r.opts.mem_rate_hz;
+	r.started = clock_real_s();
+	/* resolve and open the files before attaching: bad input never touches the target */
+	struct proc *root = proc_open(&r.opts, r.opts.pid, 0, NULL, &err);
+	if (!root)
 		return options_fail(&err);
-	if (open_memtrack(&rec, &err) < 0) {
-		session_close(&rec.s);
+	add_proc(&r, root);
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", proc_dir(root));
+	if (attach(&r, &err) < 0) {
+		finish(&r, -1, NULL);
 		return options_fail(&err);
 	}
-	rec.started = now_realtime();
-	rec.out = output_open(rec.opts.outdir, rec.opts.pid, rec.opts.no_stack ? OUTPUT_NO_STACK : 0,
-			      &err);
-	if (!rec.out || write_meta(&rec, argc, argv, 0, &err) < 0 ||
-	    write_alloc_header(&rec, &err) < 0 || session_attach(&rec.s, &sopts, &err) < 0) {
-		if (rec.out)
-			output_close(rec.out, NULL);
-		memtrack_free(rec.mem);
-		session_close(&rec.s);
+	r.status_tty = isatty(STDERR_FILENO);
+	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r};
+	enum loop_end end = loop_run(r.trace, &lo, &signo, &err);
+	uint64_t samples = r.nprocs && proc_pid(r.procs[0]) == r.opts.pid
+				   ? proc_samples(r.procs[0])
+				   : 0;
+	status_line(&r, clock_real_s(), 1);
+	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
+	if (rc < 0)
 		return options_fail(&err);
-	}
-	rec.tracker = tracker_new(rec.out, rec.opts.filter);
-	rec.status_tty = isatty(STDERR_FILENO);
-	rc = run(&rec, &err);
-	session_close(&rec.s); /* detach first: the target must not wait on our disk */
-	if (write_meta(&rec, argc, argv, 1, rc < 0 ? NULL : &err) < 0 && rc == 0)
-		rc = -1;
-	if (output_close(rec.out, &cerr) < 0 && rc == 0) {
-		err = cerr;
-		rc = -1;
-	}
-	recorder_free(&rec);
-	return rc < 0 ? options_fail(&err) : TG_OK;
+	summary(&r, end, signo, samples, dir);
+	return TG_OK;
 }

@@ -24,10 +24,20 @@
 static void usage(FILE *fp)
 {
 	fputs("usage: tgattach render memg DIR|FILES... [options]\n"
+	      "       tgattach render memg OUTDIR/PID --children [options]\n"
+	      "       tgattach render memg OUTDIR [options]\n"
 	      "Draws the memory change at each function return of every thread, and the\n"
 	      "process RSS, over time: OUTDIR/memg.svg, with the peaks listed in OUTDIR/memg.txt\n"
 	      "as 'MARK: THREAD>FILE:LINE:FUNC=>DELTA_BYTES'.  DIR is a recording directory\n"
-	      "(OUTDIR/PID of tgattach or ThreadGraph); FILES are .mem files.\n"
+	      "(OUTDIR/PID of tgattach or ThreadGraph); FILES are .mem files.  A recording that\n"
+	      "followed forks has one OUTDIR/PID per process, each meta naming its parent:\n"
+	      "  --children                   OUTDIR/PID and its descendants (OUTDIR/CHILD whose\n"
+	      "                               meta says parent=PID, recursively), one time axis.\n"
+	      "                               Given OUTDIR itself (PID directories, no .mem\n"
+	      "                               files), every process tree in it is drawn.  In a\n"
+	      "                               tree, lines are 'process PID RSS' and 'PID:THREAD';\n"
+	      "                               beyond 20 processes, those of lower peak RSS are\n"
+	      "                               one 'other children (K)' line (listed in memg.txt)\n"
 	      "  -o, --output OUTDIR          where to write (default: the current directory)\n"
 	      "  --format svg|png             memg.svg (default) or memg.png\n"
 	      "  --process-rebase KB          subtract KB from the process RSS (default 30000)\n"
@@ -58,6 +68,7 @@ enum {
 	OPT_TO,
 	OPT_STRICT,
 	OPT_FORMAT,
+	OPT_CHILDREN,
 };
 
 static const struct option long_opts[] = {
@@ -79,6 +90,7 @@ static const struct option long_opts[] = {
     {"time-to", required_argument, NULL, OPT_TO},
     {"time_to", required_argument, NULL, OPT_TO},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"children", no_argument, NULL, OPT_CHILDREN},
     {NULL, 0, NULL, 0},
 };
 
@@ -116,6 +128,9 @@ static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err
 		return cli_time("--time-to", arg, &o->to, err);
 	case OPT_STRICT:
 		o->strict = 1;
+		return 0;
+	case OPT_CHILDREN:
+		o->children = 1;
 		return 0;
 	}
 	return tg_err_set(err, TG_E_USAGE, "unknown option (see --help)");
@@ -207,23 +222,66 @@ out:
 	return rc;
 }
 
+/* The earliest first event of the processes read (drawn, or summed with an RSS). */
+static int tree_first_time(const struct memg_tree *t, double *t0, struct tg_err *err)
+{
+	int found = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct memg_proc *m = &t->procs[i];
+		double first;
+		struct tg_err e;
+		if (!m->usable || (!m->drawn && !m->has_rss))
+			continue;
+		tg_err_clear(&e);
+		if (recording_first_time(&m->rec, REC_MEM | REC_PROCESS, &first, &e) < 0)
+			continue; /* a process with no data draws nothing */
+		if (!found || first < *t0)
+			*t0 = first, found = 1;
+	}
+	if (!found)
+		return tg_err_set(err, TG_E_DATA, "no data: no process holds a well-formed line");
+	return 0;
+}
+
+/* Which recording (or tree) to read, and the time it starts. */
+static int open_input(struct memg_plot *p, struct recording *rec, struct memg_tree *tree, int nargs,
+		      char **args, struct tg_err *err)
+{
+	int r = memg_tree_open(tree, p->o, nargs, args, err);
+
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		p->tree = tree;
+		if (memg_tree_select(tree, MEMG_MAX_PROCS, err) < 0)
+			return -1;
+		for (size_t i = 0; i < tree->n && !p->rec; i++)
+			if (tree->procs[i].drawn)
+				p->rec = &tree->procs[i].rec;
+		return tree_first_time(tree, &p->t0, err);
+	}
+	if (recording_open(rec, nargs, args, err) < 0)
+		return -1;
+	p->rec = rec;
+	if (!has_mem(rec))
+		return tg_err_set(err, TG_E_DATA, "%s: no .mem files", rec->dir);
+	return recording_first_time(rec, REC_MEM | REC_PROCESS, &p->t0, err);
+}
+
 static int run(const struct memg_opts *o, int nargs, char **args, struct tg_err *err)
 {
 	struct recording rec;
+	struct memg_tree tree;
 	struct memg_plot p;
 	int rc = -1;
 
 	memset(&p, 0, sizeof p);
+	memset(&rec, 0, sizeof rec);
+	memset(&tree, 0, sizeof tree);
 	p.o = o;
-	p.rec = &rec;
 	p.spill_fd = -1;
-	if (recording_open(&rec, nargs, args, err) < 0)
-		return -1;
-	if (!has_mem(&rec)) {
-		tg_err_set(err, TG_E_DATA, "%s: no .mem files", rec.dir);
-		goto out;
-	}
-	if (recording_first_time(&rec, REC_MEM | REC_PROCESS, &p.t0, err) < 0)
+	if (open_input(&p, &rec, &tree, nargs, args, err) < 0)
 		goto out;
 	p.from = o->from.set ? cli_time_resolve(&o->from, p.t0) : -INFINITY;
 	p.to = o->to.set ? cli_time_resolve(&o->to, p.t0) : INFINITY;
@@ -244,6 +302,7 @@ static int run(const struct memg_opts *o, int nargs, char **args, struct tg_err 
 out:
 	memg_plot_free(&p);
 	recording_free(&rec);
+	memg_tree_free(&tree);
 	return rc;
 }
 

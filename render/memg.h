@@ -2,6 +2,8 @@
  *   memg.c         options and the run: recording -> work directory -> gnuplot -> OUTDIR
  *   memg_data.c    reading the .mem files into gnuplot data blocks and the peak list
  *   memg_script.c  the gnuplot script
+ *   memg_tree.c    --children and directories of recordings: which processes, in what order
+ *   memg_other.c   the processes beyond MEMG_MAX_PROCS, summed into one RSS line
  *
  * Memory is bounded whatever the size of the recording: each series goes through a
  * decimator (render/decim.h) before it reaches the data file, peaks are spilled to a file
@@ -26,6 +28,8 @@
 /* Label cells (labelgrid.h): about 80 x 55 pixels of the plot area each. */
 #define MEMG_LABEL_COLS 20
 #define MEMG_LABEL_ROWS 16
+/* Processes drawn one by one (threads and RSS) in a tree; the rest are one summed line. */
+#define MEMG_MAX_PROCS 20
 
 struct memg_opts {
 	const char *outdir;
@@ -36,20 +40,43 @@ struct memg_opts {
 	long long cap;	  /* KB, 0 = none */
 	int no_process;
 	int strict;
+	int children;
 	enum plot_format format;
 	struct cli_time from, to;
 };
 
 struct memg_series {
-	int block; /* index in the data file */
-	int is_process;
-	size_t thread; /* index among threads */
+	int block;	/* index in the data file */
+	int is_process; /* 2: the summed "other children" line */
+	size_t thread;	/* index among threads; for a process line, among process lines */
+	long pid;	/* of a process line in a tree, else 0 */
 	char *title;
+};
+
+/* One recording directory OUTDIR/PID of a process tree. */
+struct memg_proc {
+	long pid;
+	long parent; /* from meta parent=; -1 when missing or malformed */
+	char *dir;
+	struct recording rec;
+	int usable; /* rec opened */
+	int drawn;  /* one by one; else summed into the "other" line */
+	int has_rss;
+	long long peak;	    /* highest process.mem value, KB */
+	double first, last; /* times of its process.mem samples */
+};
+
+/* Every process before its children; children by PID. */
+struct memg_tree {
+	struct memg_proc *procs;
+	size_t n;
+	size_t nother; /* usable, not drawn */
 };
 
 struct memg_plot {
 	const struct memg_opts *o;
-	const struct recording *rec;
+	const struct recording *rec;  /* in a tree: the first process drawn, for the title */
+	const struct memg_tree *tree; /* NULL: one recording */
 	struct workdir wd;
 	FILE *data;
 	int blocks;
@@ -70,9 +97,29 @@ struct memg_plot {
 
 /* memg_data.c: every thread, then the process, into the data file; peaks into p->peaks. */
 int memg_read(struct memg_plot *p, struct tg_err *err);
+/* memg_data.c: the decimator's points as the next data block (index, or -1 if none). */
+int memg_write_block(struct memg_plot *p, int is_thread);
+void memg_add_series(struct memg_plot *p, int block, int is_process, size_t index, long pid,
+		     const char *title);
 /* memg_data.c: memg.txt (every peak) and the label files 'up' and 'down'. */
 int memg_write_peaks(struct memg_plot *p, struct tg_err *err);
 void memg_plot_free(struct memg_plot *p);
+
+/* memg_tree.c: with o->children, the one directory argument OUTDIR/PID and the
+ * directories of OUTDIR whose meta says parent=PID, recursively; without, a single
+ * directory argument that holds no recording file but PID subdirectories with a meta file
+ * (every tree in it).  Returns 1 and fills *t, 0 when the arguments are no tree (a plain
+ * recording), -1 with err.  A subdirectory that is not a readable recording is skipped
+ * with a warning (only the named PID of --children must be one). */
+int memg_tree_open(struct memg_tree *t, const struct memg_opts *o, int nargs, char *const *args,
+		   struct tg_err *err);
+/* Reads every process.mem for its peak and time span, then marks at most max processes
+ * drawn: the first one, then by peak RSS. */
+int memg_tree_select(struct memg_tree *t, size_t max, struct tg_err *err);
+void memg_tree_free(struct memg_tree *t);
+
+/* memg_other.c: the RSS of the processes not drawn, summed, as one series. */
+int memg_read_other(struct memg_plot *p, struct tg_err *err);
 
 /* memg_script.c */
 void memg_script(const struct memg_plot *p, struct buf *s);

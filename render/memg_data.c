@@ -16,7 +16,7 @@ static int in_range(const struct memg_plot *p, double t)
 }
 
 /* The decimated series as the next data block; returns its index, or -1 if empty. */
-static int write_block(struct memg_plot *p, int is_thread)
+int memg_write_block(struct memg_plot *p, int is_thread)
 {
 	size_t n;
 	const struct decim_pt *pts = decim_points(p->decim, &n);
@@ -39,8 +39,8 @@ static int write_block(struct memg_plot *p, int is_thread)
 	return p->blocks++;
 }
 
-static void add_series(struct memg_plot *p, int block, int is_process, size_t thread,
-		       const char *title)
+void memg_add_series(struct memg_plot *p, int block, int is_process, size_t index, long pid,
+		     const char *title)
 {
 	struct memg_series *s;
 
@@ -48,7 +48,8 @@ static void add_series(struct memg_plot *p, int block, int is_process, size_t th
 	s = &p->series[p->nseries++];
 	s->block = block;
 	s->is_process = is_process;
-	s->thread = thread;
+	s->thread = index;
+	s->pid = pid;
 	s->title = xstrdup(title);
 }
 
@@ -120,38 +121,50 @@ static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, str
 	return r;
 }
 
-static int do_thread(struct memg_plot *p, const struct rec_thread *t, struct tg_err *err)
+/* pid: the thread's process in a tree (names become "PID:THREAD"), else 0. */
+static int do_thread(struct memg_plot *p, const struct rec_thread *t, long pid, struct tg_err *err)
 {
-	struct buf legend = BUF_INIT;
+	struct buf legend = BUF_INIT, title = BUF_INIT;
 	struct tgfile f;
 	size_t thread = p->nthreads++;
 	int block, r;
 
 	recording_say_thread(t);
+	if (pid) {
+		buf_addf(&legend, "%ld:", pid);
+		buf_addf(&title, "%ld:", pid);
+	}
+	buf_add(&title, t->name.data, t->name.len);
 	tg_escape_field(&legend, buf_cstr(&t->name), t->name.len);
 	p->legend_names = xrealloc(p->legend_names, p->nthreads * sizeof *p->legend_names);
 	p->legend_names[thread] = buf_detach(&legend);
-	if (tgfile_open(&f, t->mem, TGFILE_RETURNS, p->o->strict, err) < 0)
+	if (tgfile_open(&f, t->mem, TGFILE_RETURNS, p->o->strict, err) < 0) {
+		buf_free(&title);
 		return -1;
+	}
 	decim_reset(p->decim);
 	r = read_thread(p, &f, thread, err);
 	p->malformed += f.malformed;
 	tgfile_close(&f);
-	if (r < 0)
-		return -1;
-	block = write_block(p, 1);
-	if (block >= 0)
-		add_series(p, block, 0, thread, buf_cstr(&t->name));
-	return 0;
+	block = r < 0 ? -1 : memg_write_block(p, 1);
+	if (block >= 0) /* a NUL in the name ends the title: gnuplot strings cannot hold one */
+		memg_add_series(p, block, 0, thread, 0, buf_cstr(&title));
+	buf_free(&title);
+	return r < 0 ? -1 : 0;
 }
 
-static int do_process(struct memg_plot *p, const char *path, struct tg_err *err)
+/* pid, index: the process and its place among the process lines in a tree, else 0. */
+static int do_process(struct memg_plot *p, const char *path, long pid, size_t index,
+		      struct tg_err *err)
 {
 	struct tg_rec rec = TG_REC_INIT;
 	struct tgfile f;
 	int block, r;
 
-	fputs("Processing data for the process\n", stderr);
+	if (pid)
+		fprintf(stderr, "Processing data for the process %ld\n", pid);
+	else
+		fputs("Processing data for the process\n", stderr);
 	if (tgfile_open(&f, path, TGFILE_SAMPLES, p->o->strict, err) < 0)
 		return -1;
 	decim_reset(p->decim);
@@ -163,20 +176,39 @@ static int do_process(struct memg_plot *p, const char *path, struct tg_err *err)
 	tg_rec_free(&rec);
 	if (r < 0)
 		return -1;
-	block = write_block(p, 0);
+	block = memg_write_block(p, 0);
 	if (block >= 0)
-		add_series(p, block, 1, 0, "");
+		memg_add_series(p, block, 1, index, pid, "");
 	return 0;
+}
+
+static int do_recording(struct memg_plot *p, const struct recording *rec, long pid, size_t index,
+			struct tg_err *err)
+{
+	for (size_t i = 0; i < rec->nthreads; i++)
+		if (rec->threads[i].mem && do_thread(p, &rec->threads[i], pid, err) < 0)
+			return -1;
+	if (rec->process_mem && !p->o->no_process &&
+	    do_process(p, rec->process_mem, pid, index, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int do_tree(struct memg_plot *p, struct tg_err *err)
+{
+	size_t index = 0;
+
+	for (size_t i = 0; i < p->tree->n; i++) {
+		const struct memg_proc *m = &p->tree->procs[i];
+		if (m->drawn && do_recording(p, &m->rec, m->pid, index++, err) < 0)
+			return -1;
+	}
+	return memg_read_other(p, err);
 }
 
 int memg_read(struct memg_plot *p, struct tg_err *err)
 {
-	const struct recording *rec = p->rec;
-
-	for (size_t i = 0; i < rec->nthreads; i++)
-		if (rec->threads[i].mem && do_thread(p, &rec->threads[i], err) < 0)
-			return -1;
-	if (rec->process_mem && !p->o->no_process && do_process(p, rec->process_mem, err) < 0)
+	if ((p->tree ? do_tree(p, err) : do_recording(p, p->rec, 0, 0, err)) < 0)
 		return -1;
 	if (p->malformed)
 		fprintf(stderr, "%lu malformed line%s skipped\n", p->malformed,
@@ -245,6 +277,21 @@ static int write_labels(struct memg_plot *p, const struct labelgrid *g, struct t
 	return rc;
 }
 
+/* After the peaks, which processes the "other children" line sums (PIDs are digits). */
+static void note_other(const struct memg_tree *t, FILE *txt)
+{
+	if (!t->nother)
+		return;
+	fprintf(txt,
+		"# other children (%zu): beyond the %d processes of highest RSS, summed into "
+		"one RSS line; their threads and peaks are not drawn:",
+		t->nother, MEMG_MAX_PROCS);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].usable && !t->procs[i].drawn)
+			fprintf(txt, " %ld", t->procs[i].pid);
+	fputc('\n', txt);
+}
+
 int memg_write_peaks(struct memg_plot *p, struct tg_err *err)
 {
 	struct legend_out l = {p, NULL, make_grid(p)};
@@ -253,6 +300,8 @@ int memg_write_peaks(struct memg_plot *p, struct tg_err *err)
 	l.txt = workdir_fopen(&p->wd, "memg.txt", err);
 	if (l.txt && peaks_merge(p->peaks, one_peak, &l, err) == 0)
 		rc = 0;
+	if (l.txt && p->tree)
+		note_other(p->tree, l.txt);
 	if (l.txt && workdir_fclose(&p->wd, "memg.txt", l.txt, err) < 0)
 		rc = -1;
 	if (rc == 0)

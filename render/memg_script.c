@@ -13,9 +13,16 @@ static int has_process(const struct memg_plot *p)
 	return 0;
 }
 
-static void process_label(const struct memg_plot *p, struct buf *b, const char *tail)
+/* se: the line, in a tree ("process PID RSS", "other children (K) RSS sum"), or NULL. */
+static void process_label(const struct memg_plot *p, const struct memg_series *se, struct buf *b,
+			  const char *tail)
 {
-	buf_addstr(b, "process RSS");
+	if (se && se->is_process == 2)
+		buf_addf(b, "%s RSS sum", se->title);
+	else if (se && se->pid)
+		buf_addf(b, "process %ld RSS", se->pid);
+	else
+		buf_addstr(b, "process RSS");
 	if (p->o->rebase)
 		buf_addf(b, " - %lld KB", p->o->rebase);
 	buf_addstr(b, tail);
@@ -28,7 +35,7 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 	buf_addstr(s, "set ylabel 'memory change at each return (KB)'\n");
 	if (has_process(p)) {
 		/* its own axis, so that neither the RSS nor the deltas are squashed */
-		process_label(p, &label, " (KB)");
+		process_label(p, NULL, &label, " (KB)");
 		buf_addstr(s, "set y2label ");
 		plot_quoted(s, buf_cstr(&label));
 		buf_addstr(s, "\nset y2tics\nset ytics nomirror\nset format y2 '%.0f'\n");
@@ -42,8 +49,14 @@ static void script_series(const struct memg_plot *p, struct buf *s, const struct
 	buf_addf(s, "'data' index %d using ($1/%g):2 with lines ", se->block, unit);
 	if (se->is_process) {
 		struct buf t = BUF_INIT;
-		buf_addstr(s, "axes x1y2 lw 2.5 lc rgb '#000000' dt 1 title ");
-		process_label(p, &t, " (right axis)");
+		/* the first process black as in a single recording, the others by colour, the
+		 * "other" sum grey and dotted */
+		const char *color = se->is_process == 2 ? "#808080"
+				    : se->thread == 0	? "#000000"
+							: plot_color(se->thread - 1);
+		buf_addf(s, "axes x1y2 lw 2.5 lc rgb '%s' dt %d title ", color,
+			 se->is_process == 2 ? 3 : 1);
+		process_label(p, se, &t, " (right axis)");
 		plot_quoted(s, buf_cstr(&t));
 		buf_free(&t);
 		return;
@@ -80,7 +93,7 @@ void memg_script(const struct memg_plot *p, struct buf *s)
 	plot_file_name(&file, "memg", p->o->format);
 	plot_terminal(s, p->o->format, buf_cstr(&file));
 	buf_free(&file);
-	plot_title(s, "Memory per thread", p->rec);
+	plot_title(s, p->tree ? "Memory per process and thread" : "Memory per thread", p->rec);
 	unit = plot_time_axis(s, p->t0, p->tmax - p->t0, p->o->from.set ? p->from : NAN,
 			      p->o->to.set ? p->to : NAN);
 	script_axes(p, s);

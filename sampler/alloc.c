@@ -7,14 +7,14 @@
 #include "common/xalloc.h"
 #include "symbols/debugoff.h"
 
-#define MAX_STATES 64             /* interpreters with their own obmalloc state */
-#define MAX_ARENAS (1u << 22)     /* more arena objects than any real heap has */
-#define MAX_COUNT (1ull << 40)    /* block counters beyond this are garbage */
-#define USER_TOP (1ull << 47)     /* x86-64 user addresses lie below */
-#define POOL_BATCH 1024           /* pool headers per process_vm_readv call */
-#define POOL_HDR 48               /* bytes read per pool header (also POOL_OVERHEAD) */
-#define SMALL_MAX 512             /* largest pymalloc block */
-#define DUMMY_SIZE_IDX 0xffff     /* a pool being carved, not yet given a size class */
+#define MAX_STATES 64	       /* interpreters with their own obmalloc state */
+#define MAX_ARENAS (1u << 22)  /* more arena objects than any real heap has */
+#define MAX_COUNT (1ull << 40) /* block counters beyond this are garbage */
+#define USER_TOP (1ull << 47)  /* x86-64 user addresses lie below */
+#define POOL_BATCH 1024	       /* pool headers per process_vm_readv call */
+#define POOL_HDR 48	       /* bytes read per pool header (also POOL_OVERHEAD) */
+#define SMALL_MAX 512	       /* largest pymalloc block */
+#define DUMMY_SIZE_IDX 0xffff  /* a pool being carved, not yet given a size class */
 
 #define BIT(f) (1u << (f))
 #define ALL_FIELDS (BIT(ALLOC_NFIELDS) - 1)
@@ -49,14 +49,20 @@ struct alloc_reader {
 	const char *missing[ALLOC_NFIELDS];
 	char source[192];
 	uint64_t pool_size, arena_size;
-	unsigned char *arena_buf;
+	unsigned char *arena_buf; /* the arena objects, for the walk */
 	size_t arena_cap;
-	unsigned char pool_buf[POOL_BATCH][POOL_HDR];
-	struct remote_iov iov[POOL_BATCH];
+	unsigned char *quick_buf; /* the arena objects, for alloc_quick (maybe from the hook) */
+	size_t quick_cap;
+	alloc_hook_fn hook;
+	void *hook_ctx;
+	unsigned char (*pool_buf)[POOL_HDR]; /* POOL_BATCH headers, allocated at the first walk */
+	struct remote_iov *iov;
+	struct state_addrs states[MAX_STATES]; /* as found by the last alloc_read() */
+	size_t nstates;
 };
 
 static const char *const field_names[ALLOC_NFIELDS] = {
-	"arenas", "arenas_highwater", "blocks", "bytes_in_use", "raw_blocks", "arena_bytes",
+    "arenas", "arenas_highwater", "blocks", "bytes_in_use", "raw_blocks", "arena_bytes",
 };
 
 const char *alloc_field_name(enum alloc_field f)
@@ -134,11 +140,11 @@ static void setup_statics(struct alloc_reader *a)
 {
 	const struct py_syms *s = &a->t->sym;
 	const char *stripped =
-		s->om_from_code ? "stripped build, no debug file used: the only accessor left to find "
-				  "pymalloc's statics by, _Py_GetAllocatedBlocks, does not read it "
-				  "(install the interpreter's debug file, e.g. Debian's pythonX.Y-dbg, "
-				  "and do not pass --offsets=builtin)"
-				: NULL;
+	    s->om_from_code ? "stripped build, no debug file used: the only accessor left to find "
+			      "pymalloc's statics by, _Py_GetAllocatedBlocks, does not read it "
+			      "(install the interpreter's debug file, e.g. Debian's pythonX.Y-dbg, "
+			      "and do not pass --offsets=builtin)"
+			    : NULL;
 
 	a->mode = MODE_STATICS;
 	snprintf(a->source, sizeof a->source, "pymalloc statics (%s)",
@@ -156,16 +162,16 @@ static void setup_statics(struct alloc_reader *a)
 	if (!s->om_narenas_highwater)
 		set_missing(a, BIT(ALLOC_ARENAS_HIGHWATER),
 			    a->t->major == 2 ? "Python 2.7 keeps no high-water mark"
-			    : stripped       ? stripped
-					     : "the static `narenas_highwater` is in no symbol table");
+			    : stripped	     ? stripped
+				       : "the static `narenas_highwater` is in no symbol table");
 	if (!s->om_raw_blocks)
 		set_missing(a, BIT(ALLOC_RAW_BLOCKS),
 			    a->t->major == 2 ? "Python 2.7 does not count blocks passed to malloc"
 			    : a->t->minor <= 8
 				? "before 3.9 blocks passed to malloc are counted in "
 				  "_Py_AllocatedBlocks, not apart"
-				: stripped ? stripped
-					   : "the static `raw_allocated_blocks` is in no symbol table");
+			    : stripped ? stripped
+				       : "the static `raw_allocated_blocks` is in no symbol table");
 	if (!s->om_allocated_blocks && !a->can_walk)
 		set_missing(a, BIT(ALLOC_BLOCKS), stripped ? stripped : "no counter and no walk");
 }
@@ -194,7 +200,8 @@ static void setup(struct alloc_reader *a)
 		a->avail = ALL_FIELDS;
 		a->can_walk = layout_has_pools(a->o);
 		if (!a->can_walk)
-			set_missing(a, BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES) | BIT(ALLOC_BLOCKS),
+			set_missing(a,
+				    BIT(ALLOC_BYTES) | BIT(ALLOC_ARENA_BYTES) | BIT(ALLOC_BLOCKS),
 				    "no layout for pymalloc's arena and pool headers");
 		return;
 	}
@@ -222,29 +229,15 @@ void alloc_free(struct alloc_reader *a)
 	if (!a)
 		return;
 	free(a->arena_buf);
+	free(a->quick_buf);
+	free(a->pool_buf);
+	free(a->iov);
 	free(a);
 }
 
 unsigned alloc_available(const struct alloc_reader *a)
 {
 	return a->avail;
-}
-
-int alloc_needs_walk(const struct alloc_reader *a, enum alloc_field f)
-{
-	const struct py_syms *s = &a->t->sym;
-
-	switch (f) {
-	case ALLOC_BYTES:
-	case ALLOC_ARENA_BYTES:
-		return 1;
-	case ALLOC_BLOCKS:
-		return !(a->mode == MODE_STATICS && s->om_allocated_blocks);
-	case ALLOC_ARENAS:
-		return a->mode == MODE_STATICS && !s->om_narenas;
-	default:
-		return 0;
-	}
 }
 
 const char *alloc_missing_reason(const struct alloc_reader *a, enum alloc_field f)
@@ -279,9 +272,9 @@ static size_t list_states(struct alloc_reader *a, struct state_addrs *out)
 	size_t n = 0;
 
 	if (a->mode == MODE_STATICS) {
-		out[0] = (struct state_addrs){s->om_arenas, s->om_maxarenas, s->om_narenas,
-					      s->om_narenas_highwater, s->om_raw_blocks,
-					      s->om_allocated_blocks};
+		out[0] = (struct state_addrs){s->om_arenas,	s->om_maxarenas,
+					      s->om_narenas,	s->om_narenas_highwater,
+					      s->om_raw_blocks, s->om_allocated_blocks};
 		return 1;
 	}
 	uint64_t interp = read_ptr(a, s->runtime + (uint64_t)o->rt_interp_head);
@@ -294,9 +287,9 @@ static size_t list_states(struct alloc_reader *a, struct state_addrs *out)
 			i++;
 		if (st && i == n)
 			out[n++] = (struct state_addrs){
-				st + (uint64_t)o->om_arenas,	  st + (uint64_t)o->om_maxarenas,
-				st + (uint64_t)o->om_narenas,	  st + (uint64_t)o->om_narenas_highwater,
-				st + (uint64_t)o->om_raw_blocks, 0};
+			    st + (uint64_t)o->om_arenas,     st + (uint64_t)o->om_maxarenas,
+			    st + (uint64_t)o->om_narenas,    st + (uint64_t)o->om_narenas_highwater,
+			    st + (uint64_t)o->om_raw_blocks, 0};
 		uint64_t next = read_ptr(a, interp + (uint64_t)o->is_next);
 		interp = next == interp ? 0 : next;
 	}
@@ -311,10 +304,10 @@ static int read_counters(struct alloc_reader *a, const struct state_addrs *sa, s
 	size_t n = 0;
 
 	memset(c, 0, sizeof *c);
-#define ADD(addr, dst, len, bit)                                                               \
-	if (addr) {                                                                            \
-		iov[n] = (struct remote_iov){(addr), (dst), (len), 0};                         \
-		bits[n++] = (bit);                                                             \
+#define ADD(addr, dst, len, bit)                                                                   \
+	if (addr) {                                                                                \
+		iov[n] = (struct remote_iov){(addr), (dst), (len), 0};                             \
+		bits[n++] = (bit);                                                                 \
 	}
 	ADD(sa->arenas, &c->arenas, 8, C_ARENAS);
 	ADD(sa->maxarenas, &c->maxarenas, 4, C_MAXARENAS);
@@ -355,8 +348,8 @@ static int counters_sane(const struct counters *c)
 
 static int counters_equal(const struct counters *x, const struct counters *y)
 {
-	return x->arenas == y->arenas && x->maxarenas == y->maxarenas &&
-	       x->narenas == y->narenas && x->have == y->have;
+	return x->arenas == y->arenas && x->maxarenas == y->maxarenas && x->narenas == y->narenas &&
+	       x->have == y->have;
 }
 
 /* ---- the walk ---- */
@@ -392,7 +385,15 @@ static int flush_pools(struct alloc_reader *a, size_t n, struct walk_sum *sum)
 		if (add_pool(a, a->pool_buf[i], sum) < 0)
 			return -1;
 	sum->pools += n;
+	if (a->hook)
+		a->hook(a->hook_ctx);
 	return 0;
+}
+
+void alloc_set_hook(struct alloc_reader *a, alloc_hook_fn fn, void *ctx)
+{
+	a->hook = fn;
+	a->hook_ctx = ctx;
 }
 
 /* Queue the pools carved so far from one arena object; -1 if the object is garbage. */
@@ -428,6 +429,10 @@ static int walk_state(struct alloc_reader *a, const struct counters *c, struct w
 
 	if (c->maxarenas == 0)
 		return 0;
+	if (!a->pool_buf) {
+		a->pool_buf = xmalloc(POOL_BATCH * sizeof *a->pool_buf);
+		a->iov = xmalloc(POOL_BATCH * sizeof *a->iov);
+	}
 	if (size > REMOTE_MAX_READ)
 		return -1;
 	if (size > a->arena_cap) {
@@ -495,6 +500,8 @@ void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
 	if (a->mode == MODE_NONE)
 		return;
 	size_t n = list_states(a, sa);
+	memcpy(a->states, sa, n * sizeof *sa);
+	a->nstates = n;
 	for (size_t i = 0; i < n; i++) {
 		if (read_counters(a, &sa[i], &c[i]) < 0 || !counters_sane(&c[i]))
 			return; /* garbage: nothing of this reading is kept */
@@ -557,14 +564,16 @@ static int quick_offsets(const struct alloc_reader *a, size_t *nfree)
 
 int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
 {
-	struct state_addrs sa[MAX_STATES];
 	struct counters c;
 	size_t nfree_off;
 
 	memset(out, 0, sizeof *out);
 	if (quick_offsets(a, &nfree_off) < 0)
 		return -1;
-	size_t n = list_states(a, sa);
+	if (a->nstates == 0)
+		a->nstates = list_states(a, a->states);
+	const struct state_addrs *sa = a->states;
+	size_t n = a->nstates;
 	uint64_t most = a->arena_size / a->pool_size;
 	for (size_t i = 0; i < n; i++) {
 		size_t size = 0, esz = (size_t)a->o->arena_size;
@@ -573,17 +582,18 @@ int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
 		size = (size_t)c.maxarenas * esz;
 		if (size > REMOTE_MAX_READ)
 			return -1;
-		if (size > a->arena_cap) {
-			a->arena_cap = size;
-			a->arena_buf = xrealloc(a->arena_buf, size);
+		if (size > a->quick_cap) {
+			a->quick_cap = size;
+			a->quick_buf = xrealloc(a->quick_buf, size);
 		}
-		if (size && remote_read(a->r, c.arenas, a->arena_buf, size) < 0)
+		if (size && remote_read(a->r, c.arenas, a->quick_buf, size) < 0)
 			return -1;
 		for (uint32_t k = 0; k < c.maxarenas; k++) {
-			const unsigned char *obj = a->arena_buf + (size_t)k * esz;
+			const unsigned char *obj = a->quick_buf + (size_t)k * esz;
 			uint64_t base = get_u64(obj + a->o->arena_address);
 			uint64_t carved = get_u64(obj + a->o->arena_pool_address);
-			uint32_t nfree = get_u32(obj + nfree_off), ntotal = get_u32(obj + nfree_off + 4);
+			uint32_t nfree = get_u32(obj + nfree_off),
+				 ntotal = get_u32(obj + nfree_off + 4);
 			if (base == 0)
 				continue;
 			uint64_t first = (base + a->pool_size - 1) & ~(a->pool_size - 1);

@@ -23,20 +23,20 @@
 #include "symbols/pytarget.h"
 
 enum alloc_field {
-	ALLOC_ARENAS,           /* arenas allocated now */
+	ALLOC_ARENAS,		/* arenas allocated now */
 	ALLOC_ARENAS_HIGHWATER, /* most arenas allocated at once so far */
-	ALLOC_BLOCKS,           /* blocks in use, as sys.getallocatedblocks() counts them */
-	ALLOC_BYTES,            /* bytes in pymalloc blocks in use (count x block size) */
-	ALLOC_RAW_BLOCKS,       /* blocks over 512 bytes that pymalloc passed to malloc (3.9+) */
-	ALLOC_ARENA_BYTES,      /* bytes of the pools carved out of the arenas so far */
+	ALLOC_BLOCKS,		/* blocks in use, as sys.getallocatedblocks() counts them */
+	ALLOC_BYTES,		/* bytes in pymalloc blocks in use (count x block size) */
+	ALLOC_RAW_BLOCKS,	/* blocks over 512 bytes that pymalloc passed to malloc (3.9+) */
+	ALLOC_ARENA_BYTES,	/* bytes of the pools carved out of the arenas so far */
 	ALLOC_NFIELDS
 };
 
 struct alloc_stats {
 	uint64_t v[ALLOC_NFIELDS];
-	unsigned valid;      /* bit (1u << field): v[field] was read and passed every check */
-	int walked;          /* the pools were walked (successfully or not) */
-	uint64_t pools;      /* pool headers read by the walk */
+	unsigned valid; /* bit (1u << field): v[field] was read and passed every check */
+	int walked;	/* the pools were walked (successfully or not) */
+	uint64_t pools; /* pool headers read by the walk */
 };
 
 struct alloc_reader;
@@ -47,10 +47,14 @@ void alloc_free(struct alloc_reader *a);
 /* Read the counters, and walk the pools when walk is nonzero. */
 void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out);
 
-/* Fields this target can give (bits), whether it needs a walk, and, for a field it cannot
- * give, why (one line). */
+/* Called during a walk after each batch of pool headers (about every millisecond on a big
+ * heap), so that the caller's other periodic reads need not wait for the walk to end.  It
+ * may call alloc_quick(), nothing else of this reader. */
+typedef void (*alloc_hook_fn)(void *ctx);
+void alloc_set_hook(struct alloc_reader *a, alloc_hook_fn fn, void *ctx);
+
+/* Fields this target can give (bits), and, for a field it cannot give, why (one line). */
 unsigned alloc_available(const struct alloc_reader *a);
-int alloc_needs_walk(const struct alloc_reader *a, enum alloc_field f);
 const char *alloc_missing_reason(const struct alloc_reader *a, enum alloc_field f);
 /* Where the allocator state was found ("statics from .symtab", ...), or why nothing was. */
 const char *alloc_source(const struct alloc_reader *a);
@@ -66,9 +70,10 @@ int alloc_heap(const struct alloc_stats *s, uint64_t anon, uint64_t *heap);
 int alloc_heap_available(const struct alloc_reader *a);
 
 /* A cheap reading for between the walks: the arena objects only, no pool headers (two
- * reads per allocator state).  pools_bytes: pools in use (not empty) x pool size;
- * carved_bytes: as ALLOC_ARENA_BYTES.  A pool's worth of blocks can come and go unseen, so
- * this only apportions the exact change a walk measures.  -1 when unavailable or torn. */
+ * reads per allocator state; the states found by the last alloc_read()).  pools_bytes: pools in use
+ * (not empty) x pool size; carved_bytes: as ALLOC_ARENA_BYTES.  A pool's worth of blocks can come
+ * and go unseen, so this only apportions the exact change a walk measures.  -1 when unavailable or
+ * torn. */
 struct alloc_quick {
 	uint64_t pools_bytes, carved_bytes;
 };

@@ -4,22 +4,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
 
 #define CPU_SLOTS 4096
 #define PROBES 16
-#define MAX_HOLDERS 64 /* GIL holders remembered from the previous sample (one per GIL) */
+#define MAX_HOLDERS 64	 /* GIL holders remembered from the previous sample (one per GIL) */
 #define MICRO_THREADS 64 /* threads whose CPU time each micro-sample reads */
 
 struct cpu_slot {
-	int64_t tid;      /* 0 = free */
-	int sched_fd;     /* /proc/PID/task/TID/schedstat */
-	int stat_fd;      /* /proc/PID/task/TID/stat */
-	uint64_t base_ns; /* CPU time at the last charge */
-	uint64_t base_flt;/* minor faults at the last charge */
-	uint64_t seen;    /* sample number when last seen, to recycle slots of dead threads */
+	int64_t tid;	   /* 0 = free */
+	int sched_fd;	   /* /proc/PID/task/TID/schedstat, -1 when none (once used) */
+	int stat_fd;	   /* /proc/PID/task/TID/stat */
+	uint64_t base_ns;  /* CPU time at the last charge */
+	uint64_t base_flt; /* minor faults at the last charge */
+	uint64_t seen;	   /* sample number when last seen, to recycle slots of dead threads */
 };
 
 /* What one thread did since the last charge. */
@@ -34,10 +35,12 @@ struct attrib {
 	long page_size;
 	uint64_t samples;
 	int64_t unattributed;
-	struct cpu_slot slots[CPU_SLOTS];
+	struct cpu_slot slots[CPU_SLOTS]; /* untouched (zero) until used: cheap to create */
+	uint32_t *used;			  /* indices of the slots ever used, to close them */
+	size_t nused, used_cap;
 	struct activity *act; /* per sampled thread, reused */
-	uint64_t *w;          /* weights, per sampled thread, reused */
-	int64_t *part;        /* a split, per sampled thread, reused */
+	uint64_t *w;	      /* weights, per sampled thread, reused */
+	int64_t *part;	      /* a split, per sampled thread, reused */
 	size_t act_cap;
 	uint64_t holders[MAX_HOLDERS];
 	size_t nholders;
@@ -52,6 +55,7 @@ struct attrib {
 	size_t nmicro_prev;
 	int64_t unheld;
 	/* the threads of the last stack sample, whose CPU time micro-samples read */
+	uint64_t last_micro_ns; /* monotonic time of the last attrib_micro() */
 	struct mthread {
 		int64_t tid;
 		uint64_t tstate;
@@ -71,8 +75,6 @@ struct attrib *attrib_new(pid_t pid)
 	a->page_size = sysconf(_SC_PAGESIZE);
 	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
 	a->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
-	for (size_t i = 0; i < CPU_SLOTS; i++)
-		a->slots[i].sched_fd = a->slots[i].stat_fd = -1;
 	return a;
 }
 
@@ -89,8 +91,9 @@ void attrib_free(struct attrib *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < CPU_SLOTS; i++)
-		slot_close(&a->slots[i]);
+	for (size_t i = 0; i < a->nused; i++)
+		slot_close(&a->slots[a->used[i]]);
+	free(a->used);
 	if (a->statm_fd >= 0)
 		close(a->statm_fd);
 	free(a->act);
@@ -143,7 +146,15 @@ static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
 			oldest = s;
 	}
 	/* take over the least recently seen slot (its thread is gone or idle) */
-	slot_close(oldest);
+	if (oldest->tid == 0) {
+		if (a->nused == a->used_cap) {
+			a->used_cap = a->used_cap ? a->used_cap * 2 : 16;
+			a->used = xrealloc(a->used, a->used_cap * sizeof *a->used);
+		}
+		a->used[a->nused++] = (uint32_t)(oldest - a->slots);
+	} else {
+		slot_close(oldest);
+	}
 	oldest->tid = tid;
 	oldest->sched_fd = open_task_file(a, tid, "schedstat");
 	oldest->stat_fd = open_task_file(a, tid, "stat");
@@ -253,12 +264,12 @@ static void keep_for(struct attrib *a, uint64_t tstate, int64_t bytes)
 	a->kept[a->nkept++] = (struct kept){tstate, bytes};
 }
 
-/* CPU nanoseconds each micro thread ran since the last micro-sample; returns the sum. */
-static uint64_t micro_ran(struct attrib *a, uint64_t *ran)
+/* CPU nanoseconds each micro thread ran since the last micro-sample, as the kernel has
+ * accounted it so far. */
+static void micro_ran(struct attrib *a, uint64_t *ran)
 {
 	char buf[128];
 	unsigned long long ns;
-	uint64_t total = 0;
 
 	for (size_t i = 0; i < a->nmicro; i++) {
 		struct mthread *m = &a->micro[i];
@@ -270,14 +281,11 @@ static uint64_t micro_ran(struct attrib *a, uint64_t *ran)
 			ran[i] = ns - m->base_ns;
 		m->base_ns = ns;
 		m->primed = 1;
-		total += ran[i];
 	}
-	return total;
 }
 
 /* Split among the holders at either end of the micro interval, equally. */
-static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holders,
-			 size_t nholders)
+static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders)
 {
 	uint64_t cand[2 * MAX_HOLDERS];
 	size_t n = 0;
@@ -299,11 +307,47 @@ static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holder
 	}
 }
 
+/* The kernel adds a running thread's CPU time to schedstat only at its scheduler ticks
+ * and switches, so a thread that held the GIL at both ends of a millisecond, and so ran
+ * until now, shows less than it ran: it is credited with the part of the interval nobody
+ * else's CPU time explains.  (A thread that took the GIL just now is not: the part
+ * unexplained may be time when nobody ran.) */
+static void credit_holder(struct attrib *a, uint64_t *ran, uint64_t elapsed_ns,
+			  const uint64_t *holders, size_t nholders)
+{
+	uint64_t others = 0;
+	size_t h = a->nmicro;
+
+	if (nholders != 1 || a->nmicro_prev != 1 || a->micro_prev[0] != holders[0])
+		return;
+	for (size_t i = 0; i < a->nmicro; i++) {
+		if (a->micro[i].tstate == holders[0])
+			h = i;
+		else
+			others += ran[i];
+	}
+	if (h < a->nmicro && elapsed_ns > others && ran[h] < elapsed_ns - others)
+		ran[h] = elapsed_ns - others;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders)
 {
-	uint64_t ran[MICRO_THREADS];
-	uint64_t total = micro_ran(a, ran);
+	uint64_t ran[MICRO_THREADS], total = 0, now = mono_ns();
 
+	micro_ran(a, ran);
+	if (a->last_micro_ns)
+		credit_holder(a, ran, now - a->last_micro_ns, holders, nholders);
+	a->last_micro_ns = now;
+	for (size_t i = 0; i < a->nmicro; i++)
+		total += ran[i];
 	if (delta != 0 && total > 0) {
 		int64_t given = 0;
 		size_t top = 0;
@@ -375,8 +419,7 @@ static uint64_t weight_of(const struct activity *act, enum weight kind)
 }
 
 /* Charge by the first kind of evidence that names anyone. */
-static int charge_by(struct attrib *a, size_t n, int64_t delta, enum weight kind,
-		     int64_t *charged)
+static int charge_by(struct attrib *a, size_t n, int64_t delta, enum weight kind, int64_t *charged)
 {
 	uint64_t total = 0;
 
@@ -390,8 +433,7 @@ static int charge_by(struct attrib *a, size_t n, int64_t delta, enum weight kind
 	return 1;
 }
 
-void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
-		   int64_t *charged)
+void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta, int64_t *charged)
 {
 	int known = delta != ATTRIB_UNKNOWN;
 	size_t n = s->nthreads;
@@ -411,7 +453,7 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 	int64_t left = hand_out_kept(a, s, charged);
 	set_micro_threads(a, s);
 	if (!known) {
-		a->unheld = left; /* kept for the next known delta */
+		a->unheld = left;  /* kept for the next known delta */
 		add_holders(a, s); /* the span goes on: any of them may have held it */
 		return;
 	}

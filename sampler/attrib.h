@@ -3,7 +3,8 @@
  *
  * Micro-samples (attrib_micro, about every millisecond between stack samples): the change
  * since the last one is split over the threads of the last stack sample in proportion to
- * the CPU time each ran in that millisecond (/proc/PID/task/TID/schedstat, nanoseconds);
+ * the CPU time each ran in that millisecond (/proc/PID/task/TID/schedstat, nanoseconds;
+ * the GIL holder, still running, is credited with the time the others' does not explain);
  * when none ran measurably, equally over the GIL holders at either end; when nobody held
  * a GIL either, it waits for the stack sample.
  *
@@ -49,8 +50,7 @@ void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size
  * the kept shares are handed out; the threads' CPU time and faults keep adding up until
  * the next known delta, which they then explain.  The threads of s are those the next
  * micro-samples read. */
-void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
-		   int64_t *charged);
+void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta, int64_t *charged);
 
 /* Bytes of change no thread could be charged with, since the start. */
 int64_t attrib_unattributed(const struct attrib *a);

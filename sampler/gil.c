@@ -76,8 +76,8 @@ size_t gil_refresh(struct gil_reader *g)
 	if (s->runtime && o->rt_gil_locked >= 0 && o->rt_gil_holder >= 0)
 		add_gil(g, s->runtime + (uint64_t)o->rt_gil_locked,
 			s->runtime + (uint64_t)o->rt_gil_holder);
-	else if (s->runtime && o->rt_interp_head >= 0 && o->is_gil_ptr >= 0 &&
-		 o->gil_locked >= 0 && o->gil_holder >= 0 && o->is_next >= 0)
+	else if (s->runtime && o->rt_interp_head >= 0 && o->is_gil_ptr >= 0 && o->gil_locked >= 0 &&
+		 o->gil_holder >= 0 && o->is_next >= 0)
 		per_interp_gils(g);
 	else if (s->gil_locked && s->gil_last_holder)
 		add_gil(g, s->gil_locked, s->gil_last_holder);

@@ -13,6 +13,11 @@
  * the pymalloc arenas hold under ~5 MiB; 100 MiB are walked about every 0.1 s. */
 #define WALK_SHARE 20
 #define WALK_BUDGET_MAX 0.05
+/* Micro-samples get a budget too (about 20 us each, 2 % at 1000 per second; more with
+ * many threads, whose CPU times they read), and are skipped while the process has fewer
+ * than two threads: there is nobody to tell apart. */
+#define MICRO_SHARE 20
+#define MICRO_BUDGET_MAX 0.01
 
 struct memtrack {
 	enum memtrack_metric metric;
@@ -29,6 +34,9 @@ struct memtrack {
 	int have_quick;
 	int64_t quick_sum;
 	double walk_budget, budget_time;
+	double micro_period, last_micro; /* seconds; monotonic time of the last micro-sample */
+	double micro_budget, micro_budget_time;
+	size_t nthreads; /* threads at the last stack sample */
 	struct memtrack_stats stats;
 };
 
@@ -49,6 +57,15 @@ static double now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A long pool walk keeps the micro-samples going between its batches. */
+static void micro_during_walk(void *ctx)
+{
+	struct memtrack *mt = ctx;
+
+	if (now_mono() - mt->last_micro >= mt->micro_period)
+		memtrack_micro(mt);
+}
+
 struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 {
 	struct memtrack *mt = xcalloc(1, sizeof *mt);
@@ -65,8 +82,11 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 		return NULL;
 	}
 	mt->micro = o->micro_hz > 0;
+	mt->micro_period = mt->micro ? 1.0 / o->micro_hz : 0;
 	mt->attrib = attrib_new(o->pid);
 	mt->gil = gil_new(o->r, o->t);
+	if (mt->micro)
+		alloc_set_hook(mt->alloc, micro_during_walk, mt);
 	return mt;
 }
 
@@ -98,7 +118,7 @@ int memtrack_heap_available(const struct memtrack *mt)
 /* The counters, and a pool walk when the budget allows one. */
 static void read_alloc(struct memtrack *mt, struct alloc_stats *st)
 {
-	double t0 = now_mono();
+	double t0 = now_mono(), micro0 = mt->stats.micro_s;
 
 	if (mt->budget_time > 0)
 		mt->walk_budget += (t0 - mt->budget_time) / WALK_SHARE;
@@ -108,7 +128,7 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st)
 	alloc_read(mt->alloc, mt->walk_budget >= 0, st);
 	if (!st->walked)
 		return;
-	double spent = now_mono() - t0;
+	double spent = now_mono() - t0 - (mt->stats.micro_s - micro0); /* less the hook's */
 	mt->walk_budget -= spent;
 	mt->stats.walk_s += spent;
 	mt->stats.walks++;
@@ -147,19 +167,38 @@ static void micro_step(struct memtrack *mt, uint64_t value)
 	mt->have_quick = 1;
 }
 
+/* Is a micro-sample worth taking, and affordable, now? */
+static int micro_allowed(struct memtrack *mt, double now)
+{
+	if (mt->micro_budget_time > 0)
+		mt->micro_budget += (now - mt->micro_budget_time) / MICRO_SHARE;
+	if (mt->micro_budget > MICRO_BUDGET_MAX)
+		mt->micro_budget = MICRO_BUDGET_MAX;
+	mt->micro_budget_time = now;
+	if (mt->nthreads >= 2 && mt->micro_budget >= 0)
+		return 1;
+	mt->have_quick = 0; /* the change meanwhile goes by the stack sample's rules */
+	return 0;
+}
+
 int memtrack_micro(struct memtrack *mt)
 {
 	struct alloc_quick q;
 	uint64_t rss, anon, value;
 	double t0 = now_mono();
 
+	mt->last_micro = t0;
+	if (!micro_allowed(mt, t0))
+		return 0;
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
 	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
 	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
 		micro_step(mt, value); /* else the next reading covers this interval */
+	double spent = now_mono() - t0;
+	mt->micro_budget -= spent;
 	mt->stats.micro_samples++;
-	mt->stats.micro_s += now_mono() - t0;
+	mt->stats.micro_s += spent;
 	return 0;
 }
 
@@ -210,7 +249,7 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row)
 	read_alloc(mt, &st);
 	int have_q = alloc_heap_available(mt->alloc) && alloc_quick(mt->alloc, &q) == 0;
 	fill_row(row, rss, anon, &st, &q, have_q);
-	if (mt->micro && quick_value(mt, rss, anon, &q, have_q, &value) == 0)
+	if (mt->micro && mt->nthreads >= 2 && quick_value(mt, rss, anon, &q, have_q, &value) == 0)
 		micro_step(mt, value);
 	note_exact(mt, rss, anon, &st);
 	mt->stats.samples++;
@@ -220,6 +259,7 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row)
 
 void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged)
 {
+	mt->nthreads = s->nthreads;
 	gil_refresh(mt->gil);
 	if (!mt->exact_now) {
 		attrib_charge(mt->attrib, s, ATTRIB_UNKNOWN, charged);

@@ -28,7 +28,7 @@ enum memtrack_metric { MEMTRACK_DEFAULT = 0, MEMTRACK_RSS, MEMTRACK_HEAP };
 
 /* The columns of process.alloc after the time. */
 enum memtrack_col {
-	MT_RSS,        /* resident bytes */
+	MT_RSS,	       /* resident bytes */
 	MT_ANON,       /* anonymous resident bytes */
 	MT_HEAP,       /* the heap metric */
 	MT_POOL_BYTES, /* pools in use x pool size (the quick reading; every sample) */
@@ -46,13 +46,13 @@ struct memtrack_opts {
 	struct remote *r;
 	const struct py_target *t;
 	enum memtrack_metric metric; /* MEMTRACK_DEFAULT: heap where readable, else rss */
-	double micro_hz;             /* micro-samples per second; 0: none */
+	double micro_hz;	     /* micro-samples per second; 0: none */
 };
 
 struct memtrack_stats {
 	uint64_t samples, micro_samples, walks, discarded;
 	double sample_s, walk_s, micro_s; /* time spent in each */
-	int64_t unattributed;             /* bytes no thread could be charged with */
+	int64_t unattributed;		  /* bytes no thread could be charged with */
 };
 
 struct memtrack;

@@ -1,5 +1,6 @@
 #include "sampler/output.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -64,6 +65,7 @@ struct output {
 	struct buf scratch;
 	uint64_t bytes;
 	int broken;
+	int created; /* DIR/PID did not exist before this run */
 	struct tg_err failure;
 };
 
@@ -589,7 +591,9 @@ static int meta_write(struct output *o, const struct buf *content, struct tg_err
 
 	if (fd < 0)
 		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s/meta.tmp", o->path);
-	if (write_all(fd, content->data, content->len, &done) < 0 || fsync(fd) < 0) {
+	/* no fsync: the rename keeps readers from seeing a half-written file, and a sync per
+	 * meta write would cost milliseconds for every forked child of a busy server */
+	if (write_all(fd, content->data, content->len, &done) < 0) {
 		tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s/meta.tmp", o->path);
 		close(fd);
 		unlinkat(o->dfd, "meta.tmp", 0);
@@ -714,7 +718,9 @@ static int open_dirs(struct output *o, const char *dir, pid_t pid, struct tg_err
 		buf_addch(&b, '/');
 	buf_addf(&b, "%ld", (long)pid);
 	o->path = buf_detach(&b);
-	if (mkdir(o->path, 0777) < 0 && errno != EEXIST)
+	if (mkdir(o->path, 0777) == 0)
+		o->created = 1;
+	else if (errno != EEXIST)
 		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s", o->path);
 	o->dfd = open(o->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (o->dfd < 0)
@@ -748,6 +754,32 @@ struct output *output_open(const char *dir, pid_t pid, unsigned flags, struct tg
 fail:
 	output_close(o, NULL);
 	return NULL;
+}
+
+/* Removes the regular files of a directory this run created, then the directory. */
+static void remove_created(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_type == DT_REG)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
+void output_discard(struct output *o)
+{
+	if (!o)
+		return;
+	char *path = o->created ? xstrdup(o->path) : NULL;
+	output_close(o, NULL);
+	if (path)
+		remove_created(path);
+	free(path);
 }
 
 const char *output_dir(const struct output *o)

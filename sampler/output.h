@@ -94,6 +94,10 @@ int output_meta(struct output *o, const char *const *keys, const char *const *va
 uint64_t output_bytes(const struct output *o);
 
 int output_flush(struct output *o, struct tg_err *err);
+/* Close without keeping anything: a process that turned out not to be Python (it exec'd
+ * another program) leaves no directory.  Only a DIR/PID this run created is removed. */
+void output_discard(struct output *o);
+
 /* Flush and close everything, free o (NULL is fine); returns -1 with err if a write failed
  * during the run or in this final flush. */
 int output_close(struct output *o, struct tg_err *err);

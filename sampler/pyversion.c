@@ -17,8 +17,8 @@ int pyversion_parse(const char *s, int *major, int *minor, int *micro, uint32_t 
 	int n = 0;
 	unsigned level = 0xf, serial = 0;
 
-	if (sscanf(s, "%3d.%3d.%3d%n", major, minor, micro, &n) != 3 || *major < 2 ||
-	    *major > 9 || *minor < 0 || *minor > 255 || *micro < 0 || *micro > 255)
+	if (sscanf(s, "%3d.%3d.%3d%n", major, minor, micro, &n) != 3 || *major < 2 || *major > 9 ||
+	    *minor < 0 || *minor > 255 || *micro < 0 || *micro > 255)
 		return -1;
 	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
 		size_t len = strlen(levels[i].tag);

@@ -48,6 +48,17 @@ int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
 	return 0;
 }
 
+void session_open_like(struct session *s, pid_t pid, const struct py_target *like)
+{
+	memset(s, 0, sizeof *s);
+	s->pid = pid;
+	remote_init_process(&s->remote, pid);
+	s->target = *like;
+	s->target.pid = pid;
+	s->walker = walker_new(&s->remote, &s->target);
+	s->names = threadnames_new();
+}
+
 int session_attach(struct session *s, const struct session_opts *opts, struct tg_err *err)
 {
 	struct trace_opts tr = {opts->follow_forks, opts->on_event, opts->ctx};
@@ -108,19 +119,32 @@ static int read_comm(pid_t pid, int64_t tid, struct buf *out)
 	return 0;
 }
 
+static int task_exists(pid_t pid, int64_t tid)
+{
+	char path[96];
+
+	snprintf(path, sizeof path, "/proc/%d/task/%lld", (int)pid, (long long)tid);
+	return access(path, F_OK) == 0;
+}
+
 int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)
 {
 	int64_t native = 0;
-	const char *name =
-		threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
+	const char *name = threadnames_get(s->names, th->interp, th->thread_id, 0, &native);
 
+	/* The registry entry belongs to another thread when its TID differs and is a live
+	 * thread of this process: a new thread reused a dead one's ident.  (A TID that is not
+	 * ours is stale: after fork, CPython keeps the parent's _native_id.) */
+	if (name && native > 0 && th->native_id > 0 && native != th->native_id &&
+	    task_exists(s->pid, native))
+		name = NULL;
 	if (name) {
 		buf_addstr(out, name);
 		return 1;
 	}
 	if (th->native_id <= 0 || read_comm(s->pid, th->native_id, out) < 0)
 		buf_addf(out, "Thread-%llx", (unsigned long long)th->thread_id);
-	return 0;
+	return threadnames_no_registry(s->names, th->interp);
 }
 
 int session_parse_pid(const char *arg, pid_t *out, struct tg_err *err)

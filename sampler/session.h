@@ -36,6 +36,10 @@ struct session {
  * attach.  On failure everything is released and nothing stays attached. */
 int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
 		 struct tg_err *err);
+/* A session for a forked child of a process whose interpreter is already resolved: the
+ * child has the same mappings, so nothing is looked up again.  Does not attach. */
+void session_open_like(struct session *s, pid_t pid, const struct py_target *like);
+
 /* Attach later (record opens its output first, so a bad output directory never touches
  * the target). */
 int session_attach(struct session *s, const struct session_opts *opts, struct tg_err *err);
@@ -45,7 +49,8 @@ void session_close(struct session *s);
  * thread states do not record (Thread._native_id, 3.8-3.10). */
 void session_refresh_names(struct session *s, struct walk_sample *sample);
 /* The display name of a sampled thread: threading's name, else the kernel's comm, else
- * "Thread-<ident>".  Appends to out; returns 1 when it is threading's name. */
+ * "Thread-<ident>".  Appends to out; returns 1 when the name is final: threading's name,
+ * or the fallback when the interpreter has no threading module. */
 int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out);
 
 /* Parse a PID argument strictly (digits only, > 0). */

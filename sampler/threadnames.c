@@ -20,6 +20,7 @@ struct name_entry {
 struct registry {
 	uint64_t interp;
 	uint64_t active;
+	int missing; /* the last refresh found no `threading` module at all */
 };
 
 #define REGISTRIES_MAX 64
@@ -100,7 +101,7 @@ static struct registry *registry_of(struct thread_names *tn, uint64_t interp)
 			return &tn->reg[i];
 	if (tn->nreg == REGISTRIES_MAX)
 		return NULL;
-	tn->reg[tn->nreg] = (struct registry){interp, 0};
+	tn->reg[tn->nreg] = (struct registry){interp, 0, 0};
 	return &tn->reg[tn->nreg++];
 }
 
@@ -112,8 +113,10 @@ static uint64_t active_dict(struct thread_names *tn, struct pyobj *p, uint64_t i
 		return reg->active;
 	uint64_t threading = pyobj_module(p, interp, "threading");
 	uint64_t active = pyobj_module_attr(p, threading, "_active");
-	if (reg)
+	if (reg) {
 		reg->active = active;
+		reg->missing = threading == 0 && pyobj_module(p, interp, "sys") != 0;
+	}
 	return active;
 }
 
@@ -126,6 +129,14 @@ int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t inter
 	if (!active)
 		return -1;
 	return pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
+}
+
+int threadnames_no_registry(const struct thread_names *tn, uint64_t interp)
+{
+	for (size_t i = 0; i < tn->nreg; i++)
+		if (tn->reg[i].interp == interp)
+			return tn->reg[i].missing;
+	return 0;
 }
 
 const char *threadnames_get(const struct thread_names *tn, uint64_t interp, uint64_t ident,

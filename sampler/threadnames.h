@@ -17,6 +17,10 @@ void threadnames_free(struct thread_names *tn);
 /* Re-read the registry of interpreter interp (replacing what was known for it). */
 int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp);
 
+/* 1 when interp's modules were readable but hold no `threading`: no thread there will
+ * ever have a registry name, so there is no point waiting for one. */
+int threadnames_no_registry(const struct thread_names *tn, uint64_t interp);
+
 /* The name of thread ident in interp, or NULL; *native_id gets Thread._native_id or 0.
  * When want_native > 0 and the registry knows the thread's kernel TID, they must match:
  * a new thread can reuse a dead one's ident before the registry is read again. */

@@ -315,6 +315,22 @@ static int retire_threads(struct tracker *tk, struct tg_err *err)
 	return rc;
 }
 
+int tracker_end_all(struct tracker *tk, double when, struct tg_err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < tk->nthreads; i++) {
+		struct tthread *t = tk->threads[i];
+		if (emit_returns(tk, t, 0, when, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+		free(t);
+	}
+	tk->nthreads = 0;
+	return rc;
+}
+
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
 {

@@ -35,6 +35,10 @@ typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct b
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
+/* Every frame of every thread returned now (the process exec'd): write the returns and
+ * forget the threads. */
+int tracker_end_all(struct tracker *tk, double when, struct tg_err *err);
+
 /* Threads being written. */
 size_t tracker_threads(const struct tracker *tk);
 /* Threads held back because they have no name yet (the caller should re-read names). */

@@ -41,6 +41,8 @@ struct walker {
 	unsigned char *heads;
 	uint64_t *codes_seen;
 	size_t scratch_cap;
+	int64_t tasks[WALK_MAX_THREADS]; /* the process's kernel TIDs, as last read */
+	size_t ntasks;
 };
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
@@ -529,15 +531,51 @@ static void calibrate_pthread_tid(struct walker *w, const struct walk_sample *s)
 	free(blocks);
 }
 
+/* Is tid a thread of the process?  The task list is cached and read again (at most once a
+ * sample) when a thread state names a tid it does not hold. */
+static int tid_known(struct walker *w, int64_t tid, int *refreshed)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < w->ntasks; i++)
+			if (w->tasks[i] == tid)
+				return 1;
+		if (pass || *refreshed)
+			return 0;
+		w->ntasks = task_ids(w->t->pid, w->tasks, WALK_MAX_THREADS);
+		*refreshed = 1;
+	}
+	return 0;
+}
+
+/* Kernel TIDs the thread states do not record (before 3.11), or record wrongly (a forked
+ * child's thread state keeps its parent's TID until CPython updates it): glibc's struct
+ * pthread knows; a lone thread of a lone task is that task. */
 static void fill_native_ids(struct walker *w, struct walk_sample *s)
 {
-	if (w->o->ts_native_id >= 0 || s->nthreads == 0)
+	int refreshed = 0;
+	size_t missing = 0;
+
+	if (w->t->pid <= 0)
+		return; /* a memory image, not a live process: no /proc to ask */
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct walk_thread *th = &s->threads[i];
+		if (th->native_id > 0 && !tid_known(w, th->native_id, &refreshed))
+			th->native_id = 0;
+		missing += th->native_id <= 0;
+	}
+	if (!missing)
 		return;
+	if (s->nthreads == 1 && (tid_known(w, w->t->pid, &refreshed), w->ntasks == 1)) {
+		s->threads[0].native_id = w->tasks[0];
+		return;
+	}
 	if (w->pthread_tid_off == -1 && s->nthreads >= 2)
 		calibrate_pthread_tid(w, s);
 	if (w->pthread_tid_off < 0)
 		return;
 	for (size_t i = 0; i < s->nthreads; i++) {
+		if (s->threads[i].native_id > 0)
+			continue;
 		int32_t tid = read_i32(w, s->threads[i].thread_id + (uint64_t)w->pthread_tid_off);
 		s->threads[i].native_id = tid > 0 ? tid : 0;
 	}

@@ -648,8 +648,9 @@ static int try_image(const char *root, const char *image_path, const char *image
 	struct elf_image img;
 	int ok;
 
+	/* a path not under root (/proc/PID/map_files/...) is a host path already */
 	if (dw->build_id[0])
-		return try_candidate(root, image, dw, out, outlen);
+		return try_candidate(image == image_path ? NULL : root, image, dw, out, outlen);
 	if (elfimg_open(&img, image_path, NULL) < 0)
 		return -1;
 	ok = img.has_debug_info;

@@ -207,3 +207,27 @@ int elfimg_read_vaddr(const struct elf_image *img, uint64_t vaddr, void *dst, si
 	}
 	return -1;
 }
+
+int elfimg_needs(const struct elf_image *img, const char *prefix)
+{
+	Elf *elf = elf_of(img);
+	Elf_Scn *scn = NULL;
+	size_t plen = strlen(prefix);
+
+	while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || sh.sh_entsize == 0)
+			continue;
+		Elf_Data *data = elf_getdata(scn, NULL);
+		size_t n = data ? sh.sh_size / sh.sh_entsize : 0;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Dyn dyn;
+			const char *name;
+			if (gelf_getdyn(data, (int)i, &dyn) && dyn.d_tag == DT_NEEDED &&
+			    (name = elf_strptr(elf, sh.sh_link, dyn.d_un.d_val)) &&
+			    strncmp(name, prefix, plen) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}

@@ -26,6 +26,8 @@ void elfimg_close(struct elf_image *img);
 /* st_value of a defined symbol (any binding) from .symtab or .dynsym; 0 if absent.
  * *size receives st_size when size is non-NULL. */
 uint64_t elfimg_symbol(const struct elf_image *img, const char *name, uint64_t *size);
+/* Does the file need (DT_NEEDED) a library whose name starts with prefix? */
+int elfimg_needs(const struct elf_image *img, const char *prefix);
 /* Address of a section by name, 0 if absent. */
 uint64_t elfimg_section(const struct elf_image *img, const char *name, uint64_t *size);
 /* Copy len bytes at virtual address vaddr out of the file (PROGBITS data only). */

@@ -318,12 +318,12 @@ static int detect_version(struct py_target *t, struct remote *r, struct tg_err *
  * not the interpreter and runtime structures, defined in CPython's own sources. */
 static int dwarf_complete(struct py_target *t, const char *debug_path, struct tg_err *err)
 {
-	const char *missing =
-		t->off.is_size == OFFSET_ABSENT ? "PyInterpreterState"
-		: t->major == 3 && t->minor >= 7 && t->off.rt_size == OFFSET_ABSENT
-			? "_PyRuntimeState"
-			: NULL;
+	const char *missing = NULL;
 
+	if (t->off.is_size == OFFSET_ABSENT)
+		missing = "PyInterpreterState";
+	else if (t->major == 3 && t->minor >= 7 && t->off.rt_size == OFFSET_ABSENT)
+		missing = "_PyRuntimeState";
 	if (!missing)
 		return 0;
 	py_offsets_clear(&t->off);

@@ -14,9 +14,9 @@
 
 struct ripload {
 	uint64_t target; /* the loaded address (vaddr + end of instruction + disp32) */
-	int width;       /* 8 with REX.W, else 4 */
-	int reg;         /* destination register number, 0 (rax) .. 15 (r15) */
-	size_t end;      /* offset just after the instruction */
+	int width;	 /* 8 with REX.W, else 4 */
+	int reg;	 /* destination register number, 0 (rax) .. 15 (r15) */
+	size_t end;	 /* offset just after the instruction */
 };
 
 /* Loads found in code[0..len), which starts at virtual address vaddr; at most max of them

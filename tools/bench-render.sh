@@ -51,26 +51,32 @@ print("%.2f %d" % (time.monotonic() - t0, peak))
 PY
 }
 
-# run NAME INPUT_BYTES ARGS...: one line "NAME INPUT_BYTES SECONDS PEAK_KB" into $WORK/rows
+# run NAME INPUT_BYTES OUTPUT ARGS...: one line "NAME INPUT_BYTES SECONDS PEAK_KB
+# OUTPUT_BYTES" into $WORK/rows (OUTPUT: the files it writes, "-" for none)
 run() {
-	name=$1 bytes=$2
-	shift 2
+	name=$1 bytes=$2 output=$3
+	shift 3
+	rm -rf "$WORK/out"
+	mkdir "$WORK/out"
 	measure "$TG" render "$@" >"$WORK/time" || {
 		cat "$WORK/err" >&2
 		exit 1
 	}
-	echo "$name $bytes $(cat "$WORK/time")" >>"$WORK/rows"
+	out_bytes=-
+	[ "$output" = - ] || out_bytes=$(cat $output | wc -c)
+	echo "$name $bytes $(cat "$WORK/time") $out_bytes" >>"$WORK/rows"
 	echo "bench-render: $name: $(awk '{print $1 " s, peak RSS " $2 " KB"}' "$WORK/time")"
 }
-run memg "$mem_bytes" memg "$REC" -o "$WORK/out"
+all=$((mem_bytes + stack_bytes))
+run memg "$mem_bytes" "$WORK/out/memg.*" memg "$REC" -o "$WORK/out"
 drawn=$(sed -n 's/.*labelled; \([0-9]*\) of \([0-9]*\) points drawn.*/\1 of \2/p' "$WORK/err")
-run collapsed "$((mem_bytes + stack_bytes))" collapsed "$REC" -o "$WORK/out/folded"
-run "collapsed --weight bytes" "$((mem_bytes + stack_bytes))" collapsed "$REC" --weight bytes \
-	-o "$WORK/out/folded"
-run top "$((mem_bytes + stack_bytes))" top "$REC"
-run speedscope "$((mem_bytes + stack_bytes))" speedscope "$REC" -o "$WORK/out/ss.json"
 svg_kb=$(($(wc -c <"$WORK/out/memg.svg") / 1024))
 peaks=$(wc -l <"$WORK/out/memg.txt")
+run collapsed "$all" "$WORK/out/folded" collapsed "$REC" -o "$WORK/out/folded"
+run "collapsed --weight bytes" "$all" "$WORK/out/folded" collapsed "$REC" --weight bytes \
+	-o "$WORK/out/folded"
+run top "$all" - top "$REC"
+run speedscope "$all" "$WORK/out/ss.json" speedscope "$REC" -o "$WORK/out/ss.json"
 
 python3 - "$WORK/rows" "$total" "$THREADS" "$svg_kb" "$peaks" "$drawn" <<'PY'
 import os, platform, subprocess, sys, time
@@ -84,8 +90,10 @@ with open("/proc/cpuinfo") as f:
             break
 gp = subprocess.run(["gnuplot", "--version"], capture_output=True, text=True).stdout.strip()
 lines = [
-    "Machine: %s, %d cores (nproc), Linux %s; %s; %s." % (
-        model, os.cpu_count(), platform.release(), gp, time.strftime("%Y-%m-%d")),
+    "Machine: %s, %d cores (nproc), Linux %s; %s; %s; load average %.1f when done"
+    " (a shared machine: figures vary by a factor of about 2 from run to run)." % (
+        model, os.cpu_count(), platform.release(), gp, time.strftime("%Y-%m-%d"),
+        os.getloadavg()[0]),
     "",
     "Input: a synthetic recording from `tools/gen-recording.py` (%d threads, stacks up to 40"
     " deep over 2000 functions, 1 return in 5 with a non-zero delta): %.1f MB in all, read"
@@ -93,15 +101,18 @@ lines = [
     " the others: .mem and .stack); seconds are wall-clock, gnuplot included for memg."
     "  Peak RSS is tgattach's own high-water mark (VmHWM)." % (int(threads), total / 1e6),
     "",
-    "| command | input MB | seconds | MB/s | peak RSS MB |",
-    "|---|---:|---:|---:|---:|",
+    "| command | input MB | seconds | MB/s | peak RSS MB | output MB |",
+    "|---|---:|---:|---:|---:|---:|",
 ]
 for row in open(rows_path):
-    *name, nbytes, secs, kb = row.split()
+    *name, nbytes, secs, kb, out = row.split()
     secs = max(float(secs), 0.01)
-    lines.append("| `render %s` | %.1f | %.2f | %.0f | %.1f |" % (
-        " ".join(name), int(nbytes) / 1e6, secs, int(nbytes) / 1e6 / secs, int(kb) / 1024))
-lines += ["", "memg drew a %s KB SVG (%s points: each series decimated to at most 4 points"
+    lines.append("| `render %s` | %.1f | %.2f | %.0f | %.1f | %s |" % (
+        " ".join(name), int(nbytes) / 1e6, secs, int(nbytes) / 1e6 / secs, int(kb) / 1024,
+        "-" if out == "-" else "%.1f" % (int(out) / 1e6)))
+lines += ["", "The synthetic stacks are a random walk, so collapsed finds hundreds of thousands"
+          " of distinct stacks and writes most of the output: real programs repeat theirs.", "",
+          "memg drew a %s KB SVG (%s points: each series decimated to at most 4 points"
           " per 1/2048 of its time span) and listed %s peaks in memg.txt (labels: one per"
           " 80x55-pixel cell at most)." % (svg_kb, drawn or "all", peaks.strip()), ""]
 path = "docs/benchmarks.md"

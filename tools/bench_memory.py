@@ -1,7 +1,8 @@
 """bench_memory.py: how well tgattach charges memory to the threads that allocated it.
 
 Usage: python3 tools/bench_memory.py [--tgattach PATH] [--runs N] [--rate HZ]
-                                     [--metric rss,heap] [--json FILE] [PYTHON...]
+                                     [--metric rss,heap] [--extra ARGS] [--json FILE]
+                                     [--cost] [PYTHON...]
 
 For each interpreter (default: pyenv 3.11 and 3.12, Debian /usr/bin/python3.11) and each
 metric, runs fixtures/alloc_threads.py N times under `tgattach --metric M`, and compares
@@ -9,7 +10,9 @@ what each worker function's return line in THREAD.mem charged with the fixture's
 tracemalloc truth.  Prints, per thread, the truth, the mean charge and the error in
 percent (|charged - truth| / |truth|; for a thread whose truth is near zero, the error is
 given relative to the largest truth, marked "*"), and whether the busiest allocator was
-ranked first.  Uses only the standard library.
+ranked first.  With --cost, measures instead what reading the allocator costs on idle
+processes of growing heaps (from the mem_cost_us line tgattach writes into meta).  Uses
+only the standard library.
 """
 import argparse
 import glob
@@ -96,6 +99,7 @@ def one_run(tg, python, metric, rate, extra):
     truth_path = os.path.join(tmp, "truth.txt")
     fx = subprocess.Popen([python, FIXTURE, truth_path], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, cwd=os.path.dirname(FIXTURE))
+    rec = None
     try:
         ready = fx.stdout.readline().decode()
         if not ready.startswith("READY"):
@@ -115,11 +119,18 @@ def one_run(tg, python, metric, rate, extra):
         if rec.wait(30) != 0:
             raise RuntimeError("tgattach exited %d" % rec.returncode)
     finally:
+        if rec and rec.poll() is None:
+            rec.kill()
+            rec.wait()
         try:
             fx.stdin.close()
         except OSError:
             pass
-        fx.wait(10)
+        try:
+            fx.wait(10)
+        except subprocess.TimeoutExpired:
+            fx.kill()
+            fx.wait()
     truth = read_truth(truth_path)
     piddir = os.path.join(tmp, str(fx.pid))
     result = {}
@@ -169,6 +180,67 @@ def report(label, metric, runs):
     return summary
 
 
+COST_TARGET = r"""
+import sys, time
+data = ["%%0100d" %% i for i in range(%d)]
+sys.stdout.write("READY\n"); sys.stdout.flush()
+while True: time.sleep(100)
+"""
+
+
+def read_meta(piddir):
+    meta = {}
+    with open(os.path.join(piddir, "meta")) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("=")
+            meta[key] = value  # the last run wins
+    return meta
+
+
+def last_alloc_row(piddir):
+    cols, row = None, None
+    with open(os.path.join(piddir, "process.alloc")) as f:
+        for line in f:
+            if line.startswith("# time "):
+                cols = line[2:].split()
+            elif not line.startswith("#") and "?" not in line.split()[8:9]:
+                row = line.split()
+    return dict(zip(cols, row)) if cols and row else {}
+
+
+def cost(tg, python, objects, seconds, rate):
+    """What reading the allocator costs, on an idle process holding `objects` strs."""
+    tmp = tempfile.mkdtemp(prefix="tg-bench-cost-")
+    fx = subprocess.Popen([python, "-c", COST_TARGET % objects], stdout=subprocess.PIPE)
+    try:
+        fx.stdout.readline()
+        subprocess.check_call([tg, "-p", str(fx.pid), "-o", tmp, "-q", "-r", str(rate),
+                               "-d", str(seconds), "--metric", "heap"])
+        piddir = os.path.join(tmp, str(fx.pid))
+        meta, row = read_meta(piddir), last_alloc_row(piddir)
+    finally:
+        fx.kill()
+        fx.wait()
+        subprocess.call(["rm", "-rf", tmp])
+    return meta, row
+
+
+def report_cost(tg, python, rate):
+    print("allocator statistics cost, %s, %g Hz stack samples, --metric heap:" % (python, rate))
+    print("  %9s %10s %8s %10s %10s %12s %10s" % ("objects", "arenas MB", "pools", "walk us",
+                                                   "walks/s", "sample us*", "micro us"))
+    for objects in (10000, 100000, 1000000, 3000000):
+        meta, row = cost(tg, python, objects, 3, rate)
+        parts = dict(p.split(":", 1) for p in meta.get("mem_cost_us", "").split())
+        walks = int(meta.get("alloc_walks", "0"))
+        arena = float(row.get("arena_bytes", "0")) / 1e6
+        print("  %9d %10.1f %8d %10s %10.1f %12s %10s" % (
+            objects, arena, int(arena * 1e6 / 16384), parts.get("walk", "?"), walks / 3.0,
+            parts.get("sample", "?"), parts.get("micro", "?")))
+        sys.stdout.flush()
+    print("  * memory part of a stack sample, pool walks included")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tgattach", default=os.path.join(ROOT, "tgattach"))
@@ -177,10 +249,16 @@ def main():
     ap.add_argument("--metric", default="rss,heap")
     ap.add_argument("--json")
     ap.add_argument("--extra", default="", help="more tgattach arguments")
+    ap.add_argument("--cost", action="store_true",
+                    help="only measure what reading the allocator costs")
     ap.add_argument("pythons", nargs="*")
     args = ap.parse_args()
     pythons = args.pythons or [p for p in (pyenv_python("3.11."), pyenv_python("3.12."),
                                            "/usr/bin/python3.11") if p and os.path.exists(p)]
+    if args.cost:
+        for python in pythons[:1]:
+            report_cost(args.tgattach, python, args.rate)
+        return
     out = {}
     for python in pythons:
         for metric in args.metric.split(","):

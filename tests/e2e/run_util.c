@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +35,8 @@ static pid_t spawn(char *const argv[], int *out_fd, int *err_fd)
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* never outlive the test: a failed assertion must not leave a fixture behind */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(out[1], 1);

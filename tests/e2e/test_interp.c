@@ -26,7 +26,7 @@ static void run_matrix_entry(const char *label, const char *python, const char *
 	int nthreads = truth_start_fixture(label, fargv, truth_path, &fx, &truth);
 	cr_assert_eq(truth.nthreads, nthreads, "%s: truth has %d threads", label, truth.nthreads);
 
-	truth_dump_and_compare(label, fx.pid, offsets_arg, &truth, NULL);
+	truth_dump_and_compare(label, fx.pid, offsets_arg, &truth);
 	truth_record_and_check(label, fx.pid, &truth, offsets_arg, NULL);
 	proc_reap(&fx);
 	remove_tree(dir);

@@ -34,8 +34,7 @@ void truth_parse_file(const char *path, struct truth_view *v)
 		int n = 0;
 		for (char *p = line, *tok; n < 5 && (tok = strsep(&p, "\t"));)
 			fields[n++] = tok;
-		if (strcmp(fields[0], "thread") == 0 && n >= 4 &&
-		    v->nthreads < TRUTH_MAX_THREADS) {
+		if (strcmp(fields[0], "thread") == 0 && n >= 4 && v->nthreads < TRUTH_MAX_THREADS) {
 			cur = &v->threads[v->nthreads++];
 			snprintf(cur->name, sizeof cur->name, "%s", fields[3]);
 			cur->native = atol(fields[2]);
@@ -79,8 +78,7 @@ void truth_parse_dump(const char *text, struct truth_view *v)
 	free(copy);
 }
 
-void truth_compare(const char *label, const struct truth_view *truth,
-		   const struct truth_view *got)
+void truth_compare(const char *label, const struct truth_view *truth, const struct truth_view *got)
 {
 	for (int i = 0; i < truth->nthreads; i++) {
 		const struct truth_thread *t = &truth->threads[i];
@@ -88,17 +86,18 @@ void truth_compare(const char *label, const struct truth_view *truth,
 		cr_assert_not_null(g, "%s: thread '%s' (interpreter %ld) missing from dump", label,
 				   t->name, t->interp);
 		if (t->native)
-			cr_expect_eq(g->native, t->native, "%s: thread %s TID %ld, truth %ld", label,
-				     t->name, g->native, t->native);
+			cr_expect_eq(g->native, t->native, "%s: thread %s TID %ld, truth %ld",
+				     label, t->name, g->native, t->native);
 		cr_assert_eq(g->nframes, t->nframes, "%s: thread %s has %d frames, truth %d", label,
 			     t->name, g->nframes, t->nframes);
 		for (int k = 0; k < t->nframes; k++) {
 			const struct truth_frame *a = &t->frames[k], *b = &g->frames[k];
-			cr_assert_str_eq(b->file, a->file, "%s: %s frame %d file", label, t->name, k);
-			cr_assert_str_eq(b->func, a->func, "%s: %s frame %d function", label, t->name,
+			cr_assert_str_eq(b->file, a->file, "%s: %s frame %d file", label, t->name,
 					 k);
-			cr_assert_eq(b->line, a->line, "%s: %s frame %d (%s) line %d, truth %d", label,
-				     t->name, k, a->func, b->line, a->line);
+			cr_assert_str_eq(b->func, a->func, "%s: %s frame %d function", label,
+					 t->name, k);
+			cr_assert_eq(b->line, a->line, "%s: %s frame %d (%s) line %d, truth %d",
+				     label, t->name, k, a->func, b->line, a->line);
 		}
 	}
 	cr_assert_eq(got->nthreads, truth->nthreads, "%s: dump shows %d threads, truth %d", label,
@@ -122,7 +121,7 @@ int truth_start_fixture(const char *label, char *const argv[], const char *truth
 }
 
 void truth_dump_and_compare(const char *label, pid_t pid, const char *extra,
-			    const struct truth_view *truth, struct buf *text)
+			    const struct truth_view *truth)
 {
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	struct truth_view got;
@@ -135,8 +134,6 @@ void truth_dump_and_compare(const char *label, pid_t pid, const char *extra,
 	truth_parse_dump(buf_cstr(&out), &got);
 	truth_compare(label, truth, &got);
 	cr_assert(proc_all_untraced_running(pid), "%s: traced or stopped after dump", label);
-	if (text)
-		buf_addstr(text, buf_cstr(&out));
 	buf_free(&out);
 	buf_free(&err);
 }
@@ -197,8 +194,8 @@ static void check_stack_file(const char *label, const char *dir, const struct tr
 		int spaces = 0;
 		while (bol[spaces] == ' ')
 			spaces++;
-		cr_assert_eq(spaces, depth, "%s: %s: %s at depth %d, want %d", label, path, fr->func,
-			     spaces, depth);
+		cr_assert_eq(spaces, depth, "%s: %s: %s at depth %d, want %d", label, path,
+			     fr->func, spaces, depth);
 		p = hit;
 	}
 	free(text);
@@ -212,8 +209,8 @@ void truth_record_and_check(const char *label, pid_t pid, const struct truth_vie
 	struct buf out = BUF_INIT, err = BUF_INIT;
 
 	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
-	char *argv[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "1.5", "-r", "50", "-q",
-			(char *)extra, NULL};
+	char *argv[] = {TG_BIN, "-p", pidstr, "-o", dir,	   "-d",
+			"1.5",	"-r", "50",   "-q", (char *)extra, NULL};
 	int rc = run_capture(argv, &out, &err, 60);
 	cr_assert_eq(rc, 0, "%s: record exited %d: %s", label, rc, buf_cstr(&err));
 	snprintf(sub, sizeof sub, "%s/%d", dir, (int)pid);
@@ -237,8 +234,7 @@ void truth_record_and_check(const char *label, pid_t pid, const struct truth_vie
 	}
 	free(meta);
 	cr_assert_eq(kill(pid, 0), 0, "%s: the target died during the recording", label);
-	cr_assert(proc_all_untraced_running(pid), "%s: a thread is still traced or stopped",
-		  label);
+	cr_assert(proc_all_untraced_running(pid), "%s: a thread is still traced or stopped", label);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);

@@ -21,8 +21,8 @@ struct truth_frame {
 
 struct truth_thread {
 	char name[256];
-	long native;  /* kernel TID, 0 when unknown */
-	long interp;  /* interpreter id, -1 when the truth does not say */
+	long native; /* kernel TID, 0 when unknown */
+	long interp; /* interpreter id, -1 when the truth does not say */
 	int nframes;
 	struct truth_frame frames[TRUTH_MAX_FRAMES]; /* innermost first */
 };
@@ -38,8 +38,7 @@ void truth_parse_file(const char *path, struct truth_view *v);
 void truth_parse_dump(const char *text, struct truth_view *v);
 /* Every truth thread is in got (same name, and interpreter when the truth gives one) with
  * the same TID and frames, and got has no other thread. */
-void truth_compare(const char *label, const struct truth_view *truth,
-		   const struct truth_view *got);
+void truth_compare(const char *label, const struct truth_view *truth, const struct truth_view *got);
 
 /* Start a fixture (argv, argv[0] searched in PATH) that writes truth_path then prints
  * "READY n", n being the number of its threads that stay; wait for that line and for the
@@ -50,9 +49,9 @@ int truth_start_fixture(const char *label, char *const argv[], const char *truth
 			struct proc *fx, struct truth_view *truth);
 
 /* `tgattach dump -p PID [extra]` must exit 0 and equal the truth; the target must be left
- * untraced and running.  The dump text is appended to out when out is not NULL. */
+ * untraced and running. */
 void truth_dump_and_compare(const char *label, pid_t pid, const char *extra,
-			    const struct truth_view *truth, struct buf *out);
+			    const struct truth_view *truth);
 
 /* Record for 1.5 s at 50 Hz (extra: one more option, or NULL): process.mem has enough
  * samples, every truth thread that has frames has its .stack file with those frames at

@@ -110,10 +110,10 @@ static void build_311(struct image *im, struct py_target *t, const struct counte
 	unsigned char *objs = seg(im, ARENA_OBJS, 4 * (size_t)o->arena_size);
 	arena_obj(objs, o, 0, ARENA_A, ARENA_A + 3 * POOL, 62, 64);
 	arena_obj(objs, o, 2, ARENA_B, ARENA_B - 0x100 + POOL + 2 * POOL, 61, 63);
-	pool(im, o, ARENA_A, 10, 0);                 /* 10 x 16 */
-	pool(im, o, ARENA_A + POOL, 5, 31);          /* 5 x 512 */
-	pool(im, o, ARENA_A + 2 * POOL, 0, 0xffff);  /* empty */
-	pool(im, o, ARENA_B - 0x100 + POOL, 7, 2);   /* 7 x 48 */
+	pool(im, o, ARENA_A, 10, 0);		       /* 10 x 16 */
+	pool(im, o, ARENA_A + POOL, 5, 31);	       /* 5 x 512 */
+	pool(im, o, ARENA_A + 2 * POOL, 0, 0xffff);    /* empty */
+	pool(im, o, ARENA_B - 0x100 + POOL, 7, 2);     /* 7 x 48 */
 	pool(im, o, ARENA_B - 0x100 + 2 * POOL, 1, 7); /* 1 x 128 */
 	image_done(im);
 }
@@ -152,7 +152,8 @@ Test(alloc, statics_walk_exact)
 
 	alloc_read(a, 0, &st);
 	cr_assert_eq(st.walked, 0);
-	cr_assert_eq(st.valid, BIT(ALLOC_ARENAS) | BIT(ALLOC_ARENAS_HIGHWATER) | BIT(ALLOC_RAW_BLOCKS),
+	cr_assert_eq(st.valid,
+		     BIT(ALLOC_ARENAS) | BIT(ALLOC_ARENAS_HIGHWATER) | BIT(ALLOC_RAW_BLOCKS),
 		     "without a walk only the counters: 0x%x", st.valid);
 	alloc_free(a);
 	image_free(&im);
@@ -166,7 +167,7 @@ Test(alloc, torn_pool_discards_walk_only)
 
 	build_311(&im, &t, &good);
 	/* a pool whose size class and block size disagree (re-initialised while read) */
-	put32(im.bufs[4] + t.off.pool_szidx, 3);
+	put32(im.bufs[3] + t.off.pool_szidx, 3);
 	struct alloc_reader *a = alloc_new(&im.r, &t);
 	alloc_read(a, 1, &st);
 	cr_assert_eq(st.walked, 1);
@@ -174,8 +175,8 @@ Test(alloc, torn_pool_discards_walk_only)
 		     "a torn pool must not give numbers: 0x%x", st.valid);
 	cr_assert(st.valid & BIT(ALLOC_ARENAS), "the counters stay");
 	/* a count no pool of that size can hold */
-	put32(im.bufs[4] + t.off.pool_szidx, 31);
-	put32(im.bufs[4] + t.off.pool_count, 40);
+	put32(im.bufs[3] + t.off.pool_szidx, 31);
+	put32(im.bufs[3] + t.off.pool_count, 40);
 	alloc_read(a, 1, &st);
 	cr_assert_eq(st.valid & BIT(ALLOC_BYTES), 0);
 	alloc_free(a);
@@ -185,10 +186,10 @@ Test(alloc, torn_pool_discards_walk_only)
 Test(alloc, impossible_counters_discard_everything)
 {
 	const struct counters bad[] = {
-		{.narenas = 5, .highwater = 5, .raw = 0, .maxarenas = 4},   /* narenas > max */
-		{.narenas = 2, .highwater = 1, .raw = 0, .maxarenas = 4},   /* highwater < now */
-		{.narenas = 2, .highwater = 3, .raw = 1ull << 62, .maxarenas = 4},
-		{.narenas = 2, .highwater = 3, .raw = 0, .maxarenas = 1u << 30},
+	    {.narenas = 5, .highwater = 5, .raw = 0, .maxarenas = 4}, /* narenas > max */
+	    {.narenas = 2, .highwater = 1, .raw = 0, .maxarenas = 4}, /* highwater < now */
+	    {.narenas = 2, .highwater = 3, .raw = 1ull << 62, .maxarenas = 4},
+	    {.narenas = 2, .highwater = 3, .raw = 0, .maxarenas = 1u << 30},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct image im;

@@ -17,7 +17,8 @@ Test(render_script, memg_label_sides_and_quoting)
 	struct memg_opts o;
 	struct recording rec;
 	struct memg_plot p;
-	struct memg_series series[2] = {{0, 0, 0, "it's \"x\" `y`"}, {1, 1, 0, ""}};
+	struct memg_series series[2] = {{.block = 0, .title = "it's \"x\" `y`"},
+					{.block = 1, .is_process = 1, .title = ""}};
 	struct buf s = BUF_INIT;
 
 	memset(&o, 0, sizeof o);

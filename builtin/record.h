@@ -1,0 +1,58 @@
+/* record.h: the recorder's parts (builtin/record.c: options and the run over every traced
+ * process; builtin/record_proc.c: one process's recording). */
+#ifndef TG_RECORD_H
+#define TG_RECORD_H
+
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "sampler/memtrack.h"
+#include "symbols/pytarget.h"
+
+struct record_opts {
+	pid_t pid;
+	const char *outdir;
+	double rate_hz;
+	double mem_rate_hz;        /* < 0: default */
+	double duration_s;
+	double process_interval_s; /* 0: every sample */
+	const char *filter;
+	int no_stack;
+	int quiet;
+	int no_follow_forks;
+	enum memtrack_metric metric;
+	enum offsets_mode offsets;
+	int argc;                  /* tgattach's own command line, for meta */
+	char **argv;
+};
+
+struct proc;
+
+/* Start recording process pid into OUTDIR/PID.  like: the resolved interpreter of the
+ * parent, for a forked child (NULL: resolve it); parent: its parent's pid, or 0. */
+struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
+		       const struct py_target *like, struct tg_err *err);
+/* One tick: a stack sample when stack_due, else a memory micro-sample.  Returns 1 when the
+ * process is gone, 0 to go on, -1 with err on a write error. */
+int proc_tick(struct proc *p, int stack_due, double now_real, struct tg_err *err);
+/* The process exec'd.  Returns 1 when the new program is not Python (let it go); 0 when
+ * it is: the recording goes on once the new interpreter is found (proc_tick retries). */
+int proc_exec(struct proc *p, struct tg_err *err);
+/* Finish: final meta, files flushed and closed (discard: remove them).  -1 with err if the
+ * last write failed. */
+int proc_close(struct proc *p, int discard, struct tg_err *err);
+
+/* Push buffered lines to the files (the run does it every FLUSH_INTERVAL_S, so the files
+ * can be followed while recording). */
+int proc_flush(struct proc *p, struct tg_err *err);
+
+pid_t proc_pid(const struct proc *p);
+const struct py_target *proc_target(const struct proc *p);
+const char *proc_dir(const struct proc *p);
+uint64_t proc_samples(const struct proc *p);
+size_t proc_threads(const struct proc *p);
+uint64_t proc_bytes(const struct proc *p);
+/* Exec'd into Python, the new interpreter not found yet. */
+int proc_waiting(const struct proc *p);
+
+#endif

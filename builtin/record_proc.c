@@ -1,0 +1,414 @@
+/* One process's recording: its session, files, call tracker and memory tracker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtin/record.h"
+#include "common/clock.h"
+#include "common/version.h"
+#include "common/xalloc.h"
+#include "sampler/alloc.h"
+#include "sampler/output.h"
+#include "sampler/session.h"
+#include "sampler/tracker.h"
+#include "symbols/elfimg.h"
+
+#define NAMES_REFRESH_TICKS 25
+/* Memory micro-samples per second between stack samples (--mem-rate): the GIL changes
+ * hands every 5 ms by default, so a 10 ms stack interval spans several holders. */
+#define MEM_RATE_DEFAULT 1000
+/* How long an exec'd Python may take to map its interpreter before it is given up. */
+#define EXEC_GRACE_S 5.0
+
+struct proc {
+	const struct record_opts *opts;
+	pid_t pid, parent;
+	struct session s;
+	struct output *out;
+	struct tracker *tracker;
+	struct memtrack *mem;
+	struct walk_sample sample;
+	int64_t *charged;
+	size_t charged_cap;
+	double last_process_row;
+	uint64_t samples, failed_samples;
+	size_t last_nthreads;
+	double started;
+	double exec_since; /* > 0: exec'd into Python, interpreter not found yet */
+};
+
+static int resume_after_exec(struct proc *p, struct tg_err *err);
+
+static int thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
+{
+	struct proc *p = ctx;
+	return session_thread_name(&p->s, th, out);
+}
+
+static int64_t *charged_for(struct proc *p, size_t n)
+{
+	if (n > p->charged_cap) {
+		p->charged_cap = n * 2;
+		p->charged = xrealloc(p->charged, p->charged_cap * sizeof *p->charged);
+	}
+	return p->charged;
+}
+
+/* process.mem and the process.alloc row, at most every --process-interval. */
+static int write_process(struct proc *p, double now, const struct memtrack_row *row,
+			 struct tg_err *err)
+{
+	if (p->opts->process_interval_s > 0 && p->last_process_row > 0 &&
+	    now - p->last_process_row < p->opts->process_interval_s)
+		return 0;
+	p->last_process_row = now;
+	if (output_process_mem(p->out, now, row->v[MT_RSS], err) < 0)
+		return -1;
+	return output_alloc_row(p->out, now, row->v, row->valid, MT_NCOLS, err);
+}
+
+int proc_tick(struct proc *p, int stack_due, double now, struct tg_err *err)
+{
+	struct memtrack_row row;
+
+	if (p->exec_since > 0)
+		return stack_due ? resume_after_exec(p, err) : 0;
+	if (!stack_due)
+		return memtrack_micro(p->mem);
+	if (memtrack_read(p->mem, &row) != 0 || row.v[MT_RSS] == 0)
+		return 1; /* the process is gone (or a zombie: nothing resident) */
+	if (write_process(p, now, &row, err) < 0)
+		return -1;
+	if (walker_sample(p->s.walker, &p->sample, NULL) < 0) {
+		p->failed_samples++;
+		return 0;
+	}
+	if (p->samples % NAMES_REFRESH_TICKS == 0 || p->sample.nthreads != p->last_nthreads ||
+	    tracker_pending(p->tracker))
+		session_refresh_names(&p->s, &p->sample);
+	p->last_nthreads = p->sample.nthreads;
+	int64_t *charged = charged_for(p, p->sample.nthreads);
+	memtrack_charge(p->mem, &p->sample, charged);
+	if (tracker_feed(p->tracker, &p->sample, charged, now, thread_name, p, err) < 0)
+		return -1;
+	p->samples++;
+	return 0;
+}
+
+static void target_cmdline(pid_t pid, struct buf *out)
+{
+	char path[64], data[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	size_t n = fread(data, 1, sizeof data, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		buf_addch(out, data[i] ? data[i] : ' ');
+	while (out->len && out->data[out->len - 1] == ' ')
+		out->data[--out->len] = '\0';
+}
+
+#define META_MAX_KEYS 32
+
+/* meta's key=value pairs, values owned. */
+struct meta_kv {
+	const char *keys[META_MAX_KEYS];
+	struct buf values[META_MAX_KEYS];
+	size_t n;
+};
+
+static struct buf *meta_add(struct meta_kv *kv, const char *key)
+{
+	if (kv->n == META_MAX_KEYS)
+		abort(); /* a programming error: the keys are fixed below */
+	kv->keys[kv->n] = key;
+	kv->values[kv->n] = (struct buf)BUF_INIT;
+	return &kv->values[kv->n++];
+}
+
+/* Which metrics and process.alloc columns this target gives, and why the others are
+ * missing. */
+static void meta_alloc(struct proc *p, struct meta_kv *kv)
+{
+	struct alloc_reader *a = memtrack_alloc(p->mem);
+	unsigned avail = alloc_available(a);
+	int heap = memtrack_heap_available(p->mem);
+	struct buf *cols, *missing;
+
+	buf_addstr(meta_add(kv, "metric"), memtrack_metric(p->mem) == MEMTRACK_HEAP ? "heap" : "rss");
+	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
+	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", p->opts->mem_rate_hz);
+	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
+	cols = meta_add(kv, "alloc_columns");
+	missing = meta_add(kv, "alloc_missing");
+	buf_addf(cols, "time rss anon%s", heap ? " heap pool_bytes" : "");
+	if (!heap)
+		buf_addf(missing, "heap, pool_bytes: %s", alloc_missing_reason(a, ALLOC_BYTES));
+	for (int f = 0; f < ALLOC_NFIELDS; f++) {
+		if (avail & (1u << f)) {
+			buf_addf(cols, " %s", alloc_field_name((enum alloc_field)f));
+			continue;
+		}
+		buf_addf(missing, "%s%s: %s", missing->len ? "; " : "",
+			 alloc_field_name((enum alloc_field)f),
+			 alloc_missing_reason(a, (enum alloc_field)f));
+	}
+}
+
+static double per(double total, uint64_t n)
+{
+	return n ? total / (double)n : 0.0;
+}
+
+/* At the end of the run: how the run went. */
+static void meta_totals(struct proc *p, struct meta_kv *kv)
+{
+	struct memtrack_stats st;
+
+	memtrack_stats(p->mem, &st);
+	buf_addf(meta_add(kv, "samples"), "%llu", (unsigned long long)p->samples);
+	buf_addf(meta_add(kv, "failed_samples"), "%llu", (unsigned long long)p->failed_samples);
+	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu",
+		 (unsigned long long)st.micro_samples);
+	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
+	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
+	buf_addf(meta_add(kv, "mem_cost_us"), "sample:%.0f walk:%.0f micro:%.1f",
+		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
+		 per(st.micro_s, st.micro_samples) * 1e6);
+	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
+}
+
+static int write_meta(struct proc *p, int final, struct tg_err *err)
+{
+	const struct py_target *t = &p->s.target;
+	const struct record_opts *o = p->opts;
+	struct meta_kv kv = {0};
+	char v[32];
+
+	buf_addstr(meta_add(&kv, "tgattach"), TG_VERSION);
+	buf_addf(meta_add(&kv, "pid"), "%d", (int)p->pid);
+	if (p->parent)
+		buf_addf(meta_add(&kv, "parent"), "%d", (int)p->parent);
+	target_cmdline(p->pid, meta_add(&kv, "cmdline"));
+	buf_addstr(meta_add(&kv, "interpreter"), t->image_path);
+	buf_addf(meta_add(&kv, "version"), "%s%s", pytarget_version_str(t, v, sizeof v),
+		 t->debug_abi ? " (debug build)" : "");
+	buf_addstr(meta_add(&kv, "build"), t->is_shared ? "shared" : "static");
+	buf_addstr(meta_add(&kv, "offsets"), pytarget_offsets_source_name(t->off_source));
+	buf_addstr(meta_add(&kv, "offsets_detail"), t->off_detail);
+	buf_addf(meta_add(&kv, "rate_hz"), "%g", o->rate_hz);
+	buf_addf(meta_add(&kv, "process_interval"), "%g", o->process_interval_s);
+	buf_addf(meta_add(&kv, "start"), "%.6f", p->started);
+	struct buf *self = meta_add(&kv, "command");
+	for (int i = 0; i < o->argc; i++)
+		buf_addf(self, "%s%s", i ? " " : "", o->argv[i]);
+	meta_alloc(p, &kv);
+	if (final)
+		meta_totals(p, &kv);
+	const char *values[META_MAX_KEYS];
+	for (size_t i = 0; i < kv.n; i++)
+		values[i] = buf_cstr(&kv.values[i]);
+	int rc = output_meta(p->out, kv.keys, values, kv.n, err);
+	for (size_t i = 0; i < kv.n; i++)
+		buf_free(&kv.values[i]);
+	return rc;
+}
+
+/* process.alloc's header for this run. */
+static int write_alloc_header(struct proc *p, struct tg_err *err)
+{
+	const char *cols[1 + MT_NCOLS];
+	struct buf c1 = BUF_INIT;
+
+	cols[0] = "time";
+	for (int i = 0; i < MT_NCOLS; i++)
+		cols[1 + i] = memtrack_col_name((enum memtrack_col)i);
+	buf_addf(&c1, "tgattach process.alloc of process %d, run %.6f: one row per sample",
+		 (int)p->pid, p->started);
+	const char *comments[] = {
+		buf_cstr(&c1),
+		"bytes or counts; ? = not read (see alloc_missing in meta) or discarded as "
+		"torn; gnuplot: set datafile missing \"?\""};
+	int rc = output_alloc_header(p->out, comments, 2, cols, 1 + MT_NCOLS, err);
+	buf_free(&c1);
+	return rc;
+}
+
+/* The memory side, once the interpreter is known (it decides which metric is readable). */
+/* Child processes get no micro-samples: with hundreds of them, the 1 kHz reads would
+ * saturate the loop and hold forking parents at their fork stops; their memory is charged
+ * at stack-sample resolution. */
+static int open_memtrack(struct proc *p, struct tg_err *err)
+{
+	double micro = p->opts->mem_rate_hz < 0 ? MEM_RATE_DEFAULT : p->opts->mem_rate_hz;
+	struct memtrack_opts mo = {p->pid, &p->s.remote, &p->s.target, p->opts->metric,
+				   p->parent ? 0 : micro};
+
+	p->mem = memtrack_new(&mo, err);
+	return p->mem ? 0 : -1;
+}
+
+static void proc_free(struct proc *p)
+{
+	tracker_free(p->tracker);
+	memtrack_free(p->mem);
+	walk_sample_free(&p->sample);
+	session_close(&p->s);
+	free(p->charged);
+	free(p);
+}
+
+/* Everything but the session: files, memory tracker, call tracker. */
+static int open_recording(struct proc *p, struct tg_err *err)
+{
+	if (open_memtrack(p, err) < 0)
+		return -1;
+	p->out = output_open(p->opts->outdir, p->pid, p->opts->no_stack ? OUTPUT_NO_STACK : 0, err);
+	if (!p->out || write_meta(p, 0, err) < 0 || write_alloc_header(p, err) < 0)
+		return -1;
+	p->tracker = tracker_new(p->out, p->opts->filter);
+	return 0;
+}
+
+struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
+		       const struct py_target *like, struct tg_err *err)
+{
+	struct proc *p = xcalloc(1, sizeof *p);
+	struct session_opts sopts = {.offsets = o->offsets};
+
+	p->opts = o;
+	p->pid = pid;
+	p->parent = parent;
+	p->started = clock_real_s();
+	if (like) {
+		session_open_like(&p->s, pid, like);
+	} else if (session_open(&p->s, pid, &sopts, err) < 0) {
+		free(p);
+		return NULL;
+	}
+	if (open_recording(p, err) < 0) {
+		output_close(p->out, NULL);
+		p->out = NULL;
+		proc_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Does the program the process now runs carry CPython (linked in, or a libpython it
+ * needs)?  Decided from the file at once: at the exec stop nothing else is mapped yet. */
+static int runs_python(pid_t pid)
+{
+	char exe[64];
+	struct elf_image img;
+
+	snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+	if (elfimg_open(&img, exe, NULL) < 0)
+		return 0;
+	int yes = elfimg_symbol(&img, "Py_Initialize", NULL) != 0 ||
+		  elfimg_needs(&img, "libpython");
+	elfimg_close(&img);
+	return yes;
+}
+
+int proc_exec(struct proc *p, struct tg_err *err)
+{
+	(void)err;
+	/* the old image's frames are gone: they all returned */
+	tracker_end_all(p->tracker, clock_real_s(), NULL);
+	tracker_free(p->tracker);
+	p->tracker = NULL;
+	memtrack_free(p->mem);
+	p->mem = NULL;
+	session_close(&p->s);
+	memset(&p->s, 0, sizeof p->s);
+	p->s.remote.mem_fd = -1;
+	if (!runs_python(p->pid))
+		return 1;
+	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
+	return 0;
+}
+
+/* After an exec into Python: find the new interpreter once its library is mapped.
+ * Returns 0 when recording again (or still waiting), 1 when it never showed up. */
+static int resume_after_exec(struct proc *p, struct tg_err *err)
+{
+	struct session_opts sopts = {.offsets = p->opts->offsets};
+	struct tg_err why = {0};
+
+	if (session_open(&p->s, p->pid, &sopts, &why) < 0) {
+		memset(&p->s, 0, sizeof p->s);
+		p->s.remote.mem_fd = -1;
+		if (clock_mono_s() - p->exec_since < EXEC_GRACE_S)
+			return 0;
+		if (err)
+			*err = why;
+		return 1;
+	}
+	p->exec_since = 0;
+	if (open_memtrack(p, err) < 0)
+		return 1;
+	p->tracker = tracker_new(p->out, p->opts->filter);
+	return write_meta(p, 0, err) < 0 ? -1 : 0;
+}
+
+int proc_close(struct proc *p, int discard, struct tg_err *err)
+{
+	int rc = 0;
+
+	if (discard) {
+		output_discard(p->out);
+	} else {
+		if (p->mem && p->exec_since == 0 && write_meta(p, 1, err) < 0)
+			rc = -1;
+		if (output_close(p->out, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+	}
+	p->out = NULL;
+	proc_free(p);
+	return rc;
+}
+
+int proc_flush(struct proc *p, struct tg_err *err)
+{
+	return output_flush(p->out, err);
+}
+
+pid_t proc_pid(const struct proc *p)
+{
+	return p->pid;
+}
+
+const struct py_target *proc_target(const struct proc *p)
+{
+	return &p->s.target;
+}
+
+const char *proc_dir(const struct proc *p)
+{
+	return output_dir(p->out);
+}
+
+uint64_t proc_samples(const struct proc *p)
+{
+	return p->samples;
+}
+
+size_t proc_threads(const struct proc *p)
+{
+	return p->tracker ? tracker_threads(p->tracker) : 0;
+}
+
+uint64_t proc_bytes(const struct proc *p)
+{
+	return output_bytes(p->out);
+}
+
+int proc_waiting(const struct proc *p)
+{
+	return p->exec_since > 0;
+}

@@ -1,0 +1,209 @@
+/* sampler/attrib.c on this very process: real threads that spin, sleep or touch fresh
+ * memory, read through /proc/self/task/TID/{schedstat,stat}; and the GIL rules with
+ * thread states that have no kernel TID. */
+#include <criterion/criterion.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sampler/attrib.h"
+
+#define MIB (1u << 20)
+
+struct worker {
+	pthread_t th;
+	atomic_int tid;
+	atomic_int stop;
+	atomic_int go_touch;
+	atomic_int touched;
+	int kind; /* 0 spin, 1 sleep, 2 touch fresh memory when told, then sleep */
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	atomic_store(&w->tid, (int)syscall(SYS_gettid));
+	while (!atomic_load(&w->stop)) {
+		if (w->kind == 0)
+			continue;
+		if (w->kind == 2 && atomic_load(&w->go_touch) && !atomic_load(&w->touched)) {
+			char *p = mmap(NULL, 16 * MIB, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p != MAP_FAILED) {
+				for (size_t i = 0; i < 16 * MIB; i += 4096)
+					p[i] = 1;
+				munmap(p, 16 * MIB);
+			}
+			atomic_store(&w->touched, 1);
+		}
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void start(struct worker *w, int kind)
+{
+	memset(w, 0, sizeof *w);
+	w->kind = kind;
+	cr_assert_eq(pthread_create(&w->th, NULL, work, w), 0);
+	while (!atomic_load(&w->tid))
+		usleep(100);
+}
+
+static void stop(struct worker *w)
+{
+	atomic_store(&w->stop, 1);
+	pthread_join(w->th, NULL);
+}
+
+static void sample_of(struct walk_sample *s, struct walk_thread *th, struct worker *const *w,
+		      size_t n)
+{
+	memset(s, 0, sizeof *s);
+	for (size_t i = 0; i < n; i++) {
+		memset(&th[i], 0, sizeof th[i]);
+		th[i].tstate = 0x1000 * (i + 1);
+		th[i].native_id = w[i] ? atomic_load(&w[i]->tid) : 0;
+	}
+	s->threads = th;
+	s->nthreads = s->cap = n;
+}
+
+Test(attrib, mem_reads_statm)
+{
+	struct attrib *a = attrib_new(getpid());
+	uint64_t rss = 0, anon = 0;
+
+	cr_assert_eq(attrib_mem(a, &rss, &anon), 0);
+	cr_assert(rss > 0 && anon > 0 && anon <= rss, "rss %llu anon %llu", (unsigned long long)rss,
+		  (unsigned long long)anon);
+	attrib_free(a);
+	a = attrib_new(0x7ffffff0); /* no such process */
+	cr_assert_eq(attrib_mem(a, &rss, &anon), -1);
+	attrib_free(a);
+}
+
+Test(attrib, micro_split_follows_cpu_time)
+{
+	struct worker spin, sleep_;
+	struct worker *w[2] = {&spin, &sleep_};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+
+	start(&spin, 0);
+	start(&sleep_, 1);
+	struct attrib *a = attrib_new(getpid());
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged); /* baselines, and the threads micro-samples read */
+	attrib_micro(a, 0, NULL, 0);
+	usleep(20000);
+	attrib_micro(a, 1000000, NULL, 0);
+	attrib_charge(a, &s, 0, charged);
+	cr_assert_eq(charged[0] + charged[1], 1000000, "nothing lost");
+	cr_assert_gt(charged[0], 900000, "the spinning thread ran: %lld, the sleeper %lld",
+		     (long long)charged[0], (long long)charged[1]);
+	stop(&spin);
+	stop(&sleep_);
+	attrib_free(a);
+}
+
+Test(attrib, growth_follows_page_faults)
+{
+	struct worker spin, toucher;
+	struct worker *w[2] = {&spin, &toucher};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+
+	start(&spin, 0);
+	start(&toucher, 2);
+	struct attrib *a = attrib_new(getpid());
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged);
+	atomic_store(&toucher.go_touch, 1);
+	while (!atomic_load(&toucher.touched))
+		usleep(1000);
+	attrib_charge(a, &s, 16 * MIB, charged);
+	cr_assert_eq(charged[0] + charged[1], 16 * MIB);
+	cr_assert_gt(charged[1], 15 * MIB, "the thread that touched 16 MiB: %lld, the spinner %lld",
+		     (long long)charged[1], (long long)charged[0]);
+	/* a decrease follows CPU time: the spinner ran, the toucher mostly slept */
+	usleep(20000);
+	attrib_charge(a, &s, -(int64_t)MIB, charged);
+	cr_assert_lt(charged[0], -(int64_t)MIB * 8 / 10, "spinner %lld", (long long)charged[0]);
+	stop(&spin);
+	stop(&toucher);
+	attrib_free(a);
+}
+
+/* Thread states without a kernel TID (2.7 - 3.7 when glibc's TID could not be found):
+ * only the GIL speaks. */
+Test(attrib, gil_rules_without_tids)
+{
+	struct worker *w[3] = {NULL, NULL, NULL};
+	struct walk_thread th[3];
+	struct walk_sample s;
+	int64_t charged[3];
+	uint64_t holder;
+	struct attrib *a = attrib_new(getpid());
+
+	sample_of(&s, th, w, 3);
+	attrib_charge(a, &s, 0, charged);
+	holder = th[1].tstate;
+	attrib_micro(a, 0, &holder, 1);
+	attrib_micro(a, 500, &holder, 1);
+	attrib_charge(a, &s, 0, charged);
+	cr_assert(charged[0] == 0 && charged[1] == 500 && charged[2] == 0, "held throughout");
+
+	/* the GIL changed hands within the micro interval: both ends share */
+	holder = th[2].tstate;
+	attrib_micro(a, 1000, &holder, 1);
+	attrib_charge(a, &s, 0, charged);
+	cr_assert(charged[1] == 500 && charged[2] == 500, "%lld %lld", (long long)charged[1],
+		  (long long)charged[2]);
+
+	/* nobody held it at either end: the change waits for the stack sample, which gives
+	 * it to the GIL holder of the previous or current sample */
+	attrib_micro(a, 0, NULL, 0);
+	attrib_micro(a, 300, NULL, 0);
+	th[0].holds_gil = 1;
+	attrib_charge(a, &s, 100, charged);
+	cr_assert(charged[0] == 400 && charged[1] == 0 && charged[2] == 0, "%lld",
+		  (long long)charged[0]);
+
+	/* unknown delta: the micro shares are handed out, the rest waits */
+	th[0].holds_gil = 0;
+	holder = th[1].tstate;
+	attrib_micro(a, 0, &holder, 1);
+	attrib_micro(a, 70, &holder, 1);
+	attrib_charge(a, &s, ATTRIB_UNKNOWN, charged);
+	cr_assert(charged[1] == 70 && charged[0] == 0 && charged[2] == 0);
+
+	/* a thread that ended: its share is split again over those present that held the GIL
+	 * since the last known change (the first thread, before the unknown one; the third
+	 * now) */
+	attrib_micro(a, 0, &holder, 1);
+	attrib_micro(a, 90, &holder, 1);
+	th[1] = th[2];
+	s.nthreads = 2;
+	th[1].holds_gil = 1;
+	attrib_charge(a, &s, 10, charged);
+	cr_assert(charged[0] == 50 && charged[1] == 50, "%lld %lld", (long long)charged[0],
+		  (long long)charged[1]);
+
+	/* nobody at all: unattributed, never a sleeping thread */
+	th[1].holds_gil = 0;
+	attrib_charge(a, &s, 0, charged);
+	attrib_charge(a, &s, 42, charged);
+	cr_assert(charged[0] == 0 && charged[1] == 0);
+	cr_assert_eq(attrib_unattributed(a), 42);
+	attrib_free(a);
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Fork latency tgattach adds per child (issue 5), measured on a real interpreter.
+
+fixtures/fork_bench.py forks N children one after the other; each child exits at once and
+the parent waits for it before the next fork.  Timed unattached, then with tgattach -r 100
+attached (following forks, the default), then with --no-follow-forks when tgattach has the
+option.  Reported per child: the time the parent spends inside os.fork() (it is held while
+tgattach handles the fork event) and the whole fork + exit + waitpid cycle (the exit is
+reported to the parent only once the tracer has reaped it), as the median over ROUNDS
+rounds, and what tgattach adds to each.  Prints a Markdown report and writes it into
+docs/benchmarks.md between <!-- fork:begin --> and <!-- fork:end --> (the section is
+created when missing; the rest of the file is kept).  Nothing here asserts a threshold.
+
+Usage: tools/bench_fork.py [--tg PATH] [--python PATH] [--children N] [--rounds R]
+                           [--no-write]
+Environment: BENCH_QUICK=1 for fewer children and rounds.
+"""
+import argparse
+import glob
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE = os.path.join(ROOT, "fixtures", "fork_bench.py")
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+BEGIN, END = "<!-- fork:begin -->", "<!-- fork:end -->"
+RATE = 100
+
+
+def pyenv(prefix):
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(root, "versions", prefix + "*", "bin", "python")))
+    return found[0] if found else None
+
+
+class Fixture:
+    def __init__(self, python):
+        self.p = subprocess.Popen([python, FIXTURE], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError("fork_bench.py did not start: %r" % line)
+
+    def run(self, n):
+        """(seconds in os.fork, seconds for the whole loop) for n children."""
+        self.p.stdin.write("RUN %d\n" % n)
+        self.p.stdin.flush()
+        words = self.p.stdout.readline().split()
+        if len(words) != 3 or words[0] != "TIME":
+            raise RuntimeError("fork_bench.py: unexpected answer %r" % words)
+        return float(words[1]), float(words[2])
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def has_stack_file(d):
+    return os.path.isdir(d) and any(n.endswith(".stack") for n in os.listdir(d))
+
+
+def attach(tg, pid, out, extra):
+    """Start tgattach and wait for its first sample of pid (a .stack file appears)."""
+    p = subprocess.Popen([tg, "-p", str(pid), "-o", out, "-r", str(RATE), "-q"] + extra,
+                         stderr=subprocess.PIPE, text=True)
+    until = time.monotonic() + 30
+    while time.monotonic() < until:
+        if p.poll() is not None:
+            raise RuntimeError("tgattach %s exited %d: %s" % (" ".join(extra), p.returncode,
+                                                             p.stderr.read().strip()))
+        if has_stack_file(os.path.join(out, str(pid))):
+            return p
+        time.sleep(0.01)
+    p.kill()
+    raise RuntimeError("tgattach did not sample within 30 s")
+
+
+def detach(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise RuntimeError("tgattach did not stop on SIGINT")
+    if p.returncode != 0:
+        raise RuntimeError("tgattach exited %d: %s" % (p.returncode, p.stderr.read().strip()))
+
+
+def measure(fx, n, rounds):
+    """Medians over rounds of (µs in fork, µs per whole cycle) per child."""
+    forks, totals = [], []
+    for _ in range(rounds):
+        in_fork, total = fx.run(n)
+        forks.append(in_fork / n * 1e6)
+        totals.append(total / n * 1e6)
+    return statistics.median(forks), statistics.median(totals)
+
+
+def supports(tg, option):
+    try:
+        text = subprocess.run([tg, "record", "--help"], capture_output=True, text=True,
+                              timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in text
+
+
+def bench(tg, python, n, rounds):
+    results = {}
+    fx = Fixture(python)
+    try:
+        fx.run(max(10, n // 10))  # warm up: page cache, the first fork's copy-on-write
+        results["unattached"] = measure(fx, n, rounds)
+        modes = [("attached (following forks)", [])]
+        if supports(tg, "--no-follow-forks"):
+            modes.append(("attached, --no-follow-forks", ["--no-follow-forks"]))
+        for label, extra in modes:
+            out = tempfile.mkdtemp(prefix="tg-bench-fork-")
+            try:
+                p = attach(tg, fx.p.pid, out, extra)
+                try:
+                    results[label] = measure(fx, n, rounds)
+                finally:
+                    detach(p)
+                results[label + " dirs"] = len([d for d in os.listdir(out) if d.isdigit()])
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+    finally:
+        fx.stop()
+    return results
+
+
+def report(results, tg, python, n, rounds):
+    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True).stdout.strip()
+    base_fork, base_total = results["unattached"]
+    lines = [
+        "Machine: %s, %d cores (nproc), Linux %s; %s; load average %.1f when done (a "
+        "shared machine: figures vary from run to run)." % (
+            platform.processor() or platform.machine(), os.cpu_count(), platform.release(),
+            time.strftime("%Y-%m-%d"), os.getloadavg()[0]),
+        "",
+        "Target: Python %s (`fixtures/fork_bench.py`) forks %d children one after the other; "
+        "each calls `os._exit(0)` at once and is reaped with `waitpid` before the next fork.  "
+        "tgattach: `%s -r %d`.  *fork()* is the time the parent spends inside `os.fork()` "
+        "(held while tgattach handles the fork event); *cycle* is fork + exit + waitpid (a "
+        "traced child's exit reaches its parent once tgattach has reaped it).  Medians of %d "
+        "rounds, µs per child." % (version, n, os.path.relpath(tg, ROOT), RATE, rounds),
+        "",
+        "| mode | fork() µs | cycle µs | fork() added µs | cycle added µs | child dirs |",
+        "|---|---:|---:|---:|---:|---:|",
+        "| unattached | %.0f | %.0f | - | - | - |" % (base_fork, base_total),
+    ]
+    for label, value in results.items():
+        if label == "unattached" or label.endswith(" dirs"):
+            continue
+        fork_us, total_us = value
+        dirs = results.get(label + " dirs", 0)
+        lines.append("| %s | %.0f | %.0f | %+.0f | %+.0f | %d |" % (
+            label, fork_us, total_us, fork_us - base_fork, total_us - base_total,
+            max(0, dirs - 1)))
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text):
+    doc = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
+    block = "%s\n%s%s" % (BEGIN, text, END)
+    if BEGIN in doc and END in doc and doc.index(BEGIN) < doc.index(END):
+        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n## Fork following (tools/bench_fork.py)\n\n" + block + "\n"
+    tmp = DOC + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(doc)
+    os.replace(tmp, DOC)
+
+
+def main():
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tg", default=os.path.join(ROOT, "tgattach"))
+    ap.add_argument("--python", default=pyenv("3.12.") or pyenv("3.11."))
+    ap.add_argument("--children", type=int, default=100 if quick else 300)
+    ap.add_argument("--rounds", type=int, default=3 if quick else 7)
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    if not args.python:
+        sys.exit("bench_fork: no pyenv 3.12 or 3.11 interpreter (give --python)")
+    if not os.access(args.tg, os.X_OK):
+        sys.exit("bench_fork: %s is not built (make build)" % args.tg)
+    results = bench(os.path.abspath(args.tg), args.python, args.children, args.rounds)
+    text = report(results, os.path.abspath(args.tg), args.python, args.children, args.rounds)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
