@@ -3,6 +3,7 @@
 # repository root, and prints one closing line with the totals.
 cd "$(dirname "$0")/.." || exit 1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # a fresh layout cache, so every run parses DWARF at least once
 export XDG_CACHE_HOME="$PWD/build/test-cache"

@@ -1,9 +1,10 @@
 #!/bin/sh
-# make bench: every benchmark, release build; figures go to docs/benchmarks.md.
+# make bench: every benchmark, on the release build; figures go to docs/benchmarks.md.
+# Takes a few minutes on 2 cores.  BENCH_QUICK=1 runs a shorter version of each.
 set -e
 cd "$(dirname "$0")/.."
 python3 tools/bench.py
-for extra in tools/bench-memory.sh tools/bench-render.sh; do
-	[ -x "$extra" ] || [ -f "$extra" ] && sh "$extra"
-done
+python3 tools/bench_fork.py
+[ -f tools/bench-memory.sh ] && sh tools/bench-memory.sh
+[ -f tools/bench-render.sh ] && sh tools/bench-render.sh
 echo "bench: results written to docs/benchmarks.md"
