@@ -198,9 +198,5 @@ int render_alloc(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
 		return TG_OK;
-	interrupt_exit();
-	fprintf(stderr, "tgattach render alloc: %s\n", err.msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render alloc --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	return cli_fail("alloc", &err);
 }

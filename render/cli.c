@@ -1,10 +1,13 @@
 #include "render/cli.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "render/interrupt.h"
 
 int cli_ll(const char *opt, const char *arg, long long *out, struct tg_err *err)
 {
@@ -81,4 +84,14 @@ int cli_time(const char *opt, const char *arg, struct cli_time *out, struct tg_e
 double cli_time_resolve(const struct cli_time *t, double first)
 {
 	return t->relative ? first + t->value : t->value;
+}
+
+int cli_fail(const char *subcommand, const struct tg_err *err)
+{
+	interrupt_exit();
+	fflush(stdout);
+	fprintf(stderr, "tgattach render %s: %s\n", subcommand, err->msg);
+	if (err->code == TG_E_USAGE)
+		fprintf(stderr, "Try 'tgattach render %s --help'.\n", subcommand);
+	return err->code ? err->code : TG_E_INTERNAL;
 }

@@ -23,4 +23,9 @@ int cli_time(const char *opt, const char *arg, struct cli_time *out, struct tg_e
 /* Unix seconds for t, given the time of the recording's first event. */
 double cli_time_resolve(const struct cli_time *t, double first);
 
+/* A render subcommand failed: what was written to stdout is flushed first, then its message
+ * (and, for a usage error, where help is) on stderr; exits by the signal if one interrupted
+ * it; returns the exit code. */
+int cli_fail(const char *subcommand, const struct tg_err *err);
+
 #endif

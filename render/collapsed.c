@@ -347,9 +347,5 @@ int render_collapsed(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
 		return TG_OK;
-	interrupt_exit();
-	fprintf(stderr, "tgattach render collapsed: %s\n", err.msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render collapsed --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	return cli_fail("collapsed", &err);
 }

@@ -5,6 +5,7 @@
  * file or as a single-quoted string literal (plot.h); gnuplot runs in a private work
  * directory inside OUTDIR, so the script names no path of ours, and the results are
  * renamed into place only when gnuplot succeeded. */
+#include "render/cli.h"
 #include "render/render.h"
 
 #include <fcntl.h>
@@ -318,9 +319,5 @@ int render_memg(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
 		return TG_OK;
-	interrupt_exit();
-	fprintf(stderr, "tgattach render memg: %s\n", err.msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render memg --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	return cli_fail("memg", &err);
 }

@@ -5,6 +5,7 @@
  * Streamed: each thread's events are written as they are replayed (render/replay.h, which
  * guarantees proper nesting); only the frame list is held, and written last ("shared"
  * after "profiles": JSON objects are unordered). */
+#include "render/cli.h"
 #include "render/render.h"
 
 #include <getopt.h>
@@ -266,9 +267,5 @@ int render_speedscope(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
 		return TG_OK;
-	interrupt_exit();
-	fprintf(stderr, "tgattach render speedscope: %s\n", err.msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render speedscope --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	return cli_fail("speedscope", &err);
 }

@@ -394,10 +394,5 @@ int render_top(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
 		return TG_OK;
-	interrupt_exit();
-	fflush(stdout);
-	fprintf(stderr, "tgattach render top: %s\n", err.msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render top --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	return cli_fail("top", &err);
 }
