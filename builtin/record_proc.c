@@ -35,6 +35,7 @@ struct proc {
 	size_t last_nthreads;
 	double started;
 	double exec_since; /* > 0: exec'd into Python, interpreter not found yet */
+	struct buf cmdline;
 };
 
 static int resume_after_exec(struct proc *p, struct tg_err *err);
@@ -193,7 +194,13 @@ static int write_meta(struct proc *p, int final, struct tg_err *err)
 	buf_addf(meta_add(&kv, "pid"), "%d", (int)p->pid);
 	if (p->parent)
 		buf_addf(meta_add(&kv, "parent"), "%d", (int)p->parent);
-	target_cmdline(p->pid, meta_add(&kv, "cmdline"));
+	/* read while the process lives (the final meta is written after it may have exited);
+	 * a child just forked has its parent's arguments */
+	if (!p->cmdline.len)
+		target_cmdline(p->pid, &p->cmdline);
+	if (!p->cmdline.len && p->parent)
+		target_cmdline(p->parent, &p->cmdline);
+	buf_addstr(meta_add(&kv, "cmdline"), buf_cstr(&p->cmdline));
 	buf_addstr(meta_add(&kv, "interpreter"), t->image_path);
 	buf_addf(meta_add(&kv, "version"), "%s%s", pytarget_version_str(t, v, sizeof v),
 		 t->debug_abi ? " (debug build)" : "");
@@ -258,6 +265,7 @@ static void proc_free(struct proc *p)
 	memtrack_free(p->mem);
 	walk_sample_free(&p->sample);
 	session_close(&p->s);
+	buf_free(&p->cmdline);
 	free(p->charged);
 	free(p);
 }
@@ -327,6 +335,7 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	session_close(&p->s);
 	memset(&p->s, 0, sizeof p->s);
 	p->s.remote.mem_fd = -1;
+	buf_reset(&p->cmdline); /* the new program's arguments */
 	if (!runs_python(p->pid))
 		return 1;
 	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
