@@ -1,18 +1,17 @@
 #include "sampler/walk.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "sampler/nativeid.h"
 
 #define TSTATE_READ_MAX 4096
 #define FRAME_READ_MAX 256
 #define CODE_READ_MAX 512
 #define CODECACHE_SLOTS 8192
-#define PTHREAD_SCAN 2048
 #define STACK_COPY_MAX (1u << 20)
 #define STACK_CHUNKS_MAX 8 /* bytes of struct pthread searched for the kernel TID */
 
@@ -25,8 +24,7 @@ struct walker {
 	size_t tstate_len, frame_len, code_len;
 	int new_frames;           /* 3.11+: _PyInterpreterFrame chain */
 	uint64_t code_ptr_mask;
-	int pthread_tid_off;      /* offset of the TID in glibc's struct pthread; -1 unknown,
-				     -2 calibration failed */
+	struct native_ids *tids;  /* kernel TIDs the thread states lack or have wrong */
 	/* 3.11+: a local copy of the used part of the thread's data stack, where its frames
 	 * live, so the chain is walked without one read per frame */
 	unsigned char *stack_copy;
@@ -41,8 +39,6 @@ struct walker {
 	unsigned char *heads;
 	uint64_t *codes_seen;
 	size_t scratch_cap;
-	int64_t tasks[WALK_MAX_THREADS]; /* the process's kernel TIDs, as last read */
-	size_t ntasks;
 };
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
@@ -66,7 +62,7 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	pyobj_init(&w->p, r, t);
 	w->codes = codecache_new(CODECACHE_SLOTS);
 	w->new_frames = t->major == 3 && t->minor >= 11;
-	w->pthread_tid_off = -1;
+	w->tids = nativeid_new(t->pid, r);
 	/* 3.14 tags the low bits of _PyStackRef pointers */
 	w->code_ptr_mask = t->major == 3 && t->minor >= 14 ? ~(uint64_t)3 : ~(uint64_t)0;
 	size_t ts = 0;
@@ -108,6 +104,7 @@ void walker_free(struct walker *w)
 	if (!w)
 		return;
 	codecache_free(w->codes);
+	nativeid_free(w->tids);
 	free(w->stack_copy);
 	free(w->iov);
 	free(w->heads);
@@ -470,117 +467,6 @@ static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t in
 	return f.next;
 }
 
-/* Kernel TIDs of the target, sorted. */
-static size_t task_ids(pid_t pid, int64_t *out, size_t max)
-{
-	char path[64];
-	size_t n = 0;
-	struct dirent *de;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d)) != NULL && n < max)
-		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
-			out[n++] = atoll(de->d_name);
-	closedir(d);
-	return n;
-}
-
-static int in_set(const int64_t *set, size_t n, int64_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (set[i] == v)
-			return 1;
-	return 0;
-}
-
-/* Before 3.11 a thread state does not record its kernel TID.  glibc keeps it inside
- * struct pthread, whose address is the thread_id; find that field's offset once, by
- * looking for the offset at which every thread's struct holds one of the task ids. */
-static void calibrate_pthread_tid(struct walker *w, const struct walk_sample *s)
-{
-	int64_t tasks[WALK_MAX_THREADS];
-	size_t ntasks = task_ids(w->t->pid, tasks, WALK_MAX_THREADS);
-	static const size_t scan = PTHREAD_SCAN;
-	unsigned char *blocks = xcalloc(s->nthreads, scan);
-	int *valid = xcalloc(s->nthreads, sizeof *valid);
-	size_t nvalid = 0;
-
-	w->pthread_tid_off = -2;
-	for (size_t i = 0; i < s->nthreads; i++)
-		if (s->threads[i].thread_id &&
-		    remote_read(w->r, s->threads[i].thread_id, blocks + i * scan, scan) == 0) {
-			valid[i] = 1;
-			nvalid++;
-		}
-	for (size_t off = 0; nvalid && ntasks && off + 4 <= scan; off += 4) {
-		size_t hits = 0;
-		for (size_t i = 0; i < s->nthreads; i++) {
-			int32_t v;
-			memcpy(&v, blocks + i * scan + off, 4);
-			hits += valid[i] && v > 0 && in_set(tasks, ntasks, v);
-		}
-		if (hits == nvalid) {
-			w->pthread_tid_off = (int)off;
-			break;
-		}
-	}
-	free(valid);
-	free(blocks);
-}
-
-/* Is tid a thread of the process?  The task list is cached and read again (at most once a
- * sample) when a thread state names a tid it does not hold. */
-static int tid_known(struct walker *w, int64_t tid, int *refreshed)
-{
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < w->ntasks; i++)
-			if (w->tasks[i] == tid)
-				return 1;
-		if (pass || *refreshed)
-			return 0;
-		w->ntasks = task_ids(w->t->pid, w->tasks, WALK_MAX_THREADS);
-		*refreshed = 1;
-	}
-	return 0;
-}
-
-/* Kernel TIDs the thread states do not record (before 3.11), or record wrongly (a forked
- * child's thread state keeps its parent's TID until CPython updates it): glibc's struct
- * pthread knows; a lone thread of a lone task is that task. */
-static void fill_native_ids(struct walker *w, struct walk_sample *s)
-{
-	int refreshed = 0;
-	size_t missing = 0;
-
-	if (w->t->pid <= 0)
-		return; /* a memory image, not a live process: no /proc to ask */
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct walk_thread *th = &s->threads[i];
-		if (th->native_id > 0 && !tid_known(w, th->native_id, &refreshed))
-			th->native_id = 0;
-		missing += th->native_id <= 0;
-	}
-	if (!missing)
-		return;
-	if (s->nthreads == 1 && (tid_known(w, w->t->pid, &refreshed), w->ntasks == 1)) {
-		s->threads[0].native_id = w->tasks[0];
-		return;
-	}
-	if (w->pthread_tid_off == -1 && s->nthreads >= 2)
-		calibrate_pthread_tid(w, s);
-	if (w->pthread_tid_off < 0)
-		return;
-	for (size_t i = 0; i < s->nthreads; i++) {
-		if (s->threads[i].native_id > 0)
-			continue;
-		int32_t tid = read_i32(w, s->threads[i].thread_id + (uint64_t)w->pthread_tid_off);
-		s->threads[i].native_id = tid > 0 ? tid : 0;
-	}
-}
-
 int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 {
 	uint64_t interp = first_interp(w);
@@ -602,7 +488,8 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	}
 	s->ninterps = ninterps;
 	resolve_codes(w, s);
-	fill_native_ids(w, s);
+	if (w->t->pid > 0) /* a live process, not a memory image */
+		nativeid_fill(w->tids, s);
 	return 0;
 }
 
