@@ -25,6 +25,7 @@ struct memtrack {
 	struct attrib *attrib;
 	struct alloc_reader *alloc;
 	struct gil_reader *gil;
+	size_t gil_interps; /* interpreters seen when the GILs were last looked up */
 	/* the exact metric at the last sample that read it; the change since then */
 	uint64_t prev_exact;
 	int have_exact, exact_now;
@@ -260,7 +261,10 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row)
 void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged)
 {
 	mt->nthreads = s->nthreads;
-	gil_refresh(mt->gil);
+	if (s->ninterps != mt->gil_interps) { /* interpreters came or went: find their GILs */
+		gil_refresh(mt->gil);
+		mt->gil_interps = s->ninterps;
+	}
 	if (!mt->exact_now) {
 		attrib_charge(mt->attrib, s, ATTRIB_UNKNOWN, charged);
 		return;

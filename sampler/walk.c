@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "sampler/gil.h"
 #include "sampler/nativeid.h"
 
 #define TSTATE_READ_MAX 4096
@@ -25,6 +26,8 @@ struct walker {
 	int new_frames;           /* 3.11+: _PyInterpreterFrame chain */
 	uint64_t code_ptr_mask;
 	struct native_ids *tids;  /* kernel TIDs the thread states lack or have wrong */
+	struct gil_reader *gil;
+	size_t gil_interps;       /* interpreters seen when the GILs were last looked up */
 	/* 3.11+: a local copy of the used part of the thread's data stack, where its frames
 	 * live, so the chain is walked without one read per frame */
 	unsigned char *stack_copy;
@@ -63,6 +66,7 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	w->codes = codecache_new(CODECACHE_SLOTS);
 	w->new_frames = t->major == 3 && t->minor >= 11;
 	w->tids = nativeid_new(t->pid, r);
+	w->gil = gil_new(r, t);
 	/* 3.14 tags the low bits of _PyStackRef pointers */
 	w->code_ptr_mask = t->major == 3 && t->minor >= 14 ? ~(uint64_t)3 : ~(uint64_t)0;
 	size_t ts = 0;
@@ -105,6 +109,7 @@ void walker_free(struct walker *w)
 		return;
 	codecache_free(w->codes);
 	nativeid_free(w->tids);
+	gil_free(w->gil);
 	free(w->stack_copy);
 	free(w->iov);
 	free(w->heads);
@@ -140,15 +145,6 @@ static uint64_t read_ptr(struct walker *w, uint64_t addr)
 	return v;
 }
 
-static int32_t read_i32(struct walker *w, uint64_t addr)
-{
-	int32_t v = 0;
-
-	if (addr)
-		remote_read(w->r, addr, &v, 4);
-	return v;
-}
-
 static uint64_t first_interp(struct walker *w)
 {
 	if (w->t->sym.runtime && w->o->rt_interp_head >= 0)
@@ -160,7 +156,7 @@ static uint64_t first_interp(struct walker *w)
 
 /* The interpreter fields a sample needs, read in one go when they lie close together. */
 struct interp_fields {
-	uint64_t next, tstate_head, gil;
+	uint64_t next, tstate_head;
 	int64_t id;
 };
 
@@ -197,39 +193,12 @@ static void read_fields(struct walker *w, uint64_t base, const int32_t *off, uin
 static void read_interp(struct walker *w, uint64_t interp, struct interp_fields *f)
 {
 	const struct py_offsets *o = w->o;
-	const int32_t off[] = {o->is_next, o->is_tstate_head, o->is_gil_ptr, o->is_id};
-	uint64_t *dst[] = {&f->next, &f->tstate_head, &f->gil, (uint64_t *)&f->id};
+	const int32_t off[] = {o->is_next, o->is_tstate_head, o->is_id};
+	uint64_t *dst[] = {&f->next, &f->tstate_head, (uint64_t *)&f->id};
 
-	read_fields(w, interp, off, dst, 4);
+	read_fields(w, interp, off, dst, 3);
 	if (o->is_id < 0)
 		f->id = -1;
-}
-
-/* The GIL holder from a (locked, last_holder) pair at base: last_holder is not cleared on
- * release, so it counts only while locked. */
-static uint64_t holder_at(struct walker *w, uint64_t base, int32_t locked_off, int32_t holder_off)
-{
-	uint64_t locked = 0, holder = 0;
-	const int32_t off[] = {locked_off, holder_off};
-	uint64_t *dst[] = {&locked, &holder};
-
-	read_fields(w, base, off, dst, 2);
-	return (uint32_t)locked == 1 ? holder : 0;
-}
-
-/* The tstate holding the GIL of an interpreter, or 0. */
-static uint64_t gil_holder(struct walker *w, const struct interp_fields *f)
-{
-	const struct py_offsets *o = w->o;
-	const struct py_syms *s = &w->t->sym;
-
-	if (s->runtime && o->rt_gil_locked >= 0)
-		return holder_at(w, s->runtime, o->rt_gil_locked, o->rt_gil_holder);
-	if (f->gil && o->gil_locked >= 0)
-		return holder_at(w, f->gil, o->gil_locked, o->gil_holder);
-	if (s->gil_locked && s->gil_last_holder)
-		return read_i32(w, s->gil_locked) == 1 ? read_ptr(w, s->gil_last_holder) : 0;
-	return read_ptr(w, s->tstate_current);
 }
 
 static uint64_t top_frame(struct walker *w, const unsigned char *ts, size_t len)
@@ -433,8 +402,23 @@ static struct walk_thread *next_thread(struct walk_sample *s)
 	return &s->threads[s->nthreads++];
 }
 
+/* The thread states holding a GIL at this sample. */
+struct holders {
+	uint64_t tstate[GIL_MAX];
+	size_t n;
+};
+
+static int holds_gil(const struct holders *h, uint64_t tstate)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->tstate[i] == tstate)
+			return 1;
+	return 0;
+}
+
 /* Samples every thread of one interpreter; returns the next interpreter's address. */
-static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp)
+static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp,
+			    const struct holders *h)
 {
 	const struct py_offsets *o = w->o;
 	unsigned char ts[TSTATE_READ_MAX];
@@ -442,10 +426,7 @@ static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t in
 	size_t count = 0;
 
 	read_interp(w, interp, &f);
-	uint64_t holder = gil_holder(w, &f);
 	int64_t interp_id = f.id;
-	if (holder)
-		s->gil_holder = holder;
 	uint64_t tstate = f.tstate_head;
 	while (tstate && count++ < WALK_MAX_THREADS && s->nthreads < WALK_MAX_THREADS) {
 		if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
@@ -456,7 +437,7 @@ static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		th->interp_id = interp_id;
 		th->thread_id = u64_at(ts, w->tstate_len, o->ts_thread_id);
 		th->native_id = (int64_t)u64_at(ts, w->tstate_len, o->ts_native_id);
-		th->holds_gil = holder == tstate;
+		th->holds_gil = holds_gil(h, tstate);
 		load_stack_copy(w, ts, w->tstate_len);
 		walk_frames(w, th, top_frame(w, ts, w->tstate_len));
 		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
@@ -471,22 +452,28 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 {
 	uint64_t interp = first_interp(w);
 	size_t ninterps = 0;
+	struct holders h;
 
 	s->nthreads = 0;
 	s->ninterps = 0;
-	s->gil_holder = 0;
+	h.n = gil_holders(w->gil, h.tstate, GIL_MAX);
+	s->gil_holder = h.n ? h.tstate[0] : 0;
 	if (!interp)
 		return tg_err_set(err, TG_E_LAYOUT,
 				  "cannot read the interpreter list of process %d (not initialised, "
 				  "finalizing, or exited)",
 				  (int)w->t->pid);
 	while (interp && ninterps++ < WALK_MAX_INTERPS) {
-		uint64_t next = walk_interp(w, s, interp);
+		uint64_t next = walk_interp(w, s, interp, &h);
 		if (next == interp)
 			break;
 		interp = next;
 	}
 	s->ninterps = ninterps;
+	if (ninterps != w->gil_interps) { /* interpreters came or went: find their GILs */
+		gil_refresh(w->gil);
+		w->gil_interps = ninterps;
+	}
 	resolve_codes(w, s);
 	if (w->t->pid > 0) /* a live process, not a memory image */
 		nativeid_fill(w->tids, s);
