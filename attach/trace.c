@@ -29,6 +29,7 @@
 /* Longest single sleep while waiting for stops (a SIGCHLD may come before we block it). */
 #define WAIT_SLICE_MS 10
 #define PF_KTHREAD_FLAG 0x00200000u
+#define REAPED_KEPT 64
 
 /* How a thread held in a ptrace-stop is to be let go. */
 enum hold {
@@ -58,6 +59,17 @@ struct trace {
 	struct trace_opts opts;
 	struct tthread *th; /* sorted by tid */
 	size_t n, cap;
+	/* The last threads reaped: a fork or clone event that comes after its child's own
+	 * first stop and exit must not bring the child back. */
+	pid_t reaped[REAPED_KEPT];
+	unsigned reaped_next;
+	/* First stops of threads we do not know yet, held until their creator's event says
+	 * what they are (or, failing that, /proc does, at the end of the service). */
+	struct early {
+		pid_t tid;
+		int status;
+	} *early;
+	size_t nearly, early_cap;
 };
 
 /* ptrace with integer arguments (glibc reads addr and data as pointers). */
@@ -251,15 +263,21 @@ static unsigned long stat_flags(pid_t pid)
 
 /* ---- errors of trace_attach ---- */
 
+/* TracerPid names a thread (another tgattach traces from a thread of its own): the user
+ * wants the process. */
 static int traced_error(pid_t pid, long tracer, struct tg_err *err)
 {
 	struct buf comm = BUF_INIT;
+	char st[4096];
+	long process = tracer;
 
-	comm_of((pid_t)tracer, &comm);
+	if (read_status((pid_t)tracer, st, sizeof st) == 0 && status_long(st, "Tgid") > 0)
+		process = status_long(st, "Tgid");
+	comm_of((pid_t)process, &comm);
 	tg_err_set(err, TG_E_TRACED,
 		   "attach to process %d: already traced by process %ld (%s); detach that "
 		   "debugger or profiler first",
-		   (int)pid, tracer, buf_cstr(&comm));
+		   (int)pid, process, buf_cstr(&comm));
 	buf_free(&comm);
 	return -1;
 }
@@ -513,8 +531,8 @@ static void note_new(struct trace *t, pid_t tid, pid_t pid, pid_t parent)
 	emit(t, TRACE_EV_THREAD_NEW, pid, tid, parent, 0);
 }
 
-/* A stop from a tid we do not know: a new thread or process whose first stop was reported
- * before its creator's clone/fork event.  The creator is traced by us, so it is ours. */
+/* A stop from a tid we do not know, not claimed by a creator's clone/fork event in the
+ * same service: it is ours (its creator is traced by us); /proc says what it is. */
 static void adopt(struct trace *t, pid_t tid)
 {
 	char st[4096];
@@ -527,28 +545,81 @@ static void adopt(struct trace *t, pid_t tid)
 	note_new(t, tid, tgid > 0 ? (pid_t)tgid : tid, (pid_t)ppid);
 }
 
+static void note_reaped(struct trace *t, pid_t tid)
+{
+	t->reaped[t->reaped_next++ % REAPED_KEPT] = tid;
+}
+
+static int was_reaped(const struct trace *t, pid_t tid)
+{
+	for (size_t i = 0; i < REAPED_KEPT; i++)
+		if (t->reaped[i] == tid)
+			return 1;
+	return 0;
+}
+
+static void hold_early(struct trace *t, pid_t tid, int status)
+{
+	if (t->nearly == t->early_cap) {
+		t->early_cap = t->early_cap ? t->early_cap * 2 : 8;
+		t->early = xrealloc(t->early, t->early_cap * sizeof *t->early);
+	}
+	t->early[t->nearly++] = (struct early){tid, status};
+}
+
+/* Remove tid from the early stops; 1 (and its wait status) when it was there. */
+static int take_early(struct trace *t, pid_t tid, int *status)
+{
+	for (size_t i = 0; i < t->nearly; i++) {
+		if (t->early[i].tid != tid)
+			continue;
+		*status = t->early[i].status;
+		t->early[i] = t->early[--t->nearly];
+		return 1;
+	}
+	return 0;
+}
+
+/* The process a child of a clone event belongs to: its creator's when it is a thread
+ * (a path lookup), else the Tgid in its status; 0 when it is gone. */
+static pid_t clone_pid(pid_t creator_pid, pid_t child)
+{
+	char path[64], st[4096];
+
+	snprintf(path, sizeof path, "/proc/%d/task/%d", (int)creator_pid, (int)child);
+	if (access(path, F_OK) == 0)
+		return creator_pid;
+	if (read_status(child, st, sizeof st) < 0)
+		return 0;
+	return (pid_t)status_long(st, "Tgid");
+}
+
+static int handle_report(struct trace *t, pid_t tid, int status, struct tg_err *err);
+
+/* A fork, vfork or clone event.  The creator is held until this returns, so nothing here
+ * reads /proc unless it must (a fork's child is ours by the kernel's auto-attach), and the
+ * creator goes on before the child's own first stop, if it came early, is handled. */
 static int on_new(struct trace *t, pid_t tid, int event, struct tg_err *err)
 {
 	struct tthread *th = find(t, tid);
 	unsigned long msg = 0;
-	pid_t child, pid;
-	char st[4096];
+	pid_t child = 0, pid;
+	int status;
 
-	if (ptrace(PTRACE_GETEVENTMSG, tid, (void *)0, &msg) == 0 && th) {
-		child = (pid_t)msg;
-		pid = event == PTRACE_EVENT_CLONE ? th->pid : child;
-		/* The child may already be gone (its stop and exit handled before this event):
-		 * only what still exists and is traced by us is recorded. */
-		if (child > 0 && read_status(child, st, sizeof st) == 0 &&
-		    status_long(st, "TracerPid") == t->self) {
-			/* a clone without CLONE_THREAD makes a process */
+	if (ptrace(PTRACE_GETEVENTMSG, tid, (void *)0, &msg) == 0 && th && msg > 0) {
+		child = pid = (pid_t)msg;
+		if (!find(t, child) && !was_reaped(t, child)) {
 			if (event == PTRACE_EVENT_CLONE)
-				pid = (pid_t)status_long(st, "Tgid");
+				pid = clone_pid(th->pid, child);
 			if (pid > 0)
 				note_new(t, child, pid, th->pid);
 		}
 	}
-	return stopped(t, tid, HOLD_EVENT, 0, err);
+	if (stopped(t, tid, HOLD_EVENT, 0, err) < 0)
+		return -1;
+	if (child > 0 && find(t, child) && take_early(t, child, &status))
+		return handle_report(t, child, status, err);
+	return 0;
 }
 
 /* tid, now equal to the process id, finished an execve.  Every other thread of the
@@ -588,9 +659,14 @@ static void on_exit_report(struct trace *t, pid_t tid, int status)
 	struct tthread *th = find(t, tid);
 	pid_t pid;
 
-	if (!th)
-		return; /* not ours: a plain child of the tracer, or already released */
+	if (!th) {
+		int early;
+		if (take_early(t, tid, &early))
+			note_reaped(t, tid); /* born and gone before its creator's event */
+		return; /* else not ours: a plain child of the tracer, or already released */
+	}
 	pid = th->pid;
+	note_reaped(t, tid);
 	if (th->unwanted) {
 		del(t, tid);
 		return; /* never announced */
@@ -628,8 +704,10 @@ static int handle_report(struct trace *t, pid_t tid, int status, struct tg_err *
 	}
 	if (!WIFSTOPPED(status))
 		return 0;
-	if (!find(t, tid) && event != PTRACE_EVENT_EXEC)
-		adopt(t, tid);
+	if (!find(t, tid) && event != PTRACE_EVENT_EXEC) {
+		hold_early(t, tid, status);
+		return 0;
+	}
 	sig = WSTOPSIG(status);
 	switch (event) {
 	case 0:
@@ -647,6 +725,18 @@ static int handle_report(struct trace *t, pid_t tid, int status, struct tg_err *
 	default:
 		return stopped(t, tid, HOLD_EVENT, 0, err);
 	}
+}
+
+/* The early stops that no creator's event claimed in this service. */
+static int settle_early(struct trace *t, struct tg_err *err)
+{
+	while (t->nearly > 0) {
+		struct early e = t->early[--t->nearly];
+		adopt(t, e.tid);
+		if (handle_report(t, e.tid, e.status, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int trace_service(struct trace *t, struct tg_err *err)
@@ -669,7 +759,7 @@ int trace_service(struct trace *t, struct tg_err *err)
 		if (handle_report(t, tid, status, err) < 0)
 			return -1;
 	}
-	return handled;
+	return settle_early(t, err) < 0 ? -1 : handled;
 }
 
 /* ---- waiting for stops (pause, detach) ---- */
@@ -874,6 +964,7 @@ void trace_detach(struct trace *t)
 	/* Each thread is detached at its next stop: ours, or any other that comes first. */
 	interrupt_all(t, 0, NULL);
 	wait_stopped(t, 0, TRACE_DETACH_MS, NULL);
+	free(t->early);
 	free(t->th);
 	free(t);
 }
