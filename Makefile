@@ -5,7 +5,7 @@ CC       ?= cc
 PKGS     := libdw libelf
 CSTD     := -std=gnu11
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation
-CPPFLAGS := -I. -D_GNU_SOURCE
+CPPFLAGS := -I. -D_GNU_SOURCE -pthread
 OPT      ?= -O2 -g
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -39,7 +39,7 @@ deps:
 	@sh tools/deps.sh
 
 tgattach: $(LIB_OBJ) $(B)/$(MAIN_SRC:.c=.o)
-	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -53,16 +53,16 @@ $(BA)/%.o: %.c
 
 # The ASan+UBSan build of the tool, used by the end-to-end tests.
 $(BA)/tgattach: $(LIBA_OBJ) $(BA)/tgattach.o
-	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
 $(BA)/unit-tests: $(LIBA_OBJ) $(UNIT_SRC:%.c=$(BA)/%.o)
-	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lm
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -pthread -lm
 
 $(BA)/e2e-tests: $(LIBA_OBJ) $(E2E_SRC:%.c=$(BA)/%.o)
-	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -lm
+	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -pthread -lm
 
 $(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
-	$(CC) -o $@ $^ $(PKG_LIBS) -lm
+	$(CC) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
 asan: $(BA)/tgattach
 
@@ -88,6 +88,12 @@ demo: all
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@sh tools/bench.sh
+
+# A 24-hour recording of a busy server (SOAK_SECONDS=N for a shorter one): fails if
+# tgattach's memory or descriptors grow, or it leaves the target traced.
+soak: deps
+	@$(MAKE) --no-print-directory build
+	@python3 tools/soak.py
 
 format:
 	clang-format -i $(LIB_SRC) $(MAIN_SRC) $(UNIT_SRC) $(E2E_SRC) $(wildcard */*.h)

@@ -11,16 +11,17 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-enum { TAG_SIGNAL = 1, TAG_TICK, TAG_DEADLINE };
+enum { TAG_SIGNAL = 1, TAG_TICK, TAG_DEADLINE, TAG_TRACER };
+#define EVENT_BATCH 64
 
 struct loop_fds {
 	int ep, sig, tick, deadline; /* deadline: -1 without a duration */
 };
 
+/* The signals that end a run. */
 static void loop_signal_set(sigset_t *set)
 {
 	sigemptyset(set);
-	sigaddset(set, SIGCHLD);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
@@ -31,6 +32,7 @@ void loop_block_signals(void)
 	sigset_t set;
 
 	loop_signal_set(&set);
+	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -56,6 +58,7 @@ static int check_opts(const struct loop_opts *o, struct tg_err *err)
 	if (isnan(o->duration_s) || o->duration_s > 1e9)
 		return tg_err_set(err, TG_E_USAGE, "event loop: bad duration %g s", o->duration_s);
 	loop_signal_set(&want);
+	sigaddset(&want, SIGCHLD);
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	for (int s = 1; s < NSIG; s++)
 		if (sigismember(&want, s) == 1 && sigismember(&cur, s) != 1)
@@ -102,7 +105,8 @@ static void close_fds(struct loop_fds *f)
 	}
 }
 
-static int open_fds(struct loop_fds *f, const struct loop_opts *o, struct tg_err *err)
+static int open_fds(struct loop_fds *f, struct tracer *tr, const struct loop_opts *o,
+		    struct tg_err *err)
 {
 	sigset_t set;
 
@@ -114,7 +118,8 @@ static int open_fds(struct loop_fds *f, const struct loop_opts *o, struct tg_err
 	    o->duration_s > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC) : -1;
 	if (f->ep < 0 || f->sig < 0 || f->tick < 0 || (o->duration_s > 0 && f->deadline < 0))
 		return tg_err_sys(err, TG_E_INTERNAL, "event loop: create epoll/signalfd/timerfd");
-	if (watch(f->ep, f->sig, TAG_SIGNAL, err) < 0 || watch(f->ep, f->tick, TAG_TICK, err) < 0)
+	if (watch(f->ep, f->sig, TAG_SIGNAL, err) < 0 || watch(f->ep, f->tick, TAG_TICK, err) < 0 ||
+	    watch(f->ep, tracer_fd(tr), TAG_TRACER, err) < 0)
 		return -1;
 	if (f->deadline >= 0 && (watch(f->ep, f->deadline, TAG_DEADLINE, err) < 0 ||
 				 arm(f->deadline, o->duration_s, 0, err) < 0))
@@ -122,20 +127,16 @@ static int open_fds(struct loop_fds *f, const struct loop_opts *o, struct tg_err
 	return arm(f->tick, 1.0 / o->rate_hz, 1.0 / o->rate_hz, err);
 }
 
-/* Drain the signalfd: *chld when a SIGCHLD came; returns the first ending signal or 0. */
-static int read_signals(int fd, int *chld)
+/* Drain the signalfd; returns the first ending signal or 0. */
+static int read_signals(int fd)
 {
 	struct signalfd_siginfo si[8];
 	int end = 0;
 	ssize_t got;
 
 	while ((got = read(fd, si, sizeof si)) > 0) {
-		for (size_t i = 0; i < (size_t)got / sizeof si[0]; i++) {
-			if (si[i].ssi_signo == SIGCHLD)
-				*chld = 1;
-			else if (!end)
-				end = (int)si[i].ssi_signo;
-		}
+		for (size_t i = 0; i < (size_t)got / sizeof si[0] && !end; i++)
+			end = (int)si[i].ssi_signo;
 	}
 	return end;
 }
@@ -148,41 +149,52 @@ static int read_timer(int fd)
 	return read(fd, &expirations, sizeof expirations) == sizeof expirations && expirations > 0;
 }
 
-static enum loop_end run(struct trace *t, const struct loop_opts *o, struct loop_fds *f, int *signo,
-			 struct tg_err *err)
+static void hand_over_events(struct tracer *tr, const struct loop_opts *o)
 {
-	int service = 1, tick = 0, deadline = 0, end = 0;
+	struct trace_event ev[EVENT_BATCH];
+	size_t n;
+
+	while ((n = tracer_events(tr, ev, EVENT_BATCH)) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (o->on_event)
+				o->on_event(o->ctx, &ev[i]);
+}
+
+static enum loop_end run(struct tracer *tr, const struct loop_opts *o, struct loop_fds *f,
+			 int *signo, struct tg_err *err)
+{
+	int events = 1, tick = 0, deadline = 0, end = 0;
 
 	for (;;) {
 		struct epoll_event ev[4];
 		int n, r;
 
-		if (service) {
-			int handled = trace_service(t, err);
-			if (handled < 0)
-				return LOOP_END_ERROR;
-			/* more may be pending, and their SIGCHLD is already read */
-			service = handled >= TRACE_SERVICE_MAX;
-		}
-		if (!trace_target_alive(t))
+		if (events)
+			hand_over_events(tr, o);
+		events = 0;
+		if (tracer_error(tr, err) < 0)
+			return LOOP_END_ERROR;
+		if (!tracer_target_alive(tr))
 			return LOOP_END_TARGET_EXIT;
 		if (deadline)
 			return LOOP_END_DURATION;
 		if (tick && (r = o->tick(o->ctx, err)) != 0)
 			return r > 0 ? LOOP_END_TICK_STOP : LOOP_END_ERROR;
 		tick = 0;
-		n = epoll_wait(f->ep, ev, 4, service ? 0 : -1);
+		n = epoll_wait(f->ep, ev, 4, -1);
 		if (n < 0 && errno != EINTR) {
 			tg_err_sys(err, TG_E_INTERNAL, "event loop: epoll_wait");
 			return LOOP_END_ERROR;
 		}
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.u32 == TAG_SIGNAL)
-				end = read_signals(f->sig, &service);
+				end = read_signals(f->sig);
 			else if (ev[i].data.u32 == TAG_TICK)
 				tick = read_timer(f->tick);
 			else if (ev[i].data.u32 == TAG_DEADLINE)
 				deadline = read_timer(f->deadline);
+			else if (ev[i].data.u32 == TAG_TRACER)
+				events = 1;
 		}
 		if (end) {
 			*signo = end;
@@ -191,7 +203,7 @@ static enum loop_end run(struct trace *t, const struct loop_opts *o, struct loop
 	}
 }
 
-enum loop_end loop_run(struct trace *t, const struct loop_opts *opts, int *signo,
+enum loop_end loop_run(struct tracer *tr, const struct loop_opts *opts, int *signo,
 		       struct tg_err *err)
 {
 	struct loop_fds f = {-1, -1, -1, -1};
@@ -203,11 +215,11 @@ enum loop_end loop_run(struct trace *t, const struct loop_opts *opts, int *signo
 	*signo = 0;
 	if (check_opts(opts, err) < 0)
 		return LOOP_END_ERROR;
-	if (open_fds(&f, opts, err) < 0) {
+	if (open_fds(&f, tr, opts, err) < 0) {
 		close_fds(&f);
 		return LOOP_END_ERROR;
 	}
-	end = run(t, opts, &f, signo, err);
+	end = run(tr, opts, &f, signo, err);
 	close_fds(&f);
 	return end;
 }

@@ -1,11 +1,12 @@
-/* loop.h: the one event loop.  epoll over a signalfd (SIGCHLD for ptrace stops;
- * SIGINT, SIGTERM, SIGHUP to end the run), a timerfd (the sample tick), and, optionally,
- * a deadline (-d).  Signals are blocked for the whole process by loop_block_signals(),
- * which main() calls before anything else, so a Ctrl-C always takes the detach path. */
+/* loop.h: the one event loop.  epoll over a signalfd (SIGINT, SIGTERM, SIGHUP end the
+ * run), the tracer thread's descriptor (tracer.h: events from ptrace), a timerfd (the
+ * sample tick), and, optionally, a deadline (-d).  Signals are blocked in the whole process
+ * by loop_block_signals(), which main() calls before anything else, so a Ctrl-C always
+ * takes the detach path and SIGCHLD reaches the tracer thread's signalfd. */
 #ifndef TG_LOOP_H
 #define TG_LOOP_H
 
-#include "attach/trace.h"
+#include "attach/tracer.h"
 #include "common/err.h"
 
 enum loop_end {
@@ -24,14 +25,16 @@ struct loop_opts {
 	double duration_s;    /* <= 0: no limit */
 	loop_tick_fn tick;
 	void *ctx;
+	trace_event_fn on_event; /* each event from the tracer, before the next tick; may be NULL */
 };
 
 /* Block SIGCHLD, SIGINT, SIGTERM, SIGHUP in this process (they are read by signalfd). */
 void loop_block_signals(void);
 
-/* Run until an end condition; services trace stops as they come.  *signo receives the
- * terminating signal for LOOP_END_SIGNAL. */
-enum loop_end loop_run(struct trace *t, const struct loop_opts *opts, int *signo,
+/* Run until an end condition, handing over the tracer's events as they come.  *signo
+ * receives the terminating signal for LOOP_END_SIGNAL.  A failure of the tracer thread ends
+ * the loop with LOOP_END_ERROR and its error. */
+enum loop_end loop_run(struct tracer *tr, const struct loop_opts *opts, int *signo,
 		       struct tg_err *err);
 
 #endif

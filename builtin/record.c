@@ -22,10 +22,10 @@
 
 #define MEM_RATE_DEFAULT 1000 /* record_proc.c explains */
 #define FLUSH_INTERVAL_S 1.0
-/* In a tick over many processes, service ptrace stops after every this many. */
-#define SERVICE_EVERY 8
 /* Time a tick may spend on process events before sampling. */
 #define EVENTS_BUDGET_S 0.002
+/* Time the end of a run may spend on events still queued (children to open, exits). */
+#define FINISH_BUDGET_S 10.0
 #define MEM_RATE_MAX 10000
 
 /* The run: every traced process, the events the tracer reported, the shared tick. */
@@ -36,10 +36,10 @@ struct pending {
 
 struct run {
 	struct record_opts opts;
-	struct trace *trace;
+	struct tracer *tracer;
 	struct proc **procs; /* [0] is the target while it is recorded */
 	size_t nprocs, cap;
-	struct pending *pend; /* events queued by the tracer's callback, handled at the tick */
+	struct pending *pend; /* events from the tracer, handled at the tick */
 	size_t npend, pend_cap;
 	double loop_hz;       /* the loop's rate: the larger of the two rates */
 	double next_stack;    /* monotonic time of the next stack sample */
@@ -224,7 +224,7 @@ static void warn(const struct run *r, const char *what, pid_t pid, const struct 
 		fprintf(stderr, "tgattach: %s %d: %s\n", what, (int)pid, err->msg);
 }
 
-/* Called by the tracer, with the new process held: only note it, the tick does the work. */
+/* An event from the tracer thread (the process already runs): noted, the tick does the work. */
 static void on_event(void *ctx, const struct trace_event *ev)
 {
 	struct run *r = ctx;
@@ -250,7 +250,8 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 	if (!p) {
 		if (from)
 			warn(r, "cannot record child process", pid, &err);
-		trace_release(r->trace, pid, NULL);
+		if (r->tracer)
+			tracer_release(r->tracer, pid);
 		return;
 	}
 	add_proc(r, p);
@@ -271,7 +272,8 @@ static void on_exec(struct run *r, pid_t pid)
 	if (rc == 0)
 		return;
 	int child = pid != r->opts.pid;
-	trace_release(r->trace, pid, NULL);
+	if (r->tracer)
+		tracer_release(r->tracer, pid);
 	drop_proc(r, i, child, NULL);
 	r->children -= child;
 }
@@ -286,19 +288,16 @@ static int on_exit_event(struct run *r, pid_t pid, struct tg_err *err)
 }
 
 /* The events queued since the last tick, within a time budget (a fork storm must not
- * starve sampling or the duration limit): what is left waits for the next tick.  Opening
- * a child's recording takes a while, so between two events the tracer releases whatever
- * stopped meanwhile (that may queue more events, handled next time). */
-static int handle_events(struct run *r, struct tg_err *err)
+ * starve sampling or the duration limit): what is left waits for the next tick.  No
+ * traced process waits for this: the tracer thread has let each one go already. */
+static int handle_events(struct run *r, double budget_s, struct tg_err *err)
 {
 	size_t n = r->npend, k = 0;
-	double until = clock_mono_s() + EVENTS_BUDGET_S;
+	double until = clock_mono_s() + budget_s;
 	int rc = 0;
 
 	for (; k < n && (k == 0 || clock_mono_s() < until); k++) {
 		struct pending ev = r->pend[k];
-		if (k && trace_service(r->trace, err) < 0)
-			return -1;
 		if (ev.kind == TRACE_EV_PROCESS_NEW)
 			on_fork(r, ev.pid, ev.parent);
 		else if (ev.kind == TRACE_EV_EXEC)
@@ -366,14 +365,11 @@ static int tick(void *ctx, struct tg_err *err)
 {
 	struct run *r = ctx;
 
-	if (r->npend && handle_events(r, err) < 0)
+	if (r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
 		return -1;
 	int due = stack_due(r);
 	double now = clock_real_s();
 	for (size_t i = 0; i < r->nprocs;) {
-		/* a long tick over many processes must not hold forking parents at their stops */
-		if (i % SERVICE_EVERY == SERVICE_EVERY - 1 && trace_service(r->trace, err) < 0)
-			return -1;
 		int rc = proc_tick(r->procs[i], due, now, err);
 		if (rc < 0)
 			return -1;
@@ -422,17 +418,33 @@ static void summary(const struct run *r, enum loop_end end, int signo, uint64_t 
 
 static int attach(struct run *r, struct tg_err *err)
 {
-	struct trace_opts to = {!r->opts.no_follow_forks, on_event, r};
-
-	r->trace = trace_attach(r->opts.pid, &to, err);
-	return r->trace ? 0 : -1;
+	r->tracer = tracer_start(r->opts.pid, !r->opts.no_follow_forks, err);
+	return r->tracer ? 0 : -1;
 }
 
-/* Detach first (no traced process may wait on our disk), then finish every file. */
+/* The events the tracer still holds, queued for handle_events(). */
+static void take_events(struct run *r)
+{
+	struct trace_event ev[64];
+	size_t n;
+
+	while (r->tracer && (n = tracer_events(r->tracer, ev, 64)) > 0)
+		for (size_t i = 0; i < n; i++)
+			on_event(r, &ev[i]);
+}
+
+/* Detach first (no traced process may wait on our disk), then finish every file.  The
+ * tracer lets stopped threads go at once, so under a fork storm the recorder may still
+ * owe directories to children it has not opened yet: they are opened now (unsampled),
+ * within FINISH_BUDGET_S. */
 static int finish(struct run *r, int rc, struct tg_err *err)
 {
-	trace_detach(r->trace);
-	r->trace = NULL;
+	if (rc == 0)
+		take_events(r);
+	tracer_stop(r->tracer);
+	r->tracer = NULL;
+	if (rc == 0 && r->npend && handle_events(r, FINISH_BUDGET_S, err) < 0)
+		rc = -1;
 	r->npend = 0;
 	while (r->nprocs)
 		if (drop_proc(r, r->nprocs - 1, 0, rc < 0 ? NULL : err) < 0)
@@ -468,8 +480,8 @@ int cmd_record(int argc, char **argv)
 		return options_fail(&err);
 	}
 	r.status_tty = isatty(STDERR_FILENO);
-	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r};
-	enum loop_end end = loop_run(r.trace, &lo, &signo, &err);
+	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
+	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
 	uint64_t samples = r.nprocs && proc_pid(r.procs[0]) == r.opts.pid
 				   ? proc_samples(r.procs[0])
 				   : 0;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
 
 TestSuite(cli, .timeout = 60);
@@ -169,6 +170,43 @@ Test(cli, already_traced_names_the_tracer)
 	cr_assert(strstr(buf_cstr(&err), tracer_pid), "tracer pid not named: %s",
 		  buf_cstr(&err));
 	cr_assert(one_line(&err));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	done(&out, &err);
+}
+
+/* tgattach traces from a thread of its own, so the target's TracerPid is that thread: a
+ * second tgattach must name the first one's process, not a thread id. */
+Test(cli, already_recorded_names_the_other_tgattach)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[PATH_MAX], pid[16], first_pid[32];
+
+	start_python(&fx, dir, sizeof dir);
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	pid_t first = fork();
+	if (first == 0) {
+		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 250 && proc_status_long(fx.pid, "TracerPid") <= 0; i++)
+		usleep(20000);
+	long tracer = proc_status_long(fx.pid, "TracerPid");
+	cr_assert_eq(proc_status_long((pid_t)tracer, "Tgid"), first,
+		     "TracerPid %ld is not a thread of the first tgattach %d", tracer, (int)first);
+	char *argv[] = {TG_BIN, "dump", "-p", pid, NULL};
+	int rc = run_tg(argv, &out, &err);
+	kill(first, SIGINT);
+	int st;
+	cr_assert_eq(waitpid(first, &st, 0), first);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "first tgattach: status 0x%x", st);
+	cr_assert_eq(rc, TG_E_TRACED, "stderr: %s", buf_cstr(&err));
+	snprintf(first_pid, sizeof first_pid, "process %d (tgattach)", (int)first);
+	cr_assert(strstr(buf_cstr(&err), first_pid), "want \"%s\" in: %s", first_pid,
+		  buf_cstr(&err));
+	cr_assert(one_line(&err));
+	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
 	fixture_stop(&fx);
 	remove_tree(dir);
 	done(&out, &err);

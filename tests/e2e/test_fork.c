@@ -52,7 +52,7 @@ struct fork_run {
 	char python[PATH_MAX];
 	struct proc fx;
 	pid_t tg;     /* tgattach while it runs, 0 once reaped */
-	pid_t tg_pid; /* tgattach's pid, kept */
+	pid_t tracer; /* its tracer thread: the TracerPid of what it traces */
 	int nchildren;
 	struct fork_child children[FORK_MAX_CHILDREN];
 	int nresults; /* fork_mp.py: workers that ran mp_work */
@@ -184,7 +184,7 @@ static void tg_start(struct fork_run *r, const char *duration, const char *extra
 	char pid[16];
 
 	snprintf(pid, sizeof pid, "%d", (int)r->fx.pid);
-	r->tg = r->tg_pid = proc_fork_helper();
+	r->tg = proc_fork_helper();
 	cr_assert(r->tg >= 0);
 	if (r->tg == 0) {
 		int err = open(r->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -251,12 +251,15 @@ static void tg_require_running(struct fork_run *r, const char *when)
 	}
 }
 
-/* Until the fixture is traced by tgattach (TracerPid). */
+/* Until the fixture is traced by a thread of tgattach (TracerPid), which is noted. */
 static void tg_wait_traced(struct fork_run *r)
 {
 	for (long until = proc_now_ms() + 20000; proc_now_ms() < until; usleep(2000)) {
-		if (proc_status_long(r->fx.pid, "TracerPid") == r->tg)
+		long tracer = proc_status_long(r->fx.pid, "TracerPid");
+		if (tracer > 0 && proc_status_long((pid_t)tracer, "Tgid") == r->tg) {
+			r->tracer = (pid_t)tracer;
 			return;
+		}
 		tg_require_running(r, "before it attached");
 	}
 	cr_assert_fail("tgattach did not attach within 20 s; stderr: %s", tg_stderr(r));
@@ -284,6 +287,7 @@ static void tg_wait_sampling(struct fork_run *r)
 {
 	char dir[PATH_MAX + 64];
 
+	tg_wait_traced(r);
 	snprintf(dir, sizeof dir, "%s/%d", r->out, (int)r->fx.pid);
 	for (long until = proc_now_ms() + 20000; proc_now_ms() < until; usleep(10000)) {
 		if (has_stack_file(dir))
@@ -679,7 +683,7 @@ Test(fork, prefork_server)
 		handled += stack_has(dir, "handle_request", NULL);
 	}
 	cr_assert(handled > 0, "no worker's .stack shows handle_request (9 requests of 50 ms)");
-	check_traced_from_birth(r, "prefork", r->tg_pid);
+	check_traced_from_birth(r, "prefork", r->tracer);
 	check_no_stray_dirs(r);
 	tree_check_clean(r->fx.pid, "after tgattach exited");
 	run_free(r);
@@ -731,7 +735,7 @@ static void mp_scenario(const char *method)
 			  "but no .stack in %s has it",
 			  method, (int)r->results[i], dir);
 	}
-	check_traced_from_birth(r, "mp-worker", r->tg_pid);
+	check_traced_from_birth(r, "mp-worker", r->tracer);
 	check_no_stray_dirs(r);
 	tree_check_clean(r->fx.pid, "after tgattach exited");
 	run_free(r);
@@ -820,7 +824,7 @@ Test(fork, storm_200_per_second)
 	cr_assert_eq(forked, STORM_CHILDREN, "%s", r->done);
 	cr_assert_eq(reaped, forked, "children left unreaped (stopped?): %s", r->done);
 	cr_assert_eq(r->nchildren, forked, "%d CHILD lines for %ld forks", r->nchildren, forked);
-	check_traced_from_birth(r, "storm", r->tg_pid);
+	check_traced_from_birth(r, "storm", r->tracer);
 
 	int long_lived = 0, missing = 0, sampled = 0, shows_code = 0;
 	for (int i = 0; i < r->nchildren; i++) {
@@ -976,7 +980,7 @@ Test(fork, shell_commands_leave_no_directory)
 			cr_assert(!has_dir(r->out, c->pid), "OUTDIR/%d exists for a %s child",
 				  (int)c->pid, c->kind);
 	}
-	check_traced_from_birth(r, "python", r->tg_pid);
+	check_traced_from_birth(r, "python", r->tracer);
 	check_no_stray_dirs(r);
 	tree_check_clean(r->fx.pid, "after tgattach exited");
 	run_free(r);
@@ -1008,7 +1012,7 @@ Test(fork, fork_from_thread_before_first_sample)
 		  path);
 	cr_assert(stack_has(dir, "child_thread_work", "child-helper.stack"),
 		  "%s lacks child_thread_work", path);
-	check_traced_from_birth(r, "thread", r->tg_pid);
+	check_traced_from_birth(r, "thread", r->tracer);
 	check_no_stray_dirs(r);
 	tree_check_clean(r->fx.pid, "after tgattach exited");
 	run_free(r);
@@ -1083,7 +1087,7 @@ static void exec_python_scenario(const char *other_prefix)
 			      version[strlen(c->version)] == '.',
 			  "%s: version=%s, but the exec'd child runs Python %s", path, version,
 			  c->version);
-		cr_assert_eq(c->tracer, r->tg_pid, "child %d (%s) was not traced after exec",
+		cr_assert_eq(c->tracer, r->tracer, "child %d (%s) was not traced after exec",
 			     (int)c->pid, c->kind);
 	}
 	check_no_stray_dirs(r);
@@ -1216,7 +1220,7 @@ static void signals_scenario(int attached)
 		check_no_stray_dirs(r);
 	}
 	for (int i = 0; i < r->nchildren; i++)
-		cr_assert_eq(r->children[i].tracer, attached ? r->tg_pid : 0,
+		cr_assert_eq(r->children[i].tracer, attached ? r->tracer : 0,
 			     "child %d (%s): TracerPid %ld at its start", (int)r->children[i].pid,
 			     r->children[i].kind, r->children[i].tracer);
 	tree_check_clean(r->fx.pid, "at the end");

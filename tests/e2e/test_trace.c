@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <glob.h>
 #include <grp.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 
 #include "attach/loop.h"
 #include "attach/trace.h"
+#include "attach/tracer.h"
 #include "tests/e2e/proc_util.h"
 
 #define MAXT 512
@@ -901,20 +903,20 @@ static pid_t runner_start(pid_t pid, double rate, double duration, int stop_afte
 		struct loop_opts lo = {rate, duration, count_tick, &ctx};
 		struct loop_result res = {0};
 		struct tg_err err = {0};
-		struct trace *t;
+		struct tracer *tr;
 		long start;
 
 		close(fds[0]);
 		loop_block_signals();
-		t = trace_attach(pid, NULL, &err);
-		if (!t || write(fds[1], "a", 1) != 1)
+		tr = tracer_start(pid, 0, &err);
+		if (!tr || write(fds[1], "a", 1) != 1)
 			_exit(90);
 		start = proc_now_ms();
-		res.end = (int)loop_run(t, &lo, &res.signo, &err);
+		res.end = (int)loop_run(tr, &lo, &res.signo, &err);
 		res.ms = proc_now_ms() - start;
 		res.ticks = ctx.ticks;
 		snprintf(res.msg, sizeof res.msg, "%s", err.msg);
-		trace_detach(t);
+		tracer_stop(tr);
 		_exit(write(fds[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 91);
 	}
 	cr_assert_gt(r, 0);
@@ -1033,23 +1035,33 @@ TRACE_TEST(trace_loop_overrun_is_one_tick)
 	target_stop(&tg);
 }
 
+/* SIGCHLD must be blocked before the tracer thread starts, the ending signals before the
+ * loop runs: a signal that reached a thread unblocked would be lost to the run. */
 TRACE_TEST(trace_loop_needs_blocked_signals)
 {
 	struct target tg;
-	struct trace *t;
+	struct tracer *tr;
 	struct runner_ctx ctx = {0, 0, 0};
 	struct loop_opts lo = {100, 0.1, count_tick, &ctx};
 	struct tg_err err = {0};
+	sigset_t chld, old;
 	int signo;
 
 	target_start(&tg, "1", NULL);
-	t = attach_ok(tg.pid, 0, NULL);
-	cr_assert_eq(loop_run(t, &lo, &signo, &err), LOOP_END_ERROR);
+	cr_assert_null(tracer_start(tg.pid, 0, &err));
+	cr_assert(strstr(err.msg, "loop_block_signals"), "%s", err.msg);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, &old);
+	tr = tracer_start(tg.pid, 0, &err);
+	cr_assert_not_null(tr, "%s", err.msg);
+	cr_assert_eq(loop_run(tr, &lo, &signo, &err), LOOP_END_ERROR);
 	cr_assert(strstr(err.msg, "loop_block_signals"), "%s", err.msg);
 	lo.rate_hz = 0;
-	cr_assert_eq(loop_run(t, &lo, &signo, &err), LOOP_END_ERROR);
+	cr_assert_eq(loop_run(tr, &lo, &signo, &err), LOOP_END_ERROR);
 	cr_assert_eq(err.code, TG_E_USAGE, "%s", err.msg);
-	trace_detach(t);
+	tracer_stop(tr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	assert_free_and_running(&tg);
 	target_stop(&tg);
 }

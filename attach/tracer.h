@@ -1,0 +1,48 @@
+/* tracer.h: a `struct trace` (trace.h) run by a thread of its own.
+ *
+ * A traced thread that stops (a fork, a clone, an exec, a signal) waits until its tracer
+ * has read the report and let it go.  When the tracer is also the sampler, that wait lasts
+ * as long as whatever the sampler is doing: a sample, or opening a child's files.  Here
+ * the ptrace side lives in one thread that does nothing else: it sleeps on SIGCHLD and
+ * its own wake-up descriptor, services every stop at once, and hands the events over to
+ * the caller through a queue.  The caller (the event loop) never makes a ptrace call.
+ *
+ * Every signal the process handles must stay blocked in every thread (loop_block_signals):
+ * a SIGCHLD delivered to a thread that does not block it would be discarded and the
+ * tracer thread would sleep through a stop.  tracer_start() checks this. */
+#ifndef TG_TRACER_H
+#define TG_TRACER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "attach/trace.h"
+#include "common/err.h"
+
+struct tracer;
+
+/* Start the thread and attach to pid from it (trace_attach(); follow_forks as in
+ * trace_opts).  Returns once the attach succeeded, or NULL with its error. */
+struct tracer *tracer_start(pid_t pid, int follow_forks, struct tg_err *err);
+
+/* A descriptor that is readable when events are queued, the target exited, or the
+ * thread failed.  tracer_events() makes it unreadable again once the queue is empty. */
+int tracer_fd(const struct tracer *tr);
+
+/* Move up to max queued events, oldest first, into out; returns how many. */
+size_t tracer_events(struct tracer *tr, struct trace_event *out, size_t max);
+
+/* Is the original target still alive? */
+int tracer_target_alive(struct tracer *tr);
+
+/* 0, or -1 with the error that stopped the thread (it then detached from everything). */
+int tracer_error(struct tracer *tr, struct tg_err *err);
+
+/* Ask the thread to trace_release(pid); it does so at once, and the caller does not wait.
+ * Events about pid that the thread queued before may still be read. */
+void tracer_release(struct tracer *tr, pid_t pid);
+
+/* Detach from everything (trace_detach), end the thread and free tr.  Safe on NULL. */
+void tracer_stop(struct tracer *tr);
+
+#endif
