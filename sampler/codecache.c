@@ -14,6 +14,7 @@ struct codecache {
 	size_t used;
 	uint64_t clock;
 	uint64_t misses;
+	unsigned char *table; /* LINETABLE_MAX bytes to read a line table into, made once */
 };
 
 struct codecache *codecache_new(size_t slots)
@@ -33,13 +34,20 @@ static void entry_clear(struct code_info *e)
 	memset(e, 0, sizeof *e);
 }
 
+/* Only filled slots are touched: a cache that saw few code objects (a short-lived child)
+ * is freed without faulting in its whole table. */
 void codecache_free(struct codecache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nslots; i++)
+	for (size_t i = 0; i < c->nslots && c->used; i++) {
+		if (!c->slots[i].addr)
+			continue;
 		entry_clear(&c->slots[i]);
+		c->used--;
+	}
 	free(c->slots);
+	free(c->table);
 	free(c);
 }
 
@@ -95,13 +103,15 @@ static char *read_name(struct pyobj *p, uint64_t obj)
 	return buf_detach(&b);
 }
 
-static int fill_entry(struct code_info *e, struct pyobj *p, uint64_t addr,
+static int fill_entry(struct codecache *c, struct code_info *e, struct pyobj *p, uint64_t addr,
 		      const unsigned char *head, size_t headlen)
 {
 	const struct py_offsets *o = p->o;
 	uint64_t qual = field_ptr(head, headlen, o->co_qualname);
-	unsigned char *table = xmalloc(LINETABLE_MAX);
 	long tlen;
+
+	if (!c->table)
+		c->table = xmalloc(LINETABLE_MAX);
 
 	e->addr = addr;
 	e->filename_ptr = field_ptr(head, headlen, o->co_filename);
@@ -110,13 +120,13 @@ static int fill_entry(struct code_info *e, struct pyobj *p, uint64_t addr,
 	e->firstlineno = field_int(head, headlen, o->co_firstlineno);
 	e->file = read_name(p, e->filename_ptr);
 	e->func = read_name(p, e->name_ptr);
-	tlen = pyobj_bytes(p, e->linetable_ptr, table, LINETABLE_MAX);
+	tlen = pyobj_bytes(p, e->linetable_ptr, c->table, LINETABLE_MAX);
 	if (!e->file || !e->func || tlen < 0) {
-		free(table);
 		entry_clear(e);
 		return -1;
 	}
-	e->linetable = xrealloc(table, (size_t)tlen + 1);
+	e->linetable = xmalloc((size_t)tlen + 1);
+	memcpy(e->linetable, c->table, (size_t)tlen);
 	e->linetable_len = (size_t)tlen;
 	return 0;
 }
@@ -143,7 +153,7 @@ const struct code_info *codecache_get(struct codecache *c, struct pyobj *p, uint
 		entry_clear(e);
 	else
 		c->used++;
-	if (fill_entry(e, p, addr, head, headlen) < 0) {
+	if (fill_entry(c, e, p, addr, head, headlen) < 0) {
 		c->used--;
 		return NULL;
 	}
