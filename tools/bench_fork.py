@@ -2,12 +2,13 @@
 """Fork latency tgattach adds per child (issue 5), measured on a real interpreter.
 
 fixtures/fork_bench.py forks N children one after the other; each child exits at once and
-the parent waits for it before the next fork.  Timed unattached, then with tgattach -r 100
-attached (following forks, the default), then with --no-follow-forks when tgattach has the
-option.  Reported per child: the time the parent spends inside os.fork() (it is held while
-tgattach handles the fork event) and the whole fork + exit + waitpid cycle (the exit is
-reported to the parent only once the tracer has reaped it), as the median over ROUNDS
-rounds, and what tgattach adds to each.  Prints a Markdown report and writes it into
+the parent waits for it before the next fork.  Timed unattached, under a minimal tracer
+(tools/ptrace-floor.c: the kernel's ptrace round trip, the floor), with tgattach -r 100
+attached (following forks, the default), and with --no-follow-forks; the modes take turns
+within each of ROUNDS rounds.  Reported per child: the time the parent spends inside
+os.fork() (it is held while the tracer handles the fork event) and the whole fork + exit +
+waitpid cycle (the exit is reported to the parent only once the tracer has reaped it), as
+medians, and what each mode adds.  Prints a Markdown report and writes it into
 docs/benchmarks.md between <!-- fork:begin --> and <!-- fork:end --> (the section is
 created when missing; the rest of the file is kept).  Nothing here asserts a threshold.
 
@@ -95,16 +96,6 @@ def detach(p):
         raise RuntimeError("tgattach exited %d: %s" % (p.returncode, p.stderr.read().strip()))
 
 
-def measure(fx, n, rounds):
-    """Medians over rounds of (µs in fork, µs per whole cycle) per child."""
-    forks, totals = [], []
-    for _ in range(rounds):
-        in_fork, total = fx.run(n)
-        forks.append(in_fork / n * 1e6)
-        totals.append(total / n * 1e6)
-    return statistics.median(forks), statistics.median(totals)
-
-
 def supports(tg, option):
     try:
         text = subprocess.run([tg, "record", "--help"], capture_output=True, text=True,
@@ -114,35 +105,83 @@ def supports(tg, option):
     return option in text
 
 
+def build_floor():
+    """Compile tools/ptrace-floor.c (the least a fork-following tracer costs)."""
+    out = os.path.join(ROOT, "build", "rel", "ptrace-floor")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    subprocess.run(["cc", "-O2", "-o", out, os.path.join(ROOT, "tools", "ptrace-floor.c")],
+                   check=True)
+    return out
+
+
+def attach_floor(floor, pid):
+    p = subprocess.Popen([floor, str(pid), "3600"])
+    until = time.monotonic() + 10
+    while time.monotonic() < until:
+        with open("/proc/%d/status" % pid) as f:
+            if any(l.startswith("TracerPid:") and l.split()[1] != "0" for l in f):
+                return p
+        time.sleep(0.005)
+    p.kill()
+    raise RuntimeError("ptrace-floor did not attach")
+
+
+def one_round(fx, n, mode, tg, floor, dirs):
+    """(µs in fork, µs per cycle) per child for one run of n forks under mode."""
+    label, extra = mode
+    if label == "unattached":
+        in_fork, total = fx.run(n)
+    elif label.startswith("minimal"):
+        p = attach_floor(floor, fx.p.pid)
+        try:
+            in_fork, total = fx.run(n)
+        finally:
+            p.terminate()
+            p.wait()
+    else:
+        out = tempfile.mkdtemp(prefix="tg-bench-fork-")
+        try:
+            p = attach(tg, fx.p.pid, out, extra)
+            try:
+                in_fork, total = fx.run(n)
+            finally:
+                detach(p)
+            dirs[label] = dirs.get(label, 0) + len([d for d in os.listdir(out) if d.isdigit()]) - 1
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    return in_fork / n * 1e6, total / n * 1e6
+
+
 def bench(tg, python, n, rounds):
-    results = {}
+    """Every mode once per round, rounds interleaved (a shared machine drifts); medians."""
+    modes = [("unattached", None),
+             ("minimal tracer (tools/ptrace-floor.c: wait + PTRACE_CONT only)", None),
+             ("attached (following forks)", [])]
+    if supports(tg, "--no-follow-forks"):
+        modes.append(("attached, --no-follow-forks", ["--no-follow-forks"]))
+    floor = build_floor()
+    samples, dirs = {m[0]: [] for m in modes}, {}
     fx = Fixture(python)
     try:
         fx.run(max(10, n // 10))  # warm up: page cache, the first fork's copy-on-write
-        results["unattached"] = measure(fx, n, rounds)
-        modes = [("attached (following forks)", [])]
-        if supports(tg, "--no-follow-forks"):
-            modes.append(("attached, --no-follow-forks", ["--no-follow-forks"]))
-        for label, extra in modes:
-            out = tempfile.mkdtemp(prefix="tg-bench-fork-")
-            try:
-                p = attach(tg, fx.p.pid, out, extra)
-                try:
-                    results[label] = measure(fx, n, rounds)
-                finally:
-                    detach(p)
-                results[label + " dirs"] = len([d for d in os.listdir(out) if d.isdigit()])
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
+        for _ in range(rounds):
+            for mode in modes:
+                samples[mode[0]].append(one_round(fx, n, mode, tg, floor, dirs))
     finally:
         fx.stop()
+    results = {}
+    for label, got in samples.items():
+        results[label] = (statistics.median(f for f, _ in got), statistics.median(c for _, c in got),
+                          min(f for f, _ in got), max(f for f, _ in got))
+    for label, count in dirs.items():
+        results[label + " dirs"] = count
     return results
 
 
 def report(results, tg, python, n, rounds):
     version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
-    base_fork, base_total = results["unattached"]
+    base_fork, base_total = results["unattached"][:2]
     lines = [
         "Machine: %s, %d cores (nproc), Linux %s; %s; load average %.1f when done (a "
         "shared machine: figures vary from run to run)." % (
@@ -152,22 +191,28 @@ def report(results, tg, python, n, rounds):
         "Target: Python %s (`fixtures/fork_bench.py`) forks %d children one after the other; "
         "each calls `os._exit(0)` at once and is reaped with `waitpid` before the next fork.  "
         "tgattach: `%s -r %d`.  *fork()* is the time the parent spends inside `os.fork()` "
-        "(held while tgattach handles the fork event); *cycle* is fork + exit + waitpid (a "
-        "traced child's exit reaches its parent once tgattach has reaped it).  Medians of %d "
-        "rounds, µs per child." % (version, n, os.path.relpath(tg, ROOT), RATE, rounds),
+        "(held while the tracer handles the fork event); *cycle* is fork + exit + waitpid (a "
+        "traced child's exit reaches its parent once the tracer has reaped it).  The minimal "
+        "tracer does nothing but a blocking `waitpid` and `PTRACE_CONT`: what a fork costs "
+        "under it is the kernel's ptrace round trip on this machine, the floor for any tracer "
+        "that follows forks.  %d rounds, the modes interleaved; medians (fork() range), µs "
+        "per child." % (version, n, os.path.relpath(tg, ROOT), RATE, rounds),
         "",
-        "| mode | fork() µs | cycle µs | fork() added µs | cycle added µs | child dirs |",
+        "| mode | fork() µs (range) | cycle µs | fork() added µs | cycle added µs | child dirs |",
         "|---|---:|---:|---:|---:|---:|",
-        "| unattached | %.0f | %.0f | - | - | - |" % (base_fork, base_total),
     ]
     for label, value in results.items():
-        if label == "unattached" or label.endswith(" dirs"):
+        if label.endswith(" dirs"):
             continue
-        fork_us, total_us = value
-        dirs = results.get(label + " dirs", 0)
-        lines.append("| %s | %.0f | %.0f | %+.0f | %+.0f | %d |" % (
-            label, fork_us, total_us, fork_us - base_fork, total_us - base_total,
-            max(0, dirs - 1)))
+        fork_us, total_us, lo, hi = value
+        if label == "unattached":
+            lines.append("| unattached | %.0f (%.0f–%.0f) | %.0f | - | - | - |" % (
+                fork_us, lo, hi, total_us))
+            continue
+        dirs = results.get(label + " dirs")
+        lines.append("| %s | %.0f (%.0f–%.0f) | %.0f | %+.0f | %+.0f | %s |" % (
+            label, fork_us, lo, hi, total_us, fork_us - base_fork, total_us - base_total,
+            "-" if dirs is None else dirs))
     return "\n".join(lines) + "\n"
 
 
