@@ -901,10 +901,15 @@ size_t trace_threads(const struct trace *t, pid_t pid, pid_t *out, size_t max)
 
 int trace_pause(struct trace *t, pid_t pid, struct tg_err *err)
 {
+	return trace_pause_for(t, pid, TRACE_PAUSE_MS, err);
+}
+
+int trace_pause_for(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *err)
+{
 	if (!has_threads(t, pid))
 		return tg_err_set(err, TG_E_NOPROC, "pause process %d: not traced (or exited)",
 				  (int)pid);
-	if (interrupt_all(t, pid, err) < 0 || wait_stopped(t, pid, TRACE_PAUSE_MS, err) < 0) {
+	if (interrupt_all(t, pid, err) < 0 || wait_stopped(t, pid, timeout_ms, err) < 0) {
 		trace_resume(t, pid, NULL);
 		return -1;
 	}

@@ -84,6 +84,8 @@ size_t trace_threads(const struct trace *t, pid_t pid, pid_t *out, size_t max);
  * pthread_exit) counts as stopped. */
 #define TRACE_PAUSE_MS 1000
 int trace_pause(struct trace *t, pid_t pid, struct tg_err *err);
+/* trace_pause(), giving up after timeout_ms. */
+int trace_pause_for(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *err);
 int trace_resume(struct trace *t, pid_t pid, struct tg_err *err);
 
 /* Stop tracing process pid alone (a child that exec'd a program that is not Python): each
