@@ -1,7 +1,7 @@
 /* tracer.c: see tracer.h.
  *
  * The thread owns the struct trace: every trace_* call is made from it.  What it shares
- * with the caller (events, release requests, the stop flag, the target's state, an error)
+ * with the caller (events, requests, the stop flag, the target's state, an error)
  * is under one mutex; each side wakes the other with an eventfd. */
 #include "attach/tracer.h"
 
@@ -21,6 +21,14 @@
 
 enum start_state { STARTING, RUNNING, START_FAILED };
 
+enum req_kind { REQ_RELEASE, REQ_PAUSE, REQ_RESUME };
+
+struct request {
+	enum req_kind kind;
+	pid_t pid;
+	long timeout_ms; /* REQ_PAUSE */
+};
+
 #define TRACER_NICE -10
 
 struct tracer {
@@ -39,8 +47,13 @@ struct tracer {
 	struct tg_err err;
 	struct trace_event *ev;
 	size_t nev, evcap;
-	pid_t *release;
-	size_t nrelease, relcap;
+	struct request *req; /* in the order asked */
+	size_t nreq, reqcap;
+	/* pauses are answered in order: the caller waits until answered reaches its ticket */
+	pthread_cond_t answer;
+	uint64_t asked, answered;
+	int pause_rc, over; /* over: the thread stopped serving (no answer will come) */
+	struct tg_err pause_err;
 };
 
 static void fd_poke(int fd)
@@ -88,25 +101,52 @@ static void announce(struct tracer *tr, enum start_state state, const struct tg_
 	pthread_mutex_unlock(&tr->lock);
 }
 
-/* Carry out the caller's requests; 1 when it asked the thread to stop. */
+static void answer_pause(struct tracer *tr, int rc, const struct tg_err *err)
+{
+	pthread_mutex_lock(&tr->lock);
+	tr->pause_rc = rc;
+	tr->pause_err = *err;
+	tr->answered++;
+	pthread_cond_broadcast(&tr->answer);
+	pthread_mutex_unlock(&tr->lock);
+}
+
+static void carry_out(struct tracer *tr, struct trace *t, const struct request *rq)
+{
+	struct tg_err err = {0};
+
+	switch (rq->kind) {
+	case REQ_RELEASE:
+		trace_release(t, rq->pid, NULL);
+		break;
+	case REQ_PAUSE:
+		answer_pause(tr, trace_pause_for(t, rq->pid, rq->timeout_ms, &err), &err);
+		break;
+	case REQ_RESUME:
+		trace_resume(t, rq->pid, NULL);
+		break;
+	}
+}
+
+/* Carry out the caller's requests, in order; 1 when it asked the thread to stop. */
 static int take_requests(struct tracer *tr, struct trace *t)
 {
-	pid_t pids[64];
+	struct request batch[64];
 	size_t n;
 	int stop;
 
 	do {
 		pthread_mutex_lock(&tr->lock);
-		n = tr->nrelease < 64 ? tr->nrelease : 64;
+		n = tr->nreq < 64 ? tr->nreq : 64;
 		if (n) {
-			memcpy(pids, tr->release, n * sizeof *pids);
-			memmove(tr->release, tr->release + n, (tr->nrelease - n) * sizeof *pids);
-			tr->nrelease -= n;
+			memcpy(batch, tr->req, n * sizeof *batch);
+			memmove(tr->req, tr->req + n, (tr->nreq - n) * sizeof *batch);
+			tr->nreq -= n;
 		}
 		stop = tr->stop;
 		pthread_mutex_unlock(&tr->lock);
 		for (size_t i = 0; i < n; i++)
-			trace_release(t, pids[i], NULL);
+			carry_out(tr, t, &batch[i]);
 	} while (n == 64);
 	return stop;
 }
@@ -189,6 +229,10 @@ static void *tracer_main(void *arg)
 	}
 	announce(tr, RUNNING, NULL);
 	serve(tr, t);
+	pthread_mutex_lock(&tr->lock);
+	tr->over = 1;
+	pthread_cond_broadcast(&tr->answer);
+	pthread_mutex_unlock(&tr->lock);
 	trace_detach(t);
 	return NULL;
 }
@@ -230,8 +274,9 @@ static void tracer_free(struct tracer *tr)
 			close(fds[i]);
 	pthread_mutex_destroy(&tr->lock);
 	pthread_cond_destroy(&tr->started);
+	pthread_cond_destroy(&tr->answer);
 	free(tr->ev);
-	free(tr->release);
+	free(tr->req);
 	free(tr);
 }
 
@@ -249,6 +294,7 @@ struct tracer *tracer_start(pid_t pid, int follow_forks, struct tg_err *err)
 	tr->notify_fd = tr->wake_fd = tr->chld_fd = -1;
 	pthread_mutex_init(&tr->lock, NULL);
 	pthread_cond_init(&tr->started, NULL);
+	pthread_cond_init(&tr->answer, NULL);
 	if (open_fds(tr, err) < 0) {
 		tracer_free(tr);
 		return NULL;
@@ -315,16 +361,52 @@ int tracer_error(struct tracer *tr, struct tg_err *err)
 	return failed ? -1 : 0;
 }
 
-void tracer_release(struct tracer *tr, pid_t pid)
+/* Queue a request; its ticket when it is a pause. */
+static uint64_t ask(struct tracer *tr, struct request rq)
 {
+	uint64_t ticket = 0;
+
 	pthread_mutex_lock(&tr->lock);
-	if (tr->nrelease == tr->relcap) {
-		tr->relcap = tr->relcap ? tr->relcap * 2 : 16;
-		tr->release = xrealloc(tr->release, tr->relcap * sizeof *tr->release);
+	if (tr->nreq == tr->reqcap) {
+		tr->reqcap = tr->reqcap ? tr->reqcap * 2 : 16;
+		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
 	}
-	tr->release[tr->nrelease++] = pid;
+	tr->req[tr->nreq++] = rq;
+	if (rq.kind == REQ_PAUSE)
+		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
+	return ticket;
+}
+
+void tracer_release(struct tracer *tr, pid_t pid)
+{
+	ask(tr, (struct request){REQ_RELEASE, pid, 0});
+}
+
+int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err)
+{
+	uint64_t ticket = ask(tr, (struct request){REQ_PAUSE, pid, timeout_ms});
+	int rc;
+
+	pthread_mutex_lock(&tr->lock);
+	while (tr->answered < ticket && !tr->over)
+		pthread_cond_wait(&tr->answer, &tr->lock);
+	if (tr->answered < ticket) {
+		rc = tg_err_set(err, TG_E_INTERNAL, "pause process %d: the tracer thread ended",
+				(int)pid);
+	} else {
+		rc = tr->pause_rc;
+		if (rc < 0 && err)
+			*err = tr->pause_err;
+	}
+	pthread_mutex_unlock(&tr->lock);
+	return rc;
+}
+
+void tracer_resume(struct tracer *tr, pid_t pid)
+{
+	ask(tr, (struct request){REQ_RESUME, pid, 0});
 }
 
 void tracer_stop(struct tracer *tr)

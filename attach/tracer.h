@@ -42,6 +42,13 @@ int tracer_error(struct tracer *tr, struct tg_err *err);
  * Events about pid that the thread queued before may still be read. */
 void tracer_release(struct tracer *tr, pid_t pid);
 
+/* trace_pause_for() from the thread: every thread of pid is stopped when this returns 0
+ * (the caller waits for the answer); -1 with err, and then nothing is paused. */
+int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err);
+
+/* Let the threads of pid go again (trace_resume); the caller does not wait. */
+void tracer_resume(struct tracer *tr, pid_t pid);
+
 /* Detach from everything (trace_detach), end the thread and free tr.  Safe on NULL. */
 void tracer_stop(struct tracer *tr);
 
