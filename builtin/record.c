@@ -27,6 +27,9 @@
 /* Time the end of a run may spend on events still queued (children to open, exits). */
 #define FINISH_BUDGET_S 10.0
 #define MEM_RATE_MAX 10000
+/* --consistent: longest wait for a process's threads to stop before sampling it anyway
+ * (a thread in uninterruptible sleep stops only when it leaves the kernel). */
+#define CONSISTENT_PAUSE_MS 100
 
 /* The run: every traced process, the events the tracer reported, the shared tick. */
 struct pending {
@@ -70,6 +73,8 @@ static void usage(FILE *out)
 		"      --filter PREFIX    only frames whose file starts with PREFIX\n"
 		"      --no-stack         do not write THREAD.stack files\n"
 		"      --no-follow-forks  do not record child processes (they are detached at birth)\n"
+		"      --consistent       stop the target's threads for each stack sample (exact\n"
+		"                         snapshots; the target pauses: cost in meta, pause_us)\n"
 		"      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
 		"  -q, --quiet            no status line, no summary\n"
 		"  -h, --help             this help;  --version  the version\n");
@@ -112,6 +117,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		{"filter", required_argument, NULL, 'F'},
 		{"no-stack", no_argument, NULL, 'S'},
 		{"no-follow-forks", no_argument, NULL, 'N'},
+		{"consistent", no_argument, NULL, 'C'},
 		{"metric", required_argument, NULL, 'M'},
 		{"process-interval", required_argument, NULL, 'I'},
 		{"mem-rate", required_argument, NULL, 'R'},
@@ -150,6 +156,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 			break;
 		case 'N':
 			o->no_follow_forks = 1;
+			break;
+		case 'C':
+			o->consistent = 1;
 			break;
 		case 'M':
 			rc = parse_metric(optarg, &o->metric, err);
@@ -361,6 +370,21 @@ static int flush_due(struct run *r, struct tg_err *err)
 	return 0;
 }
 
+/* proc_tick(); with --consistent, a stack sample is taken with the threads stopped.  A
+ * process whose threads do not all stop in time is sampled running (counted in meta). */
+static int sample_proc(struct run *r, struct proc *p, int due, double now, struct tg_err *err)
+{
+	if (!due || !r->opts.consistent || proc_waiting(p))
+		return proc_tick(p, due, now, err);
+	double asked = clock_mono_s();
+	int paused = tracer_pause(r->tracer, proc_pid(p), CONSISTENT_PAUSE_MS, NULL) == 0;
+	int rc = proc_tick(p, due, now, err);
+	if (paused)
+		tracer_resume(r->tracer, proc_pid(p));
+	proc_note_pause(p, paused, clock_mono_s() - asked);
+	return rc;
+}
+
 static int tick(void *ctx, struct tg_err *err)
 {
 	struct run *r = ctx;
@@ -370,7 +394,7 @@ static int tick(void *ctx, struct tg_err *err)
 	int due = stack_due(r);
 	double now = clock_real_s();
 	for (size_t i = 0; i < r->nprocs;) {
-		int rc = proc_tick(r->procs[i], due, now, err);
+		int rc = sample_proc(r, r->procs[i], due, now, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {

@@ -20,6 +20,7 @@ struct record_opts {
 	int no_stack;
 	int quiet;
 	int no_follow_forks;
+	int consistent;            /* --consistent: threads paused for each stack sample */
 	enum memtrack_metric metric;
 	enum offsets_mode offsets;
 	int argc;                  /* tgattach's own command line, for meta */
@@ -45,6 +46,10 @@ int proc_close(struct proc *p, int discard, struct tg_err *err);
 /* Push buffered lines to the files (the run does it every FLUSH_INTERVAL_S, so the files
  * can be followed while recording). */
 int proc_flush(struct proc *p, struct tg_err *err);
+
+/* --consistent: how the pause around one stack sample went (held_s: from the pause asked
+ * to the resume asked; paused 0 when the threads could not all be stopped in time). */
+void proc_note_pause(struct proc *p, int paused, double held_s);
 
 pid_t proc_pid(const struct proc *p);
 const struct py_target *proc_target(const struct proc *p);

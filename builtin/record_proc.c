@@ -32,6 +32,8 @@ struct proc {
 	size_t charged_cap;
 	double last_process_row;
 	uint64_t samples, failed_samples;
+	uint64_t paused_samples, pause_missed; /* --consistent */
+	double paused_s;
 	size_t last_nthreads;
 	double started;
 	double exec_since; /* > 0: exec'd into Python, interpreter not found yet */
@@ -181,6 +183,13 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);
 	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
+	if (p->opts->consistent) {
+		buf_addf(meta_add(kv, "paused_samples"), "%llu",
+			 (unsigned long long)p->paused_samples);
+		buf_addf(meta_add(kv, "pause_missed"), "%llu", (unsigned long long)p->pause_missed);
+		buf_addf(meta_add(kv, "pause_us"), "%.0f",
+			 per(p->paused_s, p->paused_samples) * 1e6);
+	}
 }
 
 static int write_meta(struct proc *p, int final, struct tg_err *err)
@@ -209,6 +218,7 @@ static int write_meta(struct proc *p, int final, struct tg_err *err)
 	buf_addstr(meta_add(&kv, "offsets_detail"), t->off_detail);
 	buf_addf(meta_add(&kv, "rate_hz"), "%g", o->rate_hz);
 	buf_addf(meta_add(&kv, "process_interval"), "%g", o->process_interval_s);
+	buf_addf(meta_add(&kv, "consistent"), "%d", o->consistent);
 	buf_addf(meta_add(&kv, "start"), "%.6f", p->started);
 	struct buf *self = meta_add(&kv, "command");
 	for (int i = 0; i < o->argc; i++)
@@ -400,6 +410,16 @@ const struct py_target *proc_target(const struct proc *p)
 const char *proc_dir(const struct proc *p)
 {
 	return output_dir(p->out);
+}
+
+void proc_note_pause(struct proc *p, int paused, double held_s)
+{
+	if (!paused) {
+		p->pause_missed++;
+		return;
+	}
+	p->paused_samples++;
+	p->paused_s += held_s;
 }
 
 uint64_t proc_samples(const struct proc *p)

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
+#include "tests/e2e/truth_util.h"
 
 TestSuite(cli, .timeout = 60);
 
@@ -206,6 +207,43 @@ Test(cli, already_recorded_names_the_other_tgattach)
 	cr_assert(strstr(buf_cstr(&err), first_pid), "want \"%s\" in: %s", first_pid,
 		  buf_cstr(&err));
 	cr_assert(one_line(&err));
+	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
+	fixture_stop(&fx);
+	remove_tree(dir);
+	done(&out, &err);
+}
+
+/* --consistent stops the threads for each stack sample and lets them all go again: the
+ * meta counts the paused samples, the stacks are there, the target runs on untraced. */
+Test(cli, consistent_pauses_each_sample_and_lets_go)
+{
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char dir[PATH_MAX], pid[16], path[PATH_MAX + 64];
+
+	start_python(&fx, dir, sizeof dir);
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *argv[] = {TG_BIN, "-p", pid, "-o", dir, "-r", "50", "-d", "1", "--consistent",
+			"-q", NULL};
+	cr_assert_eq(run_tg(argv, &out, &err), 0, "stderr: %s", buf_cstr(&err));
+	snprintf(path, sizeof path, "%s/%s/meta", dir, pid);
+	char *meta = truth_read_text(path);
+	cr_assert_not_null(meta, "no %s", path);
+	long samples = -1, paused = -1, missed = -1;
+	for (char *line = strtok(meta, "\n"); line; line = strtok(NULL, "\n")) {
+		sscanf(line, "samples=%ld", &samples);
+		sscanf(line, "paused_samples=%ld", &paused);
+		sscanf(line, "pause_missed=%ld", &missed);
+	}
+	free(meta);
+	cr_assert(samples >= 20, "%ld samples in 1 s at 50 Hz", samples);
+	cr_assert_eq(paused + missed, samples, "paused %ld + missed %ld != samples %ld", paused,
+		     missed, samples);
+	cr_assert(paused >= samples * 9 / 10, "only %ld of %ld samples paused", paused, samples);
+	snprintf(path, sizeof path, "%s/%s/sleeper-1.stack", dir, pid);
+	char *stack = truth_read_text(path);
+	cr_assert(stack && strstr(stack, "sleeper"), "%s: no sleeper frame", path);
+	free(stack);
 	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
 	fixture_stop(&fx);
 	remove_tree(dir);
