@@ -48,10 +48,10 @@ def stop(p):
     p.wait()
 
 
-def run_tg(pid, out, rate, seconds, env=None):
+def run_tg(pid, out, rate, seconds, env=None, extra=()):
     """Run a recording; returns (cpu seconds, peak RSS KiB, samples, bytes written)."""
     p = subprocess.Popen([TG, "-p", str(pid), "-o", out, "-r", str(rate), "-d", str(seconds),
-                          "-q"], env=env)
+                          "-q"] + list(extra), env=env)
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
         raise RuntimeError("tgattach exited with status %d" % status)
@@ -83,13 +83,14 @@ def per_sample(python, threads, depth):
     }
 
 
-def job_times(python, rate, rounds):
+def job_times(python, rate, rounds, extra=()):
     target = start_target(python, 10, 50, "job", rounds)
     tg = None
     out = tempfile.mkdtemp()
     try:
         if rate:
-            tg = subprocess.Popen([TG, "-p", str(target.pid), "-o", out, "-r", str(rate), "-q"])
+            tg = subprocess.Popen([TG, "-p", str(target.pid), "-o", out, "-r", str(rate), "-q"]
+                                  + list(extra))
             time.sleep(0.5)
         target.stdin.write("\n")
         target.stdin.flush()
@@ -104,6 +105,30 @@ def job_times(python, rate, rounds):
             tg.wait()
         stop(target)
         shutil.rmtree(out, ignore_errors=True)
+
+
+def meta_value(path, key):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(key + "="):
+                return line.split("=", 1)[1].strip()
+    return None
+
+
+def consistent_cost(python, threads, depth):
+    """--consistent at 100 Hz: tgattach's CPU per sample and how long the target's threads
+    were held per sample (meta pause_us: from the pause asked to the resume asked)."""
+    target = start_target(python, threads, depth, "idle")
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            cpu, _, samples, _ = run_tg(target.pid, out, 100, 1.5 if QUICK else 3,
+                                        extra=["--consistent"])
+            meta = os.path.join(out, str(target.pid), "meta")
+            held = float(meta_value(meta, "pause_us") or "nan")
+            missed = int(meta_value(meta, "pause_missed") or "0")
+    finally:
+        stop(target)
+    return cpu / samples * 1e6, held, missed
 
 
 def first_sample_latency(python, cache):
@@ -177,6 +202,24 @@ def main():
             lines.append("| %s | %.3f | %.3f–%.3f | %+.1f%% |" % (
                 "not attached" if not rate else "%d Hz" % rate, med, min(times), max(times),
                 (med / base - 1) * 100))
+            print(lines[-1], flush=True)
+        lines += ["", "### `--consistent` (threads stopped for each stack sample; 3.12, 100 Hz)",
+                  "", "Off by default: the target is paused for each sample.  *held* is the "
+                  "time from the pause asked to the resume asked (the threads stop and start "
+                  "within it), from meta's `pause_us`.", "",
+                  "| threads | depth | tgattach CPU µs/sample | threads held µs/sample | "
+                  "samples not paused |", "|---|---|---|---|---|"]
+        for threads, depth in ((1, 10), (10, 50)) + (() if QUICK else ((100, 50),)):
+            cpu, held, missed = consistent_cost(python, threads, depth)
+            lines.append("| %d | %d | %.0f | %.0f | %d |" % (threads, depth, cpu, held, missed))
+            print(lines[-1], flush=True)
+        lines += ["", "| attached at, --consistent | job seconds (median) | spread | slowdown |",
+                  "|---|---|---|---|"]
+        for rate in (100, 1000):
+            times = job_times(python, rate, rounds, ["--consistent"])
+            med = statistics.median(times)
+            lines.append("| %d Hz | %.3f | %.3f–%.3f | %+.1f%% |" % (
+                rate, med, min(times), max(times), (med / base - 1) * 100))
             print(lines[-1], flush=True)
         cache = tempfile.mkdtemp()
         cold, warm = [], []
