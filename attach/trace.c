@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/buf.h"
-#include "common/escape.h"
+#include "attach/procstatus.h"
+#include "attach/trace_check.h"
 #include "common/xalloc.h"
 
 /* Rescans of /proc/PID/task before giving up on a process that keeps making threads. */
@@ -28,7 +28,6 @@
 #define GONE_CHECK_MS 20
 /* Longest single sleep while waiting for stops (a SIGCHLD may come before we block it). */
 #define WAIT_SLICE_MS 10
-#define PF_KTHREAD_FLAG 0x00200000u
 #define REAPED_KEPT 64
 
 /* How a thread held in a ptrace-stop is to be let go. */
@@ -68,7 +67,7 @@ struct trace {
 	struct early {
 		pid_t tid;
 		int status;
-	} *early;
+	} * early;
 	size_t nearly, early_cap;
 };
 
@@ -156,189 +155,16 @@ static void emit(struct trace *t, enum trace_event_kind kind, pid_t pid, pid_t t
 
 /* ---- /proc ---- */
 
-/* /proc/TID/status (any thread id works there) into buf; 0 or -1 with errno. */
-static int read_status(pid_t tid, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t got;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	got = read(fd, buf, size - 1);
-	close(fd);
-	if (got < 0)
-		return -1;
-	buf[got] = '\0';
-	return 0;
-}
-
-/* The numeric value of "Name:\tVALUE" in a status text, or -1. */
-static long status_long(const char *status, const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = status;
-
-	while (p) {
-		if (!strncmp(p, name, len) && p[len] == ':')
-			return strtol(p + len + 1, NULL, 10);
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return -1;
-}
-
-static char status_state(const char *status)
-{
-	const char *p = strstr(status, "\nState:");
-
-	if (!p)
-		return '\0';
-	p += strlen("\nState:");
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return *p;
-}
-
 /* Will tid never stop again for us?  Gone, dead, or no longer traced by us. */
 static int is_lost(const struct trace *t, pid_t tid)
 {
 	char st[4096];
 	char s;
 
-	if (read_status(tid, st, sizeof st) < 0)
+	if (procstatus_read(tid, st, sizeof st) < 0)
 		return 1;
-	s = status_state(st);
-	return s == 'Z' || s == 'X' || status_long(st, "TracerPid") != t->self;
-}
-
-/* comm of pid, escaped: it is a name chosen by that process. */
-static void comm_of(pid_t pid, struct buf *out)
-{
-	char path[64], raw[64];
-	ssize_t got = -1;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, raw, sizeof raw - 1);
-		close(fd);
-	}
-	if (got <= 0) {
-		buf_addstr(out, "?");
-		return;
-	}
-	if (raw[got - 1] == '\n')
-		got--;
-	tg_escape_field(out, raw, (size_t)got);
-}
-
-static unsigned long stat_flags(pid_t pid)
-{
-	char path[64], st[1024];
-	unsigned long flags = 0;
-	ssize_t got = -1;
-	char *p;
-	int fd;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, st, sizeof st - 1);
-		close(fd);
-	}
-	if (got <= 0)
-		return 0;
-	st[got] = '\0';
-	p = strrchr(st, ')'); /* comm may hold anything, even ')' */
-	/* after ")": state ppid pgrp session tty_nr tpgid flags */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
-		return 0;
-	return flags;
-}
-
-/* ---- errors of trace_attach ---- */
-
-/* TracerPid names a thread (another tgattach traces from a thread of its own): the user
- * wants the process. */
-static int traced_error(pid_t pid, long tracer, struct tg_err *err)
-{
-	struct buf comm = BUF_INIT;
-	char st[4096];
-	long process = tracer;
-
-	if (read_status((pid_t)tracer, st, sizeof st) == 0 && status_long(st, "Tgid") > 0)
-		process = status_long(st, "Tgid");
-	comm_of((pid_t)process, &comm);
-	tg_err_set(err, TG_E_TRACED,
-		   "attach to process %d: already traced by process %ld (%s); detach that "
-		   "debugger or profiler first",
-		   (int)pid, process, buf_cstr(&comm));
-	buf_free(&comm);
-	return -1;
-}
-
-static int perm_error(pid_t pid, struct tg_err *err)
-{
-	char scope[16];
-	ssize_t got = -1;
-	int fd = open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		got = read(fd, scope, sizeof scope - 1);
-		close(fd);
-	}
-	if (stat_flags(pid) & PF_KTHREAD_FLAG)
-		return tg_err_set(err, TG_E_PERM, "attach to process %d: it is a kernel thread",
-				  (int)pid);
-	errno = EPERM;
-	if (got <= 0)
-		return tg_err_sys(
-		    err, TG_E_PERM,
-		    "attach to process %d: ptrace denied (needs CAP_SYS_PTRACE or the "
-		    "same user; kernel.yama.ptrace_scope is not set on this kernel)",
-		    (int)pid);
-	scope[got] = '\0';
-	scope[strcspn(scope, "\n")] = '\0';
-	return tg_err_sys(err, TG_E_PERM,
-			  "attach to process %d: ptrace denied (needs CAP_SYS_PTRACE, or the same "
-			  "user and kernel.yama.ptrace_scope 0; it is %s)",
-			  (int)pid, scope);
-}
-
-/* pid is a process we may try to seize: exists, is a thread group, is not us, untraced. */
-static int check_target(pid_t pid, struct tg_err *err)
-{
-	char st[4096];
-	long tgid, tracer;
-
-	if (pid <= 0)
-		return tg_err_set(err, TG_E_NOPROC, "attach to process %d: no such process",
-				  (int)pid);
-	if (read_status(pid, st, sizeof st) < 0) {
-		if (errno == ENOENT || errno == ESRCH)
-			return tg_err_set(err, TG_E_NOPROC, "attach to process %d: no such process",
-					  (int)pid);
-		return tg_err_sys(err, TG_E_PERM, "attach to process %d: read /proc/%d/status",
-				  (int)pid, (int)pid);
-	}
-	tgid = status_long(st, "Tgid");
-	if (tgid != pid)
-		return tg_err_set(err, TG_E_USAGE,
-				  "attach to process %d: it is a thread of process %ld; give the "
-				  "process id",
-				  (int)pid, tgid);
-	if (pid == getpid())
-		return tg_err_set(err, TG_E_USAGE, "attach to process %d: that is tgattach itself",
-				  (int)pid);
-	tracer = status_long(st, "TracerPid");
-	if (tracer > 0)
-		return traced_error(pid, tracer, err);
-	return 0;
+	s = procstatus_state(st);
+	return s == 'Z' || s == 'X' || procstatus_long(st, "TracerPid") != t->self;
 }
 
 /* ---- trace_attach ---- */
@@ -351,19 +177,19 @@ static int seize_denied(struct trace *t, pid_t tid, struct tg_err *err)
 	long tracer;
 	char s;
 
-	if (read_status(tid, st, sizeof st) < 0)
+	if (procstatus_read(tid, st, sizeof st) < 0)
 		return 0;
-	tracer = status_long(st, "TracerPid");
+	tracer = procstatus_long(st, "TracerPid");
 	if (tracer == t->self) {
 		add(t, tid, t->target);
 		return 1;
 	}
 	if (tracer > 0)
-		return traced_error(t->target, tracer, err);
-	s = status_state(st);
+		return trace_err_traced(t->target, tracer, err);
+	s = procstatus_state(st);
 	if (s == 'Z' || s == 'X')
 		return 0;
-	return perm_error(t->target, err);
+	return trace_err_perm(t->target, err);
 }
 
 /* 1 when tid was added, 0 when skipped (gone), -1 with err. */
@@ -437,7 +263,7 @@ struct trace *trace_attach(pid_t pid, const struct trace_opts *opts, struct tg_e
 {
 	struct trace *t;
 
-	if (check_target(pid, err) < 0)
+	if (trace_check_target(pid, err) < 0)
 		return NULL;
 	t = xcalloc(1, sizeof *t);
 	t->target = pid;
@@ -538,9 +364,9 @@ static void adopt(struct trace *t, pid_t tid)
 	char st[4096];
 	long tgid = tid, ppid = 0;
 
-	if (read_status(tid, st, sizeof st) == 0) {
-		tgid = status_long(st, "Tgid");
-		ppid = status_long(st, "PPid");
+	if (procstatus_read(tid, st, sizeof st) == 0) {
+		tgid = procstatus_long(st, "Tgid");
+		ppid = procstatus_long(st, "PPid");
 	}
 	note_new(t, tid, tgid > 0 ? (pid_t)tgid : tid, (pid_t)ppid);
 }
@@ -589,9 +415,9 @@ static pid_t clone_pid(pid_t creator_pid, pid_t child)
 	snprintf(path, sizeof path, "/proc/%d/task/%d", (int)creator_pid, (int)child);
 	if (access(path, F_OK) == 0)
 		return creator_pid;
-	if (read_status(child, st, sizeof st) < 0)
+	if (procstatus_read(child, st, sizeof st) < 0)
 		return 0;
-	return (pid_t)status_long(st, "Tgid");
+	return (pid_t)procstatus_long(st, "Tgid");
 }
 
 static int handle_report(struct trace *t, pid_t tid, int status, struct tg_err *err);

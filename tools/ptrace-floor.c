@@ -23,8 +23,8 @@ static void on_alarm(int sig)
 
 int main(int argc, char **argv)
 {
-	long options = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
-		       PTRACE_O_TRACEEXEC;
+	long options =
+	    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC;
 	pid_t pid;
 	int status;
 
@@ -51,6 +51,7 @@ int main(int argc, char **argv)
 		if (!WIFSTOPPED(status))
 			continue;
 		int plain_signal = (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP;
-		ptrace(PTRACE_CONT, tid, (void *)0, (void *)(long)(plain_signal ? WSTOPSIG(status) : 0));
+		ptrace(PTRACE_CONT, tid, (void *)0,
+		       (void *)(long)(plain_signal ? WSTOPSIG(status) : 0));
 	}
 }
