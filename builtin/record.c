@@ -389,9 +389,11 @@ static int tick(void *ctx, struct tg_err *err)
 {
 	struct run *r = ctx;
 
-	if (r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
-		return -1;
 	int due = stack_due(r);
+	/* on a stack sample's tick the processes already recorded come first: a fork storm
+	 * queues child after child, and must not starve their parent's samples */
+	if (!due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
+		return -1;
 	double now = clock_real_s();
 	for (size_t i = 0; i < r->nprocs;) {
 		int rc = sample_proc(r, r->procs[i], due, now, err);
@@ -404,6 +406,8 @@ static int tick(void *ctx, struct tg_err *err)
 		if (drop_proc(r, i, 0, err) < 0) /* gone */
 			return -1;
 	}
+	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
+		return -1;
 	if (r->nprocs == 0)
 		return 1;
 	if (due)
