@@ -14,8 +14,13 @@ struct native_ids {
 	struct remote *r;
 	int pthread_tid_off;             /* offset of the TID in struct pthread; -1 unknown,
 					    -2 calibration failed */
-	int64_t tasks[WALK_MAX_THREADS]; /* the process's kernel TIDs, as last read */
+	int64_t tasks[WALK_MAX_THREADS]; /* the process's kernel TIDs, as last read, sorted */
 	size_t ntasks;
+	/* scratch for the batched reads of struct pthread's TID */
+	struct remote_iov *iov;
+	int32_t *tids;
+	size_t *thread_of;
+	size_t cap;
 };
 
 struct native_ids *nativeid_new(pid_t pid, struct remote *r)
@@ -30,16 +35,18 @@ struct native_ids *nativeid_new(pid_t pid, struct remote *r)
 
 void nativeid_free(struct native_ids *n)
 {
+	if (!n)
+		return;
+	free(n->iov);
+	free(n->tids);
+	free(n->thread_of);
 	free(n);
 }
 
-static int32_t read_tid(struct native_ids *n, uint64_t addr)
+static int tid_cmp(const void *a, const void *b)
 {
-	int32_t v = 0;
-
-	if (addr)
-		remote_read(n->r, addr, &v, 4);
-	return v;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 /* Kernel TIDs of the target, sorted. */
@@ -57,15 +64,14 @@ static size_t task_ids(pid_t pid, int64_t *out, size_t max)
 		if (de->d_name[0] >= '1' && de->d_name[0] <= '9')
 			out[n++] = atoll(de->d_name);
 	closedir(d);
+	qsort(out, n, sizeof *out, tid_cmp);
 	return n;
 }
 
+/* Is v in the sorted set?  (Asked for every thread at every sample.) */
 static int in_set(const int64_t *set, size_t n, int64_t v)
 {
-	for (size_t i = 0; i < n; i++)
-		if (set[i] == v)
-			return 1;
-	return 0;
+	return bsearch(&v, set, n, sizeof *set, tid_cmp) != NULL;
 }
 
 /* Before 3.11 a thread state does not record its kernel TID.  glibc keeps it inside
@@ -108,15 +114,42 @@ static void calibrate_pthread_tid(struct native_ids *n, const struct walk_sample
 static int tid_known(struct native_ids *n, int64_t tid, int *refreshed)
 {
 	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < n->ntasks; i++)
-			if (n->tasks[i] == tid)
-				return 1;
+		if (in_set(n->tasks, n->ntasks, tid))
+			return 1;
 		if (pass || *refreshed)
 			return 0;
 		n->ntasks = task_ids(n->pid, n->tasks, WALK_MAX_THREADS);
 		*refreshed = 1;
 	}
 	return 0;
+}
+
+/* The missing TIDs from struct pthread, in one batched read; a TID that is not a task of
+ * the process (a torn read, a thread just gone) is left 0. */
+static void from_pthreads(struct native_ids *n, struct walk_sample *s, size_t missing,
+			  int *refreshed)
+{
+	size_t k = 0;
+
+	if (missing > n->cap) {
+		n->cap = missing * 2;
+		n->iov = xrealloc(n->iov, n->cap * sizeof *n->iov);
+		n->tids = xrealloc(n->tids, n->cap * sizeof *n->tids);
+		n->thread_of = xrealloc(n->thread_of, n->cap * sizeof *n->thread_of);
+	}
+	for (size_t i = 0; i < s->nthreads && k < missing; i++) {
+		if (s->threads[i].native_id > 0 || !s->threads[i].thread_id)
+			continue;
+		n->iov[k] = (struct remote_iov){
+		    s->threads[i].thread_id + (uint64_t)n->pthread_tid_off, &n->tids[k], 4, 0};
+		n->thread_of[k++] = i;
+	}
+	remote_readv(n->r, n->iov, k);
+	for (size_t j = 0; j < k; j++) {
+		int32_t tid = n->iov[j].ok ? n->tids[j] : 0;
+		s->threads[n->thread_of[j]].native_id =
+		    tid > 0 && tid_known(n, tid, refreshed) ? tid : 0;
+	}
 }
 
 /* Kernel TIDs the thread states do not record (before 3.11), or record wrongly (a forked
@@ -143,13 +176,6 @@ void nativeid_fill(struct native_ids *n, struct walk_sample *s)
 	}
 	if (n->pthread_tid_off == -1 && s->nthreads >= 2)
 		calibrate_pthread_tid(n, s);
-	if (n->pthread_tid_off < 0)
-		return;
-	for (size_t i = 0; i < s->nthreads; i++) {
-		if (s->threads[i].native_id > 0)
-			continue;
-		int32_t tid = read_tid(n, s->threads[i].thread_id + (uint64_t)n->pthread_tid_off);
-		s->threads[i].native_id = tid > 0 ? tid : 0;
-	}
+	if (n->pthread_tid_off >= 0)
+		from_pthreads(n, s, missing, &refreshed);
 }
-

@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include "sampler/pyversion.h"
+#include "sampler/taskclock.h"
+
+/* The thread registry is read at most this often while every thread has a name. */
+#define NAMES_MIN_AGE_NS 250000000u
 
 static int check_exists(pid_t pid, struct tg_err *err)
 {
@@ -78,12 +82,35 @@ void session_close(struct session *s)
 	remote_close(&s->remote);
 }
 
+/* Are the names read last still good enough?  Yes when no thread has run since; and for a
+ * while (NAMES_MIN_AGE_NS) when every thread has its own entry: the registry is read for
+ * threads that are new, the rest is renames, which a tracker does not take anyway. */
+static int names_current(const struct session *s, const struct walk_sample *sample)
+{
+	int quiet = 1, named = 1;
+
+	if (!s->names_at || !sample->nthreads)
+		return 0;
+	for (size_t i = 0; i < sample->nthreads && (quiet || named); i++) {
+		const struct walk_thread *th = &sample->threads[i];
+		int64_t native = 0;
+		quiet = quiet && th->quiet_since && th->quiet_since <= s->names_at;
+		named = named && (threadnames_get(s->names, th->interp, th->thread_id,
+						  th->native_id > 0 ? th->native_id : 0, &native) ||
+				  threadnames_no_registry(s->names, th->interp));
+	}
+	return quiet || (named && taskclock_now() - s->names_at < NAMES_MIN_AGE_NS);
+}
+
 void session_refresh_names(struct session *s, struct walk_sample *sample)
 {
 	uint64_t done[WALK_MAX_INTERPS];
 	size_t ndone = 0;
+	int current = names_current(s, sample);
 
-	for (size_t i = 0; i < sample->nthreads; i++) {
+	if (!current)
+		s->names_at = taskclock_now();
+	for (size_t i = 0; i < sample->nthreads && !current; i++) {
 		uint64_t interp = sample->threads[i].interp;
 		size_t k = 0;
 		while (k < ndone && done[k] != interp)

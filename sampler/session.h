@@ -5,6 +5,7 @@
 #ifndef TG_SESSION_H
 #define TG_SESSION_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "attach/remote.h"
@@ -30,6 +31,7 @@ struct session {
 	struct trace *trace;
 	struct walker *walker;
 	struct thread_names *names;
+	uint64_t names_at; /* monotonic ns just before the names were last read; 0: never */
 };
 
 /* Resolve the interpreter first (a process that is not Python is never touched), then
@@ -46,7 +48,11 @@ int session_attach(struct session *s, const struct session_opts *opts, struct tg
 void session_close(struct session *s);
 
 /* Re-read thread names of every interpreter seen in sample, and fill in kernel TIDs the
- * thread states do not record (Thread._native_id, 3.8-3.10). */
+ * thread states do not record (Thread._native_id, 3.8-3.10).  The names are not read
+ * again while no thread has run since they were (every thread of the sample provably
+ * quiet since then: only a running thread changes the registry), nor more than about four
+ * times a second while every thread of the sample has its entry (a new thread, or one
+ * that reuses a dead one's ident, has not: its name is read at once). */
 void session_refresh_names(struct session *s, struct walk_sample *sample);
 /* The display name of a sampled thread: threading's name, else the kernel's comm, else
  * "Thread-<ident>".  Appends to out; returns 1 when the name is final: threading's name,

@@ -8,13 +8,37 @@
 #include "common/xalloc.h"
 #include "sampler/gil.h"
 #include "sampler/nativeid.h"
+#include "sampler/taskclock.h"
 
 #define TSTATE_READ_MAX 4096
 #define FRAME_READ_MAX 256
 #define CODE_READ_MAX 512
 #define CODECACHE_SLOTS 8192
 #define STACK_COPY_MAX (1u << 20)
-#define STACK_CHUNKS_MAX 8 /* bytes of struct pthread searched for the kernel TID */
+#define STACK_CHUNKS_MAX 8	    /* data stack chunks copied */
+#define KEPT_MAX_AGE_NS 1000000000u /* a kept walk is read again after this long */
+#define BATCH_SLACK 8 /* thread states looked for past the expected one in the batch */
+
+/* The thread state words a walk starts from. */
+struct ts_words {
+	uint64_t frame;	     /* ts_frame (<= 3.10), current_frame (3.13+), cframe (3.11, 3.12) */
+	uint64_t chunk, top; /* 3.11+: the data stack's current chunk and its top */
+};
+
+/* A thread's last walk, owned by the walker, and its scheduler counters. */
+struct kept {
+	uint64_t tstate, interp, thread_id;
+	int64_t native_id;
+	struct ts_words words;		 /* the thread state's words when it was walked */
+	struct taskclock clock;		 /* read at every sample */
+	uint64_t walk_ns, walk_switches; /* the counters read just before the walk */
+	uint64_t walked_at;
+	uint64_t code_misses; /* the code cache's misses when its frames were last checked */
+	int usable;	      /* frames hold a whole walk that followed a counter reading */
+	int taken;	      /* moved into the next sample's list */
+	size_t depth, cap;
+	struct walk_frame *frames;
+};
 
 struct walker {
 	struct remote *r;
@@ -42,6 +66,20 @@ struct walker {
 	unsigned char *heads;
 	uint64_t *codes_seen;
 	size_t scratch_cap;
+	/* the thread states of the last sample in list order, read in one batch */
+	uint64_t *order;
+	size_t norder, order_cap;
+	unsigned char *ts_batch;
+	struct remote_iov *ts_iov;
+	size_t batch_cap, cursor;
+	struct ts_words *words; /* per thread of the sample being taken */
+	size_t words_cap;
+	/* the last walk of every thread of the last sample, sorted by tstate, and the list
+	 * being built (in the sample's order) */
+	struct kept *kept, *next_kept;
+	size_t nkept, kept_cap, next_cap;
+	uint64_t window;	/* how long counters must stand still (taskclock_window) */
+	uint64_t misses_before; /* code cache misses before this sample's codes were read */
 };
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
@@ -67,6 +105,7 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	w->new_frames = t->major == 3 && t->minor >= 11;
 	w->tids = nativeid_new(t->pid, r);
 	w->gil = gil_new(r, t);
+	w->window = t->pid > 0 ? taskclock_window() : 0;
 	/* 3.14 tags the low bits of _PyStackRef pointers */
 	w->code_ptr_mask = t->major == 3 && t->minor >= 14 ? ~(uint64_t)3 : ~(uint64_t)0;
 	size_t ts = 0;
@@ -103,6 +142,13 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	return w;
 }
 
+static void kept_release(struct kept *k)
+{
+	taskclock_close(&k->clock);
+	free(k->frames);
+	k->frames = NULL;
+}
+
 void walker_free(struct walker *w)
 {
 	if (!w)
@@ -114,6 +160,14 @@ void walker_free(struct walker *w)
 	free(w->iov);
 	free(w->heads);
 	free(w->codes_seen);
+	free(w->order);
+	free(w->ts_batch);
+	free(w->ts_iov);
+	free(w->words);
+	for (size_t i = 0; i < w->nkept; i++)
+		kept_release(&w->kept[i]);
+	free(w->kept);
+	free(w->next_kept);
 	free(w);
 }
 
@@ -201,16 +255,28 @@ static void read_interp(struct walker *w, uint64_t interp, struct interp_fields 
 		f->id = -1;
 }
 
-static uint64_t top_frame(struct walker *w, const unsigned char *ts, size_t len)
+static void read_words(const struct walker *w, const unsigned char *ts, struct ts_words *out)
+{
+	const struct py_offsets *o = w->o;
+	size_t len = w->tstate_len;
+
+	if (!w->new_frames)
+		out->frame = u64_at(ts, len, o->ts_frame);
+	else if (o->ts_current_frame >= 0)
+		out->frame = u64_at(ts, len, o->ts_current_frame);
+	else
+		out->frame = u64_at(ts, len, o->ts_cframe);
+	out->chunk = u64_at(ts, len, o->ts_datastack_chunk);
+	out->top = u64_at(ts, len, o->ts_datastack_top);
+}
+
+static uint64_t top_frame(struct walker *w, const struct ts_words *ws)
 {
 	const struct py_offsets *o = w->o;
 
-	if (!w->new_frames)
-		return u64_at(ts, len, o->ts_frame);
-	if (o->ts_current_frame >= 0)
-		return u64_at(ts, len, o->ts_current_frame);
-	uint64_t cframe = u64_at(ts, len, o->ts_cframe);
-	return cframe ? read_ptr(w, cframe + (uint64_t)o->cf_current_frame) : 0;
+	if (!w->new_frames || o->ts_current_frame >= 0)
+		return ws->frame;
+	return ws->frame ? read_ptr(w, ws->frame + (uint64_t)o->cf_current_frame) : 0;
 }
 
 static void ensure_frames(struct walk_thread *th)
@@ -243,11 +309,9 @@ static int copy_range(struct walker *w, uint64_t lo, uint64_t hi)
 /* 3.11+: copy the used part of the thread's data stack, where its frames live: the current
  * chunk up to datastack_top, then earlier chunks whole, so deep chains are walked locally
  * instead of with one read per frame. */
-static void load_stack_copy(struct walker *w, const unsigned char *ts, size_t len)
+static void load_stack_copy(struct walker *w, const struct ts_words *ws)
 {
-	const struct py_offsets *o = w->o;
-	uint64_t chunk = u64_at(ts, len, o->ts_datastack_chunk);
-	uint64_t top = u64_at(ts, len, o->ts_datastack_top);
+	uint64_t chunk = ws->chunk, top = ws->top;
 
 	w->nranges = 0;
 	w->stack_used = 0;
@@ -353,18 +417,38 @@ static size_t code_index(struct walker *w, size_t *ncodes, uint64_t code)
 	return (*ncodes)++;
 }
 
-/* Read the header of every distinct code object of the sample in one batched read, then
- * resolve each frame's names and line; frames whose code is not a readable code object
- * (a torn read) are dropped, and their thread marked truncated. */
+/* A cache entry filled during this sample may have evicted one that an earlier frame of
+ * the sample resolved to: such frames are dropped (their thread marked truncated). */
+static void drop_evicted(struct walk_sample *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct walk_thread *th = &s->threads[i];
+		size_t keep = 0;
+		for (size_t k = 0; !th->reused && k < th->depth; k++) {
+			if (th->frames[k].code_info->addr == th->frames[k].code)
+				th->frames[keep++] = th->frames[k];
+			else
+				th->truncated = 1;
+		}
+		if (!th->reused)
+			th->depth = keep;
+	}
+}
+
+/* Read the header of every distinct code object of the walked threads in one batched
+ * read, then resolve each frame's names and line; frames whose code is not a readable code
+ * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
+ * resolved already. */
 static void resolve_codes(struct walker *w, struct walk_sample *s)
 {
 	size_t nframes = 0, ncodes = 0;
 
+	w->misses_before = codecache_misses(w->codes);
 	for (size_t i = 0; i < s->nthreads; i++)
-		nframes += s->threads[i].depth;
+		nframes += s->threads[i].reused ? 0 : s->threads[i].depth;
 	ensure_scratch(w, nframes + 1);
 	for (size_t i = 0; i < s->nthreads; i++)
-		for (size_t k = 0; k < s->threads[i].depth; k++) {
+		for (size_t k = 0; !s->threads[i].reused && k < s->threads[i].depth; k++) {
 			struct walk_frame *f = &s->threads[i].frames[k];
 			f->code_slot = code_index(w, &ncodes, f->code);
 		}
@@ -375,6 +459,8 @@ static void resolve_codes(struct walker *w, struct walk_sample *s)
 	for (size_t i = 0; i < s->nthreads; i++) {
 		struct walk_thread *th = &s->threads[i];
 		size_t keep = 0;
+		if (th->reused)
+			continue;
 		for (size_t k = 0; k < th->depth; k++) {
 			struct walk_frame f = th->frames[k];
 			const struct remote_iov *v = &w->iov[f.code_slot];
@@ -389,6 +475,8 @@ static void resolve_codes(struct walker *w, struct walk_sample *s)
 		}
 		th->depth = keep;
 	}
+	if (codecache_misses(w->codes) != w->misses_before)
+		drop_evicted(s);
 }
 
 static struct walk_thread *next_thread(struct walk_sample *s)
@@ -416,36 +504,245 @@ static int holds_gil(const struct holders *h, uint64_t tstate)
 	return 0;
 }
 
-/* Samples every thread of one interpreter; returns the next interpreter's address. */
-static uint64_t walk_interp(struct walker *w, struct walk_sample *s, uint64_t interp,
+/* ---- the thread states, read in one batch ---- */
+
+/* Read the thread states of the last sample, in its list order, with one call: while the
+ * list stays the same the walk of the lists then finds every state here. */
+static void read_batch(struct walker *w)
+{
+	size_t n = w->norder, len = w->tstate_len;
+
+	if (n > w->batch_cap) {
+		w->batch_cap = n * 2;
+		w->ts_batch = xrealloc(w->ts_batch, w->batch_cap * len);
+		w->ts_iov = xrealloc(w->ts_iov, w->batch_cap * sizeof *w->ts_iov);
+	}
+	for (size_t i = 0; i < n; i++)
+		w->ts_iov[i] = (struct remote_iov){w->order[i], w->ts_batch + i * len, len, 0};
+	remote_readv(w->r, w->ts_iov, n);
+	w->cursor = 0;
+}
+
+/* The bytes of the thread state at addr: from the batch when it holds them (the list
+ * order changes little between samples), else read now into own.  NULL when unreadable. */
+static const unsigned char *tstate_bytes(struct walker *w, uint64_t addr, unsigned char *own)
+{
+	for (size_t i = w->cursor; i < w->norder && i < w->cursor + BATCH_SLACK; i++)
+		if (w->order[i] == addr && w->ts_iov[i].ok) {
+			w->cursor = i + 1;
+			return w->ts_batch + i * w->tstate_len;
+		}
+	return remote_read(w->r, addr, own, w->tstate_len) == 0 ? own : NULL;
+}
+
+static void remember_order(struct walker *w, const struct walk_sample *s)
+{
+	if (s->nthreads > w->order_cap) {
+		w->order_cap = s->nthreads * 2;
+		w->order = xrealloc(w->order, w->order_cap * sizeof *w->order);
+	}
+	for (size_t i = 0; i < s->nthreads; i++)
+		w->order[i] = s->threads[i].tstate;
+	w->norder = s->nthreads;
+}
+
+static struct ts_words *words_for(struct walker *w, size_t i)
+{
+	if (i >= w->words_cap) {
+		w->words_cap = (i + 1) * 2;
+		w->words = xrealloc(w->words, w->words_cap * sizeof *w->words);
+	}
+	return &w->words[i];
+}
+
+/* Lists every thread of one interpreter (identity, GIL, the words its walk starts from);
+ * returns the next interpreter's address. */
+static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t interp,
 			    const struct holders *h)
 {
 	const struct py_offsets *o = w->o;
-	unsigned char ts[TSTATE_READ_MAX];
+	unsigned char own[TSTATE_READ_MAX];
 	struct interp_fields f;
 	size_t count = 0;
 
 	read_interp(w, interp, &f);
-	int64_t interp_id = f.id;
 	uint64_t tstate = f.tstate_head;
 	while (tstate && count++ < WALK_MAX_THREADS && s->nthreads < WALK_MAX_THREADS) {
-		if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
+		const unsigned char *ts = tstate_bytes(w, tstate, own);
+		if (!ts)
 			break;
+		read_words(w, ts, words_for(w, s->nthreads));
 		struct walk_thread *th = next_thread(s);
 		th->tstate = tstate;
 		th->interp = interp;
-		th->interp_id = interp_id;
+		th->interp_id = f.id;
 		th->thread_id = u64_at(ts, w->tstate_len, o->ts_thread_id);
 		th->native_id = (int64_t)u64_at(ts, w->tstate_len, o->ts_native_id);
 		th->holds_gil = holds_gil(h, tstate);
-		load_stack_copy(w, ts, w->tstate_len);
-		walk_frames(w, th, top_frame(w, ts, w->tstate_len));
+		th->depth = 0;
+		th->truncated = 0;
 		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
 			break;
 		tstate = next;
 	}
 	return f.next;
+}
+
+/* ---- kept walks ---- */
+
+static int kept_cmp(const void *a, const void *b)
+{
+	const struct kept *x = a, *y = b;
+	return x->tstate < y->tstate ? -1 : x->tstate > y->tstate;
+}
+
+static struct kept *kept_find(struct walker *w, uint64_t tstate)
+{
+	size_t lo = 0, hi = w->nkept;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->kept[mid].tstate < tstate)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->nkept && w->kept[lo].tstate == tstate ? &w->kept[lo] : NULL;
+}
+
+/* The entry of th for this sample: its kept walk when the same thread had one (same
+ * state, interpreter, ident and TID), else a fresh one. */
+static void take_kept(struct walker *w, const struct walk_thread *th, struct kept *to)
+{
+	struct kept *k = kept_find(w, th->tstate);
+
+	if (k && !k->taken && k->interp == th->interp && k->thread_id == th->thread_id &&
+	    k->native_id == th->native_id) {
+		*to = *k;
+		k->taken = 1;
+		return;
+	}
+	memset(to, 0, sizeof *to);
+	taskclock_init(&to->clock);
+	to->tstate = th->tstate;
+	to->interp = th->interp;
+	to->thread_id = th->thread_id;
+	to->native_id = th->native_id;
+}
+
+/* Every code object of the kept walk is still the cache entry the frame points to: an
+ * entry is replaced only on a cache miss, and one evicted meanwhile may hold another code
+ * object now. */
+static int codes_cached(const struct walker *w, struct kept *k)
+{
+	uint64_t misses = codecache_misses(w->codes);
+
+	if (misses == k->code_misses)
+		return 1;
+	for (size_t i = 0; i < k->depth; i++)
+		if (!k->frames[i].code_info || k->frames[i].code_info->addr != k->frames[i].code)
+			return 0;
+	k->code_misses = misses;
+	return 1;
+}
+
+/* A kept walk is read again after about a second, in case anything the proof rests on
+ * failed; the age varies with the thread so that threads walked together are not all
+ * walked again at the same sample. */
+static uint64_t max_age(const struct kept *k)
+{
+	return KEPT_MAX_AGE_NS - (k->tstate >> 6) % (KEPT_MAX_AGE_NS / 4);
+}
+
+static int can_reuse(const struct walker *w, struct kept *k, const struct walk_thread *th,
+		     const struct ts_words *ws, uint64_t now)
+{
+	return k->usable && th->quiet_since && !th->holds_gil && k->clock.ns == k->walk_ns &&
+	       k->clock.switches == k->walk_switches && k->words.frame == ws->frame &&
+	       k->words.chunk == ws->chunk && k->words.top == ws->top &&
+	       now - k->walked_at < max_age(k) && codes_cached(w, k);
+}
+
+/* Read the thread's scheduler counters; then hand out its kept walk when it has not run
+ * since, else walk its frames. */
+static void sample_thread(struct walker *w, struct walk_thread *th, struct kept *k,
+			  const struct ts_words *ws, uint64_t now)
+{
+	th->reused = th->cpu_known = 0;
+	th->cpu_ns = th->quiet_since = 0;
+	if (w->t->pid > 0 && th->native_id > 0 &&
+	    taskclock_read(&k->clock, w->t->pid, th->native_id) == 0) {
+		th->cpu_known = 1;
+		th->cpu_ns = k->clock.ns;
+		th->quiet_since = taskclock_quiet_since(&k->clock, w->window);
+	}
+	ensure_frames(th);
+	if (can_reuse(w, k, th, ws, now)) {
+		if (k->depth)
+			memcpy(th->frames, k->frames, k->depth * sizeof *k->frames);
+		th->depth = k->depth;
+		th->reused = 1;
+		return;
+	}
+	k->usable = 0;
+	k->walk_ns = k->clock.ns;
+	k->walk_switches = k->clock.switches;
+	k->walked_at = now;
+	k->words = *ws;
+	load_stack_copy(w, ws);
+	walk_frames(w, th, top_frame(w, ws));
+}
+
+static void sample_threads(struct walker *w, struct walk_sample *s)
+{
+	uint64_t now = taskclock_now();
+
+	if (s->nthreads > w->next_cap) {
+		w->next_cap = s->nthreads * 2;
+		w->next_kept = xrealloc(w->next_kept, w->next_cap * sizeof *w->next_kept);
+	}
+	s->nreused = 0;
+	for (size_t i = 0; i < s->nthreads; i++) {
+		take_kept(w, &s->threads[i], &w->next_kept[i]);
+		sample_thread(w, &s->threads[i], &w->next_kept[i], &w->words[i], now);
+		s->nreused += s->threads[i].reused;
+	}
+}
+
+/* Keep a copy of every fresh walk; forget the threads that are gone. */
+static void keep_walks(struct walker *w, struct walk_sample *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++) {
+		const struct walk_thread *th = &s->threads[i];
+		struct kept *k = &w->next_kept[i];
+		if (th->reused)
+			continue;
+		if (th->depth > k->cap) {
+			k->cap = th->depth;
+			k->frames = xrealloc(k->frames, k->cap * sizeof *k->frames);
+		}
+		if (th->depth)
+			memcpy(k->frames, th->frames, th->depth * sizeof *th->frames);
+		k->depth = th->depth;
+		k->usable = th->cpu_known && !th->truncated;
+		k->code_misses = w->misses_before; /* whatever this sample filled is checked */
+	}
+	for (size_t i = 0; i < w->nkept; i++)
+		if (!w->kept[i].taken)
+			kept_release(&w->kept[i]);
+	struct kept *old = w->kept;
+	size_t old_cap = w->kept_cap;
+	w->kept = w->next_kept;
+	w->kept_cap = w->next_cap;
+	w->nkept = s->nthreads;
+	w->next_kept = old;
+	w->next_cap = old_cap;
+	for (size_t i = 0; i < w->nkept; i++)
+		w->kept[i].taken = 0;
+	if (w->nkept)
+		qsort(w->kept, w->nkept, sizeof *w->kept, kept_cmp);
+	remember_order(w, s);
 }
 
 int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
@@ -456,15 +753,18 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 
 	s->nthreads = 0;
 	s->ninterps = 0;
+	s->nreused = 0;
 	h.n = gil_holders(w->gil, h.tstate, GIL_MAX);
 	s->gil_holder = h.n ? h.tstate[0] : 0;
 	if (!interp)
-		return tg_err_set(err, TG_E_LAYOUT,
-				  "cannot read the interpreter list of process %d (not initialised, "
-				  "finalizing, or exited)",
-				  (int)w->t->pid);
+		return tg_err_set(
+		    err, TG_E_LAYOUT,
+		    "cannot read the interpreter list of process %d (not initialised, "
+		    "finalizing, or exited)",
+		    (int)w->t->pid);
+	read_batch(w);
 	while (interp && ninterps++ < WALK_MAX_INTERPS) {
-		uint64_t next = walk_interp(w, s, interp, &h);
+		uint64_t next = list_interp(w, s, interp, &h);
 		if (next == interp)
 			break;
 		interp = next;
@@ -474,9 +774,11 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 		gil_refresh(w->gil);
 		w->gil_interps = ninterps;
 	}
-	resolve_codes(w, s);
 	if (w->t->pid > 0) /* a live process, not a memory image */
 		nativeid_fill(w->tids, s);
+	sample_threads(w, s);
+	resolve_codes(w, s);
+	keep_walks(w, s);
 	return 0;
 }
 

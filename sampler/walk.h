@@ -2,7 +2,18 @@
  * identity, whether it holds the GIL, and its frame chain with file, function and the
  * current line.  Reads only (process_vm_readv); the target is not paused.  All loops
  * over remote memory are bounded; a torn read gives a shorter stack, never a crash.
- * Storage is reused from sample to sample: no allocation once warmed up. */
+ * Storage is reused from sample to sample: no allocation once warmed up.
+ *
+ * A thread that has provably not run since its last walk (sampler/taskclock.h: its
+ * kernel TID's scheduler counters stood still for longer than a tick, and they are those
+ * read just before that walk) has the same stack: the walker keeps its own copy of every
+ * thread's last walk and hands that out again instead of reading the frames.  Not reused:
+ * a thread without a TID the process is known to have, a thread holding a GIL, one whose
+ * thread state moved (frame pointers, data stack), a walk that was torn or truncated, one
+ * whose code objects left the code cache, and any walk older than about a second.  The
+ * thread states themselves are read at every sample (the list may change), in one batched
+ * read of those of the previous sample.  The counters read for each thread are handed on
+ * (cpu_ns, quiet_since) for the memory attribution, which then need not read them again. */
 #ifndef TG_WALK_H
 #define TG_WALK_H
 
@@ -35,6 +46,11 @@ struct walk_thread {
 	int64_t native_id;             /* kernel TID, 0 when not known */
 	int holds_gil;
 	int truncated;                 /* stack deeper than WALK_MAX_DEPTH, or a bad link */
+	int reused;                    /* frames kept from an earlier walk: it has not run since */
+	int cpu_known;                 /* cpu_ns and quiet_since were read at this sample */
+	uint64_t cpu_ns;               /* CPU time the kernel has accounted to it (schedstat) */
+	uint64_t quiet_since;          /* CLOCK_MONOTONIC ns since which it provably has not
+					  run (up to this sample); 0 when not proven */
 	size_t depth;
 	struct walk_frame *frames;     /* [0] is the innermost frame */
 	size_t frames_cap;
@@ -46,6 +62,7 @@ struct walk_sample {
 	struct walk_thread *threads;
 	size_t ninterps;
 	uint64_t gil_holder;           /* tstate holding the GIL, 0 if none/unknown */
+	size_t nreused;                /* threads whose frames were kept, not read */
 };
 
 struct walker;
