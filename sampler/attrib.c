@@ -8,19 +8,24 @@
 #include <unistd.h>
 
 #include "common/xalloc.h"
+#include "sampler/taskclock.h"
 
 #define CPU_SLOTS 4096
 #define PROBES 16
+/* A thread missing from this many stack samples in a row is taken for gone. */
+#define GONE_AFTER_SAMPLES 4
 #define MAX_HOLDERS 64	 /* GIL holders remembered from the previous sample (one per GIL) */
 #define MICRO_THREADS 64 /* threads whose CPU time each micro-sample reads */
 
 struct cpu_slot {
-	int64_t tid;	   /* 0 = free */
+	int64_t tid;	   /* 0 = never used, -1 = free again */
 	int sched_fd;	   /* /proc/PID/task/TID/schedstat, -1 when none (once used) */
 	int stat_fd;	   /* /proc/PID/task/TID/stat */
 	uint64_t base_ns;  /* CPU time at the last charge */
 	uint64_t base_flt; /* minor faults at the last charge */
 	uint64_t seen;	   /* sample number when last seen, to recycle slots of dead threads */
+	uint64_t flt;	   /* minor faults at the last read of stat_fd */
+	uint64_t flt_at;   /* monotonic ns just before that read; 0: none */
 };
 
 /* What one thread did since the last charge. */
@@ -56,6 +61,8 @@ struct attrib {
 	int64_t unheld;
 	/* the threads of the last stack sample, whose CPU time micro-samples read */
 	uint64_t last_micro_ns; /* monotonic time of the last attrib_micro() */
+	uint64_t micro_proc_ns; /* the process's CPU time just before the micro threads' */
+	int micro_proc_ok;	/* ... was read */
 	struct mthread {
 		int64_t tid;
 		uint64_t tstate;
@@ -159,6 +166,7 @@ static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
 	oldest->sched_fd = open_task_file(a, tid, "schedstat");
 	oldest->stat_fd = open_task_file(a, tid, "stat");
 	oldest->seen = 0;
+	oldest->flt_at = 0;
 	return oldest;
 }
 
@@ -182,22 +190,37 @@ static int parse_minflt(const char *buf, uint64_t *out)
 	return 0;
 }
 
-static void read_counts(struct cpu_slot *s, uint64_t *ns, uint64_t *flt)
+/* The thread's CPU time and minor faults now.  The CPU time is the stack walker's reading
+ * when it made one; the faults are not read again when the thread has provably not run
+ * since they were last read (only the thread itself takes its faults). */
+static void read_counts(struct cpu_slot *s, const struct walk_thread *th, uint64_t *ns,
+			uint64_t *flt)
 {
 	char buf[1024];
 	unsigned long long v;
 
 	*ns = *flt = 0;
-	if (read_small(s->sched_fd, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
+	if (th->cpu_known)
+		*ns = th->cpu_ns;
+	else if (read_small(s->sched_fd, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
 		*ns = v;
-	if (read_small(s->stat_fd, buf, sizeof buf) == 0)
-		parse_minflt(buf, flt);
+	if (th->quiet_since && s->flt_at && s->flt_at >= th->quiet_since) {
+		*flt = s->flt;
+		return;
+	}
+	uint64_t at = taskclock_now();
+	if (read_small(s->stat_fd, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
+		s->flt = *flt;
+		s->flt_at = at;
+	}
 }
 
-/* CPU time and faults of thread tid since the last charge (0 the first time).  The
+/* CPU time and faults of thread th since the last charge (0 the first time).  The
  * baselines move only when advance is set. */
-static void activity_of(struct attrib *a, int64_t tid, int advance, struct activity *out)
+static void activity_of(struct attrib *a, const struct walk_thread *th, int advance,
+			struct activity *out)
 {
+	int64_t tid = th->native_id;
 	uint64_t ns, flt;
 
 	out->ran_ns = out->faults = 0;
@@ -206,7 +229,7 @@ static void activity_of(struct attrib *a, int64_t tid, int advance, struct activ
 	struct cpu_slot *s = slot_for(a, tid);
 	int first = s->seen == 0;
 	s->seen = a->samples;
-	read_counts(s, &ns, &flt);
+	read_counts(s, th, &ns, &flt);
 	if (first) {
 		s->base_ns = ns;
 		s->base_flt = flt;
@@ -264,6 +287,23 @@ static void keep_for(struct attrib *a, uint64_t tstate, int64_t bytes)
 	a->kept[a->nkept++] = (struct kept){tstate, bytes};
 }
 
+/* Did any thread's accounted CPU time move since the micro threads were last read?  The
+ * process CPU clock is the sum of its threads' (and its ended threads'), so when it stands
+ * still every thread's does, and the reads of the micro threads are spared.  It is read
+ * before them, so that a change during their reads shows the next time. */
+static int micro_moved(struct attrib *a)
+{
+	uint64_t proc = 0;
+	int have = taskclock_process(a->pid, &proc) == 0;
+	int same = have && a->micro_proc_ok && proc == a->micro_proc_ns;
+
+	for (size_t i = 0; same && i < a->nmicro; i++)
+		same = a->micro[i].primed;
+	a->micro_proc_ok = have;
+	a->micro_proc_ns = proc;
+	return !same;
+}
+
 /* CPU nanoseconds each micro thread ran since the last micro-sample, as the kernel has
  * accounted it so far. */
 static void micro_ran(struct attrib *a, uint64_t *ran)
@@ -271,6 +311,10 @@ static void micro_ran(struct attrib *a, uint64_t *ran)
 	char buf[128];
 	unsigned long long ns;
 
+	if (!micro_moved(a)) {
+		memset(ran, 0, a->nmicro * sizeof *ran);
+		return;
+	}
 	for (size_t i = 0; i < a->nmicro; i++) {
 		struct mthread *m = &a->micro[i];
 		ran[i] = 0;
@@ -433,6 +477,20 @@ static int charge_by(struct attrib *a, size_t n, int64_t delta, enum weight kind
 	return 1;
 }
 
+/* The descriptors of threads gone from the samples are closed and their slots freed: a
+ * server that starts a thread per request would otherwise run out of descriptors. */
+static void forget_gone(struct attrib *a)
+{
+	for (size_t i = 0; i < a->nused; i++) {
+		struct cpu_slot *s = &a->slots[a->used[i]];
+		if (s->tid > 0 && s->seen + GONE_AFTER_SAMPLES < a->samples) {
+			slot_close(s);
+			s->tid = -1; /* free, but listed in used already */
+			s->seen = 0;
+		}
+	}
+}
+
 void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta, int64_t *charged)
 {
 	int known = delta != ATTRIB_UNKNOWN;
@@ -447,9 +505,10 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 	}
 	for (size_t i = 0; i < n; i++) {
 		charged[i] = 0;
-		activity_of(a, s->threads[i].native_id, known, &a->act[i]);
+		activity_of(a, &s->threads[i], known, &a->act[i]);
 		a->act[i].gil = s->threads[i].holds_gil || held_before(a, s->threads[i].tstate);
 	}
+	forget_gone(a);
 	int64_t left = hand_out_kept(a, s, charged);
 	set_micro_threads(a, s);
 	if (!known) {

@@ -18,7 +18,13 @@
  *
  * schedstat has nanosecond resolution where /stat's utime+stime count 10 ms clock ticks:
  * as long as a whole stack interval at 100 Hz.  See docs/memory.md for the model and its
- * limits. */
+ * limits.
+ *
+ * Reads are spared where they cannot tell anything new: at a stack sample the CPU time is
+ * the one the stack walker read for the thread (walk_thread.cpu_ns), and a thread that
+ * has provably not run since its faults were last read (walk_thread.quiet_since) took no
+ * fault; a micro-sample reads no thread when the process CPU clock, which sums them all,
+ * has not moved. */
 #ifndef TG_ATTRIB_H
 #define TG_ATTRIB_H
 
