@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -482,6 +483,19 @@ static int finish(struct run *r, int rc, struct tg_err *err)
 	return rc;
 }
 
+/* Descriptors grow with the target (the thread files, up to OUTPUT_MAX_OPEN per process,
+ * and a few per live thread for its counters): the soft limit (often 1024) is raised to
+ * the hard one, as far as the process may. */
+static void raise_fd_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &lim);
+	}
+}
+
 int cmd_record(int argc, char **argv)
 {
 	struct run r = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
@@ -492,6 +506,7 @@ int cmd_record(int argc, char **argv)
 		return rc > 0 ? TG_OK : options_fail(&err);
 	r.opts.argc = argc;
 	r.opts.argv = argv;
+	raise_fd_limit();
 	if (r.opts.mem_rate_hz < 0)
 		r.opts.mem_rate_hz = MEM_RATE_DEFAULT;
 	r.loop_hz = r.opts.rate_hz > r.opts.mem_rate_hz ? r.opts.rate_hz : r.opts.mem_rate_hz;

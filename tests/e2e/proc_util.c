@@ -324,3 +324,19 @@ const char *proc_src_path(const char *this_file, const char *name, char *out, si
 		snprintf(out, size, "%.*s%s%s", dirlen, this_file, slash ? "/" : "", name);
 	return out;
 }
+
+int proc_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}

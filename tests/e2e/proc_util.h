@@ -60,6 +60,8 @@ long proc_status_long(pid_t tid, const char *name);
 char proc_state(pid_t tid);
 /* Thread ids listed in /proc/PID/task, up to max; returns how many (0 when gone). */
 size_t proc_tasks(pid_t pid, pid_t *out, size_t max);
+/* Open descriptors of pid, or -1. */
+int proc_count_fds(pid_t pid);
 
 /* Compile one C file with `cc -O1 -pthread extra` into a fresh temporary directory;
  * exe receives the executable's path.  0 or -1 (compiler output goes to stderr). */

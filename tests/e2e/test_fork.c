@@ -760,25 +760,9 @@ Test(fork, mp_pool_forkserver)
 #define STORM_SECONDS "3"
 #define STORM_CHILDREN 600
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	int n = 0;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void track_max_fds(struct fork_run *r, void *ctx)
 {
-	int *max = ctx, n = r->tg > 0 ? count_fds(r->tg) : -1;
+	int *max = ctx, n = r->tg > 0 ? proc_count_fds(r->tg) : -1;
 
 	if (n > *max)
 		*max = n;
@@ -809,12 +793,12 @@ Test(fork, storm_200_per_second)
 	fx_start(r, "fork_storm.py", args);
 	tg_start(r, NULL, NULL);
 	tg_wait_sampling(r);
-	int base_fds = count_fds(r->tg);
+	int base_fds = proc_count_fds(r->tg);
 	cr_assert(base_fds > 0);
 	cr_assert_eq(proc_send(&r->fx, "GO\n"), 0);
 	fx_require_done(r, 40000, track_max_fds, &max_fds);
 	usleep(500000); /* let tgattach see the last exits */
-	int end_fds = count_fds(r->tg);
+	int end_fds = proc_count_fds(r->tg);
 	tg_require_running(r, "during the storm");
 	tg_stop(r, SIGINT);
 

@@ -1,0 +1,97 @@
+/* Thread churn, end to end: a server that starts a thread per request makes thousands of
+ * short-lived threads over a day.  tgattach's descriptors must follow the live threads, not
+ * every thread that ever lived (a soak run found 2 descriptors kept per dead thread, and
+ * tgattach died of EMFILE after 16 minutes): here 600 threads come and go within a few
+ * seconds, with at most a handful alive at once, and tgattach's open descriptors are
+ * watched all along. */
+#include <criterion/criterion.h>
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/e2e/proc_util.h"
+#include "tests/e2e/run_util.h"
+
+#define CHURN_THREADS 600
+
+TestSuite(churn, .timeout = 90);
+
+/* Prints READY, then on a line from stdin runs CHURN_THREADS threads, a few at a time,
+ * each living ~10 ms, and prints DONE. */
+static const char churn_py[] =
+    "import sys, threading, time\n"
+    "def handler(n):\n"
+    "    x = [n] * 1000\n"
+    "    time.sleep(0.01)\n"
+    "print('READY', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "for i in range(%d):\n"
+    "    t = threading.Thread(target=handler, args=(i,), name='req-%%d' %% i)\n"
+    "    t.start()\n"
+    "    if i %% 4 == 3:\n"
+    "        t.join()\n"
+    "print('DONE', flush=True)\n"
+    "time.sleep(3600)\n";
+
+Test(churn, descriptors_follow_live_threads)
+{
+	char python[PATH_MAX], script[8192], pid[16];
+	char *dir = temp_dir("churn");
+	struct proc fx;
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		cr_skip_test("no pyenv 3.12 or 3.11 interpreter");
+	snprintf(script, sizeof script, churn_py, CHURN_THREADS);
+	char *fx_argv[] = {python, "-c", script, NULL};
+	cr_assert_eq(proc_spawn(&fx, fx_argv), 0);
+	cr_assert_eq(proc_wait_line(&fx, "READY", NULL, 0, 30000), 0, "fixture did not start");
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+
+	pid_t tg = proc_fork_helper();
+	if (tg == 0) {
+		/* a low limit, as many servers have: tgattach raises it only up to the hard one */
+		struct rlimit lim = {256, 256};
+		setrlimit(RLIMIT_NOFILE, &lim);
+		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && proc_status_long(fx.pid, "TracerPid") <= 0; i++)
+		usleep(10000);
+	usleep(300000); /* the first samples */
+	int base = proc_count_fds(tg), peak = base;
+	cr_assert_eq(proc_send(&fx, "go\n"), 0);
+	long until = proc_now_ms() + 60000;
+	char line[64];
+	while (proc_read_line(&fx, line, sizeof line, 20) < 0 || strncmp(line, "DONE", 4)) {
+		int n = proc_count_fds(tg);
+		cr_assert_geq(n, 0, "tgattach died during the churn");
+		if (n > peak)
+			peak = n;
+		cr_assert_lt(proc_now_ms(), until, "the fixture did not finish its threads");
+	}
+	usleep(500000); /* a few samples after the last thread ended */
+	int end = proc_count_fds(tg);
+	kill(tg, SIGINT);
+	int st;
+	cr_assert_eq(waitpid(tg, &st, 0), tg);
+	fprintf(stderr, "churn: %d threads came and went; tgattach's descriptors %d -> peak %d -> %d\n",
+		CHURN_THREADS, base, peak, end);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "tgattach status %#x", st);
+	/* the thread files are capped at 64 per process; a few more per live thread */
+	cr_assert_leq(peak, base + 100, "descriptors: %d before the churn, %d at its peak", base,
+		      peak);
+	cr_assert_leq(end, base + 70, "descriptors: %d before, still %d after %d threads ended",
+		      base, end, CHURN_THREADS);
+	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
+	kill(fx.pid, SIGKILL);
+	proc_reap(&fx);
+	remove_tree(dir);
+	free(dir);
+}
