@@ -9,14 +9,14 @@
 
 #include "common/escape.h"
 
-/* /proc/TID/status (any thread id works there) into buf; 0 or -1 with errno. */
-int procstatus_read(pid_t tid, char *buf, size_t size)
+/* /proc/ID/NAME into buf, NUL-terminated; the bytes read, or -1 with errno. */
+static ssize_t read_proc(pid_t id, const char *name, char *buf, size_t size)
 {
 	char path[64];
 	ssize_t got;
 	int fd;
 
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)id, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -25,7 +25,12 @@ int procstatus_read(pid_t tid, char *buf, size_t size)
 	if (got < 0)
 		return -1;
 	buf[got] = '\0';
-	return 0;
+	return got;
+}
+
+int procstatus_read(pid_t tid, char *buf, size_t size)
+{
+	return read_proc(tid, "status", buf, size) < 0 ? -1 : 0;
 }
 
 /* The numeric value of "Name:\tVALUE" in a status text, or -1. */
@@ -59,16 +64,9 @@ char procstatus_state(const char *status)
 /* comm of pid, escaped: it is a name chosen by that process. */
 void procstatus_comm(pid_t pid, struct buf *out)
 {
-	char path[64], raw[64];
-	ssize_t got = -1;
-	int fd;
+	char raw[64];
+	ssize_t got = read_proc(pid, "comm", raw, sizeof raw);
 
-	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, raw, sizeof raw - 1);
-		close(fd);
-	}
 	if (got <= 0) {
 		buf_addstr(out, "?");
 		return;
@@ -80,21 +78,12 @@ void procstatus_comm(pid_t pid, struct buf *out)
 
 unsigned long procstatus_flags(pid_t pid)
 {
-	char path[64], st[1024];
+	char st[1024];
 	unsigned long flags = 0;
-	ssize_t got = -1;
 	char *p;
-	int fd;
 
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, st, sizeof st - 1);
-		close(fd);
-	}
-	if (got <= 0)
+	if (read_proc(pid, "stat", st, sizeof st) <= 0)
 		return 0;
-	st[got] = '\0';
 	p = strrchr(st, ')'); /* comm may hold anything, even ')' */
 	/* after ")": state ppid pgrp session tty_nr tpgid flags */
 	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
