@@ -53,8 +53,9 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_args(int argc, char **argv, struct alloc_opts *o, struct tg_err *err)
+static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 {
+	struct alloc_opts *o = opts;
 	int c, r = 0;
 
 	memset(o, 0, sizeof *o);
@@ -138,8 +139,9 @@ out:
 	return rc;
 }
 
-static int run(const struct alloc_opts *o, int nargs, char **args, struct tg_err *err)
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
+	const struct alloc_opts *o = opts;
 	struct recording rec;
 	struct alloc_plot p;
 	struct workdir wd = {NULL, NULL};
@@ -188,15 +190,8 @@ out:
 
 int render_alloc(int argc, char **argv)
 {
+	static const struct cli_command cmd = {"alloc", parse_args, run};
 	struct alloc_opts o;
-	struct tg_err err;
-	int r;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
-	return cli_fail("alloc", &err);
+	return cli_main(&cmd, &o, argc, argv);
 }

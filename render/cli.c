@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "render/interrupt.h"
 
@@ -94,4 +95,18 @@ int cli_fail(const char *subcommand, const struct tg_err *err)
 	if (err->code == TG_E_USAGE)
 		fprintf(stderr, "Try 'tgattach render %s --help'.\n", subcommand);
 	return err->code ? err->code : TG_E_INTERNAL;
+}
+
+int cli_main(const struct cli_command *cmd, void *opts, int argc, char **argv)
+{
+	struct tg_err err;
+	int parsed;
+
+	tg_err_clear(&err);
+	parsed = cmd->parse(argc, argv, opts, &err);
+	if (parsed == 1)
+		return TG_OK;
+	if (parsed == 0 && cmd->run(opts, argc - optind, argv + optind, &err) == 0)
+		return TG_OK;
+	return cli_fail(cmd->name, &err);
 }

@@ -28,4 +28,15 @@ double cli_time_resolve(const struct cli_time *t, double first);
  * it; returns the exit code. */
 int cli_fail(const char *subcommand, const struct tg_err *err);
 
+/* A render subcommand: its options parsed into opts (1: help was printed, 0: go on, -1 with
+ * err), then run on the arguments left. */
+struct cli_command {
+	const char *name;
+	int (*parse)(int argc, char **argv, void *opts, struct tg_err *err);
+	int (*run)(const void *opts, int nargs, char **args, struct tg_err *err);
+};
+
+/* parse, then run; the exit code (cli_fail on an error). */
+int cli_main(const struct cli_command *cmd, void *opts, int argc, char **argv);
+
 #endif

@@ -96,8 +96,9 @@ static int parse_weight(const char *arg, enum weight *w, struct tg_err *err)
 			  "--weight: 'samples', 'time', 'bytes' or 'freed', not '%s'", arg);
 }
 
-static int parse_args(int argc, char **argv, struct collapsed_opts *o, struct tg_err *err)
+static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 {
+	struct collapsed_opts *o = opts;
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -301,8 +302,9 @@ static void report(const struct collapsed *c, const struct recording *rec)
 	fprintf(stderr, "%lu stack%s written\n", c->lines, c->lines == 1 ? "" : "s");
 }
 
-static int run(const struct collapsed_opts *o, int nargs, char **args, struct tg_err *err)
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
+	const struct collapsed_opts *o = opts;
 	struct recording rec;
 	struct collapsed c;
 	int rc = -1;
@@ -337,15 +339,8 @@ out:
 
 int render_collapsed(int argc, char **argv)
 {
+	static const struct cli_command cmd = {"collapsed", parse_args, run};
 	struct collapsed_opts o;
-	struct tg_err err;
-	int r;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
-	return cli_fail("collapsed", &err);
+	return cli_main(&cmd, &o, argc, argv);
 }

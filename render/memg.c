@@ -138,8 +138,9 @@ static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err
 }
 
 /* Returns 0, 1 when --help was shown, -1 with err. */
-static int parse_args(int argc, char **argv, struct memg_opts *o, struct tg_err *err)
+static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 {
+	struct memg_opts *o = opts;
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -270,8 +271,9 @@ static int open_input(struct memg_plot *p, struct recording *rec, struct memg_tr
 	return recording_first_time(rec, REC_MEM | REC_PROCESS, &p->t0, err);
 }
 
-static int run(const struct memg_opts *o, int nargs, char **args, struct tg_err *err)
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
+	const struct memg_opts *o = opts;
 	struct recording rec;
 	struct memg_tree tree;
 	struct memg_plot p;
@@ -309,15 +311,8 @@ out:
 
 int render_memg(int argc, char **argv)
 {
+	static const struct cli_command cmd = {"memg", parse_args, run};
 	struct memg_opts o;
-	struct tg_err err;
-	int r;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
-	return cli_fail("memg", &err);
+	return cli_main(&cmd, &o, argc, argv);
 }

@@ -61,8 +61,9 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_args(int argc, char **argv, struct ss_opts *o, struct tg_err *err)
+static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 {
+	struct ss_opts *o = opts;
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -219,8 +220,9 @@ static int export(struct ss *s, const struct recording *rec, struct tg_err *err)
 	return 0;
 }
 
-static int run(const struct ss_opts *o, int nargs, char **args, struct tg_err *err)
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
+	const struct ss_opts *o = opts;
 	struct recording rec;
 	struct ss s;
 	int rc = -1;
@@ -257,15 +259,8 @@ out:
 
 int render_speedscope(int argc, char **argv)
 {
+	static const struct cli_command cmd = {"speedscope", parse_args, run};
 	struct ss_opts o;
-	struct tg_err err;
-	int r;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
-	return cli_fail("speedscope", &err);
+	return cli_main(&cmd, &o, argc, argv);
 }

@@ -113,8 +113,9 @@ static int set_option(struct top_opts *o, int c, const char *arg, struct tg_err 
 	return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
 }
 
-static int parse_args(int argc, char **argv, struct top_opts *o, struct tg_err *err)
+static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 {
+	struct top_opts *o = opts;
 	int c;
 
 	memset(o, 0, sizeof *o);
@@ -338,8 +339,9 @@ static int do_thread(struct top *tp, const struct rec_thread *t, struct tg_err *
 	return 0;
 }
 
-static int run(const struct top_opts *o, int nargs, char **args, struct tg_err *err)
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
+	const struct top_opts *o = opts;
 	struct recording rec;
 	struct top tp;
 	struct buf title = BUF_INIT;
@@ -384,15 +386,8 @@ out:
 
 int render_top(int argc, char **argv)
 {
+	static const struct cli_command cmd = {"top", parse_args, run};
 	struct top_opts o;
-	struct tg_err err;
-	int r;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
-	return cli_fail("top", &err);
+	return cli_main(&cmd, &o, argc, argv);
 }
