@@ -7,9 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/xalloc.h"
 #include "sampler/pyversion.h"
 #include "sampler/taskclock.h"
 
+/* TIDs remembered as named (session_thread_name). */
+#define NAMED_TIDS_CAP 4096
 /* The thread registry is read at most this often while every thread has a name. */
 #define NAMES_MIN_AGE_NS 250000000u
 
@@ -79,6 +82,8 @@ void session_close(struct session *s)
 	s->walker = NULL;
 	threadnames_free(s->names);
 	s->names = NULL;
+	free(s->named_tids);
+	s->named_tids = NULL;
 	remote_close(&s->remote);
 }
 
@@ -154,17 +159,51 @@ static int task_exists(pid_t pid, int64_t tid)
 	return access(path, F_OK) == 0;
 }
 
+/* The set of TIDs named in this session: bounded, forgotten all at once when 3/4 full
+ * (then a stale entry may pass for a while, as before the set existed). */
+static size_t named_slot(const struct session *s, int64_t tid)
+{
+	size_t i = (size_t)((uint64_t)tid * 0x9e3779b97f4a7c15u >> 52) % NAMED_TIDS_CAP;
+
+	while (s->named_tids[i] && s->named_tids[i] != tid)
+		i = (i + 1) % NAMED_TIDS_CAP;
+	return i;
+}
+
+static void note_named(struct session *s, int64_t tid)
+{
+	if (tid <= 0)
+		return;
+	if (!s->named_tids || s->named_n >= NAMED_TIDS_CAP / 4 * 3) {
+		free(s->named_tids);
+		s->named_tids = xcalloc(NAMED_TIDS_CAP, sizeof *s->named_tids);
+		s->named_n = 0;
+	}
+	size_t i = named_slot(s, tid);
+	if (!s->named_tids[i]) {
+		s->named_tids[i] = tid;
+		s->named_n++;
+	}
+}
+
+static int was_named(const struct session *s, int64_t tid)
+{
+	return s->named_tids && s->named_tids[named_slot(s, tid)] == tid;
+}
+
 int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)
 {
 	int64_t native = 0;
 	const char *name = threadnames_get(s->names, th->interp, th->thread_id, 0, &native);
 
-	/* The registry entry belongs to another thread when its TID differs and is a live
-	 * thread of this process: a new thread reused a dead one's ident.  (A TID that is not
-	 * ours is stale: after fork, CPython keeps the parent's _native_id.) */
+	/* The registry entry belongs to another thread when its TID differs and is, or was, a
+	 * thread of this process: a new thread reused a dead one's ident, and the registry was
+	 * read before it replaced the entry.  (A TID never seen here is stale: after fork,
+	 * CPython keeps the parent's _native_id.) */
 	if (name && native > 0 && th->native_id > 0 && native != th->native_id &&
-	    task_exists(s->pid, native))
+	    (was_named(s, native) || task_exists(s->pid, native)))
 		name = NULL;
+	note_named(s, th->native_id);
 	if (name) {
 		buf_addstr(out, name);
 		return 1;

@@ -32,6 +32,8 @@ struct session {
 	struct walker *walker;
 	struct thread_names *names;
 	uint64_t names_at; /* monotonic ns just before the names were last read; 0: never */
+	int64_t *named_tids; /* TIDs of threads named in this session (open addressing) */
+	size_t named_n;
 };
 
 /* Resolve the interpreter first (a process that is not Python is never touched), then

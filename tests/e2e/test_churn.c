@@ -6,6 +6,7 @@
  * watched all along. */
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +91,30 @@ Test(churn, descriptors_follow_live_threads)
 	cr_assert_leq(end, base + 70, "descriptors: %d before, still %d after %d threads ended",
 		      base, end, CHURN_THREADS);
 	cr_assert(proc_all_untraced_running(fx.pid), "target left traced or stopped");
+	/* every thread has a name of its own: a file named NAME@TID is a thread recorded under
+	 * the name of another (a new thread reusing a dead one's ident took its stale entry) */
+	char piddir[PATH_MAX + 32];
+	snprintf(piddir, sizeof piddir, "%s/%s", dir, pid);
+	int named = 0, misnamed = 0;
+	DIR *d = opendir(piddir);
+	cr_assert_not_null(d, "no %s", piddir);
+	for (struct dirent *de; (de = readdir(d));) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 6, ".stack") || strncmp(de->d_name, "req-", 4))
+			continue;
+		named++;
+		if (strchr(de->d_name, '@')) {
+			if (misnamed++ < 5)
+				fprintf(stderr, "churn: misnamed %s\n", de->d_name);
+		}
+	}
+	closedir(d);
+	fprintf(stderr, "churn: %d request threads recorded, %d under another's name\n", named,
+		misnamed);
+	cr_assert_gt(named, CHURN_THREADS / 4, "only %d of %d request threads recorded", named,
+		     CHURN_THREADS);
+	cr_assert_eq(misnamed, 0, "%d of %d request threads recorded under another's name",
+		     misnamed, named);
 	kill(fx.pid, SIGKILL);
 	proc_reap(&fx);
 	remove_tree(dir);
