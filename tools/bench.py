@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+import benchdoc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TG = os.path.join(ROOT, "tgattach")
 TARGET = os.path.join(ROOT, "fixtures", "bench_target.py")
@@ -239,20 +241,7 @@ def main():
                   "| warm (cached by build-id) | %.1f |" % (statistics.median(warm) * 1000)]
     report = "\n".join(lines) + "\n"
     print(report)
-    write_section(report)
-
-
-def write_section(report):
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    begin, end = "<!-- sampler:begin -->", "<!-- sampler:end -->"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    block = "%s\n%s%s" % (begin, report, end)
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text += "\n## Sampler (tools/bench.py)\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    benchdoc.write_section("sampler", report, "Sampler (tools/bench.py)")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ import sys
 import tempfile
 import time
 
+import benchdoc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "fixtures", "fork_bench.py")
-DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-BEGIN, END = "<!-- fork:begin -->", "<!-- fork:end -->"
 RATE = 100
 
 
@@ -216,19 +216,6 @@ def report(results, tg, python, n, rounds):
     return "\n".join(lines) + "\n"
 
 
-def write_section(text):
-    doc = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    block = "%s\n%s%s" % (BEGIN, text, END)
-    if BEGIN in doc and END in doc and doc.index(BEGIN) < doc.index(END):
-        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Fork following (tools/bench_fork.py)\n\n" + block + "\n"
-    tmp = DOC + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(doc)
-    os.replace(tmp, DOC)
-
-
 def main():
     quick = os.environ.get("BENCH_QUICK") == "1"
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -246,7 +233,7 @@ def main():
     text = report(results, os.path.abspath(args.tg), args.python, args.children, args.rounds)
     print(text)
     if not args.no_write:
-        write_section(text)
+        benchdoc.write_section("fork", text, "Fork following (tools/bench_fork.py)")
 
 
 if __name__ == "__main__":

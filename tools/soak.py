@@ -31,11 +31,12 @@ import subprocess
 import sys
 import time
 
+import benchdoc
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TG = os.path.join(ROOT, "tgattach")
 SERVER = os.path.join(ROOT, "fixtures", "soak_server.py")
-BENCH_MD = os.path.join(ROOT, "docs", "benchmarks.md")
-BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
+BENCH_MD = benchdoc.DOC
 
 # 1 MB/hour is 24 MB a day, more than tgattach's whole measured footprint (about 15 MB): a
 # leak that small would still double it daily, and a leak per sample, per code object or
@@ -599,24 +600,6 @@ class Soak:
         return "\n".join(out) + "\n"
 
 
-def write_section(text):
-    try:
-        with open(BENCH_MD) as f:
-            doc = f.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n"
-    block = BEGIN + "\n" + text + END
-    b, e = doc.find(BEGIN), doc.find(END)
-    if b >= 0 and e > b:
-        doc = doc[:b] + block + doc[e + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = BENCH_MD + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(doc)
-    os.replace(tmp, BENCH_MD)
-
-
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float,
@@ -673,7 +656,7 @@ def main():
         fh.write(text)
     print(text)
     if not a.no_write:
-        write_section(text)
+        benchdoc.write_section("soak", text, "Soak: bounded growth (tools/soak.py, `make soak`)")
         print("soak: report written into %s" % os.path.relpath(BENCH_MD, os.getcwd()))
     if not s.failures and not a.keep:
         shutil.rmtree(s.rec, ignore_errors=True)
