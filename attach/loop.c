@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 enum { TAG_SIGNAL = 1, TAG_TICK, TAG_DEADLINE, TAG_TRACER };
-#define EVENT_BATCH 64
 
 struct loop_fds {
 	int ep, sig, tick, deadline; /* deadline: -1 without a duration */
@@ -149,17 +148,6 @@ static int read_timer(int fd)
 	return read(fd, &expirations, sizeof expirations) == sizeof expirations && expirations > 0;
 }
 
-static void hand_over_events(struct tracer *tr, const struct loop_opts *o)
-{
-	struct trace_event ev[EVENT_BATCH];
-	size_t n;
-
-	while ((n = tracer_events(tr, ev, EVENT_BATCH)) > 0)
-		for (size_t i = 0; i < n; i++)
-			if (o->on_event)
-				o->on_event(o->ctx, &ev[i]);
-}
-
 static enum loop_end run(struct tracer *tr, const struct loop_opts *o, struct loop_fds *f,
 			 int *signo, struct tg_err *err)
 {
@@ -169,8 +157,8 @@ static enum loop_end run(struct tracer *tr, const struct loop_opts *o, struct lo
 		struct epoll_event ev[4];
 		int n, r;
 
-		if (events)
-			hand_over_events(tr, o);
+		if (events && o->on_event)
+			tracer_events(tr, o->on_event, o->ctx);
 		events = 0;
 		if (tracer_error(tr, err) < 0)
 			return LOOP_END_ERROR;

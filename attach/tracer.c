@@ -324,12 +324,11 @@ int tracer_fd(const struct tracer *tr)
 	return tr->notify_fd;
 }
 
-size_t tracer_events(struct tracer *tr, struct trace_event *out, size_t max)
+/* Up to max queued events, oldest first, moved into out; how many. */
+static size_t take_events(struct tracer *tr, struct trace_event *out, size_t max)
 {
 	size_t n;
 
-	/* cleared first: an event queued after the copy pokes the descriptor again */
-	fd_clear(tr->notify_fd);
 	pthread_mutex_lock(&tr->lock);
 	n = tr->nev < max ? tr->nev : max;
 	if (n) {
@@ -337,10 +336,20 @@ size_t tracer_events(struct tracer *tr, struct trace_event *out, size_t max)
 		memmove(tr->ev, tr->ev + n, (tr->nev - n) * sizeof *tr->ev);
 		tr->nev -= n;
 	}
-	if (tr->nev)
-		fd_poke(tr->notify_fd);
 	pthread_mutex_unlock(&tr->lock);
 	return n;
+}
+
+void tracer_events(struct tracer *tr, trace_event_fn fn, void *ctx)
+{
+	struct trace_event ev[64];
+	size_t n;
+
+	/* cleared first: an event queued meanwhile pokes the descriptor again */
+	fd_clear(tr->notify_fd);
+	while ((n = take_events(tr, ev, 64)) > 0)
+		for (size_t i = 0; i < n; i++)
+			fn(ctx, &ev[i]);
 }
 
 int tracer_target_alive(struct tracer *tr)

@@ -29,8 +29,8 @@ struct tracer *tracer_start(pid_t pid, int follow_forks, struct tg_err *err);
  * thread failed.  tracer_events() makes it unreadable again once the queue is empty. */
 int tracer_fd(const struct tracer *tr);
 
-/* Move up to max queued events, oldest first, into out; returns how many. */
-size_t tracer_events(struct tracer *tr, struct trace_event *out, size_t max);
+/* Hand every queued event, oldest first, to fn (outside the lock: fn may take its time). */
+void tracer_events(struct tracer *tr, trace_event_fn fn, void *ctx);
 
 /* Is the original target still alive? */
 int tracer_target_alive(struct tracer *tr);

@@ -451,25 +451,14 @@ static int attach(struct run *r, struct tg_err *err)
 	return r->tracer ? 0 : -1;
 }
 
-/* The events the tracer still holds, queued for handle_events(). */
-static void take_events(struct run *r)
-{
-	struct trace_event ev[64];
-	size_t n;
-
-	while (r->tracer && (n = tracer_events(r->tracer, ev, 64)) > 0)
-		for (size_t i = 0; i < n; i++)
-			on_event(r, &ev[i]);
-}
-
 /* Detach first (no traced process may wait on our disk), then finish every file.  The
  * tracer lets stopped threads go at once, so under a fork storm the recorder may still
  * owe directories to children it has not opened yet: they are opened now (unsampled),
  * within FINISH_BUDGET_S. */
 static int finish(struct run *r, int rc, struct tg_err *err)
 {
-	if (rc == 0)
-		take_events(r);
+	if (rc == 0 && r->tracer)
+		tracer_events(r->tracer, on_event, r); /* what the loop did not hand over yet */
 	tracer_stop(r->tracer);
 	r->tracer = NULL;
 	if (rc == 0 && r->npend && handle_events(r, FINISH_BUDGET_S, err) < 0)
