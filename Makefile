@@ -22,8 +22,10 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CRIT_CFLAGS = $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   = $(shell pkg-config --libs criterion 2>/dev/null)
 
-B  := build/rel
-BA := build/asan
+B  ?= build/rel
+BA ?= build/asan
+# The release binary (BIN=build/x/tgattach with B=build/x for a private build beside others)
+BIN ?= tgattach
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA_OBJ  := $(LIB_SRC:%.c=$(BA)/%.o)
@@ -33,12 +35,12 @@ LIBA_OBJ  := $(LIB_SRC:%.c=$(BA)/%.o)
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: tgattach
+build: $(BIN)
 
 deps:
 	@sh tools/deps.sh
 
-tgattach: $(LIB_OBJ) $(B)/$(MAIN_SRC:.c=.o)
+$(BIN): $(LIB_OBJ) $(B)/$(MAIN_SRC:.c=.o)
 	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
 $(B)/%.o: %.c
@@ -67,7 +69,7 @@ $(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
 asan: $(BA)/tgattach
 
 test: deps
-	@$(MAKE) --no-print-directory tgattach $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests
+	@$(MAKE) --no-print-directory $(BIN) $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests
 	@sh tests/run.sh
 
 unit: $(BA)/unit-tests
