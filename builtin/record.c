@@ -21,7 +21,6 @@
 #include "sampler/session.h"
 #include "sampler/tracker.h"
 
-#define MEM_RATE_DEFAULT 1000 /* record_proc.c explains */
 #define FLUSH_INTERVAL_S 1.0
 /* Time a tick may spend on process events before sampling. */
 #define EVENTS_BUDGET_S 0.002
@@ -68,7 +67,7 @@ static void usage(FILE *out)
 		"                         allocator's bytes in use (default: heap where the\n"
 		"                         build lets tgattach read it, else rss)\n"
 		"      --mem-rate HZ      memory micro-samples per second between stack\n"
-		"                         samples, for attribution (default 1000; 0: none)\n"
+		"                         samples, for attribution (default 2000; 0: none)\n"
 		"      --process-interval SECS  write process.mem and process.alloc every SECS\n"
 		"                         (default: every sample)\n"
 		"      --filter PREFIX    only frames whose file starts with PREFIX\n"
@@ -256,7 +255,12 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 
 	if (find_proc(r, pid, NULL))
 		return;
-	struct proc *p = from ? proc_open(&r->opts, pid, parent, proc_target(from), &err) : NULL;
+	size_t micro = 0;
+	for (size_t i = 0; i < r->nprocs; i++)
+		micro += proc_micro(r->procs[i]);
+	struct proc *p = from ? proc_open(&r->opts, pid, parent, proc_target(from),
+					  micro < RECORD_MICRO_PROCS, &err)
+			      : NULL;
 	if (!p) {
 		if (from)
 			warn(r, "cannot record child process", pid, &err);
@@ -497,11 +501,13 @@ int cmd_record(int argc, char **argv)
 	r.opts.argv = argv;
 	raise_fd_limit();
 	if (r.opts.mem_rate_hz < 0)
-		r.opts.mem_rate_hz = MEM_RATE_DEFAULT;
-	r.loop_hz = r.opts.rate_hz > r.opts.mem_rate_hz ? r.opts.rate_hz : r.opts.mem_rate_hz;
+		r.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
+	/* bursts start at a random moment of their window: ticks every millisecond place them */
+	double burst_hz = r.opts.mem_rate_hz > 0 ? 1000 : 0;
+	r.loop_hz = r.opts.rate_hz > burst_hz ? r.opts.rate_hz : burst_hz;
 	r.started = clock_real_s();
 	/* resolve and open the files before attaching: bad input never touches the target */
-	struct proc *root = proc_open(&r.opts, r.opts.pid, 0, NULL, &err);
+	struct proc *root = proc_open(&r.opts, r.opts.pid, 0, NULL, 1, &err);
 	if (!root)
 		return options_fail(&err);
 	add_proc(&r, root);

@@ -29,10 +29,18 @@ struct record_opts {
 
 struct proc;
 
+/* Bursts of memory micro-samples per second (--mem-rate; one per window), and how many
+ * processes of a tree get them. */
+#define RECORD_MEM_RATE_DEFAULT 20
+#define RECORD_MICRO_PROCS 8
+
 /* Start recording process pid into OUTDIR/PID.  like: the resolved interpreter of the
- * parent, for a forked child (NULL: resolve it); parent: its parent's pid, or 0. */
+ * parent, for a forked child (NULL: resolve it); parent: its parent's pid, or 0; micro:
+ * whether it gets memory micro-samples. */
 struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
-		       const struct py_target *like, struct tg_err *err);
+		       const struct py_target *like, int micro, struct tg_err *err);
+/* It gets memory micro-samples. */
+int proc_micro(const struct proc *p);
 /* One tick: a stack sample when stack_due, else a memory micro-sample.  Returns 1 when the
  * process is gone, 0 to go on, -1 with err on a write error. */
 int proc_tick(struct proc *p, int stack_due, double now_real, struct tg_err *err);

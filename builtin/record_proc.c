@@ -14,25 +14,29 @@
 #include "symbols/elfimg.h"
 
 #define NAMES_REFRESH_TICKS 25
-/* Memory micro-samples per second between stack samples (--mem-rate): the GIL changes
- * hands every 5 ms by default, so a 10 ms stack interval spans several holders. */
-#define MEM_RATE_DEFAULT 1000
 /* How long an exec'd Python may take to map its interpreter before it is given up. */
 #define EXEC_GRACE_S 5.0
+/* Threads a micro-sample's change may be split over (each one's stack is walked). */
+#define MICRO_SHARES 4
 
 struct proc {
 	const struct record_opts *opts;
 	pid_t pid, parent;
+	int micro; /* memory micro-samples between stack samples */
 	struct session s;
 	struct output *out;
 	struct tracker *tracker;
 	struct memtrack *mem;
 	struct walk_sample sample;
+	struct walk_sample one, again; /* a thread walked between samples; a second walk */
 	int64_t *charged;
 	size_t charged_cap;
 	double last_process_row;
 	uint64_t samples, failed_samples;
 	uint64_t paused_samples, pause_missed; /* --consistent */
+	uint64_t suspect_returns, held_returns; /* long-running frames seen gone; not confirmed */
+	uint64_t closed_at_end;                 /* frames still running when recording ended */
+	double ended;                           /* when the recording of it ended (Unix time) */
 	double paused_s;
 	size_t last_nthreads;
 	double started;
@@ -70,6 +74,79 @@ static int write_process(struct proc *p, double now, const struct memtrack_row *
 	return output_alloc_row(p->out, now, row->v, row->valid, MT_NCOLS, err);
 }
 
+/* A walk that would end a long-running call is suspect: a running thread read while it
+ * moves can miss frames for one walk, and a call that "returns" by mistake takes all that
+ * was charged since it began.  A second walk must agree on where the stack changed; when
+ * it does, or shows the first was torn, it is the one used; otherwise the thread's stack
+ * is left as it was for this sample (its charge goes to the stack as last known). */
+static void confirm_walk(struct proc *p, struct walk_thread *th, double now)
+{
+	size_t k1, k2;
+
+	if (th->truncated || th->reused || !tracker_check(p->tracker, th, now, &k1))
+		return;
+	p->suspect_returns++;
+	if (walker_walk_thread(p->s.walker, th, &p->again) < 0) {
+		th->truncated = 1;
+		p->held_returns++;
+		return;
+	}
+	struct walk_thread *th2 = &p->again.threads[0];
+	int suspect2 = tracker_check(p->tracker, th2, now, &k2);
+	if (th2->truncated || k2 < k1 || (k2 > k1 && suspect2)) {
+		th->truncated = 1;
+		p->held_returns++;
+		return;
+	}
+	memcpy(th->frames, th2->frames, th2->depth * sizeof *th2->frames);
+	th->depth = th2->depth;
+}
+
+static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t tstate)
+{
+	for (size_t i = 0; i < p->sample.nthreads; i++)
+		if (p->sample.threads[i].tstate == tstate)
+			return &p->sample.threads[i];
+	return NULL;
+}
+
+/* A micro-sample's share, charged to its thread's stack as it is now. */
+static int charge_share(struct proc *p, const struct attrib_share *sh, double now,
+			struct tg_err *err)
+{
+	const struct walk_thread *known = sampled_thread(p, sh->tstate);
+	int rc = 0;
+
+	if (known && walker_walk_thread(p->s.walker, known, &p->one) == 0) {
+		confirm_walk(p, &p->one.threads[0], now);
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now, err);
+	}
+	if (rc == 0)
+		memtrack_keep(p->mem, sh->tstate, sh->bytes);
+	return rc < 0 ? -1 : 0;
+}
+
+/* A burst of micro-samples, when one is due: each change charged to the stacks of the
+ * threads that made it, as they are at that moment. */
+static int micro_tick(struct proc *p, struct tg_err *err)
+{
+	struct attrib_share sh[MICRO_SHARES];
+	size_t n;
+
+	while (memtrack_burst(p->mem)) {
+		if (memtrack_micro(p->mem, sh, MICRO_SHARES, &n) != 0)
+			return 1;
+		double t0 = clock_mono_s(), now = clock_real_s();
+		for (size_t i = 0; i < n; i++)
+			if (charge_share(p, &sh[i], now, err) < 0)
+				return -1;
+		if (n)
+			memtrack_micro_spent(p->mem, clock_mono_s() - t0);
+		memtrack_burst_pace(p->mem);
+	}
+	return 0;
+}
+
 int proc_tick(struct proc *p, int stack_due, double now, struct tg_err *err)
 {
 	struct memtrack_row row;
@@ -77,8 +154,8 @@ int proc_tick(struct proc *p, int stack_due, double now, struct tg_err *err)
 	if (p->exec_since > 0)
 		return stack_due ? resume_after_exec(p, err) : 0;
 	if (!stack_due)
-		return memtrack_micro(p->mem);
-	if (memtrack_read(p->mem, &row) != 0 || row.v[MT_RSS] == 0)
+		return micro_tick(p, err);
+	if (memtrack_read(p->mem, &row, 0) != 0 || row.v[MT_RSS] == 0)
 		return 1; /* the process is gone (or a zombie: nothing resident) */
 	if (write_process(p, now, &row, err) < 0)
 		return -1;
@@ -90,6 +167,8 @@ int proc_tick(struct proc *p, int stack_due, double now, struct tg_err *err)
 	    tracker_pending(p->tracker))
 		session_refresh_names(&p->s, &p->sample);
 	p->last_nthreads = p->sample.nthreads;
+	for (size_t i = 0; i < p->sample.nthreads; i++)
+		confirm_walk(p, &p->sample.threads[i], now);
 	int64_t *charged = charged_for(p, p->sample.nthreads);
 	memtrack_charge(p->mem, &p->sample, charged);
 	if (tracker_feed(p->tracker, &p->sample, charged, now, thread_name, p, err) < 0)
@@ -115,7 +194,7 @@ static void target_cmdline(pid_t pid, struct buf *out)
 		out->data[--out->len] = '\0';
 }
 
-#define META_MAX_KEYS 32
+#define META_MAX_KEYS 48
 
 /* meta's key=value pairs, values owned. */
 struct meta_kv {
@@ -183,6 +262,15 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);
 	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
+	buf_addf(meta_add(kv, "mem_bursts"), "%llu", (unsigned long long)st.bursts);
+	buf_addf(meta_add(kv, "mem_burst_weight"), "%g", st.weight);
+	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);
+	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
+	buf_addf(meta_add(kv, "mem_micro_walks"), "%llu", (unsigned long long)st.micro_walks);
+	buf_addf(meta_add(kv, "suspect_returns"), "%llu", (unsigned long long)p->suspect_returns);
+	buf_addf(meta_add(kv, "held_returns"), "%llu", (unsigned long long)p->held_returns);
+	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
+	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
 	if (p->opts->consistent) {
 		buf_addf(meta_add(kv, "paused_samples"), "%llu",
 			 (unsigned long long)p->paused_samples);
@@ -255,15 +343,14 @@ static int write_alloc_header(struct proc *p, struct tg_err *err)
 	return rc;
 }
 
-/* The memory side, once the interpreter is known (it decides which metric is readable). */
-/* Child processes get no micro-samples: with hundreds of them, the 1 kHz reads would
- * saturate the loop and hold forking parents at their fork stops; their memory is charged
- * at stack-sample resolution. */
+/* The memory side, once the interpreter is known (it decides which metric is readable).
+ * Only the first RECORD_MICRO_PROCS processes get micro-samples (the run decides): with
+ * hundreds of children the reads would saturate the loop; the others' memory is charged at
+ * stack-sample resolution. */
 static int open_memtrack(struct proc *p, struct tg_err *err)
 {
-	double micro = p->opts->mem_rate_hz < 0 ? MEM_RATE_DEFAULT : p->opts->mem_rate_hz;
 	struct memtrack_opts mo = {p->pid, &p->s.remote, &p->s.target, p->opts->metric,
-				   p->parent ? 0 : micro};
+				   p->micro ? p->opts->mem_rate_hz : 0};
 
 	p->mem = memtrack_new(&mo, err);
 	return p->mem ? 0 : -1;
@@ -274,6 +361,8 @@ static void proc_free(struct proc *p)
 	tracker_free(p->tracker);
 	memtrack_free(p->mem);
 	walk_sample_free(&p->sample);
+	walk_sample_free(&p->one);
+	walk_sample_free(&p->again);
 	session_close(&p->s);
 	buf_free(&p->cmdline);
 	free(p->charged);
@@ -293,12 +382,13 @@ static int open_recording(struct proc *p, struct tg_err *err)
 }
 
 struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
-		       const struct py_target *like, struct tg_err *err)
+		       const struct py_target *like, int micro, struct tg_err *err)
 {
 	struct proc *p = xcalloc(1, sizeof *p);
 	struct session_opts sopts = {.offsets = o->offsets};
 
 	p->opts = o;
+	p->micro = micro && o->mem_rate_hz > 0;
 	p->pid = pid;
 	p->parent = parent;
 	p->started = clock_real_s();
@@ -337,7 +427,10 @@ int proc_exec(struct proc *p, struct tg_err *err)
 {
 	(void)err;
 	/* the old image's frames are gone: they all returned */
-	tracker_end_all(p->tracker, clock_real_s(), NULL);
+	p->ended = clock_real_s();
+	size_t closed = 0;
+	tracker_end_all(p->tracker, p->ended, &closed, NULL);
+	p->closed_at_end += closed;
 	tracker_free(p->tracker);
 	p->tracker = NULL;
 	memtrack_free(p->mem);
@@ -382,7 +475,23 @@ int proc_close(struct proc *p, int discard, struct tg_err *err)
 	if (discard) {
 		output_discard(p->out);
 	} else {
-		if (p->mem && p->exec_since == 0 && write_meta(p, 1, err) < 0)
+		/* the last row, with the exact heap (the growth over the recording) */
+		struct memtrack_row row;
+		if (p->mem && p->exec_since == 0 && memtrack_read(p->mem, &row, 1) == 0 &&
+		    row.v[MT_RSS] != 0) {
+			p->last_process_row = 0;
+			if (write_process(p, clock_real_s(), &row, err) < 0)
+				rc = -1;
+		}
+		/* calls still running are closed with what they were charged so far */
+		if (rc == 0 && p->tracker) {
+			size_t closed = 0;
+			p->ended = clock_real_s();
+			if (tracker_end_all(p->tracker, p->ended, &closed, err) < 0)
+				rc = -1;
+			p->closed_at_end += closed;
+		}
+		if (rc == 0 && p->mem && p->exec_since == 0 && write_meta(p, 1, err) < 0)
 			rc = -1;
 		if (output_close(p->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
@@ -395,6 +504,11 @@ int proc_close(struct proc *p, int discard, struct tg_err *err)
 int proc_flush(struct proc *p, struct tg_err *err)
 {
 	return output_flush(p->out, err);
+}
+
+int proc_micro(const struct proc *p)
+{
+	return p->micro;
 }
 
 pid_t proc_pid(const struct proc *p)

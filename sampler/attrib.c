@@ -328,8 +328,28 @@ static void micro_ran(struct attrib *a, uint64_t *ran)
 	}
 }
 
+/* The shares of one micro-sample, handed to the caller. */
+struct shares {
+	struct attrib_share *v;
+	size_t n, max;
+};
+
+static void share_to(struct attrib *a, struct shares *sh, uint64_t tstate, int64_t bytes)
+{
+	for (size_t i = 0; i < sh->n; i++)
+		if (sh->v[i].tstate == tstate) {
+			sh->v[i].bytes += bytes;
+			return;
+		}
+	if (sh->n < sh->max)
+		sh->v[sh->n++] = (struct attrib_share){tstate, bytes};
+	else
+		keep_for(a, tstate, bytes);
+}
+
 /* Split among the holders at either end of the micro interval, equally. */
-static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders)
+static void micro_by_gil(struct attrib *a, struct shares *sh, int64_t delta,
+			 const uint64_t *holders, size_t nholders)
 {
 	uint64_t cand[2 * MAX_HOLDERS];
 	size_t n = 0;
@@ -347,7 +367,7 @@ static void micro_by_gil(struct attrib *a, int64_t delta, const uint64_t *holder
 		a->unheld += delta;
 	for (size_t i = 0; i < n; i++) {
 		int64_t share = delta / (int64_t)n;
-		keep_for(a, cand[i], i == 0 ? delta - share * (int64_t)(n - 1) : share);
+		share_to(a, sh, cand[i], i == 0 ? delta - share * (int64_t)(n - 1) : share);
 	}
 }
 
@@ -382,7 +402,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders)
+/* Split by the CPU time each thread ran since its last reading. */
+static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
+			 const uint64_t *holders, size_t nholders)
 {
 	uint64_t ran[MICRO_THREADS], total = 0, now = mono_ns();
 
@@ -392,24 +414,53 @@ void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size
 	a->last_micro_ns = now;
 	for (size_t i = 0; i < a->nmicro; i++)
 		total += ran[i];
-	if (delta != 0 && total > 0) {
-		int64_t given = 0;
-		size_t top = 0;
-		for (size_t i = 0; i < a->nmicro; i++) {
-			int64_t share = (int64_t)((double)delta * (double)ran[i] / (double)total);
-			if (ran[i] > ran[top])
-				top = i;
-			given += share;
-			if (share)
-				keep_for(a, a->micro[i].tstate, share);
-		}
-		keep_for(a, a->micro[top].tstate, delta - given);
-	} else if (delta != 0) {
-		micro_by_gil(a, delta, holders, nholders);
+	if (total == 0) {
+		micro_by_gil(a, sh, delta, holders, nholders);
+		return;
 	}
+	int64_t given = 0;
+	size_t top = 0;
+	for (size_t i = 0; i < a->nmicro; i++) {
+		int64_t share = (int64_t)((double)delta * (double)ran[i] / (double)total);
+		if (ran[i] > ran[top])
+			top = i;
+		given += share;
+		if (share)
+			share_to(a, sh, a->micro[i].tstate, share);
+	}
+	if (delta != given)
+		share_to(a, sh, a->micro[top].tstate, delta - given);
+}
+
+/* The same one thread held the GIL at both ends of the interval (or is the only one). */
+static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, size_t nholders)
+{
+	if (a->nmicro == 1)
+		return a->micro[0].tstate;
+	if (nholders == 1 && a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])
+		return holders[0];
+	return 0;
+}
+
+size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
+		    struct attrib_share *out, size_t max)
+{
+	struct shares sh = {out, 0, max};
+	uint64_t sole = delta ? sole_runner(a, holders, nholders) : 0;
+
+	if (sole)
+		share_to(a, &sh, sole, delta);
+	else if (delta)
+		micro_by_cpu(a, &sh, delta, holders, nholders);
 	a->nmicro_prev = 0;
 	for (size_t i = 0; i < nholders && i < MAX_HOLDERS; i++)
 		a->micro_prev[a->nmicro_prev++] = holders[i];
+	return sh.n;
+}
+
+void attrib_keep(struct attrib *a, uint64_t tstate, int64_t bytes)
+{
+	keep_for(a, tstate, bytes);
 }
 
 /* The threads micro-samples will read: those of sample s that have a kernel TID (their

@@ -1,12 +1,13 @@
 /* attrib.h: who changed the process's memory.  A change of the metric is charged to the
  * threads that could have caused it; threads that slept or waited are never charged.
  *
- * Micro-samples (attrib_micro, about every millisecond between stack samples): the change
- * since the last one is split over the threads of the last stack sample in proportion to
- * the CPU time each ran in that millisecond (/proc/PID/task/TID/schedstat, nanoseconds;
- * the GIL holder, still running, is credited with the time the others' does not explain);
- * when none ran measurably, equally over the GIL holders at either end; when nobody held
- * a GIL either, it waits for the stack sample.
+ * Micro-samples (attrib_micro, between stack samples): the change since the last one goes
+ * to the thread that held the GIL at both ends (or the only thread), else it is split over
+ * the threads of the last stack sample in proportion to the CPU time each ran since
+ * (/proc/PID/task/TID/schedstat, nanoseconds; the GIL holder, still running, is credited
+ * with the time the others' does not explain); when none ran measurably, equally over the
+ * GIL holders at either end; when nobody held a GIL either, it waits for the stack sample.
+ * The caller charges each share to its thread's stack as walked at that moment.
  *
  * Stack samples (attrib_charge): the micro shares go to their threads, and what is left
  * (the change the micro-samples' quick reading missed, and what waited) is split over the
@@ -46,10 +47,25 @@ void attrib_free(struct attrib *a);
  * /proc/PID/statm, i.e. RssAnon), in bytes.  -1 when it cannot be read (exited). */
 int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon);
 
+/* One thread's share of a change. */
+struct attrib_share {
+	uint64_t tstate;
+	int64_t bytes;
+};
+
 /* Between stack samples: the metric changed by delta since the previous call; holders[]
- * are the thread states holding a GIL now.  The shares are kept until the next
- * attrib_charge(). */
-void attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders);
+ * are the thread states holding a GIL now.  Writes at most max shares into out (the rest
+ * is kept for the next attrib_charge) and returns how many: the caller charges each to
+ * its thread's stack as it is now.  The one thread that held the GIL at both ends (or the
+ * only thread) takes it all, with no other read; otherwise the split is by CPU time
+ * (schedstat, read only then), failing that over the GIL holders at either end; a change
+ * nobody can be named for waits for the stack sample. */
+size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
+		    struct attrib_share *out, size_t max);
+
+/* A share the caller could not charge to a stack (the thread could not be walked, or is not
+ * being written yet): kept for the thread's next attrib_charge(). */
+void attrib_keep(struct attrib *a, uint64_t tstate, int64_t bytes);
 
 /* Hand out the shares kept by attrib_micro() to the threads of sample s, and split
  * `delta` bytes more over them: charged[i] for s->threads[i].  With ATTRIB_UNKNOWN only

@@ -6,6 +6,7 @@
 #include "common/xalloc.h"
 #include "sampler/attrib.h"
 #include "sampler/gil.h"
+#include "sampler/taskclock.h"
 
 /* Pool walks may take at most 1/WALK_SHARE of the time on average: a budget fills at that
  * rate (up to WALK_BUDGET_MAX seconds) and each walk spends what it took.  A walk also
@@ -13,11 +14,16 @@
  * the pymalloc arenas hold under ~5 MiB; 100 MiB are walked about every 0.1 s. */
 #define WALK_SHARE 20
 #define WALK_BUDGET_MAX 0.05
-/* Micro-samples get a budget too (about 20 us each, 2 % at 1000 per second; more with
- * many threads, whose CPU times they read), and are skipped while the process has fewer
- * than two threads: there is nobody to tell apart. */
-#define MICRO_SHARE 20
-#define MICRO_BUDGET_MAX 0.01
+/* Micro-samples come in bursts: in each window (1 / --mem-rate, 50 ms by default) one burst
+ * of BURST_S at a random moment, during which the memory is read as fast as it changes
+ * (at most every BURST_STEP_S) and each change is charged to the stack of the thread that
+ * made it, walked at once.  A change seen in a burst stands for the window: it is charged
+ * times window / BURST_S, so every change of the process has the same chance of being
+ * seen and the charges are unbiased estimates (docs/memory.md).  A process idle for longer
+ * than IDLE_SKIP_S gets no burst. */
+#define BURST_S 0.004
+#define BURST_STEP_S 20e-6
+#define IDLE_SKIP_S 0.1
 
 struct memtrack {
 	enum memtrack_metric metric;
@@ -30,14 +36,24 @@ struct memtrack {
 	uint64_t prev_exact;
 	int have_exact, exact_now;
 	int64_t pending;
-	/* the quick reading at the last micro-sample; micro changes charged since prev_exact */
+	/* the quick reading at the burst's last reading */
 	uint64_t prev_quick;
 	int have_quick;
-	int64_t quick_sum;
 	double walk_budget, budget_time;
-	double micro_period, last_micro; /* seconds; monotonic time of the last micro-sample */
-	double micro_budget, micro_budget_time;
+	double window_s;     /* a window: one burst in each */
+	double window_end;   /* monotonic end of the current window; 0: none yet */
+	double burst_at;     /* when this window's burst starts; 0: taken or skipped */
+	double burst_end;    /* end of the burst under way; 0: none */
+	double next_step;    /* earliest time of the burst's next reading */
+	double weight;       /* window / burst: what a change seen in a burst stands for */
+	double last_burst_end;
+	double weight_sum;   /* of the bursts taken, for the mean in the statistics */
+	uint64_t rng;        /* xorshift state, for the bursts' moments */
 	size_t nthreads; /* threads at the last stack sample */
+	pid_t pid;
+	uint64_t window;     /* how long the process CPU clock must stand still to prove idle */
+	uint64_t proc_ns;    /* the process CPU clock at the last micro-sample */
+	uint64_t proc_same;  /* monotonic ns since which it has read proc_ns; 0: none */
 	struct memtrack_stats stats;
 };
 
@@ -47,6 +63,8 @@ const char *memtrack_col_name(enum memtrack_col c)
 {
 	if (c < MT_ALLOC0)
 		return col_names[c];
+	if (c == MT_QUICK)
+		return "quick_bytes";
 	return c < MT_NCOLS ? alloc_field_name((enum alloc_field)(c - MT_ALLOC0)) : "?";
 }
 
@@ -56,15 +74,6 @@ static double now_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A long pool walk keeps the micro-samples going between its batches. */
-static void micro_during_walk(void *ctx)
-{
-	struct memtrack *mt = ctx;
-
-	if (now_mono() - mt->last_micro >= mt->micro_period)
-		memtrack_micro(mt);
 }
 
 struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
@@ -83,11 +92,15 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 		return NULL;
 	}
 	mt->micro = o->micro_hz > 0;
-	mt->micro_period = mt->micro ? 1.0 / o->micro_hz : 0;
+	mt->window_s = mt->micro ? 1.0 / o->micro_hz : 0;
+	if (mt->window_s < BURST_S)
+		mt->window_s = BURST_S;
+	mt->weight = mt->window_s / BURST_S;
+	mt->rng = ((uint64_t)o->pid << 32) ^ (uint64_t)(now_mono() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
+	mt->pid = o->pid;
+	mt->window = taskclock_window();
 	mt->gil = gil_new(o->r, o->t);
-	if (mt->micro)
-		alloc_set_hook(mt->alloc, micro_during_walk, mt);
 	return mt;
 }
 
@@ -117,19 +130,19 @@ int memtrack_heap_available(const struct memtrack *mt)
 }
 
 /* The counters, and a pool walk when the budget allows one. */
-static void read_alloc(struct memtrack *mt, struct alloc_stats *st)
+static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force)
 {
-	double t0 = now_mono(), micro0 = mt->stats.micro_s;
+	double t0 = now_mono();
 
 	if (mt->budget_time > 0)
 		mt->walk_budget += (t0 - mt->budget_time) / WALK_SHARE;
 	if (mt->walk_budget > WALK_BUDGET_MAX)
 		mt->walk_budget = WALK_BUDGET_MAX;
 	mt->budget_time = t0;
-	alloc_read(mt->alloc, mt->walk_budget >= 0, st);
+	alloc_read(mt->alloc, force || mt->walk_budget >= 0, st);
 	if (!st->walked)
 		return;
-	double spent = now_mono() - t0 - (mt->stats.micro_s - micro0); /* less the hook's */
+	double spent = now_mono() - t0;
 	mt->walk_budget -= spent;
 	mt->stats.walk_s += spent;
 	mt->stats.walks++;
@@ -153,54 +166,138 @@ static int quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	return 0;
 }
 
-/* The quick change since the last micro-sample goes to the threads that ran in it. */
-static void micro_step(struct memtrack *mt, uint64_t value)
+/* The quick change since the last reading of the burst, weighted, goes to the threads that
+ * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
+ * rest is kept for the stack sample. */
+static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_share *out,
+			 size_t max)
 {
 	uint64_t holders[GIL_MAX];
-	size_t n = gil_holders(mt->gil, holders, GIL_MAX);
+	size_t n = gil_holders(mt->gil, holders, GIL_MAX), shares = 0;
 
-	if (mt->have_quick) {
+	if (mt->have_quick && value != mt->prev_quick) {
 		int64_t d = (int64_t)(value - mt->prev_quick);
-		attrib_micro(mt->attrib, d, holders, n);
-		mt->quick_sum += d;
+		shares = attrib_micro(mt->attrib, (int64_t)((double)d * mt->weight), holders, n,
+				      out, max);
+		mt->stats.burst_bytes += d;
+	} else {
+		attrib_micro(mt->attrib, 0, holders, n, out, 0); /* the holders, for next time */
 	}
 	mt->prev_quick = value;
 	mt->have_quick = 1;
+	return shares;
 }
 
-/* Is a micro-sample worth taking, and affordable, now? */
-static int micro_allowed(struct memtrack *mt, double now)
+static double rand01(struct memtrack *mt)
 {
-	if (mt->micro_budget_time > 0)
-		mt->micro_budget += (now - mt->micro_budget_time) / MICRO_SHARE;
-	if (mt->micro_budget > MICRO_BUDGET_MAX)
-		mt->micro_budget = MICRO_BUDGET_MAX;
-	mt->micro_budget_time = now;
-	if (mt->nthreads >= 2 && mt->micro_budget >= 0)
-		return 1;
-	mt->have_quick = 0; /* the change meanwhile goes by the stack sample's rules */
-	return 0;
+	mt->rng ^= mt->rng << 13;
+	mt->rng ^= mt->rng >> 7;
+	mt->rng ^= mt->rng << 17;
+	return (double)(mt->rng >> 11) / 9007199254740992.0;
 }
 
-int memtrack_micro(struct memtrack *mt)
+/* Has no thread of the process run since the last reading?  Proven when the process CPU
+ * clock (the sum of its threads') has stood still for longer than two scheduler ticks: a
+ * thread on a CPU would have been accounted at a tick, one that left it when it left. */
+static int proc_idle(struct memtrack *mt)
+{
+	uint64_t ns, now = taskclock_now();
+
+	if (!mt->window || taskclock_process(mt->pid, &ns) < 0) {
+		mt->proc_same = 0;
+		return 0;
+	}
+	if (!mt->proc_same || ns != mt->proc_ns) {
+		mt->proc_ns = ns;
+		mt->proc_same = now;
+		return 0;
+	}
+	return now - mt->proc_same > mt->window;
+}
+
+/* Idle for longer than IDLE_SKIP_S. */
+static int proc_long_idle(struct memtrack *mt)
+{
+	return proc_idle(mt) && taskclock_now() - mt->proc_same > (uint64_t)(IDLE_SKIP_S * 1e9);
+}
+
+int memtrack_burst(struct memtrack *mt)
+{
+	double now = now_mono();
+
+	if (!mt->micro)
+		return 0;
+	if (mt->burst_end > 0) {
+		if (now < mt->burst_end)
+			return 1;
+		mt->burst_end = 0;
+		mt->have_quick = 0;
+	}
+	if (now >= mt->window_end) { /* a new window, and its burst's moment */
+		mt->window_end = (mt->window_end > 0 && now - mt->window_end < mt->window_s
+					  ? mt->window_end
+					  : now) + mt->window_s;
+		mt->burst_at = mt->window_end - mt->window_s + rand01(mt) * (mt->window_s - BURST_S);
+	}
+	if (mt->burst_at <= 0 || now < mt->burst_at)
+		return 0;
+	mt->burst_at = 0;
+	if (proc_long_idle(mt)) { /* nothing changed meanwhile: the next burst starts afresh */
+		mt->stats.micro_idle++;
+		mt->last_burst_end = now;
+		return 0;
+	}
+	/* the burst stands for the time since the last one ended (a window, unless the loop was
+	 * held up: a long pool walk, or a skipped window) */
+	if (mt->last_burst_end > 0)
+		mt->weight = (now + BURST_S - mt->last_burst_end) / BURST_S;
+	mt->last_burst_end = now + BURST_S;
+	mt->burst_end = now + BURST_S;
+	mt->next_step = now;
+	mt->have_quick = 0;
+	mt->stats.bursts++;
+	mt->weight_sum += mt->weight;
+	return 1;
+}
+
+void memtrack_burst_pace(struct memtrack *mt)
+{
+	double now = now_mono();
+
+	if (mt->next_step > now) {
+		struct timespec ts = {0, (long)((mt->next_step - now) * 1e9)};
+		nanosleep(&ts, NULL);
+		now = mt->next_step;
+	}
+	mt->next_step = now + BURST_STEP_S;
+}
+
+int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout)
 {
 	struct alloc_quick q;
 	uint64_t rss, anon, value;
 	double t0 = now_mono();
 
-	mt->last_micro = t0;
-	if (!micro_allowed(mt, t0))
-		return 0;
+	*nout = 0;
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
 	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
 	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
-		micro_step(mt, value); /* else the next reading covers this interval */
-	double spent = now_mono() - t0;
-	mt->micro_budget -= spent;
+		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
-	mt->stats.micro_s += spent;
+	mt->stats.micro_s += now_mono() - t0;
 	return 0;
+}
+
+void memtrack_micro_spent(struct memtrack *mt, double seconds)
+{
+	mt->stats.micro_s += seconds;
+	mt->stats.micro_walks++;
+}
+
+void memtrack_keep(struct memtrack *mt, uint64_t tstate, int64_t bytes)
+{
+	attrib_keep(mt->attrib, tstate, bytes);
 }
 
 static void fill_row(struct memtrack_row *row, uint64_t rss, uint64_t anon,
@@ -232,26 +329,28 @@ static void note_exact(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	if (!mt->exact_now)
 		return;
 	if (mt->have_exact)
-		mt->pending += (int64_t)(value - mt->prev_exact) - mt->quick_sum;
+		mt->pending += (int64_t)(value - mt->prev_exact);
 	mt->prev_exact = value;
 	mt->have_exact = 1;
-	mt->quick_sum = 0;
 }
 
-int memtrack_read(struct memtrack *mt, struct memtrack_row *row)
+int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final)
 {
 	struct alloc_stats st;
 	struct alloc_quick q;
-	uint64_t rss, anon, value;
+	uint64_t rss, anon;
 	double t0 = now_mono();
 
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
-	read_alloc(mt, &st);
+	read_alloc(mt, &st, final);
 	int have_q = alloc_heap_available(mt->alloc) && alloc_quick(mt->alloc, &q) == 0;
 	fill_row(row, rss, anon, &st, &q, have_q);
-	if (mt->micro && mt->nthreads >= 2 && quick_value(mt, rss, anon, &q, have_q, &value) == 0)
-		micro_step(mt, value);
+	uint64_t quick;
+	if (quick_value(mt, rss, anon, &q, have_q, &quick) == 0) {
+		row->v[MT_QUICK] = quick;
+		row->valid |= 1ull << MT_QUICK;
+	}
 	note_exact(mt, rss, anon, &st);
 	mt->stats.samples++;
 	mt->stats.sample_s += now_mono() - t0;
@@ -269,12 +368,15 @@ void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *
 		attrib_charge(mt->attrib, s, ATTRIB_UNKNOWN, charged);
 		return;
 	}
-	attrib_charge(mt->attrib, s, mt->pending, charged);
+	/* with bursts the change is estimated from them alone: the stack sample hands out
+	 * only the shares they could not place */
+	attrib_charge(mt->attrib, s, mt->micro ? 0 : mt->pending, charged);
 	mt->pending = 0;
 }
 
 void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out)
 {
 	*out = mt->stats;
+	out->weight = mt->stats.bursts ? mt->weight_sum / (double)mt->stats.bursts : 0;
 	out->unattributed = attrib_unattributed(mt->attrib);
 }

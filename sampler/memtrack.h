@@ -21,6 +21,7 @@
 #include "attach/remote.h"
 #include "common/err.h"
 #include "sampler/alloc.h"
+#include "sampler/attrib.h"
 #include "sampler/walk.h"
 #include "symbols/pytarget.h"
 
@@ -33,7 +34,8 @@ enum memtrack_col {
 	MT_HEAP,       /* the heap metric */
 	MT_POOL_BYTES, /* pools in use x pool size (the quick reading; every sample) */
 	MT_ALLOC0,     /* then the fields of enum alloc_field, in order */
-	MT_NCOLS = MT_ALLOC0 + ALLOC_NFIELDS
+	MT_QUICK = MT_ALLOC0 + ALLOC_NFIELDS, /* the quick form of the metric (what bursts see) */
+	MT_NCOLS
 };
 
 struct memtrack_row {
@@ -46,11 +48,16 @@ struct memtrack_opts {
 	struct remote *r;
 	const struct py_target *t;
 	enum memtrack_metric metric; /* MEMTRACK_DEFAULT: heap where readable, else rss */
-	double micro_hz;	     /* micro-samples per second; 0: none */
+	double micro_hz;	     /* bursts of micro-samples per second; 0: none */
 };
 
 struct memtrack_stats {
 	uint64_t samples, micro_samples, walks, discarded;
+	uint64_t micro_idle;  /* bursts skipped: the process idle for long */
+	uint64_t micro_walks; /* micro-samples whose change was charged to walked stacks */
+	uint64_t bursts;
+	int64_t burst_bytes;  /* changes seen in bursts, unweighted */
+	double weight;        /* what a change seen in a burst stands for (window / burst) */
 	double sample_s, walk_s, micro_s; /* time spent in each */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 };
@@ -66,15 +73,35 @@ struct alloc_reader *memtrack_alloc(struct memtrack *mt);
 int memtrack_heap_available(const struct memtrack *mt);
 const char *memtrack_col_name(enum memtrack_col c);
 
-/* A micro-sample.  1 when the target is gone, else 0. */
-int memtrack_micro(struct memtrack *mt);
+/* Is a burst of micro-samples under way, or due now (one per window, at a random moment;
+ * none while the process has been idle for long)?  Call at every tick; while it says 1,
+ * take micro-samples, each followed by memtrack_burst_pace(). */
+int memtrack_burst(struct memtrack *mt);
+/* Wait until the burst's next reading is due (they are at least 20 us apart). */
+void memtrack_burst_pace(struct memtrack *mt);
 
-/* At a stack sample, before the stack walk: read the memory into row.  1 when the target
- * is gone, else 0. */
-int memtrack_read(struct memtrack *mt, struct memtrack_row *row);
+/* A micro-sample, within a burst: the quick change since the burst's last reading, weighted
+ * by window / burst (what a change seen in a burst stands for), split into shares (at most
+ * max, in out, *nout of them) for the caller to charge to the stacks of their threads as
+ * they are now (walker_walk_thread, tracker_feed_one); what cannot be placed goes back
+ * with memtrack_keep().  1 when the target is gone, else 0. */
+int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout);
+
+/* Time the caller spent charging a micro-sample's shares (walks), for the statistics. */
+void memtrack_micro_spent(struct memtrack *mt, double seconds);
+
+/* A share that could not be charged to a stack: kept for the stack sample. */
+void memtrack_keep(struct memtrack *mt, uint64_t tstate, int64_t bytes);
+
+/* At a stack sample, before the stack walk: read the memory into row (final: the last row
+ * of the recording, with a pool walk whatever the budget, so that the growth over the
+ * recording is known).  1 when the target is gone, else 0. */
+int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final);
 
 /* After the stack walk: charged[i], the change charged to s->threads[i] since the last
- * call.  Without a call (the walk failed) the change waits for the next one. */
+ * call.  With bursts, only the shares they could not place; without (micro_hz 0), the
+ * exact change since the last stack sample, split by the evidence (sampler/attrib.h).
+ * Without a call (the walk failed) the change waits for the next one. */
 void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged);
 
 void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out);

@@ -7,6 +7,12 @@
 
 #define TRACK_MAX_THREADS WALK_MAX_THREADS
 #define RETIRE_AFTER 3
+/* A frame is old, and its return suspect until a second walk confirms it, once it has been
+ * seen this many times over at least this long: torn reads of a running thread can drop
+ * frames for one walk, and a long-lived frame that "returns" by mistake takes everything
+ * charged since its call with it. */
+#define OLD_SIGHTINGS 3
+#define OLD_AGE_S 0.02
 
 struct tframe {
 	uint64_t addr, code;
@@ -16,10 +22,12 @@ struct tframe {
 	int line;           /* line at the last sample */
 	int kept;           /* passes the filter */
 	int64_t mem_at_call;
+	double first_when;  /* time of its call */
+	uint32_t sightings; /* walks that saw it */
 };
 
 struct tthread {
-	uint64_t interp, thread_id;
+	uint64_t tstate, interp, thread_id;
 	int64_t native_id;
 	uint64_t seen;       /* sample number of the last sighting */
 	double last_when;    /* its time */
@@ -127,8 +135,8 @@ static struct tthread *find_thread(struct tracker *tk, const struct walk_thread 
 {
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
-		if (t->thread_id == th->thread_id && t->interp == th->interp &&
-		    t->native_id == th->native_id)
+		if (t->tstate == th->tstate && t->thread_id == th->thread_id &&
+		    t->interp == th->interp && t->native_id == th->native_id)
 			return t;
 	}
 	return NULL;
@@ -186,6 +194,7 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 		return NULL;
 	}
 	struct tthread *t = xcalloc(1, sizeof *t);
+	t->tstate = th->tstate;
 	t->interp = th->interp;
 	t->thread_id = th->thread_id;
 	t->native_id = th->native_id;
@@ -260,6 +269,8 @@ static int emit_calls(struct tracker *tk, struct tthread *t, const struct walk_t
 		f->line = w->line;
 		f->kept = frame_kept(tk, f->file);
 		f->mem_at_call = t->mem;
+		f->first_when = when;
+		f->sightings = 0;
 		if (f->kept && output_call(tk->out, t->out, when, (int)depth++, f->file, f->line,
 					   f->func, err) < 0)
 			return -1;
@@ -273,22 +284,58 @@ static void note_positions(struct tthread *t, const struct walk_thread *th)
 		const struct walk_frame *w = &th->frames[th->depth - 1 - k];
 		t->frames[k].pos = w->pos;
 		t->frames[k].line = w->line;
+		t->frames[k].sightings++;
 	}
 }
 
+/* The change charged at this sighting goes to the stack as it is now: every frame on it
+ * (inclusively, through the deltas of their returns), the innermost as its own. */
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
 		       int64_t charged, double when, struct tg_err *err)
 {
 	t->seen = tk->samples;
 	t->last_when = when;
+	/* a torn or cut chain would show as spurious returns and calls; and a walk that finds
+	 * no frame at all in a thread that had some is a moment the interpreter's own links
+	 * are in flux (3.11+ sets a new C frame's current frame just after linking it): a
+	 * thread whose Python code ends is retired when its state goes */
+	if (!th->truncated && !(th->depth == 0 && t->depth > 0)) {
+		size_t keep = common_prefix(t, th);
+		if (emit_returns(tk, t, keep, when, err) < 0)
+			return -1;
+		note_positions(t, th);
+		if (emit_calls(tk, t, th, when, err) < 0)
+			return -1;
+	}
 	t->mem += charged;
-	if (th->truncated)
-		return 0; /* a torn or cut chain would show as spurious returns and calls */
-	size_t keep = common_prefix(t, th);
-	if (emit_returns(tk, t, keep, when, err) < 0)
-		return -1;
-	note_positions(t, th);
-	return emit_calls(tk, t, th, when, err);
+	return 0;
+}
+
+int tracker_check(const struct tracker *tk, const struct walk_thread *th, double when,
+		  size_t *prefix)
+{
+	const struct tthread *t = find_thread((struct tracker *)tk, th);
+
+	*prefix = 0;
+	if (!t)
+		return 0;
+	size_t keep = th->truncated || th->depth == 0 ? t->depth : common_prefix(t, th);
+	*prefix = keep;
+	for (size_t k = keep; k < t->depth; k++)
+		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
+		    when - t->frames[k].first_when >= OLD_AGE_S)
+			return 1;
+	return 0;
+}
+
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
+		     double when, struct tg_err *err)
+{
+	struct tthread *t = find_thread(tk, th);
+
+	if (!t)
+		return 0;
+	return feed_thread(tk, t, th, charged, when, err) < 0 ? -1 : 1;
 }
 
 /* Threads missing from the last RETIRE_AFTER samples have ended (one missing sample may
@@ -315,12 +362,14 @@ static int retire_threads(struct tracker *tk, struct tg_err *err)
 	return rc;
 }
 
-int tracker_end_all(struct tracker *tk, double when, struct tg_err *err)
+int tracker_end_all(struct tracker *tk, double when, size_t *closed, struct tg_err *err)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
+		if (closed)
+			*closed += kept_depth(t, t->depth);
 		if (emit_returns(tk, t, 0, when, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
@@ -331,6 +380,22 @@ int tracker_end_all(struct tracker *tk, double when, struct tg_err *err)
 	return rc;
 }
 
+/* Another thread of the sample has the same identity (ident, TID) as th: 3.11+ creates a
+ * new thread's state in its creator's thread, which carries the creator's identity until
+ * the new thread runs; such a state is not a thread of its own yet. */
+static int identity_taken(const struct walk_sample *s, size_t i)
+{
+	const struct walk_thread *th = &s->threads[i];
+
+	for (size_t k = 0; k < s->nthreads; k++) {
+		const struct walk_thread *o = &s->threads[k];
+		if (k != i && o->thread_id == th->thread_id && o->native_id == th->native_id &&
+		    o->interp == th->interp && (o->depth > th->depth || (o->depth == th->depth && k < i)))
+			return 1;
+	}
+	return 0;
+}
+
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
 {
@@ -339,7 +404,7 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct walk_thread *th = &s->threads[i];
 		struct tthread *t = find_thread(tk, th);
-		if (!t && !(t = add_thread(tk, th, name_fn, ctx)))
+		if (!t && (identity_taken(s, i) || !(t = add_thread(tk, th, name_fn, ctx))))
 			continue;
 		if (feed_thread(tk, t, th, charged ? charged[i] : 0, when, err) < 0)
 			return -1;

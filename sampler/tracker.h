@@ -5,7 +5,12 @@
  * reused stack, and older frame objects are recycled: a new call at the same address
  * shows as a moved caller).  Frames present now but not before are calls (outermost
  * first); frames gone are returns (innermost first), each with the memory charged to the
- * thread between its first and its last sample.  With a filter, only frames whose file
+ * thread while it was on the stack.  A change is charged to the stack seen when it is
+ * charged: every frame then open gets it, the innermost as its own.
+ *
+ * A thread is the same thread while its state, ident, TID and interpreter are: a new
+ * thread's state, made by its creator with the creator's ident and TID (3.11+), is not
+ * taken for the creator.  With a filter, only frames whose file
  * starts with the prefix produce events; the memory of the others falls to the nearest
  * kept caller, because a caller's delta spans its callees. */
 #ifndef TG_TRACKER_H
@@ -35,9 +40,23 @@ typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct b
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
-/* Every frame of every thread returned now (the process exec'd): write the returns and
- * forget the threads. */
-int tracker_end_all(struct tracker *tk, double when, struct tg_err *err);
+/* One thread walked again between samples (walker_walk_thread): its calls and returns, and
+ * `charged` bytes charged to its stack as it is now.  1 when taken, 0 when the thread is
+ * not being written (not seen by a sample yet, or unnamed): the caller keeps the bytes. */
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
+		     double when, struct tg_err *err);
+
+/* Before feeding th: how many of its outermost frames are the calls already open
+ * (*prefix), and whether feeding it would return a frame that has been running for long
+ * (seen several times over tens of milliseconds).  Such a return is suspect (a torn read
+ * of a running thread drops frames) until a second walk agrees: 1 then, else 0. */
+int tracker_check(const struct tracker *tk, const struct walk_thread *th, double when,
+		  size_t *prefix);
+
+/* Every frame of every thread returned now (the process exec'd, or the recording ends):
+ * write the returns and forget the threads.  *closed (when given) is increased by the
+ * number of returns written. */
+int tracker_end_all(struct tracker *tk, double when, size_t *closed, struct tg_err *err);
 
 /* Threads being written. */
 size_t tracker_threads(const struct tracker *tk);

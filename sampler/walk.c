@@ -581,6 +581,7 @@ static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		th->holds_gil = holds_gil(h, tstate);
 		th->depth = 0;
 		th->truncated = 0;
+		th->moved = 0;
 		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
 			break;
@@ -779,6 +780,55 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	sample_threads(w, s);
 	resolve_codes(w, s);
 	keep_walks(w, s);
+	return 0;
+}
+
+/* The thread state's frame words now, compared with those a walk started from: a thread
+ * that moved while it was walked may have been read half before and half after. */
+static int words_moved(struct walker *w, uint64_t tstate, const struct ts_words *before)
+{
+	unsigned char ts[TSTATE_READ_MAX];
+	struct ts_words now;
+
+	if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
+		return 1;
+	read_words(w, ts, &now);
+	return now.frame != before->frame || now.chunk != before->chunk ||
+	       (w->new_frames && now.top != before->top);
+}
+
+int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out)
+{
+	unsigned char ts[TSTATE_READ_MAX];
+	struct ts_words ws;
+
+	out->nthreads = 0;
+	out->ninterps = 0;
+	out->nreused = 0;
+	out->gil_holder = 0;
+	if (!known->tstate || remote_read(w->r, known->tstate, ts, w->tstate_len) < 0)
+		return -1;
+	/* the same thread still: a state freed and reused by another thread has another
+	 * ident (or, 3.11+, another kernel TID) */
+	if (u64_at(ts, w->tstate_len, w->o->ts_thread_id) != known->thread_id ||
+	    (w->o->ts_native_id >= 0 &&
+	     (int64_t)u64_at(ts, w->tstate_len, w->o->ts_native_id) != known->native_id &&
+	     known->native_id > 0 && w->t->minor >= 11))
+		return -1;
+	read_words(w, ts, &ws);
+	struct walk_thread *th = next_thread(out);
+	struct walk_frame *frames = th->frames;
+	size_t cap = th->frames_cap;
+	*th = *known;
+	th->frames = frames;
+	th->frames_cap = cap;
+	th->reused = th->cpu_known = th->moved = 0;
+	th->cpu_ns = th->quiet_since = 0;
+	load_stack_copy(w, &ws);
+	walk_frames(w, th, top_frame(w, &ws));
+	if (words_moved(w, known->tstate, &ws))
+		th->moved = 1;
+	resolve_codes(w, out);
 	return 0;
 }
 

@@ -47,6 +47,8 @@ struct walk_thread {
 	int holds_gil;
 	int truncated;                 /* stack deeper than WALK_MAX_DEPTH, or a bad link */
 	int reused;                    /* frames kept from an earlier walk: it has not run since */
+	int moved;                     /* walker_walk_thread: its frame words changed while it
+					  was walked (the walk may mix two moments) */
 	int cpu_known;                 /* cpu_ns and quiet_since were read at this sample */
 	uint64_t cpu_ns;               /* CPU time the kernel has accounted to it (schedstat) */
 	uint64_t quiet_since;          /* CLOCK_MONOTONIC ns since which it provably has not
@@ -73,6 +75,12 @@ void walker_free(struct walker *w);
 /* Take one sample.  -1 with err only when the interpreter list itself is unreadable
  * (e.g. the interpreter is finalizing or the target exited). */
 int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err);
+
+/* Walk one thread again, now, between samples: `known` is the thread as the last sample
+ * listed it (identity, TID, GIL); out receives it as its only thread, with fresh frames
+ * (never a kept walk).  The thread state is read again and must still belong to the same
+ * thread.  -1 when it is gone or belongs to another thread now. */
+int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out);
 
 void walk_sample_free(struct walk_sample *s);
 
