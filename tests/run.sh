@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs every test suite (unit, then end-to-end) with the ASan+UBSan build, from the
-# repository root, and prints one closing line with the totals.
+# Runs every test suite (unit, then end-to-end) with the ASan+UBSan build, then the real-server
+# tests with the release build, from the repository root, and prints one closing line with
+# the totals.
 cd "$(dirname "$0")/.." || exit 1
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
@@ -22,4 +23,9 @@ for suite in unit-tests e2e-tests; do
 done
 echo "== interpreters"
 grep -h '^interpreter ' build/asan/e2e-tests.log | sort || true
+# Real servers (gunicorn, Flask, http.server, multiprocessing) under ab's load: is memory
+# growth charged to the code that allocated it?  With the release ./tgattach, not the ASan
+# build: ASan slows the sampler about 3x, and these tests measure its accuracy.
+echo "== realserver"
+TGATTACH="${TGATTACH:-./tgattach}" /usr/bin/python3 tests/realserver/run.py || status=1
 exit $status
