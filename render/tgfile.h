@@ -5,13 +5,14 @@
  *   THREAD.mem     TIME#FILE:LINE:FUNC=>DELTA      (one per return, post-order)
  *   THREAD.stack   <indent>TIME#FILE:LINE:FUNC     (one per call, pre-order)
  *
+ * Lines are parsed by the grammar the sampler writes them with (common/tgline.h: the kinds,
+ * struct tg_rec, tgline_parse(), and what is accepted from the original's files).
+ *
  * Memory stays bounded: one reused line buffer; a line longer than TGFILE_LINE_MAX is
  * skipped as malformed.  A malformed line is reported on stderr as
  * "PATH:LINENO: skipped malformed line: WHY" and counted; in strict mode it is an error
- * (TG_E_DATA).  Blank lines are skipped silently.  FILE and FUNC come back unescaped
- * (tg_unescape_field); files written by the original, which escaped nothing, are read by
- * taking LINE from the last ":<digits>:" of the frame, so a ':' inside FILE survives.
- * Reading stops with an error when a Ctrl-C is pending (render/interrupt.h). */
+ * (TG_E_DATA).  Blank lines are skipped silently.  Reading stops with an error when a
+ * Ctrl-C is pending (render/interrupt.h). */
 #ifndef TG_TGFILE_H
 #define TG_TGFILE_H
 
@@ -19,38 +20,9 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/tgline.h"
 
 #define TGFILE_LINE_MAX (1u << 20)
-
-enum tgfile_kind {
-	TGFILE_SAMPLES, /* process.mem */
-	TGFILE_RETURNS, /* THREAD.mem */
-	TGFILE_CALLS,	/* THREAD.stack */
-};
-
-/* One parsed line.  file/func are owned by the record and reused from line to line. */
-struct tg_rec {
-	double time;
-	long long value;      /* RSS bytes (samples) or DELTA bytes (returns) */
-	unsigned long indent; /* leading spaces (calls) */
-	long line;	      /* source line (returns, calls) */
-	struct buf file;
-	struct buf func;
-	const char *frame; /* the raw FILE:LINE:FUNC text, valid until the next line */
-	size_t frame_len;
-};
-
-#define TG_REC_INIT                                                                                \
-	{                                                                                          \
-		0, 0, 0, 0, BUF_INIT, BUF_INIT, NULL, 0                                            \
-	}
-
-void tg_rec_free(struct tg_rec *rec);
-
-/* Parses one line (without its newline; may hold NUL bytes).  Returns 0, or -1 with *why
- * set to a static reason. */
-int tgline_parse(enum tgfile_kind kind, const char *s, size_t len, struct tg_rec *rec,
-		 const char **why);
 
 struct tgfile {
 	FILE *fp;

@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/escape.h"
+#include "common/tgline.h"
 #include "common/xalloc.h"
 
 #define BUF_SIZE (64 * 1024)
@@ -462,14 +463,6 @@ int output_thread_done(struct output *o, struct output_thread *th, struct tg_err
 
 /* ---- lines ---- */
 
-static void add_site(struct buf *b, double when, const char *file, int line, const char *func)
-{
-	buf_addf(b, "%.6f#", when);
-	tg_escape_field(b, file ? file : "", file ? strlen(file) : 0);
-	buf_addf(b, ":%d:", line);
-	tg_escape_field(b, func ? func : "", func ? strlen(func) : 0);
-}
-
 int output_call(struct output *o, struct output_thread *th, double when, int depth,
 		const char *file, int line, const char *func, struct tg_err *err)
 {
@@ -486,11 +479,7 @@ int output_call(struct output *o, struct output_thread *th, double when, int dep
 		depth = 0;
 	if (depth > OUTPUT_MAX_DEPTH)
 		depth = OUTPUT_MAX_DEPTH;
-	buf_grow(b, (size_t)depth);
-	memset(b->data + b->len, ' ', (size_t)depth);
-	b->len += (size_t)depth;
-	add_site(b, when, file, line, func);
-	buf_addch(b, '\n');
+	tgline_add_call(b, (size_t)depth, when, file, line, func);
 	return line_done(o, &th->stack, b, err);
 }
 
@@ -504,8 +493,7 @@ int output_return(struct output *o, struct output_thread *th, double when, const
 	b = file_buf(o, &th->mem, err);
 	if (!b)
 		return -1;
-	add_site(b, when, file, line, func);
-	buf_addf(b, "=>%" PRId64 "\n", delta);
+	tgline_add_return(b, when, file, line, func, delta);
 	return line_done(o, &th->mem, b, err);
 }
 
@@ -513,7 +501,7 @@ int output_process_mem(struct output *o, double when, uint64_t rss, struct tg_er
 {
 	if (o->broken)
 		return copy_failure(o, err);
-	buf_addf(&o->proc_buf, "%.6f#%" PRIu64 "\n", when, rss);
+	tgline_add_sample(&o->proc_buf, when, rss);
 	return line_done(o, &o->proc, &o->proc_buf, err);
 }
 
