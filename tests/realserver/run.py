@@ -782,6 +782,10 @@ def details(tot, growth, out):
     for k, v in sorted(tot.self_.items(), key=lambda kv: -kv[1])[:8]:
         out.write("      %8.1f %% %12d B  %s  (%d returns)\n" % (pct(v), v, show(k),
                                                                tot.calls.get(k, 0)))
+    out.write("    lowest SELF:\n")
+    for k, v in sorted(tot.self_.items(), key=lambda kv: kv[1])[:4]:
+        out.write("      %8.1f %% %12d B  %s  (%d returns)\n" % (pct(v), v, show(k),
+                                                               tot.calls.get(k, 0)))
     out.write("    top NET:\n")
     for k, v in sorted(tot.net.items(), key=lambda kv: -kv[1])[:8]:
         out.write("      %8.1f %% %12d B  %s\n" % (pct(v), v, show(k)))
