@@ -31,7 +31,7 @@ struct proc;
 
 /* Bursts of memory micro-samples per second (--mem-rate; one per window), and how many
  * processes of a tree get them. */
-#define RECORD_MEM_RATE_DEFAULT 20
+#define RECORD_MEM_RATE_DEFAULT 100
 #define RECORD_MICRO_PROCS 8
 
 /* Start recording process pid into OUTDIR/PID.  like: the resolved interpreter of the

@@ -21,7 +21,7 @@
  * times window / BURST_S, so every change of the process has the same chance of being
  * seen and the charges are unbiased estimates (docs/memory.md).  A process idle for longer
  * than IDLE_SKIP_S gets no burst. */
-#define BURST_S 0.004
+#define BURST_S 0.010
 #define BURST_STEP_S 20e-6
 #define IDLE_SKIP_S 0.1
 
@@ -36,9 +36,10 @@ struct memtrack {
 	uint64_t prev_exact;
 	int have_exact, exact_now;
 	int64_t pending;
-	/* the quick reading at the burst's last reading */
+	/* the quick reading at the burst's last reading; what bursts charged since prev_exact */
 	uint64_t prev_quick;
 	int have_quick;
+	int64_t burst_charged;
 	double walk_budget, budget_time;
 	double window_s;     /* a window: one burst in each */
 	double window_end;   /* monotonic end of the current window; 0: none yet */
@@ -177,9 +178,10 @@ static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_shar
 
 	if (mt->have_quick && value != mt->prev_quick) {
 		int64_t d = (int64_t)(value - mt->prev_quick);
-		shares = attrib_micro(mt->attrib, (int64_t)((double)d * mt->weight), holders, n,
-				      out, max);
+		int64_t w = (int64_t)((double)d * mt->weight);
+		shares = attrib_micro(mt->attrib, w, holders, n, out, max);
 		mt->stats.burst_bytes += d;
+		mt->burst_charged += w;
 	} else {
 		attrib_micro(mt->attrib, 0, holders, n, out, 0); /* the holders, for next time */
 	}
@@ -232,6 +234,7 @@ int memtrack_burst(struct memtrack *mt)
 			return 1;
 		mt->burst_end = 0;
 		mt->have_quick = 0;
+		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
 		mt->window_end = (mt->window_end > 0 && now - mt->window_end < mt->window_s
@@ -329,9 +332,10 @@ static void note_exact(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	if (!mt->exact_now)
 		return;
 	if (mt->have_exact)
-		mt->pending += (int64_t)(value - mt->prev_exact);
+		mt->pending += (int64_t)(value - mt->prev_exact) - mt->burst_charged;
 	mt->prev_exact = value;
 	mt->have_exact = 1;
+	mt->burst_charged = 0;
 }
 
 int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final)
@@ -368,9 +372,10 @@ void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *
 		attrib_charge(mt->attrib, s, ATTRIB_UNKNOWN, charged);
 		return;
 	}
-	/* with bursts the change is estimated from them alone: the stack sample hands out
-	 * only the shares they could not place */
-	attrib_charge(mt->attrib, s, mt->micro ? 0 : mt->pending, charged);
+	/* what the bursts' estimate missed or overshot of the exact change (the blocks that
+	 * came and went inside pools, the luck of where bursts fell) is charged by the
+	 * evidence over the interval: the total charged is the change measured */
+	attrib_charge(mt->attrib, s, mt->pending, charged);
 	mt->pending = 0;
 }
 

@@ -28,6 +28,7 @@ struct tframe {
 
 struct tthread {
 	uint64_t tstate, interp, thread_id;
+	uint64_t key;        /* its writer's key (output_thread) */
 	int64_t native_id;
 	uint64_t seen;       /* sample number of the last sighting */
 	double last_when;    /* its time */
@@ -180,6 +181,28 @@ static int waited_for_name(struct tracker *tk, const struct walk_thread *th)
 	return 0;
 }
 
+static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
+			struct tg_err *err);
+
+/* A thread being written under the same writer key as th (its kernel TID, reused by th: a
+ * TID belongs to one live thread, so the other has ended): its frames returned when it
+ * was last seen, and its writer is done before th gets one under that key. */
+static int retire_reused(struct tracker *tk, uint64_t key, struct tg_err *err)
+{
+	for (size_t i = 0; i < tk->nthreads; i++) {
+		struct tthread *t = tk->threads[i];
+		if (t->key != key)
+			continue;
+		int rc = emit_returns(tk, t, 0, t->last_when, err);
+		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+		free(t);
+		tk->threads[i] = tk->threads[--tk->nthreads];
+		return rc;
+	}
+	return 0;
+}
+
 static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *th,
 				  tracker_name_fn name_fn, void *ctx)
 {
@@ -204,6 +227,8 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	 * freed when one of them ends) */
 	if (th->interp_id > 0)
 		key ^= (uint64_t)th->interp_id << 40;
+	retire_reused(tk, key, NULL);
+	t->key = key;
 	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
 	buf_free(&name);
 	tk->threads[tk->nthreads++] = t;

@@ -24,7 +24,7 @@
 
 #define MAX_WORKERS 8
 #define MIB (1024.0 * 1024.0)
-#define ALLOC_COLS 11 /* time + 10 values */
+#define ALLOC_COLS 12 /* time + 11 values */
 
 struct worker_truth {
 	char thread[64], func[64];
@@ -243,9 +243,10 @@ static long long check_alloc_table(const struct run *r, const char *expect_missi
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (line[0] == '#') {
-			if (sscanf(line, "# time %31s %31s %31s %31s %31s %31s %31s %31s %31s %31s",
+			if (sscanf(line,
+				   "# time %31s %31s %31s %31s %31s %31s %31s %31s %31s %31s %31s",
 				   cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7],
-				   cols[8], cols[9], cols[10]) == 10) {
+				   cols[8], cols[9], cols[10], cols[11]) == 11) {
 				header = 1;
 				for (int c = 1; c < ALLOC_COLS; c++)
 					if (expect_missing_col &&
