@@ -110,16 +110,22 @@ static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t t
 	return NULL;
 }
 
-/* A micro-sample's share, charged to its thread's stack as it is now. */
+/* A micro-sample's share, charged to its thread's stack as it is now.  A thread started
+ * since the last stack sample (a server's thread per request) is walked all the same, and
+ * named now: it may be gone by the next sample. */
 static int charge_share(struct proc *p, const struct attrib_share *sh, double now,
 			struct tg_err *err)
 {
 	const struct walk_thread *known = sampled_thread(p, sh->tstate);
+	struct walk_thread fresh = {.tstate = sh->tstate};
 	int rc = 0;
 
-	if (known && walker_walk_thread(p->s.walker, known, &p->one) == 0) {
+	if (walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0) {
+		if (!known)
+			session_refresh_names(&p->s, &p->one);
 		confirm_walk(p, &p->one.threads[0], now);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now, err);
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now, thread_name,
+				      p, err);
 	}
 	if (rc == 0)
 		memtrack_keep(p->mem, sh->tstate, sh->bytes);
@@ -258,6 +264,7 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 		 (unsigned long long)st.micro_samples);
 	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
 	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
+	buf_addf(meta_add(kv, "alloc_walks_spared"), "%llu", (unsigned long long)st.walks_spared);
 	buf_addf(meta_add(kv, "mem_cost_us"), "sample:%.0f walk:%.0f micro:%.1f",
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);

@@ -432,13 +432,19 @@ static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
 		share_to(a, sh, a->micro[top].tstate, delta - given);
 }
 
-/* The same one thread held the GIL at both ends of the interval (or is the only one). */
+/* The one thread that can have made the change: the GIL's holder at both ends of the
+ * interval, or at one end with nobody at the other (it took or released it meanwhile), or
+ * the only thread when nobody held it.  The holder need not be a thread of the last stack
+ * sample (a thread started since, as servers do per request). */
 static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, size_t nholders)
 {
-	if (a->nmicro == 1)
-		return a->micro[0].tstate;
-	if (nholders == 1 && a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])
+	if (nholders == 1 && (a->nmicro_prev == 0 || (a->nmicro_prev == 1 &&
+						       a->micro_prev[0] == holders[0])))
 		return holders[0];
+	if (nholders == 0 && a->nmicro_prev == 1)
+		return a->micro_prev[0];
+	if (nholders == 0 && a->nmicro_prev == 0 && a->nmicro == 1)
+		return a->micro[0].tstate;
 	return 0;
 }
 

@@ -40,6 +40,10 @@ struct memtrack {
 	uint64_t prev_quick;
 	int have_quick;
 	int64_t burst_charged;
+	/* the last valid pool walk, and the process CPU clock just before it */
+	struct alloc_stats last_walk;
+	int have_walk;
+	uint64_t walk_proc_ns, walk_mono;
 	double walk_budget, budget_time;
 	double window_s;     /* a window: one burst in each */
 	double window_end;   /* monotonic end of the current window; 0: none yet */
@@ -131,9 +135,32 @@ int memtrack_heap_available(const struct memtrack *mt)
 }
 
 /* The counters, and a pool walk when the budget allows one. */
+/* The process has provably not run since the last valid pool walk began: its pools are as
+ * that walk found them (an idle server is not walked again and again). */
+static int unchanged_since_walk(struct memtrack *mt)
+{
+	uint64_t ns;
+
+	return mt->have_walk && mt->window && taskclock_process(mt->pid, &ns) == 0 &&
+	       ns == mt->walk_proc_ns && taskclock_now() - mt->walk_mono > mt->window;
+}
+
 static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force)
 {
 	double t0 = now_mono();
+	uint64_t before_ns = 0, before_mono = taskclock_now();
+	int clock_ok = taskclock_process(mt->pid, &before_ns) == 0;
+
+	if (unchanged_since_walk(mt)) {
+		alloc_read(mt->alloc, 0, st);
+		for (int f = 0; f < ALLOC_NFIELDS; f++)
+			if (!(st->valid & (1u << f)) && (mt->last_walk.valid & (1u << f))) {
+				st->v[f] = mt->last_walk.v[f];
+				st->valid |= 1u << f;
+			}
+		mt->stats.walks_spared++;
+		return;
+	}
 
 	if (mt->budget_time > 0)
 		mt->walk_budget += (t0 - mt->budget_time) / WALK_SHARE;
@@ -148,8 +175,14 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force)
 	mt->stats.walk_s += spent;
 	mt->stats.walks++;
 	unsigned need = alloc_available(mt->alloc);
-	if ((st->valid & need) != need)
+	if ((st->valid & need) != need) {
 		mt->stats.discarded++;
+		return;
+	}
+	mt->have_walk = clock_ok;
+	mt->walk_proc_ns = before_ns;
+	mt->walk_mono = before_mono;
+	mt->last_walk = *st;
 }
 
 /* The quick form of the metric: rss itself, or for heap the pools in use in place of the

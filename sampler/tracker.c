@@ -184,21 +184,25 @@ static int waited_for_name(struct tracker *tk, const struct walk_thread *th)
 static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
 			struct tg_err *err);
 
-/* A thread being written under the same writer key as th (its kernel TID, reused by th: a
- * TID belongs to one live thread, so the other has ended): its frames returned when it
- * was last seen, and its writer is done before th gets one under that key. */
+/* A thread being written under the same writer key (kernel TID) as a new one.  When it is
+ * in this sample too, the new one is not a thread of its own (a state that carries
+ * another's identity for a moment): -1, it waits.  Otherwise its TID was reused, so it has
+ * ended: its frames returned when it was last seen, and its writer is done before the new
+ * thread gets one under that key. */
 static int retire_reused(struct tracker *tk, uint64_t key, struct tg_err *err)
 {
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
 		if (t->key != key)
 			continue;
+		if (t->seen == tk->samples)
+			return -1;
 		int rc = emit_returns(tk, t, 0, t->last_when, err);
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		free(t);
 		tk->threads[i] = tk->threads[--tk->nthreads];
-		return rc;
+		return rc < 0 ? 1 : 0;
 	}
 	return 0;
 }
@@ -208,7 +212,13 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 {
 	struct buf name = BUF_INIT;
 
-	if (tk->nthreads == TRACK_MAX_THREADS)
+	uint64_t key = th->native_id > 0 ? (uint64_t)th->native_id : th->thread_id;
+	/* one OS thread can hold a thread state in each of several interpreters: each is a
+	 * stack of its own, with its own writer (a shared one would mix the stacks, and be
+	 * freed when one of them ends) */
+	if (th->interp_id > 0)
+		key ^= (uint64_t)th->interp_id << 40;
+	if (tk->nthreads == TRACK_MAX_THREADS || retire_reused(tk, key, NULL) < 0)
 		return NULL;
 	if (name_fn(ctx, th, &name)) {
 		pending_drop(tk, th);
@@ -221,13 +231,6 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	t->interp = th->interp;
 	t->thread_id = th->thread_id;
 	t->native_id = th->native_id;
-	uint64_t key = th->native_id > 0 ? (uint64_t)th->native_id : th->thread_id;
-	/* one OS thread can hold a thread state in each of several interpreters: each is a
-	 * stack of its own, with its own writer (a shared one would mix the stacks, and be
-	 * freed when one of them ends) */
-	if (th->interp_id > 0)
-		key ^= (uint64_t)th->interp_id << 40;
-	retire_reused(tk, key, NULL);
 	t->key = key;
 	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
 	buf_free(&name);
@@ -320,6 +323,12 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 {
 	t->seen = tk->samples;
 	t->last_when = when;
+	/* A release goes to the stack as it was before this sighting: CPython frees a call's
+	 * locals as it returns, after its frame left the chain, so the calls that just
+	 * returned are those that released.  Growth goes to the stack as it is now: memory is
+	 * allocated by running code. */
+	if (charged < 0)
+		t->mem += charged;
 	/* a torn or cut chain would show as spurious returns and calls; and a walk that finds
 	 * no frame at all in a thread that had some is a moment the interpreter's own links
 	 * are in flux (3.11+ sets a new C frame's current frame just after linking it): a
@@ -332,7 +341,8 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		if (emit_calls(tk, t, th, when, err) < 0)
 			return -1;
 	}
-	t->mem += charged;
+	if (charged > 0)
+		t->mem += charged;
 	return 0;
 }
 
@@ -354,11 +364,11 @@ int tracker_check(const struct tracker *tk, const struct walk_thread *th, double
 }
 
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     double when, struct tg_err *err)
+		     double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
 {
 	struct tthread *t = find_thread(tk, th);
 
-	if (!t)
+	if (!t && !(name_fn && (t = add_thread(tk, th, name_fn, ctx))))
 		return 0;
 	return feed_thread(tk, t, th, charged, when, err) < 0 ? -1 : 1;
 }
@@ -426,6 +436,11 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 {
 	tk->samples++;
 	pending_prune(tk);
+	for (size_t i = 0; i < s->nthreads; i++) { /* those still here, before any is added */
+		struct tthread *t = find_thread(tk, &s->threads[i]);
+		if (t)
+			t->seen = tk->samples;
+	}
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct walk_thread *th = &s->threads[i];
 		struct tthread *t = find_thread(tk, th);

@@ -41,10 +41,11 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
 /* One thread walked again between samples (walker_walk_thread): its calls and returns, and
- * `charged` bytes charged to its stack as it is now.  1 when taken, 0 when the thread is
- * not being written (not seen by a sample yet, or unnamed): the caller keeps the bytes. */
+ * `charged` bytes charged to its stack as it is now.  A thread not written yet is added
+ * when name_fn is given (as by tracker_feed).  1 when taken, 0 when the thread is not
+ * being written (unnamed yet, or no name_fn): the caller keeps the bytes. */
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     double when, struct tg_err *err);
+		     double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
 /* Before feeding th: how many of its outermost frames are the calls already open
  * (*prefix), and whether feeding it would return a frame that has been running for long

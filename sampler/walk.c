@@ -435,6 +435,15 @@ static void drop_evicted(struct walk_sample *s)
 	}
 }
 
+/* The interpreter's own code objects, which run no Python code of the program: 3.12+'s
+ * entry trampoline (whose frame's owner says so, but not in every moment a walk can
+ * catch) and 3.13's clean-up code for __init__ (no line). */
+static int interp_shim(const struct code_info *ci, int line)
+{
+	return strcmp(ci->file, "<shim>") == 0 ||
+	       (line < 0 && strcmp(ci->file, "__init__") == 0 && strcmp(ci->func, "__init__") == 0);
+}
+
 /* Read the header of every distinct code object of the walked threads in one batched
  * read, then resolve each frame's names and line; frames whose code is not a readable code
  * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
@@ -471,6 +480,8 @@ static void resolve_codes(struct walker *w, struct walk_sample *s)
 				continue;
 			}
 			f.line = codecache_line(w->t, f.code_info, f.pos);
+			if (interp_shim(f.code_info, f.line))
+				continue;
 			th->frames[keep++] = f;
 		}
 		th->depth = keep;
@@ -808,6 +819,18 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	out->gil_holder = 0;
 	if (!known->tstate || remote_read(w->r, known->tstate, ts, w->tstate_len) < 0)
 		return -1;
+	struct walk_thread ident = *known;
+	if (!known->thread_id) { /* a thread no sample listed yet: it says who it is */
+		ident.thread_id = u64_at(ts, w->tstate_len, w->o->ts_thread_id);
+		ident.native_id = (int64_t)u64_at(ts, w->tstate_len, w->o->ts_native_id);
+		ident.interp = u64_at(ts, w->tstate_len, w->o->ts_interp);
+		ident.interp_id = 0;
+		ident.holds_gil = 1;
+		ident.frames = NULL;
+		if (!ident.thread_id || !ident.interp)
+			return -1;
+		known = &ident;
+	}
 	/* the same thread still: a state freed and reused by another thread has another
 	 * ident (or, 3.11+, another kernel TID) */
 	if (u64_at(ts, w->tstate_len, w->o->ts_thread_id) != known->thread_id ||

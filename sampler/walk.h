@@ -79,7 +79,9 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err);
 /* Walk one thread again, now, between samples: `known` is the thread as the last sample
  * listed it (identity, TID, GIL); out receives it as its only thread, with fresh frames
  * (never a kept walk).  The thread state is read again and must still belong to the same
- * thread.  -1 when it is gone or belongs to another thread now. */
+ * thread.  -1 when it is gone or belongs to another thread now.  A `known` with only its
+ * tstate set (thread_id 0) is a thread no sample listed: its identity is read from its
+ * state (its TID only where the state has one, 3.11+; its interpreter id is not read). */
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out);
 
 void walk_sample_free(struct walk_sample *s);

@@ -722,6 +722,12 @@ def show(key):
     return "%s:%s" % (os.path.basename(key[0]), key[1])
 
 
+# Failures of accuracy (the shares of growth), as opposed to integrity (a crash, a phantom
+# return, a function never seen): with --accuracy-advisory they are reported, not counted,
+# while issue 11's thresholds are not met yet.
+ACC = "accuracy: "
+
+
 def judge(case, spec, tot, growth, rss):
     app = spec["app"]
     if growth < MIN_GROWTH:
@@ -742,21 +748,21 @@ def judge(case, spec, tot, growth, rss):
     if not leak:
         failures.append("%s never seen" % spec["leak"])
     elif top[1] not in leak:
-        failures.append("top SELF is %s %.1f %%, not %s" % (show(top[1]), pct(top[0]),
+        failures.append(ACC + "top SELF is %s %.1f %%, not %s" % (show(top[1]), pct(top[0]),
                                                            spec["leak"]))
     for name, keys in dict(((spec["leak"], leak), (spec["path"], path))).items():
         if keys and not any(tot.calls.get(k) for k in keys):
             failures.append("%s seen %d times, never returned (its memory is only in a "
                             "return line)" % (name, sum(tot.seen.get(k, 0) for k in keys)))
     if pct(path_net) < 100 * LEAK_PATH_MIN:
-        failures.append("leak path %s %.1f %% < %d %%" % (spec["path"], pct(path_net),
+        failures.append(ACC + "leak path %s %.1f %% < %d %%" % (spec["path"], pct(path_net),
                                                           100 * LEAK_PATH_MIN))
     if abs(pct(churn_net)) > 100 * CHURN_MAX:
-        failures.append("churn NET %s %.1f %% > %d %%" % (spec["churn"], pct(churn_net),
+        failures.append(ACC + "churn NET %s %.1f %% > %d %%" % (spec["churn"], pct(churn_net),
                                                           100 * CHURN_MAX))
     if pct(worst[0]) > 100 * OTHER_MAX:
         bad = sorted((x for x in others if pct(x[0]) > 100 * OTHER_MAX), reverse=True)
-        failures.append("SELF outside the app > %d %%: %s" % (
+        failures.append(ACC + "SELF outside the app > %d %%: %s" % (
             100 * OTHER_MAX, ", ".join("%s %.1f %%" % (show(k), pct(v)) for v, k in bad[:3])
             + (" and %d more" % (len(bad) - 3) if len(bad) > 3 else "")))
     if spec["never"]:
@@ -888,6 +894,9 @@ def main():
     ap.add_argument("--no-burner", action="store_true", help="no CPU-bound process beside")
     ap.add_argument("--analyse", nargs=3, metavar=("CASE", "OUTDIR", "PID"),
                     help="only judge an existing recording (OUTDIR/PID and its children)")
+    ap.add_argument("--accuracy-advisory", action="store_true",
+                    help="report the accuracy thresholds (issue 11) without failing on them; "
+                         "integrity failures (crash, phantom return) still fail")
     ap.add_argument("-v", "--verbose", action="store_true", help="top functions per case")
     args = ap.parse_args()
 
@@ -929,7 +938,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     have_ab = shutil.which("ab") is not None
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "accuracy short": 0}
     imports = {}
     started = time.monotonic()
     for case, spec in cases:
@@ -960,6 +969,12 @@ def main():
                                         not args.no_burner)
                 tree, tot, growth, rss = analyse(outdir, pid, spec["never"])
                 failures, summary = judge(case, spec, tot, growth, rss)
+                if args.accuracy_advisory:
+                    short = [f for f in failures if f.startswith(ACC)]
+                    counts["accuracy short"] += bool(short)
+                    failures = [f for f in failures if not f.startswith(ACC)]
+                    summary += ("; ACCURACY NOT MET (issue 11): " + "; ".join(
+                        f[len(ACC):] for f in short)) if short else "; accuracy met"
                 verdict = "failed" if failures else "passed"
                 why = "; ".join(failures + [summary]) if failures else summary
             except Skip as e:
@@ -983,6 +998,10 @@ def main():
                 if tot is not None:
                     details(tot, growth, sys.stdout)
                 sys.stdout.flush()
+    if args.accuracy_advisory:
+        print("realserver: %d of %d run combinations short of issue 11's accuracy thresholds "
+              "(reported, not counted)" % (counts["accuracy short"],
+                                          counts["passed"] + counts["failed"]))
     print("%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"],
                                                 counts["skipped"]))
     if args.verbose:
