@@ -1,8 +1,12 @@
 /* render top: functions ranked by the memory they gained, per thread and over all
- * threads, as a table for the terminal.  With THREAD.stack, calls and returns are
- * replayed (render/replay.h), which gives each function's own memory (SELF, callees
- * excluded) and counts a recursive function's memory once (NET from its outermost calls);
- * with only THREAD.mem, NET is the plain sum of its returns' deltas, as memh did. */
+ * threads, as a table for the terminal, after the recording's totals (render/top_totals.h:
+ * duration, process growth, what the functions are charged of it, the remainder).
+ * A function is its FILE and qualified name: the calls seen at different lines are one row.
+ * With THREAD.stack, calls and returns are replayed (render/replay.h), which gives each
+ * function's own memory (SELF, callees excluded) and counts a recursive function's memory
+ * once (NET from its outermost calls); with only THREAD.mem, NET is the plain sum of its
+ * returns' deltas, as memh did.  The tables are written to a memory stream while the
+ * threads are read, and printed after the totals, which need every thread. */
 #include "render/render.h"
 
 #include <getopt.h>
@@ -19,6 +23,7 @@
 #include "render/replay.h"
 #include "render/text.h"
 #include "render/tgfile.h"
+#include "render/top_totals.h"
 
 enum top_key { BY_NET, BY_SELF, BY_CALLS };
 
@@ -28,16 +33,18 @@ struct top_opts {
 	int reverse;
 	int bytes;
 	int strict;
+	int merge; /* --merge-threads: the all-threads table only */
 };
 
 struct fstat {
 	unsigned long long calls;
+	unsigned long long running; /* of calls, those closed at the end of the recording */
 	long long net, self;
 	int has_self; /* SELF is known (the thread has a .stack) */
 	int touched;
 };
 
-/* Stats by frame id, with the ids touched so far. */
+/* Stats by function id, with the ids touched so far. */
 struct table {
 	struct fstat *v;
 	size_t cap;
@@ -48,10 +55,27 @@ struct table {
 
 struct top {
 	const struct top_opts *o;
-	struct frames *frames;
+	FILE *out;	       /* the tables, until the totals are printed */
+	struct frames *frames; /* (FILE, FUNC, LINE) as the replay interns them */
+	struct frames *funcs;  /* (FILE, FUNC): the rows */
+	uint32_t *fn_of;       /* frame id -> function id + 1 (0: not looked up yet) */
+	size_t fn_of_cap;
+	long *line_of; /* function id -> the first LINE seen (0: none yet) */
+	size_t line_cap;
+	uint32_t *open_n; /* function id -> calls open in the current thread */
+	size_t open_cap;
+	long long *acc; /* depth -> what the top-most returned calls below it were charged */
+	size_t acc_cap;
 	struct table thread, all;
 	unsigned long malformed, stray;
 	size_t threads;
+	/* the totals */
+	struct top_charged ch;
+	double window; /* returns before it are not in ch.bytes (several runs) */
+	/* meta has end= and closed_at_end > 0: returns stamped end are calls that were still
+	 * running, counted in RUNNING */
+	int running_col;
+	double end;
 };
 
 static void usage(FILE *fp)
@@ -62,16 +86,22 @@ static void usage(FILE *fp)
 	      "         function's inner calls are not counted again)\n"
 	      "  SELF   the same without what its callees changed (needs THREAD.stack)\n"
 	      "  CALLS  returns of the function\n"
-	      "A function is FUNC FILE:LINE, LINE where its calls were first seen.\n"
+	      "  RUNNING  of those, calls still running when the recording ended (closed then\n"
+	      "         with what they had been charged; shown when meta says closed_at_end)\n"
+	      "A function is FUNC FILE:LINE: one row per file and name, LINE the first line\n"
+	      "where its calls were seen.  The tables follow the recording's totals: duration,\n"
+	      "heap and RSS growth, what the functions are charged of it and the remainder,\n"
+	      "with a warning when most of the growth is not explained by them.\n"
 	      "  -n N               rows per table (default 20, 0 = all)\n"
 	      "  --by net|self|calls  the ranking (default net, largest first)\n"
 	      "  --reverse          smallest first (the largest releases of memory)\n"
 	      "  --bytes            exact byte counts instead of KB/MB/GB\n"
+	      "  --merge-threads    one table for all threads, none per thread\n"
 	      "  --strict           a malformed line is an error (default: skipped)\n",
 	      fp);
 }
 
-enum { OPT_BY = 256, OPT_REVERSE, OPT_BYTES, OPT_STRICT };
+enum { OPT_BY = 256, OPT_REVERSE, OPT_BYTES, OPT_STRICT, OPT_MERGE };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -79,6 +109,7 @@ static const struct option long_opts[] = {
     {"reverse", no_argument, NULL, OPT_REVERSE},
     {"bytes", no_argument, NULL, OPT_BYTES},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"merge-threads", no_argument, NULL, OPT_MERGE},
     {NULL, 0, NULL, 0},
 };
 
@@ -108,6 +139,9 @@ static int set_option(struct top_opts *o, int c, const char *arg, struct tg_err 
 		return 0;
 	case OPT_STRICT:
 		o->strict = 1;
+		return 0;
+	case OPT_MERGE:
+		o->merge = 1;
 		return 0;
 	}
 	return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
@@ -158,12 +192,13 @@ static struct fstat *table_at(struct table *t, uint32_t f)
 }
 
 static void table_add(struct table *t, uint32_t f, long long net, long long self, int has_self,
-		      int count_net)
+		      int count_net, int running)
 {
 	struct fstat *s = table_at(t, f);
 
 	s->has_self |= has_self;
 	s->calls++;
+	s->running += running != 0;
 	if (count_net)
 		s->net += net;
 	s->self += self;
@@ -188,20 +223,10 @@ static void table_free(struct table *t)
 
 static void human(char *out, size_t size, long long v, int exact, int is_self_missing)
 {
-	double a = v < 0 ? -(double)v : (double)v;
-
 	if (is_self_missing)
 		snprintf(out, size, "-");
-	else if (v == 0)
-		snprintf(out, size, "0%s", exact ? "" : " B");
-	else if (exact || a < 1024)
-		snprintf(out, size, "%+lld%s", v, exact ? "" : " B");
-	else if (a < 1024.0 * 1024)
-		snprintf(out, size, "%+.1f KB", (double)v / 1024);
-	else if (a < 1024.0 * 1024 * 1024)
-		snprintf(out, size, "%+.1f MB", (double)v / (1024.0 * 1024));
 	else
-		snprintf(out, size, "%+.2f GB", (double)v / (1024.0 * 1024 * 1024));
+		top_human(out, size, v, exact);
 }
 
 static long long key_of(const struct top_opts *o, const struct fstat *s)
@@ -236,18 +261,26 @@ static int by_key(const void *a, const void *b, void *ctx)
 
 static void print_row(const struct top *tp, const struct fstat *s, uint32_t id)
 {
-	const struct frame *f = frames_get(tp->frames, id);
+	const struct frame *f = frames_get(tp->funcs, id);
+	long line = tp->line_of[id];
 	struct buf name = BUF_INIT;
-	char net[32], self[32];
+	char net[32], self[32], running[24] = "";
 
 	human(net, sizeof net, s->net, tp->o->bytes, 0);
 	human(self, sizeof self, s->self, tp->o->bytes, !s->has_self);
 	text_display(&name, f->func, f->func_len);
 	buf_addstr(&name, "  ");
 	text_display(&name, f->file, f->file_len);
-	if (f->line > 0)
-		buf_addf(&name, ":%ld", f->line);
-	printf("%11s %11s %9llu  %s\n", net, self, s->calls, buf_cstr(&name));
+	if (line > 0)
+		buf_addf(&name, ":%ld", line);
+	if (tp->running_col) {
+		if (s->running)
+			snprintf(running, sizeof running, "%llu", s->running);
+		fprintf(tp->out, "%11s %11s %9llu %7s  %s\n", net, self, s->calls, running,
+			buf_cstr(&name));
+	} else {
+		fprintf(tp->out, "%11s %11s %9llu  %s\n", net, self, s->calls, buf_cstr(&name));
+	}
 	buf_free(&name);
 }
 
@@ -261,25 +294,96 @@ static void print_table(const struct top *tp, const char *title, const struct ta
 	if (n)
 		memcpy(ids, t->used, n * sizeof *ids);
 	qsort_r(ids, n, sizeof *ids, by_key, &r);
-	printf("\n%s: %llu call%s of %zu function%s\n", title, t->calls, t->calls == 1 ? "" : "s",
-	       n, n == 1 ? "" : "s");
-	printf("%11s %11s %9s  %s\n", "NET", "SELF", "CALLS", "FUNCTION");
+	fprintf(tp->out, "\n%s: %llu call%s of %zu function%s\n", title, t->calls,
+		t->calls == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	if (tp->running_col)
+		fprintf(tp->out, "%11s %11s %9s %7s  %s\n", "NET", "SELF", "CALLS", "RUNNING",
+			"FUNCTION");
+	else
+		fprintf(tp->out, "%11s %11s %9s  %s\n", "NET", "SELF", "CALLS", "FUNCTION");
 	if (tp->o->n > 0 && (size_t)tp->o->n < n)
 		n = (size_t)tp->o->n;
 	for (size_t i = 0; i < n; i++)
 		print_row(tp, &t->v[ids[i]], ids[i]);
 	if (n < t->nused)
-		printf("%11s (%zu more)\n", "...", t->nused - n);
+		fprintf(tp->out, "%11s (%zu more)\n", "...", t->nused - n);
 	free(ids);
 }
 
 /* ---- reading ---- */
 
-static void count(struct top *tp, uint32_t f, long long net, long long self, int has_self,
-		  int count_net)
+static void *grow_array(void *v, size_t *cap, size_t need, size_t elem)
 {
-	table_add(&tp->thread, f, net, self, has_self, count_net);
-	table_add(&tp->all, f, net, self, has_self, count_net);
+	size_t n = *cap ? *cap : 256;
+
+	if (need < *cap)
+		return v;
+	while (n <= need)
+		n *= 2;
+	v = xrealloc(v, n * elem);
+	memset((char *)v + *cap * elem, 0, (n - *cap) * elem);
+	*cap = n;
+	return v;
+}
+
+/* The row of a function: (FILE, FUNC) whatever the line, which is remembered the first
+ * time one is known.  Looked up once per frame id. */
+static uint32_t function_of(struct top *tp, uint32_t frame)
+{
+	uint32_t fn;
+
+	if (frame < tp->fn_of_cap && tp->fn_of[frame])
+		return tp->fn_of[frame] - 1;
+	const struct frame *f = frames_get(tp->frames, frame);
+	fn = frames_intern(tp->funcs, f->file, f->file_len, f->func, f->func_len, 0);
+	tp->fn_of = grow_array(tp->fn_of, &tp->fn_of_cap, frame, sizeof *tp->fn_of);
+	tp->fn_of[frame] = fn + 1;
+	tp->line_of = grow_array(tp->line_of, &tp->line_cap, fn, sizeof *tp->line_of);
+	if (tp->line_of[fn] <= 0)
+		tp->line_of[fn] = f->line;
+	return fn;
+}
+
+static void count(struct top *tp, uint32_t fn, long long net, long long self, int has_self,
+		  int count_net, int running)
+{
+	table_add(&tp->thread, fn, net, self, has_self, count_net, running);
+	table_add(&tp->all, fn, net, self, has_self, count_net, running);
+}
+
+static int at_end(const struct top *tp, double t)
+{
+	return tp->running_col && t > tp->end - 5e-7 && t < tp->end + 5e-7;
+}
+
+static void seen_at(struct top *tp, double t)
+{
+	if (!tp->ch.has_events || t < tp->ch.t_first)
+		tp->ch.t_first = t;
+	if (!tp->ch.has_events || t > tp->ch.t_last)
+		tp->ch.t_last = t;
+	tp->ch.has_events = 1;
+}
+
+/* The charges: what the top-most calls with a return line were charged (the outermost
+ * calls when every call returned; the returned callees of an outermost call that has no
+ * return line, e.g. still running when an older recording ended), summed at depth 0. */
+static void on_close(struct top *tp, const struct replay_event *ev, uint32_t fn)
+{
+	int nested = tp->open_n[fn] > 1;
+	long long c;
+
+	tp->open_n[fn]--;
+	if (ev->has_return) {
+		count(tp, fn, ev->delta, ev->self_delta, 1, !nested, at_end(tp, ev->at));
+		c = ev->at >= tp->window ? ev->delta : 0;
+	} else {
+		c = tp->acc[ev->depth];
+	}
+	if (ev->depth > 0)
+		tp->acc[ev->depth - 1] += c;
+	else
+		tp->ch.bytes += c;
 }
 
 static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_err *err)
@@ -291,12 +395,29 @@ static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_e
 
 	if (!r)
 		return -1;
-	while ((rc = replay_next(r, &ev, err)) == 1)
-		if (ev.kind == PAIR_CLOSE && ev.has_return)
-			count(tp, ev.frame, ev.delta, ev.self_delta, 1, !ev.nested);
+	while ((rc = replay_next(r, &ev, err)) == 1) {
+		uint32_t fn = function_of(tp, ev.frame);
+		if (ev.kind == PAIR_OPEN) {
+			if (fn >= tp->open_cap)
+				tp->open_n =
+				    grow_array(tp->open_n, &tp->open_cap, fn, sizeof *tp->open_n);
+			if (ev.depth >= tp->acc_cap)
+				tp->acc =
+				    grow_array(tp->acc, &tp->acc_cap, ev.depth, sizeof *tp->acc);
+			tp->open_n[fn]++;
+			tp->acc[ev.depth] = 0;
+			if (ev.depth == 0)
+				seen_at(tp, ev.at);
+		} else {
+			on_close(tp, &ev, fn);
+		}
+	}
+	if (rc == 0 && replay_last_time(r) > 0)
+		seen_at(tp, replay_last_time(r));
 	tp->malformed += replay_malformed(r);
 	tp->stray += replay_stray_returns(r);
 	replay_close(r);
+	tp->ch.threads++;
 	return rc;
 }
 
@@ -311,11 +432,13 @@ static int returns_only(struct top *tp, const struct rec_thread *t, struct tg_er
 	while ((rc = tgfile_next(&f, &rec, err)) == 1) {
 		uint32_t id = frames_intern(tp->frames, buf_cstr(&rec.file), rec.file.len,
 					    buf_cstr(&rec.func), rec.func.len, 0);
-		count(tp, id, rec.value, 0, 0, 1);
+		count(tp, function_of(tp, id), rec.value, 0, 0, 1, at_end(tp, rec.time));
+		seen_at(tp, rec.time);
 	}
 	tp->malformed += f.malformed;
 	tgfile_close(&f);
 	tg_rec_free(&rec);
+	tp->ch.threads_no_stack++;
 	return rc;
 }
 
@@ -329,12 +452,14 @@ static int do_thread(struct top *tp, const struct rec_thread *t, struct tg_err *
 	rc = t->stack ? replay_thread(tp, t, err) : returns_only(tp, t, err);
 	if (rc < 0)
 		return -1;
-	buf_addstr(&title, "Thread ");
-	text_display(&title, buf_cstr(&t->name), t->name.len);
-	if (!t->stack)
-		buf_addstr(&title, " (no .stack file: no SELF)");
-	print_table(tp, buf_cstr(&title), &tp->thread);
-	buf_free(&title);
+	if (!tp->o->merge) {
+		buf_addstr(&title, "Thread ");
+		text_display(&title, buf_cstr(&t->name), t->name.len);
+		if (!t->stack)
+			buf_addstr(&title, " (no .stack file: no SELF)");
+		print_table(tp, buf_cstr(&title), &tp->thread);
+		buf_free(&title);
+	}
 	tp->threads++;
 	return 0;
 }
@@ -343,8 +468,11 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
 	const struct top_opts *o = opts;
 	struct recording rec;
+	struct top_totals tt;
 	struct top tp;
 	struct buf title = BUF_INIT;
+	char *tables = NULL;
+	size_t tables_len = 0;
 	int rc = -1;
 
 	memset(&tp, 0, sizeof tp);
@@ -352,8 +480,18 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 	if (recording_open(&rec, nargs, args, err) < 0)
 		return -1;
 	tp.frames = frames_new();
-	recording_title(&rec, 150, &title);
-	printf("Memory by function, %s\n", buf_cstr(&title));
+	tp.funcs = frames_new();
+	tp.out = open_memstream(&tables, &tables_len);
+	if (!tp.out) {
+		tg_err_sys(err, TG_E_INTERNAL, "open_memstream");
+		goto out;
+	}
+	if (top_totals_read(&tt, &rec, o->strict, err) < 0)
+		goto out;
+	tp.malformed += tt.malformed;
+	tp.window = top_totals_window(&tt);
+	tp.end = tt.end;
+	tp.running_col = tt.has_end && tt.has_closed && tt.closed_at_end > 0;
 	for (size_t i = 0; i < rec.nthreads; i++)
 		if ((rec.threads[i].mem || rec.threads[i].stack) &&
 		    do_thread(&tp, &rec.threads[i], err) < 0)
@@ -362,8 +500,18 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 		tg_err_set(err, TG_E_DATA, "%s: no .mem or .stack files", rec.dir);
 		goto out;
 	}
-	if (tp.threads > 1)
+	if (tp.threads > 1 || o->merge)
 		print_table(&tp, "All threads", &tp.all);
+	if (fclose(tp.out) != 0) {
+		tp.out = NULL;
+		tg_err_sys(err, TG_E_INTERNAL, "open_memstream");
+		goto out;
+	}
+	tp.out = NULL;
+	recording_title(&rec, 150, &title);
+	printf("Memory by function, %s\n", buf_cstr(&title));
+	top_totals_print(stdout, &tt, &tp.ch, o->bytes);
+	fwrite(tables, 1, tables_len, stdout);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		tg_err_sys(err, TG_E_OUTPUT, "writing standard output");
 		goto out;
@@ -376,10 +524,18 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 			tp.stray, tp.stray == 1 ? "" : "s");
 	rc = 0;
 out:
+	if (tp.out)
+		fclose(tp.out);
+	free(tables);
 	buf_free(&title);
 	table_free(&tp.thread);
 	table_free(&tp.all);
+	free(tp.fn_of);
+	free(tp.line_of);
+	free(tp.open_n);
+	free(tp.acc);
 	frames_free(tp.frames);
+	frames_free(tp.funcs);
 	recording_free(&rec);
 	return rc;
 }

@@ -27,31 +27,31 @@ static void has(const struct rrun *r, const char *text)
 }
 
 /* tgattach-nested: alloc() gains 100, 200, 300 and 600 KB and loses 50 KB four times;
- * work() at line 20 is called four times, once inside work() at line 30; fib recurses. */
+ * work() is called four times at line 20, once of them inside a call at line 30: one row
+ * (the line first seen), whose NET counts the outermost calls only; fib recurses. */
 Test(render_top, nested_recording)
 {
 	struct rrun r;
 
 	top(RENDER_FIXTURES "/tgattach-nested/5151", NULL, &r);
 	has(&r, "Memory by function, PID 5151: python3 work.py --size 3\n");
-	has(&r, "\nThread MainThread: 38 calls of 5 functions\n"
+	has(&r, "\nThread MainThread: 38 calls of 4 functions\n"
 		"        NET        SELF     CALLS  FUNCTION\n"
 		" +1001.2 KB         0 B         1  <module>  /opt/app/work.py:40\n"
-		" +1001.2 KB         0 B         4  work  /opt/app/work.py:20\n"
-		" +1000.0 KB  +1000.0 KB        12  alloc  /opt/app/work.py:5\n"
-		"  +550.3 KB         0 B         1  work  /opt/app/work.py:30\n");
+		" +1001.2 KB         0 B         5  work  /opt/app/work.py:20\n"
+		" +1000.0 KB  +1000.0 KB        12  alloc  /opt/app/work.py:5\n");
 	/* fib(3) -> fib(2) -> fib(1), fib(0), and fib(1): 5 calls, 4 times; 64 x 3 + 64 x 2
 	 * bytes each time.  NET counts the outermost call only, SELF every call's own. */
 	has(&r, "    +1.2 KB     +1.2 KB        20  fib  /opt/app/work.py:12\n");
 	has(&r, "\nThread worker/1: #2: 3 calls of 2 functions\n");
 	has(&r, "  +212.0 KB         0 B         1  f=>g  /opt/app/we:ird#file.py:3\n");
-	has(&r, "\nAll threads: 41 calls of 7 functions\n");
+	has(&r, "\nAll threads: 41 calls of 6 functions\n");
 	rrun_free(&r);
 
 	const char *exact[] = {"--bytes", "-n", "1", "--by", "calls", NULL};
 	top(RENDER_FIXTURES "/tgattach-nested/5151", exact, &r);
 	has(&r, "      +1280       +1280        20  fib  /opt/app/work.py:12\n"
-		"        ... (4 more)\n");
+		"        ... (3 more)\n");
 	rrun_free(&r);
 
 	const char *rev[] = {"--reverse", "--by", "self", "-n", "2", NULL};
@@ -75,6 +75,9 @@ Test(render_top, returns_only_and_errors)
 	top(tmp, NULL, &r);
 	has(&r, "\nThread T (no .stack file: no SELF): 2 calls of 1 function\n");
 	has(&r, "    +4.0 KB           -         2  f  a.py\n");
+	has(&r, "  charged                  -  unknown: no thread has a .stack file (nesting "
+		"unknown)\n"
+		"  not counted              1  thread with only a .mem file (nesting unknown)\n");
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "T.mem:3: skipped malformed line"), "%s",
 			   buf_cstr(&r.err));
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "1 malformed line skipped"));
@@ -93,4 +96,193 @@ Test(render_top, returns_only_and_errors)
 	rrun_rmtree(tmp);
 	free(tmp);
 	buf_free(&f);
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	struct buf path = BUF_INIT;
+
+	buf_addf(&path, "%s/%s", dir, name);
+	rrun_write(buf_cstr(&path), text, strlen(text));
+	buf_free(&path);
+}
+
+static void has_err(const struct rrun *r, const char *text)
+{
+	cr_assert_not_null(strstr(buf_cstr(&r->err), text), "missing '%s' in stderr:\n%s", text,
+			   buf_cstr(&r->err));
+}
+
+static void lacks(const struct rrun *r, const char *text)
+{
+	cr_assert_null(strstr(buf_cstr(&r->out), text), "unexpected '%s' in:\n%s", text,
+		       buf_cstr(&r->out));
+}
+
+/* A function is one row whatever the lines its calls were seen at: f seen at line 3 and
+ * at line 7, once recursively (line 3 inside line 7). */
+Test(render_top, one_row_per_function)
+{
+	char *tmp = rrun_tmpdir();
+	const char *exact[] = {"--bytes", NULL};
+	struct rrun r;
+
+	put(tmp, "T.stack", "1.0#a.py:3:f\n2.0#a.py:7:f\n 2.1#a.py:3:f\n 2.3#a.py:20:g\n");
+	put(tmp, "T.mem",
+	    "1.5#a.py:4:f=>1000\n2.2#a.py:4:f=>500\n2.4#a.py:21:g=>-100\n"
+	    "2.5#a.py:8:f=>3000\n");
+	top(tmp, exact, &r);
+	/* NET: the two outermost calls (1000 + 3000); SELF: every call's own (1000 + 500 +
+	 * 3000 - 500 - -100); the LINE shown is the first seen */
+	has(&r, "\nThread T: 4 calls of 2 functions\n"
+		"        NET        SELF     CALLS  FUNCTION\n"
+		"      +4000       +4100         3  f  a.py:3\n"
+		"       -100        -100         1  g  a.py:20\n");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
+/* The opening lines: duration, heap and RSS growth of the last run (process.alloc after its
+ * last header, '?' skipped; process.mem from the last run's start), what the outermost calls
+ * were charged in it, the remainder. */
+Test(render_top, totals)
+{
+	char *tmp = rrun_tmpdir();
+	struct rrun r;
+
+	put(tmp, "meta",
+	    "run=1\nstart=100.000000\nmetric=rss\nrun=2\nstart=200.000000\n"
+	    "metric=heap\nunattributed_bytes=8192\n");
+	put(tmp, "process.alloc",
+	    "# tgattach process.alloc of process 1, run 100.000000: one row per sample\n"
+	    "# time rss anon heap\n"
+	    "100.1 1000 900 5000000\n100.2 1000 900 90000000\n"
+	    "# tgattach process.alloc of process 1, run 200.000000: one row per sample\n"
+	    "# bytes or counts; ? = not read\n"
+	    "# time rss anon heap\n"
+	    "200.1 41943040 0 ?\n200.2 41943040 0 10485760\n200.3 41943040 0 ?\n"
+	    "200.35 41943040 0 12.5.3\n200.36 41943040 0\n"
+	    "200.4 44040192 0 12582912\n200.5 44040192 0 ?\n");
+	put(tmp, "process.mem", "100.1#1000\n100.2#1000\n200.1#41943040\n200.5#44040192\n");
+	put(tmp, "T.stack", "100.15#a.py:1:old\n200.15#a.py:10:outer\n 200.16#a.py:20:inner\n");
+	put(tmp, "T.mem",
+	    "100.18#a.py:2:old=>5242880\n200.2#a.py:21:inner=>1048576\n"
+	    "200.3#a.py:11:outer=>1572864\n");
+	top(tmp, NULL, &r);
+	has(&r, "Memory by function, recording ");
+	has(&r, "\n  duration             0.4 s  first to last process sample\n"
+		"  heap growth        +2.0 MB  process.alloc, first to last heap value (the "
+		"metric charged)\n"
+		"  RSS growth         +2.0 MB  process.mem, first to last value\n"
+		"  charged            +1.5 MB  75 % of the heap growth: net of each thread's "
+		"outermost calls\n"
+		"  remainder        +512.0 KB  25 % of the heap growth: not explained by the "
+		"functions below\n"
+		"  unattributed       +8.0 KB  charged to no thread (meta unattributed_bytes)\n"
+		"  runs                     2  appended: totals are the last run's, tables every "
+		"run's\n"
+		"\nThread T: 3 calls of 3 functions\n");
+	lacks(&r, "WARNING");
+	lacks(&r, "RUNNING");
+	has_err(&r, "/process.alloc:11: skipped malformed line: a field is neither a number nor a "
+		    "placeholder (?)\n");
+	has_err(&r, "/process.alloc:12: skipped malformed line: fewer fields than the header "
+		    "names\n");
+	has_err(&r, "2 malformed lines skipped\n");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
+/* Most of the growth unexplained: a warning before the tables.  Files as the original
+ * ThreadGraph wrote them (no meta, no process.alloc): RSS is the growth. */
+Test(render_top, warns_when_growth_is_unexplained)
+{
+	char *tmp = rrun_tmpdir();
+	const char *exact[] = {"--bytes", NULL};
+	struct rrun r;
+
+	put(tmp, "T.stack", "10#a.py:1:f\n");
+	put(tmp, "T.mem", "11#a.py:2:f=>1048576\n");
+	put(tmp, "process.mem", "10#0\n12#10485760\n"); /* +10 MiB, 1 MiB charged */
+	top(tmp, NULL, &r);
+	has(&r, "\n  RSS growth        +10.0 MB  process.mem, first to last value (the metric "
+		"charged)\n"
+		"  charged            +1.0 MB  10 % of the RSS growth: net of each thread's "
+		"outermost calls\n"
+		"  remainder          +9.0 MB  90 % of the RSS growth: not explained by the "
+		"functions below\n"
+		"WARNING: most of the growth is not explained by the functions below: they are\n"
+		"  charged +1.0 MB of the +10.0 MB RSS growth (10 %).");
+	cr_assert(strstr(buf_cstr(&r.out), "WARNING") < strstr(buf_cstr(&r.out), "\nThread T"));
+	rrun_free(&r);
+
+	/* no growth to speak of, large charges */
+	put(tmp, "process.mem", "10#10485760\n12#10489856\n");
+	put(tmp, "T.mem", "11#a.py:2:f=>5242880\n");
+	top(tmp, exact, &r);
+	has(&r, "  charged           +5242880  128000 % of the RSS growth");
+	has(&r, "WARNING: most of the growth is not explained");
+	rrun_free(&r);
+
+	/* charged covers more than half: no warning */
+	put(tmp, "T.mem", "11#a.py:2:f=>6291456\n");
+	put(tmp, "process.mem", "10#0\n12#10485760\n");
+	top(tmp, NULL, &r);
+	has(&r, "  charged            +6.0 MB  60 % of the RSS growth");
+	lacks(&r, "WARNING");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
+/* Frames still running when the recording ended were closed with a return at meta's end=
+ * (closed_at_end=N): counted as calls, and shown as RUNNING. */
+Test(render_top, still_running_at_the_end)
+{
+	char *tmp = rrun_tmpdir();
+	struct rrun r;
+
+	put(tmp, "T.stack", "300.0#a.py:5:serve\n 300.1#a.py:9:handle\n 300.3#a.py:9:handle\n");
+	put(tmp, "T.mem",
+	    "300.200000#a.py:9:handle=>1024\n300.500000#a.py:9:handle=>2048\n"
+	    "300.500000#a.py:6:serve=>4096\n");
+	put(tmp, "process.mem", "300.0#0\n300.4#8192\n");
+	put(tmp, "meta", "run=1\nstart=299.9\nmetric=rss\nend=300.500000\nclosed_at_end=2\n");
+	top(tmp, NULL, &r);
+	has(&r, "  duration             0.5 s  first process sample to the end (meta end)\n");
+	has(&r, "  still running            2  calls closed at the end with their charges so far "
+		"(RUNNING)\n");
+	has(&r, "\nThread T: 3 calls of 2 functions\n"
+		"        NET        SELF     CALLS RUNNING  FUNCTION\n"
+		"    +4.0 KB     +1.0 KB         1       1  serve  a.py:5\n"
+		"    +3.0 KB     +3.0 KB         2       1  handle  a.py:9\n");
+	rrun_free(&r);
+
+	/* the same files without end= and closed_at_end= (an older recording): as before */
+	put(tmp, "meta", "run=1\nstart=299.9\nmetric=rss\n");
+	top(tmp, NULL, &r);
+	has(&r, "\nThread T: 3 calls of 2 functions\n"
+		"        NET        SELF     CALLS  FUNCTION\n"
+		"    +4.0 KB     +1.0 KB         1  serve  a.py:5\n");
+	lacks(&r, "RUNNING");
+	lacks(&r, "still running");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
+/* --merge-threads: the all-threads table only. */
+Test(render_top, merge_threads)
+{
+	const char *merge[] = {"--merge-threads", NULL};
+	struct rrun r;
+
+	top(RENDER_FIXTURES "/tgattach-nested/5151", merge, &r);
+	lacks(&r, "\nThread ");
+	has(&r, "\nAll threads: 41 calls of 6 functions\n"
+		"        NET        SELF     CALLS  FUNCTION\n"
+		" +1001.2 KB         0 B         1  <module>  /opt/app/work.py:40\n");
+	rrun_free(&r);
 }
