@@ -49,6 +49,7 @@ struct run {
 	double started, last_status;
 	double next_flush;    /* monotonic time of the next flush of every file */
 	uint64_t children;    /* child processes recorded */
+	uint64_t ticks;
 	int status_tty;
 };
 
@@ -377,13 +378,14 @@ static int flush_due(struct run *r, struct tg_err *err)
 
 /* proc_tick(); with --consistent, a stack sample is taken with the threads stopped.  A
  * process whose threads do not all stop in time is sampled running (counted in meta). */
-static int sample_proc(struct run *r, struct proc *p, int due, double now, struct tg_err *err)
+static int sample_proc(struct run *r, struct proc *p, int due, int may_burst, double now,
+		       struct tg_err *err)
 {
 	if (!due || !r->opts.consistent || proc_waiting(p))
-		return proc_tick(p, due, now, err);
+		return proc_tick(p, due, may_burst, now, err);
 	double asked = clock_mono_s();
 	int paused = tracer_pause(r->tracer, proc_pid(p), CONSISTENT_PAUSE_MS, NULL) == 0;
-	int rc = proc_tick(p, due, now, err);
+	int rc = proc_tick(p, due, 0, now, err);
 	if (paused)
 		tracer_resume(r->tracer, proc_pid(p));
 	proc_note_pause(p, paused, clock_mono_s() - asked);
@@ -400,8 +402,11 @@ static int tick(void *ctx, struct tg_err *err)
 	if (!due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
 		return -1;
 	double now = clock_real_s();
+	/* one process's burst per tick, in turn: a burst holds the loop for its length, and a
+	 * tree of busy processes must not fill both cores with them */
+	size_t burst_turn = r->nprocs ? r->ticks++ % r->nprocs : 0;
 	for (size_t i = 0; i < r->nprocs;) {
-		int rc = sample_proc(r, r->procs[i], due, now, err);
+		int rc = sample_proc(r, r->procs[i], due, i == burst_turn, now, err);
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {

@@ -41,9 +41,10 @@ struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 		       const struct py_target *like, int micro, struct tg_err *err);
 /* It gets memory micro-samples. */
 int proc_micro(const struct proc *p);
-/* One tick: a stack sample when stack_due, else a memory micro-sample.  Returns 1 when the
- * process is gone, 0 to go on, -1 with err on a write error. */
-int proc_tick(struct proc *p, int stack_due, double now_real, struct tg_err *err);
+/* One tick: a stack sample when stack_due, else (when may_burst) a burst of memory
+ * micro-samples if one is due.  Returns 1 when the process is gone, 0 to go on, -1 with
+ * err on a write error. */
+int proc_tick(struct proc *p, int stack_due, int may_burst, double now_real, struct tg_err *err);
 /* The process exec'd.  Returns 1 when the new program is not Python (let it go); 0 when
  * it is: the recording goes on once the new interpreter is found (proc_tick retries). */
 int proc_exec(struct proc *p, struct tg_err *err);

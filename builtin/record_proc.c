@@ -153,14 +153,14 @@ static int micro_tick(struct proc *p, struct tg_err *err)
 	return 0;
 }
 
-int proc_tick(struct proc *p, int stack_due, double now, struct tg_err *err)
+int proc_tick(struct proc *p, int stack_due, int may_burst, double now, struct tg_err *err)
 {
 	struct memtrack_row row;
 
 	if (p->exec_since > 0)
 		return stack_due ? resume_after_exec(p, err) : 0;
 	if (!stack_due)
-		return micro_tick(p, err);
+		return may_burst && p->micro ? micro_tick(p, err) : 0;
 	if (memtrack_read(p->mem, &row, 0) != 0 || row.v[MT_RSS] == 0)
 		return 1; /* the process is gone (or a zombie: nothing resident) */
 	if (write_process(p, now, &row, err) < 0)
