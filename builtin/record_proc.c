@@ -28,14 +28,14 @@ struct proc {
 	struct tracker *tracker;
 	struct memtrack *mem;
 	struct walk_sample sample;
-	struct walk_sample one, again; /* a thread walked between samples; a second walk */
+	struct walk_sample one; /* a thread walked between samples */
 	int64_t *charged;
 	size_t charged_cap;
 	double last_process_row;
 	uint64_t samples, failed_samples;
 	uint64_t paused_samples, pause_missed; /* --consistent */
-	uint64_t suspect_returns, held_returns; /* long-running frames seen gone; not confirmed */
 	uint64_t closed_at_end;                 /* frames still running when recording ended */
+	uint64_t suspect_returns, held_walks;   /* of trackers freed (exec) */
 	double ended;                           /* when the recording of it ended (Unix time) */
 	double paused_s;
 	size_t last_nthreads;
@@ -74,34 +74,6 @@ static int write_process(struct proc *p, double now, const struct memtrack_row *
 	return output_alloc_row(p->out, now, row->v, row->valid, MT_NCOLS, err);
 }
 
-/* A walk that would end a long-running call is suspect: a running thread read while it
- * moves can miss frames for one walk, and a call that "returns" by mistake takes all that
- * was charged since it began.  A second walk must agree on where the stack changed; when
- * it does, or shows the first was torn, it is the one used; otherwise the thread's stack
- * is left as it was for this sample (its charge goes to the stack as last known). */
-static void confirm_walk(struct proc *p, struct walk_thread *th, double now)
-{
-	size_t k1, k2;
-
-	if (th->truncated || th->reused || !tracker_check(p->tracker, th, now, &k1))
-		return;
-	p->suspect_returns++;
-	if (walker_walk_thread(p->s.walker, th, &p->again) < 0) {
-		th->truncated = 1;
-		p->held_returns++;
-		return;
-	}
-	struct walk_thread *th2 = &p->again.threads[0];
-	int suspect2 = tracker_check(p->tracker, th2, now, &k2);
-	if (th2->truncated || k2 < k1 || (k2 > k1 && suspect2)) {
-		th->truncated = 1;
-		p->held_returns++;
-		return;
-	}
-	memcpy(th->frames, th2->frames, th2->depth * sizeof *th2->frames);
-	th->depth = th2->depth;
-}
-
 static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t tstate)
 {
 	for (size_t i = 0; i < p->sample.nthreads; i++)
@@ -123,7 +95,6 @@ static int charge_share(struct proc *p, const struct attrib_share *sh, double no
 	if (walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0) {
 		if (!known)
 			session_refresh_names(&p->s, &p->one);
-		confirm_walk(p, &p->one.threads[0], now);
 		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now, thread_name,
 				      p, err);
 	}
@@ -173,8 +144,6 @@ int proc_tick(struct proc *p, int stack_due, int may_burst, double now, struct t
 	    tracker_pending(p->tracker))
 		session_refresh_names(&p->s, &p->sample);
 	p->last_nthreads = p->sample.nthreads;
-	for (size_t i = 0; i < p->sample.nthreads; i++)
-		confirm_walk(p, &p->sample.threads[i], now);
 	int64_t *charged = charged_for(p, p->sample.nthreads);
 	memtrack_charge(p->mem, &p->sample, charged);
 	if (tracker_feed(p->tracker, &p->sample, charged, now, thread_name, p, err) < 0)
@@ -274,8 +243,12 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);
 	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
 	buf_addf(meta_add(kv, "mem_micro_walks"), "%llu", (unsigned long long)st.micro_walks);
-	buf_addf(meta_add(kv, "suspect_returns"), "%llu", (unsigned long long)p->suspect_returns);
-	buf_addf(meta_add(kv, "held_returns"), "%llu", (unsigned long long)p->held_returns);
+	uint64_t suspect = 0, held = 0;
+	if (p->tracker)
+		tracker_stats(p->tracker, &suspect, &held);
+	buf_addf(meta_add(kv, "suspect_returns"), "%llu",
+		 (unsigned long long)(p->suspect_returns + suspect));
+	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)(p->held_walks + held));
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
 	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
 	if (p->opts->consistent) {
@@ -369,7 +342,6 @@ static void proc_free(struct proc *p)
 	memtrack_free(p->mem);
 	walk_sample_free(&p->sample);
 	walk_sample_free(&p->one);
-	walk_sample_free(&p->again);
 	session_close(&p->s);
 	buf_free(&p->cmdline);
 	free(p->charged);
@@ -437,6 +409,10 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	p->ended = clock_real_s();
 	size_t closed = 0;
 	tracker_end_all(p->tracker, p->ended, &closed, NULL);
+	uint64_t suspect, held;
+	tracker_stats(p->tracker, &suspect, &held);
+	p->suspect_returns += suspect;
+	p->held_walks += held;
 	p->closed_at_end += closed;
 	tracker_free(p->tracker);
 	p->tracker = NULL;

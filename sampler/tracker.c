@@ -7,12 +7,15 @@
 
 #define TRACK_MAX_THREADS WALK_MAX_THREADS
 #define RETIRE_AFTER 3
-/* A frame is old, and its return suspect until a second walk confirms it, once it has been
- * seen this many times over at least this long: torn reads of a running thread can drop
- * frames for one walk, and a long-lived frame that "returns" by mistake takes everything
- * charged since its call with it. */
+/* A thread's outermost frame is old once it has been seen this many times over at least
+ * this long; a walk that replaces it is suspect until every walk for HOLD_S agrees.  A walk
+ * of a running thread can miss frames (the interpreter caught while it links a new frame,
+ * where a descheduled thread can stay for milliseconds, so that two walks in a row agree),
+ * and a long-lived frame that "returns" by mistake takes everything charged since its call
+ * with it. */
 #define OLD_SIGHTINGS 3
 #define OLD_AGE_S 0.02
+#define HOLD_S 0.1
 
 struct tframe {
 	uint64_t addr, code;
@@ -33,6 +36,7 @@ struct tthread {
 	uint64_t seen;       /* sample number of the last sighting */
 	double last_when;    /* its time */
 	int64_t mem;         /* memory charged so far */
+	double hold_since;   /* a suspect return seen first then; 0: none */
 	struct output_thread *out;
 	size_t depth;
 	struct tframe frames[WALK_MAX_DEPTH]; /* [0] outermost */
@@ -60,6 +64,7 @@ struct tracker {
 	char *filter;
 	size_t filter_len;
 	uint64_t samples;
+	uint64_t suspect_returns, held_walks;
 	struct tthread **threads;
 	size_t nthreads;
 	struct intern names;
@@ -316,6 +321,39 @@ static void note_positions(struct tthread *t, const struct walk_thread *th)
 	}
 }
 
+/* Would feeding th replace t's outermost frame, an old one?  A thread's outermost call
+ * (threading's _bootstrap, the main thread's <module>) ends only when the thread does; the
+ * walks that show another are those that caught the interpreter linking a frame called
+ * from C (3.12+: its entry frame, 3.13: a slot such as __getattr__), which a thread
+ * descheduled there shows for milliseconds.  Deeper returns of old frames are common (a
+ * worker's wait ends at every request) and are taken at once. */
+static int suspect(const struct tthread *t, const struct walk_thread *th, double when)
+{
+	return t->depth > 0 && common_prefix(t, th) == 0 &&
+	       t->frames[0].sightings >= OLD_SIGHTINGS &&
+	       when - t->frames[0].first_when >= OLD_AGE_S;
+}
+
+/* Is th's stack held back: it would return an old frame, and walks have not agreed on that
+ * for HOLD_S yet? */
+static int held(struct tracker *tk, struct tthread *t, const struct walk_thread *th, double when)
+{
+	if (!suspect(t, th, when)) {
+		t->hold_since = 0;
+		return 0;
+	}
+	if (!t->hold_since) {
+		t->hold_since = when;
+		tk->suspect_returns++;
+	}
+	if (when - t->hold_since >= HOLD_S) {
+		t->hold_since = 0;
+		return 0;
+	}
+	tk->held_walks++;
+	return 1;
+}
+
 /* The change charged at this sighting goes to the stack as it is now: every frame on it
  * (inclusively, through the deltas of their returns), the innermost as its own. */
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
@@ -333,7 +371,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * no frame at all in a thread that had some is a moment the interpreter's own links
 	 * are in flux (3.11+ sets a new C frame's current frame just after linking it): a
 	 * thread whose Python code ends is retired when its state goes */
-	if (!th->truncated && !(th->depth == 0 && t->depth > 0)) {
+	if (!th->truncated && !(th->depth == 0 && t->depth > 0) && !held(tk, t, th, when)) {
 		size_t keep = common_prefix(t, th);
 		if (emit_returns(tk, t, keep, when, err) < 0)
 			return -1;
@@ -346,21 +384,10 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	return 0;
 }
 
-int tracker_check(const struct tracker *tk, const struct walk_thread *th, double when,
-		  size_t *prefix)
+void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks)
 {
-	const struct tthread *t = find_thread((struct tracker *)tk, th);
-
-	*prefix = 0;
-	if (!t)
-		return 0;
-	size_t keep = th->truncated || th->depth == 0 ? t->depth : common_prefix(t, th);
-	*prefix = keep;
-	for (size_t k = keep; k < t->depth; k++)
-		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
-		    when - t->frames[k].first_when >= OLD_AGE_S)
-			return 1;
-	return 0;
+	*suspect_returns = tk->suspect_returns;
+	*held_walks = tk->held_walks;
 }
 
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,

@@ -47,12 +47,9 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
 		     double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
-/* Before feeding th: how many of its outermost frames are the calls already open
- * (*prefix), and whether feeding it would return a frame that has been running for long
- * (seen several times over tens of milliseconds).  Such a return is suspect (a torn read
- * of a running thread drops frames) until a second walk agrees: 1 then, else 0. */
-int tracker_check(const struct tracker *tk, const struct walk_thread *th, double when,
-		  size_t *prefix);
+/* Returns of long-running frames seen in a walk (suspect until every walk for a tenth of a
+ * second agrees), and walks held back meanwhile (that thread's stack left as it was). */
+void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks);
 
 /* Every frame of every thread returned now (the process exec'd, or the recording ends):
  * write the returns and forget the threads.  *closed (when given) is increased by the
