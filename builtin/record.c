@@ -44,41 +44,43 @@ struct run {
 	size_t nprocs, cap;
 	struct pending *pend; /* events from the tracer, handled at the tick */
 	size_t npend, pend_cap;
-	double loop_hz;       /* the loop's rate: the larger of the two rates */
-	double next_stack;    /* monotonic time of the next stack sample */
+	double loop_hz;	   /* the loop's rate: the larger of the two rates */
+	double next_stack; /* monotonic time of the next stack sample */
 	double started, last_status;
-	double next_flush;    /* monotonic time of the next flush of every file */
-	uint64_t children;    /* child processes recorded */
+	double next_flush; /* monotonic time of the next flush of every file */
+	uint64_t children; /* child processes recorded */
 	uint64_t ticks;
 	int status_tty;
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: tgattach -p PID [options]\n"
-		"Attach to a running CPython and record every thread's stack and memory into\n"
-		"DIR/PID/ (process.mem, process.alloc, THREAD.stack, THREAD.mem, meta) until Ctrl-C, SIGTERM,\n"
-		"SIGHUP, the duration limit, or the target's exit.  The target is never paused.\n\n"
-		"  -p, --pid PID          process to attach to (required)\n"
-		"  -o, --output DIR       output directory (default .)\n"
-		"  -r, --rate HZ          samples per second (default 100)\n"
-		"  -d, --duration SECS    stop after SECS seconds\n"
-		"      --metric rss|heap  memory charged to threads: resident memory, or the\n"
-		"                         allocator's bytes in use (default: heap where the\n"
-		"                         build lets tgattach read it, else rss)\n"
-		"      --mem-rate HZ      memory micro-samples per second between stack\n"
-		"                         samples, for attribution (default 2000; 0: none)\n"
-		"      --process-interval SECS  write process.mem and process.alloc every SECS\n"
-		"                         (default: every sample)\n"
-		"      --filter PREFIX    only frames whose file starts with PREFIX\n"
-		"      --no-stack         do not write THREAD.stack files\n"
-		"      --no-follow-forks  do not record child processes (they are detached at birth)\n"
-		"      --consistent       stop the target's threads for each stack sample (exact\n"
-		"                         snapshots; the target pauses: cost in meta, pause_us)\n"
-		"      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
-		"  -q, --quiet            no status line, no summary\n"
-		"  -h, --help             this help;  --version  the version\n");
+	fprintf(
+	    out,
+	    "usage: tgattach -p PID [options]\n"
+	    "Attach to a running CPython and record every thread's stack and memory into\n"
+	    "DIR/PID/ (process.mem, process.alloc, THREAD.stack, THREAD.mem, meta) until Ctrl-C, "
+	    "SIGTERM,\n"
+	    "SIGHUP, the duration limit, or the target's exit.  The target is never paused.\n\n"
+	    "  -p, --pid PID          process to attach to (required)\n"
+	    "  -o, --output DIR       output directory (default .)\n"
+	    "  -r, --rate HZ          samples per second (default 100)\n"
+	    "  -d, --duration SECS    stop after SECS seconds\n"
+	    "      --metric rss|heap  memory charged to threads: resident memory, or the\n"
+	    "                         allocator's bytes in use (default: heap where the\n"
+	    "                         build lets tgattach read it, else rss)\n"
+	    "      --mem-rate HZ      memory micro-samples per second between stack\n"
+	    "                         samples, for attribution (default 2000; 0: none)\n"
+	    "      --process-interval SECS  write process.mem and process.alloc every SECS\n"
+	    "                         (default: every sample)\n"
+	    "      --filter PREFIX    only frames whose file starts with PREFIX\n"
+	    "      --no-stack         do not write THREAD.stack files\n"
+	    "      --no-follow-forks  do not record child processes (they are detached at birth)\n"
+	    "      --consistent       stop the target's threads for each stack sample (exact\n"
+	    "                         snapshots; the target pauses: cost in meta, pause_us)\n"
+	    "      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
+	    "  -q, --quiet            no status line, no summary\n"
+	    "  -h, --help             this help;  --version  the version\n");
 }
 
 static int parse_metric(const char *arg, enum memtrack_metric *out, struct tg_err *err)
@@ -111,22 +113,22 @@ static int parse_mem_rate(const char *arg, double *out, struct tg_err *err)
 static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_err *err)
 {
 	static const struct option longopts[] = {
-		{"pid", required_argument, NULL, 'p'},
-		{"output", required_argument, NULL, 'o'},
-		{"rate", required_argument, NULL, 'r'},
-		{"duration", required_argument, NULL, 'd'},
-		{"filter", required_argument, NULL, 'F'},
-		{"no-stack", no_argument, NULL, 'S'},
-		{"no-follow-forks", no_argument, NULL, 'N'},
-		{"consistent", no_argument, NULL, 'C'},
-		{"metric", required_argument, NULL, 'M'},
-		{"process-interval", required_argument, NULL, 'I'},
-		{"mem-rate", required_argument, NULL, 'R'},
-		{"offsets", required_argument, NULL, 'O'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"filter", required_argument, NULL, 'F'},
+	    {"no-stack", no_argument, NULL, 'S'},
+	    {"no-follow-forks", no_argument, NULL, 'N'},
+	    {"consistent", no_argument, NULL, 'C'},
+	    {"metric", required_argument, NULL, 'M'},
+	    {"process-interval", required_argument, NULL, 'I'},
+	    {"mem-rate", required_argument, NULL, 'R'},
+	    {"offsets", required_argument, NULL, 'O'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -168,8 +170,8 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 			rc = parse_mem_rate(optarg, &o->mem_rate_hz, err);
 			break;
 		case 'I':
-			rc = options_positive("--process-interval", optarg,
-					      &o->process_interval_s, err);
+			rc = options_positive("--process-interval", optarg, &o->process_interval_s,
+					      err);
 			break;
 		case 'O':
 			rc = options_offsets(optarg, &o->offsets, err);
@@ -356,9 +358,8 @@ static void status_line(struct run *r, double now, int final)
 		threads += proc_threads(r->procs[i]);
 	}
 	fprintf(stderr, "\r[%7.1fs] %llu samples, %zu processes, %zu threads, %.1f MB written%s",
-		now - r->started,
-		(unsigned long long)(r->nprocs ? proc_samples(r->procs[0]) : 0), r->nprocs,
-		threads, (double)bytes / 1e6, final ? "\n" : "  ");
+		now - r->started, (unsigned long long)(r->nprocs ? proc_samples(r->procs[0]) : 0),
+		r->nprocs, threads, (double)bytes / 1e6, final ? "\n" : "  ");
 }
 
 /* Every FLUSH_INTERVAL_S the buffered lines reach the files, so that they can be followed
@@ -525,9 +526,8 @@ int cmd_record(int argc, char **argv)
 	r.status_tty = isatty(STDERR_FILENO);
 	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
 	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
-	uint64_t samples = r.nprocs && proc_pid(r.procs[0]) == r.opts.pid
-				   ? proc_samples(r.procs[0])
-				   : 0;
+	uint64_t samples =
+	    r.nprocs && proc_pid(r.procs[0]) == r.opts.pid ? proc_samples(r.procs[0]) : 0;
 	status_line(&r, clock_real_s(), 1);
 	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
 	if (rc < 0)

@@ -13,17 +13,17 @@ struct record_opts {
 	pid_t pid;
 	const char *outdir;
 	double rate_hz;
-	double mem_rate_hz;        /* < 0: default */
+	double mem_rate_hz; /* < 0: default */
 	double duration_s;
 	double process_interval_s; /* 0: every sample */
 	const char *filter;
 	int no_stack;
 	int quiet;
 	int no_follow_forks;
-	int consistent;            /* --consistent: threads paused for each stack sample */
+	int consistent; /* --consistent: threads paused for each stack sample */
 	enum memtrack_metric metric;
 	enum offsets_mode offsets;
-	int argc;                  /* tgattach's own command line, for meta */
+	int argc; /* tgattach's own command line, for meta */
 	char **argv;
 };
 

@@ -34,9 +34,9 @@ struct proc {
 	double last_process_row;
 	uint64_t samples, failed_samples;
 	uint64_t paused_samples, pause_missed; /* --consistent */
-	uint64_t closed_at_end;                 /* frames still running when recording ended */
-	uint64_t suspect_returns, held_walks;   /* of trackers freed (exec) */
-	double ended;                           /* when the recording of it ended (Unix time) */
+	uint64_t closed_at_end;		       /* frames still running when recording ended */
+	uint64_t suspect_returns, held_walks;  /* of trackers freed (exec) */
+	double ended;			       /* when the recording of it ended (Unix time) */
 	double paused_s;
 	size_t last_nthreads;
 	double started;
@@ -196,7 +196,8 @@ static void meta_alloc(struct proc *p, struct meta_kv *kv)
 	int heap = memtrack_heap_available(p->mem);
 	struct buf *cols, *missing;
 
-	buf_addstr(meta_add(kv, "metric"), memtrack_metric(p->mem) == MEMTRACK_HEAP ? "heap" : "rss");
+	buf_addstr(meta_add(kv, "metric"),
+		   memtrack_metric(p->mem) == MEMTRACK_HEAP ? "heap" : "rss");
 	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
 	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", p->opts->mem_rate_hz);
 	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
@@ -229,8 +230,7 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 	memtrack_stats(p->mem, &st);
 	buf_addf(meta_add(kv, "samples"), "%llu", (unsigned long long)p->samples);
 	buf_addf(meta_add(kv, "failed_samples"), "%llu", (unsigned long long)p->failed_samples);
-	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu",
-		 (unsigned long long)st.micro_samples);
+	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu", (unsigned long long)st.micro_samples);
 	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
 	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
 	buf_addf(meta_add(kv, "alloc_walks_spared"), "%llu", (unsigned long long)st.walks_spared);
@@ -315,9 +315,9 @@ static int write_alloc_header(struct proc *p, struct tg_err *err)
 	buf_addf(&c1, "tgattach process.alloc of process %d, run %.6f: one row per sample",
 		 (int)p->pid, p->started);
 	const char *comments[] = {
-		buf_cstr(&c1),
-		"bytes or counts; ? = not read (see alloc_missing in meta) or discarded as "
-		"torn; gnuplot: set datafile missing \"?\""};
+	    buf_cstr(&c1),
+	    "bytes or counts; ? = not read (see alloc_missing in meta) or discarded as "
+	    "torn; gnuplot: set datafile missing \"?\""};
 	int rc = output_alloc_header(p->out, comments, 2, cols, 1 + MT_NCOLS, err);
 	buf_free(&c1);
 	return rc;
@@ -396,8 +396,8 @@ static int runs_python(pid_t pid)
 	snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
 	if (elfimg_open(&img, exe, NULL) < 0)
 		return 0;
-	int yes = elfimg_symbol(&img, "Py_Initialize", NULL) != 0 ||
-		  elfimg_needs(&img, "libpython");
+	int yes =
+	    elfimg_symbol(&img, "Py_Initialize", NULL) != 0 || elfimg_needs(&img, "libpython");
 	elfimg_close(&img);
 	return yes;
 }

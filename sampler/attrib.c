@@ -438,8 +438,8 @@ static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
  * sample (a thread started since, as servers do per request). */
 static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, size_t nholders)
 {
-	if (nholders == 1 && (a->nmicro_prev == 0 || (a->nmicro_prev == 1 &&
-						       a->micro_prev[0] == holders[0])))
+	if (nholders == 1 &&
+	    (a->nmicro_prev == 0 || (a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])))
 		return holders[0];
 	if (nholders == 0 && a->nmicro_prev == 1)
 		return a->micro_prev[0];

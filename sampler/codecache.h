@@ -18,8 +18,8 @@ struct code_info {
 	uint64_t addr;
 	uint64_t filename_ptr, name_ptr, linetable_ptr; /* validity key */
 	int firstlineno;
-	char *file;          /* UTF-8, as the interpreter has it */
-	char *func;          /* qualified name where the version has one */
+	char *file; /* UTF-8, as the interpreter has it */
+	char *func; /* qualified name where the version has one */
 	unsigned char *linetable;
 	size_t linetable_len;
 	uint64_t last_used;

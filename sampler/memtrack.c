@@ -45,20 +45,20 @@ struct memtrack {
 	int have_walk;
 	uint64_t walk_proc_ns, walk_mono;
 	double walk_budget, budget_time;
-	double window_s;     /* a window: one burst in each */
-	double window_end;   /* monotonic end of the current window; 0: none yet */
-	double burst_at;     /* when this window's burst starts; 0: taken or skipped */
-	double burst_end;    /* end of the burst under way; 0: none */
-	double next_step;    /* earliest time of the burst's next reading */
-	double weight;       /* window / burst: what a change seen in a burst stands for */
+	double window_s;   /* a window: one burst in each */
+	double window_end; /* monotonic end of the current window; 0: none yet */
+	double burst_at;   /* when this window's burst starts; 0: taken or skipped */
+	double burst_end;  /* end of the burst under way; 0: none */
+	double next_step;  /* earliest time of the burst's next reading */
+	double weight;	   /* window / burst: what a change seen in a burst stands for */
 	double last_burst_end;
-	double weight_sum;   /* of the bursts taken, for the mean in the statistics */
-	uint64_t rng;        /* xorshift state, for the bursts' moments */
-	size_t nthreads; /* threads at the last stack sample */
+	double weight_sum; /* of the bursts taken, for the mean in the statistics */
+	uint64_t rng;	   /* xorshift state, for the bursts' moments */
+	size_t nthreads;   /* threads at the last stack sample */
 	pid_t pid;
-	uint64_t window;     /* how long the process CPU clock must stand still to prove idle */
-	uint64_t proc_ns;    /* the process CPU clock at the last micro-sample */
-	uint64_t proc_same;  /* monotonic ns since which it has read proc_ns; 0: none */
+	uint64_t window;    /* how long the process CPU clock must stand still to prove idle */
+	uint64_t proc_ns;   /* the process CPU clock at the last micro-sample */
+	uint64_t proc_same; /* monotonic ns since which it has read proc_ns; 0: none */
 	struct memtrack_stats stats;
 };
 
@@ -203,8 +203,7 @@ static int quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
  * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
  * rest is kept for the stack sample. */
-static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_share *out,
-			 size_t max)
+static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_share *out, size_t max)
 {
 	uint64_t holders[GIL_MAX];
 	size_t n = gil_holders(mt->gil, holders, GIL_MAX), shares = 0;
@@ -270,10 +269,12 @@ int memtrack_burst(struct memtrack *mt)
 		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
-		mt->window_end = (mt->window_end > 0 && now - mt->window_end < mt->window_s
-					  ? mt->window_end
-					  : now) + mt->window_s;
-		mt->burst_at = mt->window_end - mt->window_s + rand01(mt) * (mt->window_s - BURST_S);
+		mt->window_end =
+		    (mt->window_end > 0 && now - mt->window_end < mt->window_s ? mt->window_end
+									       : now) +
+		    mt->window_s;
+		mt->burst_at =
+		    mt->window_end - mt->window_s + rand01(mt) * (mt->window_s - BURST_S);
 	}
 	if (mt->burst_at <= 0 || now < mt->burst_at)
 		return 0;

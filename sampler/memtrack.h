@@ -57,8 +57,8 @@ struct memtrack_stats {
 	uint64_t micro_walks; /* micro-samples whose change was charged to walked stacks */
 	uint64_t bursts;
 	uint64_t walks_spared; /* pool walks not made: the process had not run since the last */
-	int64_t burst_bytes;  /* changes seen in bursts, unweighted */
-	double weight;        /* what a change seen in a burst stands for (window / burst) */
+	int64_t burst_bytes;   /* changes seen in bursts, unweighted */
+	double weight;	       /* what a change seen in a burst stands for (window / burst) */
 	double sample_s, walk_s, micro_s; /* time spent in each */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 };

@@ -18,7 +18,7 @@
 
 struct session_opts {
 	enum offsets_mode offsets;
-	int attach;           /* PTRACE_SEIZE the target (record, dump); info does not */
+	int attach; /* PTRACE_SEIZE the target (record, dump); info does not */
 	int follow_forks;
 	trace_event_fn on_event;
 	void *ctx;
@@ -31,15 +31,14 @@ struct session {
 	struct trace *trace;
 	struct walker *walker;
 	struct thread_names *names;
-	uint64_t names_at; /* monotonic ns just before the names were last read; 0: never */
+	uint64_t names_at;   /* monotonic ns just before the names were last read; 0: never */
 	int64_t *named_tids; /* TIDs of threads named in this session (open addressing) */
 	size_t named_n;
 };
 
 /* Resolve the interpreter first (a process that is not Python is never touched), then
  * attach.  On failure everything is released and nothing stays attached. */
-int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
-		 struct tg_err *err);
+int session_open(struct session *s, pid_t pid, const struct session_opts *opts, struct tg_err *err);
 /* A session for a forked child of a process whose interpreter is already resolved: the
  * child has the same mappings, so nothing is looked up again.  Does not attach. */
 void session_open_like(struct session *s, pid_t pid, const struct py_target *like);

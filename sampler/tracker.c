@@ -19,11 +19,11 @@
 
 struct tframe {
 	uint64_t addr, code;
-	int64_t pos;        /* instruction position at the last sample */
-	const char *file;   /* interned */
-	const char *func;   /* interned */
-	int line;           /* line at the last sample */
-	int kept;           /* passes the filter */
+	int64_t pos;	  /* instruction position at the last sample */
+	const char *file; /* interned */
+	const char *func; /* interned */
+	int line;	  /* line at the last sample */
+	int kept;	  /* passes the filter */
 	int64_t mem_at_call;
 	double first_when;  /* time of its call */
 	uint32_t sightings; /* walks that saw it */
@@ -31,12 +31,12 @@ struct tframe {
 
 struct tthread {
 	uint64_t tstate, interp, thread_id;
-	uint64_t key;        /* its writer's key (output_thread) */
+	uint64_t key; /* its writer's key (output_thread) */
 	int64_t native_id;
-	uint64_t seen;       /* sample number of the last sighting */
-	double last_when;    /* its time */
-	int64_t mem;         /* memory charged so far */
-	double hold_since;   /* a suspect return seen first then; 0: none */
+	uint64_t seen;	   /* sample number of the last sighting */
+	double last_when;  /* its time */
+	int64_t mem;	   /* memory charged so far */
+	double hold_since; /* a suspect return seen first then; 0: none */
 	struct output_thread *out;
 	size_t depth;
 	struct tframe frames[WALK_MAX_DEPTH]; /* [0] outermost */
@@ -52,7 +52,7 @@ struct intern {
 struct pending {
 	uint64_t thread_id;
 	int64_t native_id;
-	uint64_t first;      /* sample number of the first sighting */
+	uint64_t first; /* sample number of the first sighting */
 };
 
 #define PENDING_MAX 256
@@ -390,8 +390,8 @@ void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t
 	*held_walks = tk->held_walks;
 }
 
-int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged, double when,
+		     tracker_name_fn name_fn, void *ctx, struct tg_err *err)
 {
 	struct tthread *t = find_thread(tk, th);
 
@@ -452,7 +452,8 @@ static int identity_taken(const struct walk_sample *s, size_t i)
 	for (size_t k = 0; k < s->nthreads; k++) {
 		const struct walk_thread *o = &s->threads[k];
 		if (k != i && o->thread_id == th->thread_id && o->native_id == th->native_id &&
-		    o->interp == th->interp && (o->depth > th->depth || (o->depth == th->depth && k < i)))
+		    o->interp == th->interp &&
+		    (o->depth > th->depth || (o->depth == th->depth && k < i)))
 			return 1;
 	}
 	return 0;

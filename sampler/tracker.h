@@ -44,8 +44,8 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
  * `charged` bytes charged to its stack as it is now.  A thread not written yet is added
  * when name_fn is given (as by tracker_feed).  1 when taken, 0 when the thread is not
  * being written (unnamed yet, or no name_fn): the caller keeps the bytes. */
-int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged, double when,
+		     tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
 /* Returns of long-running frames seen in a walk (suspect until every walk for a tenth of a
  * second agrees), and walks held back meanwhile (that thread's stack left as it was). */

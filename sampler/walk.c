@@ -47,18 +47,18 @@ struct walker {
 	struct pyobj p;
 	struct codecache *codes;
 	size_t tstate_len, frame_len, code_len;
-	int new_frames;           /* 3.11+: _PyInterpreterFrame chain */
+	int new_frames; /* 3.11+: _PyInterpreterFrame chain */
 	uint64_t code_ptr_mask;
-	struct native_ids *tids;  /* kernel TIDs the thread states lack or have wrong */
+	struct native_ids *tids; /* kernel TIDs the thread states lack or have wrong */
 	struct gil_reader *gil;
-	size_t gil_interps;       /* interpreters seen when the GILs were last looked up */
+	size_t gil_interps; /* interpreters seen when the GILs were last looked up */
 	/* 3.11+: a local copy of the used part of the thread's data stack, where its frames
 	 * live, so the chain is walked without one read per frame */
 	unsigned char *stack_copy;
 	size_t stack_cap, stack_used;
 	struct stack_range {
 		uint64_t lo, hi; /* remote addresses copied */
-		size_t at;       /* where in stack_copy */
+		size_t at;	 /* where in stack_copy */
 	} ranges[STACK_CHUNKS_MAX];
 	size_t nranges;
 	/* per-sample scratch for the batched code-object reads */
@@ -232,8 +232,8 @@ static void read_fields(struct walker *w, uint64_t base, const int32_t *off, uin
 	}
 	if (hi < 0)
 		return;
-	if (hi - lo <= SPAN_READ_MAX && remote_read(w->r, base + (uint64_t)lo, span,
-						    (size_t)(hi - lo)) == 0) {
+	if (hi - lo <= SPAN_READ_MAX &&
+	    remote_read(w->r, base + (uint64_t)lo, span, (size_t)(hi - lo)) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (off[i] >= 0)
 				memcpy(dst[i], span + (off[i] - lo), 8);
@@ -287,7 +287,6 @@ static void ensure_frames(struct walk_thread *th)
 	}
 }
 
-
 /* Copies [lo, hi) of the target into the stack copy; 0 on success. */
 static int copy_range(struct walker *w, uint64_t lo, uint64_t hi)
 {
@@ -315,8 +314,7 @@ static void load_stack_copy(struct walker *w, const struct ts_words *ws)
 
 	w->nranges = 0;
 	w->stack_used = 0;
-	if (!w->new_frames || !chunk || !top || top <= chunk ||
-	    copy_range(w, chunk, top) < 0)
+	if (!w->new_frames || !chunk || !top || top <= chunk || copy_range(w, chunk, top) < 0)
 		return;
 	for (uint64_t prev; w->nranges < STACK_CHUNKS_MAX; chunk = prev) {
 		uint64_t hdr[2]; /* previous, size */
@@ -473,8 +471,8 @@ static void resolve_codes(struct walker *w, struct walk_sample *s)
 		for (size_t k = 0; k < th->depth; k++) {
 			struct walk_frame f = th->frames[k];
 			const struct remote_iov *v = &w->iov[f.code_slot];
-			f.code_info = v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len)
-					    : NULL;
+			f.code_info =
+			    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len) : NULL;
 			if (!f.code_info) {
 				th->truncated = 1;
 				continue;

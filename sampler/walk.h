@@ -30,31 +30,31 @@
 #define WALK_MAX_INTERPS 64
 
 struct walk_frame {
-	uint64_t addr;                 /* PyFrameObject or _PyInterpreterFrame address */
-	uint64_t code;                 /* code object address */
-	int64_t pos;                   /* f_lasti, or the instruction pointer (3.11+) */
+	uint64_t addr; /* PyFrameObject or _PyInterpreterFrame address */
+	uint64_t code; /* code object address */
+	int64_t pos;   /* f_lasti, or the instruction pointer (3.11+) */
 	const struct code_info *code_info;
-	int line;                      /* current line, -1 when unknown */
-	size_t code_slot;               /* index in the sample's list of code objects */
+	int line;	  /* current line, -1 when unknown */
+	size_t code_slot; /* index in the sample's list of code objects */
 };
 
 struct walk_thread {
 	uint64_t tstate;
 	uint64_t interp;
 	int64_t interp_id;
-	uint64_t thread_id;            /* pthread_t (threading.get_ident()) */
-	int64_t native_id;             /* kernel TID, 0 when not known */
+	uint64_t thread_id; /* pthread_t (threading.get_ident()) */
+	int64_t native_id;  /* kernel TID, 0 when not known */
 	int holds_gil;
-	int truncated;                 /* stack deeper than WALK_MAX_DEPTH, or a bad link */
-	int reused;                    /* frames kept from an earlier walk: it has not run since */
-	int moved;                     /* walker_walk_thread: its frame words changed while it
-					  was walked (the walk may mix two moments) */
-	int cpu_known;                 /* cpu_ns and quiet_since were read at this sample */
-	uint64_t cpu_ns;               /* CPU time the kernel has accounted to it (schedstat) */
-	uint64_t quiet_since;          /* CLOCK_MONOTONIC ns since which it provably has not
-					  run (up to this sample); 0 when not proven */
+	int truncated;	      /* stack deeper than WALK_MAX_DEPTH, or a bad link */
+	int reused;	      /* frames kept from an earlier walk: it has not run since */
+	int moved;	      /* walker_walk_thread: its frame words changed while it
+				 was walked (the walk may mix two moments) */
+	int cpu_known;	      /* cpu_ns and quiet_since were read at this sample */
+	uint64_t cpu_ns;      /* CPU time the kernel has accounted to it (schedstat) */
+	uint64_t quiet_since; /* CLOCK_MONOTONIC ns since which it provably has not
+				 run (up to this sample); 0 when not proven */
 	size_t depth;
-	struct walk_frame *frames;     /* [0] is the innermost frame */
+	struct walk_frame *frames; /* [0] is the innermost frame */
 	size_t frames_cap;
 };
 
@@ -63,8 +63,8 @@ struct walk_sample {
 	size_t cap;
 	struct walk_thread *threads;
 	size_t ninterps;
-	uint64_t gil_holder;           /* tstate holding the GIL, 0 if none/unknown */
-	size_t nreused;                /* threads whose frames were kept, not read */
+	uint64_t gil_holder; /* tstate holding the GIL, 0 if none/unknown */
+	size_t nreused;	     /* threads whose frames were kept, not read */
 };
 
 struct walker;

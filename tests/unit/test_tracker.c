@@ -1,0 +1,264 @@
+/* sampler/tracker: calls and returns from successive walks, with the rules that keep them
+ * true on real servers: a thread's identity, where a charge goes, walks that cannot be
+ * trusted, and the calls still running at the end. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "sampler/codecache.h"
+#include "sampler/output.h"
+#include "sampler/tracker.h"
+
+#define PID 4242
+#define MAXF 8
+
+struct fixture {
+	char dir[64];
+	struct output *out;
+	struct tracker *tk;
+	struct code_info codes[MAXF];
+	struct walk_frame frames[4][MAXF];
+	struct walk_thread th[4];
+	struct walk_sample s;
+};
+
+static void fx_init(struct fixture *fx)
+{
+	struct tg_err err = {0};
+	static const char *names[MAXF] = {"root",  "loop", "handle", "leaf",
+					  "other", "f5",   "f6",     "f7"};
+
+	memset(fx, 0, sizeof *fx);
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/tg-tracker-test-XXXXXX");
+	cr_assert_not_null(mkdtemp(fx->dir), "mkdtemp: %s", strerror(errno));
+	fx->out = output_open(fx->dir, PID, 0, &err);
+	cr_assert_not_null(fx->out, "%s", err.msg);
+	fx->tk = tracker_new(fx->out, NULL);
+	for (int i = 0; i < MAXF; i++) {
+		fx->codes[i].addr = 0x1000 + (uint64_t)i * 0x100;
+		fx->codes[i].file = (char *)"/srv/app.py";
+		fx->codes[i].func = (char *)names[i];
+	}
+	for (int t = 0; t < 4; t++) {
+		fx->th[t].frames = fx->frames[t];
+		fx->th[t].frames_cap = MAXF;
+		fx->th[t].tstate = 0x7000 + (uint64_t)t * 0x1000;
+		fx->th[t].interp = 0x5000;
+		fx->th[t].thread_id = 0x9000 + (uint64_t)t;
+		fx->th[t].native_id = 100 + t;
+	}
+	fx->s.threads = fx->th;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void fx_done(struct fixture *fx)
+{
+	tracker_free(fx->tk);
+	output_close(fx->out, NULL);
+	nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Thread t's stack, outermost first: code indices, each frame at its own address. */
+static void set_stack(struct fixture *fx, int t, const int *codes, size_t n)
+{
+	struct walk_thread *th = &fx->th[t];
+
+	th->depth = n;
+	th->truncated = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct walk_frame *f = &th->frames[n - 1 - k];
+		f->code = fx->codes[codes[k]].addr;
+		f->code_info = &fx->codes[codes[k]];
+		f->addr = 0x100000 + (uint64_t)t * 0x10000 + k * 0x100;
+		f->pos = 10;
+		f->line = 3;
+	}
+}
+
+static int name_of(void *ctx, const struct walk_thread *th, struct buf *out)
+{
+	(void)ctx;
+	buf_addf(out, "T%lld", (long long)th->native_id);
+	return 1;
+}
+
+static void feed(struct fixture *fx, size_t nthreads, const int64_t *charged, double when)
+{
+	struct tg_err err = {0};
+
+	fx->s.nthreads = nthreads;
+	cr_assert_eq(tracker_feed(fx->tk, &fx->s, charged, when, name_of, NULL, &err), 0, "%s",
+		     err.msg);
+}
+
+static char *slurp(const struct fixture *fx, const char *name)
+{
+	char path[256];
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+
+	output_flush(fx->out, NULL);
+	snprintf(path, sizeof path, "%s/%d/%s", fx->dir, PID, name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return strdup("");
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	return buf_detach(&b);
+}
+
+static int count(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* 3.11+ makes a new thread's state in its creator's thread, with the creator's ident and
+ * TID: it must not be taken for the creator (whose calls would all "return"). */
+Test(tracker, a_state_with_anothers_identity_is_not_a_thread_yet)
+{
+	struct fixture fx;
+	const int main_stack[] = {0, 1, 2};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, main_stack, 3);
+	feed(&fx, 1, NULL, 1.0);
+	fx.th[1] = fx.th[0]; /* same ident, TID, interpreter; another state, no frames */
+	fx.th[1].tstate = 0x8800;
+	fx.th[1].frames = fx.frames[1];
+	fx.th[1].depth = 0;
+	feed(&fx, 2, NULL, 1.01);
+	feed(&fx, 2, NULL, 1.02);
+	cr_assert_eq(tracker_threads(fx.tk), 1);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_eq(count(mem, "root"), 0, "the creator's calls returned:\n%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
+/* A new thread whose kernel TID a thread that ended had: that one's calls end, its writer
+ * is done, and the new one gets its own (the same writer twice was a double free). */
+Test(tracker, a_reused_tid_ends_the_thread_that_had_it)
+{
+	struct fixture fx;
+	const int a[] = {0, 2}, b[] = {0, 3};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, a, 2);
+	feed(&fx, 1, NULL, 1.0);
+	fx.th[0].tstate = 0x7100; /* another state, same TID, another ident */
+	fx.th[0].thread_id = 0x9100;
+	set_stack(&fx, 0, b, 2);
+	feed(&fx, 1, NULL, 1.01);
+	cr_assert_eq(tracker_threads(fx.tk), 1);
+	feed(&fx, 0, NULL, 1.02);
+	feed(&fx, 0, NULL, 1.03);
+	feed(&fx, 0, NULL, 1.04);
+	feed(&fx, 0, NULL, 1.05);
+	cr_assert_eq(tracker_threads(fx.tk), 0);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_eq(count(mem, "handle=>"), 1, "%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
+/* Growth goes to the stack after the sighting, a release to the stack before it (CPython
+ * frees a call's locals once its frame has left the chain). */
+Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
+{
+	struct fixture fx;
+	const int outer[] = {0, 1}, inner[] = {0, 1, 3};
+	int64_t c[1];
+
+	fx_init(&fx);
+	set_stack(&fx, 0, outer, 2);
+	feed(&fx, 1, NULL, 1.0);
+	set_stack(&fx, 0, inner, 3);
+	c[0] = 5000; /* allocated in leaf, seen as leaf begins */
+	feed(&fx, 1, c, 1.01);
+	set_stack(&fx, 0, outer, 2);
+	c[0] = -5000; /* freed as leaf returned */
+	feed(&fx, 1, c, 1.02);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, ":leaf=>0\n") != NULL, "leaf nets to zero:\n%s", mem);
+	free(mem);
+	tracker_end_all(fx.tk, 2.0, NULL, NULL);
+	mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, ":loop=>0\n") != NULL, "%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
+/* A walk that replaces a thread's old outermost frame is held until walks agree for a tenth
+ * of a second; one that comes back meanwhile leaves no trace. */
+Test(tracker, an_outermost_frame_ends_only_when_walks_agree)
+{
+	struct fixture fx;
+	const int full[] = {0, 1, 2}, torn[] = {4};
+	size_t closed = 0;
+	uint64_t suspect, held;
+
+	fx_init(&fx);
+	set_stack(&fx, 0, full, 3);
+	for (int i = 0; i < 5; i++)
+		feed(&fx, 1, NULL, 1.0 + 0.01 * i);
+	set_stack(&fx, 0, torn, 1);
+	feed(&fx, 1, NULL, 1.05);
+	feed(&fx, 1, NULL, 1.06);
+	set_stack(&fx, 0, full, 3);
+	feed(&fx, 1, NULL, 1.07);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_str_eq(mem, "", "a torn walk ended calls:\n%s", mem);
+	free(mem);
+	tracker_stats(fx.tk, &suspect, &held);
+	cr_assert(suspect == 1 && held == 2, "suspect %llu held %llu", (unsigned long long)suspect,
+		  (unsigned long long)held);
+	/* a real end: every walk agrees for long enough */
+	set_stack(&fx, 0, torn, 1);
+	for (int i = 0; i <= 12; i++)
+		feed(&fx, 1, NULL, 1.1 + 0.01 * i);
+	mem = slurp(&fx, "T100.mem");
+	cr_assert_eq(count(mem, ":root=>"), 1, "%s", mem);
+	free(mem);
+	/* the end of the recording closes what still runs */
+	cr_assert_eq(tracker_end_all(fx.tk, 3.0, &closed, NULL), 0);
+	cr_assert_eq(closed, 1);
+	mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, "3.000000#/srv/app.py:3:other=>0\n") != NULL, "%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
+/* A walk with no frame at all in a thread that had some is not an end of everything. */
+Test(tracker, an_empty_walk_ends_nothing)
+{
+	struct fixture fx;
+	const int full[] = {0, 1};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, full, 2);
+	feed(&fx, 1, NULL, 1.0);
+	fx.th[0].depth = 0;
+	feed(&fx, 1, NULL, 1.5);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_str_eq(mem, "");
+	free(mem);
+	fx_done(&fx);
+}
