@@ -24,6 +24,9 @@
 #define BURST_S 0.010
 #define BURST_STEP_S 20e-6
 #define IDLE_SKIP_S 0.1
+/* Bursts back to back (--mem-rate 100, the default) form one chain of readings, unless the
+ * loop was held up longer than this. */
+#define CONTINUE_S 0.05
 
 struct memtrack {
 	enum memtrack_metric metric;
@@ -53,6 +56,8 @@ struct memtrack {
 	double weight;	   /* window / burst: what a change seen in a burst stands for */
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
+	int continuous;	   /* bursts back to back: one chain of readings */
+	double last_read;  /* monotonic time of the last reading of a burst */
 	uint64_t rng;	   /* xorshift state, for the bursts' moments */
 	size_t nthreads;   /* threads at the last stack sample */
 	pid_t pid;
@@ -101,6 +106,7 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 	if (mt->window_s < BURST_S)
 		mt->window_s = BURST_S;
 	mt->weight = mt->window_s / BURST_S;
+	mt->continuous = mt->micro && mt->window_s <= BURST_S;
 	mt->rng = ((uint64_t)o->pid << 32) ^ (uint64_t)(now_mono() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
 	mt->pid = o->pid;
@@ -265,7 +271,7 @@ int memtrack_burst(struct memtrack *mt)
 		if (now < mt->burst_end)
 			return 1;
 		mt->burst_end = 0;
-		mt->have_quick = 0;
+		mt->have_quick = mt->continuous; /* back to back: the chain of readings goes on */
 		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
@@ -282,7 +288,19 @@ int memtrack_burst(struct memtrack *mt)
 	if (proc_long_idle(mt)) { /* nothing changed meanwhile: the next burst starts afresh */
 		mt->stats.micro_idle++;
 		mt->last_burst_end = now;
+		mt->have_quick = 0;
 		return 0;
+	}
+	/* back to back, the change made between two bursts (the loop's tick, a stack sample)
+	 * is charged at the next reading, to the stack then: nothing is left to stand for */
+	if (mt->continuous && mt->have_quick && now - mt->last_read < CONTINUE_S) {
+		mt->last_burst_end = now + BURST_S;
+		mt->burst_end = now + BURST_S;
+		mt->next_step = now;
+		mt->weight = 1;
+		mt->stats.bursts++;
+		mt->weight_sum += 1;
+		return 1;
 	}
 	/* the burst stands for the time since the last one ended (a window, unless the loop was
 	 * held up: a long pool walk, or a skipped window) */
@@ -316,6 +334,7 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	double t0 = now_mono();
 
 	*nout = 0;
+	mt->last_read = t0;
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
 	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
