@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 python3 tools/bench.py
 python3 tools/bench_fork.py
 [ -f tools/bench-memory.sh ] && sh tools/bench-memory.sh
+sh tools/bench-attrib.sh
 [ -f tools/bench-render.sh ] && sh tools/bench-render.sh
 echo "bench: results written to docs/benchmarks.md"

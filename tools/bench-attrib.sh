@@ -1,0 +1,496 @@
+#!/bin/sh
+# bench-attrib.sh [--rounds N] [--no-write]: what the memory attribution (bursts of memory
+# micro-samples, --mem-rate) costs, for `make bench`.  On Debian's gunicorn serving
+# fixtures/realserver/flask_app.py with one worker (sync, then gthread with 4 threads):
+#   idle:  tgattach's CPU (user + sys of the whole process, /proc/PID/stat) over IDLE_S
+#          seconds, as % of a core, attached with the defaults, with --mem-rate 20 and with
+#          --mem-rate 0 (attribution off): one fresh server per mode, the modes at once;
+#   busy:  requests per second under `ab -c 2 -t 10 -n 1000000` on /leak (127.0.0.1 only,
+#          bounded in time) with tgattach not attached, default, --mem-rate 20 and
+#          --mem-rate 0, the modes interleaved in ROUNDS rounds (order rotated per round),
+#          a fresh server for each run (/leak keeps ~30 KB per request); medians, and the
+#          slowdown as the median of each round's ratio to that round's unattached run;
+#          tgattach's CPU over the load and its peak RSS (VmHWM) per mode.
+# Writes the section between <!-- attrib:begin --> and <!-- attrib:end --> of
+# docs/benchmarks.md (tools/benchdoc.py).  About 6 minutes on 2 cores with 3 rounds;
+# BENCH_QUICK=1: 1 round, shorter windows.  TGATTACH=path to test another build.
+set -e
+cd "$(dirname "$0")/.."
+TG=${TGATTACH:-./tgattach}
+[ -x "$TG" ] || { echo "bench-attrib: build $TG first (make)" >&2; exit 1; }
+command -v ab >/dev/null || { echo "bench-attrib: needs ab (apache2-utils; tools/deps.sh)" >&2; exit 1; }
+[ -x /usr/bin/python3 ] || { echo "bench-attrib: needs /usr/bin/python3" >&2; exit 1; }
+/usr/bin/python3.11 -c 'import gunicorn, flask' 2>/dev/null || {
+	echo "bench-attrib: needs Debian's python3.11 with gunicorn and python3-flask (tools/deps.sh)" >&2
+	exit 1
+}
+exec /usr/bin/python3 - "$TG" "$@" <<'PY'
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, "tools")
+import benchdoc
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+PYTHON = "/usr/bin/python3.11"
+FIX = os.path.abspath("fixtures/realserver")
+IDLE_S = 5 if QUICK else 20       # idle: CPU measured over this window
+LOAD_S = 4 if QUICK else 10       # ab -t
+AB_N = 1000000                    # ab -n: with -t, only the size of ab's table
+WARMUP_N = 300                    # requests to /leak before any measurement
+TICK = os.sysconf("SC_CLK_TCK")
+# (label, tgattach options); None: not attached
+MODES = [
+    ("not attached", None),
+    ("--mem-rate 0 (attribution off)", ["--mem-rate", "0"]),
+    ("--mem-rate 20 (bursts 1 in 5)", ["--mem-rate", "20"]),
+    ("default (--mem-rate 100: bursts back to back)", []),
+]
+SERVERS = [("sync", "gunicorn, sync worker (`-w 1 -k sync`)", []),
+           ("gthread", "gunicorn, gthread worker (`-w 1 -k gthread --threads 4`)",
+            ["--threads", "4"])]
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    print("bench-attrib: " + msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# /proc
+
+def stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    return st[st.rfind(")") + 2:].split()
+
+
+def cpu_s(pid):
+    """user + sys of the whole process (every thread, live or gone), in seconds."""
+    f = stat_fields(pid)
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_of(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(stat_fields(int(d))[1]) == pid:
+                    kids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------------------------------------------------------------------------------------
+# processes: everything started is ended, on every path
+
+LIVE = []
+
+
+def start(argv, **kw):
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    p = subprocess.Popen(argv, start_new_session=True, **kw)
+    LIVE.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, wait=10.0):
+    """End p and its process group (p leads it); returns its exit status."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    if p in LIVE:
+        LIVE.remove(p)
+    return p.returncode
+
+
+def stop_all():
+    for p in reversed(list(LIVE)):
+        stop(p, wait=3.0)
+
+
+class Server:
+    """A fresh gunicorn (one worker) serving flask_app, warmed up."""
+
+    def __init__(self, extra):
+        self.port = free_port()
+        self.err = tempfile.TemporaryFile()
+        argv = [PYTHON, "-m", "gunicorn", "--chdir", FIX, "-w", "1",
+                "-k", "gthread" if extra else "sync"] + extra + [
+                "-b", "127.0.0.1:%d" % self.port, "--timeout", "120",
+                "--log-level", "warning", "flask_app:app"]
+        self.master = start(argv, stderr=self.err)
+        self.wait_ready()
+        kids = children_of(self.master.pid)
+        if len(kids) != 1:
+            raise Fail("gunicorn %d has %d workers, expected 1" % (self.master.pid, len(kids)))
+        self.worker = kids[0]
+        ab(self.port, ["-n", str(WARMUP_N)])
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.master.poll() is not None:
+                self.err.seek(0)
+                raise Fail("gunicorn exited with %d: %s" % (
+                    self.master.returncode, self.err.read().decode(errors="replace")[-300:]))
+            try:
+                with urllib.request.urlopen(self.url("/"), timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise Fail("gunicorn did not answer on port %d within 30 s" % self.port)
+
+    def close(self):
+        stop(self.master, signal.SIGQUIT)  # gunicorn's quick shutdown: nothing to finish
+        self.err.close()
+
+
+def ab(port, args):
+    """Runs ab on /leak; returns (requests per second, complete requests)."""
+    argv = ["ab", "-q", "-c", "2"] + args + ["http://127.0.0.1:%d/leak" % port]
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=LOAD_S + 60)
+    m = re.search(r"Requests per second:\s+([\d.]+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise Fail("%s: exit %d: %s" % (" ".join(argv), r.returncode,
+                                         (r.stderr or r.stdout).strip()[-300:]))
+    failed = re.search(r"Failed requests:\s+(\d+)", r.stdout)
+    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", r.stdout)
+    if (failed and int(failed.group(1))) or non2xx:
+        raise Fail("%s: failed requests:\n%s" % (" ".join(argv), r.stdout[-600:]))
+    return float(m.group(1)), int(re.search(r"Complete requests:\s+(\d+)", r.stdout).group(1))
+
+
+class Recorder:
+    """tgattach on a worker, until stopped with SIGTERM (how a user ends it)."""
+
+    def __init__(self, tg, pid, opts, work):
+        self.out = tempfile.mkdtemp(dir=work)
+        self.err = tempfile.TemporaryFile()
+        self.p = start([tg, "-p", str(pid), "-o", self.out, "-q"] + opts, stderr=self.err)
+        mem = os.path.join(self.out, str(pid), "process.mem")
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(mem) and os.path.getsize(mem) > 0):
+            if self.p.poll() is not None:
+                raise Fail("tgattach %s exited with %d: %s" % (
+                    " ".join(opts), self.p.returncode, self.errtail()))
+            if time.monotonic() > deadline:
+                raise Fail("tgattach %s wrote no sample within 20 s" % " ".join(opts))
+            time.sleep(0.02)
+        time.sleep(0.5)  # past the start (layouts, first walks): the steady state is measured
+
+    def errtail(self):
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace").strip()[-300:]
+
+    def mark(self):
+        return time.monotonic(), cpu_s(self.p.pid)
+
+    def close(self):
+        peak = status_kb(self.p.pid, "VmHWM")
+        rc = stop(self.p, wait=30.0)
+        self.err.close()
+        shutil.rmtree(self.out, ignore_errors=True)
+        if rc != 0:
+            raise Fail("tgattach exited with %s after SIGTERM" % rc)
+        return peak
+
+
+def share(a, b):
+    """% of a core between two marks."""
+    return 100.0 * (b[1] - a[1]) / (b[0] - a[0])
+
+
+# ---------------------------------------------------------------------------------------
+# the measurements
+
+def idle(tg, work):
+    """{server kind: {attached mode: (tgattach CPU % of a core, peak RSS KB)}}: every kind
+    and mode at once, each on its own fresh server."""
+    runs = []
+    try:
+        for kind, _, extra in SERVERS:
+            for label, opts in MODES:
+                if opts is not None:
+                    srv = Server(extra)
+                    runs.append([kind, label, srv, None])
+                    runs[-1][3] = Recorder(tg, srv.worker, opts, work)
+        marks = [run[3].mark() for run in runs]
+        time.sleep(IDLE_S)
+        ends = [run[3].mark() for run in runs]
+        res = {kind: {} for kind, _, _ in SERVERS}
+        for (kind, label, srv, rec), a, b in zip(runs, marks, ends):
+            res[kind][label] = (share(a, b), rec.close())
+        return res
+    finally:
+        for _, _, srv, rec in runs:
+            if rec and rec.p.poll() is None:
+                stop(rec.p)
+            srv.close()
+
+
+def busy_run(tg, extra, opts, work):
+    """One fresh server under ab: (requests/s, tgattach CPU %, peak RSS KB, worker RSS KB
+    at the end, worker CPU µs per request)."""
+    srv = Server(extra)
+    rec = None
+    try:
+        if opts is not None:
+            rec = Recorder(tg, srv.worker, opts, work)
+            a = rec.mark()
+        w0 = cpu_s(srv.worker)
+        rps, n = ab(srv.port, ["-t", str(LOAD_S), "-n", str(AB_N)])
+        wus = (cpu_s(srv.worker) - w0) * 1e6 / max(n, 1)
+        worker_kb = status_kb(srv.worker, "VmRSS")
+        if rec is None:
+            return rps, None, None, worker_kb, wus
+        cpu = share(a, rec.mark())
+        peak = rec.close()
+        rec = None
+        return rps, cpu, peak, worker_kb, wus
+    finally:
+        if rec and rec.p.poll() is None:
+            stop(rec.p)
+        srv.close()
+
+
+def busy(tg, extra, rounds, work):
+    """{label: [(round, rps, cpu, peak, worker_kb, worker_us)]}, the modes rotated in each
+    round."""
+    res = {label: [] for label, _ in MODES}
+    for r in range(rounds):
+        order = MODES[r % len(MODES):] + MODES[:r % len(MODES)]
+        for label, opts in order:
+            rps, cpu, peak, wkb, wus = busy_run(tg, extra, opts, work)
+            res[label].append((r, rps, cpu, peak, wkb, wus))
+            log("  round %d/%d, %s: %.0f requests/s, worker %.0f µs/request%s" % (
+                r + 1, rounds, label, rps, wus,
+                "" if cpu is None else ", tgattach %.1f %% of a core, peak %.1f MB" % (
+                    cpu, peak / 1024)))
+    return res
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return model
+
+
+def pct(x):
+    return "%.1f %%" % x
+
+
+def table(title, idle_res, busy_res):
+    base = {x[0]: x[1] for x in busy_res[MODES[0][0]]}
+    base_us = statistics.median(x[5] for x in busy_res[MODES[0][0]])
+    lines = [
+        "### %s" % title,
+        "",
+        "| mode | idle: tgattach CPU | idle: tgattach peak RSS MB "
+        "| busy: requests/s, median (range) | busy: slowdown, median (range) "
+        "| busy: worker CPU µs/request | busy: tgattach CPU | busy: tgattach peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    summary = {}
+    for label, opts in MODES:
+        runs = busy_res[label]
+        rps = [x[1] for x in runs]
+        wus = statistics.median(x[5] for x in runs)
+        row = [label]
+        if opts is None:
+            row += ["-", "-"]
+        else:
+            icpu, ipeak = idle_res[label]
+            row += [pct(icpu), "%.1f" % (ipeak / 1024)]
+        row.append("%.0f (%.0f – %.0f)" % (statistics.median(rps), min(rps), max(rps)))
+        if opts is None:
+            row += ["-", "%.0f" % wus, "-", "-"]
+            summary[label] = None
+        else:
+            slow = [100.0 * (1 - x[1] / base[x[0]]) for x in runs]
+            cpu = statistics.median(x[2] for x in runs)
+            row.append("%+.1f %% (%+.1f – %+.1f)" % (statistics.median(slow), min(slow),
+                                                   max(slow)))
+            row.append("%.0f (%+.0f %%)" % (wus, 100.0 * (wus / base_us - 1)))
+            row.append(pct(cpu))
+            row.append("%.1f" % (max(x[3] for x in runs) / 1024))
+            summary[label] = (idle_res[label][0], statistics.median(slow), cpu,
+                              100.0 * (wus / base_us - 1))
+        lines.append("| " + " | ".join(row) + " |")
+    wkb = [x[4] for label, _ in MODES for x in busy_res[label]]
+    lines += ["", "The worker's RSS at the end of a busy run: %.0f – %.0f MB." % (
+        min(wkb) / 1024, max(wkb) / 1024)]
+    return lines, summary
+
+
+def verdicts(summaries):
+    off, r20, dflt = MODES[1][0], MODES[2][0], MODES[3][0]
+    out = []
+    for kind, s, noise in summaries:
+        d, o, t = s[dflt], s[off], s[r20]
+        out.append(
+            "- %s, idle: the default mode takes %s of a core (attribution off: %s, so %+.1f "
+            "points are the attribution's; --mem-rate 20: %s) — %s." % (
+                kind, pct(d[0]), pct(o[0]), d[0] - o[0], pct(t[0]),
+                "within the 5 % budget" if d[0] < 5.0 else "**over the 5 % budget**"))
+        over = [name for name, v in (("the default", d), ("--mem-rate 20", t),
+                                      ("--mem-rate 0", o)) if v[1] > 3.0]
+        out.append(
+            "- %s, busy: slowdown of requests/s %+.1f %% with the default mode (attribution "
+            "off: %+.1f %%, --mem-rate 20: %+.1f %%): %s; %s.  The worker's CPU per request "
+            "changes by %+.0f %% (off: %+.0f %%, --mem-rate 20: %+.0f %%).  tgattach takes %s "
+            "of a core (off: %s, so %+.1f points are the attribution's; --mem-rate 20: %s)." % (
+                kind, d[1], o[1], t[1],
+                "measured over the 3 % budget: " + ", ".join(over) if over
+                else "all measured within the 3 % budget",
+                ("but unattached, requests/s spread over %.0f %% of their median between "
+                 "rounds, more than the budget: this run cannot tell a few %% from noise"
+                 % noise) if noise > 3.0 else
+                ("unattached, requests/s spread over %.0f %% of their median between rounds"
+                 % noise),
+                d[3], o[3], t[3], pct(d[2]), pct(o[2]), d[2] - o[2], pct(t[2])))
+        if o[0] >= 5.0 or t[0] >= 5.0:
+            out.append("  Over the idle budget too: %s." % ", ".join(
+                "%s (%s)" % (name, pct(v[0])) for name, v in (("--mem-rate 20", t),
+                                                              ("--mem-rate 0", o))
+                if v[0] >= 5.0))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="tools/bench-attrib.sh")
+    ap.add_argument("tg")
+    ap.add_argument("--rounds", type=int, default=1 if QUICK else 3)
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args()
+    tg = os.path.abspath(args.tg)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, lambda n, f: (_ for _ in ()).throw(KeyboardInterrupt()))
+    t0 = time.monotonic()
+    load0 = os.getloadavg()[0]
+    work = tempfile.mkdtemp(prefix="tg-bench-attrib.")
+    results = []
+    try:
+        log("idle: %d s, %d servers at once" % (IDLE_S, len(SERVERS) * (len(MODES) - 1)))
+        i = idle(tg, work)
+        for kind, title, extra in SERVERS:
+            log("%s: busy, %d rounds of %d modes, %d s each" % (kind, args.rounds, len(MODES),
+                                                             LOAD_S))
+            b = busy(tg, extra, args.rounds, work)
+            results.append((kind, title, i[kind], b))
+    except Fail as e:
+        sys.exit("bench-attrib: %s" % e)
+    except KeyboardInterrupt:
+        sys.exit("bench-attrib: interrupted")
+    finally:
+        stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+    minutes = (time.monotonic() - t0) / 60
+    ver = subprocess.run([PYTHON, "-c", "import gunicorn, flask, platform; print("
+                          "platform.python_version(), gunicorn.__version__, flask.__version__)"],
+                         capture_output=True, text=True).stdout.split()
+    text = [
+        "Machine: %s, %d cores (nproc), Linux %s; %s; load average %.1f at the start, %.1f "
+        "when done (a shared machine: other jobs run beside this one, so requests/s vary "
+        "from run to run; the ranges show by how much)."
+        % (machine(), os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"), load0,
+           os.getloadavg()[0]),
+        "",
+        "Target: Debian's Python %s, gunicorn %s, Flask %s, one worker serving "
+        "`fixtures/realserver/flask_app.py`; tgattach (`tgattach -p WORKER -o DIR -q "
+        "[--mem-rate HZ]`, 100 stack samples per second) records the worker and is ended "
+        "with SIGTERM.  Every server is fresh and has first answered %d requests to /leak.  "
+        "CPU is tgattach's user + sys time (all its threads, /proc/PID/stat) from 0.5 s after "
+        "its first sample to the end of the window, as a share of one core; peak RSS is its "
+        "VmHWM." % ((tuple(ver[:3]) if len(ver) >= 3 else ("?", "?", "?")) + (WARMUP_N,)),
+        "",
+        "*Idle*: no requests, over %d s; the attached modes of both servers at once, each "
+        "on its own server.  *Busy*: `ab -c 2 -t %d -n %d` on /leak (each request keeps ~30 "
+        "KB, so a server is started afresh for every run), rounds: %d, the four modes in each "
+        "round in an order rotated from round to round; the slowdown of a mode is the "
+        "median over the rounds of 1 − its requests/s ÷ that round's unattached "
+        "requests/s.  Budgets (the issue): the default mode below 5 %% of a core on an idle "
+        "server, and a busy server slowed by at most 3 %%.  tgattach's CPU time is counted by "
+        "the kernel and varies little from run to run; requests/s depend on whatever else "
+        "the machine runs.  %.1f minutes in all."
+        % (IDLE_S, LOAD_S, AB_N, args.rounds, minutes),
+        "",
+    ]
+    summaries = []
+    for kind, title, i, b in results:
+        lines, summary = table(title, i, b)
+        text += lines + [""]
+        base = [x[1] for x in b[MODES[0][0]]]
+        summaries.append((kind, summary, 100.0 * (max(base) - min(base)) / statistics.median(base)))
+    text += ["Against the budgets:", ""] + verdicts(summaries) + [""]
+    report = "\n".join(text)
+    print(report)
+    if not args.no_write:
+        benchdoc.write_section("attrib", report,
+                               "Memory attribution cost (tools/bench-attrib.sh)")
+        log("results written to docs/benchmarks.md")
+
+
+main()
+PY
