@@ -83,8 +83,8 @@ static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t t
 }
 
 /* A micro-sample's share, charged to its thread's stack as it is now.  A thread started
- * since the last stack sample (a server's thread per request) is walked all the same, and
- * named now: it may be gone by the next sample. */
+ * since the last stack sample (a server's thread per request) is walked all the same: when
+ * the tracker has it by then, it is charged. */
 static int charge_share(struct proc *p, const struct attrib_share *sh, double now,
 			struct tg_err *err)
 {
@@ -93,10 +93,11 @@ static int charge_share(struct proc *p, const struct attrib_share *sh, double no
 	int rc = 0;
 
 	if (walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0) {
-		if (!known)
-			session_refresh_names(&p->s, &p->one);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now, thread_name,
-				      p, err);
+		/* a thread no sample listed yet is not named from here: the registry may still
+		 * hold a dead thread's entry under its reused ident (the stack sample, which
+		 * re-reads it when a thread is new, names it); its charge waits for that */
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], sh->bytes, now,
+				      known ? thread_name : NULL, p, err);
 	}
 	if (rc == 0)
 		memtrack_keep(p->mem, sh->tstate, sh->bytes);

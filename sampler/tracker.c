@@ -16,6 +16,12 @@
 #define OLD_SIGHTINGS 3
 #define OLD_AGE_S 0.02
 #define HOLD_S 0.1
+/* Returns are written this long after they are seen: a release seen meanwhile is theirs.
+ * A call frees its locals as it returns, and freeing many objects outlasts the moment the
+ * walk saw it return: the rest of the release shows in the next readings, while the
+ * caller already runs something else. */
+#define RELEASE_WINDOW_S 0.0005
+#define PENDING_RETURNS 64
 
 struct tframe {
 	uint64_t addr, code;
@@ -37,6 +43,13 @@ struct tthread {
 	double last_when;  /* its time */
 	int64_t mem;	   /* memory charged so far */
 	double hold_since; /* a suspect return seen first then; 0: none */
+	/* returns seen at pend_when, not written yet: a release seen soon after is theirs */
+	struct pending_return {
+		struct tframe f;
+		int64_t delta;
+	} pend[PENDING_RETURNS];
+	size_t npend;
+	double pend_when;
 	struct output_thread *out;
 	size_t depth;
 	struct tframe frames[WALK_MAX_DEPTH]; /* [0] outermost */
@@ -141,9 +154,14 @@ static struct tthread *find_thread(struct tracker *tk, const struct walk_thread 
 {
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
+		/* a TID may be unknown at first sight (the task list not read again yet) */
 		if (t->tstate == th->tstate && t->thread_id == th->thread_id &&
-		    t->interp == th->interp && t->native_id == th->native_id)
+		    t->interp == th->interp &&
+		    (t->native_id == th->native_id || t->native_id <= 0 || th->native_id <= 0)) {
+			if (th->native_id > 0)
+				t->native_id = th->native_id;
 			return t;
+		}
 	}
 	return NULL;
 }
@@ -186,30 +204,24 @@ static int waited_for_name(struct tracker *tk, const struct walk_thread *th)
 	return 0;
 }
 
-static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
-			struct tg_err *err);
-
-/* A thread being written under the same writer key (kernel TID) as a new one.  When it is
- * in this sample too, the new one is not a thread of its own (a state that carries
- * another's identity for a moment): -1, it waits.  Otherwise its TID was reused, so it has
- * ended: its frames returned when it was last seen, and its writer is done before the new
- * thread gets one under that key. */
-static int retire_reused(struct tracker *tk, uint64_t key, struct tg_err *err)
+/* The thread being written under the same writer key (kernel TID) as a new identity, if
+ * any.  *busy when it is in this sample too: the new one is then not a thread of its own (a
+ * state that carries another's identity for a moment).  Otherwise it is the same kernel
+ * thread whose identity changed (its ident settled, its state was bound): a TID is reused
+ * only after the kernel went round all of them, so it is the same thread. */
+static struct tthread *same_tid(struct tracker *tk, const struct walk_thread *th, uint64_t key,
+				int *busy)
 {
+	*busy = 0;
 	for (size_t i = 0; i < tk->nthreads; i++) {
 		struct tthread *t = tk->threads[i];
-		if (t->key != key)
+		if (t->key != key && !(th->native_id > 0 && t->native_id == th->native_id &&
+				       t->interp == th->interp))
 			continue;
-		if (t->seen == tk->samples)
-			return -1;
-		int rc = emit_returns(tk, t, 0, t->last_when, err);
-		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
-			rc = -1;
-		free(t);
-		tk->threads[i] = tk->threads[--tk->nthreads];
-		return rc < 0 ? 1 : 0;
+		*busy = t->seen == tk->samples;
+		return t;
 	}
-	return 0;
+	return NULL;
 }
 
 static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *th,
@@ -223,7 +235,18 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	 * freed when one of them ends) */
 	if (th->interp_id > 0)
 		key ^= (uint64_t)th->interp_id << 40;
-	if (tk->nthreads == TRACK_MAX_THREADS || retire_reused(tk, key, NULL) < 0)
+	int busy;
+	struct tthread *same = same_tid(tk, th, key, &busy);
+	if (busy)
+		return NULL;
+	if (same) { /* it goes on under its new identity, in its own files */
+		same->tstate = th->tstate;
+		same->interp = th->interp;
+		same->thread_id = th->thread_id;
+		same->native_id = th->native_id;
+		return same;
+	}
+	if (tk->nthreads == TRACK_MAX_THREADS)
 		return NULL;
 	if (name_fn(ctx, th, &name)) {
 		pending_drop(tk, th);
@@ -274,15 +297,60 @@ static size_t kept_depth(const struct tthread *t, size_t upto)
 	return d;
 }
 
+/* Write the returns held back, in the order they were seen. */
+static int flush_returns(struct tracker *tk, struct tthread *t, struct tg_err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < t->npend; i++) {
+		const struct tframe *f = &t->pend[i].f;
+		if (output_return(tk->out, t->out, t->pend_when, f->file, f->line, f->func,
+				  t->pend[i].delta, rc < 0 ? NULL : err) < 0)
+			rc = -1;
+	}
+	t->npend = 0;
+	return rc;
+}
+
+/* The calls above depth keep returned at `when`: held back for RELEASE_WINDOW_S (see
+ * note_release); the end of a thread or of the recording writes them at once. */
 static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
 			struct tg_err *err)
 {
+	if (t->depth > keep && flush_returns(tk, t, err) < 0)
+		return -1;
+	if (t->depth > keep)
+		t->pend_when = when;
 	while (t->depth > keep) {
 		const struct tframe *f = &t->frames[--t->depth];
-		if (f->kept && output_return(tk->out, t->out, when, f->file, f->line, f->func,
-					     t->mem - f->mem_at_call, err) < 0)
+		if (!f->kept)
+			continue;
+		if (t->npend == PENDING_RETURNS && flush_returns(tk, t, err) < 0)
 			return -1;
+		t->pend[t->npend++] = (struct pending_return){*f, t->mem - f->mem_at_call};
 	}
+	return 0;
+}
+
+/* A thread's last returns, and those held back, written now (it ended, or the recording). */
+static int end_returns(struct tracker *tk, struct tthread *t, double when, struct tg_err *err)
+{
+	int rc = emit_returns(tk, t, 0, when, err);
+
+	if (flush_returns(tk, t, rc < 0 ? NULL : err) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* A release soon after calls returned is theirs (their locals, freed as they returned);
+ * the calls still open get it too, as their callers.  Returns held longer are written. */
+static int note_release(struct tracker *tk, struct tthread *t, int64_t charged, double when,
+			struct tg_err *err)
+{
+	if (t->npend && when - t->pend_when > RELEASE_WINDOW_S && flush_returns(tk, t, err) < 0)
+		return -1;
+	for (size_t i = 0; charged < 0 && i < t->npend; i++)
+		t->pend[i].delta += charged;
 	return 0;
 }
 
@@ -365,6 +433,8 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * locals as it returns, after its frame left the chain, so the calls that just
 	 * returned are those that released.  Growth goes to the stack as it is now: memory is
 	 * allocated by running code. */
+	if (note_release(tk, t, charged, when, err) < 0)
+		return -1;
 	if (charged < 0)
 		t->mem += charged;
 	/* a torn or cut chain would show as spurious returns and calls; and a walk that finds
@@ -414,7 +484,7 @@ static int retire_threads(struct tracker *tk, struct tg_err *err)
 			tk->threads[keep++] = t;
 			continue;
 		}
-		if (emit_returns(tk, t, 0, t->last_when, err) < 0)
+		if (end_returns(tk, t, t->last_when, err) < 0)
 			rc = -1;
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
@@ -432,7 +502,7 @@ int tracker_end_all(struct tracker *tk, double when, size_t *closed, struct tg_e
 		struct tthread *t = tk->threads[i];
 		if (closed)
 			*closed += kept_depth(t, t->depth);
-		if (emit_returns(tk, t, 0, when, rc < 0 ? NULL : err) < 0)
+		if (end_returns(tk, t, when, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;

@@ -153,9 +153,10 @@ Test(tracker, a_state_with_anothers_identity_is_not_a_thread_yet)
 	fx_done(&fx);
 }
 
-/* A new thread whose kernel TID a thread that ended had: that one's calls end, its writer
- * is done, and the new one gets its own (the same writer twice was a double free). */
-Test(tracker, a_reused_tid_ends_the_thread_that_had_it)
+/* A kernel TID seen under a new identity (its ident settled, its state bound) is the same
+ * thread: it goes on in its own files, with one writer (two trackers of one writer were a
+ * double free; a second writer, a second file NAME@TID). */
+Test(tracker, a_new_identity_on_a_tid_is_the_same_thread)
 {
 	struct fixture fx;
 	const int a[] = {0, 2}, b[] = {0, 3};
@@ -175,12 +176,18 @@ Test(tracker, a_reused_tid_ends_the_thread_that_had_it)
 	cr_assert_eq(tracker_threads(fx.tk), 0);
 	char *mem = slurp(&fx, "T100.mem");
 	cr_assert_eq(count(mem, "handle=>"), 1, "%s", mem);
+	cr_assert_eq(count(mem, "root=>"), 1, "the thread went on: its root returned once\n%s",
+		     mem);
 	free(mem);
+	char path[128];
+	snprintf(path, sizeof path, "%s/%d/T100@100.stack", fx.dir, PID);
+	cr_assert_neq(access(path, F_OK), 0, "a second file for the same thread");
 	fx_done(&fx);
 }
 
 /* Growth goes to the stack after the sighting, a release to the stack before it (CPython
- * frees a call's locals once its frame has left the chain). */
+ * frees a call's locals once its frame has left the chain), and to calls that returned
+ * less than half a millisecond before (freeing many objects outlasts the return). */
 Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
 {
 	struct fixture fx;
@@ -194,14 +201,21 @@ Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
 	c[0] = 5000; /* allocated in leaf, seen as leaf begins */
 	feed(&fx, 1, c, 1.01);
 	set_stack(&fx, 0, outer, 2);
-	c[0] = -5000; /* freed as leaf returned */
+	c[0] = -3000; /* freed as leaf returned */
 	feed(&fx, 1, c, 1.02);
+	c[0] = -2000; /* the rest of its release, seen at the next reading */
+	feed(&fx, 1, c, 1.0202);
 	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_str_eq(mem, "", "returns are held back for a release to come:\n%s", mem);
+	free(mem);
+	c[0] = -700; /* later: not leaf's any more */
+	feed(&fx, 1, c, 1.03);
+	mem = slurp(&fx, "T100.mem");
 	cr_assert(strstr(mem, ":leaf=>0\n") != NULL, "leaf nets to zero:\n%s", mem);
 	free(mem);
 	tracker_end_all(fx.tk, 2.0, NULL, NULL);
 	mem = slurp(&fx, "T100.mem");
-	cr_assert(strstr(mem, ":loop=>0\n") != NULL, "%s", mem);
+	cr_assert(strstr(mem, ":loop=>-700\n") != NULL, "%s", mem);
 	free(mem);
 	fx_done(&fx);
 }
