@@ -433,17 +433,14 @@ static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
 }
 
 /* The one thread that can have made the change: the GIL's holder at both ends of the
- * interval, or at one end with nobody at the other (it took or released it meanwhile), or
- * the only thread when nobody held it.  The holder need not be a thread of the last stack
- * sample (a thread started since, as servers do per request). */
+ * interval (it need not be a thread of the last stack sample: a thread started since, as
+ * servers do per request), or the only thread.  A holder at one end only may have taken
+ * the GIL from, or left it to, a thread that ran C code without it: CPU time decides. */
 static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, size_t nholders)
 {
-	if (nholders == 1 &&
-	    (a->nmicro_prev == 0 || (a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])))
+	if (nholders == 1 && a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])
 		return holders[0];
-	if (nholders == 0 && a->nmicro_prev == 1)
-		return a->micro_prev[0];
-	if (nholders == 0 && a->nmicro_prev == 0 && a->nmicro == 1)
+	if (a->nmicro == 1 && nholders <= 1 && (nholders == 0 || holders[0] == a->micro[0].tstate))
 		return a->micro[0].tstate;
 	return 0;
 }

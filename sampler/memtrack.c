@@ -338,6 +338,12 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
 	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
+	/* With heap, bursts charge pymalloc's pools only: anonymous memory as statm counts it
+	 * lags (since Linux 6.2 the kernel folds each CPU's count into the total in batches),
+	 * so a change of it shows later, in another thread's reading.  It is charged at the
+	 * stack sample, by the page faults each thread took, which do not lag. */
+	if (have_q)
+		anon = q.carved_bytes;
 	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
 		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
