@@ -11,7 +11,8 @@ used) and assert:
   - the leaking function has the largest SELF of all functions;
   - the leak path (NET of the leak view / handler / job function) >= 50 % of the growth;
   - |NET| of the churning function <= 15 % of the growth;
-  - SELF of every function whose file is not the app's own file <= 15 % of the growth;
+  - SELF of every function outside the app's files <= 15 % of the growth (the app: the
+    fixture and work.py, the work the fixtures share);
   - http.server and gunicorn: no phantom return (a return before the end of the recording)
     of the main thread's outermost `<module>`, `serve_forever`, `run_for_one`, `_worker`.
 Growth is the heap column of process.alloc, last value minus first, summed over the
@@ -29,9 +30,11 @@ does not close frames), any return in the last 50 ms before the last line of pro
 
 Cases: gunicorn-sync and gunicorn-gthread (Debian's gunicorn, one worker, serving
 flask_app.py; the worker is recorded), http.server (http_app.py), mp-pool (pool_job.py, the
-parent and the workers tgattach follows), job-loop (job_loop.py).  Interpreters: Debian's
-/usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x (`pyenv root`), which import
-Debian's flask and gunicorn with PYTHONPATH=/usr/lib/python3/dist-packages.
+parent and the workers tgattach follows), job-loop (job_loop.py).  The work they share
+(build_payload, remember, crunch) is in fixtures/realserver/work.py, part of each app.
+Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x
+(`pyenv root`), which import Debian's flask and gunicorn with
+PYTHONPATH=/usr/lib/python3/dist-packages.
 
 Usage: python3 tests/realserver/run.py [--case NAME[,NAME]] [--python LABEL[,LABEL]]
        [--keep DIR] [--no-burner] [-v]
@@ -72,21 +75,26 @@ CLOSE_TOL_US = 1000          # a return at meta's end (within 1 ms) closes a run
 CLOSE_FALLBACK_US = 50000    # without `end` in meta: the last 50 ms of process.mem
 MIN_GROWTH = 4 << 20         # below this the load did not run: nothing to judge
 
-# case: how to run it and which functions the assertions are about (module-level names in
-# the app's own file; `path` is the leak path, whose NET is judged)
+# case: how to run it (`script`, in fixtures/realserver/), which files make the app (`app`:
+# the script and work.py, where the shared leak and churn live; every other file is outside
+# it) and which functions the assertions are about (module-level names in the app's files;
+# `path` is the leak path, whose NET is judged)
+WORK = "work.py"
 CASES = [
-    ("gunicorn-sync", dict(kind="gunicorn", worker="sync", app="flask_app.py",
+    ("gunicorn-sync", dict(kind="gunicorn", worker="sync", script="flask_app.py",
+                           app=("flask_app.py", WORK),
                            leak="build_payload", path="leak", churn="crunch",
                            never=("<module>", "run_for_one"))),
-    ("gunicorn-gthread", dict(kind="gunicorn", worker="gthread", app="flask_app.py",
+    ("gunicorn-gthread", dict(kind="gunicorn", worker="gthread", script="flask_app.py",
+                              app=("flask_app.py", WORK),
                               leak="build_payload", path="leak", churn="crunch",
                               never=("<module>", "_worker"))),
-    ("http.server", dict(kind="http", app="http_app.py",
+    ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
-    ("mp-pool", dict(kind="pool", app="pool_job.py",
-                     leak="leak_job", path="task", churn="churn_job", never=())),
-    ("job-loop", dict(kind="jobloop", app="job_loop.py",
+    ("mp-pool", dict(kind="pool", script="pool_job.py", app=("pool_job.py", WORK),
+                     leak="build_payload", path="task", churn="crunch", never=())),
+    ("job-loop", dict(kind="jobloop", script="job_loop.py", app=("job_loop.py", WORK),
                       leak="job_loop", path="job_loop", churn="crunch", never=())),
 ]
 
@@ -358,7 +366,7 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
     err = tempfile.TemporaryFile()
     try:
         kind = spec["kind"]
-        app = os.path.join(FIX, spec["app"])
+        script = os.path.join(FIX, spec["script"])
         if kind == "gunicorn":
             port = free_port()
             argv = [exe, "-m", "gunicorn", "--chdir", FIX, "-b", "127.0.0.1:%d" % port,
@@ -375,7 +383,7 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
                            (master.pid, len(kids)))
             pid = kids[0]
         elif kind == "http":
-            srv = procs.start([exe, app], env=env, stdout=subprocess.PIPE, stderr=err)
+            srv = procs.start([exe, script], env=env, stdout=subprocess.PIPE, stderr=err)
             line = read_line(srv, time.monotonic() + 30, err)
             if not line.startswith("READY "):
                 raise Fail("http_app printed %r" % line)
@@ -384,11 +392,11 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
             wait_http(port, time.monotonic() + 10, srv, err)
         else:
             port = None
-            tgt = procs.start([exe, app], env=env, stdin=subprocess.PIPE,
+            tgt = procs.start([exe, script], env=env, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=err)
             line = read_line(tgt, time.monotonic() + 30, err)
             if line != "READY":
-                raise Fail("%s printed %r" % (spec["app"], line))
+                raise Fail("%s printed %r" % (spec["script"], line))
             pid = tgt.pid
 
         if burner:
@@ -706,11 +714,12 @@ def analyse(outdir, root, never):
 # judging
 
 def in_app(key, app):
-    return os.path.basename(key[0]) == app
+    """Whether the function `key` (file, name) is in one of the app's files."""
+    return os.path.basename(key[0]) in app
 
 
 def app_key(tot, app, name):
-    """The function `name` of the app's file (qualified names: the last component)."""
+    """The function `name` in the app's files (qualified names: the last component)."""
     keys = {k for k in list(tot.seen) + list(tot.self_)
             if in_app(k, app) and base_name(k[1]) == name}
     return sorted(keys)
@@ -879,6 +888,15 @@ def self_test():
                           (ph, tot.closings, want, closings))
         if tot.anomalies:
             errors.append("anomalies %r" % tot.anomalies)
+        # an app of two files (a fixture and the work it imports): f of a.py and g#h of
+        # x:y.py are in it, threading.py's run is not
+        app = ("a.py", "x:y.py")
+        found = (app_key(tot, app, "f"), app_key(tot, app, "g#h"),
+                 [k for k in tot.self_ if not in_app(k, app)])
+        want = ([("/app/a.py", "f")], [("/lib/x:y.py", "g#h")],
+                [("/lib/threading.py", "run")])
+        if found != want:
+            errors.append("the app's functions: got %r, want %r" % (found, want))
     return errors
 
 
