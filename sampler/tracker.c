@@ -7,14 +7,15 @@
 
 #define TRACK_MAX_THREADS WALK_MAX_THREADS
 #define RETIRE_AFTER 3
-/* A frame is old once it has been seen this many times over at least this long; a walk
- * that ends an old call with at most SHORT_NEW frames in its place is suspect until every
- * walk for HOLD_S agrees (see suspect()): a long-lived call that "returns" by mistake takes
- * everything charged since it began with it. */
+/* A thread's outermost frame is old once it has been seen this many times over at least
+ * this long; a walk that replaces it is suspect until every walk for HOLD_S agrees.  A walk
+ * of a running thread can miss frames (the interpreter caught while it links a new frame,
+ * where a descheduled thread can stay for milliseconds, so that two walks in a row agree),
+ * and a long-lived frame that "returns" by mistake takes everything charged since its call
+ * with it. */
 #define OLD_SIGHTINGS 3
 #define OLD_AGE_S 0.02
 #define HOLD_S 0.1
-#define SHORT_NEW 2
 /* Returns are written this long after they are seen: a release seen meanwhile is theirs.
  * A call frees its locals as it returns, and freeing many objects outlasts the moment the
  * walk saw it return: the rest of the release shows in the next readings, while the
@@ -388,25 +389,17 @@ static void note_positions(struct tthread *t, const struct walk_thread *th)
 	}
 }
 
-/* Would feeding th end an old call of t, with at most SHORT_NEW frames in its place?  That is
- * what a walk shows when it caught the interpreter linking a frame called from C (3.12+:
- * the new frame's entry frame, whose link to its caller is set a moment later and holds a
- * stale value until then; 3.13: a slot such as __getattr__): the new frame, then an older
- * frame of the chain, so calls in between seem to end.  A thread descheduled there shows it
- * for milliseconds, to several walks in a row.  A real end of an old call (a worker's wait
- * ending) soon shows deeper work in its place, and is then taken at once; a thread's
- * outermost call ends only when the thread does. */
+/* Would feeding th replace t's outermost frame, an old one?  A thread's outermost call
+ * (threading's _bootstrap, the main thread's <module>) ends only when the thread does; the
+ * walks that show another are those that caught the interpreter linking a frame called
+ * from C (3.12+: its entry frame, 3.13: a slot such as __getattr__), which a thread
+ * descheduled there shows for milliseconds.  Deeper returns of old frames are common (a
+ * worker's wait ends at every request) and are taken at once. */
 static int suspect(const struct tthread *t, const struct walk_thread *th, double when)
 {
-	size_t keep = common_prefix(t, th);
-
-	if (keep == t->depth || (keep > 0 && th->depth > keep + SHORT_NEW))
-		return 0;
-	for (size_t k = keep; k < t->depth; k++)
-		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
-		    when - t->frames[k].first_when >= OLD_AGE_S)
-			return 1;
-	return 0;
+	return t->depth > 0 && common_prefix(t, th) == 0 &&
+	       t->frames[0].sightings >= OLD_SIGHTINGS &&
+	       when - t->frames[0].first_when >= OLD_AGE_S;
 }
 
 /* Is th's stack held back: it would return an old frame, and walks have not agreed on that
