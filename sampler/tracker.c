@@ -37,7 +37,8 @@ struct tframe {
 
 struct tthread {
 	uint64_t tstate, interp, thread_id;
-	uint64_t key; /* its writer's key (output_thread) */
+	uint64_t key;	    /* its writer's key (output_thread) */
+	uint64_t name_hash; /* of the name it is written under */
 	int64_t native_id;
 	uint64_t seen;	   /* sample number of the last sighting */
 	double last_when;  /* its time */
@@ -224,6 +225,14 @@ static struct tthread *same_tid(struct tracker *tk, const struct walk_thread *th
 	return NULL;
 }
 
+static int name_live(const struct tracker *tk, uint64_t hash)
+{
+	for (size_t i = 0; i < tk->nthreads; i++)
+		if (tk->threads[i]->name_hash == hash && tk->threads[i]->seen == tk->samples)
+			return 1;
+	return 0;
+}
+
 static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *th,
 				  tracker_name_fn name_fn, void *ctx)
 {
@@ -248,7 +257,12 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	}
 	if (tk->nthreads == TRACK_MAX_THREADS)
 		return NULL;
-	if (name_fn(ctx, th, &name)) {
+	/* A name another live thread of this sample is written under is taken for stale (the
+	 * registry read before a new thread replaced a dead one's entry) until the thread has
+	 * waited for the registry to be read again: two threads may share a name, but rarely. */
+	int final = name_fn(ctx, th, &name);
+	uint64_t hash = hash_str(buf_cstr(&name));
+	if (final && !name_live(tk, hash)) {
 		pending_drop(tk, th);
 	} else if (!waited_for_name(tk, th)) {
 		buf_free(&name);
@@ -260,6 +274,7 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	t->thread_id = th->thread_id;
 	t->native_id = th->native_id;
 	t->key = key;
+	t->name_hash = hash;
 	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
 	buf_free(&name);
 	tk->threads[tk->nthreads++] = t;
@@ -389,17 +404,28 @@ static void note_positions(struct tthread *t, const struct walk_thread *th)
 	}
 }
 
-/* Would feeding th replace t's outermost frame, an old one?  A thread's outermost call
- * (threading's _bootstrap, the main thread's <module>) ends only when the thread does; the
- * walks that show another are those that caught the interpreter linking a frame called
- * from C (3.12+: its entry frame, 3.13: a slot such as __getattr__), which a thread
- * descheduled there shows for milliseconds.  Deeper returns of old frames are common (a
- * worker's wait ends at every request) and are taken at once. */
+/* Would feeding th end an old call of t, in a way a torn walk shows?  A walk can catch the
+ * interpreter linking a frame called from C (3.12+: the new frame's entry frame, whose link
+ * to its caller is set a moment later and holds a stale value until then; 3.13 runs slots
+ * such as __getattr__ that way): the walk goes from the new frame straight to an older
+ * one, and the calls in between seem to end.  A thread descheduled there shows it for
+ * milliseconds, to several walks in a row.  So the suspect walks are those whose first new
+ * frame was called from C, and those that replace a thread's outermost call, which ends
+ * only when the thread does.  Other ends of old calls (a worker's wait ending) are common
+ * and are taken at once. */
 static int suspect(const struct tthread *t, const struct walk_thread *th, double when)
 {
-	return t->depth > 0 && common_prefix(t, th) == 0 &&
-	       t->frames[0].sightings >= OLD_SIGHTINGS &&
-	       when - t->frames[0].first_when >= OLD_AGE_S;
+	size_t keep = common_prefix(t, th);
+
+	if (keep == t->depth)
+		return 0;
+	if (keep > 0 && !(th->depth > keep && th->frames[th->depth - 1 - keep].from_c))
+		return 0;
+	for (size_t k = keep; k < t->depth; k++)
+		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
+		    when - t->frames[k].first_when >= OLD_AGE_S)
+			return 1;
+	return 0;
 }
 
 /* Is th's stack held back: it would return an old frame, and walks have not agreed on that
@@ -521,8 +547,10 @@ static int identity_taken(const struct walk_sample *s, size_t i)
 
 	for (size_t k = 0; k < s->nthreads; k++) {
 		const struct walk_thread *o = &s->threads[k];
-		if (k != i && o->thread_id == th->thread_id && o->native_id == th->native_id &&
-		    o->interp == th->interp &&
+		/* two live threads never share an ident, nor a kernel TID */
+		int same = o->thread_id == th->thread_id ||
+			   (th->native_id > 0 && o->native_id == th->native_id);
+		if (k != i && same && o->interp == th->interp &&
 		    (o->depth > th->depth || (o->depth == th->depth && k < i)))
 			return 1;
 	}

@@ -354,13 +354,16 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 	f->addr = addr;
 	f->code_info = NULL;
 	f->line = -1;
+	f->from_c = 0;
 	if (w->new_frames) {
 		f->code = u64_at(block, w->frame_len, o->if_code) & w->code_ptr_mask;
 		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
-		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner)
+		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner) {
+			*keep = -1; /* an entry frame: the frame above it was called from C */
 			return prev;
+		}
 	} else {
 		int32_t lasti;
 		f->code = u64_at(block, w->frame_len, o->fo_code);
@@ -383,7 +386,9 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 		int keep;
 		struct walk_frame *f = &th->frames[th->depth];
 		uint64_t prev = read_frame(w, frame, f, &keep);
-		if (keep && ++th->depth == th->frames_cap) {
+		if (keep < 0 && th->depth > 0)
+			th->frames[th->depth - 1].from_c = 1;
+		if (keep > 0 && ++th->depth == th->frames_cap) {
 			th->truncated = prev != 0;
 			return;
 		}
@@ -478,8 +483,12 @@ static void resolve_codes(struct walker *w, struct walk_sample *s)
 				continue;
 			}
 			f.line = codecache_line(w->t, f.code_info, f.pos);
-			if (interp_shim(f.code_info, f.line))
+			if (interp_shim(f.code_info, f.line)) {
+				if (keep >
+				    0) /* the trampoline: the frame above was called from C */
+					th->frames[keep - 1].from_c = 1;
 				continue;
+			}
 			th->frames[keep++] = f;
 		}
 		th->depth = keep;

@@ -36,6 +36,7 @@ struct walk_frame {
 	const struct code_info *code_info;
 	int line;	  /* current line, -1 when unknown */
 	size_t code_slot; /* index in the sample's list of code objects */
+	int from_c;	  /* 3.12+: called from C (an entry frame links it to its caller) */
 };
 
 struct walk_thread {

@@ -276,3 +276,35 @@ Test(tracker, an_empty_walk_ends_nothing)
 	free(mem);
 	fx_done(&fx);
 }
+
+/* A new frame called from C (an entry frame links it to its caller a moment after it runs)
+ * seen straight above an older frame: the calls in between are held, not ended; a new frame
+ * called from Python in the same place ends them at once. */
+Test(tracker, a_frame_called_from_c_does_not_end_its_callers_at_once)
+{
+	struct fixture fx;
+	const int full[] = {0, 1, 2}, torn[] = {0, 4}, moved[] = {0, 3};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, full, 3);
+	for (int i = 0; i < 5; i++)
+		feed(&fx, 1, NULL, 1.0 + 0.01 * i);
+	set_stack(&fx, 0, torn, 2);
+	fx.th[0].frames[0].addr = 0x900000; /* a new frame, called from C */
+	fx.th[0].frames[0].from_c = 1;
+	feed(&fx, 1, NULL, 1.05);
+	set_stack(&fx, 0, full, 3);
+	feed(&fx, 1, NULL, 1.06);
+	feed(&fx, 1, NULL, 1.07);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_str_eq(mem, "", "a torn walk ended calls:\n%s", mem);
+	free(mem);
+	set_stack(&fx, 0, moved, 2);
+	fx.th[0].frames[0].from_c = 0;
+	feed(&fx, 1, NULL, 1.08);
+	feed(&fx, 1, NULL, 1.09);
+	mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, ":handle=>") && strstr(mem, ":loop=>"), "%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
