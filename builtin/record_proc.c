@@ -28,7 +28,7 @@ struct proc {
 	struct tracker *tracker;
 	struct memtrack *mem;
 	struct walk_sample sample;
-	struct walk_sample one; /* a thread walked between samples */
+	struct walk_sample one, again; /* a thread walked between samples; a second walk */
 	int64_t *charged;
 	size_t charged_cap;
 	double last_process_row;
@@ -74,6 +74,33 @@ static int write_process(struct proc *p, double now, const struct memtrack_row *
 	return output_alloc_row(p->out, now, row->v, row->valid, MT_NCOLS, err);
 }
 
+/* A walk that would end a long-running call is read again at once: a walk of a running
+ * thread can be torn (read half before, half after a change), and a call that "returns" by
+ * mistake takes all that was charged since it began.  The second walk must agree on where
+ * the stack changed; if it shows more of the old stack, it is the one used; otherwise the
+ * thread's stack stays as it was for this sighting.  (The tracker also holds walks that
+ * the interpreter's own linking of a frame called from C makes look like ends, which a
+ * descheduled thread shows to both walks.) */
+static void confirm_walk(struct proc *p, struct walk_thread *th, double now)
+{
+	size_t k1, k2;
+
+	if (th->reused || !tracker_ends_old(p->tracker, th, now, &k1))
+		return;
+	if (walker_walk_thread(p->s.walker, th, &p->again) < 0) {
+		th->truncated = 1;
+		return;
+	}
+	struct walk_thread *th2 = &p->again.threads[0];
+	int old2 = tracker_ends_old(p->tracker, th2, now, &k2);
+	if (th2->truncated || k2 < k1 || (k2 > k1 && old2)) {
+		th->truncated = 1;
+		return;
+	}
+	memcpy(th->frames, th2->frames, th2->depth * sizeof *th2->frames);
+	th->depth = th2->depth;
+}
+
 static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t tstate)
 {
 	for (size_t i = 0; i < p->sample.nthreads; i++)
@@ -93,6 +120,7 @@ static int charge_share(struct proc *p, const struct attrib_share *sh, double no
 	int rc = 0;
 
 	if (walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0) {
+		confirm_walk(p, &p->one.threads[0], now);
 		/* a thread no sample listed yet is not named from here: the registry may still
 		 * hold a dead thread's entry under its reused ident (the stack sample, which
 		 * re-reads it when a thread is new, names it); its charge waits for that */
@@ -145,6 +173,8 @@ int proc_tick(struct proc *p, int stack_due, int may_burst, double now, struct t
 	    tracker_pending(p->tracker))
 		session_refresh_names(&p->s, &p->sample);
 	p->last_nthreads = p->sample.nthreads;
+	for (size_t i = 0; i < p->sample.nthreads; i++)
+		confirm_walk(p, &p->sample.threads[i], now);
 	int64_t *charged = charged_for(p, p->sample.nthreads);
 	memtrack_charge(p->mem, &p->sample, charged);
 	if (tracker_feed(p->tracker, &p->sample, charged, now, thread_name, p, err) < 0)
@@ -343,6 +373,7 @@ static void proc_free(struct proc *p)
 	memtrack_free(p->mem);
 	walk_sample_free(&p->sample);
 	walk_sample_free(&p->one);
+	walk_sample_free(&p->again);
 	session_close(&p->s);
 	buf_free(&p->cmdline);
 	free(p->charged);

@@ -16,6 +16,7 @@
 #define OLD_SIGHTINGS 3
 #define OLD_AGE_S 0.02
 #define HOLD_S 0.1
+#define FROM_C_NEAR 3 /* new frames looked at for one entered from C */
 /* Returns are written this long after they are seen: a release seen meanwhile is theirs.
  * A call frees its locals as it returns, and freeing many objects outlasts the moment the
  * walk saw it return: the rest of the release shows in the next readings, while the
@@ -409,17 +410,26 @@ static void note_positions(struct tthread *t, const struct walk_thread *th)
  * to its caller is set a moment later and holds a stale value until then; 3.13 runs slots
  * such as __getattr__ that way): the walk goes from the new frame straight to an older
  * one, and the calls in between seem to end.  A thread descheduled there shows it for
- * milliseconds, to several walks in a row.  So the suspect walks are those whose first new
- * frame was called from C, and those that replace a thread's outermost call, which ends
- * only when the thread does.  Other ends of old calls (a worker's wait ending) are common
- * and are taken at once. */
+ * milliseconds, to several walks in a row.  So the suspect walks are those with a frame
+ * entered from C among their first new ones (the torn link can also land on a stale frame
+ * that is no longer on the stack, above which the new frame shows), and those that replace
+ * a thread's outermost call, which ends only when the thread does.  Other ends of old
+ * calls (a worker's wait ending) are common and are taken at once. */
+static int entered_from_c(const struct walk_thread *th, size_t keep)
+{
+	for (size_t k = keep; k < th->depth && k < keep + FROM_C_NEAR; k++)
+		if (th->frames[th->depth - 1 - k].from_c)
+			return 1;
+	return 0;
+}
+
 static int suspect(const struct tthread *t, const struct walk_thread *th, double when)
 {
 	size_t keep = common_prefix(t, th);
 
 	if (keep == t->depth)
 		return 0;
-	if (keep > 0 && !(th->depth > keep && th->frames[th->depth - 1 - keep].from_c))
+	if (keep > 0 && !entered_from_c(th, keep))
 		return 0;
 	for (size_t k = keep; k < t->depth; k++)
 		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
@@ -477,6 +487,23 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	}
 	if (charged > 0)
 		t->mem += charged;
+	return 0;
+}
+
+int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, double when,
+		     size_t *prefix)
+{
+	const struct tthread *t = find_thread((struct tracker *)tk, th);
+
+	*prefix = 0;
+	if (!t || th->truncated || th->depth == 0)
+		return 0;
+	size_t keep = common_prefix(t, th);
+	*prefix = keep;
+	for (size_t k = keep; k < t->depth; k++)
+		if (t->frames[k].sightings >= OLD_SIGHTINGS &&
+		    when - t->frames[k].first_when >= OLD_AGE_S)
+			return 1;
 	return 0;
 }
 

@@ -47,6 +47,12 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged, double when,
 		     tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
+/* Would feeding th end a call that has run for long (seen three times over 20 ms)?  1 then,
+ * with *prefix the number of outermost frames kept; the caller checks such a walk against
+ * a second one. */
+int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, double when,
+		     size_t *prefix);
+
 /* Returns of long-running frames seen in a walk (suspect until every walk for a tenth of a
  * second agrees), and walks held back meanwhile (that thread's stack left as it was). */
 void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks);
