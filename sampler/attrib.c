@@ -37,7 +37,6 @@ struct activity {
 struct attrib {
 	pid_t pid;
 	int statm_fd;
-	int stat_fd; /* /proc/PID/stat, for the process's minor faults; -1 until opened */
 	long page_size;
 	uint64_t samples;
 	int64_t unattributed;
@@ -83,7 +82,6 @@ struct attrib *attrib_new(pid_t pid)
 	a->page_size = sysconf(_SC_PAGESIZE);
 	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
 	a->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
-	a->stat_fd = -1;
 	return a;
 }
 
@@ -105,8 +103,6 @@ void attrib_free(struct attrib *a)
 	free(a->used);
 	if (a->statm_fd >= 0)
 		close(a->statm_fd);
-	if (a->stat_fd >= 0)
-		close(a->stat_fd);
 	free(a->act);
 	free(a->w);
 	free(a->part);
@@ -121,21 +117,6 @@ static int read_small(int fd, char *buf, size_t len)
 		return -1;
 	buf[n] = '\0';
 	return 0;
-}
-
-static int parse_minflt(const char *buf, uint64_t *out);
-
-int attrib_faults(struct attrib *a, uint64_t *minflt)
-{
-	char buf[1024];
-
-	if (a->stat_fd < 0) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)a->pid);
-		a->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	return read_small(a->stat_fd, buf, sizeof buf) == 0 && parse_minflt(buf, minflt) == 0 ? 0
-											      : -1;
 }
 
 int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon)

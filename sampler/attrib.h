@@ -47,11 +47,6 @@ void attrib_free(struct attrib *a);
  * /proc/PID/statm, i.e. RssAnon), in bytes.  -1 when it cannot be read (exited). */
 int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon);
 
-/* Minor page faults of the whole process (its threads' and its ended threads'), from
- * /proc/PID/stat: counted at each fault, they do not lag as statm's resident counts do.
- * -1 when they cannot be read. */
-int attrib_faults(struct attrib *a, uint64_t *minflt);
-
 /* One thread's share of a change. */
 struct attrib_share {
 	uint64_t tstate;

@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/xalloc.h"
 #include "sampler/attrib.h"
@@ -30,7 +29,6 @@
 #define CONTINUE_S 0.05
 
 struct memtrack {
-	long page_size;
 	enum memtrack_metric metric;
 	int micro;
 	struct attrib *attrib;
@@ -111,7 +109,6 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 	mt->continuous = mt->micro && mt->window_s <= BURST_S;
 	mt->rng = ((uint64_t)o->pid << 32) ^ (uint64_t)(now_mono() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
-	mt->page_size = sysconf(_SC_PAGESIZE);
 	mt->pid = o->pid;
 	mt->window = taskclock_window();
 	mt->gil = gil_new(o->r, o->t);
@@ -341,15 +338,11 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;
 	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
-	/* With heap, anonymous memory as statm counts it lags (since Linux 6.2 the kernel
-	 * folds each CPU's count into the total in batches), so a change of it shows later, in
-	 * another thread's reading.  Bursts read the process's minor faults instead, counted
-	 * at each fault: growth of anonymous memory is a page faulted in (releases, and what
-	 * faults do not tell, are left to the stack sample's exact value). */
-	uint64_t flt;
-	if (have_q && attrib_faults(mt->attrib, &flt) == 0)
-		anon = q.carved_bytes + flt * (uint64_t)mt->page_size;
-	else if (have_q)
+	/* With heap, bursts charge pymalloc's pools only: anonymous memory as statm counts it
+	 * lags (since Linux 6.2 the kernel folds each CPU's count into the total in batches),
+	 * so a change of it shows later, in another thread's reading.  It is charged at the
+	 * stack sample, by the page faults each thread took, which do not lag. */
+	if (have_q)
 		anon = q.carved_bytes;
 	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
 		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
