@@ -16,7 +16,7 @@
 #define OLD_SIGHTINGS 3
 #define OLD_AGE_S 0.02
 #define HOLD_S 0.1
-#define FROM_C_NEAR 3 /* new frames looked at for one entered from C */
+#define FROM_C_NEAR 1 /* new frames looked at for one entered from C: the first */
 /* Returns are written this long after they are seen: a release seen meanwhile is theirs.
  * A call frees its locals as it returns, and freeing many objects outlasts the moment the
  * walk saw it return: the rest of the release shows in the next readings, while the
