@@ -51,10 +51,8 @@ struct alloc_reader {
 	uint64_t pool_size, arena_size;
 	unsigned char *arena_buf; /* the arena objects, for the walk */
 	size_t arena_cap;
-	unsigned char *quick_buf; /* the arena objects, for alloc_quick (maybe from the hook) */
+	unsigned char *quick_buf; /* the arena objects, for alloc_quick */
 	size_t quick_cap;
-	alloc_hook_fn hook;
-	void *hook_ctx;
 	unsigned char (*pool_buf)[POOL_HDR]; /* POOL_BATCH headers, allocated at the first walk */
 	struct remote_iov *iov;
 	struct state_addrs states[MAX_STATES]; /* as found by the last alloc_read() */
@@ -385,15 +383,7 @@ static int flush_pools(struct alloc_reader *a, size_t n, struct walk_sum *sum)
 		if (add_pool(a, a->pool_buf[i], sum) < 0)
 			return -1;
 	sum->pools += n;
-	if (a->hook)
-		a->hook(a->hook_ctx);
 	return 0;
-}
-
-void alloc_set_hook(struct alloc_reader *a, alloc_hook_fn fn, void *ctx)
-{
-	a->hook = fn;
-	a->hook_ctx = ctx;
 }
 
 /* Queue the pools carved so far from one arena object; -1 if the object is garbage. */

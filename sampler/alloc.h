@@ -47,12 +47,6 @@ void alloc_free(struct alloc_reader *a);
 /* Read the counters, and walk the pools when walk is nonzero. */
 void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out);
 
-/* Called during a walk after each batch of pool headers (about every millisecond on a big
- * heap), so that the caller's other periodic reads need not wait for the walk to end.  It
- * may call alloc_quick(), nothing else of this reader. */
-typedef void (*alloc_hook_fn)(void *ctx);
-void alloc_set_hook(struct alloc_reader *a, alloc_hook_fn fn, void *ctx);
-
 /* Fields this target can give (bits), and, for a field it cannot give, why (one line). */
 unsigned alloc_available(const struct alloc_reader *a);
 const char *alloc_missing_reason(const struct alloc_reader *a, enum alloc_field f);

@@ -599,7 +599,6 @@ static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		th->holds_gil = holds_gil(h, tstate);
 		th->depth = 0;
 		th->truncated = 0;
-		th->moved = 0;
 		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
 			break;
@@ -801,20 +800,6 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	return 0;
 }
 
-/* The thread state's frame words now, compared with those a walk started from: a thread
- * that moved while it was walked may have been read half before and half after. */
-static int words_moved(struct walker *w, uint64_t tstate, const struct ts_words *before)
-{
-	unsigned char ts[TSTATE_READ_MAX];
-	struct ts_words now;
-
-	if (remote_read(w->r, tstate, ts, w->tstate_len) < 0)
-		return 1;
-	read_words(w, ts, &now);
-	return now.frame != before->frame || now.chunk != before->chunk ||
-	       (w->new_frames && now.top != before->top);
-}
-
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out)
 {
 	unsigned char ts[TSTATE_READ_MAX];
@@ -852,12 +837,10 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	*th = *known;
 	th->frames = frames;
 	th->frames_cap = cap;
-	th->reused = th->cpu_known = th->moved = 0;
+	th->reused = th->cpu_known = 0;
 	th->cpu_ns = th->quiet_since = 0;
 	load_stack_copy(w, &ws);
 	walk_frames(w, th, top_frame(w, &ws));
-	if (words_moved(w, known->tstate, &ws))
-		th->moved = 1;
 	resolve_codes(w, out);
 	return 0;
 }

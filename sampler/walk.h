@@ -48,8 +48,6 @@ struct walk_thread {
 	int holds_gil;
 	int truncated;	      /* stack deeper than WALK_MAX_DEPTH, or a bad link */
 	int reused;	      /* frames kept from an earlier walk: it has not run since */
-	int moved;	      /* walker_walk_thread: its frame words changed while it
-				 was walked (the walk may mix two moments) */
 	int cpu_known;	      /* cpu_ns and quiet_since were read at this sample */
 	uint64_t cpu_ns;      /* CPU time the kernel has accounted to it (schedstat) */
 	uint64_t quiet_since; /* CLOCK_MONOTONIC ns since which it provably has not
