@@ -10,11 +10,17 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export XDG_CACHE_HOME="$PWD/build/test-cache"
 rm -rf "$XDG_CACHE_HOME"
 status=0
+failed=
 for suite in unit-tests e2e-tests; do
 	echo "== $suite"
 	./build/asan/$suite --jobs=2 2>&1 | tee "build/asan/$suite.log" || status=1
 	# criterion exits non-zero on failure; tee hides it, so read the synthesis line
-	grep -q 'Failing: 0 | Crashing: 0' "build/asan/$suite.log" || status=1
+	if ! grep -q 'Failing: 0 | Crashing: 0' "build/asan/$suite.log"; then
+		status=1
+		failed="$failed$(grep -E '^\[(FAIL|----)\]|Synthesis' "build/asan/$suite.log" |
+			grep -v -E '^\[----\] *$')
+"
+	fi
 	# LeakSanitizer reports from a test process come after Criterion counted the test
 	if grep -q 'ERROR: LeakSanitizer' "build/asan/$suite.log"; then
 		echo "$suite: LeakSanitizer reported leaks (see build/asan/$suite.log)"
@@ -32,4 +38,9 @@ echo "== realserver"
 # functions never seen still fail.
 TGATTACH="${TGATTACH:-./tgattach}" /usr/bin/python3 tests/realserver/run.py --accuracy-advisory ||
 	status=1
+# the failures again, last: CI shows the end of the output
+if [ -n "$failed" ]; then
+	echo "== failed"
+	printf '%s' "$failed"
+fi
 exit $status
