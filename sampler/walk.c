@@ -82,6 +82,9 @@ struct walker {
 	uint64_t misses_before; /* code cache misses before this sample's codes were read */
 };
 
+#define FRAME_OWNED_BY_THREAD 0 /* _PyInterpreterFrame.owner, 3.11+ */
+#define KEEP_STALE (-2)		/* read_frame: a frame that cannot be on the stack */
+
 static size_t max_end(size_t cur, int32_t off, size_t width)
 {
 	return off >= 0 && (size_t)off + width > cur ? (size_t)off + width : cur;
@@ -327,6 +330,18 @@ static void load_stack_copy(struct walker *w, const struct ts_words *ws)
 	}
 }
 
+/* Is addr in the thread's data stack as copied (its live part: up to the top read with the
+ * thread state)?  A frame the thread owns lives there; one outside is a frame that
+ * returned, reached through a link read at another moment than the stack (3.11 reads the
+ * current frame from the C stack, after the thread state). */
+static int in_stack(const struct walker *w, uint64_t addr)
+{
+	for (size_t i = 0; i < w->nranges; i++)
+		if (addr >= w->ranges[i].lo && addr < w->ranges[i].hi)
+			return 1;
+	return 0;
+}
+
 static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block)
 {
 	for (size_t i = 0; i < w->nranges; i++) {
@@ -360,6 +375,10 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
+		if (owner == FRAME_OWNED_BY_THREAD && w->nranges > 0 && !in_stack(w, addr)) {
+			*keep = KEEP_STALE; /* a thread's frame outside its stack: torn */
+			return 0;
+		}
 		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner) {
 			*keep = -1; /* an entry frame: the frame above it was called from C */
 			return prev;
@@ -386,6 +405,10 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 		int keep;
 		struct walk_frame *f = &th->frames[th->depth];
 		uint64_t prev = read_frame(w, frame, f, &keep);
+		if (keep == KEEP_STALE) {
+			th->truncated = 1;
+			return;
+		}
 		if (keep < 0 && th->depth > 0)
 			th->frames[th->depth - 1].from_c = 1;
 		if (keep > 0 && ++th->depth == th->frames_cap) {

@@ -159,9 +159,9 @@ static void build(struct world *w, int torn)
 	uint64_t outer = code_obj(&w->im, &lay, &ty, "/srv/app.py", "main", 10);
 	uint64_t inner = code_obj(&w->im, &lay, &ty, "/srv/lib.py", "Worker.run", 40);
 	uint64_t f_outer = frame(&w->im, &lay, outer, 3, 0, 0);
-	uint64_t f_cstack = frame(&w->im, &lay, outer, 0, 4, f_outer);  /* C stack shim */
+	uint64_t f_cstack = frame(&w->im, &lay, outer, 0, 4, f_outer);	/* C stack shim */
 	uint64_t f_interp = frame(&w->im, &lay, inner, 0, 3, f_cstack); /* interpreter-owned */
-	w->bad_code = BASE + IMAGE_SIZE + 0x1000;                      /* not mapped */
+	w->bad_code = BASE + IMAGE_SIZE + 0x1000;			/* not mapped */
 	uint64_t f_inner = frame(&w->im, &lay, torn ? w->bad_code : inner, 0, 0, f_interp);
 	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, f_inner);
 
@@ -245,4 +245,101 @@ Test(py314, torn_code_pointer_drops_the_frame_and_flags_the_thread)
 	walk_sample_free(&s);
 	walker_free(wk);
 	free(w.im.bytes);
+}
+
+/* 3.11+: a frame the thread owns lives in its data stack, below the top read with the
+ * thread state.  A current-frame link read at another moment (3.11 reads it from the C
+ * stack, after the state) can name a frame that returned: it lies above the top, and the
+ * chain from it is a stack that no longer exists.  Built on the 3.13 table, whose thread
+ * state has the data stack's chunk and top. */
+/* A 3.13 frame: an untagged code pointer. */
+static uint64_t frame313(struct image *im, const struct py_offsets *o, uint64_t code,
+			 uint64_t previous)
+{
+	uint64_t f = frame(im, o, code, 1, 0, previous);
+	put64(im, f + (uint64_t)o->if_code, code);
+	return f;
+}
+
+static void build_stack(struct world *w, int stale)
+{
+	const struct py_builtin_table *t313 = py_builtin_find(3, 13, 0);
+	cr_assert_not_null(t313, "no built-in 3.13 table");
+	struct py_offsets lay = t313->off;
+	struct types ty;
+
+	memset(w, 0, sizeof *w);
+	w->im.bytes = calloc(1, IMAGE_SIZE);
+	w->im.next = BASE;
+	ty.code = alloc(&w->im, 256);
+	ty.str = alloc(&w->im, 256);
+	ty.bytes = alloc(&w->im, 256);
+	ty.dict = alloc(&w->im, 256);
+	ty.module = alloc(&w->im, 256);
+	uint64_t runtime = alloc(&w->im, (size_t)lay.rt_interp_head + 64);
+	uint64_t interp = alloc(&w->im, (size_t)lay.is_size);
+	uint64_t tstate = alloc(&w->im, (size_t)lay.ts_size);
+	put64(&w->im, runtime + (uint64_t)lay.rt_interp_head, interp);
+	put64(&w->im, interp + (uint64_t)lay.is_tstate_head, tstate);
+	put64(&w->im, tstate + (uint64_t)lay.ts_interp, interp);
+	put64(&w->im, tstate + (uint64_t)lay.ts_thread_id, 0x7f0000002000ull);
+	put64(&w->im, tstate + (uint64_t)lay.ts_native_id, 4343);
+	uint64_t outer = code_obj(&w->im, &lay, &ty, "/srv/app.py", "serve", 10);
+	uint64_t inner = code_obj(&w->im, &lay, &ty, "/srv/app.py", "handle", 20);
+	uint64_t gone = code_obj(&w->im, &lay, &ty, "/srv/app.py", "returned", 30);
+	/* the chunk: a header (previous, size, top), then the frames */
+	uint64_t chunk = alloc(&w->im, 4096);
+	put64(&w->im, chunk + 8, 4096);
+	w->im.next = chunk + 32;
+	uint64_t f_outer = frame313(&w->im, &lay, outer, 0);
+	uint64_t f_inner = frame313(&w->im, &lay, inner, f_outer);
+	uint64_t top = w->im.next;
+	/* above the top: a frame that returned, still linking to the live ones */
+	uint64_t f_gone = frame313(&w->im, &lay, gone, f_inner);
+	w->im.next = chunk + 4096;
+	put64(&w->im, tstate + (uint64_t)lay.ts_datastack_chunk, chunk);
+	put64(&w->im, tstate + (uint64_t)lay.ts_datastack_top, top);
+	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, stale ? f_gone : f_inner);
+
+	w->im.seg = (struct remote_image_seg){BASE, IMAGE_SIZE, w->im.bytes};
+	remote_init_image(&w->r, &w->im.seg, 1);
+	w->t.major = 3;
+	w->t.minor = 13;
+	w->t.off = lay;
+	w->t.frame_cstack_owner = 3;
+	w->t.sym.runtime = runtime;
+	w->t.sym.code_type = ty.code;
+	w->t.sym.unicode_type = ty.str;
+	w->t.sym.bytes_type = ty.bytes;
+	w->t.sym.dict_type = ty.dict;
+	w->t.sym.module_type = ty.module;
+}
+
+static void walk_one(int stale, struct walk_sample *s)
+{
+	struct world w;
+	struct tg_err err = {0};
+
+	build_stack(&w, stale);
+	struct walker *wk = walker_new(&w.r, &w.t);
+	cr_assert_eq(walker_sample(wk, s, &err), 0, "%s", err.msg);
+	walker_free(wk);
+	free(w.im.bytes);
+}
+
+Test(py314, frame_above_the_data_stack_top_is_a_torn_walk)
+{
+	struct walk_sample s = {0};
+
+	walk_one(0, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect_eq(s.threads[0].depth, 2);
+	cr_expect(!s.threads[0].truncated);
+	walk_sample_free(&s);
+	walk_one(1, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect_eq(s.threads[0].depth, 0, "a returned frame's chain was recorded (%zu frames)",
+		     s.threads[0].depth);
+	cr_expect(s.threads[0].truncated);
+	walk_sample_free(&s);
 }
