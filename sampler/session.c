@@ -28,8 +28,7 @@ static int check_exists(pid_t pid, struct tg_err *err)
 	return 0;
 }
 
-int session_open(struct session *s, pid_t pid, const struct session_opts *opts,
-		 struct tg_err *err)
+int session_open(struct session *s, pid_t pid, const struct session_opts *opts, struct tg_err *err)
 {
 	struct pytarget_opts topts = {opts->offsets};
 
@@ -203,6 +202,11 @@ int session_thread_name(struct session *s, const struct walk_thread *th, struct 
 	if (name && native > 0 && th->native_id > 0 && native != th->native_id &&
 	    (was_named(s, native) || task_exists(s->pid, native)))
 		name = NULL;
+	/* a thread whose TID is not known yet cannot be told from the one the entry names:
+	 * it waits (the tracker asks again) */
+	int wait = name && native > 0 && th->native_id <= 0;
+	if (wait)
+		name = NULL;
 	note_named(s, th->native_id);
 	if (name) {
 		buf_addstr(out, name);
@@ -210,7 +214,7 @@ int session_thread_name(struct session *s, const struct walk_thread *th, struct 
 	}
 	if (th->native_id <= 0 || read_comm(s->pid, th->native_id, out) < 0)
 		buf_addf(out, "Thread-%llx", (unsigned long long)th->thread_id);
-	return threadnames_no_registry(s->names, th->interp);
+	return !wait && threadnames_no_registry(s->names, th->interp);
 }
 
 int session_parse_pid(const char *arg, pid_t *out, struct tg_err *err)
