@@ -839,7 +839,9 @@ Test(fork, storm_200_per_second)
 		"%d; parent samples during the storm %d; %s\n",
 		long_lived, missing, sampled, shows_code, base_fds, max_fds, end_fds, in_window,
 		r->done);
-	cr_assert_lt(elapsed, 2 * atof(STORM_SECONDS), "600 forks paced over 3 s took %.2f s",
+	/* a target held up by the fork following, not its speed (make bench measures that):
+	 * under a loaded CI machine the pacing alone can take twice as long */
+	cr_assert_lt(elapsed, 4 * atof(STORM_SECONDS), "600 forks paced over 3 s took %.2f s",
 		     elapsed);
 	check_no_stray_dirs(r);
 	cr_assert(long_lived > STORM_CHILDREN / 4, "only %d children lived >= 20 ms", long_lived);
@@ -852,7 +854,8 @@ Test(fork, storm_200_per_second)
 		  "show storm_child",
 		  shows_code, sampled);
 
-	cr_assert(in_window * 2 >= (int)((end - start) * FORK_RATE_HZ),
+	/* starved, not slow: a loaded CI machine gives the parent less than its rate */
+	cr_assert(in_window * 4 >= (int)((end - start) * FORK_RATE_HZ),
 		  "the parent got %d samples in the %.2f s of the storm at %d Hz", in_window,
 		  end - start, FORK_RATE_HZ);
 	cr_assert(max_fds <= base_fds + 128,
