@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/escape.h"
+#include "common/rdopen.h"
 #include "common/xalloc.h"
 #include "render/interrupt.h"
 #include "render/text.h"
@@ -14,9 +15,9 @@ int tgfile_open(struct tgfile *f, const char *path, enum tgfile_kind kind, int s
 		struct tg_err *err)
 {
 	memset(f, 0, sizeof *f);
-	f->fp = fopen(path, "r");
+	f->fp = tg_rdopen(path, TG_E_DATA, err);
 	if (!f->fp)
-		return tg_err_sys(err, TG_E_DATA, "opening %s", path);
+		return -1;
 	f->path = xstrdup(path);
 	f->kind = kind;
 	f->strict = strict;

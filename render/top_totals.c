@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common/buf.h"
+#include "common/rdopen.h"
 #include "common/xalloc.h"
 #include "render/tgfile.h"
 
@@ -64,7 +65,7 @@ static void read_meta(struct top_totals *tt, const struct recording *rec)
 	FILE *fp;
 
 	buf_addf(&path, "%s/meta", rec->dir ? rec->dir : ".");
-	fp = fopen(buf_cstr(&path), "r");
+	fp = tg_rdopen(buf_cstr(&path), TG_E_DATA, NULL);
 	buf_free(&path);
 	if (!fp)
 		return; /* no meta: the original's files, or single files given */

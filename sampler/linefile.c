@@ -113,20 +113,36 @@ void linefile_free(struct linefile *f)
 	f->name = NULL;
 }
 
+/* Why the file just opened is not one tgattach may append to, or NULL: a regular file of
+ * its own user with one link (a hard link planted in an earlier run's directory would
+ * have tgattach append to the file it names). */
+static const char *not_ours(const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (st->st_uid != geteuid())
+		return "owned by another user, not a file tgattach wrote";
+	if (st->st_nlink != 1)
+		return "has other hard links, not a file tgattach wrote";
+	return NULL;
+}
+
 int linefile_open(struct linefile_dir *d, struct linefile *f, struct tg_err *err)
 {
 	struct stat st;
-	int fd = openat(d->dfd, f->name, OPEN_FLAGS, 0644);
+	/* in a directory this run created, a file is opened the first time only if it is
+	 * new: one already there was put there by someone else */
+	int fd = openat(d->dfd, f->name, OPEN_FLAGS | (d->fresh && !f->seen ? O_EXCL : 0), 0644);
 
 	if (fd < 0)
 		return file_fail(d, f, err);
 	if (fstat(fd, &st) < 0)
 		goto fail;
-	if (!S_ISREG(st.st_mode)) {
+	const char *why = not_ours(&st);
+	if (why) {
 		struct tg_err e;
 		close(fd);
-		tg_err_set(&e, TG_E_OUTPUT, "cannot write to %s/%s: not a regular file", d->path,
-			   f->name);
+		tg_err_set(&e, TG_E_OUTPUT, "cannot write to %s/%s: %s", d->path, f->name, why);
 		return record_failure(d, &e, err);
 	}
 	f->good = st.st_size;

@@ -26,6 +26,7 @@ struct linefile_dir {
 	int dfd;	/* the directory, -1 when not open */
 	uint64_t bytes; /* written so far */
 	int broken;	/* a write failed */
+	int fresh;	/* created by this run: every file in it is new (O_EXCL) */
 	struct tg_err failure;
 };
 

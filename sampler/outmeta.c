@@ -25,8 +25,12 @@ static void meta_escape(struct buf *b, const char *s, int is_key)
 static int meta_replace(const struct outmeta *m, const struct buf *content, struct tg_err *err)
 {
 	size_t done;
-	int fd =
-	    openat(m->dfd, "meta.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	/* a new file each time: whatever is at meta.tmp (a FIFO would block the open, a link
+	 * would be written through) goes first */
+	if (unlinkat(m->dfd, "meta.tmp", 0) < 0 && errno != ENOENT)
+		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s/meta.tmp", m->path);
+	int fd = openat(m->dfd, "meta.tmp",
+			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s/meta.tmp", m->path);

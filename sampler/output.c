@@ -170,6 +170,10 @@ int output_meta(struct output *o, const char *const *keys, const char *const *va
 
 /* ---- open, flush, close ---- */
 
+/* Directories are created rwxr-xr-x whatever the umask allows (under umask 000, 0777
+ * would leave them writable by all), less what a stricter umask removes. */
+#define DIR_MODE 0755
+
 /* mkdir -p: an existing component is fine. */
 static int make_dirs(const char *dir, struct tg_err *err)
 {
@@ -181,7 +185,7 @@ static int make_dirs(const char *dir, struct tg_err *err)
 			continue;
 		char c = *s;
 		*s = '\0';
-		if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+		if (mkdir(p, DIR_MODE) < 0 && errno != EEXIST) {
 			rc = tg_err_sys(err, TG_E_OUTPUT, "cannot create %s", p);
 			break;
 		}
@@ -191,6 +195,34 @@ static int make_dirs(const char *dir, struct tg_err *err)
 	}
 	free(p);
 	return rc;
+}
+
+/* DIR/PID, opened without following a link, must be a directory of this user that no one
+ * else may write to: tgattach often runs as root, and a link or a directory planted there
+ * (DIR is often shared, like /tmp) would have it write where someone else chose. */
+static int open_run_dir(struct output *o, struct tg_err *err)
+{
+	struct stat st;
+
+	o->dir.dfd = open(o->dir.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (o->dir.dfd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+	    lstat(o->dir.path, &st) == 0 && S_ISLNK(st.st_mode))
+		return tg_err_set(err, TG_E_OUTPUT,
+				  "cannot write to %s: a symbolic link (not followed: remove it)",
+				  o->dir.path);
+	if (o->dir.dfd < 0)
+		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s", o->dir.path);
+	if (fstat(o->dir.dfd, &st) < 0)
+		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s", o->dir.path);
+	if (st.st_uid != geteuid())
+		return tg_err_set(err, TG_E_OUTPUT,
+				  "cannot write to %s: owned by uid %u, not by this user (%u)",
+				  o->dir.path, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return tg_err_set(err, TG_E_OUTPUT,
+				  "cannot write to %s: others may write to it (mode %03o)",
+				  o->dir.path, (unsigned)(st.st_mode & 0777));
+	return 0;
 }
 
 static int open_dirs(struct output *o, const char *dir, pid_t pid, struct tg_err *err)
@@ -211,14 +243,12 @@ static int open_dirs(struct output *o, const char *dir, pid_t pid, struct tg_err
 		buf_addch(&b, '/');
 	buf_addf(&b, "%ld", (long)pid);
 	o->dir.path = buf_detach(&b);
-	if (mkdir(o->dir.path, 0777) == 0)
+	if (mkdir(o->dir.path, DIR_MODE) == 0)
 		o->created = 1;
 	else if (errno != EEXIST)
 		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s", o->dir.path);
-	o->dir.dfd = open(o->dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (o->dir.dfd < 0)
-		return tg_err_sys(err, TG_E_OUTPUT, "cannot write to %s", o->dir.path);
-	return 0;
+	o->dir.fresh = o->created;
+	return open_run_dir(o, err);
 }
 
 struct output *output_open(const char *dir, pid_t pid, unsigned flags, struct tg_err *err)
