@@ -100,8 +100,14 @@ void text_gnuplot_quote(struct buf *out, const char *s, size_t len)
 	text_clean(&clean, s, len);
 	buf_addch(out, '\'');
 	for (size_t i = 0; i < clean.len; i++) {
-		if (clean.data[i] == '\'')
+		if (clean.data[i] == '\'') {
+			/* a quote is doubled; gnuplot 5.4 misreads a doubled quote right after
+			 * the opening one, or right after another doubled quote (four quotes in a
+			 * row are an error): a zero-width space keeps them apart */
+			if (i == 0 || clean.data[i - 1] == '\'')
+				buf_addstr(out, "\xe2\x80\x8b");
 			buf_addch(out, '\'');
+		}
 		buf_addch(out, clean.data[i]);
 	}
 	buf_addch(out, '\'');

@@ -1,5 +1,9 @@
 /* Unit tests of render/text: names made safe for the terminal, gnuplot and SVG. */
 #include <criterion/criterion.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "render/text.h"
@@ -69,6 +73,53 @@ Test(render_text, gnuplot_quote_doubles_quotes)
 	text_gnuplot_quote(&b, in, sizeof in - 1);
 	assert_text(&b, "'a''; system(''touch /tmp/x''); ''\\x0ab\\`c`@d'");
 	buf_free(&b);
+}
+
+/* gnuplot itself reads every quoted literal back as the text (zero-width spaces aside):
+ * gnuplot 5.4 misreads a doubled quote right after the opening one or after another
+ * doubled quote, and a command line such as  python -c "x = ''"  made memg exit 10. */
+Test(render_text, gnuplot_reads_quotes_back)
+{
+	static const char *const texts[] = {"'",    "''",   "x = ''", "''''", "'a'b'",
+					    "it's", "end'", "a''''b", "'''"};
+	const size_t ntexts = sizeof texts / sizeof *texts;
+	char script[] = "/tmp/tg-gpquote-XXXXXX";
+	int fd = mkstemp(script);
+	cr_assert_geq(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	for (size_t i = 0; i < ntexts; i++) {
+		struct buf b = BUF_INIT;
+		text_gnuplot_quote(&b, texts[i], strlen(texts[i]));
+		fprintf(f, "print %s\n", buf_cstr(&b));
+		buf_free(&b);
+	}
+	fclose(f);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "gnuplot %s 2>&1", script);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[256], plain[256];
+	size_t n = 0;
+	while (fgets(line, sizeof line, p)) {
+		size_t k = 0;
+		line[strcspn(line, "\n")] = '\0';
+		for (size_t j = 0; line[j] && k + 1 < sizeof plain; j++) {
+			if (!strncmp(line + j, "\xe2\x80\x8b", 3)) {
+				j += 2;
+				continue;
+			}
+			plain[k++] = line[j];
+		}
+		plain[k] = '\0';
+		if (n < ntexts)
+			cr_expect_str_eq(plain, texts[n], "text %zu", n);
+		n++;
+	}
+	int st = pclose(p);
+	unlink(script);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		cr_skip_test("no gnuplot");
+	cr_expect_eq(n, ntexts, "gnuplot printed %zu lines for %zu texts", n, ntexts);
 }
 
 Test(render_text, display_is_one_reversible_line)
