@@ -37,17 +37,27 @@ static int field_special(unsigned char c)
 	return c == '\\' || c == '#' || c == ':' || c == '=' || is_control(c);
 }
 
+static int is_nul(const char *s, size_t i, size_t len)
+{
+	return i + 1 < len && (unsigned char)s[i] == 0xc0 && (unsigned char)s[i + 1] == 0x80;
+}
+
 void tg_escape_field(struct buf *out, const char *s, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len) {
 		size_t end = i;
-		while (end < len && !field_special((unsigned char)s[end]))
+		while (end < len && !field_special((unsigned char)s[end]) && !is_nul(s, end, len))
 			end++;
 		buf_add(out, s + i, end - i);
 		if (end == len)
 			break;
+		if (is_nul(s, end, len)) {
+			add_hex(out, '\\', 0);
+			i = end + 2;
+			continue;
+		}
 		add_hex(out, '\\', (unsigned char)s[end]);
 		i = end + 1;
 	}
@@ -101,7 +111,13 @@ void tg_escape_filename(struct buf *out, const char *s, size_t len)
 	}
 	for (i = 0; i < len && out->len - start < TG_NAME_MAX; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '/' || c == '\\' || c == '%' || is_control(c) || (i == 0 && c == '.')) {
+		if (is_nul(s, i, len)) {
+			if (out->len - start + 3 > TG_NAME_MAX)
+				break;
+			add_hex(out, '%', 0);
+			i++;
+		} else if (c == '/' || c == '\\' || c == '%' || is_control(c) ||
+			   (i == 0 && c == '.')) {
 			if (out->len - start + 3 > TG_NAME_MAX)
 				break;
 			add_hex(out, '%', c);

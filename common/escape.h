@@ -8,6 +8,9 @@
  *   only as the separator.  tg_unescape_field() reverses it; a backslash not followed by
  *   'x' and two hex digits is kept literally (files written by the original ThreadGraph).
  *
+ * A NUL inside a name from the target travels in C strings as TG_NUL (the two bytes C0 80,
+ * which UTF-8 never uses): both escapings write it as a NUL ("\\x00", "%00").
+ *
  * File-name escaping (THREAD part of THREAD.stack):
  *   '/', '\\', '%', bytes < 0x20 and 0x7f, and a leading '.' become "%HH"; the result is
  *   cut to TG_NAME_MAX bytes on a UTF-8 character boundary; an empty name becomes "%00". */
@@ -19,6 +22,7 @@
 #include "common/buf.h"
 
 #define TG_NAME_MAX 120
+#define TG_NUL "\xc0\x80"
 
 void tg_escape_field(struct buf *out, const char *s, size_t len);
 void tg_unescape_field(struct buf *out, const char *s, size_t len);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/xalloc.h"
 
 #define DICT_MAX_ENTRIES (1u << 20)
@@ -51,6 +52,10 @@ static void add_utf8(struct buf *out, uint32_t cp)
 
 	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		cp = 0xfffd;
+	if (cp == 0) { /* a NUL inside a name: as TG_NUL, so C strings carry it (escape.h) */
+		buf_addstr(out, TG_NUL);
+		return;
+	}
 	if (cp < 0x80) {
 		b[0] = (char)cp;
 		n = 1;
@@ -113,7 +118,8 @@ static int str3_layout(struct pyobj *p, uint64_t obj, struct str_layout *sl)
 	int64_t length;
 	uint32_t state;
 
-	if ((size_t)o->u_state + 4 > sizeof head || remote_read(p->r, obj, head, (size_t)o->u_state + 4) < 0)
+	if ((size_t)o->u_state + 4 > sizeof head ||
+	    remote_read(p->r, obj, head, (size_t)o->u_state + 4) < 0)
 		return -1;
 	memcpy(&length, head + o->u_length, 8);
 	memcpy(&state, head + o->u_state, 4);
@@ -188,8 +194,12 @@ int pyobj_str(struct pyobj *p, uint64_t obj, struct buf *out, size_t max)
 		raw = xmalloc(nbytes);
 	int rc = nbytes == 0 ? 0 : remote_read(p->r, sl.data, raw, nbytes);
 	if (rc == 0) {
-		if (raw_bytes)
-			buf_add(out, raw, count); /* 2.7 str: bytes as they are */
+		if (raw_bytes) /* 2.7 str: bytes as they are, a NUL as TG_NUL */
+			for (size_t i = 0; i < count; i++)
+				if (raw[i])
+					buf_addch(out, (char)raw[i]);
+				else
+					buf_addstr(out, TG_NUL);
 		else
 			add_code_points(out, raw, count, sl.kind, max);
 	}
@@ -262,8 +272,8 @@ int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out)
 	if (type != p->t->sym.long_type || long_digits(p, obj, &ndigits, &negative) < 0 ||
 	    ndigits > 3)
 		return -1;
-	if (ndigits && remote_read(p->r, obj + (uint64_t)p->o->long_digit, digits,
-				   (size_t)ndigits * 4) < 0)
+	if (ndigits &&
+	    remote_read(p->r, obj + (uint64_t)p->o->long_digit, digits, (size_t)ndigits * 4) < 0)
 		return -1;
 	uint64_t v = 0;
 	for (int64_t i = ndigits - 1; i >= 0; i--)
@@ -275,10 +285,10 @@ int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out)
 /* The entries of a dict, as (key, value) pairs, read in one go. */
 struct dict_view {
 	unsigned char *entries;
-	size_t n;           /* slots in entries[] */
+	size_t n; /* slots in entries[] */
 	size_t entry_size;
-	size_t key_at;      /* offset of the key pointer inside an entry */
-	uint64_t values;    /* split table / inline values array address, or 0 */
+	size_t key_at;	 /* offset of the key pointer inside an entry */
+	uint64_t values; /* split table / inline values array address, or 0 */
 };
 
 static int dict27_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
@@ -317,8 +327,7 @@ static int keys_view(struct pyobj *p, uint64_t keys, struct dict_view *v)
 	v->key_at = 8;
 	if (ok(o->dk_log2_size)) {
 		uint8_t hdr[3];
-		if (remote_read(p->r, keys + (uint64_t)o->dk_log2_size, hdr, 3) < 0 ||
-		    hdr[1] > 40)
+		if (remote_read(p->r, keys + (uint64_t)o->dk_log2_size, hdr, 3) < 0 || hdr[1] > 40)
 			return -1;
 		entries_at = keys + (uint64_t)o->dk_indices + (1ull << hdr[1]);
 		if (hdr[2] != 0) { /* unicode or split keys: (key, value) entries */
@@ -356,8 +365,7 @@ static int dict_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
 	return keys_view(p, ptr_at(p, dict + (uint64_t)p->o->d_keys), v);
 }
 
-static int view_each(struct pyobj *p, struct dict_view *v, size_t max, pyobj_item_fn fn,
-		     void *ctx)
+static int view_each(struct pyobj *p, struct dict_view *v, size_t max, pyobj_item_fn fn, void *ctx)
 {
 	size_t seen = 0;
 	uint64_t *values = NULL;
@@ -424,8 +432,7 @@ uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key)
 
 /* Instance attributes kept outside a dict object (3.11+ managed dicts): look the name up
  * in the type's shared keys, take the value at the same index. */
-static uint64_t split_values_get(struct pyobj *p, uint64_t type, uint64_t values,
-				 const char *name)
+static uint64_t split_values_get(struct pyobj *p, uint64_t type, uint64_t values, const char *name)
 {
 	struct dict_view v;
 	struct find_ctx f = {p, name, 0};
@@ -458,7 +465,8 @@ uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
 		if (minor == 11) {
 			if (word)
 				return pyobj_dict_get(p, word, name);
-			return split_values_get(p, type, values_array(p, ptr_at(p, pre - 16)), name);
+			return split_values_get(p, type, values_array(p, ptr_at(p, pre - 16)),
+						name);
 		}
 		if (minor == 12) {
 			if (word & 1)
@@ -471,8 +479,8 @@ uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
 			return 0;
 		uint64_t values = obj + (uint64_t)basicsize;
 		uint8_t valid = 0;
-		if (ok(o->dv_valid) && (remote_read_u8(p->r, values + (uint64_t)o->dv_valid,
-						       &valid) < 0 || !valid))
+		if (ok(o->dv_valid) &&
+		    (remote_read_u8(p->r, values + (uint64_t)o->dv_valid, &valid) < 0 || !valid))
 			return 0;
 		return split_values_get(p, type, values_array(p, values), name);
 	}

@@ -234,3 +234,47 @@ Test(planted, fifo_in_a_recording_does_not_block_render)
 	}
 	stop(&s);
 }
+
+/* A NUL inside a thread or function name is escaped, not a place where the name ends. */
+static const char nul_py[] =
+    "import threading, time\n"
+    "def park():\n"
+    "    time.sleep(3600)\n"
+    "code = park.__code__.replace(co_name='pa\\x00rk', co_qualname='pa\\x00rk')\n"
+    "parked = type(park)(code, park.__globals__)\n"
+    "t = threading.Thread(target=parked, name='th\\x00read', daemon=True)\n"
+    "t.start()\n"
+    "print('READY', flush=True)\n"
+    "time.sleep(3600)\n";
+
+Test(planted, nul_in_names_is_escaped)
+{
+	char python[PATH_MAX], pid[16], stack[PATH_MAX + 64];
+	char *dir = temp_dir("nul");
+	struct fixture fx;
+	struct buf so = BUF_INIT, se = BUF_INIT;
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		cr_skip_test("no pyenv 3.12 or 3.11 (co_qualname)");
+	char *fx_argv[] = {python, "-c", (char *)nul_py, NULL};
+	cr_assert_eq(fixture_start(&fx, fx_argv, "READY", 30), 0, "fixture did not start");
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *argv[] = {TG_BIN, "-p", pid, "-o", dir, "-q", "-d", "1", NULL};
+	cr_assert_eq(run_capture(argv, &so, &se, 40), 0, "stderr: %s", buf_cstr(&se));
+	snprintf(stack, sizeof stack, "%s/%s/th%%00read.stack", dir, pid);
+	FILE *f = fopen(stack, "r");
+	cr_assert_not_null(f, "no %s: the thread name was cut at its NUL", stack);
+	char line[512];
+	int found = 0;
+	while (fgets(line, sizeof line, f))
+		found |= strstr(line, ":pa\\x00rk") != NULL;
+	fclose(f);
+	cr_expect(found, "no call of pa\\x00rk in %s: the function name was cut", stack);
+	cr_expect(proc_all_untraced_running(fx.pid));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&so);
+	buf_free(&se);
+}

@@ -29,15 +29,32 @@ static void assert_field_safe(const struct buf *e)
 	}
 }
 
+/* What a round trip gives back: the bytes, with TG_NUL (a NUL carried in a C string) as
+ * the NUL it stands for. */
+static void expected(struct buf *want, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (i + 1 < len && (unsigned char)s[i] == 0xc0 && (unsigned char)s[i + 1] == 0x80) {
+			buf_addch(want, '\0');
+			i++;
+		} else {
+			buf_addch(want, s[i]);
+		}
+	}
+}
+
 static void field_roundtrip(const char *s, size_t len)
 {
-	struct buf e = BUF_INIT, u = BUF_INIT;
+	struct buf e = BUF_INIT, u = BUF_INIT, want = BUF_INIT;
 
+	expected(&want, s, len);
 	tg_escape_field(&e, s, len);
 	assert_field_safe(&e);
 	tg_unescape_field(&u, buf_cstr(&e), e.len);
-	cr_assert_eq(u.len, len, "round trip changed the length: %zu -> %zu", len, u.len);
-	cr_assert(len == 0 || memcmp(u.data, s, len) == 0, "round trip changed the bytes");
+	cr_assert_eq(u.len, want.len, "round trip changed the length: %zu -> %zu", len, u.len);
+	cr_assert(len == 0 || memcmp(u.data, want.data, want.len) == 0,
+		  "round trip changed the bytes");
+	buf_free(&want);
 	buf_free(&e);
 	buf_free(&u);
 }
@@ -63,6 +80,19 @@ Test(escape, field_roundtrip_every_pair)
 			field_roundtrip(two, 2);
 		}
 	}
+}
+
+Test(escape, nul_carried_as_c0_80_is_escaped_as_nul)
+{
+	struct buf e = BUF_INIT;
+	const char s[] = "pa" TG_NUL "rk";
+
+	tg_escape_field(&e, s, sizeof s - 1);
+	cr_assert_str_eq(buf_cstr(&e), "pa\\x00rk");
+	buf_reset(&e);
+	tg_escape_filename(&e, s, sizeof s - 1);
+	cr_assert_str_eq(buf_cstr(&e), "pa%00rk");
+	buf_free(&e);
 }
 
 Test(escape, field_exact_forms)
@@ -116,13 +146,18 @@ static void filename_roundtrip(const char *s, size_t len)
 {
 	struct buf e = BUF_INIT, u = BUF_INIT;
 
+	struct buf want = BUF_INIT;
+
+	expected(&want, s, len);
 	tg_escape_filename(&e, s, len);
 	assert_filename_safe(&e);
 	tg_unescape_filename(&u, e.data, e.len);
-	cr_assert_eq(u.len, len);
-	cr_assert(memcmp(u.data, s, len) == 0, "file name round trip changed the bytes");
+	cr_assert_eq(u.len, want.len);
+	cr_assert(memcmp(u.data, want.data, want.len) == 0,
+		  "file name round trip changed the bytes");
 	buf_free(&e);
 	buf_free(&u);
+	buf_free(&want);
 }
 
 Test(escape, filename_roundtrip_every_byte_and_pair)
