@@ -656,6 +656,13 @@ Test(output, permission_denied)
 	cr_assert_eq(mkdir(rw, 0777), 0);
 	cr_assert_eq(chmod(rw, 0777), 0);
 	cr_assert_eq(mkdir(ro_pid, 0555), 0);
+	open_as_nobody(rw, 123, &err); /* root's: refused before any write */
+	cr_assert_eq(err.code, TG_E_OUTPUT, "%s", err.msg);
+	buf_reset(&want);
+	buf_addf(&want, "cannot write to %s/123: owned by uid 0, not by this user (65534)", rw);
+	cr_assert_str_eq(err.msg, want.data);
+	buf_reset(&want);
+	cr_assert_eq(chown(ro_pid, 65534, 65534), 0);
 	open_as_nobody(rw, 123, &err);
 	cr_assert_eq(err.code, TG_E_OUTPUT, "%s", err.msg);
 	buf_reset(&want);
