@@ -232,7 +232,8 @@ int tgline_parse(enum tgfile_kind kind, const char *s, size_t len, struct tg_rec
 	rest_len = len - (size_t)(rest - s);
 	switch (kind) {
 	case TGFILE_SAMPLES:
-		if (parse_ll(rest, rest_len, &rec->value) < 0 || rec->value < 0) {
+		if (parse_ll(rest, rest_len, &rec->value) < 0 || rec->value < 0 ||
+		    rec->value > TG_VALUE_MAX) {
 			*why = "bad RSS";
 			return -1;
 		}
@@ -243,7 +244,8 @@ int tgline_parse(enum tgfile_kind kind, const char *s, size_t len, struct tg_rec
 			*why = "no '=>'";
 			return -1;
 		}
-		if (parse_ll(arrow + 2, rest_len - (size_t)(arrow + 2 - rest), &rec->value) < 0) {
+		if (parse_ll(arrow + 2, rest_len - (size_t)(arrow + 2 - rest), &rec->value) < 0 ||
+		    rec->value > TG_VALUE_MAX || rec->value < -TG_VALUE_MAX) {
 			*why = "bad DELTA";
 			return -1;
 		}

@@ -19,6 +19,10 @@
 #ifndef TG_TGLINE_H
 #define TG_TGLINE_H
 
+/* The largest |DELTA| and RSS a line may hold (1 PiB): a larger one is a corrupt line, and
+ * sums of many in-range values stay far from the int64 limits. */
+#define TG_VALUE_MAX (1ll << 50)
+
 #include <stddef.h>
 #include <stdint.h>
 

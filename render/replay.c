@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/satint.h"
 #include "common/xalloc.h"
 
 struct open_call {
@@ -111,7 +112,7 @@ static void on_close(struct replay *r, const struct pair_event *pe, struct repla
 	ev->at = n->has_return ? monotonic(r, n->ret_time) : r->last;
 	ev->line = n->has_return ? n->ret_line : 0;
 	ev->delta = n->has_return ? n->delta : 0;
-	ev->self_delta = ev->delta - c->child_delta;
+	ev->self_delta = tg_sat_sub(ev->delta, c->child_delta);
 	ev->duration = ev->at - c->start;
 	ev->self_time = ev->duration - c->child_time;
 	if (ev->self_time < 0)
@@ -120,7 +121,8 @@ static void on_close(struct replay *r, const struct pair_event *pe, struct repla
 	r->count[c->frame]--;
 	if (pe->depth > 0) {
 		r->open[pe->depth - 1].child_time += ev->duration;
-		r->open[pe->depth - 1].child_delta += ev->delta;
+		r->open[pe->depth - 1].child_delta =
+		    tg_sat_add(r->open[pe->depth - 1].child_delta, ev->delta);
 	}
 }
 

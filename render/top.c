@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/satint.h"
 #include "common/xalloc.h"
 #include "render/cli.h"
 #include "render/frames.h"
@@ -200,8 +201,8 @@ static void table_add(struct table *t, uint32_t f, long long net, long long self
 	s->calls++;
 	s->running += running != 0;
 	if (count_net)
-		s->net += net;
-	s->self += self;
+		s->net = tg_sat_add(s->net, net);
+	s->self = tg_sat_add(s->self, self);
 	t->calls++;
 }
 
@@ -381,9 +382,9 @@ static void on_close(struct top *tp, const struct replay_event *ev, uint32_t fn)
 		c = tp->acc[ev->depth];
 	}
 	if (ev->depth > 0)
-		tp->acc[ev->depth - 1] += c;
+		tp->acc[ev->depth - 1] = tg_sat_add(tp->acc[ev->depth - 1], c);
 	else
-		tp->ch.bytes += c;
+		tp->ch.bytes = tg_sat_add(tp->ch.bytes, c);
 }
 
 static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_err *err)
