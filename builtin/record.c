@@ -47,8 +47,9 @@ struct run {
 	double loop_hz;	   /* the loop's rate: the larger of the two rates */
 	double next_stack; /* monotonic time of the next stack sample */
 	double started, last_status;
-	double next_flush; /* monotonic time of the next flush of every file */
-	uint64_t children; /* child processes recorded */
+	double next_flush;	 /* monotonic time of the next flush of every file */
+	uint64_t children;	 /* child processes recorded */
+	uint64_t target_samples; /* of the target, once its recording ended (an exec) */
 	uint64_t ticks;
 	int status_tty;
 };
@@ -224,6 +225,8 @@ static void add_proc(struct run *r, struct proc *p)
 /* Stop recording procs[i]; keep order ([0] stays the target while it is there). */
 static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
 {
+	if (proc_pid(r->procs[i]) == r->opts.pid)
+		r->target_samples = proc_samples(r->procs[i]);
 	int rc = proc_close(r->procs[i], discard, err);
 
 	memmove(r->procs + i, r->procs + i + 1, (r->nprocs - i - 1) * sizeof *r->procs);
@@ -527,8 +530,9 @@ int cmd_record(int argc, char **argv)
 	r.status_tty = isatty(STDERR_FILENO);
 	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
 	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
-	uint64_t samples =
-	    r.nprocs && proc_pid(r.procs[0]) == r.opts.pid ? proc_samples(r.procs[0]) : 0;
+	uint64_t samples = r.nprocs && proc_pid(r.procs[0]) == r.opts.pid
+			       ? proc_samples(r.procs[0])
+			       : r.target_samples; /* it exec'd something else */
 	status_line(&r, clock_real_s(), 1);
 	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
 	if (rc < 0)

@@ -46,7 +46,8 @@ int proc_micro(const struct proc *p);
  * err on a write error. */
 int proc_tick(struct proc *p, int stack_due, int may_burst, double now_real, struct tg_err *err);
 /* The process exec'd.  Returns 1 when the new program is not Python (let it go); 0 when
- * it is: the recording goes on once the new interpreter is found (proc_tick retries). */
+ * it is: the recording goes on once the new interpreter is found (proc_tick retries); -1
+ * with err when the old image's final meta could not be written (let go too). */
 int proc_exec(struct proc *p, struct tg_err *err);
 /* Finish: final meta, files flushed and closed (discard: remove them).  -1 with err if the
  * last write failed. */

@@ -436,7 +436,6 @@ static int runs_python(pid_t pid)
 
 int proc_exec(struct proc *p, struct tg_err *err)
 {
-	(void)err;
 	/* the old image's frames are gone: they all returned */
 	p->ended = clock_real_s();
 	size_t closed = 0;
@@ -446,6 +445,10 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	p->suspect_returns += suspect;
 	p->held_walks += held;
 	p->closed_at_end += closed;
+	/* the old image's run ends here: its totals, while its interpreter is still known
+	 * (an exec into something else leaves it at that; into Python, the next image's
+	 * meta follows) */
+	int rc = p->mem ? write_meta(p, 1, err) : 0;
 	tracker_free(p->tracker);
 	p->tracker = NULL;
 	memtrack_free(p->mem);
@@ -454,6 +457,8 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	memset(&p->s, 0, sizeof p->s);
 	p->s.remote.mem_fd = -1;
 	buf_reset(&p->cmdline); /* the new program's arguments */
+	if (rc < 0)
+		return -1;
 	if (!runs_python(p->pid))
 		return 1;
 	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */

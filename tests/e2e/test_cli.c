@@ -82,13 +82,13 @@ Test(cli, bad_arguments)
 {
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *cases[][6] = {
-		{TG_BIN, "-p", "abc", NULL},
-		{TG_BIN, "-p", "-5", NULL},
-		{TG_BIN, "-p", "1", "-r", "0", NULL},
-		{TG_BIN, "-p", "1", "-d", "x", NULL},
-		{TG_BIN, "-q", NULL},
-		{TG_BIN, "dump", NULL},
-		{TG_BIN, "frobnicate", NULL},
+	    {TG_BIN, "-p", "abc", NULL},
+	    {TG_BIN, "-p", "-5", NULL},
+	    {TG_BIN, "-p", "1", "-r", "0", NULL},
+	    {TG_BIN, "-p", "1", "-d", "x", NULL},
+	    {TG_BIN, "-q", NULL},
+	    {TG_BIN, "dump", NULL},
+	    {TG_BIN, "frobnicate", NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		cr_assert_eq(run_tg(cases[i], &out, &err), TG_E_USAGE, "case %zu: %s", i,
@@ -131,8 +131,7 @@ Test(cli, unwritable_output_leaves_target_untouched)
 	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
 	char *argv[] = {TG_BIN, "-p", pid, "-q", "-o", file_as_dir, NULL};
 	cr_assert_eq(run_tg(argv, &out, &err), TG_E_OUTPUT, "stderr: %s", buf_cstr(&err));
-	cr_assert(strstr(buf_cstr(&err), "truth.txt"), "stderr names no path: %s",
-		  buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), "truth.txt"), "stderr names no path: %s", buf_cstr(&err));
 	cr_assert(one_line(&err));
 	cr_assert_eq(kill(fx.pid, 0), 0);
 	cr_assert(proc_all_untraced_running(fx.pid));
@@ -168,8 +167,7 @@ Test(cli, already_traced_names_the_tracer)
 	kill(tracer, SIGKILL);
 	waitpid(tracer, NULL, 0);
 	cr_assert_eq(rc, TG_E_TRACED, "stderr: %s", buf_cstr(&err));
-	cr_assert(strstr(buf_cstr(&err), tracer_pid), "tracer pid not named: %s",
-		  buf_cstr(&err));
+	cr_assert(strstr(buf_cstr(&err), tracer_pid), "tracer pid not named: %s", buf_cstr(&err));
 	cr_assert(one_line(&err));
 	fixture_stop(&fx);
 	remove_tree(dir);
@@ -223,8 +221,8 @@ Test(cli, consistent_pauses_each_sample_and_lets_go)
 
 	start_python(&fx, dir, sizeof dir);
 	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
-	char *argv[] = {TG_BIN, "-p", pid, "-o", dir, "-r", "50", "-d", "1", "--consistent",
-			"-q", NULL};
+	char *argv[] = {TG_BIN, "-p", pid, "-o",	   dir,	 "-r",
+			"50",	"-d", "1", "--consistent", "-q", NULL};
 	cr_assert_eq(run_tg(argv, &out, &err), 0, "stderr: %s", buf_cstr(&err));
 	snprintf(path, sizeof path, "%s/%s/meta", dir, pid);
 	char *meta = truth_read_text(path);
@@ -262,11 +260,19 @@ Test(cli, no_permission_mentions_ptrace_scope)
 	cr_assert_not_null(getcwd(cwd, sizeof cwd));
 	snprintf(tg, sizeof tg, "%s/%s", cwd, TG_BIN);
 	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
-	char *argv[] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			tg, "dump", "-p", pid, NULL};
+	char *argv[] = {"/usr/bin/setpriv",
+			"--reuid=65534",
+			"--regid=65534",
+			"--clear-groups",
+			tg,
+			"dump",
+			"-p",
+			pid,
+			NULL};
 	int rc = run_tg(argv, &out, &err);
 	cr_assert_eq(rc, TG_E_PERM, "exit %d, stderr: %s", rc, buf_cstr(&err));
-	cr_assert(strstr(buf_cstr(&err), "ptrace_scope") && strstr(buf_cstr(&err), "CAP_SYS_PTRACE"),
+	cr_assert(strstr(buf_cstr(&err), "ptrace_scope") &&
+		      strstr(buf_cstr(&err), "CAP_SYS_PTRACE"),
 		  "stderr: %s", buf_cstr(&err));
 	cr_assert(one_line(&err), "not one line: %s", buf_cstr(&err));
 	cr_assert(proc_all_untraced_running(fx.pid));
@@ -306,8 +312,8 @@ Test(cli, sigterm_to_target_while_attached)
 		  "the target did not die of SIGTERM (status 0x%x)", status);
 	int tg_status;
 	cr_assert_eq(waitpid(tg, &tg_status, 0), tg);
-	cr_assert(WIFEXITED(tg_status) && WEXITSTATUS(tg_status) == 0,
-		  "tgattach status 0x%x", tg_status);
+	cr_assert(WIFEXITED(tg_status) && WEXITSTATUS(tg_status) == 0, "tgattach status 0x%x",
+		  tg_status);
 	char mem[PATH_MAX + 32];
 	snprintf(mem, sizeof mem, "%s/%s/process.mem", dir, pid);
 	struct stat st;
@@ -346,4 +352,42 @@ Test(cli, sigint_to_tgattach_detaches_cleanly)
 	cr_assert(stat(stack, &sst) == 0 && sst.st_size > 0, "sleeper-1.stack missing");
 	fixture_stop(&fx);
 	remove_tree(dir);
+}
+
+/* The target execs something that is not Python: its recording ends there, with the
+ * end-of-run keys in meta and the samples counted in the summary (issue 16, 8). */
+Test(cli, exec_into_non_python_finishes_the_recording)
+{
+	static const char prog[] = "import os, time\n"
+				   "print('READY', flush=True)\n"
+				   "t = time.time()\n"
+				   "while time.time() - t < 1.5:\n"
+				   "    sum(range(1000))\n"
+				   "os.execv('/bin/sleep', ['sleep', '5'])\n";
+	char python[PATH_MAX], pid[16], meta_path[PATH_MAX + 64];
+	struct fixture fx;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *dir = temp_dir("cli-exec");
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		snprintf(python, sizeof python, "/usr/bin/python3");
+	char *fx_argv[] = {python, "-c", (char *)prog, NULL};
+	cr_assert_eq(fixture_start(&fx, fx_argv, "READY", 30), 0, "fixture did not start");
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *argv[] = {TG_BIN, "-p", pid, "-o", dir, "-d", "4", NULL};
+	cr_assert_eq(run_tg(argv, &out, &err), 0, "stderr: %s", buf_cstr(&err));
+	snprintf(meta_path, sizeof meta_path, "%s/%s/meta", dir, pid);
+	char *meta = truth_read_text(meta_path);
+	cr_assert_not_null(meta, "no %s", meta_path);
+	cr_expect(strstr(meta, "\nsamples=") && !strstr(meta, "\nsamples=0\n"),
+		  "meta lacks its samples: %s", meta);
+	cr_expect(strstr(meta, "\nend=") != NULL, "meta lacks end=: %s", meta);
+	cr_expect(strstr(meta, "\nclosed_at_end=") != NULL, "meta lacks closed_at_end=: %s", meta);
+	free(meta);
+	cr_expect(strstr(buf_cstr(&err), " 0 samples") == NULL, "summary: %s", buf_cstr(&err));
+	fixture_stop(&fx);
+	remove_tree(dir);
+	free(dir);
+	done(&out, &err);
 }
