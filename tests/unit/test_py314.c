@@ -123,6 +123,47 @@ struct world {
 	uint64_t bad_code;
 };
 
+static void new_types(struct image *im, struct types *ty)
+{
+	ty->code = alloc(im, 256);
+	ty->str = alloc(im, 256);
+	ty->bytes = alloc(im, 256);
+	ty->dict = alloc(im, 256);
+	ty->module = alloc(im, 256);
+}
+
+/* The image is built: read through the image backend, as a 3.minor target. */
+static void finish_world(struct world *w, int minor, uint64_t runtime, const struct types *ty)
+{
+	w->im.seg = (struct remote_image_seg){BASE, IMAGE_SIZE, w->im.bytes};
+	remote_init_image(&w->r, &w->im.seg, 1);
+	w->t.major = 3;
+	w->t.minor = minor;
+	w->t.frame_cstack_owner = 3;
+	w->t.sym.runtime = runtime;
+	w->t.sym.code_type = ty->code;
+	w->t.sym.unicode_type = ty->str;
+	w->t.sym.bytes_type = ty->bytes;
+	w->t.sym.dict_type = ty->dict;
+	w->t.sym.module_type = ty->module;
+}
+
+/* An interpreter with one thread state (ident, kernel TID), linked from the runtime. */
+static uint64_t one_thread(struct image *im, const struct py_offsets *lay, uint64_t runtime,
+			   uint64_t ident, uint64_t tid, uint64_t *interp_out)
+{
+	uint64_t interp = alloc(im, (size_t)lay->is_size);
+	uint64_t tstate = alloc(im, (size_t)lay->ts_size);
+
+	put64(im, runtime + (uint64_t)lay->rt_interp_head, interp);
+	put64(im, interp + (uint64_t)lay->is_tstate_head, tstate);
+	put64(im, tstate + (uint64_t)lay->ts_interp, interp);
+	put64(im, tstate + (uint64_t)lay->ts_thread_id, ident);
+	put64(im, tstate + (uint64_t)lay->ts_native_id, tid);
+	*interp_out = interp;
+	return tstate;
+}
+
 static void build(struct world *w, int torn)
 {
 	struct py_offsets lay = layout_314();
@@ -137,24 +178,15 @@ static void build(struct world *w, int torn)
 	cr_assert_eq(debugoff_encode(&lay, 0x030e00f0, block, sizeof block, &err), 0, "%s",
 		     err.msg);
 	struct types ty;
-	ty.code = alloc(&w->im, 256);
-	ty.str = alloc(&w->im, 256);
-	ty.bytes = alloc(&w->im, 256);
-	ty.dict = alloc(&w->im, 256);
-	ty.module = alloc(&w->im, 256);
+	new_types(&w->im, &ty);
 	uint64_t runtime = alloc(&w->im, (size_t)lay.rt_interp_head + 64);
 	memcpy(w->im.bytes + (runtime - BASE), block, sizeof block);
-	uint64_t interp = alloc(&w->im, (size_t)lay.is_size);
+	uint64_t interp,
+	    tstate = one_thread(&w->im, &lay, runtime, 0x7f0000001000ull, 4242, &interp);
 	uint64_t gil = alloc(&w->im, 256);
-	uint64_t tstate = alloc(&w->im, (size_t)lay.ts_size);
-	put64(&w->im, runtime + (uint64_t)lay.rt_interp_head, interp);
-	put64(&w->im, interp + (uint64_t)lay.is_tstate_head, tstate);
 	put64(&w->im, interp + (uint64_t)lay.is_gil_ptr, gil);
 	put32(&w->im, gil + (uint64_t)lay.gil_locked, 1);
 	put64(&w->im, gil + (uint64_t)lay.gil_holder, tstate);
-	put64(&w->im, tstate + (uint64_t)lay.ts_interp, interp);
-	put64(&w->im, tstate + (uint64_t)lay.ts_thread_id, 0x7f0000001000ull);
-	put64(&w->im, tstate + (uint64_t)lay.ts_native_id, 4242);
 
 	uint64_t outer = code_obj(&w->im, &lay, &ty, "/srv/app.py", "main", 10);
 	uint64_t inner = code_obj(&w->im, &lay, &ty, "/srv/lib.py", "Worker.run", 40);
@@ -165,18 +197,7 @@ static void build(struct world *w, int torn)
 	uint64_t f_inner = frame(&w->im, &lay, torn ? w->bad_code : inner, 0, 0, f_interp);
 	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, f_inner);
 
-	w->im.seg = (struct remote_image_seg){BASE, IMAGE_SIZE, w->im.bytes};
-	remote_init_image(&w->r, &w->im.seg, 1);
-
-	w->t.major = 3;
-	w->t.minor = 14;
-	w->t.frame_cstack_owner = 3;
-	w->t.sym.runtime = runtime;
-	w->t.sym.code_type = ty.code;
-	w->t.sym.unicode_type = ty.str;
-	w->t.sym.bytes_type = ty.bytes;
-	w->t.sym.dict_type = ty.dict;
-	w->t.sym.module_type = ty.module;
+	finish_world(w, 14, runtime, &ty);
 	cr_assert_eq(debugoff_parse(w->im.bytes + (runtime - BASE), DEBUGOFF_READ_SIZE, &dbg,
 				    &version, &err),
 		     0, "%s", err.msg);
@@ -271,19 +292,10 @@ static void build_stack(struct world *w, int stale)
 	memset(w, 0, sizeof *w);
 	w->im.bytes = calloc(1, IMAGE_SIZE);
 	w->im.next = BASE;
-	ty.code = alloc(&w->im, 256);
-	ty.str = alloc(&w->im, 256);
-	ty.bytes = alloc(&w->im, 256);
-	ty.dict = alloc(&w->im, 256);
-	ty.module = alloc(&w->im, 256);
+	new_types(&w->im, &ty);
 	uint64_t runtime = alloc(&w->im, (size_t)lay.rt_interp_head + 64);
-	uint64_t interp = alloc(&w->im, (size_t)lay.is_size);
-	uint64_t tstate = alloc(&w->im, (size_t)lay.ts_size);
-	put64(&w->im, runtime + (uint64_t)lay.rt_interp_head, interp);
-	put64(&w->im, interp + (uint64_t)lay.is_tstate_head, tstate);
-	put64(&w->im, tstate + (uint64_t)lay.ts_interp, interp);
-	put64(&w->im, tstate + (uint64_t)lay.ts_thread_id, 0x7f0000002000ull);
-	put64(&w->im, tstate + (uint64_t)lay.ts_native_id, 4343);
+	uint64_t interp,
+	    tstate = one_thread(&w->im, &lay, runtime, 0x7f0000002000ull, 4343, &interp);
 	uint64_t outer = code_obj(&w->im, &lay, &ty, "/srv/app.py", "serve", 10);
 	uint64_t inner = code_obj(&w->im, &lay, &ty, "/srv/app.py", "handle", 20);
 	uint64_t gone = code_obj(&w->im, &lay, &ty, "/srv/app.py", "returned", 30);
@@ -301,18 +313,8 @@ static void build_stack(struct world *w, int stale)
 	put64(&w->im, tstate + (uint64_t)lay.ts_datastack_top, top);
 	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, stale ? f_gone : f_inner);
 
-	w->im.seg = (struct remote_image_seg){BASE, IMAGE_SIZE, w->im.bytes};
-	remote_init_image(&w->r, &w->im.seg, 1);
-	w->t.major = 3;
-	w->t.minor = 13;
+	finish_world(w, 13, runtime, &ty);
 	w->t.off = lay;
-	w->t.frame_cstack_owner = 3;
-	w->t.sym.runtime = runtime;
-	w->t.sym.code_type = ty.code;
-	w->t.sym.unicode_type = ty.str;
-	w->t.sym.bytes_type = ty.bytes;
-	w->t.sym.dict_type = ty.dict;
-	w->t.sym.module_type = ty.module;
 }
 
 static void walk_one(int stale, struct walk_sample *s)
