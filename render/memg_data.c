@@ -121,6 +121,20 @@ static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, str
 	return r;
 }
 
+/* THREAD in memg.txt: field-escaped, and '>' too, so a line splits at its first '>'. */
+static void legend_name(struct buf *out, const struct buf *name)
+{
+	struct buf esc = BUF_INIT;
+
+	tg_escape_field(&esc, buf_cstr(name), name->len);
+	for (size_t i = 0; i < esc.len; i++)
+		if (esc.data[i] == '>')
+			buf_addstr(out, "\\x3e");
+		else
+			buf_addch(out, esc.data[i]);
+	buf_free(&esc);
+}
+
 /* pid: the thread's process in a tree (names become "PID:THREAD"), else 0. */
 static int do_thread(struct memg_plot *p, const struct rec_thread *t, long pid, struct tg_err *err)
 {
@@ -135,7 +149,7 @@ static int do_thread(struct memg_plot *p, const struct rec_thread *t, long pid, 
 		buf_addf(&title, "%ld:", pid);
 	}
 	buf_add(&title, t->name.data, t->name.len);
-	tg_escape_field(&legend, buf_cstr(&t->name), t->name.len);
+	legend_name(&legend, &t->name);
 	p->legend_names = xrealloc(p->legend_names, p->nthreads * sizeof *p->legend_names);
 	p->legend_names[thread] = buf_detach(&legend);
 	if (tgfile_open(&f, t->mem, TGFILE_RETURNS, p->o->strict, err) < 0) {

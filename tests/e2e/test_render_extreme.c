@@ -82,3 +82,55 @@ Test(render_extreme, sums_at_the_limit_saturate_not_overflow, .timeout = 120)
 		free(tmp);
 	}
 }
+
+/* A thread named  a>b=>c : memg.txt's lines still split at their first '>' (THREAD has
+ * '>' escaped), issue 16, 5. */
+Test(render_extreme, memg_legend_splits_at_the_first_arrow)
+{
+	char *tmp = rrun_tmpdir();
+	char dir[4096], path[4200], out[4096];
+	struct buf stack = BUF_INIT, mem = BUF_INIT, proc = BUF_INIT, txt = BUF_INIT;
+
+	snprintf(dir, sizeof dir, "%s/4343", tmp);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	for (int i = 0; i < 5; i++) {
+		double t = 1700000000.0 + i;
+		buf_addf(&stack, "%.6f#/srv/app.py:2:grow\n", t);
+		buf_addf(&mem, "%.6f#/srv/app.py:3:grow=>%d\n", t + 0.5, (i + 1) * 1000000);
+		buf_addf(&proc, "%.6f#%d\n", t, 40000000 + i * 1000000);
+	}
+	snprintf(path, sizeof path, "%s/a>b=>c.stack", dir);
+	rrun_write(path, stack.data, stack.len);
+	snprintf(path, sizeof path, "%s/a>b=>c.mem", dir);
+	rrun_write(path, mem.data, mem.len);
+	snprintf(path, sizeof path, "%s/process.mem", dir);
+	rrun_write(path, proc.data, proc.len);
+	snprintf(out, sizeof out, "%s/g", tmp);
+	const char *args[] = {"render", "memg", dir, "-o", out, NULL};
+	struct rrun r;
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 0, "render memg: %s", buf_cstr(&r.err));
+	rrun_free(&r);
+	snprintf(path, sizeof path, "%s/memg.txt", out);
+	rrun_read(path, &txt);
+	int lines = 0;
+	for (char *line = txt.data; line && *line; lines++) {
+		char *nl = strchr(line, '\n'), *colon = strstr(line, ": ");
+		if (nl)
+			*nl = '\0';
+		cr_assert_not_null(colon, "%s", line);
+		char *gt = strchr(colon + 2, '>');
+		cr_assert_not_null(gt, "%s", line);
+		cr_expect_eq((size_t)(gt - colon - 2), strlen("a\\x3eb\\x3d\\x3ec"), "%s", line);
+		cr_expect(!strncmp(colon + 2, "a\\x3eb\\x3d\\x3ec>", strlen("a\\x3eb\\x3d\\x3ec>")),
+			  "the thread part of \"%s\" is cut at its first '>'", line);
+		line = nl ? nl + 1 : NULL;
+	}
+	cr_expect_gt(lines, 0, "memg.txt is empty");
+	buf_free(&stack);
+	buf_free(&mem);
+	buf_free(&proc);
+	buf_free(&txt);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
