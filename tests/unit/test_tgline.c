@@ -73,6 +73,16 @@ static int64_t random_i64(uint64_t *rs)
 	return (int64_t)(next_rand(rs) >> ((r >> 8) % 64));
 }
 
+/* A DELTA or RSS: the range a line may hold (|v| <= TG_VALUE_MAX), its edges included. */
+static int64_t random_value(uint64_t *rs)
+{
+	int64_t v = random_i64(rs);
+
+	if (v == INT64_MAX || v == INT64_MIN)
+		return v > 0 ? TG_VALUE_MAX : -TG_VALUE_MAX;
+	return v % (TG_VALUE_MAX + 1);
+}
+
 /* ---- checks ---- */
 
 static void assert_bytes(const struct buf *got, const struct buf *want, const char *what,
@@ -111,9 +121,9 @@ static void roundtrip_one(uint64_t *rs, struct buf *file, struct buf *func, stru
 	const char *why = "";
 	double t = random_time(rs);
 	long src_line = (long)(int)random_i64(rs);
-	int64_t delta = random_i64(rs);
+	int64_t delta = random_value(rs);
 	size_t depth = next_rand(rs) % 200;
-	uint64_t rss = (uint64_t)random_i64(rs) & (uint64_t)INT64_MAX;
+	uint64_t rss = (uint64_t)llabs(random_value(rs));
 
 	random_name(rs, file);
 	random_name(rs, func);
@@ -272,7 +282,7 @@ Test(tgline, output_files_read_back_by_tgfile)
 		s->time = random_time(&rs);
 		s->line = (long)(int)random_i64(&rs);
 		s->depth = (int)(next_rand(&rs) % 300);
-		s->delta = random_i64(&rs);
+		s->delta = random_value(&rs);
 		cr_assert_eq(output_call(o, th, s->time, s->depth, s->file.data, (int)s->line,
 					 s->func.data, &err),
 			     0, "%s", err.msg);
@@ -293,4 +303,29 @@ Test(tgline, output_files_read_back_by_tgfile)
 	free(sites);
 	buf_free(&dir);
 	nftw(tmpl, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A DELTA or RSS beyond TG_VALUE_MAX is a corrupt line, not a number to sum. */
+Test(tgline, values_beyond_the_limit_are_refused)
+{
+	static const char *const returns[] = {"1.0#a.py:1:f=>1125899906842625",
+					      "1.0#a.py:1:f=>-1125899906842625",
+					      "1.0#a.py:1:f=>-9223372036854775808"};
+	static const char *const samples[] = {"1.0#1125899906842625", "1.0#9223372036854775807"};
+	struct tg_rec rec = TG_REC_INIT;
+	const char *why = "";
+
+	for (size_t i = 0; i < sizeof returns / sizeof *returns; i++)
+		cr_expect_lt(
+		    tgline_parse(TGFILE_RETURNS, returns[i], strlen(returns[i]), &rec, &why), 0,
+		    "accepted: %s", returns[i]);
+	for (size_t i = 0; i < sizeof samples / sizeof *samples; i++)
+		cr_expect_lt(
+		    tgline_parse(TGFILE_SAMPLES, samples[i], strlen(samples[i]), &rec, &why), 0,
+		    "accepted: %s", samples[i]);
+	static const char edge[] = "1.0#a.py:1:f=>1125899906842624";
+	cr_expect_eq(tgline_parse(TGFILE_RETURNS, edge, sizeof edge - 1, &rec, &why), 0,
+		     "2^50 itself refused (%s)", why);
+	cr_expect_eq(rec.value, 1ll << 50);
+	tg_rec_free(&rec);
 }
