@@ -145,6 +145,14 @@ static int find_event(const struct deco_opts *o, unsigned long *lineno, struct t
 	return 0;
 }
 
+/* s as one line of valid UTF-8 (a path or a message may hold any bytes), in b. */
+static const char *disp(struct buf *b, const char *s)
+{
+	buf_reset(b);
+	text_display(b, s, strlen(s));
+	return buf_cstr(b);
+}
+
 static void shown(struct buf *out, const struct buf *name, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -294,7 +302,7 @@ static int run(const struct deco_opts *o, struct tg_err *err)
 {
 	struct tg_rec rec = TG_REC_INIT;
 	struct tree t = {NULL, 0, 0};
-	struct buf what = BUF_INIT;
+	struct buf what = BUF_INIT, path = BUF_INIT;
 	unsigned long event = 0, call, stray = 0;
 	int rc = -1;
 
@@ -303,11 +311,11 @@ static int run(const struct deco_opts *o, struct tg_err *err)
 	shown(&what, &rec.func, "");
 	buf_addch(&what, '@');
 	shown(&what, &rec.file, o->prefix);
-	fprintf(stderr, "Event: %s line %lu: return of %s:%ld, %lld B\n", o->mem, event,
-		buf_cstr(&what), rec.line, rec.value);
+	fprintf(stderr, "Event: %s line %lu: return of %s:%ld, %lld B\n", disp(&path, o->mem),
+		event, buf_cstr(&what), rec.line, rec.value);
 	if (find_call(o, event, &call, err) < 0)
 		goto out;
-	fprintf(stderr, "Call: %s line %lu\n", o->stack, call);
+	fprintf(stderr, "Call: %s line %lu\n", disp(&path, o->stack), call);
 	if (collect(o, call, &t, &stray, err) < 0)
 		goto out;
 	print_tree(&t, o->indent);
@@ -323,6 +331,7 @@ static int run(const struct deco_opts *o, struct tg_err *err)
 out:
 	tg_rec_free(&rec);
 	buf_free(&what);
+	buf_free(&path);
 	tree_free(&t);
 	return rc;
 }
@@ -339,7 +348,9 @@ int render_decorate_stack(int argc, char **argv)
 		return TG_OK;
 	if (r == 0 && run(&o, &err) == 0)
 		return TG_OK;
-	fprintf(stderr, "tgattach render decorate-stack: %s\n", err.msg);
+	struct buf msg = BUF_INIT;
+	fprintf(stderr, "tgattach render decorate-stack: %s\n", disp(&msg, err.msg));
+	buf_free(&msg);
 	if (err.code == TG_E_USAGE)
 		fputs("Try 'tgattach render decorate-stack --help'.\n", stderr);
 	return err.code ? err.code : TG_E_INTERNAL;

@@ -196,4 +196,16 @@ Test(render_decorate, bad_events)
 	rrun_tool(&r, NULL, args);
 	cr_assert_eq(r.status, 2);
 	rrun_free(&r);
+	/* what decorate-stack says is valid UTF-8 whatever the bytes of a path or an event */
+	decorate(NESTED "MainThread.mem", NESTED "MainThread.stack", "1.0#n\xff.py:1:f\xfe=>0",
+		 NULL, &r);
+	cr_assert_eq(r.status, 9, "%s", buf_cstr(&r.err));
+	cr_expect(!strchr(buf_cstr(&r.err), '\xff') && !strchr(buf_cstr(&r.err), '\xfe'),
+		  "invalid UTF-8 on stderr: %s", buf_cstr(&r.err));
+	rrun_free(&r);
+	decorate("/nonexistent/\xff\xfe.mem", NESTED "MainThread.stack", "3", NULL, &r);
+	cr_assert_eq(r.status, 9, "%s", buf_cstr(&r.err));
+	cr_expect(!strchr(buf_cstr(&r.err), '\xff') && !strchr(buf_cstr(&r.err), '\xfe'),
+		  "invalid UTF-8 on stderr: %s", buf_cstr(&r.err));
+	rrun_free(&r);
 }
