@@ -96,6 +96,7 @@ bench: deps
 soak: deps
 	@$(MAKE) --no-print-directory build
 	@python3 tools/soak.py
+	@python3 tests/killanywhere.py --kills 2000
 
 format:
 	clang-format -i $(LIB_SRC) $(MAIN_SRC) $(UNIT_SRC) $(E2E_SRC) $(wildcard */*.h)
