@@ -486,17 +486,31 @@ static int finish(struct run *r, int rc, struct tg_err *err)
 	return rc;
 }
 
-/* Descriptors grow with the target (the thread files, up to OUTPUT_MAX_OPEN per process,
- * and a few per live thread for its counters): the soft limit (often 1024) is raised to
- * the hard one, as far as the process may. */
-static void raise_fd_limit(void)
+/* Descriptors a recording holds at most: 64 thread files, the counters of 64 threads in
+ * each of sampler/walk and sampler/attrib, and fixed ones (the directory, process files,
+ * /proc files, the tracer's and the loop's).  The soft limit (often 1024) is raised to the
+ * hard one, as far as the process may. */
+#define FDS_NEEDED 256
+
+static int raise_fd_limit(struct tg_err *err)
 {
 	struct rlimit lim;
 
-	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return 0;
+	if (lim.rlim_cur < lim.rlim_max) {
 		lim.rlim_cur = lim.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &lim);
+		getrlimit(RLIMIT_NOFILE, &lim);
 	}
+	/* what a recording may hold at most, whatever the target's threads (docs/formats.md):
+	 * refused up front rather than failing in the middle on whichever open comes first */
+	if (lim.rlim_cur < FDS_NEEDED)
+		return tg_err_set(err, TG_E_OUTPUT,
+				  "too few file descriptors: the limit is %llu (ulimit -n), a "
+				  "recording may need %d",
+				  (unsigned long long)lim.rlim_cur, FDS_NEEDED);
+	return 0;
 }
 
 int cmd_record(int argc, char **argv)
@@ -509,7 +523,8 @@ int cmd_record(int argc, char **argv)
 		return rc > 0 ? TG_OK : options_fail(&err);
 	r.opts.argc = argc;
 	r.opts.argv = argv;
-	raise_fd_limit();
+	if (raise_fd_limit(&err) < 0)
+		return options_fail(&err);
 	if (r.opts.mem_rate_hz < 0)
 		r.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
 	/* bursts start at a random moment of their window: ticks every millisecond place them */

@@ -12,6 +12,10 @@
 
 #define CPU_SLOTS 4096
 #define PROBES 16
+/* Descriptors the slots keep open, at most: a thread beyond them has its /proc files
+ * opened, read and closed at each reading, so tgattach's descriptors do not grow with the
+ * target's threads (a 500-thread server under the common limit of 1024). */
+#define SLOT_FDS_MAX 64
 /* A thread missing from this many stack samples in a row is taken for gone. */
 #define GONE_AFTER_SAMPLES 4
 #define MAX_HOLDERS 64	 /* GIL holders remembered from the previous sample (one per GIL) */
@@ -21,6 +25,7 @@ struct cpu_slot {
 	int64_t tid;	   /* 0 = never used, -1 = free again */
 	int sched_fd;	   /* /proc/PID/task/TID/schedstat, -1 when none (once used) */
 	int stat_fd;	   /* /proc/PID/task/TID/stat */
+	int transient;	   /* over SLOT_FDS_MAX: the files are opened for each reading */
 	uint64_t base_ns;  /* CPU time at the last charge */
 	uint64_t base_flt; /* minor faults at the last charge */
 	uint64_t seen;	   /* sample number when last seen, to recycle slots of dead threads */
@@ -43,6 +48,7 @@ struct attrib {
 	struct cpu_slot slots[CPU_SLOTS]; /* untouched (zero) until used: cheap to create */
 	uint32_t *used;			  /* indices of the slots ever used, to close them */
 	size_t nused, used_cap;
+	size_t open_fds;      /* descriptors the slots hold */
 	struct activity *act; /* per sampled thread, reused */
 	uint64_t *w;	      /* weights, per sampled thread, reused */
 	int64_t *part;	      /* a split, per sampled thread, reused */
@@ -85,12 +91,12 @@ struct attrib *attrib_new(pid_t pid)
 	return a;
 }
 
-static void slot_close(struct cpu_slot *s)
+static void slot_close(struct attrib *a, struct cpu_slot *s)
 {
 	if (s->sched_fd >= 0)
-		close(s->sched_fd);
+		close(s->sched_fd), a->open_fds--;
 	if (s->stat_fd >= 0)
-		close(s->stat_fd);
+		close(s->stat_fd), a->open_fds--;
 	s->sched_fd = s->stat_fd = -1;
 }
 
@@ -99,7 +105,7 @@ void attrib_free(struct attrib *a)
 	if (!a)
 		return;
 	for (size_t i = 0; i < a->nused; i++)
-		slot_close(&a->slots[a->used[i]]);
+		slot_close(a, &a->slots[a->used[i]]);
 	free(a->used);
 	if (a->statm_fd >= 0)
 		close(a->statm_fd);
@@ -160,11 +166,15 @@ static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
 		}
 		a->used[a->nused++] = (uint32_t)(oldest - a->slots);
 	} else {
-		slot_close(oldest);
+		slot_close(a, oldest);
 	}
 	oldest->tid = tid;
-	oldest->sched_fd = open_task_file(a, tid, "schedstat");
-	oldest->stat_fd = open_task_file(a, tid, "stat");
+	oldest->transient = a->open_fds + 2 > SLOT_FDS_MAX;
+	if (!oldest->transient) {
+		oldest->sched_fd = open_task_file(a, tid, "schedstat");
+		oldest->stat_fd = open_task_file(a, tid, "stat");
+		a->open_fds += (oldest->sched_fd >= 0) + (oldest->stat_fd >= 0);
+	}
 	oldest->seen = 0;
 	oldest->flt_at = 0;
 	return oldest;
@@ -193,8 +203,21 @@ static int parse_minflt(const char *buf, uint64_t *out)
 /* The thread's CPU time and minor faults now.  The CPU time is the stack walker's reading
  * when it made one; the faults are not read again when the thread has provably not run
  * since they were last read (only the thread itself takes its faults). */
-static void read_counts(struct cpu_slot *s, const struct walk_thread *th, uint64_t *ns,
-			uint64_t *flt)
+/* One of a slot's files, read whole: from its kept descriptor, or opened for this reading. */
+static int slot_read(const struct attrib *a, const struct cpu_slot *s, int stat, char *buf,
+		     size_t len)
+{
+	if (!s->transient)
+		return read_small(stat ? s->stat_fd : s->sched_fd, buf, len);
+	int fd = open_task_file(a, s->tid, stat ? "stat" : "schedstat");
+	int rc = read_small(fd, buf, len);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void read_counts(const struct attrib *a, struct cpu_slot *s, const struct walk_thread *th,
+			uint64_t *ns, uint64_t *flt)
 {
 	char buf[1024];
 	unsigned long long v;
@@ -202,14 +225,14 @@ static void read_counts(struct cpu_slot *s, const struct walk_thread *th, uint64
 	*ns = *flt = 0;
 	if (th->cpu_known)
 		*ns = th->cpu_ns;
-	else if (read_small(s->sched_fd, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
+	else if (slot_read(a, s, 0, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
 		*ns = v;
 	if (th->quiet_since && s->flt_at && s->flt_at >= th->quiet_since) {
 		*flt = s->flt;
 		return;
 	}
 	uint64_t at = taskclock_now();
-	if (read_small(s->stat_fd, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
+	if (slot_read(a, s, 1, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
 		s->flt = *flt;
 		s->flt_at = at;
 	}
@@ -229,7 +252,7 @@ static void activity_of(struct attrib *a, const struct walk_thread *th, int adva
 	struct cpu_slot *s = slot_for(a, tid);
 	int first = s->seen == 0;
 	s->seen = a->samples;
-	read_counts(s, th, &ns, &flt);
+	read_counts(a, s, th, &ns, &flt);
 	if (first) {
 		s->base_ns = ns;
 		s->base_flt = flt;
@@ -318,7 +341,7 @@ static void micro_ran(struct attrib *a, uint64_t *ran)
 	for (size_t i = 0; i < a->nmicro; i++) {
 		struct mthread *m = &a->micro[i];
 		ran[i] = 0;
-		if (m->slot->tid != m->tid || read_small(m->slot->sched_fd, buf, sizeof buf) < 0 ||
+		if (m->slot->tid != m->tid || slot_read(a, m->slot, 0, buf, sizeof buf) < 0 ||
 		    sscanf(buf, "%llu", &ns) != 1)
 			continue;
 		if (m->primed && ns > m->base_ns)
@@ -538,7 +561,7 @@ static void forget_gone(struct attrib *a)
 	for (size_t i = 0; i < a->nused; i++) {
 		struct cpu_slot *s = &a->slots[a->used[i]];
 		if (s->tid > 0 && s->seen + GONE_AFTER_SAMPLES < a->samples) {
-			slot_close(s);
+			slot_close(a, s);
 			s->tid = -1; /* free, but listed in used already */
 			s->seen = 0;
 		}

@@ -55,6 +55,13 @@ void taskclock_init(struct taskclock *c)
 	c->fd = -1;
 }
 
+void taskclock_drop_fd(struct taskclock *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
 void taskclock_close(struct taskclock *c)
 {
 	if (c->fd >= 0)
@@ -109,11 +116,12 @@ int taskclock_read(struct taskclock *c, pid_t pid, int64_t tid)
 		taskclock_close(c);
 		return -1;
 	}
-	if (c->tid != tid || c->fd < 0) {
+	if (c->tid != tid) {
 		taskclock_close(c);
 		c->tid = tid;
-		c->fd = open_schedstat(pid, tid);
 	}
+	if (c->fd < 0) /* new, or let go by taskclock_drop_fd(): its history stays */
+		c->fd = open_schedstat(pid, tid);
 	uint64_t before = taskclock_now();
 	if (c->fd < 0 || parse_schedstat(c->fd, &ns, &sw) < 0) {
 		/* gone, or no schedstat: a later reading starts afresh (a reused TID must

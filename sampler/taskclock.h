@@ -44,6 +44,9 @@ uint64_t taskclock_window(void);
 uint64_t taskclock_now(void);
 
 void taskclock_init(struct taskclock *c);
+/* Closes the descriptor but keeps what was read: the next taskclock_read() of the same
+ * thread opens it again (for more threads than descriptors are kept for). */
+void taskclock_drop_fd(struct taskclock *c);
 void taskclock_close(struct taskclock *c);
 
 /* Read thread tid of process pid now (opening its schedstat when tid is new).  0, or -1

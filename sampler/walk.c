@@ -80,8 +80,12 @@ struct walker {
 	size_t nkept, kept_cap, next_cap;
 	uint64_t window;	/* how long counters must stand still (taskclock_window) */
 	uint64_t misses_before; /* code cache misses before this sample's codes were read */
+	size_t clock_fds;	/* scheduler counters kept open in this sample */
 };
 
+/* Threads whose scheduler counters stay open from sample to sample; beyond them, they are
+ * opened for each reading. */
+#define CLOCK_FDS_MAX 64
 #define FRAME_OWNED_BY_THREAD 0 /* _PyInterpreterFrame.owner, 3.11+ */
 #define KEEP_STALE (-2)		/* read_frame: a frame that cannot be on the stack */
 
@@ -718,6 +722,8 @@ static void sample_thread(struct walker *w, struct walk_thread *th, struct kept 
 		th->cpu_ns = k->clock.ns;
 		th->quiet_since = taskclock_quiet_since(&k->clock, w->window);
 	}
+	if (k->clock.fd >= 0 && ++w->clock_fds > CLOCK_FDS_MAX)
+		taskclock_drop_fd(&k->clock); /* descriptors do not grow with the threads */
 	ensure_frames(th);
 	if (can_reuse(w, k, th, ws, now)) {
 		if (k->depth)
@@ -795,6 +801,7 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	s->nthreads = 0;
 	s->ninterps = 0;
 	s->nreused = 0;
+	w->clock_fds = 0;
 	h.n = gil_holders(w->gil, h.tstate, GIL_MAX);
 	s->gil_holder = h.n ? h.tstate[0] : 0;
 	if (!interp)

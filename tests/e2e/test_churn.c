@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,7 +83,8 @@ Test(churn, descriptors_follow_live_threads)
 	kill(tg, SIGINT);
 	int st;
 	cr_assert_eq(waitpid(tg, &st, 0), tg);
-	fprintf(stderr, "churn: %d threads came and went; tgattach's descriptors %d -> peak %d -> %d\n",
+	fprintf(stderr,
+		"churn: %d threads came and went; tgattach's descriptors %d -> peak %d -> %d\n",
 		CHURN_THREADS, base, peak, end);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "tgattach status %#x", st);
 	/* the thread files are capped at 64 per process; a few more per live thread */
@@ -100,7 +102,8 @@ Test(churn, descriptors_follow_live_threads)
 	cr_assert_not_null(d, "no %s", piddir);
 	for (struct dirent *de; (de = readdir(d));) {
 		size_t len = strlen(de->d_name);
-		if (len < 6 || strcmp(de->d_name + len - 6, ".stack") || strncmp(de->d_name, "req-", 4))
+		if (len < 6 || strcmp(de->d_name + len - 6, ".stack") ||
+		    strncmp(de->d_name, "req-", 4))
 			continue;
 		named++;
 		if (strchr(de->d_name, '@')) {
@@ -115,6 +118,79 @@ Test(churn, descriptors_follow_live_threads)
 		     CHURN_THREADS);
 	cr_assert_eq(misnamed, 0, "%d of %d request threads recorded under another's name",
 		     misnamed, named);
+	kill(fx.pid, SIGKILL);
+	proc_reap(&fx);
+	remove_tree(dir);
+	free(dir);
+}
+
+/* 500 threads alive at once under a limit of 256 descriptors (issue 16, 6): tgattach's
+ * descriptors are bounded by design (64 thread files, the counters of 64 threads kept
+ * open, the rest opened per reading), not by the target's threads; under a limit too low
+ * for any recording it refuses up front with exit 7, naming the limit. */
+static const char many_py[] =
+    "import threading, time\n"
+    "ev = threading.Event()\n"
+    "for i in range(500):\n"
+    "    threading.Thread(target=ev.wait, name='w%d' % i, daemon=True).start()\n"
+    "print('READY', flush=True)\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+    "    sum(range(10000))\n";
+
+static pid_t tg_limited(const char *pid, const char *dir, rlim_t limit, const char *seconds)
+{
+	pid_t tg = proc_fork_helper();
+	if (tg == 0) {
+		struct rlimit lim = {limit, limit};
+		setrlimit(RLIMIT_NOFILE, &lim);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", "-d", seconds, (char *)NULL);
+		_exit(127);
+	}
+	return tg;
+}
+
+Test(churn, descriptors_bounded_with_500_threads, .timeout = 120)
+{
+	char python[PATH_MAX], pid[16], piddir[PATH_MAX + 32];
+	char *dir = temp_dir("many");
+	struct proc fx;
+	int st, peak = 0;
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		cr_skip_test("no pyenv 3.12 or 3.11 interpreter");
+	char *fx_argv[] = {python, "-c", (char *)many_py, NULL};
+	cr_assert_eq(proc_spawn(&fx, fx_argv), 0);
+	cr_assert_eq(proc_wait_line(&fx, "READY", NULL, 0, 30000), 0, "fixture did not start");
+	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+
+	pid_t tg = tg_limited(pid, dir, 10, "1");
+	cr_assert_eq(waitpid(tg, &st, 0), tg);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 7, "ulimit -n 10: status %#x", st);
+	cr_expect(proc_all_untraced_running(fx.pid), "target left traced after the refusal");
+
+	tg = tg_limited(pid, dir, 256, "4");
+	while (waitpid(tg, &st, WNOHANG) == 0) {
+		int n = proc_count_fds(tg);
+		if (n > peak)
+			peak = n;
+		usleep(50000);
+	}
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "500 threads, 256 descriptors: status %#x",
+		  st);
+	fprintf(stderr, "churn: 500 threads under a limit of 256: peak %d descriptors\n", peak);
+	snprintf(piddir, sizeof piddir, "%s/%s", dir, pid);
+	int stacks = 0;
+	DIR *d = opendir(piddir);
+	cr_assert_not_null(d, "no %s", piddir);
+	for (struct dirent *de; (de = readdir(d));)
+		stacks += strstr(de->d_name, ".stack") != NULL;
+	closedir(d);
+	cr_expect_geq(stacks, 450, "only %d of 501 threads recorded", stacks);
+	cr_expect(proc_all_untraced_running(fx.pid), "target left traced or stopped");
 	kill(fx.pid, SIGKILL);
 	proc_reap(&fx);
 	remove_tree(dir);
