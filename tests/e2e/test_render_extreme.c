@@ -15,6 +15,20 @@
 #define CALLS 20000
 #define BIG "1125899906842624" /* 2^50 */
 
+/* THREAD.stack, THREAD.mem and process.mem of a recording directory. */
+static void write_files(const char *dir, const char *thread, const struct buf *stack,
+			const struct buf *mem, const struct buf *proc)
+{
+	char path[4200];
+
+	snprintf(path, sizeof path, "%s/%s.stack", dir, thread);
+	rrun_write(path, stack->data, stack->len);
+	snprintf(path, sizeof path, "%s/%s.mem", dir, thread);
+	rrun_write(path, mem->data, mem->len);
+	snprintf(path, sizeof path, "%s/process.mem", dir);
+	rrun_write(path, proc->data, proc->len);
+}
+
 static void write_recording(const char *dir, int past_limit)
 {
 	struct buf stack = BUF_INIT, mem = BUF_INIT, proc = BUF_INIT, meta = BUF_INIT;
@@ -31,12 +45,7 @@ static void write_recording(const char *dir, int past_limit)
 	buf_addf(&mem, "%.6f#/srv/app.py:4:outer=>%s\n", t + 1,
 		 past_limit ? "-9223372036854775808" : "-" BIG);
 	buf_addstr(&meta, "run=1\npid=4242\n");
-	snprintf(path, sizeof path, "%s/MainThread.stack", dir);
-	rrun_write(path, stack.data, stack.len);
-	snprintf(path, sizeof path, "%s/MainThread.mem", dir);
-	rrun_write(path, mem.data, mem.len);
-	snprintf(path, sizeof path, "%s/process.mem", dir);
-	rrun_write(path, proc.data, proc.len);
+	write_files(dir, "MainThread", &stack, &mem, &proc);
 	snprintf(path, sizeof path, "%s/meta", dir);
 	rrun_write(path, meta.data, meta.len);
 	buf_free(&stack);
@@ -99,12 +108,7 @@ Test(render_extreme, memg_legend_splits_at_the_first_arrow)
 		buf_addf(&mem, "%.6f#/srv/app.py:3:grow=>%d\n", t + 0.5, (i + 1) * 1000000);
 		buf_addf(&proc, "%.6f#%d\n", t, 40000000 + i * 1000000);
 	}
-	snprintf(path, sizeof path, "%s/a>b=>c.stack", dir);
-	rrun_write(path, stack.data, stack.len);
-	snprintf(path, sizeof path, "%s/a>b=>c.mem", dir);
-	rrun_write(path, mem.data, mem.len);
-	snprintf(path, sizeof path, "%s/process.mem", dir);
-	rrun_write(path, proc.data, proc.len);
+	write_files(dir, "a>b=>c", &stack, &mem, &proc);
 	snprintf(out, sizeof out, "%s/g", tmp);
 	const char *args[] = {"render", "memg", dir, "-o", out, NULL};
 	struct rrun r;
