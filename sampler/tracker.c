@@ -71,6 +71,7 @@ struct pending {
 };
 
 #define PENDING_MAX 256
+#define USED_NAMES 16384
 
 struct tracker {
 	struct output *out;
@@ -82,6 +83,8 @@ struct tracker {
 	uint64_t suspect_returns, held_walks;
 	struct tthread **threads;
 	size_t nthreads;
+	uint64_t used[USED_NAMES]; /* names written under (hashes) */
+	size_t nused;
 	struct intern names;
 };
 
@@ -234,6 +237,32 @@ static int name_live(const struct tracker *tk, uint64_t hash)
 	return 0;
 }
 
+/* Names threads were written under in this run (hashes; forgotten all at once when full). */
+static size_t used_slot(const struct tracker *tk, uint64_t hash)
+{
+	size_t i = (size_t)(hash * 0x9e3779b97f4a7c15ull >> 40) & (USED_NAMES - 1);
+
+	while (tk->used[i] && tk->used[i] != hash)
+		i = (i + 1) & (USED_NAMES - 1);
+	return i;
+}
+
+static int name_used(const struct tracker *tk, uint64_t hash)
+{
+	return hash && tk->used[used_slot(tk, hash)] == hash;
+}
+
+static void name_use(struct tracker *tk, uint64_t hash)
+{
+	if (!hash || name_used(tk, hash))
+		return;
+	if (++tk->nused > USED_NAMES / 2) {
+		memset(tk->used, 0, sizeof tk->used);
+		tk->nused = 1;
+	}
+	tk->used[used_slot(tk, hash)] = hash;
+}
+
 static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *th,
 				  tracker_name_fn name_fn, void *ctx)
 {
@@ -263,7 +292,9 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	 * waited for the registry to be read again: two threads may share a name, but rarely. */
 	int final = name_fn(ctx, th, &name);
 	uint64_t hash = hash_str(buf_cstr(&name));
-	if (final && !name_live(tk, hash)) {
+	/* a name a thread of this run was written under (live, or ended: its entry can
+	 * outlive it under a reused ident) waits for the registry to be read again too */
+	if (final && !name_live(tk, hash) && !name_used(tk, hash)) {
 		pending_drop(tk, th);
 	} else if (!waited_for_name(tk, th)) {
 		buf_free(&name);
@@ -276,6 +307,7 @@ static struct tthread *add_thread(struct tracker *tk, const struct walk_thread *
 	t->native_id = th->native_id;
 	t->key = key;
 	t->name_hash = hash;
+	name_use(tk, hash);
 	t->out = output_thread(tk->out, key, buf_cstr(&name), name.len);
 	buf_free(&name);
 	tk->threads[tk->nthreads++] = t;
