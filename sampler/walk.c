@@ -81,6 +81,8 @@ struct walker {
 	uint64_t window;	/* how long counters must stand still (taskclock_window) */
 	uint64_t misses_before; /* code cache misses before this sample's codes were read */
 	size_t clock_fds;	/* scheduler counters kept open in this sample */
+	int last_range;		/* the walk's last thread-owned frame: its stack range, */
+	uint64_t last_owned;	/* and its address */
 };
 
 /* Threads whose scheduler counters stay open from sample to sample; beyond them, they are
@@ -334,16 +336,16 @@ static void load_stack_copy(struct walker *w, const struct ts_words *ws)
 	}
 }
 
-/* Is addr in the thread's data stack as copied (its live part: up to the top read with the
- * thread state)?  A frame the thread owns lives there; one outside is a frame that
- * returned, reached through a link read at another moment than the stack (3.11 reads the
+/* Which range of the thread's data stack as copied holds addr (its live part: up to the top
+ * read with the thread state), or -1?  A frame the thread owns lives there; one outside is a frame
+ * that returned, reached through a link read at another moment than the stack (3.11 reads the
  * current frame from the C stack, after the thread state). */
-static int in_stack(const struct walker *w, uint64_t addr)
+static int stack_range_of(const struct walker *w, uint64_t addr)
 {
 	for (size_t i = 0; i < w->nranges; i++)
 		if (addr >= w->ranges[i].lo && addr < w->ranges[i].hi)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
 }
 
 static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block)
@@ -379,9 +381,16 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
-		if (owner == FRAME_OWNED_BY_THREAD && w->nranges > 0 && !in_stack(w, addr)) {
-			*keep = KEEP_STALE; /* a thread's frame outside its stack: torn */
-			return 0;
+		if (owner == FRAME_OWNED_BY_THREAD && w->nranges > 0) {
+			int range = stack_range_of(w, addr);
+			/* a thread's frame outside its stack, or not below the frame it called
+			 * in the same chunk (the data stack grows up): torn */
+			if (range < 0 || (range == w->last_range && addr >= w->last_owned)) {
+				*keep = KEEP_STALE;
+				return 0;
+			}
+			w->last_range = range;
+			w->last_owned = addr;
 		}
 		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner) {
 			*keep = -1; /* an entry frame: the frame above it was called from C */
@@ -405,6 +414,7 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 	ensure_frames(th);
 	th->depth = 0;
 	th->truncated = 0;
+	w->last_range = -1;
 	while (frame && hops++ < 2 * WALK_MAX_DEPTH) {
 		int keep;
 		struct walk_frame *f = &th->frames[th->depth];

@@ -311,7 +311,9 @@ static void build_stack(struct world *w, int stale)
 	w->im.next = chunk + 4096;
 	put64(&w->im, tstate + (uint64_t)lay.ts_datastack_chunk, chunk);
 	put64(&w->im, tstate + (uint64_t)lay.ts_datastack_top, top);
-	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, stale ? f_gone : f_inner);
+	if (stale == 2) /* a loop: the older frame links to the newer one */
+		put64(&w->im, f_outer + (uint64_t)lay.if_previous, f_inner);
+	put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, stale == 1 ? f_gone : f_inner);
 
 	finish_world(w, 13, runtime, &ty);
 	w->t.off = lay;
@@ -343,5 +345,10 @@ Test(py314, frame_above_the_data_stack_top_is_a_torn_walk)
 	cr_expect_eq(s.threads[0].depth, 0, "a returned frame's chain was recorded (%zu frames)",
 		     s.threads[0].depth);
 	cr_expect(s.threads[0].truncated);
+	walk_sample_free(&s);
+	walk_one(2, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect(s.threads[0].truncated, "a frame above the one it called was taken");
+	cr_expect_leq(s.threads[0].depth, 2);
 	walk_sample_free(&s);
 }
