@@ -348,11 +348,13 @@ static int stack_range_of(const struct walker *w, uint64_t addr)
 	return -1;
 }
 
-static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block)
+/* A frame's bytes, from the stack copy when it lies there; *range: which range (-1: none). */
+static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block, int *range)
 {
-	for (size_t i = 0; i < w->nranges; i++) {
-		const struct stack_range *r = &w->ranges[i];
-		if (addr >= r->lo && addr < r->hi && r->hi - addr >= w->frame_len) {
+	*range = stack_range_of(w, addr);
+	if (*range >= 0) {
+		const struct stack_range *r = &w->ranges[*range];
+		if (r->hi - addr >= w->frame_len) {
 			memcpy(block, w->stack_copy + r->at + (addr - r->lo), w->frame_len);
 			return 0;
 		}
@@ -368,9 +370,10 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 	const struct py_offsets *o = w->o;
 	unsigned char block[FRAME_READ_MAX];
 	uint64_t prev;
+	int range;
 
 	*keep = 0;
-	if (frame_bytes(w, addr, block) < 0)
+	if (frame_bytes(w, addr, block, &range) < 0)
 		return 0;
 	f->addr = addr;
 	f->code_info = NULL;
@@ -382,7 +385,6 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
 		if (owner == FRAME_OWNED_BY_THREAD && w->nranges > 0) {
-			int range = stack_range_of(w, addr);
 			/* a thread's frame outside its stack, or not below the frame it called
 			 * in the same chunk (the data stack grows up): torn */
 			if (range < 0 || (range == w->last_range && addr >= w->last_owned)) {

@@ -41,29 +41,50 @@ static const char churn_py[] =
     "print('DONE', flush=True)\n"
     "time.sleep(3600)\n";
 
-Test(churn, descriptors_follow_live_threads)
+/* tgattach on pid into dir under a descriptor limit (soft and hard: tgattach raises the soft
+ * one only up to the hard one), for seconds (NULL: until a signal). */
+static pid_t tg_limited(const char *pid, const char *dir, rlim_t limit, const char *seconds)
 {
-	char python[PATH_MAX], script[8192], pid[16];
-	char *dir = temp_dir("churn");
-	struct proc fx;
+	pid_t tg = proc_fork_helper();
+	if (tg == 0) {
+		struct rlimit lim = {limit, limit};
+		setrlimit(RLIMIT_NOFILE, &lim);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		if (seconds)
+			execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", "-d", seconds,
+			      (char *)NULL);
+		else
+			execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", (char *)NULL);
+		_exit(127);
+	}
+	return tg;
+}
+
+/* A Python fixture from pyenv 3.12 or 3.11 running script, once it printed READY; its PID
+ * in pid. */
+static void start_fixture(struct proc *fx, const char *script, char *pid, size_t len)
+{
+	char python[PATH_MAX];
 
 	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
 	    pyenv_python("3.11.", python, sizeof python) < 0)
 		cr_skip_test("no pyenv 3.12 or 3.11 interpreter");
-	snprintf(script, sizeof script, churn_py, CHURN_THREADS);
-	char *fx_argv[] = {python, "-c", script, NULL};
-	cr_assert_eq(proc_spawn(&fx, fx_argv), 0);
-	cr_assert_eq(proc_wait_line(&fx, "READY", NULL, 0, 30000), 0, "fixture did not start");
-	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	char *fx_argv[] = {python, "-c", (char *)script, NULL};
+	cr_assert_eq(proc_spawn(fx, fx_argv), 0);
+	cr_assert_eq(proc_wait_line(fx, "READY", NULL, 0, 30000), 0, "fixture did not start");
+	snprintf(pid, len, "%d", (int)fx->pid);
+}
 
-	pid_t tg = proc_fork_helper();
-	if (tg == 0) {
-		/* a low limit, as many servers have: tgattach raises it only up to the hard one */
-		struct rlimit lim = {256, 256};
-		setrlimit(RLIMIT_NOFILE, &lim);
-		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", (char *)NULL);
-		_exit(127);
-	}
+Test(churn, descriptors_follow_live_threads)
+{
+	char script[8192], pid[16];
+	char *dir = temp_dir("churn");
+	struct proc fx;
+
+	snprintf(script, sizeof script, churn_py, CHURN_THREADS);
+	start_fixture(&fx, script, pid, sizeof pid);
+	pid_t tg = tg_limited(pid, dir, 256, NULL); /* a low limit, as many servers have */
 	for (int i = 0; i < 500 && proc_status_long(fx.pid, "TracerPid") <= 0; i++)
 		usleep(10000);
 	usleep(300000); /* the first samples */
@@ -138,34 +159,14 @@ static const char many_py[] =
     "    time.sleep(0.05)\n"
     "    sum(range(10000))\n";
 
-static pid_t tg_limited(const char *pid, const char *dir, rlim_t limit, const char *seconds)
-{
-	pid_t tg = proc_fork_helper();
-	if (tg == 0) {
-		struct rlimit lim = {limit, limit};
-		setrlimit(RLIMIT_NOFILE, &lim);
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		execl(TG_BIN, TG_BIN, "-p", pid, "-o", dir, "-q", "-d", seconds, (char *)NULL);
-		_exit(127);
-	}
-	return tg;
-}
-
 Test(churn, descriptors_bounded_with_500_threads, .timeout = 120)
 {
-	char python[PATH_MAX], pid[16], piddir[PATH_MAX + 32];
+	char pid[16], piddir[PATH_MAX + 32];
 	char *dir = temp_dir("many");
 	struct proc fx;
 	int st, peak = 0;
 
-	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
-	    pyenv_python("3.11.", python, sizeof python) < 0)
-		cr_skip_test("no pyenv 3.12 or 3.11 interpreter");
-	char *fx_argv[] = {python, "-c", (char *)many_py, NULL};
-	cr_assert_eq(proc_spawn(&fx, fx_argv), 0);
-	cr_assert_eq(proc_wait_line(&fx, "READY", NULL, 0, 30000), 0, "fixture did not start");
-	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
+	start_fixture(&fx, many_py, pid, sizeof pid);
 
 	pid_t tg = tg_limited(pid, dir, 10, "1");
 	cr_assert_eq(waitpid(tg, &st, 0), tg);

@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
+#include "tests/e2e/test_render_run.h"
 
 TestSuite(planted, .timeout = 90);
 
@@ -82,18 +83,6 @@ static long file_size(const char *path)
 	return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-static int count_entries(const char *dir)
-{
-	char cmd[PATH_MAX + 64];
-	snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
-	FILE *p = popen(cmd, "r");
-	int n = -1;
-	cr_assert_not_null(p);
-	cr_assert_eq(fscanf(p, "%d", &n), 1);
-	pclose(p);
-	return n;
-}
-
 Test(planted, pid_dir_symlink_is_not_followed)
 {
 	struct setup s;
@@ -112,7 +101,8 @@ Test(planted, pid_dir_symlink_is_not_followed)
 	int rc = record(&s, "1");
 	cr_expect_eq(rc, TG_E_OUTPUT, "exit %d, stderr: %s", rc, buf_cstr(&s.se));
 	cr_expect(strstr(buf_cstr(&s.se), "symbolic link") != NULL, "stderr: %s", buf_cstr(&s.se));
-	cr_expect_eq(count_entries(victim), 1, "tgattach wrote into the link's target");
+	cr_expect_eq(rrun_count_entries(victim), (size_t)1,
+		     "tgattach wrote into the link's target");
 	cr_expect_eq(file_size(meta), 9, "the victim's meta was replaced");
 	stop(&s);
 }
@@ -129,7 +119,7 @@ Test(planted, pid_dir_writable_by_others_is_refused)
 	cr_expect_eq(rc, TG_E_OUTPUT, "exit %d, stderr: %s", rc, buf_cstr(&s.se));
 	cr_expect(strstr(buf_cstr(&s.se), "others may write") != NULL, "stderr: %s",
 		  buf_cstr(&s.se));
-	cr_expect_eq(count_entries(s.piddir), 0, "tgattach wrote into it");
+	cr_expect_eq(rrun_count_entries(s.piddir), (size_t)0, "tgattach wrote into it");
 	/* another user's directory */
 	cr_assert_eq(chmod(s.piddir, 0755), 0);
 	cr_assert_eq(chown(s.piddir, 65534, 65534), 0, "chown: %s", strerror(errno));
@@ -137,7 +127,7 @@ Test(planted, pid_dir_writable_by_others_is_refused)
 	cr_expect_eq(rc, TG_E_OUTPUT, "exit %d, stderr: %s", rc, buf_cstr(&s.se));
 	cr_expect(strstr(buf_cstr(&s.se), "owned by uid 65534") != NULL, "stderr: %s",
 		  buf_cstr(&s.se));
-	cr_expect_eq(count_entries(s.piddir), 0, "tgattach wrote into it");
+	cr_expect_eq(rrun_count_entries(s.piddir), (size_t)0, "tgattach wrote into it");
 	stop(&s);
 }
 
