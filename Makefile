@@ -30,7 +30,7 @@ BIN ?= tgattach
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA_OBJ  := $(LIB_SRC:%.c=$(BA)/%.o)
 
-.PHONY: all deps build test unit e2e asan demo bench offsets clean format fuzz soak
+.PHONY: all deps build test unit e2e asan demo bench offsets clean format fuzz soak roots
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -68,9 +68,18 @@ $(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
 
 asan: $(BA)/tgattach
 
-test: deps
+test: deps roots
 	@$(MAKE) --no-print-directory $(BIN) $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests
-	@sh tests/run.sh
+	@TG_ROOTS=$(ROOTS) sh tests/run.sh
+
+# Minimal Debian roots for Debian's current interpreters (trixie's python3.13, unstable's
+# 3.14 and 3.15, with their -dbg packages), built once per machine outside the repository
+# (ROOTS=DIR to choose where).  If they cannot be built (no network, not root), the tests
+# of those interpreters say skipped and why; the rest runs.
+ROOTS ?= /var/tmp/tgattach-roots
+roots:
+	@TG_ROOTS=$(ROOTS) sh tools/mkroots.sh || \
+		echo "tgattach: the Debian roots in $(ROOTS) are not complete: their interpreters will be skipped" >&2
 
 unit: $(BA)/unit-tests
 	$(BA)/unit-tests
@@ -79,9 +88,9 @@ e2e: $(BA)/tgattach $(BA)/e2e-tests
 	$(BA)/e2e-tests
 
 # Rewrites symbols/offsets_builtin.c from the DWARF of the installed pyenv builds.
-offsets: deps
+offsets: deps roots
 	@$(MAKE) --no-print-directory $(B)/gen-offsets
-	sh tools/make-offsets.sh $(B)/gen-offsets > symbols/offsets_builtin.c.new
+	TG_ROOTS=$(ROOTS) sh tools/make-offsets.sh $(B)/gen-offsets > symbols/offsets_builtin.c.new
 	mv symbols/offsets_builtin.c.new symbols/offsets_builtin.c
 
 demo: all

@@ -21,6 +21,7 @@
 #include "symbols/offsets.h"
 
 struct source {
+	const char *root; /* prefix for the debug file search: "" or a Debian root */
 	const char *path;
 	char dwarf[PATH_MAX];
 	char build_id[41];
@@ -68,7 +69,7 @@ static int load_source(struct source *s, struct tg_err *err)
 	snprintf(s->build_id, sizeof s->build_id, "%s", img.build_id);
 	if (img.has_debug_info)
 		snprintf(s->dwarf, sizeof s->dwarf, "%s", s->path);
-	else if (dwarf_find_debug_file("", s->path, img.build_id, img.debuglink, s->dwarf,
+	else if (dwarf_find_debug_file(s->root, s->path, img.build_id, img.debuglink, s->dwarf,
 				       sizeof s->dwarf) < 0) {
 		elfimg_close(&img);
 		return tg_err_set(err, TG_E_LAYOUT,
@@ -130,14 +131,25 @@ int main(int argc, char **argv)
 
 	if (argc < 6 || !valid_label(argv[1]) || parse_int(argv[2], 2, 3, &major) < 0 ||
 	    parse_int(argv[3], 0, 99, &minor) < 0 || parse_int(argv[4], 0, 1, &debug_abi) < 0) {
-		fprintf(stderr, "usage: gen-offsets LABEL MAJOR MINOR DEBUG_ABI(0|1) PATH...\n"
-				"  LABEL: letters, digits, spaces and .,:+-_()/ only\n");
+		fprintf(stderr,
+			"usage: gen-offsets LABEL MAJOR MINOR DEBUG_ABI(0|1) [@ROOT] PATH...\n"
+			"  @ROOT: the next PATH's debug file is looked for under ROOT too\n"
+			"  LABEL: letters, digits, spaces and .,:+-_()/ only\n");
 		return TG_E_USAGE;
 	}
-	nsrc = (size_t)argc - 5;
-	src = xcalloc(nsrc, sizeof *src);
-	for (size_t i = 0; i < nsrc; i++) {
-		src[i].path = argv[5 + i];
+	src = xcalloc((size_t)argc - 5, sizeof *src);
+	nsrc = 0;
+	for (int a = 5; a < argc; a++) {
+		size_t i = nsrc;
+		src[i].root = "";
+		/* "@ROOT PATH": PATH's detached debug file is looked for under ROOT (a Debian
+		 * root built by tools/mkroots.sh) */
+		if (argv[a][0] == '@' && a + 1 < argc) {
+			src[i].root = argv[a] + 1;
+			a++;
+		}
+		src[i].path = argv[a];
+		nsrc++;
 		if (load_source(&src[i], &err) < 0) {
 			fprintf(stderr, "gen-offsets: %s\n", err.msg);
 			free(src);

@@ -20,20 +20,28 @@ py_info() {
 	"$1" -c 'import sys; v = sys.version_info; print("%d %d %d %d" % (v[0], v[1], v[2], hasattr(sys, "gettotalrefcount")))' 2>/dev/null || true
 }
 
-# add INTERPRETER IMAGE LABEL-PREFIX: record IMAGE under the interpreter's version key.
+# add INTERPRETER IMAGE LABEL-PREFIX [ROOT]: record IMAGE under the interpreter's version
+# key; with ROOT, INTERPRETER runs under chroot ROOT and IMAGE is a path inside it.
 add() {
-	info=$(py_info "$1")
+	if [ -n "${4:-}" ]; then
+		info=$(chroot "$4" "$1" -c 'import sys; v = sys.version_info; print("%d %d %d %d" % (v[0], v[1], v[2], hasattr(sys, "gettotalrefcount")))' 2>/dev/null || true)
+		img="@$4 $4$2"
+	else
+		info=$(py_info "$1")
+		img=$2
+	fi
 	if [ -z "$info" ]; then
 		echo "make-offsets: skipping $1: it does not run" >&2
 		return 0
 	fi
 	# shellcheck disable=SC2086 # split "MAJOR MINOR MICRO DEBUG" into $4..$7
 	set -- "$1" "$2" "$3" $info
-	if ! "$gen" probe "$4" "$5" "$7" "$2" >/dev/null 2>"$tmp/err"; then
+	# shellcheck disable=SC2086 # img is "@ROOT PATH" for a build inside a root
+	if ! "$gen" probe "$4" "$5" "$7" $img >/dev/null 2>"$tmp/err"; then
 		echo "make-offsets: skipping $2: $(cat "$tmp/err")" >&2
 		return 0
 	fi
-	printf '%d %02d %d\t%s %d.%d.%d\t%s\n' "$4" "$5" "$7" "$3" "$4" "$5" "$6" "$2" >>"$tmp/list"
+	printf '%d %02d %d\t%s %d.%d.%d\t%s\n' "$4" "$5" "$7" "$3" "$4" "$5" "$6" "$img" >>"$tmp/list"
 }
 
 : >"$tmp/list"
@@ -52,6 +60,19 @@ for exe in /usr/bin/python[23].[0-9] /usr/bin/python[23].[0-9][0-9] \
 	if [ -f "$exe" ] && [ ! -L "$exe" ]; then
 		add "$exe" "$exe" "${distro:-system} ${exe##*/}"
 	fi
+done
+
+# Debian's own current builds, in the roots tools/mkroots.sh makes (python3.13 from trixie,
+# 3.14 and 3.15 from unstable, and their debug builds)
+roots=${TG_ROOTS:-/var/tmp/tgattach-roots}
+for root in "$roots"/*/; do
+	root=${root%/}
+	[ -f "$root/.tgattach-ready" ] || continue
+	for exe in "$root"/usr/bin/python3.[0-9][0-9] "$root"/usr/bin/python3.[0-9][0-9]d; do
+		if [ -f "$exe" ] && [ ! -L "$exe" ]; then
+			add "${exe#"$root"}" "${exe#"$root"}" "debian-${root##*/} ${exe##*/}" "$root"
+		fi
+	done
 done
 
 if [ ! -s "$tmp/list" ]; then
@@ -77,7 +98,18 @@ while IFS= read -r key; do
 	label=$(cut -f2 "$tmp/group" | paste -sd, - | sed 's/,/, /g')
 	# word splitting of the paths is intended: they are files we globbed ourselves
 	# shellcheck disable=SC2046
-	"$gen" "$label" "$1" "$((1$2 - 100))" "$3" $(cut -f3 "$tmp/group")
+	if ! "$gen" "$label" "$1" "$((1$2 - 100))" "$3" $(cut -f3 "$tmp/group") >"$tmp/table" \
+		2>"$tmp/err"; then
+		# patch releases of one minor version can differ (3.13.0 and 3.13.18 do): one
+		# table per build then; tgattach picks the one the target's _Py_DebugOffsets
+		# agrees with
+		echo "make-offsets: $label: one table each ($(tail -1 "$tmp/err"))" >&2
+		while IFS="$(printf '\t')" read -r _ blabel bpath; do
+			"$gen" "$blabel" "$1" "$((1$2 - 100))" "$3" $bpath
+		done <"$tmp/group"
+		continue
+	fi
+	cat "$tmp/table"
 done <"$tmp/keys"
 cat <<'EOF'
 };
