@@ -4,7 +4,8 @@
 #include <string.h>
 
 /* Layouts written down from the DWARF of struct _Py_DebugOffsets in the pyenv 3.13.0 build
- * and, for 3.14, from the reference notes (cpython-internals.md section 7.2).  Every slot
+ * and, for 3.14, from the reference notes (cpython-internals.md section 7.2), checked
+ * against the DWARF of Debian's python3.14 3.14.10.  Every slot
  * is a uint64; a section is a run of slots describing one CPython structure, and starts
  * with that structure's size except where noted. */
 
@@ -138,6 +139,71 @@ static const struct section layout_314[] = {
 	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),
 	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))},
 };
+
+/* 3.15, from the DWARF of Debian's python3.15 3.15.2: thread_state gains base_frame,
+ * last_profiled_frame(_seq) after current_frame and holds_gil, gil_requested,
+ * current_exception, exc_state at its end; err_stackitem (no size slot) follows it;
+ * type_object gains tp_basicsize and tp_dictoffset, and heap_type_object follows it;
+ * unicode_object gains compactunicodeobject_size; gc gains frame and generation stats. */
+static const struct section layout_315[] = {
+	{"runtime_state", 1, SLOTS(FLD("size", rt_size), IGN("finalizing"),
+				   FLD("interpreters_head", rt_interp_head))},
+	{"interpreter_state", 1,
+	 SLOTS(FLD("size", is_size), FLD("id", is_id), FLD("next", is_next),
+	       FLD("threads_head", is_tstate_head), IGN("threads_main"), IGN("gc"),
+	       FLD("imports_modules", is_modules), FLD("sysdict", is_sysdict), IGN("builtins"),
+	       FLD("ceval_gil", is_gil_ptr), {"gil_runtime_state", USE_GIL_BASE, NONE},
+	       IGN("gil_runtime_state_enabled"),
+	       {"gil_runtime_state_locked", USE_GIL_FIELD, F(gil_locked)},
+	       {"gil_runtime_state_holder", USE_GIL_FIELD, F(gil_holder)},
+	       IGN("code_object_generation"), IGN("tlbc_generation"))},
+	{"thread_state", 1,
+	 SLOTS(FLD("size", ts_size), IGN("prev"), FLD("next", ts_next), FLD("interp", ts_interp),
+	       FLD("current_frame", ts_current_frame), IGN("base_frame"),
+	       IGN("last_profiled_frame"), IGN("last_profiled_frame_seq"),
+	       FLD("thread_id", ts_thread_id), FLD("native_thread_id", ts_native_id),
+	       FLD("datastack_chunk", ts_datastack_chunk), FLD("status", ts_status),
+	       IGN("holds_gil"), IGN("gil_requested"), IGN("current_exception"),
+	       IGN("exc_state"))},
+	{"err_stackitem", 0, SLOTS(IGN("exc_value"))},
+	{"interpreter_frame", 1,
+	 SLOTS(FLD("size", if_size), FLD("previous", if_previous),
+	       FLD("executable", if_code), FLD("instr_ptr", if_instr), IGN("localsplus"),
+	       FLD("owner", if_owner), IGN("stackpointer"), IGN("tlbc_index"))},
+	{"code_object", 1,
+	 SLOTS(FLD("size", co_size), FLD("filename", co_filename), FLD("name", co_name),
+	       FLD("qualname", co_qualname), FLD("linetable", co_linetable),
+	       FLD("firstlineno", co_firstlineno), IGN("argcount"), IGN("localsplusnames"),
+	       IGN("localspluskinds"), FLD("co_code_adaptive", co_code_adaptive),
+	       IGN("co_tlbc"))},
+	{"pyobject", 1, SLOTS(IGN("size"), FLD("ob_type", ob_type))},
+	{"type_object", 1,
+	 SLOTS(IGN("size"), FLD("tp_name", tp_name), IGN("tp_repr"), FLD("tp_flags", tp_flags),
+	       FLD("tp_basicsize", tp_basicsize), FLD("tp_dictoffset", tp_dictoffset))},
+	{"heap_type_object", 1, SLOTS(IGN("size"), FLD("ht_cached_keys", ht_cached_keys))},
+	{"tuple_object", 1, SLOTS(IGN("size"), IGN("ob_item"), FLD("ob_size", var_size))},
+	{"list_object", 1, SLOTS(IGN("size"), IGN("ob_item"), IGN("ob_size"))},
+	{"set_object", 1, SLOTS(IGN("size"), IGN("used"), IGN("table"), IGN("mask"))},
+	{"dict_object", 1,
+	 SLOTS(IGN("size"), FLD("ma_keys", d_keys), FLD("ma_values", d_values))},
+	{"float_object", 1, SLOTS(IGN("size"), IGN("ob_fval"))},
+	{"long_object", 1,
+	 SLOTS(IGN("size"), FLD("lv_tag", long_tag), FLD("ob_digit", long_digit))},
+	{"bytes_object", 1, SLOTS(IGN("size"), IGN("ob_size"), FLD("ob_sval", bytes_sval))},
+	{"unicode_object", 1,
+	 SLOTS(IGN("size"), FLD("state", u_state), FLD("length", u_length),
+	       FLD("asciiobject_size", u_ascii_size),
+	       FLD("compactunicodeobject_size", u_compact_size))},
+	{"gc", 1, SLOTS(IGN("size"), IGN("collecting"), IGN("frame"),
+			IGN("generation_stats_size"), IGN("generation_stats"))},
+	{"gen_object", 1, SLOTS(IGN("size"), IGN("gi_name"), IGN("gi_iframe"),
+				IGN("gi_frame_state"))},
+	{"llist_node", 0, SLOTS(IGN("next"), IGN("prev"))},
+	{"debugger_support", 0,
+	 SLOTS(IGN("eval_breaker"), IGN("remote_debugger_support"),
+	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),
+	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))},
+};
 /* clang-format on */
 
 struct layout {
@@ -149,6 +215,7 @@ struct layout {
 static const struct layout layouts[] = {
     {13, layout_313, sizeof layout_313 / sizeof layout_313[0]},
     {14, layout_314, sizeof layout_314 / sizeof layout_314[0]},
+    {15, layout_315, sizeof layout_315 / sizeof layout_315[0]},
 };
 
 static const char cookie[8] = {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'};
@@ -213,7 +280,7 @@ static int pick_layout(uint64_t v, const struct layout **out, struct tg_err *err
 	}
 	return tg_err_set(err, TG_E_LAYOUT,
 			  "_Py_DebugOffsets: layout of Python 3.%u (version 0x%llx) is unknown; "
-			  "known: 3.13, 3.14",
+			  "known: 3.13, 3.14, 3.15",
 			  minor, (unsigned long long)v);
 }
 
@@ -333,8 +400,10 @@ int debugoff_encode(const struct py_offsets *in, uint64_t version, unsigned char
 	if (pick_layout(version, &l, err) < 0)
 		return -1;
 	if (len < layout_size(l))
-		return tg_err_set(err, TG_E_LAYOUT, "_Py_DebugOffsets: %zu bytes cannot hold the "
-				  "3.%d layout (%zu)", len, l->minor, layout_size(l));
+		return tg_err_set(err, TG_E_LAYOUT,
+				  "_Py_DebugOffsets: %zu bytes cannot hold the "
+				  "3.%d layout (%zu)",
+				  len, l->minor, layout_size(l));
 	memset(out, 0, layout_size(l));
 	memcpy(out, cookie, sizeof cookie);
 	put_u64(out + 8, version);

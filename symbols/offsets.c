@@ -4,7 +4,7 @@
 
 const struct py_offset_desc py_offset_descs[] = {
 #define PYOFF_DESC(f, t, p, k) {#f, t, p, PYOFF_##k, offsetof(struct py_offsets, f)},
-	PY_OFFSET_FIELDS(PYOFF_DESC)
+    PY_OFFSET_FIELDS(PYOFF_DESC)
 #undef PYOFF_DESC
 };
 
@@ -57,5 +57,43 @@ const struct py_builtin_table *py_builtin_newest_before(int major, int minor, in
 		    (!best || t->minor > best->minor))
 			best = t;
 	}
+	return best;
+}
+
+/* How many offsets dbg describes (not OFFSET_ABSENT), and how many of those t agrees on. */
+static size_t agreement(const struct py_offsets *t, const struct py_offsets *dbg, size_t *described)
+{
+	size_t agree = 0;
+
+	*described = 0;
+	for (size_t i = 0; i < py_offset_ndescs; i++) {
+		int32_t v = py_offsets_get(dbg, &py_offset_descs[i]);
+		if (v == OFFSET_ABSENT)
+			continue;
+		(*described)++;
+		agree += v == py_offsets_get(t, &py_offset_descs[i]);
+	}
+	return agree;
+}
+
+const struct py_builtin_table *py_builtin_closest(int major, int minor, int debug_abi,
+						  const struct py_offsets *dbg, size_t *agree,
+						  size_t *described)
+{
+	const struct py_builtin_table *best = NULL;
+	size_t best_agree = 0, n = 0;
+
+	for (size_t i = 0; i < py_builtin_ntables; i++) {
+		const struct py_builtin_table *t = &py_builtin_tables[i];
+		if (t->major != major || t->minor != minor || t->debug_abi != debug_abi)
+			continue;
+		size_t a = agreement(&t->off, dbg, &n);
+		if (!best || a > best_agree) {
+			best = t;
+			best_agree = a;
+		}
+	}
+	*agree = best_agree;
+	*described = n;
 	return best;
 }

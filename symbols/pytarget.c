@@ -370,38 +370,33 @@ static int load_builtin(struct py_target *t, struct tg_err *err)
 	return 0;
 }
 
-/* Members of the structures _Py_DebugOffsets describes (runtime, interpreter, thread,
- * frames, code): what it leaves out is not guessed from an older version's table. */
-static int described_by_debug_offsets(const char *field)
+int pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg,
+			       struct tg_err *err)
 {
-	static const char *const prefixes[] = {"rt_", "is_", "ts_", "cf_", "if_", "co_", "fo_"};
+	size_t agree = 0, described = 0;
+	const struct py_builtin_table *same =
+	    py_builtin_closest(t->major, t->minor, t->debug_abi, dbg, &agree, &described);
 
-	for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
-		if (strncmp(field, prefixes[i], 3) == 0)
-			return 1;
-	return 0;
-}
-
-void pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg)
-{
-	const struct py_builtin_table *base =
-		py_builtin_newest_before(t->major, t->minor, t->debug_abi);
-
+	/* another version's table would guess str, dict, type and allocator internals */
+	if (!same)
+		return tg_err_set(err, TG_E_LAYOUT,
+				  "Python %d.%d%s in %s: no DWARF, and no built-in table for this "
+				  "version to complete what _Py_DebugOffsets describes (string, "
+				  "dict and allocator internals)",
+				  t->major, t->minor, t->debug_abi ? " (debug build)" : "",
+				  t->image_path);
 	for (size_t i = 0; i < py_offset_ndescs; i++) {
 		const struct py_offset_desc *d = &py_offset_descs[i];
 		int32_t v = py_offsets_get(dbg, d);
-		if (v == OFFSET_ABSENT && base && !described_by_debug_offsets(d->field))
-			v = py_offsets_get(&base->off, d);
-		py_offsets_set(&t->off, d, v);
+		py_offsets_set(&t->off, d, v != OFFSET_ABSENT ? v : py_offsets_get(&same->off, d));
 	}
 	t->off_source = OFFSRC_DEBUG_OFFSETS;
-	if (base)
-		snprintf(t->off_detail, sizeof t->off_detail,
-			 "_Py_DebugOffsets in the target; str, dict and type internals it does "
-			 "not describe from the %d.%d table (%s)",
-			 base->major, base->minor, base->source);
-	else
-		snprintf(t->off_detail, sizeof t->off_detail, "_Py_DebugOffsets in the target");
+	snprintf(t->off_detail, sizeof t->off_detail,
+		 "_Py_DebugOffsets in the target; what it does not describe from the built-in "
+		 "%d.%d%s table (%s, which agrees on %zu of its %zu offsets)",
+		 same->major, same->minor, same->debug_abi ? "d" : "", same->source, agree,
+		 described);
+	return 0;
 }
 
 /* On 3.13+ the runtime describes its own layout: compare it with the table in use, or use
@@ -419,12 +414,19 @@ static int check_debug_offsets(struct py_target *t, struct remote *r, struct tg_
 	    debugoff_parse(block, sizeof block, &dbg, &version, &perr) < 0) {
 		snprintf(t->off_check, sizeof t->off_check, "_Py_DebugOffsets unreadable: %s",
 			 perr.msg[0] ? perr.msg : "read failed");
-		return t->off_source == OFFSRC_NONE
-			       ? tg_err_set(err, TG_E_LAYOUT, "%s", t->off_check)
-			       : 0;
+		/* only DWARF can stand without it: a table alone may be another patch
+		 * release's layout */
+		return t->off_source != OFFSRC_DWARF
+			   ? tg_err_set(err, TG_E_LAYOUT, "%s", t->off_check)
+			   : 0;
 	}
-	if (t->off_source == OFFSRC_NONE) {
-		pytarget_use_debug_offsets(t, &dbg);
+	/* without DWARF the runtime's own description wins: a built-in table is from one
+	 * patch release, and patch releases move members (3.13.0 and 3.13.5 differ) */
+	if (t->off_source != OFFSRC_DWARF) {
+		if (pytarget_use_debug_offsets(t, &dbg, err) < 0)
+			return -1;
+		snprintf(t->off_check, sizeof t->off_check,
+			 "_Py_DebugOffsets of version 0x%llx used", (unsigned long long)version);
 		return 0;
 	}
 	size_t compared = 0, differ = 0;
@@ -505,10 +507,11 @@ int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
 	if (check_debug_offsets(t, r, err) < 0)
 		goto out;
 	if (t->sym.runtime == 0 && t->sym.interp_head == 0) {
-		tg_err_set(err, TG_E_LAYOUT,
-			   "Python %d.%d in %s: neither _PyRuntime nor interp_head was found (looked "
-			   "in its symbol tables and its debug file's)",
-			   t->major, t->minor, t->image_path);
+		tg_err_set(
+		    err, TG_E_LAYOUT,
+		    "Python %d.%d in %s: neither _PyRuntime nor interp_head was found (looked "
+		    "in its symbol tables and its debug file's)",
+		    t->major, t->minor, t->image_path);
 		goto out;
 	}
 	rc = 0;

@@ -68,10 +68,13 @@ struct pytarget_opts {
 int pytarget_resolve(struct py_target *t, pid_t pid, struct remote *r,
 		     const struct pytarget_opts *opts, struct tg_err *err);
 
-/* Take the layout from a parsed _Py_DebugOffsets block (3.13+ without DWARF or a table,
- * e.g. 3.14): the structures it describes exactly as it says, and str/dict/type
- * internals it does not describe from the newest older built-in table. */
-void pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg);
+/* Take the layout from a parsed _Py_DebugOffsets block (3.13+ without DWARF): every
+ * offset it describes exactly as it says (patch releases move members), the rest (str,
+ * dict and type internals, the allocator, the data stack) from the built-in table of the
+ * same minor version and ABI that agrees with it most.  -1 with err (TG_E_LAYOUT) when
+ * there is no such table: another version's is never borrowed. */
+int pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg,
+			       struct tg_err *err);
 
 /* "3.11.7", "2.7" ... into buf. */
 const char *pytarget_version_str(const struct py_target *t, char *buf, size_t len);

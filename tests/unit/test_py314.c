@@ -121,6 +121,7 @@ struct world {
 	struct py_target t;
 	struct remote r;
 	uint64_t bad_code;
+	uint64_t runtime; /* where the _Py_DebugOffsets block is */
 };
 
 static void new_types(struct image *im, struct types *ty)
@@ -181,6 +182,7 @@ static void build(struct world *w, int torn)
 	new_types(&w->im, &ty);
 	uint64_t runtime = alloc(&w->im, (size_t)lay.rt_interp_head + 64);
 	memcpy(w->im.bytes + (runtime - BASE), block, sizeof block);
+	w->runtime = runtime;
 	uint64_t interp,
 	    tstate = one_thread(&w->im, &lay, runtime, 0x7f0000001000ull, 4242, &interp);
 	uint64_t gil = alloc(&w->im, 256);
@@ -201,7 +203,7 @@ static void build(struct world *w, int torn)
 	cr_assert_eq(debugoff_parse(w->im.bytes + (runtime - BASE), DEBUGOFF_READ_SIZE, &dbg,
 				    &version, &err),
 		     0, "%s", err.msg);
-	pytarget_use_debug_offsets(&w->t, &dbg);
+	cr_assert_eq(pytarget_use_debug_offsets(&w->t, &dbg, &err), 0, "%s", err.msg);
 }
 
 Test(py314, layout_comes_from_debug_offsets)
@@ -214,12 +216,14 @@ Test(py314, layout_comes_from_debug_offsets)
 	cr_expect_eq(w.t.off.ts_current_frame, want.ts_current_frame);
 	cr_expect_eq(w.t.off.is_tstate_head, want.is_tstate_head);
 	cr_expect_eq(w.t.off.if_owner, want.if_owner);
-	/* not described by the block: taken from the 3.13 table ... */
-	cr_expect_eq(w.t.off.u_kind_bit, want.u_kind_bit);
-	cr_expect_eq(w.t.off.dk_log2_size, want.dk_log2_size);
-	/* ... except members of structures the block describes */
-	cr_expect_eq(w.t.off.ts_datastack_top, OFFSET_ABSENT);
-	cr_expect(strstr(w.t.off_detail, "3.13") != NULL, "%s", w.t.off_detail);
+	/* not described by the block: taken from the built-in 3.14 table */
+	const struct py_builtin_table *tab = py_builtin_find(3, 14, 0);
+	cr_assert_not_null(tab);
+	cr_expect_eq(w.t.off.u_kind_bit, tab->off.u_kind_bit);
+	cr_expect_eq(w.t.off.dk_log2_size, tab->off.dk_log2_size);
+	cr_expect_eq(w.t.off.ts_datastack_top, tab->off.ts_datastack_top);
+	cr_expect_eq(w.t.off.is_obmalloc, tab->off.is_obmalloc);
+	cr_expect(strstr(w.t.off_detail, "3.14 table") != NULL, "%s", w.t.off_detail);
 	free(w.im.bytes);
 }
 
@@ -351,4 +355,22 @@ Test(py314, frame_above_the_data_stack_top_is_a_torn_walk)
 	cr_expect(s.threads[0].truncated, "a frame above the one it called was taken");
 	cr_expect_leq(s.threads[0].depth, 2);
 	walk_sample_free(&s);
+}
+
+Test(py314, no_table_of_the_same_version_is_refused)
+{
+	struct world w;
+	struct py_offsets dbg;
+	uint64_t version;
+	struct tg_err err = {0};
+
+	build(&w, 0);
+	cr_assert_eq(debugoff_parse(w.im.bytes + (w.runtime - BASE), DEBUGOFF_READ_SIZE, &dbg,
+				    &version, &err),
+		     0, "%s", err.msg);
+	w.t.minor = 16; /* a version without a built-in table: nothing else is borrowed */
+	cr_expect_eq(pytarget_use_debug_offsets(&w.t, &dbg, &err), -1);
+	cr_expect_eq(err.code, TG_E_LAYOUT);
+	cr_expect(strstr(err.msg, "no built-in table") != NULL, "%s", err.msg);
+	free(w.im.bytes);
 }
