@@ -98,7 +98,7 @@ int cmd_dump(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct session_opts opts = {.attach = 1};
+	struct session_opts opts = {.attach = 1, .check_layout = 1};
 	struct tg_err err = {0};
 	struct session s;
 	pid_t pid = 0;

@@ -5,6 +5,7 @@
 
 #include "builtin/builtin.h"
 #include "builtin/options.h"
+#include "sampler/layoutcheck.h"
 #include "sampler/alloc.h"
 #include "sampler/attrib.h"
 #include "sampler/session.h"
@@ -157,8 +158,11 @@ int cmd_info(int argc, char **argv)
 	if (session_open(&s, pid, &opts, &err) < 0)
 		return options_fail(&err);
 	print_target(&s.target);
+	/* the same check record and dump make before they start */
+	int bad = layoutcheck_run(&s.remote, &s.target, s.walker, &err) < 0;
+	printf("layout check:   %s\n", bad ? "FAILED (below)" : "ok: modules and frames read");
 	print_alloc(&s);
 	print_threads(&s);
 	session_close(&s);
-	return TG_OK;
+	return bad ? options_fail(&err) : TG_OK;
 }

@@ -396,7 +396,7 @@ struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 		       const struct py_target *like, int micro, struct tg_err *err)
 {
 	struct proc *p = xcalloc(1, sizeof *p);
-	struct session_opts sopts = {.offsets = o->offsets};
+	struct session_opts sopts = {.offsets = o->offsets, .check_layout = 1};
 
 	p->opts = o;
 	p->micro = micro && o->mem_rate_hz > 0;

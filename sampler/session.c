@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/xalloc.h"
+#include "sampler/layoutcheck.h"
 #include "sampler/pyversion.h"
 #include "sampler/taskclock.h"
 
@@ -47,6 +48,12 @@ int session_open(struct session *s, pid_t pid, const struct session_opts *opts, 
 	pyversion_read(&s->target, &s->remote); /* the micro version, before 3.11 */
 	s->walker = walker_new(&s->remote, &s->target);
 	s->names = threadnames_new();
+	/* before anything is attached or written: a layout that does not read this
+	 * interpreter fails here (exit 6), never as empty or invented stacks */
+	if (opts->check_layout && layoutcheck_run(&s->remote, &s->target, s->walker, err) < 0) {
+		session_close(s);
+		return -1;
+	}
 	if (opts->attach && session_attach(s, opts, err) < 0) {
 		session_close(s);
 		return -1;

@@ -20,6 +20,7 @@ struct session_opts {
 	enum offsets_mode offsets;
 	int attach; /* PTRACE_SEIZE the target (record, dump); info does not */
 	int follow_forks;
+	int check_layout; /* fail (TG_E_LAYOUT) when the layout does not read the target */
 	trace_event_fn on_event;
 	void *ctx;
 };
