@@ -66,6 +66,18 @@ Test(interp, pyenv_3_10) { pyenv_entry("3.10."); }
 Test(interp, pyenv_3_11) { pyenv_entry("3.11."); }
 Test(interp, pyenv_3_12) { pyenv_entry("3.12."); }
 Test(interp, pyenv_3_13) { pyenv_entry("3.13."); }
+/* 3.13 without DWARF: _Py_DebugOffsets, completed by the 3.13 table that agrees with it */
+Test(interp, pyenv_3_13_builtin)
+{
+	char python[PATH_MAX];
+
+	if (pyenv_python("3.13.", python, sizeof python) < 0) {
+		fprintf(stderr, "interpreter %-22s skipped: no pyenv 3.13.x installed\n",
+			"pyenv 3.13. (builtin)");
+		cr_skip_test("pyenv 3.13.x is not installed");
+	}
+	run_matrix_entry("pyenv 3.13. (builtin)", python, "--offsets=builtin");
+}
 Test(interp, debian_3_11_static) { system_entry("debian 3.11 (dwarf)", "/usr/bin/python3.11", NULL); }
 Test(interp, debian_3_11_builtin)
 {

@@ -196,13 +196,47 @@ static void check_stack_file(const char *label, const char *dir, const struct tr
 			spaces++;
 		cr_assert_eq(spaces, depth, "%s: %s: %s at depth %d, want %d", label, path,
 			     fr->func, spaces, depth);
-		p = hit;
+		p = hit + strlen(want); /* the next call line: a recursion repeats this one */
 	}
 	free(text);
 }
 
+/* meta says the heap metric was used, and process.alloc has a number in its heap column. */
+static void check_heap(const char *label, const char *sub, const char *meta)
+{
+	char path[PATH_MAX];
+
+	cr_assert(strstr(meta, "\nmetric=heap\n"),
+		  "%s: the recording did not use the heap metric:\n%s", label, meta);
+	snprintf(path, sizeof path, "%s/process.alloc", sub);
+	char *alloc = truth_read_text(path);
+	cr_assert_not_null(alloc, "%s: %s missing", label, path);
+	int col = -1, numbers = 0;
+	for (char *line = strtok(alloc, "\n"); line; line = strtok(NULL, "\n")) {
+		int i = 0;
+		for (char *f = line, *end; f; f = end ? end + 1 : NULL, i++) {
+			end = strchr(f, ' ');
+			size_t n = end ? (size_t)(end - f) : strlen(f);
+			if (strncmp(line, "# time ", 7) == 0 && n == 4 &&
+			    strncmp(f, "heap", 4) == 0)
+				col = i - 1; /* the header's first field is the '#' */
+			else if (line[0] != '#' && i == col && n && f[0] >= '0' && f[0] <= '9')
+				numbers++;
+		}
+	}
+	free(alloc);
+	cr_assert(col >= 0, "%s: process.alloc has no heap column", label);
+	cr_assert(numbers > 0, "%s: process.alloc has no heap value", label);
+}
+
 void truth_record_and_check(const char *label, pid_t pid, const struct truth_view *truth,
 			    const char *extra, const char *version)
+{
+	truth_record_check(label, pid, truth, extra, version, 0);
+}
+
+void truth_record_check(const char *label, pid_t pid, const struct truth_view *truth,
+			const char *extra, const char *version, int need_heap)
 {
 	char *dir = temp_dir("record");
 	char pidstr[16], sub[PATH_MAX], path[PATH_MAX];
@@ -232,6 +266,8 @@ void truth_record_and_check(const char *label, pid_t pid, const struct truth_vie
 		snprintf(want, sizeof want, "\nversion=%s\n", version);
 		cr_assert(strstr(meta, want), "%s: meta lacks %s", label, want + 1);
 	}
+	if (need_heap)
+		check_heap(label, sub, meta);
 	free(meta);
 	cr_assert_eq(kill(pid, 0), 0, "%s: the target died during the recording", label);
 	cr_assert(proc_all_untraced_running(pid), "%s: a thread is still traced or stopped", label);

@@ -60,6 +60,10 @@ void truth_dump_and_compare(const char *label, pid_t pid, const char *extra,
 void truth_record_and_check(const char *label, pid_t pid, const struct truth_view *truth,
 			    const char *extra, const char *version);
 
+/* The same; with need_heap, meta must say metric=heap and process.alloc hold heap values. */
+void truth_record_check(const char *label, pid_t pid, const struct truth_view *truth,
+			const char *extra, const char *version, int need_heap);
+
 /* Whole file into a malloc'd string, or NULL. */
 char *truth_read_text(const char *path);
 
