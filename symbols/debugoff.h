@@ -19,12 +19,12 @@
  * OFFSET_ABSENT, then every field the block covers is set (rt_debug_offsets is 0 by
  * construction; gil_locked / gil_holder are made relative to struct _gil_runtime_state).
  * *version receives PY_VERSION_HEX.  Fails (TG_E_LAYOUT) on a wrong cookie, a version
- * other than 3.13 / 3.14 (alphas refused: their layouts were not final), a buffer shorter
+ * other than 3.13 / 3.14 / 3.15 (alphas refused: their layouts were not final), a buffer shorter
  * than the layout, or an offset outside the structure it belongs to. */
 int debugoff_parse(const unsigned char *bytes, size_t len, struct py_offsets *out,
 		   uint64_t *version, struct tg_err *err);
 
-/* The inverse of debugoff_parse, for tests and fuzzers: write the block a 3.13 / 3.14
+/* The inverse of debugoff_parse, for tests and fuzzers: write the block a 3.13 / 3.14 / 3.15
  * runtime of that version would hold for the layout in `in` (GIL members relative to a
  * gil_runtime_state at offset 0; unknown sizes as 65536).  0, or -1 with err. */
 int debugoff_encode(const struct py_offsets *in, uint64_t version, unsigned char *out, size_t len,
