@@ -1,6 +1,7 @@
 /* procstatus.c: see procstatus.h. */
 #include "attach/procstatus.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +90,50 @@ unsigned long procstatus_flags(pid_t pid)
 	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
 		return 0;
 	return flags;
+}
+
+/* Children listed in one /proc/PID/task/TID/children file, appended to out. */
+static size_t add_children(const char *path, pid_t *out, size_t n, size_t max)
+{
+	char text[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return n;
+	ssize_t got = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (got <= 0)
+		return n;
+	text[got] = '\0';
+	for (char *p = text, *end; n < max; p = end) {
+		long c = strtol(p, &end, 10);
+		if (end == p || c <= 0)
+			break;
+		size_t k = 0;
+		while (k < n && out[k] != (pid_t)c)
+			k++;
+		if (k == n)
+			out[n++] = (pid_t)c;
+	}
+	return n;
+}
+
+size_t procstatus_children(pid_t pid, pid_t *out, size_t max)
+{
+	char path[96];
+	struct dirent *de;
+	size_t n = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || strlen(de->d_name) > 12)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		n = add_children(path, out, n, max);
+	}
+	closedir(d);
+	return n;
 }

@@ -16,6 +16,9 @@ long procstatus_long(const char *status, const char *name);
 char procstatus_state(const char *status);
 /* comm of pid appended to out, escaped (the process chose it), or "?". */
 void procstatus_comm(pid_t pid, struct buf *out);
+/* The children of process pid (the children files of every thread in /proc/PID/task's), at most
+ * max, into out; their number (0 when unreadable). */
+size_t procstatus_children(pid_t pid, pid_t *out, size_t max);
 /* The flags field of /proc/PID/stat (PF_*), 0 when unreadable. */
 unsigned long procstatus_flags(pid_t pid);
 

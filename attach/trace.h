@@ -60,6 +60,14 @@ struct trace_opts {
  * stays attached. */
 struct trace *trace_attach(pid_t pid, const struct trace_opts *opts, struct tg_err *err);
 
+/* Seize one more process (every thread of it, with the same options: with follow_forks
+ * its later children are followed too), e.g. a descendant of the target that existed
+ * before the attach.  It is then serviced like a followed child (its exit, execs and
+ * forks are events).  1 when seized; 0 when it is gone, or ours already (a child the
+ * kernel attached at its fork: its PROCESS_NEW event tells of it); -1 with err (already
+ * traced by another tracer, permission), and then nothing of it stays attached. */
+int trace_adopt(struct trace *t, pid_t pid, struct tg_err *err);
+
 /* At most this many reports per trace_service() call, so that a storm of stops cannot
  * starve the sample tick.  A call that returns this many may have left more: call again. */
 #define TRACE_SERVICE_MAX 1024

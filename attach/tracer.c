@@ -21,7 +21,7 @@
 
 enum start_state { STARTING, RUNNING, START_FAILED };
 
-enum req_kind { REQ_RELEASE, REQ_PAUSE, REQ_RESUME };
+enum req_kind { REQ_RELEASE, REQ_PAUSE, REQ_RESUME, REQ_ADOPT };
 
 struct request {
 	enum req_kind kind;
@@ -49,11 +49,12 @@ struct tracer {
 	size_t nev, evcap;
 	struct request *req; /* in the order asked */
 	size_t nreq, reqcap;
-	/* pauses are answered in order: the caller waits until answered reaches its ticket */
+	/* pauses and adoptions are answered in order: the caller waits until answered
+	 * reaches its ticket */
 	pthread_cond_t answer;
 	uint64_t asked, answered;
-	int pause_rc, over; /* over: the thread stopped serving (no answer will come) */
-	struct tg_err pause_err;
+	int answer_rc, over; /* over: the thread stopped serving (no answer will come) */
+	struct tg_err answer_err;
 };
 
 static void fd_poke(int fd)
@@ -101,11 +102,11 @@ static void announce(struct tracer *tr, enum start_state state, const struct tg_
 	pthread_mutex_unlock(&tr->lock);
 }
 
-static void answer_pause(struct tracer *tr, int rc, const struct tg_err *err)
+static void answer(struct tracer *tr, int rc, const struct tg_err *err)
 {
 	pthread_mutex_lock(&tr->lock);
-	tr->pause_rc = rc;
-	tr->pause_err = *err;
+	tr->answer_rc = rc;
+	tr->answer_err = *err;
 	tr->answered++;
 	pthread_cond_broadcast(&tr->answer);
 	pthread_mutex_unlock(&tr->lock);
@@ -120,7 +121,10 @@ static void carry_out(struct tracer *tr, struct trace *t, const struct request *
 		trace_release(t, rq->pid, NULL);
 		break;
 	case REQ_PAUSE:
-		answer_pause(tr, trace_pause_for(t, rq->pid, rq->timeout_ms, &err), &err);
+		answer(tr, trace_pause_for(t, rq->pid, rq->timeout_ms, &err), &err);
+		break;
+	case REQ_ADOPT:
+		answer(tr, trace_adopt(t, rq->pid, &err), &err);
 		break;
 	case REQ_RESUME:
 		trace_resume(t, rq->pid, NULL);
@@ -370,7 +374,7 @@ int tracer_error(struct tracer *tr, struct tg_err *err)
 	return failed ? -1 : 0;
 }
 
-/* Queue a request; its ticket when it is a pause. */
+/* Queue a request; its ticket when it is answered (a pause, an adoption). */
 static uint64_t ask(struct tracer *tr, struct request rq)
 {
 	uint64_t ticket = 0;
@@ -381,7 +385,7 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
 	}
 	tr->req[tr->nreq++] = rq;
-	if (rq.kind == REQ_PAUSE)
+	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT)
 		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
@@ -393,24 +397,37 @@ void tracer_release(struct tracer *tr, pid_t pid)
 	ask(tr, (struct request){REQ_RELEASE, pid, 0});
 }
 
-int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err)
+/* Wait for the answer to ticket. */
+static int wait_answer(struct tracer *tr, uint64_t ticket, const char *what, pid_t pid,
+		       struct tg_err *err)
 {
-	uint64_t ticket = ask(tr, (struct request){REQ_PAUSE, pid, timeout_ms});
 	int rc;
 
 	pthread_mutex_lock(&tr->lock);
 	while (tr->answered < ticket && !tr->over)
 		pthread_cond_wait(&tr->answer, &tr->lock);
 	if (tr->answered < ticket) {
-		rc = tg_err_set(err, TG_E_INTERNAL, "pause process %d: the tracer thread ended",
-				(int)pid);
+		rc = tg_err_set(err, TG_E_INTERNAL, "%s process %d: the tracer thread ended",
+				what, (int)pid);
 	} else {
-		rc = tr->pause_rc;
+		rc = tr->answer_rc;
 		if (rc < 0 && err)
-			*err = tr->pause_err;
+			*err = tr->answer_err;
 	}
 	pthread_mutex_unlock(&tr->lock);
 	return rc;
+}
+
+int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err)
+{
+	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE, pid, timeout_ms}), "pause",
+			   pid, err);
+}
+
+int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err)
+{
+	return wait_answer(tr, ask(tr, (struct request){REQ_ADOPT, pid, 0}), "attach to", pid,
+			   err);
 }
 
 void tracer_resume(struct tracer *tr, pid_t pid)

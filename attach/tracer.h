@@ -46,6 +46,10 @@ void tracer_release(struct tracer *tr, pid_t pid);
  * (the caller waits for the answer); -1 with err, and then nothing is paused. */
 int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err);
 
+/* trace_adopt() from the thread (the caller waits for the answer): 1 seized, 0 gone or
+ * ours already, -1 with err. */
+int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err);
+
 /* Let the threads of pid go again (trace_resume); the caller does not wait. */
 void tracer_resume(struct tracer *tr, pid_t pid);
 

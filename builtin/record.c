@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "attach/loop.h"
+#include "attach/trace_check.h"
+#include "attach/tracer.h"
 #include "builtin/builtin.h"
 #include "builtin/options.h"
 #include "builtin/record.h"
@@ -30,29 +32,6 @@
 /* --consistent: longest wait for a process's threads to stop before sampling it anyway
  * (a thread in uninterruptible sleep stops only when it leaves the kernel). */
 #define CONSISTENT_PAUSE_MS 100
-
-/* The run: every traced process, the events the tracer reported, the shared tick. */
-struct pending {
-	enum trace_event_kind kind;
-	pid_t pid, parent;
-};
-
-struct run {
-	struct record_opts opts;
-	struct tracer *tracer;
-	struct proc **procs; /* [0] is the target while it is recorded */
-	size_t nprocs, cap;
-	struct pending *pend; /* events from the tracer, handled at the tick */
-	size_t npend, pend_cap;
-	double loop_hz;	   /* the loop's rate: the larger of the two rates */
-	double next_stack; /* monotonic time of the next stack sample */
-	double started, last_status;
-	double next_flush;	 /* monotonic time of the next flush of every file */
-	uint64_t children;	 /* child processes recorded */
-	uint64_t target_samples; /* of the target, once its recording ended (an exec) */
-	uint64_t ticks;
-	int status_tty;
-};
 
 static void usage(FILE *out)
 {
@@ -202,31 +181,17 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 
 /* ---- the processes ---- */
 
-static struct proc *find_proc(struct run *r, pid_t pid, size_t *index)
-{
-	for (size_t i = 0; i < r->nprocs; i++)
-		if (proc_pid(r->procs[i]) == pid) {
-			if (index)
-				*index = i;
-			return r->procs[i];
-		}
-	return NULL;
-}
-
-static void add_proc(struct run *r, struct proc *p)
-{
-	if (r->nprocs == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 8;
-		r->procs = xrealloc(r->procs, r->cap * sizeof *r->procs);
-	}
-	r->procs[r->nprocs++] = p;
-}
-
 /* Stop recording procs[i]; keep order ([0] stays the target while it is there). */
 static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
 {
-	if (proc_pid(r->procs[i]) == r->opts.pid)
-		r->target_samples = proc_samples(r->procs[i]);
+	if (!discard) {
+		if (r->ndone == r->done_cap) {
+			r->done_cap = r->done_cap ? r->done_cap * 2 : 8;
+			r->done = xrealloc(r->done, r->done_cap * sizeof *r->done);
+		}
+		r->done[r->ndone++] =
+		    (struct run_done){proc_pid(r->procs[i]), proc_samples(r->procs[i])};
+	}
 	int rc = proc_close(r->procs[i], discard, err);
 
 	memmove(r->procs + i, r->procs + i + 1, (r->nprocs - i - 1) * sizeof *r->procs);
@@ -234,7 +199,7 @@ static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
 	return rc;
 }
 
-static void warn(const struct run *r, const char *what, pid_t pid, const struct tg_err *err)
+void run_warn(const struct run *r, const char *what, pid_t pid, const struct tg_err *err)
 {
 	if (!r->opts.quiet)
 		fprintf(stderr, "tgattach: %s %d: %s\n", what, (int)pid, err->msg);
@@ -257,10 +222,10 @@ static void on_event(void *ctx, const struct trace_event *ev)
 /* A forked child: the same interpreter as its parent, recorded into OUTDIR/CHILD. */
 static void on_fork(struct run *r, pid_t pid, pid_t parent)
 {
-	struct proc *from = find_proc(r, parent, NULL);
+	struct proc *from = run_find_proc(r, parent, NULL);
 	struct tg_err err = {0};
 
-	if (find_proc(r, pid, NULL))
+	if (run_find_proc(r, pid, NULL))
 		return;
 	size_t micro = 0;
 	for (size_t i = 0; i < r->nprocs; i++)
@@ -270,12 +235,12 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 			      : NULL;
 	if (!p) {
 		if (from)
-			warn(r, "cannot record child process", pid, &err);
+			run_warn(r, "cannot record child process", pid, &err);
 		if (r->tracer)
 			tracer_release(r->tracer, pid);
 		return;
 	}
-	add_proc(r, p);
+	run_add_proc(r, p);
 	r->children++;
 }
 
@@ -284,7 +249,7 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 static void on_exec(struct run *r, pid_t pid)
 {
 	size_t i;
-	struct proc *p = find_proc(r, pid, &i);
+	struct proc *p = run_find_proc(r, pid, &i);
 	struct tg_err err = {0};
 
 	if (!p)
@@ -303,7 +268,7 @@ static int on_exit_event(struct run *r, pid_t pid, struct tg_err *err)
 {
 	size_t i;
 
-	if (!find_proc(r, pid, &i))
+	if (!run_find_proc(r, pid, &i))
 		return 0;
 	return drop_proc(r, i, 0, err);
 }
@@ -445,18 +410,6 @@ static const char *end_reason(enum loop_end end, int signo)
 	}
 }
 
-static void summary(const struct run *r, enum loop_end end, int signo, uint64_t samples,
-		    const char *dir)
-{
-	if (r->opts.quiet)
-		return;
-	fprintf(stderr, "tgattach: %s: %llu samples of process %d", end_reason(end, signo),
-		(unsigned long long)samples, (int)r->opts.pid);
-	if (r->children)
-		fprintf(stderr, " and %llu child processes", (unsigned long long)r->children);
-	fprintf(stderr, " written to %s\n", dir);
-}
-
 /* ---- the run ---- */
 
 static int attach(struct run *r, struct tg_err *err)
@@ -531,27 +484,32 @@ int cmd_record(int argc, char **argv)
 	double burst_hz = r.opts.mem_rate_hz > 0 ? 1000 : 0;
 	r.loop_hz = r.opts.rate_hz > burst_hz ? r.opts.rate_hz : burst_hz;
 	r.started = clock_real_s();
-	/* resolve and open the files before attaching: bad input never touches the target */
+	/* every check that can refuse comes before anything is written: a process traced
+	 * already (another tgattach recording it: its files are not touched), then the
+	 * interpreter, then the output files, and only then the attach */
+	if (trace_check_target(r.opts.pid, &err) < 0)
+		return options_fail(&err);
 	struct proc *root = proc_open(&r.opts, r.opts.pid, 0, NULL, 1, &err);
 	if (!root)
 		return options_fail(&err);
-	add_proc(&r, root);
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", proc_dir(root));
+	run_add_proc(&r, root);
 	if (attach(&r, &err) < 0) {
 		finish(&r, -1, NULL);
 		return options_fail(&err);
 	}
+	pid_t found[64];
+	size_t nfound = r.opts.no_follow_forks ? 0 : run_adopt_descendants(&r, found, 64);
+	run_start_line(&r, found, nfound);
 	r.status_tty = isatty(STDERR_FILENO);
 	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
 	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
-	uint64_t samples = r.nprocs && proc_pid(r.procs[0]) == r.opts.pid
-			       ? proc_samples(r.procs[0])
-			       : r.target_samples; /* it exec'd something else */
 	status_line(&r, clock_real_s(), 1);
 	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
-	if (rc < 0)
+	if (rc < 0) {
+		free(r.done);
 		return options_fail(&err);
-	summary(&r, end, signo, samples, dir);
+	}
+	run_summary(&r, end_reason(end, signo));
+	free(r.done);
 	return TG_OK;
 }

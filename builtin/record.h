@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include "attach/trace.h"
 #include "common/err.h"
 #include "sampler/memtrack.h"
 #include "symbols/pytarget.h"
@@ -69,5 +70,53 @@ size_t proc_threads(const struct proc *p);
 uint64_t proc_bytes(const struct proc *p);
 /* Exec'd into Python, the new interpreter not found yet. */
 int proc_waiting(const struct proc *p);
+
+/* ---- the run over every traced process (builtin/record.c, builtin/record_tree.c) ---- */
+
+struct tracer;
+
+/* An event from the tracer, handled at the next tick. */
+struct pending {
+	enum trace_event_kind kind;
+	pid_t pid, parent;
+};
+
+/* What the end summary says of a process whose recording ended. */
+struct run_done {
+	pid_t pid;
+	uint64_t samples;
+};
+
+struct run {
+	struct record_opts opts;
+	struct tracer *tracer;
+	struct proc **procs; /* [0] is the target while it is recorded */
+	size_t nprocs, cap;
+	struct pending *pend; /* events from the tracer, handled at the tick */
+	size_t npend, pend_cap;
+	struct run_done *done; /* processes whose recording ended, in that order */
+	size_t ndone, done_cap;
+	double loop_hz;	   /* the loop's rate: the larger of the two rates */
+	double next_stack; /* monotonic time of the next stack sample */
+	double started, last_status;
+	double next_flush;	 /* monotonic time of the next flush of every file */
+	uint64_t children;	 /* child processes recorded */
+	uint64_t ticks;
+	int status_tty;
+};
+
+struct proc *run_find_proc(struct run *r, pid_t pid, size_t *index);
+void run_add_proc(struct run *r, struct proc *p);
+void run_warn(const struct run *r, const char *what, pid_t pid, const struct tg_err *err);
+
+/* After the attach, with fork following: seize the target's descendants that already
+ * exist (each before its own children are listed, so that any it forks meanwhile is
+ * attached by the kernel) and record those that run Python; the others are let go.
+ * Their pids, in the order found, are appended to found (at most max); their number. */
+size_t run_adopt_descendants(struct run *r, pid_t *found, size_t max);
+/* The line that says what is recorded, on stderr (nothing with -q). */
+void run_start_line(const struct run *r, const pid_t *found, size_t n);
+/* The end summary: why it ended, the samples of each process, the directories. */
+void run_summary(const struct run *r, const char *why);
 
 #endif

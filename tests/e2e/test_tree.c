@@ -1,0 +1,254 @@
+/* Whole process trees (issue 13): the descendants that exist before the attach are
+ * recorded too (Debian's gunicorn master with 3 sync workers, a multiprocessing.Pool(4)),
+ * a refused second attach leaves the first recording untouched, and SIGKILL of tgattach
+ * while it seizes a tree leaves every process untraced and running. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/e2e/proc_util.h"
+#include "tests/e2e/run_util.h"
+#include "tests/e2e/truth_util.h"
+
+#define GUNICORN "/usr/bin/gunicorn"
+#define PY311 "/usr/bin/python3.11"
+
+/* The children of pid (every thread's), at most max. */
+static size_t children_of(pid_t pid, pid_t *out, size_t max)
+{
+	pid_t tids[256];
+	size_t n = 0, nt = proc_tasks(pid, tids, 256);
+
+	for (size_t t = 0; t < nt; t++) {
+		char path[96];
+		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)tids[t]);
+		char *text = truth_read_text(path);
+		for (char *p = text, *end; p && n < max; p = end) {
+			long c = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			out[n++] = (pid_t)c;
+		}
+		free(text);
+	}
+	return n;
+}
+
+static size_t wait_children(pid_t pid, size_t want, pid_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (long until = proc_now_ms() + 15000; proc_now_ms() < until; usleep(50000))
+		if ((n = children_of(pid, out, max)) >= want)
+			break;
+	return n;
+}
+
+/* meta's value of key into out; 0 when found. */
+static int meta_value(const char *dir, pid_t pid, const char *key, char *out, size_t size)
+{
+	char path[PATH_MAX], want[64];
+
+	snprintf(path, sizeof path, "%s/%d/meta", dir, (int)pid);
+	snprintf(want, sizeof want, "\n%s=", key);
+	char *text = truth_read_text(path);
+	const char *hit = text ? strstr(text, want) : NULL;
+	if (hit) {
+		hit += strlen(want);
+		snprintf(out, size, "%.*s", (int)strcspn(hit, "\n"), hit);
+	}
+	free(text);
+	return hit ? 0 : -1;
+}
+
+/* OUTDIR/PID exists, has samples, names its parent (when parent != 0) and a .stack file. */
+static void check_recorded(const char *dir, pid_t pid, pid_t parent)
+{
+	char v[64], path[PATH_MAX];
+
+	cr_assert_eq(meta_value(dir, pid, "samples", v, sizeof v), 0, "%d: no samples in meta",
+		     (int)pid);
+	cr_expect(atol(v) >= 20, "%d: only %s samples", (int)pid, v);
+	if (parent) {
+		cr_assert_eq(meta_value(dir, pid, "parent", v, sizeof v), 0, "%d: no parent",
+			     (int)pid);
+		cr_expect_eq(atol(v), parent, "%d: parent=%s, want %d", (int)pid, v, (int)parent);
+	}
+	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d, "%s missing", path);
+	int stacks = 0;
+	for (struct dirent *de; (de = readdir(d));)
+		stacks += strstr(de->d_name, ".stack") != NULL;
+	closedir(d);
+	cr_expect(stacks > 0, "%s has no .stack file", path);
+}
+
+static void record_tree(pid_t root, const pid_t *kids, size_t nkids)
+{
+	char *dir = temp_dir("tree"), pidstr[16];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	snprintf(pidstr, sizeof pidstr, "%d", (int)root);
+	char *argv[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "1.5", "-r", "50", NULL};
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_assert_eq(rc, 0, "record exited %d: %s", rc, buf_cstr(&err));
+	char want[64];
+	snprintf(want, sizeof want, "recording %d and %zu existing child processes (", (int)root,
+		 nkids);
+	cr_expect(strstr(buf_cstr(&err), want), "no start line '%s': %s", want, buf_cstr(&err));
+	snprintf(want, sizeof want, "%zu child processes:", nkids);
+	cr_expect(strstr(buf_cstr(&err), want), "summary lacks '%s': %s", want, buf_cstr(&err));
+	check_recorded(dir, root, 0);
+	for (size_t i = 0; i < nkids; i++) {
+		check_recorded(dir, kids[i], root);
+		cr_expect(proc_all_untraced_running(kids[i]), "%d left traced", (int)kids[i]);
+	}
+	cr_expect(proc_all_untraced_running(root), "%d left traced", (int)root);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+TestSuite(tree, .timeout = 120);
+
+Test(tree, gunicorn_master_with_existing_workers)
+{
+	char app[PATH_MAX];
+	struct proc g;
+	pid_t kids[16];
+
+	if (access(GUNICORN, X_OK) != 0)
+		cr_skip_test(GUNICORN " is not installed");
+	proc_src_path(__FILE__, "../../fixtures/realserver", app, sizeof app);
+	char *argv[] = {GUNICORN,      "--chdir",	app, "-w", "3", "-b",
+			"127.0.0.1:0", "flask_app:app", NULL};
+	cr_assert_eq(proc_spawn(&g, argv), 0);
+	size_t n = wait_children(g.pid, 3, kids, 16);
+	cr_assert_eq(n, 3, "gunicorn has %zu workers", n);
+	usleep(300000); /* the workers import the app */
+	record_tree(g.pid, kids, n);
+	proc_reap(&g);
+}
+
+Test(tree, multiprocessing_pool_created_before_the_attach)
+{
+	struct proc p;
+	pid_t kids[16];
+	char line[64];
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {PY311, "-c",
+			"import multiprocessing as mp, time\n"
+			"pool = mp.get_context('fork').Pool(4)\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+	cr_assert_eq(proc_spawn(&p, argv), 0);
+	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	size_t n = wait_children(p.pid, 4, kids, 16);
+	cr_assert_eq(n, 4, "the pool has %zu workers", n);
+	record_tree(p.pid, kids, n);
+	proc_reap(&p);
+}
+
+/* A second tgattach on a process being recorded is refused before it writes anything:
+ * the first recording has one header in process.alloc and none of the second's options
+ * in meta. */
+Test(tree, refused_second_attach_writes_nothing)
+{
+	char fixture[PATH_MAX], cwd[PATH_MAX], pidstr[16], path[PATH_MAX];
+	char *dir = temp_dir("second"), *tdir = temp_dir("truth");
+	struct proc fx, first;
+	struct truth_view truth;
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	cr_assert_not_null(getcwd(cwd, sizeof cwd));
+	snprintf(fixture, sizeof fixture, "%s/fixtures/threads.py", cwd);
+	snprintf(path, sizeof path, "%s/truth.txt", tdir);
+	char *fargv[] = {PY311, fixture, path, NULL};
+	truth_start_fixture("second attach", fargv, path, &fx, &truth);
+	snprintf(pidstr, sizeof pidstr, "%d", (int)fx.pid);
+	char *a1[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "3", "-q", NULL};
+	cr_assert_eq(proc_spawn(&first, a1), 0);
+	usleep(1500000);
+	char *a2[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "1", "-r", "33", NULL};
+	int rc = run_capture(a2, &out, &err, 30);
+	cr_expect_eq(rc, 8, "second attach exited %d: %s", rc, buf_cstr(&err));
+	cr_expect(strstr(buf_cstr(&err), "already traced"), "%s", buf_cstr(&err));
+	int status;
+	cr_assert_eq(proc_wait_exit(&first, 30000, &status), 0);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "first run: status %d", status);
+	snprintf(path, sizeof path, "%s/%d/process.alloc", dir, (int)fx.pid);
+	char *alloc = truth_read_text(path);
+	cr_assert_not_null(alloc);
+	int headers = 0;
+	for (const char *p = alloc; (p = strstr(p, "# tgattach process.alloc")); p++)
+		headers++;
+	cr_expect_eq(headers, 1, "process.alloc has %d headers", headers);
+	free(alloc);
+	snprintf(path, sizeof path, "%s/%d/meta", dir, (int)fx.pid);
+	char *meta = truth_read_text(path);
+	cr_assert_not_null(meta);
+	cr_expect(!strstr(meta, "-r 33"), "the second run wrote to meta:\n%s", meta);
+	free(meta);
+	proc_reap(&fx);
+	remove_tree(dir);
+	remove_tree(tdir);
+	free(dir);
+	free(tdir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* SIGKILL of tgattach at moments spread over the seizing of a tree (a pool of 4): every
+ * process runs on, untraced. */
+Test(tree, sigkill_while_seizing_a_tree)
+{
+	struct proc p;
+	pid_t kids[16];
+	char line[64], pidstr[16];
+	char *dir = temp_dir("kill");
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {PY311, "-c",
+			"import multiprocessing as mp, time\n"
+			"pool = mp.get_context('fork').Pool(4)\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+	cr_assert_eq(proc_spawn(&p, argv), 0);
+	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	size_t n = wait_children(p.pid, 4, kids, 16);
+	cr_assert_eq(n, 4);
+	snprintf(pidstr, sizeof pidstr, "%d", (int)p.pid);
+	for (int round = 0; round < 12; round++) {
+		struct proc tg;
+		char *a[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "5", "-q", NULL};
+		cr_assert_eq(proc_spawn(&tg, a), 0);
+		usleep((useconds_t)(round * 15000)); /* 0 to 165 ms: resolve, seize, adopt */
+		kill(tg.pid, SIGKILL);
+		int st;
+		proc_wait_exit(&tg, 5000, &st);
+		proc_reap(&tg);
+		usleep(20000);
+		cr_expect(proc_all_untraced_running(p.pid), "round %d: the parent is traced",
+			  round);
+		for (size_t i = 0; i < n; i++)
+			cr_expect(proc_all_untraced_running(kids[i]),
+				  "round %d: worker %d is traced or stopped", round, (int)kids[i]);
+	}
+	proc_reap(&p);
+	remove_tree(dir);
+	free(dir);
+}
