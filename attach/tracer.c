@@ -43,6 +43,7 @@ struct tracer {
 	pthread_cond_t started;
 	enum start_state state;
 	int alive, failed, stop;
+	int status; /* the original target's wait status, once it is gone */
 	int queued; /* events queued since the caller was last woken */
 	struct tg_err err;
 	struct trace_event *ev;
@@ -163,6 +164,8 @@ static void note_state(struct tracer *tr, struct trace *t, const struct tg_err *
 	changed = alive != tr->alive || err || tr->queued;
 	tr->queued = 0;
 	tr->alive = alive;
+	if (!alive)
+		tr->status = trace_target_status(t);
 	if (err) {
 		tr->failed = 1;
 		tr->err = *err;
@@ -354,6 +357,14 @@ void tracer_events(struct tracer *tr, trace_event_fn fn, void *ctx)
 	while ((n = take_events(tr, ev, 64)) > 0)
 		for (size_t i = 0; i < n; i++)
 			fn(ctx, &ev[i]);
+}
+
+int tracer_target_status(struct tracer *tr)
+{
+	pthread_mutex_lock(&tr->lock);
+	int status = tr->alive ? -1 : tr->status;
+	pthread_mutex_unlock(&tr->lock);
+	return status;
 }
 
 int tracer_target_alive(struct tracer *tr)

@@ -34,6 +34,8 @@ void tracer_events(struct tracer *tr, trace_event_fn fn, void *ctx);
 
 /* Is the original target still alive? */
 int tracer_target_alive(struct tracer *tr);
+/* Its wait status once it is gone (the launcher passes it on), -1 while it lives. */
+int tracer_target_status(struct tracer *tr);
 
 /* 0, or -1 with the error that stopped the thread (it then detached from everything). */
 int tracer_error(struct tracer *tr, struct tg_err *err);

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach/loop.h"
+#include "attach/procstatus.h"
 #include "attach/trace_check.h"
 #include "attach/tracer.h"
 #include "builtin/builtin.h"
@@ -32,13 +34,18 @@
 /* --consistent: longest wait for a process's threads to stop before sampling it anyway
  * (a thread in uninterruptible sleep stops only when it leaves the kernel). */
 #define CONSISTENT_PAUSE_MS 100
+/* The launcher's exit status when its command cannot be run (as a shell's). */
+#define LAUNCH_NOT_RUN 127
 
 static void usage(FILE *out)
 {
 	fprintf(
 	    out,
 	    "usage: tgattach -p PID [options]\n"
-	    "Attach to a running CPython and record every thread's stack and memory into\n"
+	    "       tgattach [options] -- COMMAND [ARGS...]\n"
+	    "Attach to a running CPython (or start COMMAND traced from its first instruction,\n"
+	    "recorded once it runs Python, its exit status passed on) and record every\n"
+	    "thread's stack and memory, and those of its Python descendants, into\n"
 	    "DIR/PID/ (process.mem, process.alloc, THREAD.stack, THREAD.mem, meta) until Ctrl-C, "
 	    "SIGTERM,\n"
 	    "SIGHUP, the duration limit, or the target's exit.  The target is never paused.\n\n"
@@ -172,10 +179,15 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		if (rc < 0)
 			return -1;
 	}
-	if (optind < argc)
+	if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
 		return tg_err_set(err, TG_E_USAGE, "unexpected argument '%s'", argv[optind]);
-	if (!o->pid)
-		return tg_err_set(err, TG_E_USAGE, "no process given: use -p PID");
+	if (optind < argc)
+		o->command = argv + optind;
+	if (o->command && o->pid)
+		return tg_err_set(err, TG_E_USAGE, "-p PID and -- COMMAND: give one of them");
+	if (!o->pid && !o->command)
+		return tg_err_set(err, TG_E_USAGE,
+				  "no process given: use -p PID, or -- COMMAND [ARGS...]");
 	return 0;
 }
 
@@ -184,7 +196,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 /* Stop recording procs[i]; keep order ([0] stays the target while it is there). */
 static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
 {
-	if (!discard) {
+	if (!discard && proc_dir(r->procs[i])) {
 		if (r->ndone == r->done_cap) {
 			r->done_cap = r->done_cap ? r->done_cap * 2 : 8;
 			r->done = xrealloc(r->done, r->done_cap * sizeof *r->done);
@@ -225,8 +237,13 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 	struct proc *from = run_find_proc(r, parent, NULL);
 	struct tg_err err = {0};
 
-	if (run_find_proc(r, pid, NULL))
+	if (run_find_proc(r, pid, NULL) || run_watched(r, pid))
 		return;
+	/* the child of a process that does not run Python (yet) is followed the same way */
+	if (run_watched(r, parent) || (from && proc_waiting(from))) {
+		run_watch(r, pid);
+		return;
+	}
 	size_t micro = 0;
 	for (size_t i = 0; i < r->nprocs; i++)
 		micro += proc_micro(r->procs[i]);
@@ -244,6 +261,22 @@ static void on_fork(struct run *r, pid_t pid, pid_t parent)
 	r->children++;
 }
 
+/* A watched process exec'd Python: recorded from now on, once its interpreter is up. */
+static void record_from_exec(struct run *r, pid_t pid)
+{
+	char st[4096];
+	size_t micro = 0;
+
+	run_unwatch(r, pid);
+	for (size_t i = 0; i < r->nprocs; i++)
+		micro += proc_micro(r->procs[i]);
+	pid_t parent = pid == r->opts.pid || procstatus_read(pid, st, sizeof st) < 0
+			       ? 0
+			       : (pid_t)procstatus_long(st, "PPid");
+	run_add_proc(r, proc_open_exec(&r->opts, pid, parent, micro < RECORD_MICRO_PROCS));
+	r->children += pid != r->opts.pid;
+}
+
 /* An exec: Python goes on being recorded (its interpreter found again); anything else is
  * let go, and a child that ran something else leaves no directory. */
 static void on_exec(struct run *r, pid_t pid)
@@ -252,8 +285,11 @@ static void on_exec(struct run *r, pid_t pid)
 	struct proc *p = run_find_proc(r, pid, &i);
 	struct tg_err err = {0};
 
-	if (!p)
+	if (!p) {
+		if (run_watched(r, pid) && proc_runs_python(pid))
+			record_from_exec(r, pid);
 		return;
+	}
 	int rc = proc_exec(p, &err);
 	if (rc == 0)
 		return;
@@ -268,6 +304,7 @@ static int on_exit_event(struct run *r, pid_t pid, struct tg_err *err)
 {
 	size_t i;
 
+	run_unwatch(r, pid);
 	if (!run_find_proc(r, pid, &i))
 		return 0;
 	return drop_proc(r, i, 0, err);
@@ -388,7 +425,7 @@ static int tick(void *ctx, struct tg_err *err)
 	}
 	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
 		return -1;
-	if (r->nprocs == 0)
+	if (r->nprocs == 0 && r->nwatched == 0)
 		return 1;
 	if (due)
 		status_line(r, now, 0);
@@ -466,6 +503,34 @@ static int raise_fd_limit(struct tg_err *err)
 	return 0;
 }
 
+/* -p PID: every check that can refuse comes before anything is written (a process traced
+ * already — another tgattach recording it: its files are not touched —, then the
+ * interpreter, then the output files), and only then the attach.  A process that is not
+ * Python is followed (not recorded) when Python processes run below it. */
+static int start_on_pid(struct run *r, struct tg_err *err)
+{
+	if (trace_check_target(r->opts.pid, err) < 0)
+		return -1;
+	struct proc *root = proc_open(&r->opts, r->opts.pid, 0, NULL, 1, err);
+	if (!root && (err->code != TG_E_NOTPY || r->opts.no_follow_forks))
+		return -1;
+	if (!root && !run_python_below(r->opts.pid)) {
+		char why[sizeof err->msg];
+		snprintf(why, sizeof why, "%s", err->msg);
+		return tg_err_set(err, TG_E_NOTPY, "%s; nor does any process below it run Python",
+				  why);
+	}
+	if (root)
+		run_add_proc(r, root);
+	else
+		run_watch(r, r->opts.pid);
+	if (attach(r, err) < 0) {
+		finish(r, -1, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_record(int argc, char **argv)
 {
 	struct run r = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
@@ -484,32 +549,32 @@ int cmd_record(int argc, char **argv)
 	double burst_hz = r.opts.mem_rate_hz > 0 ? 1000 : 0;
 	r.loop_hz = r.opts.rate_hz > burst_hz ? r.opts.rate_hz : burst_hz;
 	r.started = clock_real_s();
-	/* every check that can refuse comes before anything is written: a process traced
-	 * already (another tgattach recording it: its files are not touched), then the
-	 * interpreter, then the output files, and only then the attach */
-	if (trace_check_target(r.opts.pid, &err) < 0)
-		return options_fail(&err);
-	struct proc *root = proc_open(&r.opts, r.opts.pid, 0, NULL, 1, &err);
-	if (!root)
-		return options_fail(&err);
-	run_add_proc(&r, root);
-	if (attach(&r, &err) < 0) {
-		finish(&r, -1, NULL);
-		return options_fail(&err);
+	if ((r.opts.command ? run_launch(&r, &err) : start_on_pid(&r, &err)) < 0) {
+		int code = options_fail(&err);
+		free(r.watched);
+		/* a command that cannot be run: 127, as a shell says it */
+		return r.opts.command && err.code == TG_E_USAGE ? LAUNCH_NOT_RUN : code;
 	}
 	pid_t found[64];
-	size_t nfound = r.opts.no_follow_forks ? 0 : run_adopt_descendants(&r, found, 64);
+	size_t nfound = r.opts.no_follow_forks || r.opts.command
+				? 0
+				: run_adopt_descendants(&r, found, 64);
 	run_start_line(&r, found, nfound);
 	r.status_tty = isatty(STDERR_FILENO);
 	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
 	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
 	status_line(&r, clock_real_s(), 1);
+	int status = r.tracer ? tracer_target_status(r.tracer) : -1;
 	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
+	free(r.watched);
 	if (rc < 0) {
 		free(r.done);
 		return options_fail(&err);
 	}
 	run_summary(&r, end_reason(end, signo));
 	free(r.done);
+	/* the launcher ends with its command, and passes its exit status on */
+	if (r.opts.command && status >= 0)
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	return TG_OK;
 }

@@ -24,7 +24,8 @@ struct record_opts {
 	int consistent; /* --consistent: threads paused for each stack sample */
 	enum memtrack_metric metric;
 	enum offsets_mode offsets;
-	int argc; /* tgattach's own command line, for meta */
+	char **command; /* the launcher: tgattach [options] -- COMMAND [ARGS...] */
+	int argc;	/* tgattach's own command line, for meta */
 	char **argv;
 };
 
@@ -40,6 +41,12 @@ struct proc;
  * whether it gets memory micro-samples. */
 struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 		       const struct py_target *like, int micro, struct tg_err *err);
+/* Record process pid from when it is found running Python: it exec'd (or is about to
+ * exec) a Python program, whose interpreter is looked for at each tick (as after
+ * proc_exec); its files are created only then. */
+struct proc *proc_open_exec(const struct record_opts *o, pid_t pid, pid_t parent, int micro);
+/* Does the program pid runs carry CPython (linked in, or a libpython it needs)? */
+int proc_runs_python(pid_t pid);
 /* It gets memory micro-samples. */
 int proc_micro(const struct proc *p);
 /* One tick: a stack sample when stack_due, else (when may_burst) a burst of memory
@@ -94,6 +101,8 @@ struct run {
 	size_t nprocs, cap;
 	struct pending *pend; /* events from the tracer, handled at the tick */
 	size_t npend, pend_cap;
+	pid_t *watched; /* traced, not Python (yet): followed through forks and execs */
+	size_t nwatched, watched_cap;
 	struct run_done *done; /* processes whose recording ended, in that order */
 	size_t ndone, done_cap;
 	double loop_hz;	   /* the loop's rate: the larger of the two rates */
@@ -114,6 +123,19 @@ void run_warn(const struct run *r, const char *what, pid_t pid, const struct tg_
  * attached by the kernel) and record those that run Python; the others are let go.
  * Their pids, in the order found, are appended to found (at most max); their number. */
 size_t run_adopt_descendants(struct run *r, pid_t *found, size_t max);
+/* The watched processes: not Python, traced only to follow their forks and execs (a
+ * launched command, a shell or supervisor above Python processes).  run_unwatch: 1 when
+ * pid was watched. */
+void run_watch(struct run *r, pid_t pid);
+int run_watched(const struct run *r, pid_t pid);
+int run_unwatch(struct run *r, pid_t pid);
+/* Has pid a descendant that runs Python (by its executable)? */
+int run_python_below(pid_t pid);
+/* The launcher: start r->opts.command traced from its first instruction (it waits, is
+ * seized by the tracer thread, then execs); r->opts.pid becomes its pid and it is
+ * watched until it runs Python.  0, or -1 with err (nothing left running). */
+int run_launch(struct run *r, struct tg_err *err);
+
 /* The line that says what is recorded, on stderr (nothing with -q). */
 void run_start_line(const struct run *r, const pid_t *found, size_t n);
 /* The end summary: why it ended, the samples of each process, the directories. */

@@ -418,9 +418,23 @@ struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 	return p;
 }
 
+struct proc *proc_open_exec(const struct record_opts *o, pid_t pid, pid_t parent, int micro)
+{
+	struct proc *p = xcalloc(1, sizeof *p);
+
+	p->opts = o;
+	p->micro = micro && o->mem_rate_hz > 0;
+	p->pid = pid;
+	p->parent = parent;
+	p->started = clock_real_s();
+	p->s.remote.mem_fd = -1;
+	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
+	return p;
+}
+
 /* Does the program the process now runs carry CPython (linked in, or a libpython it
  * needs)?  Decided from the file at once: at the exec stop nothing else is mapped yet. */
-static int runs_python(pid_t pid)
+int proc_runs_python(pid_t pid)
 {
 	char exe[64];
 	struct elf_image img;
@@ -459,7 +473,7 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	buf_reset(&p->cmdline); /* the new program's arguments */
 	if (rc < 0)
 		return -1;
-	if (!runs_python(p->pid))
+	if (!proc_runs_python(p->pid))
 		return 1;
 	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
 	return 0;
@@ -482,6 +496,8 @@ static int resume_after_exec(struct proc *p, struct tg_err *err)
 		return 1;
 	}
 	p->exec_since = 0;
+	if (!p->out) /* first seen running Python now (proc_open_exec): its files begin */
+		return open_recording(p, err) < 0 ? -1 : 0;
 	if (open_memtrack(p, err) < 0)
 		return 1;
 	p->tracker = tracker_new(p->out, p->opts->filter);
@@ -523,7 +539,7 @@ int proc_close(struct proc *p, int discard, struct tg_err *err)
 
 int proc_flush(struct proc *p, struct tg_err *err)
 {
-	return output_flush(p->out, err);
+	return p->out ? output_flush(p->out, err) : 0;
 }
 
 int proc_micro(const struct proc *p)
@@ -543,7 +559,7 @@ const struct py_target *proc_target(const struct proc *p)
 
 const char *proc_dir(const struct proc *p)
 {
-	return output_dir(p->out);
+	return p->out ? output_dir(p->out) : NULL;
 }
 
 void proc_note_pause(struct proc *p, int paused, double held_s)
@@ -568,7 +584,7 @@ size_t proc_threads(const struct proc *p)
 
 uint64_t proc_bytes(const struct proc *p)
 {
-	return output_bytes(p->out);
+	return p->out ? output_bytes(p->out) : 0;
 }
 
 int proc_waiting(const struct proc *p)

@@ -252,3 +252,117 @@ Test(tree, sigkill_while_seizing_a_tree)
 	remove_tree(dir);
 	free(dir);
 }
+
+/* The launcher: `tgattach -- sh -c 'sleep 1; exec python ...'` starts the shell traced,
+ * follows it through its exec into Python (py-spy's delayed launch), records it, ends with
+ * it and passes its exit status on. */
+Test(tree, launcher_follows_a_shell_into_python_and_passes_its_status)
+{
+	char *dir = temp_dir("launch");
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {TG_BIN,
+			"-o",
+			dir,
+			"-d",
+			"20",
+			"-r",
+			"50",
+			"--",
+			"sh",
+			"-c",
+			"sleep 1; exec " PY311 " -c '\n"
+			"import time, sys\n"
+			"def launched_work():\n"
+			"    time.sleep(1.5)\n"
+			"launched_work()\n"
+			"sys.exit(7)'",
+			NULL};
+	long t0 = proc_now_ms();
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_expect_eq(rc, 7, "the launcher exited %d, not the command's 7: %s", rc, buf_cstr(&err));
+	cr_expect(proc_now_ms() - t0 < 15000, "it did not end with its command");
+	const char *started = strstr(buf_cstr(&err), "as process ");
+	cr_assert_not_null(started, "%s", buf_cstr(&err));
+	pid_t pid = (pid_t)atol(started + strlen("as process "));
+	check_recorded(dir, pid, 0);
+	char path[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d);
+	int found = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (!strstr(de->d_name, ".stack"))
+			continue;
+		char file[PATH_MAX + 256];
+		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+		char *text = truth_read_text(file);
+		found |= text && strstr(text, ":launched_work\n") != NULL;
+		free(text);
+	}
+	closedir(d);
+	cr_expect(found, "no stack of %s holds launched_work", path);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+Test(tree, launcher_status_of_a_signal_and_of_a_command_not_found)
+{
+	char *dir = temp_dir("launch2");
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	char *killed[] = {TG_BIN, "-o", dir, "-q", "--", "sh", "-c", "kill -TERM $$", NULL};
+	cr_expect_eq(run_capture(killed, &out, &err, 30), 128 + 15, "%s", buf_cstr(&err));
+	buf_reset(&err);
+	char *missing[] = {TG_BIN, "-o", dir, "--", "/nonexistent/command", NULL};
+	cr_expect_eq(run_capture(missing, &out, &err, 30), 127, "%s", buf_cstr(&err));
+	cr_expect(strstr(buf_cstr(&err), "cannot run /nonexistent/command"), "%s", buf_cstr(&err));
+	char *both[] = {TG_BIN, "-p", "1", "--", "true", NULL};
+	cr_expect_eq(run_capture(both, &out, &err, 30), 2);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* -p on a shell that is not Python, with a Python child, that execs Python later: the
+ * child and the exec'd shell are both recorded; the shell itself only followed. */
+Test(tree, shell_above_python_is_followed_into_its_exec)
+{
+	char *dir = temp_dir("shell"), pidstr[16];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	struct proc sh;
+	pid_t kids[8];
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {"/bin/sh", "-c",
+			PY311 " -c 'import time; time.sleep(5)' & sleep 1.5; exec " PY311
+			      " -c 'import time; time.sleep(2)'",
+			NULL};
+	cr_assert_eq(proc_spawn(&sh, argv), 0);
+	cr_assert_eq(wait_children(sh.pid, 2, kids, 8), 2);
+	usleep(200000);
+	snprintf(pidstr, sizeof pidstr, "%d", (int)sh.pid);
+	char *rec[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "10", "-r", "50", NULL};
+	int rc = run_capture(rec, &out, &err, 60);
+	cr_assert_eq(rc, 0, "%s", buf_cstr(&err));
+	cr_expect(strstr(buf_cstr(&err), "is not Python: followed, not recorded"), "%s",
+		  buf_cstr(&err));
+	char v[32];
+	cr_expect_eq(meta_value(dir, sh.pid, "samples", v, sizeof v), 0,
+		     "the shell's exec into Python was not recorded: %s", buf_cstr(&err));
+	size_t python_kids = 0;
+	for (size_t i = 0; i < 2; i++)
+		python_kids += meta_value(dir, kids[i], "samples", v, sizeof v) == 0;
+	cr_expect_eq(python_kids, 1, "the Python child was not recorded: %s", buf_cstr(&err));
+	proc_reap(&sh);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
