@@ -3,16 +3,19 @@
  * quoted literals, gnuplot runs in a private work directory. */
 #include "render/alloc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "render/cli.h"
 #include "render/gnuplot.h"
 #include "render/interrupt.h"
+#include "render/proctree.h"
 #include "render/render.h"
 #include "render/workdir.h"
 
@@ -21,11 +24,12 @@ struct alloc_opts {
 	enum plot_format format;
 	struct cli_time from, to;
 	int strict;
+	int children;
 };
 
 static void usage(FILE *fp)
 {
-	fputs("usage: tgattach render alloc DIR|process.alloc [options]\n"
+	fputs("usage: tgattach render alloc DIR|OUTDIR|process.alloc [options]\n"
 	      "Draws the allocator statistics of process.alloc over time into OUTDIR/alloc.svg:\n"
 	      "memory (rss, anon, heap, bytes_in_use, arena_bytes, ...) in MB on the left axis,\n"
 	      "counts (arenas, arenas_highwater, blocks, raw_blocks, ...) on the right axis,\n"
@@ -37,11 +41,14 @@ static void usage(FILE *fp)
 	      "  --time-from T, --time-to T   time range: Unix seconds, +SECONDS after the\n"
 	      "                               first event, or 'YYYY-MM-DD HH:MM:SS' local time\n"
 	      "  --strict                     a malformed line is an error (default: skipped)\n"
+	      "  --children                   DIR (OUTDIR/PID) and its descendants; OUTDIR (a\n"
+	      "                               directory of PID recordings) is the whole tree:\n"
+	      "                               one graph per process, in OUTPUT/PID/\n"
 	      "Needs gnuplot.\n",
 	      fp);
 }
 
-enum { OPT_FORMAT = 256, OPT_FROM, OPT_TO, OPT_STRICT };
+enum { OPT_FORMAT = 256, OPT_FROM, OPT_TO, OPT_STRICT, OPT_CHILDREN };
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -50,6 +57,7 @@ static const struct option long_opts[] = {
     {"time-from", required_argument, NULL, OPT_FROM},
     {"time-to", required_argument, NULL, OPT_TO},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"children", no_argument, NULL, OPT_CHILDREN},
     {NULL, 0, NULL, 0},
 };
 
@@ -80,6 +88,9 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 			break;
 		case OPT_STRICT:
 			o->strict = 1;
+			break;
+		case OPT_CHILDREN:
+			o->children = 1;
 			break;
 		default:
 			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
@@ -139,9 +150,9 @@ out:
 	return rc;
 }
 
-static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+static int run_one(const struct alloc_opts *o, const char *outdir, int nargs, char **args,
+		   struct tg_err *err)
 {
-	const struct alloc_opts *o = opts;
 	struct recording rec;
 	struct alloc_plot p;
 	struct workdir wd = {NULL, NULL};
@@ -173,7 +184,7 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 		goto out;
 	}
 	p.strict = o->strict;
-	if (workdir_create(&wd, o->outdir, "alloc", err) == 0 &&
+	if (workdir_create(&wd, outdir, "alloc", err) == 0 &&
 	    draw(&p, rec.process_alloc, &wd, err) == 0)
 		rc = 0;
 out:
@@ -186,6 +197,29 @@ out:
 	workdir_remove(&wd);
 	recording_free(&rec);
 	return rc;
+}
+
+/* A tree: one graph per process, in OUTPUT/PID/. */
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+{
+	const struct alloc_opts *o = opts;
+	struct proctree t;
+	int r = proctree_open(&t, nargs, args, o->children, err);
+
+	if (r <= 0)
+		return r < 0 ? -1 : run_one(o, o->outdir, nargs, args, err);
+	if (mkdir(o->outdir, 0755) < 0 && errno != EEXIST)
+		r = tg_err_sys(err, TG_E_OUTPUT, "create %s", o->outdir);
+	else
+		r = t.n ? 0 : tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
+	for (size_t i = 0; i < t.n && r == 0; i++) {
+		struct buf dir = BUF_INIT;
+		buf_addf(&dir, "%s/%ld", o->outdir, t.pids[i]);
+		r = run_one(o, buf_cstr(&dir), 1, &t.dirs[i], err);
+		buf_free(&dir);
+	}
+	proctree_free(&t);
+	return r;
 }
 
 int render_alloc(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include "render/frames.h"
 #include "render/interrupt.h"
 #include "render/outfile.h"
+#include "render/proctree.h"
 #include "render/recording.h"
 #include "render/replay.h"
 #include "render/text.h"
@@ -32,6 +33,7 @@ struct collapsed_opts {
 	double interval; /* s; 0 = from meta */
 	int merge_threads;
 	int strict;
+	int children;
 };
 
 struct collapsed {
@@ -50,7 +52,7 @@ struct collapsed {
 
 static void usage(FILE *fp)
 {
-	fputs("usage: tgattach render collapsed DIR|FILES... [options]\n"
+	fputs("usage: tgattach render collapsed DIR|OUTDIR|FILES... [options]\n"
 	      "Writes folded stacks, one line per distinct call stack of each thread:\n"
 	      "  THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT\n"
 	      "as flamegraph.pl and speedscope read them.  LINE is where the call was first\n"
@@ -66,11 +68,14 @@ static void usage(FILE *fp)
 	      "  --interval S             the sample interval for --weight samples (default:\n"
 	      "                           1/rate_hz from the recording's meta, else 0.01)\n"
 	      "  --merge-threads          no THREAD frame: all threads in one graph\n"
+	      "  --children               DIR (OUTDIR/PID) and its descendants; OUTDIR (a\n"
+	      "                           directory of PID recordings) is the whole tree; with\n"
+	      "                           several processes THREAD is 'PID N: NAME'\n"
 	      "  --strict                 a malformed line is an error (default: skipped)\n",
 	      fp);
 }
 
-enum { OPT_WEIGHT = 256, OPT_INTERVAL, OPT_MERGE, OPT_STRICT };
+enum { OPT_WEIGHT = 256, OPT_INTERVAL, OPT_MERGE, OPT_STRICT, OPT_CHILDREN };
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -79,6 +84,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"merge-threads", no_argument, NULL, OPT_MERGE},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"children", no_argument, NULL, OPT_CHILDREN},
     {NULL, 0, NULL, 0},
 };
 
@@ -126,6 +132,9 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 			break;
 		case OPT_STRICT:
 			o->strict = 1;
+			break;
+		case OPT_CHILDREN:
+			o->children = 1;
 			break;
 		default:
 			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
@@ -311,7 +320,7 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 
 	memset(&c, 0, sizeof c);
 	c.o = o;
-	if (recording_open(&rec, nargs, args, err) < 0)
+	if (proctree_recording(&rec, nargs, args, o->children, err) < 0)
 		return -1;
 	if (recording_need_stacks(&rec, "collapsed", err) < 0)
 		goto out;

@@ -17,6 +17,7 @@
 #include "common/version.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
+#include "render/proctree.h"
 #include "render/outfile.h"
 #include "render/recording.h"
 #include "render/replay.h"
@@ -28,6 +29,7 @@
 struct ss_opts {
 	const char *output;
 	int strict;
+	int children;
 };
 
 struct ss {
@@ -42,22 +44,26 @@ struct ss {
 
 static void usage(FILE *fp)
 {
-	fputs("usage: tgattach render speedscope DIR|FILES... [options]\n"
+	fputs("usage: tgattach render speedscope DIR|OUTDIR|FILES... [options]\n"
 	      "Writes the recording in speedscope's file format (https://www.speedscope.app):\n"
 	      "one evented profile per thread, each call and return an open and a close event,\n"
 	      "in seconds since the recording's first event.  Needs the THREAD.stack files\n"
 	      "(and THREAD.mem for the returns).\n"
 	      "  -o, --output FILE   write FILE (default: standard output)\n"
-	      "  --strict            a malformed line is an error (default: skipped)\n",
+	      "  --strict            a malformed line is an error (default: skipped)\n"
+	      "  --children          DIR (OUTDIR/PID) and its descendants; OUTDIR (a directory\n"
+	      "                      of PID recordings) is the whole tree; with several\n"
+	      "                      processes each profile is named 'PID N: THREAD'\n",
 	      fp);
 }
 
-enum { OPT_STRICT = 256 };
+enum { OPT_STRICT = 256, OPT_CHILDREN };
 
 static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {"strict", no_argument, NULL, OPT_STRICT},
+    {"children", no_argument, NULL, OPT_CHILDREN},
     {NULL, 0, NULL, 0},
 };
 
@@ -77,6 +83,8 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 			o->output = optarg;
 		else if (c == OPT_STRICT)
 			o->strict = 1;
+		else if (c == OPT_CHILDREN)
+			o->children = 1;
 		else
 			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
 	}
@@ -229,7 +237,7 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 
 	memset(&s, 0, sizeof s);
 	s.o = o;
-	if (recording_open(&rec, nargs, args, err) < 0)
+	if (proctree_recording(&rec, nargs, args, o->children, err) < 0)
 		return -1;
 	if (recording_need_stacks(&rec, "speedscope", err) < 0 ||
 	    recording_first_time(&rec, REC_MEM | REC_STACK, &s.t0, err) < 0 ||

@@ -20,6 +20,7 @@
 #include "render/cli.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
+#include "render/proctree.h"
 #include "render/recording.h"
 #include "render/replay.h"
 #include "render/text.h"
@@ -35,6 +36,7 @@ struct top_opts {
 	int bytes;
 	int strict;
 	int merge; /* --merge-threads: the all-threads table only */
+	int children;
 };
 
 struct fstat {
@@ -98,11 +100,14 @@ static void usage(FILE *fp)
 	      "  --reverse          smallest first (the largest releases of memory)\n"
 	      "  --bytes            exact byte counts instead of KB/MB/GB\n"
 	      "  --merge-threads    one table for all threads, none per thread\n"
-	      "  --strict           a malformed line is an error (default: skipped)\n",
+	      "  --strict           a malformed line is an error (default: skipped)\n"
+	      "  --children         DIR (OUTDIR/PID) and its descendants; OUTDIR (a directory\n"
+	      "                     of PID recordings) is the whole tree: one report per\n"
+	      "                     process, each headed by its PID and command line\n",
 	      fp);
 }
 
-enum { OPT_BY = 256, OPT_REVERSE, OPT_BYTES, OPT_STRICT, OPT_MERGE };
+enum { OPT_BY = 256, OPT_REVERSE, OPT_BYTES, OPT_STRICT, OPT_MERGE, OPT_CHILDREN };
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -111,6 +116,7 @@ static const struct option long_opts[] = {
     {"bytes", no_argument, NULL, OPT_BYTES},
     {"strict", no_argument, NULL, OPT_STRICT},
     {"merge-threads", no_argument, NULL, OPT_MERGE},
+    {"children", no_argument, NULL, OPT_CHILDREN},
     {NULL, 0, NULL, 0},
 };
 
@@ -143,6 +149,9 @@ static int set_option(struct top_opts *o, int c, const char *arg, struct tg_err 
 		return 0;
 	case OPT_MERGE:
 		o->merge = 1;
+		return 0;
+	case OPT_CHILDREN:
+		o->children = 1;
 		return 0;
 	}
 	return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
@@ -465,9 +474,8 @@ static int do_thread(struct top *tp, const struct rec_thread *t, struct tg_err *
 	return 0;
 }
 
-static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+static int run_one(const struct top_opts *o, int nargs, char **args, struct tg_err *err)
 {
-	const struct top_opts *o = opts;
 	struct recording rec;
 	struct top_totals tt;
 	struct top tp;
@@ -539,6 +547,32 @@ out:
 	frames_free(tp.funcs);
 	recording_free(&rec);
 	return rc;
+}
+
+/* One report per process of a tree, each process before its children. */
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+{
+	const struct top_opts *o = opts;
+	struct proctree t;
+	int r = proctree_open(&t, nargs, args, o->children, err);
+
+	if (r <= 0)
+		return r < 0 ? -1 : run_one(o, nargs, args, err);
+	if (t.n == 0) {
+		proctree_free(&t);
+		return tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
+	}
+	printf("Process tree %s: %zu process%s:", args[0], t.n, t.n == 1 ? "" : "es");
+	for (size_t i = 0; i < t.n; i++)
+		printf(" %ld", t.pids[i]);
+	printf("\n");
+	r = 0;
+	for (size_t i = 0; i < t.n && r == 0; i++) {
+		printf("\n");
+		r = run_one(o, 1, &t.dirs[i], err);
+	}
+	proctree_free(&t);
+	return r;
 }
 
 int render_top(int argc, char **argv)

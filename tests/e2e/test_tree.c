@@ -91,7 +91,9 @@ static void check_recorded(const char *dir, pid_t pid, pid_t parent)
 	cr_expect(stacks > 0, "%s has no .stack file", path);
 }
 
-static void record_tree(pid_t root, const pid_t *kids, size_t nkids)
+/* Record the tree of root for 1.5 s and check every process's directory; returns the
+ * recording's OUTDIR (the caller removes and frees it). */
+static char *record_tree(pid_t root, const pid_t *kids, size_t nkids)
 {
 	char *dir = temp_dir("tree"), pidstr[16];
 	struct buf out = BUF_INIT, err = BUF_INIT;
@@ -112,8 +114,79 @@ static void record_tree(pid_t root, const pid_t *kids, size_t nkids)
 		cr_expect(proc_all_untraced_running(kids[i]), "%d left traced", (int)kids[i]);
 	}
 	cr_expect(proc_all_untraced_running(root), "%d left traced", (int)root);
+	buf_free(&out);
+	buf_free(&err);
+	return dir;
+}
+
+static void drop_dir(char *dir)
+{
 	remove_tree(dir);
 	free(dir);
+}
+
+/* Run `tgattach render ARGS...`; its exit status, stdout and stderr. */
+static int render(struct buf *out, struct buf *err, char *const args[])
+{
+	char *argv[16] = {TG_BIN, "render"};
+	size_t n = 2;
+
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	buf_reset(out);
+	buf_reset(err);
+	return run_capture(argv, out, err, 120);
+}
+
+/* Every renderer on the tree (OUTDIR, and OUTDIR/ROOT --children): one report, stack
+ * prefix, profile or graph per process, each naming its process. */
+static void check_renderers(const char *dir, pid_t root, const pid_t *kids, size_t nkids)
+{
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char rootdir[PATH_MAX], file[PATH_MAX], graphs[PATH_MAX], want[64];
+	pid_t all[17] = {root};
+
+	for (size_t i = 0; i < nkids && i < 16; i++)
+		all[i + 1] = kids[i];
+	snprintf(rootdir, sizeof rootdir, "%s/%d", dir, (int)root);
+	snprintf(file, sizeof file, "%s/out.json", dir);
+	snprintf(graphs, sizeof graphs, "%s/graphs", dir);
+	char *top[] = {"top", (char *)dir, NULL};
+	char *top_children[] = {"top", rootdir, "--children", NULL};
+	char *collapsed[] = {"collapsed", (char *)dir, NULL};
+	char *speedscope[] = {"speedscope", rootdir, "--children", "-o", file, NULL};
+	char *alloc[] = {"alloc", (char *)dir, "-o", graphs, NULL};
+
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(render(&out, &err, k ? top_children : top), 0, "top: %s",
+			     buf_cstr(&err));
+		for (size_t i = 0; i <= nkids; i++) {
+			snprintf(want, sizeof want, "Memory by function, PID %d:", (int)all[i]);
+			cr_expect(strstr(buf_cstr(&out), want), "top lacks '%s'", want);
+		}
+	}
+	cr_assert_eq(render(&out, &err, collapsed), 0, "collapsed: %s", buf_cstr(&err));
+	for (size_t i = 0; i <= nkids; i++) {
+		snprintf(want, sizeof want, "\nPID %d: ", (int)all[i]);
+		cr_expect(strstr(buf_cstr(&out), want) ||
+			      strncmp(buf_cstr(&out), want + 1, strlen(want + 1)) == 0,
+			  "collapsed has no stack of process %d", (int)all[i]);
+	}
+	cr_assert_eq(render(&out, &err, speedscope), 0, "speedscope: %s", buf_cstr(&err));
+	char *json = truth_read_text(file);
+	cr_assert_not_null(json);
+	for (size_t i = 0; i <= nkids; i++) {
+		snprintf(want, sizeof want, "\"name\":\"PID %d: ", (int)all[i]);
+		cr_expect(strstr(json, want), "speedscope has no profile of process %d",
+			  (int)all[i]);
+	}
+	free(json);
+	cr_assert_eq(render(&out, &err, alloc), 0, "alloc: %s", buf_cstr(&err));
+	for (size_t i = 0; i <= nkids; i++) {
+		snprintf(file, sizeof file, "%s/%d/alloc.svg", graphs, (int)all[i]);
+		cr_expect_eq(access(file, R_OK), 0, "%s missing", file);
+	}
 	buf_free(&out);
 	buf_free(&err);
 }
@@ -135,7 +208,7 @@ Test(tree, gunicorn_master_with_existing_workers)
 	size_t n = wait_children(g.pid, 3, kids, 16);
 	cr_assert_eq(n, 3, "gunicorn has %zu workers", n);
 	usleep(300000); /* the workers import the app */
-	record_tree(g.pid, kids, n);
+	drop_dir(record_tree(g.pid, kids, n));
 	proc_reap(&g);
 }
 
@@ -157,8 +230,11 @@ Test(tree, multiprocessing_pool_created_before_the_attach)
 	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
 	size_t n = wait_children(p.pid, 4, kids, 16);
 	cr_assert_eq(n, 4, "the pool has %zu workers", n);
-	record_tree(p.pid, kids, n);
+	pid_t root = p.pid;
+	char *dir = record_tree(root, kids, n);
 	proc_reap(&p);
+	check_renderers(dir, root, kids, n);
+	drop_dir(dir);
 }
 
 /* A second tgattach on a process being recorded is refused before it writes anything:
