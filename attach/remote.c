@@ -20,6 +20,13 @@ void remote_init_process(struct remote *r, pid_t pid)
 	r->mem_fd = -1;
 }
 
+void remote_init_none(struct remote *r)
+{
+	memset(r, 0, sizeof *r);
+	r->kind = REMOTE_PROCESS;
+	r->mem_fd = -1;
+}
+
 void remote_init_image(struct remote *r, const struct remote_image_seg *segs, size_t nsegs)
 {
 	memset(r, 0, sizeof *r);

@@ -47,6 +47,8 @@ enum { REMOTE_PROCESS = 1, REMOTE_IMAGE = 2 };
 #define REMOTE_MAX_READ (16u << 20)
 
 void remote_init_process(struct remote *r, pid_t pid);
+/* A reader of no process (every read fails); remote_close() on it does nothing. */
+void remote_init_none(struct remote *r);
 /* segs must outlive r; segments may be in any order but must not overlap. */
 void remote_init_image(struct remote *r, const struct remote_image_seg *segs, size_t nsegs);
 void remote_close(struct remote *r);

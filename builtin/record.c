@@ -1,41 +1,23 @@
-/* tgattach [record] -p PID [-o DIR] ...: sample a running CPython into DIR/PID. */
+/* tgattach [record] -p PID [-o DIR] ... | [options] -- COMMAND: the options, the loop's
+ * wiring and what is printed; the recording itself is sampler/recorder. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "attach/loop.h"
-#include "attach/procstatus.h"
-#include "attach/trace_check.h"
-#include "attach/tracer.h"
 #include "builtin/builtin.h"
 #include "builtin/options.h"
-#include "builtin/record.h"
 #include "common/clock.h"
 #include "common/version.h"
-#include "common/xalloc.h"
-#include "sampler/alloc.h"
-#include "sampler/memtrack.h"
-#include "sampler/output.h"
+#include "sampler/recorder.h"
 #include "sampler/session.h"
-#include "sampler/tracker.h"
 
-#define FLUSH_INTERVAL_S 1.0
-/* Time a tick may spend on process events before sampling. */
-#define EVENTS_BUDGET_S 0.002
-/* Time the end of a run may spend on events still queued (children to open, exits). */
-#define FINISH_BUDGET_S 10.0
 #define MEM_RATE_MAX 10000
-/* --consistent: longest wait for a process's threads to stop before sampling it anyway
- * (a thread in uninterruptible sleep stops only when it leaves the kernel). */
-#define CONSISTENT_PAUSE_MS 100
-/* The launcher's exit status when its command cannot be run (as a shell's). */
-#define LAUNCH_NOT_RUN 127
 
 static void usage(FILE *out)
 {
@@ -191,245 +173,112 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	return 0;
 }
 
-/* ---- the processes ---- */
+/* ---- what is printed ---- */
 
-/* Stop recording procs[i]; keep order ([0] stays the target while it is there). */
-static int drop_proc(struct run *r, size_t i, int discard, struct tg_err *err)
+/* The command, the recorder, and the status line's state: the loop's context. */
+struct record_cmd {
+	struct record_opts opts;
+	struct recorder *rec;
+	double started, last_status;
+	int status_tty;
+};
+
+static void status_line(struct record_cmd *c, double now, int final)
 {
-	if (!discard && proc_dir(r->procs[i])) {
-		if (r->ndone == r->done_cap) {
-			r->done_cap = r->done_cap ? r->done_cap * 2 : 8;
-			r->done = xrealloc(r->done, r->done_cap * sizeof *r->done);
-		}
-		r->done[r->ndone++] =
-		    (struct run_done){proc_pid(r->procs[i]), proc_samples(r->procs[i])};
+	struct recorder_view v;
+
+	if (!c->status_tty || c->opts.quiet)
+		return;
+	if (!final && now - c->last_status < 0.5)
+		return;
+	c->last_status = now;
+	recorder_view(c->rec, &v);
+	fprintf(stderr, "\r[%7.1fs] %llu samples, %zu processes, %zu threads, %.1f MB written%s",
+		now - c->started, (unsigned long long)v.samples, v.nprocs, v.threads,
+		(double)v.bytes / 1e6, final ? "\n" : "  ");
+}
+
+/* The line that says what is recorded, on stderr (nothing with -q). */
+static void start_line(const struct record_opts *o, const struct recorder_view *v)
+{
+	if (o->quiet)
+		return;
+	if (o->command) {
+		fprintf(stderr,
+			"tgattach: started %s as process %d: recorded once it runs Python, into "
+			"%s\n",
+			o->command[0], (int)v->pid, o->outdir);
+		return;
 	}
-	int rc = proc_close(r->procs[i], discard, err);
-
-	memmove(r->procs + i, r->procs + i + 1, (r->nprocs - i - 1) * sizeof *r->procs);
-	r->nprocs--;
-	return rc;
+	if (v->target_watched)
+		fprintf(stderr,
+			"tgattach: process %d is not Python: followed, not recorded; recording",
+			(int)v->pid);
+	else
+		fprintf(stderr, "tgattach: recording %d and", (int)v->pid);
+	if (v->nfound) {
+		fprintf(stderr, " %zu existing child process%s (", v->nfound,
+			v->nfound == 1 ? "" : "es");
+		for (size_t i = 0; i < v->nfound; i++)
+			fprintf(stderr, "%s%d", i ? " " : "", (int)v->found[i]);
+		fputc(')', stderr);
+	} else {
+		fprintf(stderr, " no existing child process");
+	}
+	fprintf(stderr, " into %s%s\n", o->outdir,
+		o->no_follow_forks ? "" : "; new children are followed");
 }
 
-void run_warn(const struct run *r, const char *what, pid_t pid, const struct tg_err *err)
+#define SUMMARY_LISTED 16
+
+/* The end: why it ended, the samples of each process, where. */
+static void summary(const struct record_opts *o, const struct recorder_view *v, const char *why)
 {
-	if (!r->opts.quiet)
-		fprintf(stderr, "tgattach: %s %d: %s\n", what, (int)pid, err->msg);
+	const struct recorder_done *root = NULL;
+	size_t nchildren = 0, shown = 0;
+
+	if (o->quiet)
+		return;
+	for (size_t i = 0; i < v->ndone; i++) {
+		if (v->done[i].pid == v->pid)
+			root = &v->done[i];
+		else
+			nchildren++;
+	}
+	fprintf(stderr, "tgattach: %s: ", why);
+	if (root)
+		fprintf(stderr, "%llu sample%s of process %d", (unsigned long long)root->samples,
+			root->samples == 1 ? "" : "s", (int)root->pid);
+	else
+		fprintf(stderr, "process %d not recorded itself", (int)v->pid);
+	if (nchildren)
+		fprintf(stderr, "; %zu child process%s:", nchildren, nchildren == 1 ? "" : "es");
+	for (size_t i = 0; i < v->ndone && shown < SUMMARY_LISTED; i++) {
+		if (v->done[i].pid == v->pid)
+			continue;
+		fprintf(stderr, " %d (%llu)", (int)v->done[i].pid,
+			(unsigned long long)v->done[i].samples);
+		shown++;
+	}
+	if (nchildren > shown)
+		fprintf(stderr, " and %zu more", nchildren - shown);
+	fprintf(stderr, "; written to %s/PID/\n", o->outdir);
 }
 
-/* An event from the tracer thread (the process already runs): noted, the tick does the work. */
 static void on_event(void *ctx, const struct trace_event *ev)
 {
-	struct run *r = ctx;
-
-	if (ev->kind == TRACE_EV_THREAD_NEW || ev->kind == TRACE_EV_THREAD_EXIT)
-		return;
-	if (r->npend == r->pend_cap) {
-		r->pend_cap = r->pend_cap ? r->pend_cap * 2 : 16;
-		r->pend = xrealloc(r->pend, r->pend_cap * sizeof *r->pend);
-	}
-	r->pend[r->npend++] = (struct pending){ev->kind, ev->pid, ev->parent};
-}
-
-/* A forked child: the same interpreter as its parent, recorded into OUTDIR/CHILD. */
-static void on_fork(struct run *r, pid_t pid, pid_t parent)
-{
-	struct proc *from = run_find_proc(r, parent, NULL);
-	struct tg_err err = {0};
-
-	if (run_find_proc(r, pid, NULL) || run_watched(r, pid))
-		return;
-	/* the child of a process that does not run Python (yet) is followed the same way */
-	if (run_watched(r, parent) || (from && proc_waiting(from))) {
-		run_watch(r, pid);
-		return;
-	}
-	size_t micro = 0;
-	for (size_t i = 0; i < r->nprocs; i++)
-		micro += proc_micro(r->procs[i]);
-	struct proc *p = from ? proc_open(&r->opts, pid, parent, proc_target(from),
-					  micro < RECORD_MICRO_PROCS, &err)
-			      : NULL;
-	if (!p) {
-		if (from)
-			run_warn(r, "cannot record child process", pid, &err);
-		if (r->tracer)
-			tracer_release(r->tracer, pid);
-		return;
-	}
-	run_add_proc(r, p);
-	r->children++;
-}
-
-/* A watched process exec'd Python: recorded from now on, once its interpreter is up. */
-static void record_from_exec(struct run *r, pid_t pid)
-{
-	char st[4096];
-	size_t micro = 0;
-
-	run_unwatch(r, pid);
-	for (size_t i = 0; i < r->nprocs; i++)
-		micro += proc_micro(r->procs[i]);
-	pid_t parent = pid == r->opts.pid || procstatus_read(pid, st, sizeof st) < 0
-			       ? 0
-			       : (pid_t)procstatus_long(st, "PPid");
-	run_add_proc(r, proc_open_exec(&r->opts, pid, parent, micro < RECORD_MICRO_PROCS));
-	r->children += pid != r->opts.pid;
-}
-
-/* An exec: Python goes on being recorded (its interpreter found again); anything else is
- * let go, and a child that ran something else leaves no directory. */
-static void on_exec(struct run *r, pid_t pid)
-{
-	size_t i;
-	struct proc *p = run_find_proc(r, pid, &i);
-	struct tg_err err = {0};
-
-	if (!p) {
-		if (run_watched(r, pid) && proc_runs_python(pid))
-			record_from_exec(r, pid);
-		return;
-	}
-	int rc = proc_exec(p, &err);
-	if (rc == 0)
-		return;
-	int child = pid != r->opts.pid;
-	if (r->tracer)
-		tracer_release(r->tracer, pid);
-	drop_proc(r, i, child, NULL);
-	r->children -= child;
-}
-
-static int on_exit_event(struct run *r, pid_t pid, struct tg_err *err)
-{
-	size_t i;
-
-	run_unwatch(r, pid);
-	if (!run_find_proc(r, pid, &i))
-		return 0;
-	return drop_proc(r, i, 0, err);
-}
-
-/* The events queued since the last tick, within a time budget (a fork storm must not
- * starve sampling or the duration limit): what is left waits for the next tick.  No
- * traced process waits for this: the tracer thread has let each one go already. */
-static int handle_events(struct run *r, double budget_s, struct tg_err *err)
-{
-	size_t n = r->npend, k = 0;
-	double until = clock_mono_s() + budget_s;
-	int rc = 0;
-
-	for (; k < n && (k == 0 || clock_mono_s() < until); k++) {
-		struct pending ev = r->pend[k];
-		if (ev.kind == TRACE_EV_PROCESS_NEW)
-			on_fork(r, ev.pid, ev.parent);
-		else if (ev.kind == TRACE_EV_EXEC)
-			on_exec(r, ev.pid);
-		else if (ev.kind == TRACE_EV_PROCESS_EXIT && on_exit_event(r, ev.pid, err) < 0)
-			rc = -1;
-	}
-	memmove(r->pend, r->pend + k, (r->npend - k) * sizeof *r->pend);
-	r->npend -= k;
-	return rc;
-}
-
-/* ---- the tick ---- */
-
-/* Is this tick a stack sample (else a memory micro-sample)? */
-static int stack_due(struct run *r)
-{
-	double now = clock_mono_s(), period = 1.0 / r->opts.rate_hz;
-
-	/* half a tick early: the loop's ticks jitter around their due time */
-	if (now + 0.5 / r->loop_hz < r->next_stack)
-		return 0;
-	r->next_stack += period;
-	if (r->next_stack < now)
-		r->next_stack = now + period;
-	return 1;
-}
-
-static void status_line(struct run *r, double now, int final)
-{
-	uint64_t bytes = 0;
-	size_t threads = 0;
-
-	if (!r->status_tty || r->opts.quiet)
-		return;
-	if (!final && now - r->last_status < 0.5)
-		return;
-	r->last_status = now;
-	for (size_t i = 0; i < r->nprocs; i++) {
-		bytes += proc_bytes(r->procs[i]);
-		threads += proc_threads(r->procs[i]);
-	}
-	fprintf(stderr, "\r[%7.1fs] %llu samples, %zu processes, %zu threads, %.1f MB written%s",
-		now - r->started, (unsigned long long)(r->nprocs ? proc_samples(r->procs[0]) : 0),
-		r->nprocs, threads, (double)bytes / 1e6, final ? "\n" : "  ");
-}
-
-/* Every FLUSH_INTERVAL_S the buffered lines reach the files, so that they can be followed
- * (tail -f, a renderer) during a long recording and little is lost if tgattach is killed. */
-static int flush_due(struct run *r, struct tg_err *err)
-{
-	double now = clock_mono_s();
-
-	if (now < r->next_flush)
-		return 0;
-	r->next_flush = now + FLUSH_INTERVAL_S;
-	for (size_t i = 0; i < r->nprocs; i++)
-		if (proc_flush(r->procs[i], err) < 0)
-			return -1;
-	return 0;
-}
-
-/* proc_tick(); with --consistent, a stack sample is taken with the threads stopped.  A
- * process whose threads do not all stop in time is sampled running (counted in meta). */
-static int sample_proc(struct run *r, struct proc *p, int due, int may_burst, double now,
-		       struct tg_err *err)
-{
-	if (!due || !r->opts.consistent || proc_waiting(p))
-		return proc_tick(p, due, may_burst, now, err);
-	double asked = clock_mono_s();
-	int paused = tracer_pause(r->tracer, proc_pid(p), CONSISTENT_PAUSE_MS, NULL) == 0;
-	int rc = proc_tick(p, due, 0, now, err);
-	if (paused)
-		tracer_resume(r->tracer, proc_pid(p));
-	proc_note_pause(p, paused, clock_mono_s() - asked);
-	return rc;
+	struct record_cmd *c = ctx;
+	recorder_event(c->rec, ev);
 }
 
 static int tick(void *ctx, struct tg_err *err)
 {
-	struct run *r = ctx;
+	struct record_cmd *c = ctx;
+	int due = 0, rc = recorder_tick(c->rec, &due, err);
 
-	int due = stack_due(r);
-	/* on a stack sample's tick the processes already recorded come first: a fork storm
-	 * queues child after child, and must not starve their parent's samples */
-	if (!due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
-		return -1;
-	double now = clock_real_s();
-	/* one process's burst per tick, in turn: a burst holds the loop for its length, and a
-	 * tree of busy processes must not fill both cores with them */
-	size_t burst_turn = r->nprocs ? r->ticks++ % r->nprocs : 0;
-	for (size_t i = 0; i < r->nprocs;) {
-		int rc = sample_proc(r, r->procs[i], due, i == burst_turn, now, err);
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			i++;
-			continue;
-		}
-		if (drop_proc(r, i, 0, err) < 0) /* gone */
-			return -1;
-	}
-	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
-		return -1;
-	if (r->nprocs == 0 && r->nwatched == 0)
-		return 1;
-	if (due)
-		status_line(r, now, 0);
-	return flush_due(r, err);
+	if (rc == 0 && due)
+		status_line(c, clock_real_s(), 0);
+	return rc;
 }
 
 static const char *end_reason(enum loop_end end, int signo)
@@ -445,35 +294,6 @@ static const char *end_reason(enum loop_end end, int signo)
 	default:
 		return "error";
 	}
-}
-
-/* ---- the run ---- */
-
-static int attach(struct run *r, struct tg_err *err)
-{
-	r->tracer = tracer_start(r->opts.pid, !r->opts.no_follow_forks, err);
-	return r->tracer ? 0 : -1;
-}
-
-/* Detach first (no traced process may wait on our disk), then finish every file.  The
- * tracer lets stopped threads go at once, so under a fork storm the recorder may still
- * owe directories to children it has not opened yet: they are opened now (unsampled),
- * within FINISH_BUDGET_S. */
-static int finish(struct run *r, int rc, struct tg_err *err)
-{
-	if (rc == 0 && r->tracer)
-		tracer_events(r->tracer, on_event, r); /* what the loop did not hand over yet */
-	tracer_stop(r->tracer);
-	r->tracer = NULL;
-	if (rc == 0 && r->npend && handle_events(r, FINISH_BUDGET_S, err) < 0)
-		rc = -1;
-	r->npend = 0;
-	while (r->nprocs)
-		if (drop_proc(r, r->nprocs - 1, 0, rc < 0 ? NULL : err) < 0)
-			rc = -1;
-	free(r->procs);
-	free(r->pend);
-	return rc;
 }
 
 /* Descriptors a recording holds at most: 64 thread files, the counters of 64 threads in
@@ -503,78 +323,43 @@ static int raise_fd_limit(struct tg_err *err)
 	return 0;
 }
 
-/* -p PID: every check that can refuse comes before anything is written (a process traced
- * already — another tgattach recording it: its files are not touched —, then the
- * interpreter, then the output files), and only then the attach.  A process that is not
- * Python is followed (not recorded) when Python processes run below it. */
-static int start_on_pid(struct run *r, struct tg_err *err)
-{
-	if (trace_check_target(r->opts.pid, err) < 0)
-		return -1;
-	struct proc *root = proc_open(&r->opts, r->opts.pid, 0, NULL, 1, err);
-	if (!root && (err->code != TG_E_NOTPY || r->opts.no_follow_forks))
-		return -1;
-	if (!root && !run_python_below(r->opts.pid)) {
-		char why[sizeof err->msg];
-		snprintf(why, sizeof why, "%s", err->msg);
-		return tg_err_set(err, TG_E_NOTPY, "%s; nor does any process below it run Python",
-				  why);
-	}
-	if (root)
-		run_add_proc(r, root);
-	else
-		run_watch(r, r->opts.pid);
-	if (attach(r, err) < 0) {
-		finish(r, -1, NULL);
-		return -1;
-	}
-	return 0;
-}
-
 int cmd_record(int argc, char **argv)
 {
-	struct run r = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
+	struct record_cmd c = {.opts = {.outdir = ".", .rate_hz = 100, .mem_rate_hz = -1}};
 	struct tg_err err = {0};
+	struct recorder_view v;
 	int rc, signo = 0;
 
-	if ((rc = parse_args(argc, argv, &r.opts, &err)) != 0)
+	if ((rc = parse_args(argc, argv, &c.opts, &err)) != 0)
 		return rc > 0 ? TG_OK : options_fail(&err);
-	r.opts.argc = argc;
-	r.opts.argv = argv;
+	c.opts.argc = argc;
+	c.opts.argv = argv;
 	if (raise_fd_limit(&err) < 0)
 		return options_fail(&err);
-	if (r.opts.mem_rate_hz < 0)
-		r.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
-	/* bursts start at a random moment of their window: ticks every millisecond place them */
-	double burst_hz = r.opts.mem_rate_hz > 0 ? 1000 : 0;
-	r.loop_hz = r.opts.rate_hz > burst_hz ? r.opts.rate_hz : burst_hz;
-	r.started = clock_real_s();
-	if ((r.opts.command ? run_launch(&r, &err) : start_on_pid(&r, &err)) < 0) {
+	if (c.opts.mem_rate_hz < 0)
+		c.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
+	c.started = clock_real_s();
+	c.rec = recorder_open(&c.opts, &err);
+	if (!c.rec) {
 		int code = options_fail(&err);
-		free(r.watched);
 		/* a command that cannot be run: 127, as a shell says it */
-		return r.opts.command && err.code == TG_E_USAGE ? LAUNCH_NOT_RUN : code;
+		return c.opts.command && err.code == TG_E_USAGE ? RECORD_LAUNCH_NOT_RUN : code;
 	}
-	pid_t found[64];
-	size_t nfound = r.opts.no_follow_forks || r.opts.command
-				? 0
-				: run_adopt_descendants(&r, found, 64);
-	run_start_line(&r, found, nfound);
-	r.status_tty = isatty(STDERR_FILENO);
-	struct loop_opts lo = {r.loop_hz, r.opts.duration_s, tick, &r, on_event};
-	enum loop_end end = loop_run(r.tracer, &lo, &signo, &err);
-	status_line(&r, clock_real_s(), 1);
-	int status = r.tracer ? tracer_target_status(r.tracer) : -1;
-	rc = finish(&r, end == LOOP_END_ERROR ? -1 : 0, &err);
-	free(r.watched);
-	if (rc < 0) {
-		free(r.done);
+	recorder_view(c.rec, &v);
+	start_line(&c.opts, &v);
+	c.status_tty = isatty(STDERR_FILENO);
+	struct loop_opts lo = {recorder_loop_hz(c.rec), c.opts.duration_s, tick, &c, on_event};
+	enum loop_end end = loop_run(recorder_tracer(c.rec), &lo, &signo, &err);
+	status_line(&c, clock_real_s(), 1);
+	rc = recorder_finish(c.rec, end == LOOP_END_ERROR, &err);
+	recorder_view(c.rec, &v);
+	if (rc == 0)
+		summary(&c.opts, &v, end_reason(end, signo));
+	recorder_free(c.rec);
+	if (rc < 0)
 		return options_fail(&err);
-	}
-	run_summary(&r, end_reason(end, signo));
-	free(r.done);
 	/* the launcher ends with its command, and passes its exit status on */
-	if (r.opts.command && status >= 0)
-		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (c.opts.command && v.status >= 0)
+		return WIFEXITED(v.status) ? WEXITSTATUS(v.status) : 128 + WTERMSIG(v.status);
 	return TG_OK;
 }

@@ -80,6 +80,12 @@ int session_attach(struct session *s, const struct session_opts *opts, struct tg
 	return s->trace ? 0 : -1;
 }
 
+void session_clear(struct session *s)
+{
+	memset(s, 0, sizeof *s);
+	remote_init_none(&s->remote);
+}
+
 void session_close(struct session *s)
 {
 	trace_detach(s->trace);

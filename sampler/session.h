@@ -48,6 +48,9 @@ void session_open_like(struct session *s, pid_t pid, const struct py_target *lik
  * the target). */
 int session_attach(struct session *s, const struct session_opts *opts, struct tg_err *err);
 void session_close(struct session *s);
+/* No session: nothing held, session_close() on it does nothing (a process between an exec
+ * and its new interpreter). */
+void session_clear(struct session *s);
 
 /* Re-read thread names of every interpreter seen in sample, and fill in kernel TIDs the
  * thread states do not record (Thread._native_id, 3.8-3.10).  The names are not read

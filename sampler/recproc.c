@@ -1,9 +1,10 @@
-/* One process's recording: its session, files, call tracker and memory tracker. */
+/* recproc.c: one process's recording: its session, files, call tracker and memory
+ * tracker (recproc.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "builtin/record.h"
+#include "sampler/recproc.h"
 #include "common/clock.h"
 #include "common/version.h"
 #include "common/xalloc.h"
@@ -19,7 +20,7 @@
 /* Threads a micro-sample's change may be split over (each one's stack is walked). */
 #define MICRO_SHARES 4
 
-struct proc {
+struct recproc {
 	const struct record_opts *opts;
 	pid_t pid, parent;
 	int micro; /* memory micro-samples between stack samples */
@@ -44,15 +45,15 @@ struct proc {
 	struct buf cmdline;
 };
 
-static int resume_after_exec(struct proc *p, struct tg_err *err);
+static int resume_after_exec(struct recproc *p, struct tg_err *err);
 
 static int thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
 {
-	struct proc *p = ctx;
+	struct recproc *p = ctx;
 	return session_thread_name(&p->s, th, out);
 }
 
-static int64_t *charged_for(struct proc *p, size_t n)
+static int64_t *charged_for(struct recproc *p, size_t n)
 {
 	if (n > p->charged_cap) {
 		p->charged_cap = n * 2;
@@ -62,7 +63,7 @@ static int64_t *charged_for(struct proc *p, size_t n)
 }
 
 /* process.mem and the process.alloc row, at most every --process-interval. */
-static int write_process(struct proc *p, double now, const struct memtrack_row *row,
+static int write_process(struct recproc *p, double now, const struct memtrack_row *row,
 			 struct tg_err *err)
 {
 	if (p->opts->process_interval_s > 0 && p->last_process_row > 0 &&
@@ -81,7 +82,7 @@ static int write_process(struct proc *p, double now, const struct memtrack_row *
  * thread's stack stays as it was for this sighting.  (The tracker also holds walks that
  * the interpreter's own linking of a frame called from C makes look like ends, which a
  * descheduled thread shows to both walks.) */
-static void confirm_walk(struct proc *p, struct walk_thread *th, double now)
+static void confirm_walk(struct recproc *p, struct walk_thread *th, double now)
 {
 	size_t k1, k2;
 
@@ -101,7 +102,7 @@ static void confirm_walk(struct proc *p, struct walk_thread *th, double now)
 	th->depth = th2->depth;
 }
 
-static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t tstate)
+static const struct walk_thread *sampled_thread(const struct recproc *p, uint64_t tstate)
 {
 	for (size_t i = 0; i < p->sample.nthreads; i++)
 		if (p->sample.threads[i].tstate == tstate)
@@ -112,7 +113,7 @@ static const struct walk_thread *sampled_thread(const struct proc *p, uint64_t t
 /* A micro-sample's share, charged to its thread's stack as it is now.  A thread started
  * since the last stack sample (a server's thread per request) is walked all the same: when
  * the tracker has it by then, it is charged. */
-static int charge_share(struct proc *p, const struct attrib_share *sh, double now,
+static int charge_share(struct recproc *p, const struct attrib_share *sh, double now,
 			struct tg_err *err)
 {
 	const struct walk_thread *known = sampled_thread(p, sh->tstate);
@@ -134,7 +135,7 @@ static int charge_share(struct proc *p, const struct attrib_share *sh, double no
 
 /* A burst of micro-samples, when one is due: each change charged to the stacks of the
  * threads that made it, as they are at that moment. */
-static int micro_tick(struct proc *p, struct tg_err *err)
+static int micro_tick(struct recproc *p, struct tg_err *err)
 {
 	struct attrib_share sh[MICRO_SHARES];
 	size_t n;
@@ -153,7 +154,7 @@ static int micro_tick(struct proc *p, struct tg_err *err)
 	return 0;
 }
 
-int proc_tick(struct proc *p, int stack_due, int may_burst, double now, struct tg_err *err)
+int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, struct tg_err *err)
 {
 	struct memtrack_row row;
 
@@ -220,7 +221,7 @@ static struct buf *meta_add(struct meta_kv *kv, const char *key)
 
 /* Which metrics and process.alloc columns this target gives, and why the others are
  * missing. */
-static void meta_alloc(struct proc *p, struct meta_kv *kv)
+static void meta_alloc(struct recproc *p, struct meta_kv *kv)
 {
 	struct alloc_reader *a = memtrack_alloc(p->mem);
 	unsigned avail = alloc_available(a);
@@ -254,7 +255,7 @@ static double per(double total, uint64_t n)
 }
 
 /* At the end of the run: how the run went. */
-static void meta_totals(struct proc *p, struct meta_kv *kv)
+static void meta_totals(struct recproc *p, struct meta_kv *kv)
 {
 	struct memtrack_stats st;
 
@@ -291,7 +292,7 @@ static void meta_totals(struct proc *p, struct meta_kv *kv)
 	}
 }
 
-static int write_meta(struct proc *p, int final, struct tg_err *err)
+static int write_meta(struct recproc *p, int final, struct tg_err *err)
 {
 	const struct py_target *t = &p->s.target;
 	const struct record_opts *o = p->opts;
@@ -335,7 +336,7 @@ static int write_meta(struct proc *p, int final, struct tg_err *err)
 }
 
 /* process.alloc's header for this run. */
-static int write_alloc_header(struct proc *p, struct tg_err *err)
+static int write_alloc_header(struct recproc *p, struct tg_err *err)
 {
 	const char *cols[1 + MT_NCOLS];
 	struct buf c1 = BUF_INIT;
@@ -358,7 +359,7 @@ static int write_alloc_header(struct proc *p, struct tg_err *err)
  * Only the first RECORD_MICRO_PROCS processes get micro-samples (the run decides): with
  * hundreds of children the reads would saturate the loop; the others' memory is charged at
  * stack-sample resolution. */
-static int open_memtrack(struct proc *p, struct tg_err *err)
+static int open_memtrack(struct recproc *p, struct tg_err *err)
 {
 	struct memtrack_opts mo = {p->pid, &p->s.remote, &p->s.target, p->opts->metric,
 				   p->micro ? p->opts->mem_rate_hz : 0};
@@ -367,7 +368,7 @@ static int open_memtrack(struct proc *p, struct tg_err *err)
 	return p->mem ? 0 : -1;
 }
 
-static void proc_free(struct proc *p)
+static void recproc_free(struct recproc *p)
 {
 	tracker_free(p->tracker);
 	memtrack_free(p->mem);
@@ -381,7 +382,7 @@ static void proc_free(struct proc *p)
 }
 
 /* Everything but the session: files, memory tracker, call tracker. */
-static int open_recording(struct proc *p, struct tg_err *err)
+static int open_recording(struct recproc *p, struct tg_err *err)
 {
 	if (open_memtrack(p, err) < 0)
 		return -1;
@@ -392,10 +393,10 @@ static int open_recording(struct proc *p, struct tg_err *err)
 	return 0;
 }
 
-struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
+struct recproc *recproc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 		       const struct py_target *like, int micro, struct tg_err *err)
 {
-	struct proc *p = xcalloc(1, sizeof *p);
+	struct recproc *p = xcalloc(1, sizeof *p);
 	struct session_opts sopts = {.offsets = o->offsets, .check_layout = 1};
 
 	p->opts = o;
@@ -412,29 +413,29 @@ struct proc *proc_open(const struct record_opts *o, pid_t pid, pid_t parent,
 	if (open_recording(p, err) < 0) {
 		output_close(p->out, NULL);
 		p->out = NULL;
-		proc_free(p);
+		recproc_free(p);
 		return NULL;
 	}
 	return p;
 }
 
-struct proc *proc_open_exec(const struct record_opts *o, pid_t pid, pid_t parent, int micro)
+struct recproc *recproc_open_exec(const struct record_opts *o, pid_t pid, pid_t parent, int micro)
 {
-	struct proc *p = xcalloc(1, sizeof *p);
+	struct recproc *p = xcalloc(1, sizeof *p);
 
 	p->opts = o;
 	p->micro = micro && o->mem_rate_hz > 0;
 	p->pid = pid;
 	p->parent = parent;
 	p->started = clock_real_s();
-	p->s.remote.mem_fd = -1;
+	session_clear(&p->s);
 	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
 	return p;
 }
 
 /* Does the program the process now runs carry CPython (linked in, or a libpython it
  * needs)?  Decided from the file at once: at the exec stop nothing else is mapped yet. */
-int proc_runs_python(pid_t pid)
+int recproc_runs_python(pid_t pid)
 {
 	char exe[64];
 	struct elf_image img;
@@ -448,7 +449,7 @@ int proc_runs_python(pid_t pid)
 	return yes;
 }
 
-int proc_exec(struct proc *p, struct tg_err *err)
+int recproc_exec(struct recproc *p, struct tg_err *err)
 {
 	/* the old image's frames are gone: they all returned */
 	p->ended = clock_real_s();
@@ -468,12 +469,11 @@ int proc_exec(struct proc *p, struct tg_err *err)
 	memtrack_free(p->mem);
 	p->mem = NULL;
 	session_close(&p->s);
-	memset(&p->s, 0, sizeof p->s);
-	p->s.remote.mem_fd = -1;
+	session_clear(&p->s);
 	buf_reset(&p->cmdline); /* the new program's arguments */
 	if (rc < 0)
 		return -1;
-	if (!proc_runs_python(p->pid))
+	if (!recproc_runs_python(p->pid))
 		return 1;
 	p->exec_since = clock_mono_s(); /* the loader and the interpreter are starting */
 	return 0;
@@ -481,14 +481,13 @@ int proc_exec(struct proc *p, struct tg_err *err)
 
 /* After an exec into Python: find the new interpreter once its library is mapped.
  * Returns 0 when recording again (or still waiting), 1 when it never showed up. */
-static int resume_after_exec(struct proc *p, struct tg_err *err)
+static int resume_after_exec(struct recproc *p, struct tg_err *err)
 {
 	struct session_opts sopts = {.offsets = p->opts->offsets};
 	struct tg_err why = {0};
 
 	if (session_open(&p->s, p->pid, &sopts, &why) < 0) {
-		memset(&p->s, 0, sizeof p->s);
-		p->s.remote.mem_fd = -1;
+		session_clear(&p->s);
 		if (clock_mono_s() - p->exec_since < EXEC_GRACE_S)
 			return 0;
 		if (err)
@@ -504,7 +503,7 @@ static int resume_after_exec(struct proc *p, struct tg_err *err)
 	return write_meta(p, 0, err) < 0 ? -1 : 0;
 }
 
-int proc_close(struct proc *p, int discard, struct tg_err *err)
+int recproc_close(struct recproc *p, int discard, struct tg_err *err)
 {
 	int rc = 0;
 
@@ -533,36 +532,36 @@ int proc_close(struct proc *p, int discard, struct tg_err *err)
 			rc = -1;
 	}
 	p->out = NULL;
-	proc_free(p);
+	recproc_free(p);
 	return rc;
 }
 
-int proc_flush(struct proc *p, struct tg_err *err)
+int recproc_flush(struct recproc *p, struct tg_err *err)
 {
 	return p->out ? output_flush(p->out, err) : 0;
 }
 
-int proc_micro(const struct proc *p)
+int recproc_micro(const struct recproc *p)
 {
 	return p->micro;
 }
 
-pid_t proc_pid(const struct proc *p)
+pid_t recproc_pid(const struct recproc *p)
 {
 	return p->pid;
 }
 
-const struct py_target *proc_target(const struct proc *p)
+const struct py_target *recproc_target(const struct recproc *p)
 {
 	return &p->s.target;
 }
 
-const char *proc_dir(const struct proc *p)
+const char *recproc_dir(const struct recproc *p)
 {
 	return p->out ? output_dir(p->out) : NULL;
 }
 
-void proc_note_pause(struct proc *p, int paused, double held_s)
+void recproc_note_pause(struct recproc *p, int paused, double held_s)
 {
 	if (!paused) {
 		p->pause_missed++;
@@ -572,22 +571,22 @@ void proc_note_pause(struct proc *p, int paused, double held_s)
 	p->paused_s += held_s;
 }
 
-uint64_t proc_samples(const struct proc *p)
+uint64_t recproc_samples(const struct recproc *p)
 {
 	return p->samples;
 }
 
-size_t proc_threads(const struct proc *p)
+size_t recproc_threads(const struct recproc *p)
 {
 	return p->tracker ? tracker_threads(p->tracker) : 0;
 }
 
-uint64_t proc_bytes(const struct proc *p)
+uint64_t recproc_bytes(const struct recproc *p)
 {
 	return p->out ? output_bytes(p->out) : 0;
 }
 
-int proc_waiting(const struct proc *p)
+int recproc_waiting(const struct recproc *p)
 {
 	return p->exec_since > 0;
 }
