@@ -41,46 +41,90 @@ struct section {
 #define IGN(n) {n, USE_IGNORE, NONE}
 #define FLD(n, f) {n, USE_FIELD, F(f)}
 
+/* Sections several layouts share, word for word. */
+#define SEC_RUNTIME                                                                        \
+	{"runtime_state", 1, SLOTS(FLD("size", rt_size), IGN("finalizing"),                  \
+				   FLD("interpreters_head", rt_interp_head))}
+#define GIL_SLOTS                                                                          \
+	FLD("ceval_gil", is_gil_ptr), {"gil_runtime_state", USE_GIL_BASE, NONE},             \
+	IGN("gil_runtime_state_enabled"),                                                    \
+	{"gil_runtime_state_locked", USE_GIL_FIELD, F(gil_locked)},                          \
+	{"gil_runtime_state_holder", USE_GIL_FIELD, F(gil_holder)}
+/* 3.14+: threads_main after threads_head, two generations at the end */
+#define SEC_INTERP_314                                                                     \
+	{"interpreter_state", 1,                                                           \
+	 SLOTS(FLD("size", is_size), FLD("id", is_id), FLD("next", is_next),                 \
+	       FLD("threads_head", is_tstate_head), IGN("threads_main"), IGN("gc"),          \
+	       FLD("imports_modules", is_modules), FLD("sysdict", is_sysdict),               \
+	       IGN("builtins"), GIL_SLOTS, IGN("code_object_generation"),                    \
+	       IGN("tlbc_generation"))}
+#define CODE_SLOTS                                                                         \
+	FLD("size", co_size), FLD("filename", co_filename), FLD("name", co_name),            \
+	FLD("qualname", co_qualname), FLD("linetable", co_linetable),                        \
+	FLD("firstlineno", co_firstlineno), IGN("argcount"), IGN("localsplusnames"),         \
+	IGN("localspluskinds"), FLD("co_code_adaptive", co_code_adaptive)
+/* 3.14+: stackpointer and tlbc_index at the end of the frame, co_tlbc of the code */
+#define SEC_FRAME_314                                                                      \
+	{"interpreter_frame", 1,                                                           \
+	 SLOTS(FLD("size", if_size), FLD("previous", if_previous),                           \
+	       FLD("executable", if_code), FLD("instr_ptr", if_instr), IGN("localsplus"),    \
+	       FLD("owner", if_owner), IGN("stackpointer"), IGN("tlbc_index"))}
+#define SEC_CODE_314 {"code_object", 1, SLOTS(CODE_SLOTS, IGN("co_tlbc"))}
+#define SEC_THREAD_313                                                                     \
+	{"thread_state", 1,                                                                \
+	 SLOTS(FLD("size", ts_size), IGN("prev"), FLD("next", ts_next),                      \
+	       FLD("interp", ts_interp), FLD("current_frame", ts_current_frame),             \
+	       FLD("thread_id", ts_thread_id), FLD("native_thread_id", ts_native_id),        \
+	       FLD("datastack_chunk", ts_datastack_chunk), FLD("status", ts_status))}
+#define SEC_PYOBJECT {"pyobject", 1, SLOTS(IGN("size"), FLD("ob_type", ob_type))}
+/* ob_size sits in the PyVarObject header the tuple starts with */
+#define SEC_TUPLE {"tuple_object", 1, SLOTS(IGN("size"), IGN("ob_item"), FLD("ob_size", var_size))}
+#define SEC_LIST {"list_object", 1, SLOTS(IGN("size"), IGN("ob_item"), IGN("ob_size"))}
+#define SEC_SET {"set_object", 1, SLOTS(IGN("size"), IGN("used"), IGN("table"), IGN("mask"))}
+#define SEC_DICT                                                                           \
+	{"dict_object", 1, SLOTS(IGN("size"), FLD("ma_keys", d_keys), FLD("ma_values", d_values))}
+#define SEC_FLOAT {"float_object", 1, SLOTS(IGN("size"), IGN("ob_fval"))}
+#define SEC_LONG                                                                           \
+	{"long_object", 1, SLOTS(IGN("size"), FLD("lv_tag", long_tag), FLD("ob_digit", long_digit))}
+#define SEC_BYTES                                                                          \
+	{"bytes_object", 1, SLOTS(IGN("size"), IGN("ob_size"), FLD("ob_sval", bytes_sval))}
+/* 3.14+: the plain objects, set_object before dict_object */
+#define SECS_OBJECTS_314 SEC_TUPLE, SEC_LIST, SEC_SET, SEC_DICT, SEC_FLOAT, SEC_LONG, SEC_BYTES
+#define UNICODE_SLOTS                                                                      \
+	IGN("size"), FLD("state", u_state), FLD("length", u_length),                         \
+	FLD("asciiobject_size", u_ascii_size)
+#define SEC_GEN                                                                            \
+	{"gen_object", 1, SLOTS(IGN("size"), IGN("gi_name"), IGN("gi_iframe"), IGN("gi_frame_state"))}
+#define SEC_LLIST {"llist_node", 0, SLOTS(IGN("next"), IGN("prev"))}
+#define SEC_DEBUGGER                                                                       \
+	{"debugger_support", 0,                                                            \
+	 SLOTS(IGN("eval_breaker"), IGN("remote_debugger_support"),                          \
+	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),                \
+	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))}
+#define TYPE_SLOTS IGN("size"), FLD("tp_name", tp_name), IGN("tp_repr"), FLD("tp_flags", tp_flags)
+
 static const struct section layout_313[] = {
-	{"runtime_state", 1, SLOTS(FLD("size", rt_size), IGN("finalizing"),
-				   FLD("interpreters_head", rt_interp_head))},
+	SEC_RUNTIME,
 	{"interpreter_state", 1,
 	 SLOTS(FLD("size", is_size), FLD("id", is_id), FLD("next", is_next),
 	       FLD("threads_head", is_tstate_head), IGN("gc"),
 	       FLD("imports_modules", is_modules), FLD("sysdict", is_sysdict), IGN("builtins"),
-	       FLD("ceval_gil", is_gil_ptr), {"gil_runtime_state", USE_GIL_BASE, NONE},
-	       IGN("gil_runtime_state_enabled"),
-	       {"gil_runtime_state_locked", USE_GIL_FIELD, F(gil_locked)},
-	       {"gil_runtime_state_holder", USE_GIL_FIELD, F(gil_holder)})},
-	{"thread_state", 1,
-	 SLOTS(FLD("size", ts_size), IGN("prev"), FLD("next", ts_next), FLD("interp", ts_interp),
-	       FLD("current_frame", ts_current_frame), FLD("thread_id", ts_thread_id),
-	       FLD("native_thread_id", ts_native_id),
-	       FLD("datastack_chunk", ts_datastack_chunk), FLD("status", ts_status))},
+	       GIL_SLOTS)},
+	SEC_THREAD_313,
 	{"interpreter_frame", 1,
 	 SLOTS(FLD("size", if_size), FLD("previous", if_previous),
 	       FLD("executable", if_code), FLD("instr_ptr", if_instr), IGN("localsplus"),
 	       FLD("owner", if_owner))},
-	{"code_object", 1,
-	 SLOTS(FLD("size", co_size), FLD("filename", co_filename), FLD("name", co_name),
-	       FLD("qualname", co_qualname), FLD("linetable", co_linetable),
-	       FLD("firstlineno", co_firstlineno), IGN("argcount"), IGN("localsplusnames"),
-	       IGN("localspluskinds"), FLD("co_code_adaptive", co_code_adaptive))},
-	{"pyobject", 1, SLOTS(IGN("size"), FLD("ob_type", ob_type))},
-	{"type_object", 1,
-	 SLOTS(IGN("size"), FLD("tp_name", tp_name), IGN("tp_repr"), FLD("tp_flags", tp_flags))},
-	/* ob_size sits in the PyVarObject header the tuple starts with */
-	{"tuple_object", 1, SLOTS(IGN("size"), IGN("ob_item"), FLD("ob_size", var_size))},
-	{"list_object", 1, SLOTS(IGN("size"), IGN("ob_item"), IGN("ob_size"))},
-	{"dict_object", 1,
-	 SLOTS(IGN("size"), FLD("ma_keys", d_keys), FLD("ma_values", d_values))},
-	{"float_object", 1, SLOTS(IGN("size"), IGN("ob_fval"))},
-	{"long_object", 1,
-	 SLOTS(IGN("size"), FLD("lv_tag", long_tag), FLD("ob_digit", long_digit))},
-	{"bytes_object", 1, SLOTS(IGN("size"), IGN("ob_size"), FLD("ob_sval", bytes_sval))},
-	{"unicode_object", 1,
-	 SLOTS(IGN("size"), FLD("state", u_state), FLD("length", u_length),
-	       FLD("asciiobject_size", u_ascii_size))},
+	{"code_object", 1, SLOTS(CODE_SLOTS)},
+	SEC_PYOBJECT,
+	{"type_object", 1, SLOTS(TYPE_SLOTS)},
+	SEC_TUPLE,
+	SEC_LIST,
+	SEC_DICT,
+	SEC_FLOAT,
+	SEC_LONG,
+	SEC_BYTES,
+	{"unicode_object", 1, SLOTS(UNICODE_SLOTS)},
 	{"gc", 1, SLOTS(IGN("size"), IGN("collecting"))},
 };
 
@@ -89,55 +133,19 @@ static const struct section layout_313[] = {
  * co_tlbc at the end of code_object; set_object before dict_object; gen_object,
  * llist_node and debugger_support (no size slots) at the end. */
 static const struct section layout_314[] = {
-	{"runtime_state", 1, SLOTS(FLD("size", rt_size), IGN("finalizing"),
-				   FLD("interpreters_head", rt_interp_head))},
-	{"interpreter_state", 1,
-	 SLOTS(FLD("size", is_size), FLD("id", is_id), FLD("next", is_next),
-	       FLD("threads_head", is_tstate_head), IGN("threads_main"), IGN("gc"),
-	       FLD("imports_modules", is_modules), FLD("sysdict", is_sysdict), IGN("builtins"),
-	       FLD("ceval_gil", is_gil_ptr), {"gil_runtime_state", USE_GIL_BASE, NONE},
-	       IGN("gil_runtime_state_enabled"),
-	       {"gil_runtime_state_locked", USE_GIL_FIELD, F(gil_locked)},
-	       {"gil_runtime_state_holder", USE_GIL_FIELD, F(gil_holder)},
-	       IGN("code_object_generation"), IGN("tlbc_generation"))},
-	{"thread_state", 1,
-	 SLOTS(FLD("size", ts_size), IGN("prev"), FLD("next", ts_next), FLD("interp", ts_interp),
-	       FLD("current_frame", ts_current_frame), FLD("thread_id", ts_thread_id),
-	       FLD("native_thread_id", ts_native_id),
-	       FLD("datastack_chunk", ts_datastack_chunk), FLD("status", ts_status))},
-	{"interpreter_frame", 1,
-	 SLOTS(FLD("size", if_size), FLD("previous", if_previous),
-	       FLD("executable", if_code), FLD("instr_ptr", if_instr), IGN("localsplus"),
-	       FLD("owner", if_owner), IGN("stackpointer"), IGN("tlbc_index"))},
-	{"code_object", 1,
-	 SLOTS(FLD("size", co_size), FLD("filename", co_filename), FLD("name", co_name),
-	       FLD("qualname", co_qualname), FLD("linetable", co_linetable),
-	       FLD("firstlineno", co_firstlineno), IGN("argcount"), IGN("localsplusnames"),
-	       IGN("localspluskinds"), FLD("co_code_adaptive", co_code_adaptive),
-	       IGN("co_tlbc"))},
-	{"pyobject", 1, SLOTS(IGN("size"), FLD("ob_type", ob_type))},
-	{"type_object", 1,
-	 SLOTS(IGN("size"), FLD("tp_name", tp_name), IGN("tp_repr"), FLD("tp_flags", tp_flags))},
-	{"tuple_object", 1, SLOTS(IGN("size"), IGN("ob_item"), FLD("ob_size", var_size))},
-	{"list_object", 1, SLOTS(IGN("size"), IGN("ob_item"), IGN("ob_size"))},
-	{"set_object", 1, SLOTS(IGN("size"), IGN("used"), IGN("table"), IGN("mask"))},
-	{"dict_object", 1,
-	 SLOTS(IGN("size"), FLD("ma_keys", d_keys), FLD("ma_values", d_values))},
-	{"float_object", 1, SLOTS(IGN("size"), IGN("ob_fval"))},
-	{"long_object", 1,
-	 SLOTS(IGN("size"), FLD("lv_tag", long_tag), FLD("ob_digit", long_digit))},
-	{"bytes_object", 1, SLOTS(IGN("size"), IGN("ob_size"), FLD("ob_sval", bytes_sval))},
-	{"unicode_object", 1,
-	 SLOTS(IGN("size"), FLD("state", u_state), FLD("length", u_length),
-	       FLD("asciiobject_size", u_ascii_size))},
+	SEC_RUNTIME,
+	SEC_INTERP_314,
+	SEC_THREAD_313,
+	SEC_FRAME_314,
+	SEC_CODE_314,
+	SEC_PYOBJECT,
+	{"type_object", 1, SLOTS(TYPE_SLOTS)},
+	SECS_OBJECTS_314,
+	{"unicode_object", 1, SLOTS(UNICODE_SLOTS)},
 	{"gc", 1, SLOTS(IGN("size"), IGN("collecting"))},
-	{"gen_object", 1, SLOTS(IGN("size"), IGN("gi_name"), IGN("gi_iframe"),
-				IGN("gi_frame_state"))},
-	{"llist_node", 0, SLOTS(IGN("next"), IGN("prev"))},
-	{"debugger_support", 0,
-	 SLOTS(IGN("eval_breaker"), IGN("remote_debugger_support"),
-	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),
-	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))},
+	SEC_GEN,
+	SEC_LLIST,
+	SEC_DEBUGGER,
 };
 
 /* 3.15, from the DWARF of Debian's python3.15 3.15.2: thread_state gains base_frame,
@@ -146,17 +154,8 @@ static const struct section layout_314[] = {
  * type_object gains tp_basicsize and tp_dictoffset, and heap_type_object follows it;
  * unicode_object gains compactunicodeobject_size; gc gains frame and generation stats. */
 static const struct section layout_315[] = {
-	{"runtime_state", 1, SLOTS(FLD("size", rt_size), IGN("finalizing"),
-				   FLD("interpreters_head", rt_interp_head))},
-	{"interpreter_state", 1,
-	 SLOTS(FLD("size", is_size), FLD("id", is_id), FLD("next", is_next),
-	       FLD("threads_head", is_tstate_head), IGN("threads_main"), IGN("gc"),
-	       FLD("imports_modules", is_modules), FLD("sysdict", is_sysdict), IGN("builtins"),
-	       FLD("ceval_gil", is_gil_ptr), {"gil_runtime_state", USE_GIL_BASE, NONE},
-	       IGN("gil_runtime_state_enabled"),
-	       {"gil_runtime_state_locked", USE_GIL_FIELD, F(gil_locked)},
-	       {"gil_runtime_state_holder", USE_GIL_FIELD, F(gil_holder)},
-	       IGN("code_object_generation"), IGN("tlbc_generation"))},
+	SEC_RUNTIME,
+	SEC_INTERP_314,
 	{"thread_state", 1,
 	 SLOTS(FLD("size", ts_size), IGN("prev"), FLD("next", ts_next), FLD("interp", ts_interp),
 	       FLD("current_frame", ts_current_frame), IGN("base_frame"),
@@ -166,43 +165,20 @@ static const struct section layout_315[] = {
 	       IGN("holds_gil"), IGN("gil_requested"), IGN("current_exception"),
 	       IGN("exc_state"))},
 	{"err_stackitem", 0, SLOTS(IGN("exc_value"))},
-	{"interpreter_frame", 1,
-	 SLOTS(FLD("size", if_size), FLD("previous", if_previous),
-	       FLD("executable", if_code), FLD("instr_ptr", if_instr), IGN("localsplus"),
-	       FLD("owner", if_owner), IGN("stackpointer"), IGN("tlbc_index"))},
-	{"code_object", 1,
-	 SLOTS(FLD("size", co_size), FLD("filename", co_filename), FLD("name", co_name),
-	       FLD("qualname", co_qualname), FLD("linetable", co_linetable),
-	       FLD("firstlineno", co_firstlineno), IGN("argcount"), IGN("localsplusnames"),
-	       IGN("localspluskinds"), FLD("co_code_adaptive", co_code_adaptive),
-	       IGN("co_tlbc"))},
-	{"pyobject", 1, SLOTS(IGN("size"), FLD("ob_type", ob_type))},
+	SEC_FRAME_314,
+	SEC_CODE_314,
+	SEC_PYOBJECT,
 	{"type_object", 1,
-	 SLOTS(IGN("size"), FLD("tp_name", tp_name), IGN("tp_repr"), FLD("tp_flags", tp_flags),
-	       FLD("tp_basicsize", tp_basicsize), FLD("tp_dictoffset", tp_dictoffset))},
+	 SLOTS(TYPE_SLOTS, FLD("tp_basicsize", tp_basicsize), FLD("tp_dictoffset", tp_dictoffset))},
 	{"heap_type_object", 1, SLOTS(IGN("size"), FLD("ht_cached_keys", ht_cached_keys))},
-	{"tuple_object", 1, SLOTS(IGN("size"), IGN("ob_item"), FLD("ob_size", var_size))},
-	{"list_object", 1, SLOTS(IGN("size"), IGN("ob_item"), IGN("ob_size"))},
-	{"set_object", 1, SLOTS(IGN("size"), IGN("used"), IGN("table"), IGN("mask"))},
-	{"dict_object", 1,
-	 SLOTS(IGN("size"), FLD("ma_keys", d_keys), FLD("ma_values", d_values))},
-	{"float_object", 1, SLOTS(IGN("size"), IGN("ob_fval"))},
-	{"long_object", 1,
-	 SLOTS(IGN("size"), FLD("lv_tag", long_tag), FLD("ob_digit", long_digit))},
-	{"bytes_object", 1, SLOTS(IGN("size"), IGN("ob_size"), FLD("ob_sval", bytes_sval))},
+	SECS_OBJECTS_314,
 	{"unicode_object", 1,
-	 SLOTS(IGN("size"), FLD("state", u_state), FLD("length", u_length),
-	       FLD("asciiobject_size", u_ascii_size),
-	       FLD("compactunicodeobject_size", u_compact_size))},
-	{"gc", 1, SLOTS(IGN("size"), IGN("collecting"), IGN("frame"),
-			IGN("generation_stats_size"), IGN("generation_stats"))},
-	{"gen_object", 1, SLOTS(IGN("size"), IGN("gi_name"), IGN("gi_iframe"),
-				IGN("gi_frame_state"))},
-	{"llist_node", 0, SLOTS(IGN("next"), IGN("prev"))},
-	{"debugger_support", 0,
-	 SLOTS(IGN("eval_breaker"), IGN("remote_debugger_support"),
-	       IGN("remote_debugging_enabled"), IGN("debugger_pending_call"),
-	       IGN("debugger_script_path"), IGN("debugger_script_path_size"))},
+	 SLOTS(UNICODE_SLOTS, FLD("compactunicodeobject_size", u_compact_size))},
+	{"gc", 1, SLOTS(IGN("size"), IGN("collecting"), IGN("frame"), IGN("generation_stats_size"),
+			IGN("generation_stats"))},
+	SEC_GEN,
+	SEC_LLIST,
+	SEC_DEBUGGER,
 };
 /* clang-format on */
 

@@ -21,19 +21,14 @@ int droot_find(struct droot *d, const char *root_name, const char *python)
 	return access(d->exe, X_OK) == 0 ? 0 : -1;
 }
 
-void droot_stage(struct droot *d, const char *fixture)
+/* Copy fixtures/NAME (from the repository root, the current directory) into DIR. */
+static void copy_fixture(const char *dir, const char *name)
 {
 	char src[PATH_MAX], cwd[PATH_MAX], copy[PATH_MAX + 64];
 
-	snprintf(d->dir, sizeof d->dir, "%s/tmp/tgattach-test-XXXXXX", d->root);
-	cr_assert_not_null(mkdtemp(d->dir), "mkdtemp in %s", d->root);
-	const char *inside = d->dir + strlen(d->root);
 	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(src, sizeof src, "%s/fixtures/%s", cwd, fixture);
-	snprintf(copy, sizeof copy, "%s/%s", d->dir, fixture);
-	snprintf(d->fixture, sizeof d->fixture, "%s/%s", inside, fixture);
-	snprintf(d->truth, sizeof d->truth, "%s/truth.txt", inside);
-	snprintf(d->truth_host, sizeof d->truth_host, "%s/truth.txt", d->dir);
+	snprintf(src, sizeof src, "%s/fixtures/%s", cwd, name);
+	snprintf(copy, sizeof copy, "%s/%s", dir, name);
 	char *text = truth_read_text(src);
 	cr_assert_not_null(text, "cannot read %s", src);
 	FILE *f = fopen(copy, "w");
@@ -41,6 +36,19 @@ void droot_stage(struct droot *d, const char *fixture)
 	fputs(text, f);
 	cr_assert_eq(fclose(f), 0);
 	free(text);
+}
+
+void droot_stage(struct droot *d, const char *fixture)
+{
+	snprintf(d->dir, sizeof d->dir, "%s/tmp/tgattach-test-XXXXXX", d->root);
+	cr_assert_not_null(mkdtemp(d->dir), "mkdtemp in %s", d->root);
+	const char *inside = d->dir + strlen(d->root);
+	snprintf(d->fixture, sizeof d->fixture, "%s/%s", inside, fixture);
+	snprintf(d->truth, sizeof d->truth, "%s/truth.txt", inside);
+	snprintf(d->truth_host, sizeof d->truth_host, "%s/truth.txt", d->dir);
+	copy_fixture(d->dir, fixture);
+	if (strcmp(fixture, "threads.py") != 0)
+		copy_fixture(d->dir, "threads.py"); /* the truth writer fixtures share */
 }
 
 void droot_cleanup(struct droot *d)

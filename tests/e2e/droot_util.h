@@ -20,8 +20,9 @@ struct droot {
 /* Fill d for root_name's python ("python3.14"); 0 when its executable exists, else -1
  * (nothing created). */
 int droot_find(struct droot *d, const char *root_name, const char *python);
-/* Copy fixtures/<fixture> (relative to the repository root, the current directory) into a
- * fresh directory of the root's /tmp and set the in-root paths. */
+/* Copy fixtures/<fixture> (relative to the repository root, the current directory) and
+ * fixtures/threads.py (whose truth writer the fixtures share) into a fresh directory of
+ * the root's /tmp, and set the in-root paths. */
 void droot_stage(struct droot *d, const char *fixture);
 /* Remove what droot_stage created. */
 void droot_cleanup(struct droot *d);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach/procstatus.h"
 #include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
 #include "tests/e2e/truth_util.h"
@@ -20,33 +21,12 @@
 #define GUNICORN "/usr/bin/gunicorn"
 #define PY311 "/usr/bin/python3.11"
 
-/* The children of pid (every thread's), at most max. */
-static size_t children_of(pid_t pid, pid_t *out, size_t max)
-{
-	pid_t tids[256];
-	size_t n = 0, nt = proc_tasks(pid, tids, 256);
-
-	for (size_t t = 0; t < nt; t++) {
-		char path[96];
-		snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)tids[t]);
-		char *text = truth_read_text(path);
-		for (char *p = text, *end; p && n < max; p = end) {
-			long c = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			out[n++] = (pid_t)c;
-		}
-		free(text);
-	}
-	return n;
-}
-
 static size_t wait_children(pid_t pid, size_t want, pid_t *out, size_t max)
 {
 	size_t n = 0;
 
 	for (long until = proc_now_ms() + 15000; proc_now_ms() < until; usleep(50000))
-		if ((n = children_of(pid, out, max)) >= want)
+		if ((n = procstatus_children(pid, out, max)) >= want)
 			break;
 	return n;
 }
@@ -191,6 +171,21 @@ static void check_renderers(const char *dir, pid_t root, const pid_t *kids, size
 	buf_free(&err);
 }
 
+/* A multiprocessing.Pool(4) (fork) of Debian's python3.11, created before any attach. */
+static void start_pool(struct proc *p)
+{
+	char line[64];
+	char *argv[] = {PY311, "-c",
+			"import multiprocessing as mp, time\n"
+			"pool = mp.get_context('fork').Pool(4)\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+
+	cr_assert_eq(proc_spawn(p, argv), 0);
+	cr_assert_eq(proc_wait_line(p, "READY", line, sizeof line, 15000), 0);
+}
+
 TestSuite(tree, .timeout = 120);
 
 Test(tree, gunicorn_master_with_existing_workers)
@@ -216,18 +211,10 @@ Test(tree, multiprocessing_pool_created_before_the_attach)
 {
 	struct proc p;
 	pid_t kids[16];
-	char line[64];
 
 	if (access(PY311, X_OK) != 0)
 		cr_skip_test(PY311 " is not installed");
-	char *argv[] = {PY311, "-c",
-			"import multiprocessing as mp, time\n"
-			"pool = mp.get_context('fork').Pool(4)\n"
-			"print('READY', flush=True)\n"
-			"time.sleep(120)\n",
-			NULL};
-	cr_assert_eq(proc_spawn(&p, argv), 0);
-	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	start_pool(&p);
 	size_t n = wait_children(p.pid, 4, kids, 16);
 	cr_assert_eq(n, 4, "the pool has %zu workers", n);
 	pid_t root = p.pid;
@@ -292,19 +279,12 @@ Test(tree, sigkill_while_seizing_a_tree)
 {
 	struct proc p;
 	pid_t kids[16];
-	char line[64], pidstr[16];
+	char pidstr[16];
 	char *dir = temp_dir("kill");
 
 	if (access(PY311, X_OK) != 0)
 		cr_skip_test(PY311 " is not installed");
-	char *argv[] = {PY311, "-c",
-			"import multiprocessing as mp, time\n"
-			"pool = mp.get_context('fork').Pool(4)\n"
-			"print('READY', flush=True)\n"
-			"time.sleep(120)\n",
-			NULL};
-	cr_assert_eq(proc_spawn(&p, argv), 0);
-	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	start_pool(&p);
 	size_t n = wait_children(p.pid, 4, kids, 16);
 	cr_assert_eq(n, 4);
 	snprintf(pidstr, sizeof pidstr, "%d", (int)p.pid);

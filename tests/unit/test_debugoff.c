@@ -13,8 +13,8 @@
 
 #include "symbols/debugoff.h"
 #include "symbols/dwarf.h"
-#include "symbols/elfimg.h"
 #include "symbols/offsets.h"
+#include "tests/unit/roots_util.h"
 
 /* PREFIX/lib/libpython3.13.so.1.0 of pyenv 3.13.0 (`pyenv prefix`, else PYENV_ROOT). */
 static int libpython313(char *out, size_t len)
@@ -295,57 +295,37 @@ Test(debugoff, rejects_malformed_blocks)
 /* The blocks in the .PyRuntime sections of Debian's current builds (the roots that
  * tools/mkroots.sh makes) equal the DWARF of their -dbg packages, on every field they
  * describe: the 3.13, 3.14 and 3.15 layouts read from real files. */
+static void root_block_matches(const struct root_build *b, void *ctx)
+{
+	unsigned char block[DEBUGOFF_READ_SIZE];
+	struct py_offsets dbg, dw;
+	struct tg_err err = {0};
+	uint64_t version = 0;
+	size_t covered = 0;
+
+	(void)ctx;
+	size_t n = read_section(b->exe, ".PyRuntime", block, sizeof block);
+	cr_assert_eq(n, sizeof block, "%s: .PyRuntime missing or short", b->exe);
+	cr_assert_eq(debugoff_parse(block, n, &dbg, &version, &err), 0, "%s: %s", b->exe,
+		     err.msg);
+	cr_expect_eq((version >> 16) & 0xff, (uint64_t)b->minor, "%s: version 0x%llx", b->exe,
+		     (unsigned long long)version);
+	cr_assert_eq(dwarf_read_offsets(b->dwarf, &dw, &err), 0, "%s", err.msg);
+	for (size_t k = 0; k < py_offset_ndescs; k++) {
+		const struct py_offset_desc *d = &py_offset_descs[k];
+		int32_t a = py_offsets_get(&dbg, d);
+		if (a == OFFSET_ABSENT)
+			continue;
+		covered++;
+		cr_expect_eq(a, py_offsets_get(&dw, d),
+			     "%s: field %s: _Py_DebugOffsets says %d, DWARF says %d", b->exe,
+			     d->field, (int)a, (int)py_offsets_get(&dw, d));
+	}
+	cr_expect_geq(covered, 35, "%s: only %zu fields covered", b->exe, covered);
+}
+
 Test(debugoff, debian_root_blocks_match_dwarf)
 {
-	static const char *const builds[] = {"trixie/python3.13", "unstable/python3.14",
-					     "unstable/python3.15", "unstable/python3.15d"};
-	const char *roots = getenv("TG_ROOTS");
-	int checked = 0;
-
-	for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++) {
-		char root[PATH_MAX], exe[PATH_MAX * 2], dbgfile[PATH_MAX];
-		unsigned char block[DEBUGOFF_READ_SIZE];
-		struct py_offsets dbg, dw;
-		struct tg_err err = {0};
-		struct elf_image img;
-		uint64_t version = 0;
-		int minor;
-		const char *name = strchr(builds[i], '/') + 1;
-
-		snprintf(root, sizeof root, "%s/%.*s",
-			 roots && *roots ? roots : "/var/tmp/tgattach-roots",
-			 (int)(name - 1 - builds[i]), builds[i]);
-		snprintf(exe, sizeof exe, "%s/usr/bin/%s", root, name);
-		if (access(exe, X_OK) != 0 || sscanf(name, "python3.%d", &minor) != 1)
-			continue;
-		cr_assert_eq(elfimg_open(&img, exe, NULL), 0, "%s", exe);
-		int found = img.has_debug_info ? (snprintf(dbgfile, sizeof dbgfile, "%s", exe), 0)
-					       : dwarf_find_debug_file(root, exe, img.build_id,
-								       img.debuglink, dbgfile,
-								       sizeof dbgfile);
-		elfimg_close(&img);
-		cr_assert_eq(found, 0, "%s: no DWARF in the root", exe);
-		size_t n = read_section(exe, ".PyRuntime", block, sizeof block);
-		cr_assert_eq(n, sizeof block, "%s: .PyRuntime missing or short", exe);
-		cr_assert_eq(debugoff_parse(block, n, &dbg, &version, &err), 0, "%s: %s", exe,
-			     err.msg);
-		cr_expect_eq((version >> 16) & 0xff, (uint64_t)minor, "%s: version 0x%llx", exe,
-			     (unsigned long long)version);
-		cr_assert_eq(dwarf_read_offsets(dbgfile, &dw, &err), 0, "%s", err.msg);
-		size_t covered = 0;
-		for (size_t k = 0; k < py_offset_ndescs; k++) {
-			const struct py_offset_desc *d = &py_offset_descs[k];
-			int32_t a = py_offsets_get(&dbg, d);
-			if (a == OFFSET_ABSENT)
-				continue;
-			covered++;
-			cr_expect_eq(a, py_offsets_get(&dw, d),
-				     "%s: field %s: _Py_DebugOffsets says %d, DWARF says %d", exe,
-				     d->field, (int)a, (int)py_offsets_get(&dw, d));
-		}
-		cr_expect_geq(covered, 35, "%s: only %zu fields covered", exe, covered);
-		checked++;
-	}
-	if (!checked)
+	if (!roots_each(root_block_matches, NULL))
 		cr_skip_test("no Debian root is built (make roots)");
 }

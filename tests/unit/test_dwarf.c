@@ -15,6 +15,7 @@
 #include "symbols/dwarf.h"
 #include "symbols/elfimg.h"
 #include "symbols/offsets.h"
+#include "tests/unit/roots_util.h"
 
 #define DEB_PY "/usr/bin/python3.11"
 #define DEB_PYD "/usr/bin/python3.11d"
@@ -729,35 +730,14 @@ Test(dwarf, fixture_layouts_in_every_dwarf_version)
 
 /* Debian's current builds in the roots tools/mkroots.sh makes (python3.13 from trixie,
  * 3.14 and 3.15 from unstable, and their debug builds). */
+static void root_table_matches(const struct root_build *b, void *ctx)
+{
+	(void)ctx;
+	check_builtin_matches(b->exe, b->dwarf, 3, b->minor, b->debug);
+}
+
 Test(dwarf, builtin_tables_match_debian_roots)
 {
-	static const char *const builds[] = {"trixie/python3.13",   "trixie/python3.13d",
-					     "unstable/python3.14", "unstable/python3.14d",
-					     "unstable/python3.15", "unstable/python3.15d"};
-	const char *roots = getenv("TG_ROOTS");
-	int checked = 0;
-
-	for (size_t i = 0; i < sizeof builds / sizeof builds[0]; i++) {
-		char root[PATH_MAX], exe[PATH_MAX * 2], dbg[PATH_MAX];
-		struct elf_image img;
-		int minor;
-		const char *name = strchr(builds[i], '/') + 1;
-		snprintf(root, sizeof root, "%s/%.*s",
-			 roots && *roots ? roots : "/var/tmp/tgattach-roots",
-			 (int)(name - 1 - builds[i]), builds[i]);
-		snprintf(exe, sizeof exe, "%s/usr/bin/%s", root, name);
-		if (access(exe, X_OK) != 0 || sscanf(name, "python3.%d", &minor) != 1)
-			continue;
-		cr_assert_eq(elfimg_open(&img, exe, NULL), 0, "%s", exe);
-		int found = img.has_debug_info
-				? (snprintf(dbg, sizeof dbg, "%s", exe), 0)
-				: dwarf_find_debug_file(root, exe, img.build_id, img.debuglink, dbg,
-							sizeof dbg);
-		elfimg_close(&img);
-		cr_assert_eq(found, 0, "%s: no DWARF in the root (its -dbg package)", exe);
-		check_builtin_matches(exe, dbg, 3, minor, name[strlen(name) - 1] == 'd');
-		checked++;
-	}
-	if (!checked)
+	if (!roots_each(root_table_matches, NULL))
 		cr_skip_test("no Debian root is built (make roots)");
 }
