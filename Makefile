@@ -12,7 +12,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 MODULES  := common attach symbols sampler render builtin
 LIB_SRC  := $(foreach d,$(MODULES),$(wildcard $(d)/*.c))
 MAIN_SRC := tgattach.c
-UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c) $(wildcard tests/world/*.c)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
 TOOL_SRC := tools/gen-offsets.c
 
@@ -63,13 +63,35 @@ $(BA)/unit-tests: $(LIBA_OBJ) $(UNIT_SRC:%.c=$(BA)/%.o)
 $(BA)/e2e-tests: $(LIBA_OBJ) $(E2E_SRC:%.c=$(BA)/%.o)
 	$(CC) $(SAN) -o $@ $^ $(PKG_LIBS) $(CRIT_LIBS) -pthread -lm
 
+# libFuzzer harnesses (tests/fuzz/fuzz_NAME.c), built with clang, ASan and UBSan.
+BF        ?= build/fuzz
+FUZZ_CC   ?= clang
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BF)/%)
+LIBF_OBJ  := $(LIB_SRC:%.c=$(BF)/%.o) $(BF)/tests/fuzz/util.o $(BF)/tests/world/pyworld.o
+FUZZ_SECONDS ?= 60
+
+$(BF)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC-FUZZ $<"
+	@$(FUZZ_CC) $(CSTD) $(filter-out -Wno-format-truncation,$(WARN)) -Wno-unknown-warning-option -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(CPPFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BF)/fuzz_%: $(BF)/tests/fuzz/fuzz_%.o $(LIBF_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -pthread -lm
+
+# Every harness for FUZZ_SECONDS (make test runs them for a few seconds each).
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 $(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
 	$(CC) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
 asan: $(BA)/tgattach
 
 test: deps roots
-	@$(MAKE) --no-print-directory $(BIN) $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests
+	@$(MAKE) --no-print-directory $(BIN) $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests $(FUZZ_BINS)
 	@TG_ROOTS=$(ROOTS) sh tests/run.sh
 
 # Minimal Debian roots for Debian's current interpreters (trixie's python3.13, unstable's

@@ -111,7 +111,7 @@ static int parse_time(const char *s, size_t len, double *out)
 	tmp[len] = '\0';
 	errno = 0;
 	*out = strtod(tmp, &end);
-	if (*end || errno || !isfinite(*out))
+	if (*end || errno || !isfinite(*out) || *out < 0 || *out > TG_TIME_MAX)
 		return -1;
 	return 0;
 }

@@ -22,6 +22,9 @@
 /* The largest |DELTA| and RSS a line may hold (1 PiB): a larger one is a corrupt line, and
  * sums of many in-range values stay far from the int64 limits. */
 #define TG_VALUE_MAX (1ll << 50)
+/* The latest TIME a line may hold (Unix seconds, the year 5138); a negative one is corrupt
+ * too.  Anything in range is written back in the form it is read in. */
+#define TG_TIME_MAX 1e11
 
 #include <stddef.h>
 #include <stdint.h>

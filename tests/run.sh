@@ -34,6 +34,10 @@ grep -h -E '^(interpreter|scenarios) ' build/asan/e2e-tests.log | sort || true
 # build: ASan slows the sampler about 3x, and these tests measure its accuracy.
 # SIGKILLs of tgattach at random moments against a signal-counting, forking target: every
 # thread left untraced and running, every signal handled (make soak runs ten times more).
+# libFuzzer harnesses (tests/fuzz/): the regression inputs, then a few seconds of each
+# (make fuzz runs them for a minute each)
+echo "== fuzz"
+sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" || status=1
 echo "== killanywhere"
 /usr/bin/python3 tests/killanywhere.py --tgattach "${TGATTACH:-./tgattach}" || status=1
 echo "== realserver"

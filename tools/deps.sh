@@ -3,7 +3,7 @@
 set -e
 need=""
 for pkg in libelf-dev libdw-dev libcriterion-dev gnuplot-nox pkg-config python3.11-dbg \
-           gcc make libxml2-utils gunicorn python3-flask apache2-utils; do
+           gcc make libxml2-utils gunicorn python3-flask apache2-utils clang libclang-rt-14-dev; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
 		need="$need $pkg"
 done

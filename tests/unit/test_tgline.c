@@ -329,3 +329,21 @@ Test(tgline, values_beyond_the_limit_are_refused)
 	cr_expect_eq(rec.value, 1ll << 50);
 	tg_rec_free(&rec);
 }
+
+/* A TIME beyond TG_TIME_MAX (reachable through an exponent) or below zero is a corrupt
+ * line: read, it could not be written back (found by tests/fuzz/fuzz_tgline). */
+Test(tgline, times_out_of_range_are_refused)
+{
+	static const char *const lines[] = {"1.71e87#a.py:1:f=>1", "1e11.5#a.py:1:f=>1",
+					    "-1.5#a.py:1:f=>1", "2e11#a.py:1:f=>1"};
+	struct tg_rec rec = TG_REC_INIT;
+	const char *why = "";
+
+	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+		cr_expect_lt(tgline_parse(TGFILE_RETURNS, lines[i], strlen(lines[i]), &rec, &why), 0,
+			     "accepted: %s", lines[i]);
+	static const char edge[] = "1e11#a.py:1:f=>1";
+	cr_expect_eq(tgline_parse(TGFILE_RETURNS, edge, sizeof edge - 1, &rec, &why), 0,
+		     "TG_TIME_MAX itself refused (%s)", why);
+	tg_rec_free(&rec);
+}
