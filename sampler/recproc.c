@@ -281,6 +281,11 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "suspect_returns"), "%llu",
 		 (unsigned long long)(p->suspect_returns + suspect));
 	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)(p->held_walks + held));
+	uint64_t walks = 0, torn = 0;
+	if (p->s.walker)
+		walker_counts(p->s.walker, &walks, &torn);
+	buf_addf(meta_add(kv, "walks"), "%llu", (unsigned long long)walks);
+	buf_addf(meta_add(kv, "torn_walks"), "%llu", (unsigned long long)torn);
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
 	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
 	if (p->opts->consistent) {

@@ -20,9 +20,13 @@
 #define BATCH_SLACK 8 /* thread states looked for past the expected one in the batch */
 
 /* The thread state words a walk starts from. */
+/* Links followed to find a walk's head below a thread's new head (still_below). */
+#define STILL_BELOW_MAX 16
+
 struct ts_words {
 	uint64_t frame;	     /* ts_frame (<= 3.10), current_frame (3.13+), cframe (3.11, 3.12) */
 	uint64_t chunk, top; /* 3.11+: the data stack's current chunk and its top */
+	int64_t recursion;   /* <= 3.10: recursion_depth; -1 when unknown */
 };
 
 /* A thread's last walk, owned by the walker, and its scheduler counters. */
@@ -41,6 +45,7 @@ struct kept {
 };
 
 struct walker {
+	uint64_t walks, torn; /* fresh walks of a thread's frames; of them, those cut as torn */
 	struct remote *r;
 	const struct py_target *t;
 	const struct py_offsets *o;
@@ -277,6 +282,71 @@ static void read_words(const struct walker *w, const unsigned char *ts, struct t
 		out->frame = u64_at(ts, len, o->ts_cframe);
 	out->chunk = u64_at(ts, len, o->ts_datastack_chunk);
 	out->top = u64_at(ts, len, o->ts_datastack_top);
+	out->recursion = -1;
+	if (!w->new_frames && o->ts_recursion_depth >= 0 &&
+	    (size_t)o->ts_recursion_depth + 4 <= len) {
+		int32_t depth;
+		memcpy(&depth, ts + o->ts_recursion_depth, 4);
+		out->recursion = depth;
+	}
+}
+
+static void count_walk(struct walker *w, const struct walk_thread *th)
+{
+	w->walks++;
+	w->torn += th->truncated && th->depth < th->frames_cap;
+}
+
+void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn)
+{
+	*walks = w->walks;
+	*torn = w->torn;
+}
+
+/* The thread went deeper during the walk: is the head the walk began at still in its chain
+ * (then it is still running, and every frame below it is as walked)?  A few links of the
+ * new chain are followed, as many as calls were entered meanwhile. */
+static int still_below(struct walker *w, const struct ts_words *after, const struct ts_words *ws)
+{
+	uint64_t frame = after->frame;
+	int64_t steps = after->recursion - ws->recursion;
+
+	if (steps <= 0 || !ws->frame)
+		return 0;
+	for (int64_t i = 0; i < steps && i < STILL_BELOW_MAX && frame; i++) {
+		frame = read_ptr(w, frame + (uint64_t)w->o->fo_back);
+		if (frame == ws->frame)
+			return 1;
+	}
+	return 0;
+}
+
+/* Before 3.11 a frame is an object that outlives its call (a code object keeps its last
+ * frame for the next call, free lists recycle the rest), so a walk of a running thread can
+ * follow links into frames that were reused meanwhile and splice two stacks.  The walk
+ * stands only if the thread's head frame is the same after it as before, and the frames
+ * found are no more than the calls the thread has entered (its recursion_depth, which
+ * counts every Python frame it evaluates) at either end.  0 when it stands (or cannot be
+ * judged: 3.11+, or no recursion_depth); else -1 with the thread's words after the walk in
+ * *after, for one more try from there. */
+static int check_old_walk(struct walker *w, struct walk_thread *th, const struct ts_words *ws,
+			  struct ts_words *after)
+{
+	unsigned char ts[TSTATE_READ_MAX];
+
+	if (w->new_frames || th->truncated || ws->recursion < 0)
+		return 0;
+	if (remote_read(w->r, th->tstate, ts, w->tstate_len) < 0) {
+		th->truncated = 1;
+		return 0;
+	}
+	read_words(w, ts, after);
+	int64_t most = ws->recursion > after->recursion ? ws->recursion : after->recursion;
+	if ((int64_t)th->depth <= most &&
+	    (after->frame == ws->frame || still_below(w, after, ws)))
+		return 0;
+	th->truncated = 1;
+	return -1;
 }
 
 static uint64_t top_frame(struct walker *w, const struct ts_words *ws)
@@ -437,6 +507,22 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 	}
 	if (frame)
 		th->truncated = 1;
+}
+
+/* Walk a thread's frames from its words; before 3.11 a walk the thread moved under is
+ * tried once more from where it went (a busy thread moves under a good part of them). */
+static void walk_thread_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws)
+{
+	struct ts_words after;
+
+	load_stack_copy(w, ws);
+	walk_frames(w, th, top_frame(w, ws));
+	if (check_old_walk(w, th, ws, &after) < 0) {
+		struct ts_words again = after;
+		walk_frames(w, th, top_frame(w, &again));
+		check_old_walk(w, th, &again, &after);
+	}
+	count_walk(w, th);
 }
 
 static void ensure_scratch(struct walker *w, size_t n)
@@ -749,8 +835,7 @@ static void sample_thread(struct walker *w, struct walk_thread *th, struct kept 
 	k->walk_switches = k->clock.switches;
 	k->walked_at = now;
 	k->words = *ws;
-	load_stack_copy(w, ws);
-	walk_frames(w, th, top_frame(w, ws));
+	walk_thread_frames(w, th, ws);
 }
 
 static void sample_threads(struct walker *w, struct walk_sample *s)
@@ -881,8 +966,7 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	th->frames_cap = cap;
 	th->reused = th->cpu_known = 0;
 	th->cpu_ns = th->quiet_since = 0;
-	load_stack_copy(w, &ws);
-	walk_frames(w, th, top_frame(w, &ws));
+	walk_thread_frames(w, th, &ws);
 	resolve_codes(w, out);
 	return 0;
 }

@@ -70,6 +70,9 @@ struct walker;
 
 struct walker *walker_new(struct remote *r, const struct py_target *t);
 void walker_free(struct walker *w);
+/* Fresh walks of a thread's frames so far, and of them those cut as torn (a bad link, a
+ * frame out of place, a thread that moved under the walk): not recorded. */
+void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn);
 
 /* Take one sample.  -1 with err only when the interpreter list itself is unreadable
  * (e.g. the interpreter is finalizing or the target exited). */

@@ -58,6 +58,7 @@ enum py_offset_kind { PYOFF_OFF = 1, PYOFF_SIZE = 2, PYOFF_BIT = 3 };
 	X(ts_datastack_top, "PyThreadState", "datastack_top", OFF)                             \
 	X(chunk_data, "_PyStackChunk", "data", OFF)                                            \
 	X(ts_status, "PyThreadState", "_status", OFF)                                          \
+	X(ts_recursion_depth, "PyThreadState", "recursion_depth", OFF)                         \
 	X(ts_state, "PyThreadState", "state", OFF)                                             \
 	X(cf_current_frame, "_PyCFrame", "current_frame", OFF)                                 \
 	/* frame objects (<= 3.10) */                                                          \

@@ -38,6 +38,10 @@ grep -h -E '^(interpreter|scenarios) ' build/asan/e2e-tests.log | sort || true
 # (make fuzz runs them for a minute each)
 echo "== fuzz"
 sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" || status=1
+# fixtures/torn_edges.py (known calls, churning threads, recursion, generators,
+# exceptions) at -r 2000 on every interpreter: no recorded stack may never have existed
+echo "== torn"
+TGATTACH="${TGATTACH:-./tgattach}" /usr/bin/python3 tests/torn_edges.py --seconds 4 || status=1
 echo "== killanywhere"
 /usr/bin/python3 tests/killanywhere.py --tgattach "${TGATTACH:-./tgattach}" || status=1
 echo "== realserver"
