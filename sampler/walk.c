@@ -342,8 +342,7 @@ static int check_old_walk(struct walker *w, struct walk_thread *th, const struct
 	}
 	read_words(w, ts, after);
 	int64_t most = ws->recursion > after->recursion ? ws->recursion : after->recursion;
-	if ((int64_t)th->depth <= most &&
-	    (after->frame == ws->frame || still_below(w, after, ws)))
+	if ((int64_t)th->depth <= most && (after->frame == ws->frame || still_below(w, after, ws)))
 		return 0;
 	th->truncated = 1;
 	return -1;
