@@ -80,6 +80,9 @@ $(BF)/%.o: %.c
 $(BF)/fuzz_%: $(BF)/tests/fuzz/fuzz_%.o $(LIBF_OBJ)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS) -pthread -lm
 
+# the objects are kept between builds (make would delete them as intermediate files)
+.SECONDARY: $(LIBF_OBJ) $(FUZZ_SRC:%.c=$(BF)/%.o)
+
 # Every harness for FUZZ_SECONDS (make test runs them for a few seconds each).
 fuzz: deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

@@ -63,14 +63,21 @@ static void on_fork(struct recorder *r, pid_t pid, pid_t parent)
 
 	if (rectree_find(r, pid, NULL) || rectree_watched(r, pid))
 		return;
-	/* the child of a process that does not run Python (yet) is followed the same way */
-	if (rectree_watched(r, parent) || (from && recproc_waiting(from))) {
+	/* the child of a process that does not run Python is followed the same way */
+	if (rectree_watched(r, parent)) {
 		rectree_watch(r, pid);
 		return;
 	}
 	size_t micro = 0;
 	for (size_t i = 0; i < r->nprocs; i++)
 		micro += recproc_micro(r->procs[i]);
+	/* the child of a Python whose interpreter is not found yet (just exec'd: a
+	 * forkserver) waits for its interpreter the same way */
+	if (from && recproc_waiting(from)) {
+		rectree_add(r, recproc_open_exec(&r->opts, pid, parent, micro < RECORD_MICRO_PROCS));
+		r->children++;
+		return;
+	}
 	struct recproc *p = from ? recproc_open(&r->opts, pid, parent, recproc_target(from),
 						micro < RECORD_MICRO_PROCS, &err)
 				 : NULL;
