@@ -188,12 +188,7 @@ static int run_one(const struct alloc_opts *o, const char *outdir, int nargs, ch
 	    draw(&p, rec.process_alloc, &wd, err) == 0)
 		rc = 0;
 out:
-	for (size_t i = 0; i < p.n; i++) {
-		free(p.s[i].name);
-		decim_free(p.s[i].d);
-		if (p.s[i].fp)
-			fclose(p.s[i].fp);
-	}
+	allocplot_free(&p);
 	workdir_remove(&wd);
 	recording_free(&rec);
 	return rc;
@@ -211,7 +206,8 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 	if (mkdir(o->outdir, 0755) < 0 && errno != EEXIST)
 		r = tg_err_sys(err, TG_E_OUTPUT, "create %s", o->outdir);
 	else
-		r = t.n ? 0 : tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
+		r = t.n ? 0
+			: tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
 	for (size_t i = 0; i < t.n && r == 0; i++) {
 		struct buf dir = BUF_INIT;
 		buf_addf(&dir, "%s/%ld", o->outdir, t.pids[i]);

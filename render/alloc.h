@@ -48,6 +48,8 @@ int allocplot_first_row(const char *path, double *t, struct tg_err *err);
  * p->t0, from, to set.  Sets p->tmax and p->log_counts. */
 int allocplot_read(struct alloc_plot *p, const struct workdir *wd, const char *path, int strict,
 		   struct tg_err *err);
+/* Close and free p's series. */
+void allocplot_free(struct alloc_plot *p);
 /* "process.alloc: column 'NAME': WHAT" on stderr. */
 void allocplot_say_column(const char *name, const char *what);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "render/decim.h"
 #include "render/table.h"
 #include "render/text.h"
 
@@ -163,4 +164,15 @@ int allocplot_first_row(const char *path, double *t, struct tg_err *err)
 	if (r == 0)
 		return tg_err_set(err, TG_E_DATA, "%s: no rows", path);
 	return r < 0 ? -1 : 0;
+}
+
+void allocplot_free(struct alloc_plot *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->s[i].name);
+		decim_free(p->s[i].d);
+		if (p->s[i].fp)
+			fclose(p->s[i].fp);
+	}
+	p->n = 0;
 }

@@ -353,17 +353,23 @@ static int load_dwarf(struct py_target *t, const char *debug_path, struct tg_err
 	return 0;
 }
 
+/* TG_E_LAYOUT: "Python 3.14 (debug build) in FILE: why". */
+static int refuse_layout(const struct py_target *t, const char *why, struct tg_err *err)
+{
+	return tg_err_set(err, TG_E_LAYOUT, "Python %d.%d%s in %s: %s", t->major, t->minor,
+			  t->debug_abi ? " (debug build)" : "", t->image_path, why);
+}
+
 static int load_builtin(struct py_target *t, struct tg_err *err)
 {
 	const struct py_builtin_table *tab = py_builtin_find(t->major, t->minor, t->debug_abi);
 
 	if (!tab)
-		return tg_err_set(err, TG_E_LAYOUT,
-				  "Python %d.%d%s in %s: no usable debug info (DWARF in the file, "
-				  "/usr/lib/debug/.build-id/, .gnu_debuglink) and no built-in "
-				  "layout table for this version",
-				  t->major, t->minor, t->debug_abi ? " (debug build)" : "",
-				  t->image_path);
+		return refuse_layout(t,
+				     "no usable debug info (DWARF in the file, "
+				     "/usr/lib/debug/.build-id/, .gnu_debuglink) and no built-in "
+				     "layout table for this version",
+				     err);
 	t->off = tab->off;
 	t->off_source = OFFSRC_BUILTIN;
 	snprintf(t->off_detail, sizeof t->off_detail, "built-in table from %s", tab->source);
@@ -379,12 +385,11 @@ int pytarget_use_debug_offsets(struct py_target *t, const struct py_offsets *dbg
 
 	/* another version's table would guess str, dict, type and allocator internals */
 	if (!same)
-		return tg_err_set(err, TG_E_LAYOUT,
-				  "Python %d.%d%s in %s: no DWARF, and no built-in table for this "
-				  "version to complete what _Py_DebugOffsets describes (string, "
-				  "dict and allocator internals)",
-				  t->major, t->minor, t->debug_abi ? " (debug build)" : "",
-				  t->image_path);
+		return refuse_layout(t,
+				     "no DWARF, and no built-in table for this version to complete "
+				     "what _Py_DebugOffsets describes (string, dict and allocator "
+				     "internals)",
+				     err);
 	for (size_t i = 0; i < py_offset_ndescs; i++) {
 		const struct py_offset_desc *d = &py_offset_descs[i];
 		int32_t v = py_offsets_get(dbg, d);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "render/alloc.h"
-#include "render/decim.h"
 #include "render/workdir.h"
 #include "tests/fuzz/util.h"
 
@@ -26,12 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (workdir_create(&wd, fuzz_dir(), "alloc", &err) == 0)
 			allocplot_read(&p, &wd, path, 0, &err);
 	}
-	for (size_t i = 0; i < p.n; i++) {
-		free(p.s[i].name);
-		decim_free(p.s[i].d);
-		if (p.s[i].fp)
-			fclose(p.s[i].fp);
-	}
+	allocplot_free(&p);
 	workdir_remove(&wd);
 	return 0;
 }
