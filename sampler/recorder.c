@@ -68,18 +68,15 @@ static void on_fork(struct recorder *r, pid_t pid, pid_t parent)
 		rectree_watch(r, pid);
 		return;
 	}
-	size_t micro = 0;
-	for (size_t i = 0; i < r->nprocs; i++)
-		micro += recproc_micro(r->procs[i]);
 	/* the child of a Python whose interpreter is not found yet (just exec'd: a
 	 * forkserver) waits for its interpreter the same way */
 	if (from && recproc_waiting(from)) {
-		rectree_add(r, recproc_open_exec(&r->opts, pid, parent, micro < RECORD_MICRO_PROCS));
+		rectree_add(r, recproc_open_exec(&r->opts, pid, parent, rectree_micro_room(r)));
 		r->children++;
 		return;
 	}
 	struct recproc *p = from ? recproc_open(&r->opts, pid, parent, recproc_target(from),
-						micro < RECORD_MICRO_PROCS, &err)
+						rectree_micro_room(r), &err)
 				 : NULL;
 	if (!p) {
 		if (from)
@@ -96,15 +93,12 @@ static void on_fork(struct recorder *r, pid_t pid, pid_t parent)
 static void record_from_exec(struct recorder *r, pid_t pid)
 {
 	char st[4096];
-	size_t micro = 0;
 
 	rectree_unwatch(r, pid);
-	for (size_t i = 0; i < r->nprocs; i++)
-		micro += recproc_micro(r->procs[i]);
 	pid_t parent = pid == r->opts.pid || procstatus_read(pid, st, sizeof st) < 0
 			   ? 0
 			   : (pid_t)procstatus_long(st, "PPid");
-	rectree_add(r, recproc_open_exec(&r->opts, pid, parent, micro < RECORD_MICRO_PROCS));
+	rectree_add(r, recproc_open_exec(&r->opts, pid, parent, rectree_micro_room(r)));
 	r->children += pid != r->opts.pid;
 }
 

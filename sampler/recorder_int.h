@@ -37,6 +37,8 @@ struct recorder {
 
 struct recproc *rectree_find(struct recorder *r, pid_t pid, size_t *index);
 void rectree_add(struct recorder *r, struct recproc *p);
+/* May one more process get memory micro-samples (at most RECORD_MICRO_PROCS do)? */
+int rectree_micro_room(const struct recorder *r);
 void rectree_warn(const struct recorder *r, const char *what, pid_t pid, const struct tg_err *err);
 
 /* After the attach, with fork following: seize the target's descendants that already

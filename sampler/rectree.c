@@ -43,12 +43,20 @@ void rectree_add(struct recorder *r, struct recproc *p)
 	r->procs[r->nprocs++] = p;
 }
 
+int rectree_micro_room(const struct recorder *r)
+{
+	size_t micro = 0;
+
+	for (size_t i = 0; i < r->nprocs; i++)
+		micro += recproc_micro(r->procs[i]);
+	return micro < RECORD_MICRO_PROCS;
+}
+
 /* Seize pid and record it when it runs Python; 1 when it is to be walked further (seized,
  * Python or not), 0 when not. */
 static int adopt_one(struct recorder *r, pid_t pid, pid_t parent, int *recorded)
 {
 	struct tg_err err = {0};
-	size_t micro = 0;
 
 	*recorded = 0;
 	int rc = tracer_adopt(r->tracer, pid, &err);
@@ -56,10 +64,7 @@ static int adopt_one(struct recorder *r, pid_t pid, pid_t parent, int *recorded)
 		rectree_warn(r, "cannot record existing child process", pid, &err);
 	if (rc <= 0) /* gone, refused, or forked since the attach (its event tells) */
 		return 0;
-	for (size_t i = 0; i < r->nprocs; i++)
-		micro += recproc_micro(r->procs[i]);
-	struct recproc *p =
-	    recproc_open(&r->opts, pid, parent, NULL, micro < RECORD_MICRO_PROCS, &err);
+	struct recproc *p = recproc_open(&r->opts, pid, parent, NULL, rectree_micro_room(r), &err);
 	if (!p) {
 		if (err.code != TG_E_NOTPY)
 			rectree_warn(r, "cannot record existing child process", pid, &err);

@@ -47,19 +47,6 @@ const struct py_builtin_table *py_builtin_find(int major, int minor, int debug_a
 	return NULL;
 }
 
-const struct py_builtin_table *py_builtin_newest_before(int major, int minor, int debug_abi)
-{
-	const struct py_builtin_table *best = NULL;
-
-	for (size_t i = 0; i < py_builtin_ntables; i++) {
-		const struct py_builtin_table *t = &py_builtin_tables[i];
-		if (t->major == major && t->minor < minor && t->debug_abi == debug_abi &&
-		    (!best || t->minor > best->minor))
-			best = t;
-	}
-	return best;
-}
-
 /* How many offsets dbg describes (not OFFSET_ABSENT), and how many of those t agrees on. */
 static size_t agreement(const struct py_offsets *t, const struct py_offsets *dbg, size_t *described)
 {

@@ -181,8 +181,6 @@ extern const size_t py_builtin_ntables;
 
 /* The built-in table for a version, or NULL. */
 const struct py_builtin_table *py_builtin_find(int major, int minor, int debug_abi);
-/* The table of the newest version older than major.minor (same major, same ABI), or NULL. */
-const struct py_builtin_table *py_builtin_newest_before(int major, int minor, int debug_abi);
 /* Of the tables for exactly major.minor and ABI (patch releases may have several), the one
  * that agrees with most of the offsets dbg describes (a layout read from the target's
  * _Py_DebugOffsets), or NULL; *agree of *described agree. */
