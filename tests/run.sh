@@ -11,6 +11,23 @@ export XDG_CACHE_HOME="$PWD/build/test-cache"
 rm -rf "$XDG_CACHE_HOME"
 status=0
 failed=
+export TGATTACH="${TGATTACH:-./tgattach}"
+# run_step NAME COMMAND...: runs COMMAND with its output shown and kept in build/NAME.log; on
+# failure, names the step and its failing lines in the summary printed last
+run_step() {
+	name=$1
+	shift
+	{
+		"$@" 2>&1
+		echo $? >"build/$name.rc"
+	} | tee "build/$name.log"
+	if [ "$(cat "build/$name.rc")" != 0 ]; then
+		status=1
+		failed="$failed$name: FAILED (build/$name.log)
+$(grep -E 'FAIL|ERROR|SUMMARY|impossible|not handled|harmed' "build/$name.log" | head -n 8)
+"
+	fi
+}
 for suite in unit-tests e2e-tests; do
 	echo "== $suite"
 	./build/asan/$suite --jobs=2 2>&1 | tee "build/asan/$suite.log" || status=1
@@ -25,6 +42,8 @@ for suite in unit-tests e2e-tests; do
 	if grep -q 'ERROR: LeakSanitizer' "build/asan/$suite.log"; then
 		echo "$suite: LeakSanitizer reported leaks (see build/asan/$suite.log)"
 		status=1
+		failed="$failed$suite: LeakSanitizer reported leaks (build/asan/$suite.log)
+"
 	fi
 done
 echo "== interpreters"
@@ -37,19 +56,19 @@ grep -h -E '^(interpreter|scenarios) ' build/asan/e2e-tests.log | sort || true
 # libFuzzer harnesses (tests/fuzz/): the regression inputs, then a few seconds of each
 # (make fuzz runs them for a minute each)
 echo "== fuzz"
-sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}" || status=1
+run_step fuzz sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}"
 # fixtures/torn_edges.py (known calls, churning threads, recursion, generators,
 # exceptions) at -r 2000 on every interpreter: no recorded stack may never have existed
 echo "== torn"
-TGATTACH="${TGATTACH:-./tgattach}" /usr/bin/python3 tests/torn_edges.py --seconds 4 || status=1
+run_step torn /usr/bin/python3 tests/torn_edges.py --seconds 4
 echo "== killanywhere"
-/usr/bin/python3 tests/killanywhere.py --tgattach "${TGATTACH:-./tgattach}" || status=1
+run_step killanywhere /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH"
 echo "== realserver"
 # The accuracy thresholds of issue 11 are not met yet: they are reported on each line (and
 # counted on the line before the totals), not failed on; crashes, phantom returns and
 # functions never seen still fail.
-TGATTACH="${TGATTACH:-./tgattach}" /usr/bin/python3 tests/realserver/run.py --accuracy-advisory ||
-	status=1
+run_step realserver /usr/bin/python3 tests/realserver/run.py \
+	--accuracy-advisory
 # the failures again, last: CI shows the end of the output
 if [ -n "$failed" ]; then
 	echo "== failed"
