@@ -8,76 +8,10 @@
 #include <unistd.h>
 
 #include "common/xalloc.h"
+#include "sampler/gil.h"
 #include "sampler/taskclock.h"
 
-#define CPU_SLOTS 4096
-#define PROBES 16
-/* Descriptors the slots keep open, at most: a thread beyond them has its /proc files
- * opened, read and closed at each reading, so tgattach's descriptors do not grow with the
- * target's threads (a 500-thread server under the common limit of 1024). */
-#define SLOT_FDS_MAX 64
-/* A thread missing from this many stack samples in a row is taken for gone. */
-#define GONE_AFTER_SAMPLES 4
-#define MAX_HOLDERS 64	 /* GIL holders remembered from the previous sample (one per GIL) */
-#define MICRO_THREADS 64 /* threads whose CPU time each micro-sample reads */
-
-struct cpu_slot {
-	int64_t tid;	   /* 0 = never used, -1 = free again */
-	int sched_fd;	   /* /proc/PID/task/TID/schedstat, -1 when none (once used) */
-	int stat_fd;	   /* /proc/PID/task/TID/stat */
-	int transient;	   /* over SLOT_FDS_MAX: the files are opened for each reading */
-	uint64_t base_ns;  /* CPU time at the last charge */
-	uint64_t base_flt; /* minor faults at the last charge */
-	uint64_t seen;	   /* sample number when last seen, to recycle slots of dead threads */
-	uint64_t flt;	   /* minor faults at the last read of stat_fd */
-	uint64_t flt_at;   /* monotonic ns just before that read; 0: none */
-};
-
-/* What one thread did since the last charge. */
-struct activity {
-	uint64_t ran_ns, faults;
-	int gil;
-};
-
-struct attrib {
-	pid_t pid;
-	int statm_fd;
-	long page_size;
-	uint64_t samples;
-	int64_t unattributed;
-	struct cpu_slot slots[CPU_SLOTS]; /* untouched (zero) until used: cheap to create */
-	uint32_t *used;			  /* indices of the slots ever used, to close them */
-	size_t nused, used_cap;
-	size_t open_fds;      /* descriptors the slots hold */
-	struct activity *act; /* per sampled thread, reused */
-	uint64_t *w;	      /* weights, per sampled thread, reused */
-	int64_t *part;	      /* a split, per sampled thread, reused */
-	size_t act_cap;
-	uint64_t holders[MAX_HOLDERS];
-	size_t nholders;
-	/* attrib_micro: changes kept per GIL holder, the holders of its last call, and the
-	 * change seen while nobody held a GIL */
-	struct kept {
-		uint64_t tstate;
-		int64_t bytes;
-	} kept[MAX_HOLDERS];
-	size_t nkept;
-	uint64_t micro_prev[MAX_HOLDERS];
-	size_t nmicro_prev;
-	int64_t unheld;
-	/* the threads of the last stack sample, whose CPU time micro-samples read */
-	uint64_t last_micro_ns; /* monotonic time of the last attrib_micro() */
-	uint64_t micro_proc_ns; /* the process's CPU time just before the micro threads' */
-	int micro_proc_ok;	/* ... was read */
-	struct mthread {
-		int64_t tid;
-		uint64_t tstate;
-		struct cpu_slot *slot;
-		uint64_t base_ns;
-		int primed;
-	} micro[MICRO_THREADS];
-	size_t nmicro;
-};
+#include "sampler/attrib_int.h"
 
 struct attrib *attrib_new(pid_t pid)
 {
@@ -146,7 +80,7 @@ static int open_task_file(const struct attrib *a, int64_t tid, const char *name)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static struct cpu_slot *slot_for(struct attrib *a, int64_t tid)
+struct cpu_slot *attrib_slot_for(struct attrib *a, int64_t tid)
 {
 	size_t h = (size_t)tid % CPU_SLOTS;
 	struct cpu_slot *oldest = NULL;
@@ -204,7 +138,7 @@ static int parse_minflt(const char *buf, uint64_t *out)
  * when it made one; the faults are not read again when the thread has provably not run
  * since they were last read (only the thread itself takes its faults). */
 /* One of a slot's files, read whole: from its kept descriptor, or opened for this reading. */
-static int slot_read(const struct attrib *a, const struct cpu_slot *s, int stat, char *buf,
+int attrib_slot_read(const struct attrib *a, const struct cpu_slot *s, int stat, char *buf,
 		     size_t len)
 {
 	if (!s->transient)
@@ -225,14 +159,14 @@ static void read_counts(const struct attrib *a, struct cpu_slot *s, const struct
 	*ns = *flt = 0;
 	if (th->cpu_known)
 		*ns = th->cpu_ns;
-	else if (slot_read(a, s, 0, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
+	else if (attrib_slot_read(a, s, 0, buf, sizeof buf) == 0 && sscanf(buf, "%llu", &v) == 1)
 		*ns = v;
 	if (th->quiet_since && s->flt_at && s->flt_at >= th->quiet_since) {
 		*flt = s->flt;
 		return;
 	}
 	uint64_t at = taskclock_now();
-	if (slot_read(a, s, 1, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
+	if (attrib_slot_read(a, s, 1, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
 		s->flt = *flt;
 		s->flt_at = at;
 	}
@@ -249,7 +183,7 @@ static void activity_of(struct attrib *a, const struct walk_thread *th, int adva
 	out->ran_ns = out->faults = 0;
 	if (tid <= 0)
 		return;
-	struct cpu_slot *s = slot_for(a, tid);
+	struct cpu_slot *s = attrib_slot_for(a, tid);
 	int first = s->seen == 0;
 	s->seen = a->samples;
 	read_counts(a, s, th, &ns, &flt);
@@ -294,242 +228,6 @@ static void split(const uint64_t *w, size_t n, uint64_t total, int64_t delta, in
 			top = i;
 	}
 	charged[top] += delta - given;
-}
-
-static void keep_for(struct attrib *a, uint64_t tstate, int64_t bytes)
-{
-	for (size_t i = 0; i < a->nkept; i++)
-		if (a->kept[i].tstate == tstate) {
-			a->kept[i].bytes += bytes;
-			return;
-		}
-	if (a->nkept == MAX_HOLDERS) {
-		a->unheld += bytes;
-		return;
-	}
-	a->kept[a->nkept++] = (struct kept){tstate, bytes};
-}
-
-/* Did any thread's accounted CPU time move since the micro threads were last read?  The
- * process CPU clock is the sum of its threads' (and its ended threads'), so when it stands
- * still every thread's does, and the reads of the micro threads are spared.  It is read
- * before them, so that a change during their reads shows the next time. */
-static int micro_moved(struct attrib *a)
-{
-	uint64_t proc = 0;
-	int have = taskclock_process(a->pid, &proc) == 0;
-	int same = have && a->micro_proc_ok && proc == a->micro_proc_ns;
-
-	for (size_t i = 0; same && i < a->nmicro; i++)
-		same = a->micro[i].primed;
-	a->micro_proc_ok = have;
-	a->micro_proc_ns = proc;
-	return !same;
-}
-
-/* CPU nanoseconds each micro thread ran since the last micro-sample, as the kernel has
- * accounted it so far. */
-static void micro_ran(struct attrib *a, uint64_t *ran)
-{
-	char buf[128];
-	unsigned long long ns;
-
-	if (!micro_moved(a)) {
-		memset(ran, 0, a->nmicro * sizeof *ran);
-		return;
-	}
-	for (size_t i = 0; i < a->nmicro; i++) {
-		struct mthread *m = &a->micro[i];
-		ran[i] = 0;
-		if (m->slot->tid != m->tid || slot_read(a, m->slot, 0, buf, sizeof buf) < 0 ||
-		    sscanf(buf, "%llu", &ns) != 1)
-			continue;
-		if (m->primed && ns > m->base_ns)
-			ran[i] = ns - m->base_ns;
-		m->base_ns = ns;
-		m->primed = 1;
-	}
-}
-
-/* The shares of one micro-sample, handed to the caller. */
-struct shares {
-	struct attrib_share *v;
-	size_t n, max;
-};
-
-static void share_to(struct attrib *a, struct shares *sh, uint64_t tstate, int64_t bytes)
-{
-	for (size_t i = 0; i < sh->n; i++)
-		if (sh->v[i].tstate == tstate) {
-			sh->v[i].bytes += bytes;
-			return;
-		}
-	if (sh->n < sh->max)
-		sh->v[sh->n++] = (struct attrib_share){tstate, bytes};
-	else
-		keep_for(a, tstate, bytes);
-}
-
-/* Split among the holders at either end of the micro interval, equally. */
-static void micro_by_gil(struct attrib *a, struct shares *sh, int64_t delta,
-			 const uint64_t *holders, size_t nholders)
-{
-	uint64_t cand[2 * MAX_HOLDERS];
-	size_t n = 0;
-
-	for (size_t i = 0; i < nholders && n < MAX_HOLDERS; i++)
-		cand[n++] = holders[i];
-	for (size_t i = 0; i < a->nmicro_prev; i++) {
-		size_t k = 0;
-		while (k < n && cand[k] != a->micro_prev[i])
-			k++;
-		if (k == n)
-			cand[n++] = a->micro_prev[i];
-	}
-	if (n == 0)
-		a->unheld += delta;
-	for (size_t i = 0; i < n; i++) {
-		int64_t share = delta / (int64_t)n;
-		share_to(a, sh, cand[i], i == 0 ? delta - share * (int64_t)(n - 1) : share);
-	}
-}
-
-/* The kernel adds a running thread's CPU time to schedstat only at its scheduler ticks
- * and switches, so a thread that held the GIL at both ends of a millisecond, and so ran
- * until now, shows less than it ran: it is credited with the part of the interval nobody
- * else's CPU time explains.  (A thread that took the GIL just now is not: the part
- * unexplained may be time when nobody ran.) */
-static void credit_holder(struct attrib *a, uint64_t *ran, uint64_t elapsed_ns,
-			  const uint64_t *holders, size_t nholders)
-{
-	uint64_t others = 0;
-	size_t h = a->nmicro;
-
-	if (nholders != 1 || a->nmicro_prev != 1 || a->micro_prev[0] != holders[0])
-		return;
-	for (size_t i = 0; i < a->nmicro; i++) {
-		if (a->micro[i].tstate == holders[0])
-			h = i;
-		else
-			others += ran[i];
-	}
-	if (h < a->nmicro && elapsed_ns > others && ran[h] < elapsed_ns - others)
-		ran[h] = elapsed_ns - others;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Split by the CPU time each thread ran since its last reading. */
-static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
-			 const uint64_t *holders, size_t nholders)
-{
-	uint64_t ran[MICRO_THREADS], total = 0, now = mono_ns();
-
-	micro_ran(a, ran);
-	if (a->last_micro_ns)
-		credit_holder(a, ran, now - a->last_micro_ns, holders, nholders);
-	a->last_micro_ns = now;
-	for (size_t i = 0; i < a->nmicro; i++)
-		total += ran[i];
-	if (total == 0) {
-		micro_by_gil(a, sh, delta, holders, nholders);
-		return;
-	}
-	int64_t given = 0;
-	size_t top = 0;
-	for (size_t i = 0; i < a->nmicro; i++) {
-		int64_t share = (int64_t)((double)delta * (double)ran[i] / (double)total);
-		if (ran[i] > ran[top])
-			top = i;
-		given += share;
-		if (share)
-			share_to(a, sh, a->micro[i].tstate, share);
-	}
-	if (delta != given)
-		share_to(a, sh, a->micro[top].tstate, delta - given);
-}
-
-/* The one thread that can have made the change: the GIL's holder at both ends of the
- * interval (it need not be a thread of the last stack sample: a thread started since, as
- * servers do per request), or the only thread.  A holder at one end only may have taken
- * the GIL from, or left it to, a thread that ran C code without it: CPU time decides. */
-static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, size_t nholders)
-{
-	if (nholders == 1 && a->nmicro_prev == 1 && a->micro_prev[0] == holders[0])
-		return holders[0];
-	if (a->nmicro == 1 && nholders <= 1 && (nholders == 0 || holders[0] == a->micro[0].tstate))
-		return a->micro[0].tstate;
-	return 0;
-}
-
-size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
-		    struct attrib_share *out, size_t max)
-{
-	struct shares sh = {out, 0, max};
-	uint64_t sole = delta ? sole_runner(a, holders, nholders) : 0;
-
-	if (sole)
-		share_to(a, &sh, sole, delta);
-	else if (delta)
-		micro_by_cpu(a, &sh, delta, holders, nholders);
-	a->nmicro_prev = 0;
-	for (size_t i = 0; i < nholders && i < MAX_HOLDERS; i++)
-		a->micro_prev[a->nmicro_prev++] = holders[i];
-	return sh.n;
-}
-
-void attrib_keep(struct attrib *a, uint64_t tstate, int64_t bytes)
-{
-	keep_for(a, tstate, bytes);
-}
-
-/* The threads micro-samples will read: those of sample s that have a kernel TID (their
- * CPU baselines carry over). */
-static void set_micro_threads(struct attrib *a, const struct walk_sample *s)
-{
-	struct mthread next[MICRO_THREADS];
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nthreads && n < MICRO_THREADS; i++) {
-		int64_t tid = s->threads[i].native_id;
-		if (tid <= 0)
-			continue;
-		struct mthread m = {tid, s->threads[i].tstate, slot_for(a, tid), 0, 0};
-		for (size_t k = 0; k < a->nmicro; k++)
-			if (a->micro[k].tid == tid && a->micro[k].slot == m.slot) {
-				m.base_ns = a->micro[k].base_ns;
-				m.primed = a->micro[k].primed;
-			}
-		next[n++] = m;
-	}
-	memcpy(a->micro, next, n * sizeof *next);
-	a->nmicro = n;
-}
-
-/* What attrib_micro kept for the threads of s goes to them; the rest (threads that ended)
- * is returned, to be split like any other change. */
-static int64_t hand_out_kept(struct attrib *a, const struct walk_sample *s, int64_t *charged)
-{
-	int64_t left = a->unheld;
-
-	for (size_t k = 0; k < a->nkept; k++) {
-		size_t i = 0;
-		while (i < s->nthreads && s->threads[i].tstate != a->kept[k].tstate)
-			i++;
-		if (i < s->nthreads)
-			charged[i] += a->kept[k].bytes;
-		else
-			left += a->kept[k].bytes;
-	}
-	a->nkept = 0;
-	a->unheld = 0;
-	return left;
 }
 
 enum weight { W_FAULTS, W_CPU, W_GIL };
@@ -586,8 +284,8 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 		a->act[i].gil = s->threads[i].holds_gil || held_before(a, s->threads[i].tstate);
 	}
 	forget_gone(a);
-	int64_t left = hand_out_kept(a, s, charged);
-	set_micro_threads(a, s);
+	int64_t left = attrib_hand_out_kept(a, s, charged);
+	attrib_set_micro_threads(a, s);
 	if (!known) {
 		a->unheld = left;  /* kept for the next known delta */
 		add_holders(a, s); /* the span goes on: any of them may have held it */

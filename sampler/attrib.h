@@ -54,18 +54,29 @@ struct attrib_share {
 };
 
 /* Between stack samples: the metric changed by delta since the previous call; holders[]
- * are the thread states holding a GIL now.  Writes at most max shares into out (the rest
- * is kept for the next attrib_charge) and returns how many: the caller charges each to
- * its thread's stack as it is now.  The one thread that held the GIL at both ends (or the
- * only thread) takes it all, with no other read; otherwise the split is by CPU time
- * (schedstat, read only then), failing that over the GIL holders at either end; a change
- * nobody can be named for waits for the stack sample. */
+ * are the thread states holding a GIL now, switches the GILs' switch count
+ * (GIL_SWITCHES_UNKNOWN where the layout has none).  Writes at most max shares into out
+ * (the rest is kept for the next attrib_charge) and returns how many: the caller charges
+ * each to its thread's stack as it is now.  The one thread that held the GIL at both ends
+ * with no switch between (or the only thread) takes it all, with no other read; otherwise
+ * the split is by CPU time (schedstat, read only then; GIL holders at either end that
+ * started since the stack sample share the time the others' does not explain), failing
+ * that over the GIL holders at either end; a change nobody can be named for waits for the
+ * stack sample. */
 size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
-		    struct attrib_share *out, size_t max);
+		    uint64_t switches, struct attrib_share *out, size_t max);
 
 /* A share the caller could not charge to a stack (the thread could not be walked, or is not
  * being written yet): kept for the thread's next attrib_charge(). */
 void attrib_keep(struct attrib *a, uint64_t tstate, int64_t bytes);
+/* A thread that changed memory since the last attrib_charge() and is not one of its
+ * threads (started since): its CPU time is read by the next micro-samples too (until the
+ * next attrib_charge, which takes the threads of its sample). */
+void attrib_micro_adopt(struct attrib *a, uint64_t tstate, int64_t tid);
+/* What is kept for thread state tstate since the last attrib_charge(), taken back (0 when
+ * nothing): a thread that could not be charged a moment ago (a walk that found no frame, a
+ * thread not named yet) is charged it with its next share. */
+int64_t attrib_take_kept(struct attrib *a, uint64_t tstate);
 
 /* Hand out the shares kept by attrib_micro() to the threads of sample s, and split
  * `delta` bytes more over them: charged[i] for s->threads[i].  With ATTRIB_UNKNOWN only

@@ -10,6 +10,7 @@
 struct gil_words {
 	uint64_t locked; /* address of the 32-bit `locked` word, 0 = none (2.7) */
 	uint64_t holder; /* address of the holder pointer */
+	uint64_t sw;	 /* address of the switch counter, 0 = none */
 };
 
 struct gil_reader {
@@ -43,13 +44,19 @@ static uint64_t read_ptr(struct gil_reader *g, uint64_t addr)
 	return v;
 }
 
-static void add_gil(struct gil_reader *g, uint64_t locked, uint64_t holder)
+static void add_gil(struct gil_reader *g, uint64_t locked, uint64_t holder, uint64_t sw)
 {
 	for (size_t i = 0; i < g->ngils; i++)
 		if (g->gils[i].holder == holder)
 			return;
 	if (g->ngils < GIL_MAX && holder)
-		g->gils[g->ngils++] = (struct gil_words){locked, holder};
+		g->gils[g->ngils++] = (struct gil_words){locked, holder, sw};
+}
+
+/* The address of a field at offset off of base, 0 when the layout lacks it. */
+static uint64_t field(uint64_t base, int64_t off)
+{
+	return base && off >= 0 ? base + (uint64_t)off : 0;
 }
 
 /* 3.12+: each interpreter points to the GIL it uses (its own, or the main one's). */
@@ -61,7 +68,8 @@ static void per_interp_gils(struct gil_reader *g)
 	for (size_t k = 0; interp && k < MAX_INTERPS; k++) {
 		uint64_t gil = read_ptr(g, interp + (uint64_t)o->is_gil_ptr);
 		if (gil)
-			add_gil(g, gil + (uint64_t)o->gil_locked, gil + (uint64_t)o->gil_holder);
+			add_gil(g, gil + (uint64_t)o->gil_locked, gil + (uint64_t)o->gil_holder,
+				field(gil, o->gil_switch));
 		uint64_t next = read_ptr(g, interp + (uint64_t)o->is_next);
 		interp = next == interp ? 0 : next;
 	}
@@ -75,32 +83,44 @@ size_t gil_refresh(struct gil_reader *g)
 	g->ngils = 0;
 	if (s->runtime && o->rt_gil_locked >= 0 && o->rt_gil_holder >= 0)
 		add_gil(g, s->runtime + (uint64_t)o->rt_gil_locked,
-			s->runtime + (uint64_t)o->rt_gil_holder);
+			s->runtime + (uint64_t)o->rt_gil_holder,
+			field(s->runtime, o->rt_gil_switch));
 	else if (s->runtime && o->rt_interp_head >= 0 && o->is_gil_ptr >= 0 && o->gil_locked >= 0 &&
 		 o->gil_holder >= 0 && o->is_next >= 0)
 		per_interp_gils(g);
 	else if (s->gil_locked && s->gil_last_holder)
-		add_gil(g, s->gil_locked, s->gil_last_holder);
+		add_gil(g, s->gil_locked, s->gil_last_holder, 0);
 	else if (s->tstate_current)
-		add_gil(g, 0, s->tstate_current);
+		add_gil(g, 0, s->tstate_current, 0);
 	return g->ngils;
 }
 
-size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max)
+size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches)
 {
-	struct remote_iov iov[2 * GIL_MAX];
+	struct remote_iov iov[3 * GIL_MAX];
 	int32_t locked[GIL_MAX];
-	uint64_t holder[GIL_MAX];
+	uint64_t holder[GIL_MAX], sw[GIL_MAX], sum = 0;
 	size_t n = 0, found = 0;
+	int all_sw = g->ngils > 0;
 
 	for (size_t i = 0; i < g->ngils; i++) {
 		locked[i] = 1;
+		sw[i] = 0;
 		if (g->gils[i].locked)
 			iov[n++] = (struct remote_iov){g->gils[i].locked, &locked[i], 4, 0};
 		iov[n++] = (struct remote_iov){g->gils[i].holder, &holder[i], 8, 0};
+		if (switches && g->gils[i].sw)
+			iov[n++] = (struct remote_iov){g->gils[i].sw, &sw[i], 8, 0};
+		all_sw = all_sw && g->gils[i].sw;
 	}
+	if (switches)
+		*switches = GIL_SWITCHES_UNKNOWN;
 	if (n == 0 || remote_readv(g->r, iov, n) != n)
 		return 0;
+	for (size_t i = 0; i < g->ngils; i++)
+		sum += sw[i];
+	if (switches && all_sw)
+		*switches = sum == GIL_SWITCHES_UNKNOWN ? 0 : sum;
 	for (size_t i = 0; i < g->ngils && found < max; i++)
 		if (locked[i] == 1 && holder[i])
 			out[found++] = holder[i];

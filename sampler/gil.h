@@ -6,7 +6,8 @@
  * one batched call: 3.7 - 3.11 `_PyRuntime.ceval.gil`, 3.12+ `interp->ceval.gil` (a
  * pointer, one GIL per interpreter that has its own), 3.6 the statics `gil_locked` /
  * `gil_last_holder`, 2.7 `_PyThreadState_Current` (NULL while nobody holds it).
- * `last_holder` is not cleared on release: it counts only while `locked` is 1. */
+ * `last_holder` is not cleared on release: it counts only while `locked` is 1.  Where the
+ * layout has it, each GIL's `switch_number` is read in the same call. */
 #ifndef TG_GIL_H
 #define TG_GIL_H
 
@@ -27,8 +28,13 @@ void gil_free(struct gil_reader *g);
  * every stack sample.  Returns how many GILs are known. */
 size_t gil_refresh(struct gil_reader *g);
 
+#define GIL_SWITCHES_UNKNOWN UINT64_MAX
+
 /* The thread states holding a GIL now, at most max into out; returns how many (0 when
- * nobody holds one, or it cannot be read). */
-size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max);
+ * nobody holds one, or it cannot be read).  When switches is not NULL it gets the sum of
+ * the GILs' `switch_number` (3.7+: counts each time a GIL is taken by another thread than
+ * its last holder), or GIL_SWITCHES_UNKNOWN: a holder seen at two readings with the same
+ * count held its GIL throughout. */
+size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches);
 
 #endif

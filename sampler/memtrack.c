@@ -211,17 +211,17 @@ static int quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
  * rest is kept for the stack sample. */
 static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_share *out, size_t max)
 {
-	uint64_t holders[GIL_MAX];
-	size_t n = gil_holders(mt->gil, holders, GIL_MAX), shares = 0;
+	uint64_t holders[GIL_MAX], switches;
+	size_t n = gil_holders(mt->gil, holders, GIL_MAX, &switches), shares = 0;
 
 	if (mt->have_quick && value != mt->prev_quick) {
 		int64_t d = (int64_t)(value - mt->prev_quick);
 		int64_t w = (int64_t)((double)d * mt->weight);
-		shares = attrib_micro(mt->attrib, w, holders, n, out, max);
+		shares = attrib_micro(mt->attrib, w, holders, n, switches, out, max);
 		mt->stats.burst_bytes += d;
 		mt->burst_charged += w;
 	} else {
-		attrib_micro(mt->attrib, 0, holders, n, out, 0); /* the holders, for next time */
+		attrib_micro(mt->attrib, 0, holders, n, switches, out, 0); /* for next time */
 	}
 	mt->prev_quick = value;
 	mt->have_quick = 1;
@@ -360,6 +360,16 @@ void memtrack_micro_spent(struct memtrack *mt, double seconds)
 void memtrack_keep(struct memtrack *mt, uint64_t tstate, int64_t bytes)
 {
 	attrib_keep(mt->attrib, tstate, bytes);
+}
+
+void memtrack_adopt(struct memtrack *mt, uint64_t tstate, int64_t tid)
+{
+	attrib_micro_adopt(mt->attrib, tstate, tid);
+}
+
+int64_t memtrack_take_kept(struct memtrack *mt, uint64_t tstate)
+{
+	return attrib_take_kept(mt->attrib, tstate);
 }
 
 static void fill_row(struct memtrack_row *row, uint64_t rss, uint64_t anon,

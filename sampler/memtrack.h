@@ -91,8 +91,14 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 /* Time the caller spent charging a micro-sample's shares (walks), for the statistics. */
 void memtrack_micro_spent(struct memtrack *mt, double seconds);
 
-/* A share that could not be charged to a stack: kept for the stack sample. */
+/* A share that could not be charged to a stack: kept for the stack sample, unless the
+ * thread's next share takes it back first (memtrack_take_kept: the bytes kept for tstate,
+ * 0 when none). */
 void memtrack_keep(struct memtrack *mt, uint64_t tstate, int64_t bytes);
+int64_t memtrack_take_kept(struct memtrack *mt, uint64_t tstate);
+/* A thread the stack sample did not list, walked for a share: its CPU time counts in the
+ * next splits (attrib_micro_adopt). */
+void memtrack_adopt(struct memtrack *mt, uint64_t tstate, int64_t tid);
 
 /* At a stack sample, before the stack walk: read the memory into row (final: the last row
  * of the recording, with a pool walk whatever the budget, so that the growth over the

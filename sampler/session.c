@@ -16,6 +16,8 @@
 #define NAMED_TIDS_CAP 4096
 /* The thread registry is read at most this often while every thread has a name. */
 #define NAMES_MIN_AGE_NS 250000000u
+/* ... and at most this often for threads new between stack samples. */
+#define FRESH_NAMES_MIN_NS 1000000u
 
 static int check_exists(pid_t pid, struct tg_err *err)
 {
@@ -201,6 +203,53 @@ static void note_named(struct session *s, int64_t tid)
 static int was_named(const struct session *s, int64_t tid)
 {
 	return s->named_tids && s->named_tids[named_slot(s, tid)] == tid;
+}
+
+/* May the registry be read again for thread state tstate?  Not if it was read for it less
+ * than FRESH_NAMES_MIN_NS ago (a thread not registered yet would have it read at every
+ * micro-sample); other threads are not held back by it. */
+static int fresh_due(struct session *s, uint64_t tstate, uint64_t now)
+{
+	size_t n = sizeof s->fresh / sizeof s->fresh[0];
+
+	for (size_t i = 0; i < n; i++)
+		if (s->fresh[i].tstate == tstate) {
+			if (now - s->fresh[i].at < FRESH_NAMES_MIN_NS)
+				return 0;
+			s->fresh[i].at = now;
+			return 1;
+		}
+	s->fresh[s->fresh_next % n].tstate = tstate;
+	s->fresh[s->fresh_next++ % n].at = now;
+	return 1;
+}
+
+/* The kernel's name of a thread, else Thread-<ident>; 0: not final. */
+static int fallback_name(struct session *s, const struct walk_thread *th, struct buf *out)
+{
+	if (th->native_id <= 0 || read_comm(s->pid, th->native_id, out) < 0)
+		buf_addf(out, "Thread-%llx", (unsigned long long)th->thread_id);
+	return 0;
+}
+
+int session_fresh_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)
+{
+	int64_t native = 0;
+	uint64_t now = taskclock_now();
+
+	if (th->native_id <= 0)
+		return fallback_name(s, th, out);
+	const char *name =
+	    threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
+	if (!(name && native == th->native_id) && fresh_due(s, th->tstate, now)) {
+		threadnames_refresh(s->names, walker_pyobj(s->walker), th->interp);
+		name = threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
+	}
+	if (!name || native != th->native_id)
+		return fallback_name(s, th, out);
+	note_named(s, th->native_id);
+	buf_addstr(out, name);
+	return 1;
 }
 
 int session_thread_name(struct session *s, const struct walk_thread *th, struct buf *out)

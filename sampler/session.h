@@ -32,7 +32,12 @@ struct session {
 	struct trace *trace;
 	struct walker *walker;
 	struct thread_names *names;
-	uint64_t names_at;   /* monotonic ns just before the names were last read; 0: never */
+	uint64_t names_at; /* monotonic ns just before the names were last read; 0: never */
+	/* threads new between samples whose names were last read for, and when (a ring) */
+	struct {
+		uint64_t tstate, at;
+	} fresh[8];
+	unsigned fresh_next;
 	int64_t *named_tids; /* TIDs of threads named in this session (open addressing) */
 	size_t named_n;
 };
@@ -59,6 +64,15 @@ void session_clear(struct session *s);
  * times a second while every thread of the sample has its entry (a new thread, or one
  * that reuses a dead one's ident, has not: its name is read at once). */
 void session_refresh_names(struct session *s, struct walk_sample *sample);
+/* The name of a thread first seen between stack samples (the thread that changed memory in
+ * a micro-sample: a server's thread per request may live a millisecond, never seen by a
+ * stack sample), read while the target runs, so taken only when the registry entry's
+ * Thread._native_id is the thread's own kernel TID (a dead thread's entry, or a freed Thread
+ * read mid-change, is not): 1 then, with the name appended to out.  The registry is read
+ * again for it (at most once a millisecond per thread) unless it has that entry already.  Otherwise
+ * the fallback (comm) is appended and 0 returned, so the thread waits for a name like any
+ * other (always, without a kernel TID or on versions without _native_id, before 3.8). */
+int session_fresh_thread_name(struct session *s, const struct walk_thread *th, struct buf *out);
 /* The display name of a sampled thread: threading's name, else the kernel's comm, else
  * "Thread-<ident>".  Appends to out; returns 1 when the name is final: threading's name,
  * or the fallback when the interpreter has no threading module. */

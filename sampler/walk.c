@@ -898,7 +898,7 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	s->ninterps = 0;
 	s->nreused = 0;
 	w->clock_fds = 0;
-	h.n = gil_holders(w->gil, h.tstate, GIL_MAX);
+	h.n = gil_holders(w->gil, h.tstate, GIL_MAX, NULL);
 	s->gil_holder = h.n ? h.tstate[0] : 0;
 	if (!interp)
 		return tg_err_set(

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sampler/attrib.h"
+#include "sampler/gil.h"
 
 #define MIB (1u << 20)
 
@@ -103,9 +104,9 @@ Test(attrib, micro_split_follows_cpu_time)
 	struct attrib *a = attrib_new(getpid());
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged); /* baselines, and the threads micro-samples read */
-	attrib_micro(a, 0, NULL, 0, NULL, 0);
+	attrib_micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	usleep(20000);
-	attrib_micro(a, 1000000, NULL, 0, NULL, 0);
+	attrib_micro(a, 1000000, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert_eq(charged[0] + charged[1], 1000000, "nothing lost");
 	cr_assert_gt(charged[0], 900000, "the spinning thread ran: %lld, the sleeper %lld",
@@ -158,22 +159,22 @@ Test(attrib, gil_rules_without_tids)
 	sample_of(&s, th, w, 3);
 	attrib_charge(a, &s, 0, charged);
 	holder = th[1].tstate;
-	attrib_micro(a, 0, &holder, 1, NULL, 0);
-	attrib_micro(a, 500, &holder, 1, NULL, 0);
+	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	attrib_micro(a, 500, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert(charged[0] == 0 && charged[1] == 500 && charged[2] == 0, "held throughout");
 
 	/* the GIL changed hands within the micro interval: both ends share */
 	holder = th[2].tstate;
-	attrib_micro(a, 1000, &holder, 1, NULL, 0);
+	attrib_micro(a, 1000, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert(charged[1] == 500 && charged[2] == 500, "%lld %lld", (long long)charged[1],
 		  (long long)charged[2]);
 
 	/* nobody held it at either end: the change waits for the stack sample, which gives
 	 * it to the GIL holder of the previous or current sample */
-	attrib_micro(a, 0, NULL, 0, NULL, 0);
-	attrib_micro(a, 300, NULL, 0, NULL, 0);
+	attrib_micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	attrib_micro(a, 300, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	th[0].holds_gil = 1;
 	attrib_charge(a, &s, 100, charged);
 	cr_assert(charged[0] == 400 && charged[1] == 0 && charged[2] == 0, "%lld",
@@ -182,16 +183,16 @@ Test(attrib, gil_rules_without_tids)
 	/* unknown delta: the micro shares are handed out, the rest waits */
 	th[0].holds_gil = 0;
 	holder = th[1].tstate;
-	attrib_micro(a, 0, &holder, 1, NULL, 0);
-	attrib_micro(a, 70, &holder, 1, NULL, 0);
+	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	attrib_micro(a, 70, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, ATTRIB_UNKNOWN, charged);
 	cr_assert(charged[1] == 70 && charged[0] == 0 && charged[2] == 0);
 
 	/* a thread that ended: its share is split again over those present that held the GIL
 	 * since the last known change (the first thread, before the unknown one; the third
 	 * now) */
-	attrib_micro(a, 0, &holder, 1, NULL, 0);
-	attrib_micro(a, 90, &holder, 1, NULL, 0);
+	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	attrib_micro(a, 90, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	th[1] = th[2];
 	s.nthreads = 2;
 	th[1].holds_gil = 1;
@@ -223,13 +224,79 @@ Test(attrib, micro_shares_go_to_the_caller)
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged);
 	holder = th[0].tstate;
-	cr_assert_eq(attrib_micro(a, 0, &holder, 1, sh, 4), 0, "no change, no share");
-	cr_assert_eq(attrib_micro(a, 4096, &holder, 1, sh, 4), 1);
+	cr_assert_eq(attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 0,
+		     "no change, no share");
+	cr_assert_eq(attrib_micro(a, 4096, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 1);
 	cr_assert(sh[0].tstate == th[0].tstate && sh[0].bytes == 4096);
 	/* a share the caller could not place waits for the stack sample */
 	attrib_keep(a, th[1].tstate, -100);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert(charged[0] == 0 && charged[1] == -100, "%lld %lld", (long long)charged[0],
 		  (long long)charged[1]);
+	attrib_free(a);
+}
+
+/* The holder at both ends let go of the GIL between (its switch count moved): another
+ * thread may have made the change, so it is not the sole runner; a thread that ran all
+ * the while (here a spinner with CPU time) gets its part. */
+Test(attrib, switch_between_readings_is_not_sole_holder)
+{
+	struct worker spin;
+	struct worker *w[2] = {NULL, &spin};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+	struct attrib_share sh[4];
+	uint64_t holder;
+	struct attrib *a = attrib_new(getpid());
+
+	start(&spin, 0);
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged);
+	holder = th[0].tstate;
+	attrib_micro(a, 0, &holder, 1, 6, sh, 4);
+	attrib_micro(a, 1, &holder, 1, 7, sh, 4); /* a CPU split: the baselines are read */
+	cr_assert_eq(attrib_micro(a, 100, &holder, 1, 7, sh, 4), 1, "no switch: sole holder");
+	cr_assert(sh[0].tstate == th[0].tstate && sh[0].bytes == 100);
+	usleep(20000);
+	size_t n = attrib_micro(a, 100000, &holder, 1, 8, sh, 4);
+	int64_t spinner = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].tstate == th[1].tstate)
+			spinner += sh[i].bytes;
+	cr_assert_gt(spinner, 50000, "the spinner ran meanwhile: %lld", (long long)spinner);
+	stop(&spin);
+	attrib_free(a);
+}
+
+/* A GIL holder that no stack sample listed (a thread started since, as per request) has
+ * no CPU reading: it shares the time the known threads' CPU does not explain. */
+Test(attrib, fresh_holder_shares_unexplained_time)
+{
+	struct worker sleepers[2];
+	struct worker *w[2] = {&sleepers[0], &sleepers[1]};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+	struct attrib_share sh[4];
+	uint64_t fresh = 0x9000, known;
+	struct attrib *a = attrib_new(getpid());
+
+	start(&sleepers[0], 1);
+	start(&sleepers[1], 1);
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged);
+	known = th[0].tstate;
+	attrib_micro(a, 0, &known, 1, 6, sh, 4);
+	attrib_micro(a, 1, &known, 1, 7, sh, 4); /* a CPU split: the baselines are read */
+	usleep(20000);
+	size_t n = attrib_micro(a, 1000, &fresh, 1, GIL_SWITCHES_UNKNOWN, sh, 4);
+	int64_t got = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].tstate == fresh)
+			got += sh[i].bytes;
+	cr_assert_gt(got, 900, "the fresh holder ran, the sleepers hardly: %lld", (long long)got);
+	stop(&sleepers[0]);
+	stop(&sleepers[1]);
 	attrib_free(a);
 }

@@ -1,0 +1,43 @@
+/* recproc_int.h: a recorded process's state, shared by recproc.c (its run) and
+ * recproc_meta.c (its meta file).  Not an API: recproc.h is. */
+#ifndef TG_RECPROC_INT_H
+#define TG_RECPROC_INT_H
+
+#include "common/buf.h"
+#include "sampler/memtrack.h"
+#include "sampler/recproc.h"
+#include "sampler/session.h"
+#include "sampler/tracker.h"
+#include "sampler/walk.h"
+
+struct recproc {
+	const struct record_opts *opts;
+	pid_t pid, parent;
+	int micro; /* memory micro-samples between stack samples */
+	struct session s;
+	struct output *out;
+	struct tracker *tracker;
+	struct memtrack *mem;
+	struct walk_sample sample;
+	struct walk_sample one, again; /* a thread walked between samples; a second walk */
+	int64_t *charged;
+	size_t charged_cap;
+	double last_process_row;
+	uint64_t samples, failed_samples;
+	uint64_t paused_samples, pause_missed; /* --consistent */
+	uint64_t closed_at_end;		       /* frames still running when recording ended */
+	uint64_t suspect_returns, held_walks;  /* of trackers freed (exec) */
+	double ended;			       /* when the recording of it ended (Unix time) */
+	double paused_s;
+	size_t last_nthreads;
+	double started;
+	double exec_since; /* > 0: exec'd into Python, interpreter not found yet */
+	struct buf cmdline;
+};
+
+/* meta, rewritten whole (final: the recording ended, its totals are in). */
+int recproc_write_meta(struct recproc *p, int final, struct tg_err *err);
+/* process.alloc's header for this run. */
+int recproc_write_alloc_header(struct recproc *p, struct tg_err *err);
+
+#endif
