@@ -2,15 +2,19 @@
 # Each directory's *.c files are picked up by wildcard: add a file, it is built.
 
 CC       ?= cc
-PKGS     := libdw libelf
+PKGS     := libdw libelf libprotobuf-c zlib
 CSTD     := -std=gnu11
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation
-CPPFLAGS := -I. -D_GNU_SOURCE -pthread
+CPPFLAGS := -I. -Ibuild/gen -D_GNU_SOURCE -pthread
 OPT      ?= -O2 -g
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 MODULES  := common attach symbols sampler render builtin
-LIB_SRC  := $(foreach d,$(MODULES),$(wildcard $(d)/*.c))
+# Code generated from .proto files (protoc-c), into build/gen/, built as part of the library.
+PROTO    := render/profile.proto
+GEN_SRC  := $(PROTO:%.proto=build/gen/%.pb-c.c)
+GEN_HDR  := $(PROTO:%.proto=build/gen/%.pb-c.h)
+LIB_SRC  := $(foreach d,$(MODULES),$(wildcard $(d)/*.c)) $(GEN_SRC)
 MAIN_SRC := tgattach.c
 UNIT_SRC := $(wildcard tests/unit/*.c) $(wildcard tests/world/*.c)
 E2E_SRC  := $(wildcard tests/e2e/*.c)
@@ -42,6 +46,14 @@ deps:
 
 $(BIN): $(LIB_OBJ) $(B)/$(MAIN_SRC:.c=.o)
 	$(CC) $(OPT) -o $@ $^ $(PKG_LIBS) -pthread -lm
+
+build/gen/%.pb-c.c build/gen/%.pb-c.h: %.proto
+	@mkdir -p build/gen
+	@echo "  PROTOC  $<"
+	@protoc-c --c_out=build/gen $<
+
+# every object may include a generated header: they exist before anything is compiled
+$(LIB_SRC:%.c=$(B)/%.o) $(LIB_SRC:%.c=$(BA)/%.o) $(LIB_SRC:%.c=build/fuzz/%.o): | $(GEN_HDR)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -94,6 +106,7 @@ $(B)/gen-offsets: $(LIB_OBJ) $(B)/tools/gen-offsets.o
 asan: $(BA)/tgattach
 
 test: deps roots
+	@sh tools/npmdeps.sh
 	@$(MAKE) --no-print-directory $(BIN) $(BA)/tgattach $(BA)/unit-tests $(BA)/e2e-tests $(FUZZ_BINS)
 	@TG_ROOTS=$(ROOTS) sh tests/run.sh
 

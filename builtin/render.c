@@ -19,6 +19,7 @@ static const struct render_cmd render_cmds[] = {
     {"top", render_top, "functions ranked by the memory they gained, per thread (text)"},
     {"collapsed", render_collapsed, "folded stacks for flamegraph.pl and speedscope"},
     {"speedscope", render_speedscope, "speedscope JSON, one evented profile per thread"},
+    {"pprof", render_pprof, "pprof profile (gzip protobuf): time and memory per stack"},
     {"decorate-stack", render_decorate_stack,
      "the calls under the call that produced one return, with time and memory"},
 };

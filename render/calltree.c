@@ -8,7 +8,7 @@
 struct node {
 	uint32_t parent, frame;
 	uint32_t first_child, last_child, next;
-	double weight;
+	double weight[CALLTREE_WEIGHTS];
 };
 
 struct calltree {
@@ -75,7 +75,8 @@ static uint32_t add(struct calltree *t, uint32_t parent, uint32_t frame)
 		t->cap = t->cap ? t->cap * 2 : 1024;
 		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
 	}
-	t->v[t->n++] = (struct node){parent, frame, CALLTREE_NONE, CALLTREE_NONE, CALLTREE_NONE, 0};
+	t->v[t->n++] =
+	    (struct node){parent, frame, CALLTREE_NONE, CALLTREE_NONE, CALLTREE_NONE, {0}};
 	if (parent == CALLTREE_NONE) {
 		last = &t->last_root;
 		if (t->first_root == CALLTREE_NONE)
@@ -109,9 +110,17 @@ uint32_t calltree_child(struct calltree *t, uint32_t parent, uint32_t frame)
 	return id;
 }
 
-void calltree_add(struct calltree *t, uint32_t node, double weight)
+void calltree_add(struct calltree *t, uint32_t node, int k, double weight)
 {
-	t->v[node].weight += weight;
+	t->v[node].weight[k] += weight;
+}
+
+static int weighed(const struct node *n)
+{
+	for (int k = 0; k < CALLTREE_WEIGHTS; k++)
+		if (n->weight[k] != 0)
+			return 1;
+	return 0;
 }
 
 int calltree_walk(const struct calltree *t, calltree_fn fn, void *ctx, struct tg_err *err)
@@ -128,7 +137,7 @@ int calltree_walk(const struct calltree *t, calltree_fn fn, void *ctx, struct tg
 			path = xrealloc(path, cap * sizeof *path);
 		}
 		path[depth] = n->frame;
-		if (n->weight != 0 && (rc = fn(ctx, path, depth + 1, n->weight, err)) < 0)
+		if (weighed(n) && (rc = fn(ctx, path, depth + 1, n->weight, err)) < 0)
 			break;
 		if (n->first_child != CALLTREE_NONE) {
 			id = n->first_child;

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "render/calltree.h"
+#include "render/calltree_replay.h"
 #include "render/cli.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
@@ -22,8 +23,6 @@
 #include "render/recording.h"
 #include "render/replay.h"
 #include "render/text.h"
-
-#define DEFAULT_INTERVAL 0.01
 
 enum weight { W_SAMPLES, W_TIME, W_BYTES, W_FREED };
 
@@ -47,7 +46,8 @@ struct collapsed {
 	const char *prefix; /* the thread frame, or NULL */
 	size_t prefix_len;
 	double per_unit; /* weight = self time * per_unit (samples, time) */
-	unsigned long malformed, stray, lines;
+	struct calltree_replay_counts counts;
+	unsigned long lines;
 };
 
 static void usage(FILE *fp)
@@ -145,32 +145,22 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 	return 0;
 }
 
-/* Seconds per sample: --interval, else the recording's rate, else 10 ms. */
-static double sample_interval(const struct collapsed_opts *o, const struct recording *r)
+static void weigh(void *ctx, const struct replay_event *ev, double *w)
 {
-	struct buf rate = BUF_INIT;
-	double hz = 0;
+	const struct collapsed *c = ctx;
 
-	if (o->interval > 0)
-		return o->interval;
-	if (recording_meta(r, "rate_hz", &rate))
-		hz = strtod(buf_cstr(&rate), NULL);
-	buf_free(&rate);
-	return isfinite(hz) && hz > 0 && hz <= 1e6 ? 1 / hz : DEFAULT_INTERVAL;
-}
-
-static double weight_of(const struct collapsed *c, const struct replay_event *ev)
-{
 	switch (c->o->weight) {
 	case W_SAMPLES:
 	case W_TIME:
-		return ev->self_time * c->per_unit;
+		w[0] = ev->self_time * c->per_unit;
+		break;
 	case W_BYTES:
-		return (double)ev->self_delta;
+		w[0] = (double)ev->self_delta;
+		break;
 	case W_FREED:
-		return -(double)ev->self_delta;
+		w[0] = -(double)ev->self_delta;
+		break;
 	}
-	return 0;
 }
 
 /* "FUNC (FILE:LINE)", names escaped for the folded format. */
@@ -196,10 +186,11 @@ static void add_frame(struct collapsed *c, uint32_t id)
 	buf_add(&c->line, c->ftext[id], c->ftext_len[id]);
 }
 
-static int write_stack(void *ctx, const uint32_t *path, size_t n, double weight, struct tg_err *err)
+static int write_stack(void *ctx, const uint32_t *path, size_t n, const double *weights,
+		       struct tg_err *err)
 {
 	struct collapsed *c = ctx;
-	long long w = llround(weight);
+	long long w = llround(weights[0]);
 
 	(void)err;
 	if (w <= 0)
@@ -229,41 +220,10 @@ static int flush_tree(struct collapsed *c, struct tg_err *err)
 	return rc;
 }
 
-/* Node ids of the open calls, by depth. */
-struct path {
-	uint32_t *v;
-	size_t cap;
-};
-
 static int replay_thread(struct collapsed *c, const struct rec_thread *t, struct tg_err *err)
 {
-	struct replay *r =
-	    replay_open(t->mem, t->stack, c->frames, c->o->strict ? PAIR_STRICT : 0, err);
-	struct replay_event ev;
-	struct path p = {NULL, 0};
-	int rc;
-
-	if (!r)
-		return -1;
-	while ((rc = replay_next(r, &ev, err)) == 1) {
-		if (ev.kind == PAIR_OPEN) {
-			if (ev.depth >= p.cap) {
-				p.cap = p.cap ? p.cap * 2 : 256;
-				while (p.cap <= ev.depth)
-					p.cap *= 2;
-				p.v = xrealloc(p.v, p.cap * sizeof *p.v);
-			}
-			uint32_t parent = ev.depth ? p.v[ev.depth - 1] : CALLTREE_NONE;
-			p.v[ev.depth] = calltree_child(c->tree, parent, ev.frame);
-		} else {
-			calltree_add(c->tree, p.v[ev.depth], weight_of(c, &ev));
-		}
-	}
-	c->malformed += replay_malformed(r);
-	c->stray += replay_stray_returns(r);
-	replay_close(r);
-	free(p.v);
-	return rc;
+	return calltree_replay(c->tree, c->frames, t, c->o->strict ? PAIR_STRICT : 0, weigh, c,
+			       &c->counts, err);
 }
 
 static int do_threads(struct collapsed *c, const struct recording *rec, struct tg_err *err)
@@ -302,12 +262,12 @@ static void report(const struct collapsed *c, const struct recording *rec)
 		fprintf(stderr, "thread %s: no .stack file, left out\n", buf_cstr(&shown));
 		buf_free(&shown);
 	}
-	if (c->malformed)
-		fprintf(stderr, "%lu malformed line%s skipped\n", c->malformed,
-			c->malformed == 1 ? "" : "s");
-	if (c->stray)
+	if (c->counts.malformed)
+		fprintf(stderr, "%lu malformed line%s skipped\n", c->counts.malformed,
+			c->counts.malformed == 1 ? "" : "s");
+	if (c->counts.stray)
 		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
-			c->stray, c->stray == 1 ? "" : "s");
+			c->counts.stray, c->counts.stray == 1 ? "" : "s");
 	fprintf(stderr, "%lu stack%s written\n", c->lines, c->lines == 1 ? "" : "s");
 }
 
@@ -324,7 +284,7 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 		return -1;
 	if (recording_need_stacks(&rec, "collapsed", err) < 0)
 		goto out;
-	c.per_unit = o->weight == W_TIME ? 1e6 : 1 / sample_interval(o, &rec);
+	c.per_unit = o->weight == W_TIME ? 1e6 : 1 / recording_interval(&rec, o->interval);
 	if (outfile_open(&c.out, o->output, err) < 0)
 		goto out;
 	c.frames = frames_new();

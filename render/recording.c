@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -222,6 +223,26 @@ int recording_first_time(const struct recording *r, unsigned which, double *t0, 
 	if (!found)
 		return tg_err_set(err, TG_E_DATA, "no data: the files hold no well-formed line");
 	return 0;
+}
+
+double recording_meta_number(const struct recording *r, const char *key)
+{
+	struct buf v = BUF_INIT;
+	double x = 0;
+
+	if (recording_meta(r, key, &v))
+		x = strtod(buf_cstr(&v), NULL);
+	buf_free(&v);
+	return isfinite(x) ? x : 0;
+}
+
+double recording_interval(const struct recording *r, double given)
+{
+	double hz = recording_meta_number(r, "rate_hz");
+
+	if (given > 0)
+		return given;
+	return hz > 0 && hz <= 1e6 ? 1 / hz : 0.01;
 }
 
 int recording_meta(const struct recording *r, const char *key, struct buf *out)

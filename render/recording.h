@@ -49,6 +49,11 @@ int recording_first_time(const struct recording *r, unsigned which, double *t0, 
  * returns whether there was one. */
 int recording_meta(const struct recording *r, const char *key, struct buf *out);
 
+/* A number from meta (strtod of the value; 0 when missing or not finite). */
+double recording_meta_number(const struct recording *r, const char *key);
+/* Seconds per sample: given when > 0 (an --interval), else 1/rate_hz from meta, else 10 ms. */
+double recording_interval(const struct recording *r, double given);
+
 /* "PID 5151" when the directory is named by a number, else "recording NAME"; then, if meta
  * has a command line, ": CMDLINE" cut to about max bytes. */
 void recording_title(const struct recording *r, size_t max, struct buf *out);

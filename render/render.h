@@ -9,6 +9,7 @@ int render_alloc(int argc, char **argv);
 int render_top(int argc, char **argv);
 int render_collapsed(int argc, char **argv);
 int render_speedscope(int argc, char **argv);
+int render_pprof(int argc, char **argv);
 int render_decorate_stack(int argc, char **argv);
 
 #endif

@@ -48,7 +48,7 @@ struct walked {
 	size_t n;
 };
 
-static int collect(void *ctx, const uint32_t *frames, size_t n, double w, struct tg_err *err)
+static int collect(void *ctx, const uint32_t *frames, size_t n, const double *w, struct tg_err *err)
 {
 	struct walked *x = ctx;
 	int len = 0;
@@ -57,7 +57,7 @@ static int collect(void *ctx, const uint32_t *frames, size_t n, double w, struct
 	for (size_t i = 0; i < n; i++)
 		len += snprintf(x->text[x->n] + len, sizeof x->text[0] - (size_t)len, "%s%u",
 				i ? ";" : "", frames[i]);
-	snprintf(x->text[x->n] + len, sizeof x->text[0] - (size_t)len, " %g", w);
+	snprintf(x->text[x->n] + len, sizeof x->text[0] - (size_t)len, " %g %g", w[0], w[1]);
 	x->n++;
 	return 0;
 }
@@ -74,17 +74,20 @@ Test(render_calltree, depth_first_in_order_of_first_sight)
 	uint32_t e = calltree_child(t, CALLTREE_NONE, 5);
 
 	cr_assert_eq(calltree_child(t, a, 2), ab);
-	calltree_add(t, a, 1);
-	calltree_add(t, abd, 2);
-	calltree_add(t, ac, 3);
-	calltree_add(t, e, 4);
-	calltree_add(t, abd, 0.5);
+	calltree_add(t, a, 0, 1);
+	calltree_add(t, abd, 0, 2);
+	calltree_add(t, ac, 0, 3);
+	calltree_add(t, e, 0, 4);
+	calltree_add(t, abd, 0, 0.5);
+	calltree_add(t, abd, 1, -7);
+	calltree_add(t, ab, 1, 9);
+	calltree_add(t, ab, 1, -9); /* weights that cancel out: not walked */
 	cr_assert_eq(calltree_walk(t, collect, &x, &err), 0);
 	cr_assert_eq(x.n, 4); /* ab has no weight of its own */
-	cr_assert_str_eq(x.text[0], "1 1");
-	cr_assert_str_eq(x.text[1], "1;2;4 2.5");
-	cr_assert_str_eq(x.text[2], "1;3 3");
-	cr_assert_str_eq(x.text[3], "5 4");
+	cr_assert_str_eq(x.text[0], "1 1 0");
+	cr_assert_str_eq(x.text[1], "1;2;4 2.5 -7");
+	cr_assert_str_eq(x.text[2], "1;3 3 0");
+	cr_assert_str_eq(x.text[3], "5 4 0");
 	cr_assert_eq(calltree_size(t), 5);
 	calltree_free(t);
 }
