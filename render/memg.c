@@ -47,6 +47,11 @@ static void usage(FILE *fp)
 	      "  --peak-delta-value KB        ...or KB away from the thread's last label\n"
 	      "                               (defaults 60 and 500; memg.txt lists all peaks)\n"
 	      "  --cap KB                     clip thread values to [-KB, KB] (default: none)\n"
+	      "  --series N                   threads whose names differ only by numbers are\n"
+	      "                               one series ('Thread-N (handler) (170 threads)');\n"
+	      "                               the N series with the largest values are drawn\n"
+	      "                               in colour, the rest in grey as 'other threads'\n"
+	      "                               (default 12)\n"
 	      "  --no-process                 leave out the process RSS line\n"
 	      "  --time-from T, --time-to T   time range: Unix seconds, +SECONDS after the\n"
 	      "                               first event, or 'YYYY-MM-DD HH:MM:SS' local time\n"
@@ -64,6 +69,7 @@ enum {
 	OPT_PEAK_DT,
 	OPT_PEAK_DV,
 	OPT_CAP,
+	OPT_SERIES,
 	OPT_NO_PROCESS,
 	OPT_FROM,
 	OPT_TO,
@@ -84,6 +90,7 @@ static const struct option long_opts[] = {
     {"peak-delta-value", required_argument, NULL, OPT_PEAK_DV},
     {"peak_delta_value", required_argument, NULL, OPT_PEAK_DV},
     {"cap", required_argument, NULL, OPT_CAP},
+    {"series", required_argument, NULL, OPT_SERIES},
     {"no-process", no_argument, NULL, OPT_NO_PROCESS},
     {"no_process", no_argument, NULL, OPT_NO_PROCESS},
     {"time-from", required_argument, NULL, OPT_FROM},
@@ -120,6 +127,12 @@ static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err
 		return cli_nonneg("--peak-delta-value", arg, &o->peak_dv, err);
 	case OPT_CAP:
 		return nonneg_ll("--cap", arg, &o->cap, err);
+	case OPT_SERIES:
+		if (nonneg_ll("--series", arg, &o->series, err) < 0)
+			return -1;
+		if (o->series < 1 || o->series > 1000)
+			return tg_err_set(err, TG_E_USAGE, "--series: 1 to 1000, not '%s'", arg);
+		return 0;
 	case OPT_NO_PROCESS:
 		o->no_process = 1;
 		return 0;
@@ -149,6 +162,7 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 	o->peak = 200;
 	o->peak_dt = 60;
 	o->peak_dv = 500;
+	o->series = MEMG_SERIES;
 	o->format = PLOT_SVG;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {

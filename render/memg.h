@@ -30,6 +30,8 @@
 #define MEMG_LABEL_ROWS 16
 /* Processes drawn one by one (threads and RSS) in a tree; the rest are one summed line. */
 #define MEMG_MAX_PROCS 20
+/* Thread series drawn in colour by default (--series); the others in grey, one key entry. */
+#define MEMG_SERIES 12
 
 struct memg_opts {
 	const char *outdir;
@@ -38,6 +40,7 @@ struct memg_opts {
 	double peak_dt;	  /* s */
 	double peak_dv;	  /* KB */
 	long long cap;	  /* KB, 0 = none */
+	long long series; /* thread series (groups) drawn in colour */
 	int no_process;
 	int strict;
 	int children;
@@ -51,6 +54,7 @@ struct memg_series {
 	size_t thread;	/* index among threads; for a process line, among process lines */
 	long pid;	/* of a process line in a tree, else 0 */
 	char *title;
+	long long top; /* a thread's largest |value| drawn (KB): the groups are ranked by it */
 };
 
 /* One recording directory OUTDIR/PID of a process tree. */
@@ -121,7 +125,7 @@ void memg_tree_free(struct memg_tree *t);
 /* memg_other.c: the RSS of the processes not drawn, summed, as one series. */
 int memg_read_other(struct memg_plot *p, struct tg_err *err);
 
-/* memg_script.c */
+/* memg_script.c; threads drawn grouped (memg_group.h). */
 void memg_script(const struct memg_plot *p, struct buf *s);
 
 #endif

@@ -51,6 +51,7 @@ void memg_add_series(struct memg_plot *p, int block, int is_process, size_t inde
 	s->thread = index;
 	s->pid = pid;
 	s->title = xstrdup(title);
+	s->top = 0;
 }
 
 static void peak_text(struct buf *b, const struct tg_rec *rec)
@@ -90,7 +91,8 @@ static long long cap_kb(long long kb, long long cap)
 	return kb > cap ? cap : kb < -cap ? -cap : kb;
 }
 
-static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, struct tg_err *err)
+static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, long long *top,
+		       struct tg_err *err)
 {
 	struct tg_rec rec = TG_REC_INIT;
 	struct zero_run z = {0, 0};
@@ -104,6 +106,8 @@ static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, str
 		long long kb = kb_floor(rec.value);
 		long long y = cap_kb(kb, p->o->cap);
 		thread_point(p, &z, rec.time, y);
+		if (llabs(y) > *top)
+			*top = llabs(y);
 		if (llabs(kb) > p->o->peak) {
 			peak_text(&what, &rec);
 			struct peak pk = {rec.time, thread, seq, kb, y, what.data, what.len, 0, 0};
@@ -157,12 +161,15 @@ static int do_thread(struct memg_plot *p, const struct rec_thread *t, long pid, 
 		return -1;
 	}
 	decim_reset(p->decim);
-	r = read_thread(p, &f, thread, err);
+	long long top = 0;
+	r = read_thread(p, &f, thread, &top, err);
 	p->malformed += f.malformed;
 	tgfile_close(&f);
 	block = r < 0 ? -1 : memg_write_block(p, 1);
-	if (block >= 0) /* a NUL in the name ends the title: gnuplot strings cannot hold one */
+	if (block >= 0) { /* a NUL in the name ends the title: gnuplot strings cannot hold one */
 		memg_add_series(p, block, 0, thread, 0, buf_cstr(&title));
+		p->series[p->nseries - 1].top = top;
+	}
 	buf_free(&title);
 	return r < 0 ? -1 : 0;
 }

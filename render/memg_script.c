@@ -2,8 +2,11 @@
 #include "render/memg.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "common/buf.h"
+#include "common/xalloc.h"
+#include "render/memg_group.h"
 
 static int has_process(const struct memg_plot *p)
 {
@@ -44,7 +47,7 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 }
 
 static void script_series(const struct memg_plot *p, struct buf *s, const struct memg_series *se,
-			  double unit)
+			  const struct memg_style *st, double unit)
 {
 	buf_addf(s, "'data' index %d using ($1/%g):2 with lines ", se->block, unit);
 	if (se->is_process) {
@@ -61,10 +64,18 @@ static void script_series(const struct memg_plot *p, struct buf *s, const struct
 		buf_free(&t);
 		return;
 	}
-	buf_addstr(s, "lw 1.5 ");
-	plot_line_style(s, se->thread);
+	if (st->other) {
+		buf_addstr(s, "lw 1 lc rgb '#b8b8b8' dt 1");
+	} else {
+		buf_addstr(s, "lw 1.5 ");
+		plot_line_style(s, st->color);
+	}
+	if (!st->title) {
+		buf_addstr(s, " notitle");
+		return;
+	}
 	buf_addstr(s, " title ");
-	plot_quoted(s, se->title);
+	plot_quoted(s, st->title);
 }
 
 /* Marks above positive peaks, below negative ones, so they sit off the line's end. */
@@ -85,10 +96,43 @@ static void script_labels(const struct memg_plot *p, struct buf *s, double unit)
 	}
 }
 
+/* Plot order, so that the key reads as the ranking: the thread groups by rank (each
+ * group's member with the key entry first), the grey ones, then the process lines. */
+static int draw_rank(const struct memg_plot *p, const struct memg_style *st, size_t i)
+{
+	if (p->series[i].is_process)
+		return 3;
+	return st[i].other ? 2 : st[i].title ? 0 : 1;
+}
+
+static size_t *draw_order(const struct memg_plot *p, const struct memg_style *st)
+{
+	size_t *order = xcalloc(p->nseries + 1, sizeof *order), n = 0;
+
+	for (int pass = 0; pass < 4; pass++) {
+		size_t first = n;
+		for (size_t i = 0; i < p->nseries; i++)
+			if (draw_rank(p, st, i) == pass)
+				order[n++] = i;
+		if (pass == 0) /* titled members by their group's rank (a few: insertion) */
+			for (size_t a = first + 1; a < n; a++)
+				for (size_t b = a;
+				     b > first && st[order[b]].color < st[order[b - 1]].color;
+				     b--) {
+					size_t t = order[b];
+					order[b] = order[b - 1];
+					order[b - 1] = t;
+				}
+	}
+	return order;
+}
+
 void memg_script(const struct memg_plot *p, struct buf *s)
 {
 	struct buf file = BUF_INIT;
 	double unit;
+	size_t others;
+	struct memg_style *st = memg_group(p, &others);
 
 	plot_file_name(&file, "memg", p->o->format);
 	plot_terminal(s, p->o->format, buf_cstr(&file));
@@ -104,11 +148,14 @@ void memg_script(const struct memg_plot *p, struct buf *s)
 		      "set tics out\n"
 		      "set offsets 0, 0, graph 0.05, graph 0.05\n"
 		      "plot ");
-	for (size_t i = 0; i < p->nseries; i++) {
-		if (i)
+	size_t *order = draw_order(p, st);
+	for (size_t k = 0; k < p->nseries; k++) {
+		if (k)
 			buf_addstr(s, ", \\\n     ");
-		script_series(p, s, &p->series[i], unit);
+		script_series(p, s, &p->series[order[k]], &st[order[k]], unit);
 	}
+	free(order);
 	script_labels(p, s, unit);
 	buf_addch(s, '\n');
+	memg_styles_free(st, p->nseries);
 }
