@@ -31,6 +31,10 @@ static void list_cmds(FILE *fp)
 	      fp);
 	for (size_t i = 0; i < sizeof render_cmds / sizeof render_cmds[0]; i++)
 		fprintf(fp, "  %-16s %s\n", render_cmds[i].name, render_cmds[i].help);
+	fputs("Each prints 'Processing data for thread NAME' on stderr for its first 20 threads,\n"
+	      "then how many more; -q (--quiet) silences that, warnings and the summary, not\n"
+	      "errors (decorate-stack excepted: it prints only its call tree).\n",
+	      fp);
 }
 
 int cmd_render(int argc, char **argv)

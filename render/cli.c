@@ -1,6 +1,7 @@
 #include "render/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -97,16 +98,68 @@ int cli_fail(const char *subcommand, const struct tg_err *err)
 	return err->code ? err->code : TG_E_INTERNAL;
 }
 
+/* Takes -q / --quiet out of argv (before a "--"): every subcommand has it. */
+static int take_quiet(int *argc, char **argv)
+{
+	int quiet = 0, k = 1, i = 1;
+
+	for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
+			quiet = 1;
+		else
+			argv[k++] = argv[i];
+	}
+	for (; i < *argc; i++)
+		argv[k++] = argv[i];
+	argv[k] = NULL;
+	*argc = k;
+	return quiet;
+}
+
+/* With -q, standard error goes to /dev/null while the subcommand runs: its progress lines,
+ * warnings and summary are not shown; its error, printed after, is. */
+static int quiet_on(void)
+{
+	int saved = dup(STDERR_FILENO);
+	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (saved >= 0 && nul >= 0)
+		dup2(nul, STDERR_FILENO);
+	if (nul >= 0)
+		close(nul);
+	return saved;
+}
+
+static void quiet_off(int saved)
+{
+	if (saved < 0)
+		return;
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
 int cli_main(const struct cli_command *cmd, void *opts, int argc, char **argv)
 {
 	struct tg_err err;
-	int parsed;
+	int quiet = take_quiet(&argc, argv), saved = -1, rc;
 
 	tg_err_clear(&err);
-	parsed = cmd->parse(argc, argv, opts, &err);
-	if (parsed == 1)
+	rc = cmd->parse(argc, argv, opts, &err);
+	if (rc == 1) {
+		fputs("  -q, --quiet        no progress lines, warnings or summary on stderr "
+		      "(errors\n"
+		      "                     are still shown)\n",
+		      stdout);
 		return TG_OK;
-	if (parsed == 0 && cmd->run(opts, argc - optind, argv + optind, &err) == 0)
-		return TG_OK;
+	}
+	if (rc == 0) {
+		if (quiet)
+			saved = quiet_on();
+		rc = cmd->run(opts, argc - optind, argv + optind, &err);
+		quiet_off(saved);
+		if (rc == 0)
+			return TG_OK;
+	}
 	return cli_fail(cmd->name, &err);
 }

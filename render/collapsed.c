@@ -235,7 +235,7 @@ static int do_threads(struct collapsed *c, const struct recording *rec, struct t
 		const struct rec_thread *t = &rec->threads[i];
 		if (!t->stack)
 			continue;
-		recording_say_thread(t);
+		recording_say_thread(rec, t);
 		rc = replay_thread(c, t, err);
 		if (rc < 0 || c->o->merge_threads)
 			continue;

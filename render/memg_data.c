@@ -140,14 +140,15 @@ static void legend_name(struct buf *out, const struct buf *name)
 }
 
 /* pid: the thread's process in a tree (names become "PID:THREAD"), else 0. */
-static int do_thread(struct memg_plot *p, const struct rec_thread *t, long pid, struct tg_err *err)
+static int do_thread(struct memg_plot *p, const struct recording *rec, const struct rec_thread *t,
+		     long pid, struct tg_err *err)
 {
 	struct buf legend = BUF_INIT, title = BUF_INIT;
 	struct tgfile f;
 	size_t thread = p->nthreads++;
 	int block, r;
 
-	recording_say_thread(t);
+	recording_say_thread(rec, t);
 	if (pid) {
 		buf_addf(&legend, "%ld:", pid);
 		buf_addf(&title, "%ld:", pid);
@@ -207,7 +208,7 @@ static int do_recording(struct memg_plot *p, const struct recording *rec, long p
 			struct tg_err *err)
 {
 	for (size_t i = 0; i < rec->nthreads; i++)
-		if (rec->threads[i].mem && do_thread(p, &rec->threads[i], pid, err) < 0)
+		if (rec->threads[i].mem && do_thread(p, rec, &rec->threads[i], pid, err) < 0)
 			return -1;
 	if (rec->process_mem && !p->o->no_process &&
 	    do_process(p, rec->process_mem, pid, index, err) < 0)

@@ -161,7 +161,7 @@ static int do_threads(struct pprof *pp, const struct recording *rec, struct tg_e
 		const struct rec_thread *t = &rec->threads[i];
 		if (!t->stack)
 			continue;
-		recording_say_thread(t);
+		recording_say_thread(rec, t);
 		rc = calltree_replay(pp->tree, pp->frames, t, pp->o->strict ? PAIR_STRICT : 0,
 				     weigh, pp, &pp->counts, err);
 		if (rc < 0)

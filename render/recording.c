@@ -314,10 +314,15 @@ void recording_title(const struct recording *r, size_t max, struct buf *out)
 	buf_free(&cmd);
 }
 
-void recording_say_thread(const struct rec_thread *t)
+void recording_say_thread(const struct recording *r, const struct rec_thread *t)
 {
+	size_t i = (size_t)(t - r->threads);
 	struct buf shown = BUF_INIT;
 
+	if (i == RECORDING_SAY_MAX)
+		fprintf(stderr, "Processing data for %zu more threads\n", r->nthreads - i);
+	if (i >= RECORDING_SAY_MAX)
+		return;
 	text_display(&shown, buf_cstr(&t->name), t->name.len);
 	fprintf(stderr, "Processing data for thread %s\n", buf_cstr(&shown));
 	buf_free(&shown);

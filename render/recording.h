@@ -58,8 +58,11 @@ double recording_interval(const struct recording *r, double given);
  * has a command line, ": CMDLINE" cut to about max bytes. */
 void recording_title(const struct recording *r, size_t max, struct buf *out);
 
-/* "Processing data for thread NAME" on stderr, NAME shown with text_display(). */
-void recording_say_thread(const struct rec_thread *t);
+/* "Processing data for thread NAME" on stderr, NAME shown with text_display(), for the
+ * first RECORDING_SAY_MAX threads of r; at the next one "Processing data for K more
+ * threads" (a server's recording has thousands). */
+#define RECORDING_SAY_MAX 20
+void recording_say_thread(const struct recording *r, const struct rec_thread *t);
 
 /* At least one thread has a .stack file; TG_E_DATA saying why it is needed otherwise. */
 int recording_need_stacks(const struct recording *r, const char *why, struct tg_err *err);

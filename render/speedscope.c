@@ -218,7 +218,7 @@ static int export(struct ss *s, const struct recording *rec, struct tg_err *err)
 		const struct rec_thread *t = &rec->threads[i];
 		if (!t->stack)
 			continue;
-		recording_say_thread(t);
+		recording_say_thread(rec, t);
 		if (thread_events(s, t, err) < 0)
 			return -1;
 	}

@@ -452,12 +452,13 @@ static int returns_only(struct top *tp, const struct rec_thread *t, struct tg_er
 	return rc;
 }
 
-static int do_thread(struct top *tp, const struct rec_thread *t, struct tg_err *err)
+static int do_thread(struct top *tp, const struct recording *rec, const struct rec_thread *t,
+		     struct tg_err *err)
 {
 	struct buf title = BUF_INIT;
 	int rc;
 
-	recording_say_thread(t);
+	recording_say_thread(rec, t);
 	table_reset(&tp->thread);
 	rc = t->stack ? replay_thread(tp, t, err) : returns_only(tp, t, err);
 	if (rc < 0)
@@ -503,7 +504,7 @@ static int run_one(const struct top_opts *o, int nargs, char **args, struct tg_e
 	tp.running_col = tt.has_end && tt.has_closed && tt.closed_at_end > 0;
 	for (size_t i = 0; i < rec.nthreads; i++)
 		if ((rec.threads[i].mem || rec.threads[i].stack) &&
-		    do_thread(&tp, &rec.threads[i], err) < 0)
+		    do_thread(&tp, &rec, &rec.threads[i], err) < 0)
 			goto out;
 	if (tp.threads == 0) {
 		tg_err_set(err, TG_E_DATA, "%s: no .mem or .stack files", rec.dir);

@@ -149,3 +149,70 @@ Test(render_memg_many, series_option_checked)
 		rrun_free(&r);
 	}
 }
+
+static size_t count_of(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, what)) != NULL; s += strlen(what))
+		n++;
+	return n;
+}
+
+/* Runs `render SUB REC [-o OUT] [-q]` (top writes to standard output). */
+static void run_sub(const char *sub, const char *rec, const char *out, int quiet, struct rrun *r)
+{
+	const char *args[8] = {"render", sub, rec};
+	size_t n = 3;
+
+	if (strcmp(sub, "top") != 0) {
+		args[n++] = "-o";
+		args[n++] = out;
+	}
+	if (quiet)
+		args[n++] = "-q";
+	args[n] = NULL;
+	rrun_tool(r, NULL, args);
+}
+
+/* Progress names the first 20 threads, then says how many more; -q silences it (every
+ * render subcommand), but not an error. */
+Test(render_memg_many, progress_summarised_and_quiet)
+{
+	char *rec = many_thread_recording();
+	static const char *const subs[] = {"top", "collapsed", "speedscope", "memg", "pprof"};
+
+	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+		struct rrun r, q;
+		char *dir = rrun_tmpdir();
+		struct buf out = BUF_INIT;
+		/* memg writes into a directory, the exports to a file */
+		buf_addf(&out, strcmp(subs[i], "memg") == 0 ? "%s" : "%s/x", dir);
+		run_sub(subs[i], rec, buf_cstr(&out), 0, &r);
+		run_sub(subs[i], rec, buf_cstr(&out), 1, &q);
+		cr_assert_eq(q.status, r.status, "%s -q: exit %d, without %d", subs[i], q.status,
+			     r.status);
+		/* collapsed, speedscope and pprof need .stack files: none here, they refuse */
+		if (strcmp(subs[i], "top") == 0 || strcmp(subs[i], "memg") == 0) {
+			cr_assert_eq(r.status, 0, "%s: %s", subs[i], buf_cstr(&r.err));
+			cr_assert_eq(count_of(buf_cstr(&r.err), "Processing data for thread "), 20,
+				     "%s:\n%s", subs[i], buf_cstr(&r.err));
+			cr_assert_eq(
+			    count_of(buf_cstr(&r.err), "Processing data for 196 more threads\n"), 1,
+			    "%s", subs[i]);
+			cr_assert_eq(q.err.len, 0, "%s -q said: %s", subs[i], buf_cstr(&q.err));
+		} else {
+			cr_assert_neq(r.status, 0, "%s", subs[i]);
+			cr_assert_not_null(strstr(buf_cstr(&q.err), ".stack"),
+					   "%s -q: the error is still shown: '%s'", subs[i],
+					   buf_cstr(&q.err));
+		}
+		rrun_free(&r);
+		rrun_free(&q);
+		buf_free(&out);
+		rrun_rmtree(dir);
+		free(dir);
+	}
+	rrun_rmtree(rec);
+	free(rec);
+}
