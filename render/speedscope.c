@@ -9,12 +9,15 @@
 #include "render/render.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "common/version.h"
+#include "render/calltree.h"
+#include "render/calltree_replay.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
 #include "render/proctree.h"
@@ -30,6 +33,7 @@ struct ss_opts {
 	const char *output;
 	int strict;
 	int children;
+	int bytes; /* --weight bytes: a sampled memory profile per thread too */
 };
 
 struct ss {
@@ -50,6 +54,10 @@ static void usage(FILE *fp)
 	      "in seconds since the recording's first event.  Needs the THREAD.stack files\n"
 	      "(and THREAD.mem for the returns).\n"
 	      "  -o, --output FILE   write FILE (default: standard output)\n"
+	      "  --weight bytes      also, after each thread's, a sampled profile of the memory\n"
+	      "                      each stack gained (unit bytes: its calls' deltas minus\n"
+	      "                      their callees'; stacks with a net gain), named\n"
+	      "                      'THREAD (memory gained)'\n"
 	      "  --strict            a malformed line is an error (default: skipped)\n"
 	      "  --children          DIR (OUTDIR/PID) and its descendants; OUTDIR (a directory\n"
 	      "                      of PID recordings) is the whole tree; with several\n"
@@ -57,14 +65,12 @@ static void usage(FILE *fp)
 	      fp);
 }
 
-enum { OPT_STRICT = 256, OPT_CHILDREN };
+enum { OPT_STRICT = 256, OPT_CHILDREN, OPT_WEIGHT };
 
 static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
+    {"output", required_argument, NULL, 'o'},	     {"help", no_argument, NULL, 'h'},
+    {"strict", no_argument, NULL, OPT_STRICT},	     {"children", no_argument, NULL, OPT_CHILDREN},
+    {"weight", required_argument, NULL, OPT_WEIGHT}, {NULL, 0, NULL, 0},
 };
 
 static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
@@ -85,6 +91,11 @@ static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
 			o->strict = 1;
 		else if (c == OPT_CHILDREN)
 			o->children = 1;
+		else if (c == OPT_WEIGHT && strcmp(optarg, "bytes") == 0)
+			o->bytes = 1;
+		else if (c == OPT_WEIGHT)
+			return tg_err_set(err, TG_E_USAGE, "--weight: only 'bytes', not '%s'",
+					  optarg);
 		else
 			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
 	}
@@ -179,6 +190,85 @@ static int thread_events(struct ss *s, const struct rec_thread *t, struct tg_err
 	return rc;
 }
 
+static void gained(void *ctx, const struct replay_event *ev, double *w)
+{
+	(void)ctx;
+	w[0] = (double)ev->self_delta;
+}
+
+struct sampled {
+	struct ss *s;
+	size_t n;
+	long long total;
+};
+
+static int sampled_stack(void *ctx, const uint32_t *path, size_t n, const double *w,
+			 struct tg_err *err)
+{
+	struct sampled *sp = ctx;
+	long long bytes = llround(w[0]);
+
+	(void)err;
+	if (bytes <= 0)
+		return 0;
+	buf_addstr(&sp->s->b, sp->n++ ? ",\n[" : "\n[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_addch(&sp->s->b, ',');
+		add_uint(&sp->s->b, path[i]);
+	}
+	buf_addch(&sp->s->b, ']');
+	sp->total += bytes;
+	flush(sp->s, 0);
+	return 0;
+}
+
+static int sampled_weight(void *ctx, const uint32_t *path, size_t n, const double *w,
+			  struct tg_err *err)
+{
+	struct sampled *sp = ctx;
+	long long bytes = llround(w[0]);
+
+	(void)path, (void)n, (void)err;
+	if (bytes <= 0)
+		return 0;
+	buf_addstr(&sp->s->b, sp->n++ ? "," : "");
+	add_uint(&sp->s->b, (unsigned long long)bytes);
+	flush(sp->s, 0);
+	return 0;
+}
+
+/* --weight bytes: a "sampled" profile of thread t, one sample per stack that gained
+ * memory, weighted by its bytes.  The call tree is walked twice (stacks, then weights):
+ * only it is held, not the output. */
+static int memory_profile(struct ss *s, const struct rec_thread *t, struct tg_err *err)
+{
+	struct calltree *tree = calltree_new();
+	struct calltree_replay_counts counts = {0, 0};
+	struct sampled sp = {s, 0, 0};
+	int rc = calltree_replay(tree, s->frames, t, s->o->strict ? PAIR_STRICT : 0, gained, s,
+				 &counts, err);
+
+	if (rc == 0) {
+		struct buf name = BUF_INIT;
+		buf_add(&name, t->name.data, t->name.len);
+		buf_addstr(&name, " (memory gained)");
+		buf_addstr(&s->b, s->profiles++ ? ",\n" : "\n");
+		buf_addstr(&s->b, "{\"type\":\"sampled\",\"name\":");
+		text_json_quote(&s->b, name.data, name.len);
+		buf_addstr(&s->b, ",\"unit\":\"bytes\",\"samples\":[");
+		buf_free(&name);
+		rc = calltree_walk(tree, sampled_stack, &sp, err);
+		buf_addstr(&s->b, "\n],\"weights\":[");
+		sp.n = 0;
+		if (rc == 0)
+			rc = calltree_walk(tree, sampled_weight, &sp, err);
+		buf_addf(&s->b, "],\"startValue\":0,\"endValue\":%lld}", sp.total);
+	}
+	calltree_free(tree);
+	return rc;
+}
+
 static void write_frames(struct ss *s)
 {
 	size_t n = frames_count(s->frames);
@@ -220,6 +310,8 @@ static int export(struct ss *s, const struct recording *rec, struct tg_err *err)
 			continue;
 		recording_say_thread(rec, t);
 		if (thread_events(s, t, err) < 0)
+			return -1;
+		if (s->o->bytes && memory_profile(s, t, err) < 0)
 			return -1;
 	}
 	if (s->profiles == 0)
