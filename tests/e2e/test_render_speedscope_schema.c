@@ -137,3 +137,36 @@ Test(render_speedscope_schema, bad_weight_refused)
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "--weight"));
 	rrun_free(&r);
 }
+
+/* The real app (the speedscope npm package's, in Debian's chromium, headless) reads the
+ * file: its toolbar names the first thread and counts every profile; the screenshot is
+ * kept in build/render-look for a person to look at. */
+Test(render_speedscope_schema, opens_in_the_speedscope_app, .timeout = 300)
+{
+	char *chromium = rrun_which("chromium");
+	if (!chromium)
+		cr_skip_test("no chromium (make deps installs it): the app is not opened");
+	free(chromium);
+	need_checker();
+	char *tmp = rrun_tmpdir();
+	struct buf file = BUF_INIT, png = BUF_INIT;
+	struct rrun r;
+	buf_addf(&file, "%s/p.json", tmp);
+	buf_addf(&png, "%s/p.png", tmp);
+	export("tgattach-nested/5151", buf_cstr(&file), 1);
+	const char *argv[] = {"/usr/bin/python3", "tests/js/speedscope_open.py", buf_cstr(&file),
+			      buf_cstr(&png), NULL};
+	rrun_exec(&r, NULL, argv);
+	cr_assert_eq(r.status, 0, "the app did not read the file: %s %s", buf_cstr(&r.out),
+		     buf_cstr(&r.err));
+	/* 2 threads: an evented and a memory profile each */
+	cr_assert_not_null(strstr(buf_cstr(&r.out), "shown: MainThread (1/4)"), "%s",
+			   buf_cstr(&r.out));
+	rrun_assert_png(buf_cstr(&png), 1600, 900);
+	rrun_keep_for_looking(buf_cstr(&png), "speedscope-app-tgattach-nested.png");
+	rrun_free(&r);
+	buf_free(&file);
+	buf_free(&png);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
