@@ -4,8 +4,8 @@
 #include "render/alloc.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,82 +26,6 @@ struct alloc_opts {
 	int strict;
 	int children;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render alloc DIR|OUTDIR|process.alloc [options]\n"
-	      "Draws the allocator statistics of process.alloc over time into OUTDIR/alloc.svg:\n"
-	      "memory (rss, anon, heap, bytes_in_use, arena_bytes, ...) in MB on the left axis,\n"
-	      "counts (arenas, arenas_highwater, blocks, raw_blocks, ...) on the right axis,\n"
-	      "log scale when they span more than three decades.  Missing values ('?') are\n"
-	      "skipped: the line joins the values around them.  Columns of unknown unit are\n"
-	      "left out (and named on stderr).\n"
-	      "  -o, --output OUTDIR          where to write (default: the current directory)\n"
-	      "  --format svg|png             alloc.svg (default) or alloc.png\n"
-	      "  --time-from T, --time-to T   time range: Unix seconds, +SECONDS after the\n"
-	      "                               first event, or 'YYYY-MM-DD HH:MM:SS' local time\n"
-	      "  --strict                     a malformed line is an error (default: skipped)\n"
-	      "  --children                   DIR (OUTDIR/PID) and its descendants; OUTDIR (a\n"
-	      "                               directory of PID recordings) is the whole tree:\n"
-	      "                               one graph per process, in OUTPUT/PID/\n"
-	      "Needs gnuplot.\n",
-	      fp);
-}
-
-enum { OPT_FORMAT = 256, OPT_FROM, OPT_TO, OPT_STRICT, OPT_CHILDREN };
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"time-from", required_argument, NULL, OPT_FROM},
-    {"time-to", required_argument, NULL, OPT_TO},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct alloc_opts *o = opts;
-	int c, r = 0;
-
-	memset(o, 0, sizeof *o);
-	o->outdir = ".";
-	optind = 0;
-	while (r == 0 && (c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'o':
-			o->outdir = optarg;
-			break;
-		case OPT_FORMAT:
-			r = plot_format_parse(optarg, &o->format, err);
-			break;
-		case OPT_FROM:
-			r = cli_time("--time-from", optarg, &o->from, err);
-			break;
-		case OPT_TO:
-			r = cli_time("--time-to", optarg, &o->to, err);
-			break;
-		case OPT_STRICT:
-			o->strict = 1;
-			break;
-		case OPT_CHILDREN:
-			o->children = 1;
-			break;
-		default:
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-		}
-	}
-	if (r < 0)
-		return -1;
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory or process.alloc given");
-	return 0;
-}
 
 /* ---- output ---- */
 
@@ -218,10 +142,46 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 	return r;
 }
 
-int render_alloc(int argc, char **argv)
+static int set_format(void *opts, const char *arg, struct tg_err *err)
 {
-	static const struct cli_command cmd = {"alloc", parse_args, run};
-	struct alloc_opts o;
-
-	return cli_main(&cmd, &o, argc, argv);
+	return plot_format_parse(arg, &((struct alloc_opts *)opts)->format, err);
 }
+
+static void init(void *opts)
+{
+	((struct alloc_opts *)opts)->outdir = ".";
+}
+
+static const struct cli_opt options[] = {
+    {"output", 'o', "OUTDIR", CLI_STR, offsetof(struct alloc_opts, outdir),
+     "where to write (default: the current directory)"},
+    {"format", 0, "svg|png", CLI_FN, 0, "alloc.svg (default) or alloc.png", 0, 0, NULL, set_format},
+    {"time-from", 0, "T", CLI_TIME, offsetof(struct alloc_opts, from), ""},
+    {"time-to", 0, "T", CLI_TIME, offsetof(struct alloc_opts, to),
+     "time range: Unix seconds, +SECONDS after the\nfirst event, or 'YYYY-MM-DD HH:MM:SS' "
+     "local time"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct alloc_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {"children", 0, NULL, CLI_FLAG, offsetof(struct alloc_opts, children),
+     "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
+     "whole tree:\none graph per process, in OUTPUT/PID/"},
+    {NULL},
+};
+
+const struct cli_command render_alloc_cmd = {
+    "alloc",
+    "allocator statistics over time: RSS, heap, arenas, blocks (SVG)",
+    "DIR|OUTDIR|process.alloc [options]",
+    "Draws the allocator statistics of process.alloc over time into OUTDIR/alloc.svg:\n"
+    "memory (rss, anon, heap, bytes_in_use, arena_bytes, ...) in MB on the left axis,\n"
+    "counts (arenas, arenas_highwater, blocks, raw_blocks, ...) on the right axis,\n"
+    "log scale when they span more than three decades.  Missing values ('?') are\n"
+    "skipped: the line joins the values around them.  Columns of unknown unit are\n"
+    "left out (and named on stderr).\n",
+    "Needs gnuplot.\n",
+    options,
+    sizeof(struct alloc_opts),
+    init,
+    "no recording directory or process.alloc given",
+    run,
+};

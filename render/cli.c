@@ -1,7 +1,6 @@
 #include "render/cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -9,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "render/interrupt.h"
+#include "render/text.h"
 
 int cli_ll(const char *opt, const char *arg, long long *out, struct tg_err *err)
 {
@@ -92,74 +93,12 @@ int cli_fail(const char *subcommand, const struct tg_err *err)
 {
 	interrupt_exit();
 	fflush(stdout);
-	fprintf(stderr, "tgattach render %s: %s\n", subcommand, err->msg);
+	struct buf msg = BUF_INIT;
+	/* the message may name a file or function of the recording: shown escaped */
+	text_display(&msg, err->msg, strlen(err->msg));
+	fprintf(stderr, "tgattach render %s: %s\n", subcommand, buf_cstr(&msg));
+	buf_free(&msg);
 	if (err->code == TG_E_USAGE)
 		fprintf(stderr, "Try 'tgattach render %s --help'.\n", subcommand);
 	return err->code ? err->code : TG_E_INTERNAL;
-}
-
-/* Takes -q / --quiet out of argv (before a "--"): every subcommand has it. */
-static int take_quiet(int *argc, char **argv)
-{
-	int quiet = 0, k = 1, i = 1;
-
-	for (; i < *argc && strcmp(argv[i], "--") != 0; i++) {
-		if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
-			quiet = 1;
-		else
-			argv[k++] = argv[i];
-	}
-	for (; i < *argc; i++)
-		argv[k++] = argv[i];
-	argv[k] = NULL;
-	*argc = k;
-	return quiet;
-}
-
-/* With -q, standard error goes to /dev/null while the subcommand runs: its progress lines,
- * warnings and summary are not shown; its error, printed after, is. */
-static int quiet_on(void)
-{
-	int saved = dup(STDERR_FILENO);
-	int nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-	if (saved >= 0 && nul >= 0)
-		dup2(nul, STDERR_FILENO);
-	if (nul >= 0)
-		close(nul);
-	return saved;
-}
-
-static void quiet_off(int saved)
-{
-	if (saved < 0)
-		return;
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-}
-
-int cli_main(const struct cli_command *cmd, void *opts, int argc, char **argv)
-{
-	struct tg_err err;
-	int quiet = take_quiet(&argc, argv), saved = -1, rc;
-
-	tg_err_clear(&err);
-	rc = cmd->parse(argc, argv, opts, &err);
-	if (rc == 1) {
-		fputs("  -q, --quiet        no progress lines, warnings or summary on stderr "
-		      "(errors\n"
-		      "                     are still shown)\n",
-		      stdout);
-		return TG_OK;
-	}
-	if (rc == 0) {
-		if (quiet)
-			saved = quiet_on();
-		rc = cmd->run(opts, argc - optind, argv + optind, &err);
-		quiet_off(saved);
-		if (rc == 0)
-			return TG_OK;
-	}
-	return cli_fail(cmd->name, &err);
 }

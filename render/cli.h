@@ -2,6 +2,9 @@
 #ifndef TG_CLI_H
 #define TG_CLI_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 #include "common/err.h"
 
 /* A whole decimal integer; TG_E_USAGE naming the option otherwise. */
@@ -28,15 +31,55 @@ double cli_time_resolve(const struct cli_time *t, double first);
  * it; returns the exit code. */
 int cli_fail(const char *subcommand, const struct tg_err *err);
 
-/* A render subcommand: its options parsed into opts (1: help was printed, 0: go on, -1 with
- * err), then run on the arguments left. */
+/* How an option's argument is stored in the subcommand's options struct. */
+enum cli_kind {
+	CLI_FLAG,   /* int, set to 1; takes no argument */
+	CLI_STR,    /* const char *, the argument itself */
+	CLI_LL,	    /* long long within [min, max] */
+	CLI_NUM,    /* double, finite, >= 0; > 0 when min > 0 */
+	CLI_TIME,   /* struct cli_time */
+	CLI_CHOICE, /* int: the index of the argument among choices */
+	CLI_FN,	    /* set() parses it */
+};
+
+/* One option of a render subcommand, declared once: parsing and --help come from it. */
+struct cli_opt {
+	const char *name; /* long name, without "--" */
+	char key;	  /* short letter, or 0 */
+	const char *arg;  /* the argument as the help names it; NULL for a flag */
+	enum cli_kind kind;
+	size_t off; /* offsetof the field in the options struct */
+	/* the help, '\n' between its lines; NULL: an alias of the option before, not shown */
+	const char *help;
+	/* CLI_LL: [min, max] (max LLONG_MAX: at least min; both 0: any); CLI_NUM: min > 0
+	 * excludes 0 */
+	long long min, max;
+	const char *const *choices; /* CLI_CHOICE, NULL-terminated */
+	int (*set)(void *opts, const char *arg, struct tg_err *err); /* CLI_FN */
+};
+
+/* A render subcommand, declared once in its own file (render/NAME.c) and listed in
+ * builtin/render.c's table. */
 struct cli_command {
 	const char *name;
-	int (*parse)(int argc, char **argv, void *opts, struct tg_err *err);
+	const char *summary; /* one line, for the list `tgattach render` prints */
+	const char *usage;   /* what follows "usage: tgattach render NAME " (more lines may
+				follow, each a whole "       tgattach render ..." line) */
+	const char *about;   /* the help before the options */
+	const char *after;   /* the help after them, or NULL */
+	const struct cli_opt *opts;
+	size_t opts_size;	  /* sizeof the options struct */
+	void (*init)(void *opts); /* defaults (the struct is zeroed first), or NULL */
+	const char *no_args;	  /* the error when no argument is left */
 	int (*run)(const void *opts, int nargs, char **args, struct tg_err *err);
 };
 
-/* parse, then run; the exit code (cli_fail on an error). */
-int cli_main(const struct cli_command *cmd, void *opts, int argc, char **argv);
+/* --help of cmd: usage, about, the options from its table (and -q, -h), after. */
+void cli_help(const struct cli_command *cmd, FILE *fp);
+
+/* Parses argv by cmd's table into a zeroed, initialised options struct, then runs cmd on
+ * the arguments left; -q / --quiet (every subcommand) silences stderr while it runs.
+ * Returns the exit code (cli_fail on an error). */
+int cli_main(const struct cli_command *cmd, int argc, char **argv);
 
 #endif

@@ -5,8 +5,8 @@
  * tree (render/calltree.h), written out when the thread is done. */
 #include "render/render.h"
 
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +28,7 @@ enum weight { W_SAMPLES, W_TIME, W_BYTES, W_FREED };
 
 struct collapsed_opts {
 	const char *output;
-	enum weight weight;
+	int weight;	 /* enum weight */
 	double interval; /* s; 0 = from meta */
 	int merge_threads;
 	int strict;
@@ -49,101 +49,6 @@ struct collapsed {
 	struct calltree_replay_counts counts;
 	unsigned long lines;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render collapsed DIR|OUTDIR|FILES... [options]\n"
-	      "Writes folded stacks, one line per distinct call stack of each thread:\n"
-	      "  THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT\n"
-	      "as flamegraph.pl and speedscope read them.  LINE is where the call was first\n"
-	      "seen; ';', '\\', control bytes and invalid UTF-8 in names are written as \\xHH.\n"
-	      "Needs the THREAD.stack files (and THREAD.mem for the returns).\n"
-	      "  -o, --output FILE        write FILE (default: standard output)\n"
-	      "  --weight samples         the time each stack was running, in sample intervals\n"
-	      "                           (default)\n"
-	      "  --weight time            the same in microseconds\n"
-	      "  --weight bytes           memory each stack gained: its calls' deltas minus\n"
-	      "                           their callees' deltas (stacks with a net gain)\n"
-	      "  --weight freed           memory each stack released (stacks with a net loss)\n"
-	      "  --interval S             the sample interval for --weight samples (default:\n"
-	      "                           1/rate_hz from the recording's meta, else 0.01)\n"
-	      "  --merge-threads          no THREAD frame: all threads in one graph\n"
-	      "  --children               DIR (OUTDIR/PID) and its descendants; OUTDIR (a\n"
-	      "                           directory of PID recordings) is the whole tree; with\n"
-	      "                           several processes THREAD is 'PID N: NAME'\n"
-	      "  --strict                 a malformed line is an error (default: skipped)\n",
-	      fp);
-}
-
-enum { OPT_WEIGHT = 256, OPT_INTERVAL, OPT_MERGE, OPT_STRICT, OPT_CHILDREN };
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {"weight", required_argument, NULL, OPT_WEIGHT},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"merge-threads", no_argument, NULL, OPT_MERGE},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_weight(const char *arg, enum weight *w, struct tg_err *err)
-{
-	static const char *const names[] = {"samples", "time", "bytes", "freed"};
-
-	for (int i = 0; i < 4; i++) {
-		if (strcmp(arg, names[i]) == 0) {
-			*w = (enum weight)i;
-			return 0;
-		}
-	}
-	return tg_err_set(err, TG_E_USAGE,
-			  "--weight: 'samples', 'time', 'bytes' or 'freed', not '%s'", arg);
-}
-
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct collapsed_opts *o = opts;
-	int c;
-
-	memset(o, 0, sizeof *o);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'o':
-			o->output = optarg;
-			break;
-		case OPT_WEIGHT:
-			if (parse_weight(optarg, &o->weight, err) < 0)
-				return -1;
-			break;
-		case OPT_INTERVAL:
-			if (cli_nonneg("--interval", optarg, &o->interval, err) < 0)
-				return -1;
-			if (o->interval == 0)
-				return tg_err_set(err, TG_E_USAGE, "--interval: must be > 0");
-			break;
-		case OPT_MERGE:
-			o->merge_threads = 1;
-			break;
-		case OPT_STRICT:
-			o->strict = 1;
-			break;
-		case OPT_CHILDREN:
-			o->children = 1;
-			break;
-		default:
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-		}
-	}
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
-	return 0;
-}
 
 static void weigh(void *ctx, const struct replay_event *ev, double *w)
 {
@@ -306,10 +211,45 @@ out:
 	return rc;
 }
 
-int render_collapsed(int argc, char **argv)
-{
-	static const struct cli_command cmd = {"collapsed", parse_args, run};
-	struct collapsed_opts o;
+static const char *const weights[] = {"samples", "time", "bytes", "freed", NULL};
 
-	return cli_main(&cmd, &o, argc, argv);
-}
+static const struct cli_opt options[] = {
+    {"output", 'o', "FILE", CLI_STR, offsetof(struct collapsed_opts, output),
+     "write FILE (default: standard output)"},
+    {"weight", 0, "samples|time|bytes|freed", CLI_CHOICE, offsetof(struct collapsed_opts, weight),
+     "samples: the time each stack was running, in\nsample intervals (default)\n"
+     "time: the same in microseconds\n"
+     "bytes: memory each stack gained: its calls' deltas\nminus their callees' deltas "
+     "(stacks with a net\ngain)\n"
+     "freed: memory each stack released (stacks with a\nnet loss)",
+     0, 0, weights},
+    {"interval", 0, "S", CLI_NUM, offsetof(struct collapsed_opts, interval),
+     "the sample interval for --weight samples\n(default: 1/rate_hz from the recording's "
+     "meta,\nelse 0.01)",
+     1},
+    {"merge-threads", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, merge_threads),
+     "no THREAD frame: all threads in one graph"},
+    {"children", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, children),
+     "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
+     "whole tree;\nwith several processes THREAD is 'PID N: NAME'"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {NULL},
+};
+
+const struct cli_command render_collapsed_cmd = {
+    "collapsed",
+    "folded stacks for flamegraph.pl and speedscope",
+    "DIR|OUTDIR|FILES... [options]",
+    "Writes folded stacks, one line per distinct call stack of each thread:\n"
+    "  THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT\n"
+    "as flamegraph.pl and speedscope read them.  LINE is where the call was first\n"
+    "seen; ';', '\\', control bytes and invalid UTF-8 in names are written as \\xHH.\n"
+    "Needs the THREAD.stack files (and THREAD.mem for the returns).\n",
+    NULL,
+    options,
+    sizeof(struct collapsed_opts),
+    NULL,
+    "no recording directory given",
+    run,
+};

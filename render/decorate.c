@@ -6,7 +6,7 @@
  * is held in memory. */
 #include "render/render.h"
 
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 #include "render/pair.h"
+#include "render/cli.h"
 #include "render/text.h"
 #include "render/tgfile.h"
 
@@ -37,65 +38,6 @@ struct tree {
 	struct entry *v;
 	size_t n, cap;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render decorate-stack MEM STACK EVENT [options]\n"
-	      "Prints the calls made under the call that produced one return event, as\n"
-	      "  FUNC@FILE:CALL_LINE-RETURN_LINE, Time: SECONDS s, Memory: BYTES B\n"
-	      "one indent per nesting level.  MEM and STACK are the THREAD.mem and THREAD.stack\n"
-	      "files of one thread; EVENT is a line number in MEM (from 1) or the line itself.\n"
-	      "  --prefix P    strip P from the start of file names\n"
-	      "  --indent S    the indent string (default: one space)\n"
-	      "  --strict      a malformed line is an error (default: skipped)\n"
-	      "Names are shown with control bytes, '\\' and invalid UTF-8 as \\xHH.\n",
-	      fp);
-}
-
-enum { OPT_PREFIX = 256, OPT_INDENT, OPT_STRICT };
-
-static const struct option long_opts[] = {
-    {"prefix", required_argument, NULL, OPT_PREFIX},
-    {"indent", required_argument, NULL, OPT_INDENT},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_args(int argc, char **argv, struct deco_opts *o, struct tg_err *err)
-{
-	int c;
-
-	memset(o, 0, sizeof *o);
-	o->prefix = "";
-	o->indent = " ";
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 1;
-		case OPT_PREFIX:
-			o->prefix = optarg;
-			break;
-		case OPT_INDENT:
-			o->indent = optarg;
-			break;
-		case OPT_STRICT:
-			o->strict = 1;
-			break;
-		default:
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-		}
-	}
-	if (argc - optind != 3)
-		return tg_err_set(err, TG_E_USAGE, "expected MEM STACK EVENT, got %d argument%s",
-				  argc - optind, argc - optind == 1 ? "" : "s");
-	o->mem = argv[optind];
-	o->stack = argv[optind + 1];
-	o->event = argv[optind + 2];
-	return 0;
-}
 
 static int all_digits(const char *s)
 {
@@ -336,22 +278,49 @@ out:
 	return rc;
 }
 
-int render_decorate_stack(int argc, char **argv)
+static int run_args(const void *opts, int nargs, char **args, struct tg_err *err)
 {
-	struct deco_opts o;
-	struct tg_err err;
-	int r;
+	struct deco_opts o = *(const struct deco_opts *)opts;
 
-	tg_err_clear(&err);
-	r = parse_args(argc, argv, &o, &err);
-	if (r == 1)
-		return TG_OK;
-	if (r == 0 && run(&o, &err) == 0)
-		return TG_OK;
-	struct buf msg = BUF_INIT;
-	fprintf(stderr, "tgattach render decorate-stack: %s\n", disp(&msg, err.msg));
-	buf_free(&msg);
-	if (err.code == TG_E_USAGE)
-		fputs("Try 'tgattach render decorate-stack --help'.\n", stderr);
-	return err.code ? err.code : TG_E_INTERNAL;
+	if (nargs != 3)
+		return tg_err_set(err, TG_E_USAGE, "expected MEM STACK EVENT, got %d argument%s",
+				  nargs, nargs == 1 ? "" : "s");
+	o.mem = args[0];
+	o.stack = args[1];
+	o.event = args[2];
+	return run(&o, err);
 }
+
+static void init(void *opts)
+{
+	struct deco_opts *o = opts;
+
+	o->prefix = "";
+	o->indent = " ";
+}
+
+static const struct cli_opt options[] = {
+    {"prefix", 0, "P", CLI_STR, offsetof(struct deco_opts, prefix),
+     "strip P from the start of file names"},
+    {"indent", 0, "S", CLI_STR, offsetof(struct deco_opts, indent),
+     "the indent string (default: one space)"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct deco_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {NULL},
+};
+
+const struct cli_command render_decorate_cmd = {
+    "decorate-stack",
+    "the calls under the call that produced one return, with time and memory",
+    "MEM STACK EVENT [options]",
+    "Prints the calls made under the call that produced one return event, as\n"
+    "  FUNC@FILE:CALL_LINE-RETURN_LINE, Time: SECONDS s, Memory: BYTES B\n"
+    "one indent per nesting level.  MEM and STACK are the THREAD.mem and THREAD.stack\n"
+    "files of one thread; EVENT is a line number in MEM (from 1) or the line itself.\n",
+    "Names are shown with control bytes, '\\' and invalid UTF-8 as \\xHH.\n",
+    options,
+    sizeof(struct deco_opts),
+    init,
+    "expected MEM STACK EVENT, got 0 arguments",
+    run_args,
+};

@@ -9,8 +9,9 @@
 #include "render/render.h"
 
 #include <fcntl.h>
-#include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,164 +22,6 @@
 #include "render/gnuplot.h"
 #include "render/interrupt.h"
 #include "render/memg.h"
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render memg DIR|FILES... [options]\n"
-	      "       tgattach render memg OUTDIR/PID --children [options]\n"
-	      "       tgattach render memg OUTDIR [options]\n"
-	      "Draws the memory change at each function return of every thread, and the\n"
-	      "process RSS, over time: OUTDIR/memg.svg, with the peaks listed in OUTDIR/memg.txt\n"
-	      "as 'MARK: THREAD>FILE:LINE:FUNC=>DELTA_BYTES'.  DIR is a recording directory\n"
-	      "(OUTDIR/PID of tgattach or ThreadGraph); FILES are .mem files.  A recording that\n"
-	      "followed forks has one OUTDIR/PID per process, each meta naming its parent:\n"
-	      "  --children                   OUTDIR/PID and its descendants (OUTDIR/CHILD whose\n"
-	      "                               meta says parent=PID, recursively), one time axis.\n"
-	      "                               Given OUTDIR itself (PID directories, no .mem\n"
-	      "                               files), every process tree in it is drawn.  In a\n"
-	      "                               tree, lines are 'process PID RSS' and 'PID:THREAD';\n"
-	      "                               beyond 20 processes, those of lower peak RSS are\n"
-	      "                               one 'other children (K)' line (listed in memg.txt)\n"
-	      "  -o, --output OUTDIR          where to write (default: the current directory)\n"
-	      "  --format svg|png             memg.svg (default) or memg.png\n"
-	      "  --process-rebase KB          subtract KB from the process RSS (default 30000)\n"
-	      "  --peak KB                    a return is a peak if |delta| > KB (default 200)\n"
-	      "  --peak-delta-time S          label a peak only if more than S seconds...\n"
-	      "  --peak-delta-value KB        ...or KB away from the thread's last label\n"
-	      "                               (defaults 60 and 500; memg.txt lists all peaks)\n"
-	      "  --cap KB                     clip thread values to [-KB, KB] (default: none)\n"
-	      "  --series N                   threads whose names differ only by numbers are\n"
-	      "                               one series ('Thread-N (handler) (170 threads)');\n"
-	      "                               the N series with the largest values are drawn\n"
-	      "                               in colour, the rest in grey as 'other threads'\n"
-	      "                               (default 12)\n"
-	      "  --no-process                 leave out the process RSS line\n"
-	      "  --time-from T, --time-to T   time range: Unix seconds, +SECONDS after the\n"
-	      "                               first event, or 'YYYY-MM-DD HH:MM:SS' local time\n"
-	      "  --strict                     a malformed line is an error (default: skipped)\n"
-	      "The original's spellings --process_rebase, --peak_delta_time, --peak_delta_value,\n"
-	      "--no_process, --time_from and --time_to are accepted.  Long series are reduced\n"
-	      "to at most 4 points per 1/2048 of their time span (first, lowest, highest, last),\n"
-	      "which draws the same line.  Needs gnuplot.\n",
-	      fp);
-}
-
-enum {
-	OPT_REBASE = 256,
-	OPT_PEAK,
-	OPT_PEAK_DT,
-	OPT_PEAK_DV,
-	OPT_CAP,
-	OPT_SERIES,
-	OPT_NO_PROCESS,
-	OPT_FROM,
-	OPT_TO,
-	OPT_STRICT,
-	OPT_FORMAT,
-	OPT_CHILDREN,
-};
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {"format", required_argument, NULL, OPT_FORMAT},
-    {"process-rebase", required_argument, NULL, OPT_REBASE},
-    {"process_rebase", required_argument, NULL, OPT_REBASE},
-    {"peak", required_argument, NULL, OPT_PEAK},
-    {"peak-delta-time", required_argument, NULL, OPT_PEAK_DT},
-    {"peak_delta_time", required_argument, NULL, OPT_PEAK_DT},
-    {"peak-delta-value", required_argument, NULL, OPT_PEAK_DV},
-    {"peak_delta_value", required_argument, NULL, OPT_PEAK_DV},
-    {"cap", required_argument, NULL, OPT_CAP},
-    {"series", required_argument, NULL, OPT_SERIES},
-    {"no-process", no_argument, NULL, OPT_NO_PROCESS},
-    {"no_process", no_argument, NULL, OPT_NO_PROCESS},
-    {"time-from", required_argument, NULL, OPT_FROM},
-    {"time_from", required_argument, NULL, OPT_FROM},
-    {"time-to", required_argument, NULL, OPT_TO},
-    {"time_to", required_argument, NULL, OPT_TO},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
-};
-
-static int nonneg_ll(const char *opt, const char *arg, long long *out, struct tg_err *err)
-{
-	if (cli_ll(opt, arg, out, err) < 0 || *out < 0)
-		return tg_err_set(err, TG_E_USAGE, "%s: not an integer >= 0: '%s'", opt, arg);
-	return 0;
-}
-
-static int set_option(struct memg_opts *o, int c, const char *arg, struct tg_err *err)
-{
-	switch (c) {
-	case 'o':
-		o->outdir = arg;
-		return 0;
-	case OPT_FORMAT:
-		return plot_format_parse(arg, &o->format, err);
-	case OPT_REBASE:
-		return cli_ll("--process-rebase", arg, &o->rebase, err);
-	case OPT_PEAK:
-		return nonneg_ll("--peak", arg, &o->peak, err);
-	case OPT_PEAK_DT:
-		return cli_nonneg("--peak-delta-time", arg, &o->peak_dt, err);
-	case OPT_PEAK_DV:
-		return cli_nonneg("--peak-delta-value", arg, &o->peak_dv, err);
-	case OPT_CAP:
-		return nonneg_ll("--cap", arg, &o->cap, err);
-	case OPT_SERIES:
-		if (nonneg_ll("--series", arg, &o->series, err) < 0)
-			return -1;
-		if (o->series < 1 || o->series > 1000)
-			return tg_err_set(err, TG_E_USAGE, "--series: 1 to 1000, not '%s'", arg);
-		return 0;
-	case OPT_NO_PROCESS:
-		o->no_process = 1;
-		return 0;
-	case OPT_FROM:
-		return cli_time("--time-from", arg, &o->from, err);
-	case OPT_TO:
-		return cli_time("--time-to", arg, &o->to, err);
-	case OPT_STRICT:
-		o->strict = 1;
-		return 0;
-	case OPT_CHILDREN:
-		o->children = 1;
-		return 0;
-	}
-	return tg_err_set(err, TG_E_USAGE, "unknown option (see --help)");
-}
-
-/* Returns 0, 1 when --help was shown, -1 with err. */
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct memg_opts *o = opts;
-	int c;
-
-	memset(o, 0, sizeof *o);
-	o->outdir = ".";
-	o->rebase = 30000;
-	o->peak = 200;
-	o->peak_dt = 60;
-	o->peak_dv = 500;
-	o->series = MEMG_SERIES;
-	o->format = PLOT_SVG;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == '?')
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-		if (set_option(o, c, optarg, err) < 0)
-			return -1;
-	}
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory or .mem file given");
-	return 0;
-}
 
 static int has_mem(const struct recording *r)
 {
@@ -323,10 +166,85 @@ out:
 	return rc;
 }
 
-int render_memg(int argc, char **argv)
+static int set_format(void *opts, const char *arg, struct tg_err *err)
 {
-	static const struct cli_command cmd = {"memg", parse_args, run};
-	struct memg_opts o;
-
-	return cli_main(&cmd, &o, argc, argv);
+	return plot_format_parse(arg, &((struct memg_opts *)opts)->format, err);
 }
+
+static void init(void *opts)
+{
+	struct memg_opts *o = opts;
+
+	o->outdir = ".";
+	o->rebase = 30000;
+	o->peak = 200;
+	o->peak_dt = 60;
+	o->peak_dv = 500;
+	o->series = MEMG_SERIES;
+	o->format = PLOT_SVG;
+}
+
+#define OFF(f) offsetof(struct memg_opts, f)
+static const struct cli_opt options[] = {
+    {"children", 0, NULL, CLI_FLAG, OFF(children),
+     "OUTDIR/PID and its descendants (OUTDIR/CHILD whose\nmeta says parent=PID, recursively), "
+     "one time axis.\nGiven OUTDIR itself (PID directories, no .mem\nfiles), every process "
+     "tree in it is drawn.  In a\ntree, lines are 'process PID RSS' and 'PID:THREAD';\n"
+     "beyond 20 processes, those of lower peak RSS are\none 'other children (K)' line (listed "
+     "in memg.txt)"},
+    {"output", 'o', "OUTDIR", CLI_STR, OFF(outdir),
+     "where to write (default: the current directory)"},
+    {"format", 0, "svg|png", CLI_FN, 0, "memg.svg (default) or memg.png", 0, 0, NULL, set_format},
+    {"process-rebase", 0, "KB", CLI_LL, OFF(rebase),
+     "subtract KB from the process RSS (default 30000)"},
+    {"process_rebase", 0, "KB", CLI_LL, OFF(rebase), NULL},
+    {"peak", 0, "KB", CLI_LL, OFF(peak), "a return is a peak if |delta| > KB (default 200)", 0,
+     LLONG_MAX},
+    {"peak-delta-time", 0, "S", CLI_NUM, OFF(peak_dt),
+     "label a peak only if more than S seconds..."},
+    {"peak_delta_time", 0, "S", CLI_NUM, OFF(peak_dt), NULL},
+    {"peak-delta-value", 0, "KB", CLI_NUM, OFF(peak_dv),
+     "...or KB away from the thread's last label\n(defaults 60 and 500; memg.txt lists all "
+     "peaks)"},
+    {"peak_delta_value", 0, "KB", CLI_NUM, OFF(peak_dv), NULL},
+    {"cap", 0, "KB", CLI_LL, OFF(cap), "clip thread values to [-KB, KB] (default: none)", 0,
+     LLONG_MAX},
+    {"series", 0, "N", CLI_LL, OFF(series),
+     "threads whose names differ only by numbers are\none series ('Thread-N (handler) (170 "
+     "threads)');\nthe N series with the largest values are drawn\nin colour, the rest in "
+     "grey as 'other threads'\n(default 12)",
+     1, 1000},
+    {"no-process", 0, NULL, CLI_FLAG, OFF(no_process), "leave out the process RSS line"},
+    {"no_process", 0, NULL, CLI_FLAG, OFF(no_process), NULL},
+    {"time-from", 0, "T", CLI_TIME, OFF(from), ""},
+    {"time-to", 0, "T", CLI_TIME, OFF(to),
+     "time range: Unix seconds, +SECONDS after the\nfirst event, or 'YYYY-MM-DD HH:MM:SS' "
+     "local time"},
+    {"time_from", 0, "T", CLI_TIME, OFF(from), NULL},
+    {"time_to", 0, "T", CLI_TIME, OFF(to), NULL},
+    {"strict", 0, NULL, CLI_FLAG, OFF(strict), "a malformed line is an error (default: skipped)"},
+    {NULL},
+};
+#undef OFF
+
+const struct cli_command render_memg_cmd = {
+    "memg",
+    "memory change per return of each thread and process RSS (SVG)",
+    "DIR|FILES... [options]\n"
+    "       tgattach render memg OUTDIR/PID --children [options]\n"
+    "       tgattach render memg OUTDIR [options]",
+    "Draws the memory change at each function return of every thread, and the\n"
+    "process RSS, over time: OUTDIR/memg.svg, with the peaks listed in OUTDIR/memg.txt\n"
+    "as 'MARK: THREAD>FILE:LINE:FUNC=>DELTA_BYTES'.  DIR is a recording directory\n"
+    "(OUTDIR/PID of tgattach or ThreadGraph); FILES are .mem files.  A recording that\n"
+    "followed forks has one OUTDIR/PID per process, each meta naming its parent:\n",
+    "The original's spellings --process_rebase, --peak_delta_time, --peak_delta_value,\n"
+    "--no_process, --time_from and --time_to are accepted.  Long series are reduced\n"
+    "to at most 4 points per 1/2048 of their time span (first, lowest, highest, last),\n"
+    "which draws the same line.  Needs gnuplot.\n",
+    options,
+    sizeof(struct memg_opts),
+    init,
+    "no recording directory or .mem file given",
+    run,
+};

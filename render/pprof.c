@@ -8,8 +8,8 @@
  * zlib. */
 #include "render/render.h"
 
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,74 +46,6 @@ struct pprof {
 	long pid;
 	struct calltree_replay_counts counts;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render pprof DIR|OUTDIR|FILES... [options]\n"
-	      "Writes the recording as a gzip-compressed pprof profile (profile.proto) for\n"
-	      "`go tool pprof`, Pyroscope, Parca or Grafana: one sample per distinct call\n"
-	      "stack of each thread, with two values, the time it ran (samples/count, in\n"
-	      "sample intervals) and the memory it gained (memory/bytes, negative when it\n"
-	      "released more), and the labels thread (its name) and pid.  Locations are\n"
-	      "FILE:LINE with LINE where the call was first seen.  Needs the THREAD.stack\n"
-	      "files (and THREAD.mem for the returns).\n"
-	      "  -o, --output FILE   write FILE (default: standard output, unless it is a\n"
-	      "                      terminal)\n"
-	      "  --interval S        the sample interval (default: 1/rate_hz from the\n"
-	      "                      recording's meta, else 0.01)\n"
-	      "  --children          DIR (OUTDIR/PID) and its descendants; OUTDIR (a\n"
-	      "                      directory of PID recordings) is the whole tree; with\n"
-	      "                      several processes the thread label is 'PID N: NAME'\n"
-	      "  --strict            a malformed line is an error (default: skipped)\n",
-	      fp);
-}
-
-enum { OPT_INTERVAL = 256, OPT_STRICT, OPT_CHILDREN };
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {"interval", required_argument, NULL, OPT_INTERVAL},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
-};
-
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct pprof_opts *o = opts;
-	int c;
-
-	memset(o, 0, sizeof *o);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'o':
-			o->output = optarg;
-			break;
-		case OPT_INTERVAL:
-			if (cli_nonneg("--interval", optarg, &o->interval, err) < 0)
-				return -1;
-			if (o->interval == 0)
-				return tg_err_set(err, TG_E_USAGE, "--interval: must be > 0");
-			break;
-		case OPT_STRICT:
-			o->strict = 1;
-			break;
-		case OPT_CHILDREN:
-			o->children = 1;
-			break;
-		default:
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-		}
-	}
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
-	return 0;
-}
 
 static int add_sample(void *ctx, const uint32_t *path, size_t n, const double *w,
 		      struct tg_err *err)
@@ -237,10 +169,34 @@ out:
 	return rc;
 }
 
-int render_pprof(int argc, char **argv)
-{
-	static const struct cli_command cmd = {"pprof", parse_args, run};
-	struct pprof_opts o;
+static const struct cli_opt options[] = {
+    {"output", 'o', "FILE", CLI_STR, offsetof(struct pprof_opts, output),
+     "write FILE (default: standard output, unless it\nis a terminal)"},
+    {"interval", 0, "S", CLI_NUM, offsetof(struct pprof_opts, interval),
+     "the sample interval (default: 1/rate_hz from the\nrecording's meta, else 0.01)", 1},
+    {"children", 0, NULL, CLI_FLAG, offsetof(struct pprof_opts, children),
+     "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
+     "whole tree;\nwith several processes the thread label is\n'PID N: NAME'"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct pprof_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {NULL},
+};
 
-	return cli_main(&cmd, &o, argc, argv);
-}
+const struct cli_command render_pprof_cmd = {
+    "pprof",
+    "pprof profile (gzip protobuf): time and memory per stack",
+    "DIR|OUTDIR|FILES... [options]",
+    "Writes the recording as a gzip-compressed pprof profile (profile.proto) for\n"
+    "`go tool pprof`, Pyroscope, Parca or Grafana: one sample per distinct call\n"
+    "stack of each thread, with two values, the time it ran (samples/count, in\n"
+    "sample intervals) and the memory it gained (memory/bytes, negative when it\n"
+    "released more), and the labels thread (its name) and pid.  Locations are\n"
+    "FILE:LINE with LINE where the call was first seen.  Needs the THREAD.stack\n"
+    "files (and THREAD.mem for the returns).\n",
+    NULL,
+    options,
+    sizeof(struct pprof_opts),
+    NULL,
+    "no recording directory given",
+    run,
+};

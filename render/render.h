@@ -1,15 +1,17 @@
-/* render.h: the subcommands of `tgattach render`, one file each (render/NAME.c).
- * Each takes argv[0] = the subcommand name, prints its own errors as one line on stderr
- * and returns an exit code (enum tg_exit). */
+/* render.h: the subcommands of `tgattach render`, each declared once in its own file
+ * (render/NAME.c) as a struct cli_command (name, summary, help, option table, run):
+ * builtin/render.c lists them, cli_main() parses and runs one, cli_help() is its --help. */
 #ifndef TG_RENDER_H
 #define TG_RENDER_H
 
-int render_memg(int argc, char **argv);
-int render_alloc(int argc, char **argv);
-int render_top(int argc, char **argv);
-int render_collapsed(int argc, char **argv);
-int render_speedscope(int argc, char **argv);
-int render_pprof(int argc, char **argv);
-int render_decorate_stack(int argc, char **argv);
+#include "render/cli.h"
+
+extern const struct cli_command render_memg_cmd;
+extern const struct cli_command render_alloc_cmd;
+extern const struct cli_command render_top_cmd;
+extern const struct cli_command render_collapsed_cmd;
+extern const struct cli_command render_speedscope_cmd;
+extern const struct cli_command render_pprof_cmd;
+extern const struct cli_command render_decorate_cmd;
 
 #endif

@@ -8,8 +8,8 @@
 #include "render/cli.h"
 #include "render/render.h"
 
-#include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,7 @@ struct ss_opts {
 	const char *output;
 	int strict;
 	int children;
-	int bytes; /* --weight bytes: a sampled memory profile per thread too */
+	int weight; /* 0: --weight bytes, a sampled memory profile per thread too; -1 none */
 };
 
 struct ss {
@@ -45,64 +45,6 @@ struct ss {
 	size_t profiles;
 	unsigned long malformed, stray, events;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render speedscope DIR|OUTDIR|FILES... [options]\n"
-	      "Writes the recording in speedscope's file format (https://www.speedscope.app):\n"
-	      "one evented profile per thread, each call and return an open and a close event,\n"
-	      "in seconds since the recording's first event.  Needs the THREAD.stack files\n"
-	      "(and THREAD.mem for the returns).\n"
-	      "  -o, --output FILE   write FILE (default: standard output)\n"
-	      "  --weight bytes      also, after each thread's, a sampled profile of the memory\n"
-	      "                      each stack gained (unit bytes: its calls' deltas minus\n"
-	      "                      their callees'; stacks with a net gain), named\n"
-	      "                      'THREAD (memory gained)'\n"
-	      "  --strict            a malformed line is an error (default: skipped)\n"
-	      "  --children          DIR (OUTDIR/PID) and its descendants; OUTDIR (a directory\n"
-	      "                      of PID recordings) is the whole tree; with several\n"
-	      "                      processes each profile is named 'PID N: THREAD'\n",
-	      fp);
-}
-
-enum { OPT_STRICT = 256, OPT_CHILDREN, OPT_WEIGHT };
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},	     {"help", no_argument, NULL, 'h'},
-    {"strict", no_argument, NULL, OPT_STRICT},	     {"children", no_argument, NULL, OPT_CHILDREN},
-    {"weight", required_argument, NULL, OPT_WEIGHT}, {NULL, 0, NULL, 0},
-};
-
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct ss_opts *o = opts;
-	int c;
-
-	memset(o, 0, sizeof *o);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == 'o')
-			o->output = optarg;
-		else if (c == OPT_STRICT)
-			o->strict = 1;
-		else if (c == OPT_CHILDREN)
-			o->children = 1;
-		else if (c == OPT_WEIGHT && strcmp(optarg, "bytes") == 0)
-			o->bytes = 1;
-		else if (c == OPT_WEIGHT)
-			return tg_err_set(err, TG_E_USAGE, "--weight: only 'bytes', not '%s'",
-					  optarg);
-		else
-			return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-	}
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
-	return 0;
-}
 
 static void flush(struct ss *s, int force)
 {
@@ -311,7 +253,7 @@ static int export(struct ss *s, const struct recording *rec, struct tg_err *err)
 		recording_say_thread(rec, t);
 		if (thread_events(s, t, err) < 0)
 			return -1;
-		if (s->o->bytes && memory_profile(s, t, err) < 0)
+		if (s->o->weight == 0 && memory_profile(s, t, err) < 0)
 			return -1;
 	}
 	if (s->profiles == 0)
@@ -357,10 +299,41 @@ out:
 	return rc;
 }
 
-int render_speedscope(int argc, char **argv)
-{
-	static const struct cli_command cmd = {"speedscope", parse_args, run};
-	struct ss_opts o;
+static const char *const weights[] = {"bytes", NULL};
 
-	return cli_main(&cmd, &o, argc, argv);
+static const struct cli_opt options[] = {
+    {"output", 'o', "FILE", CLI_STR, offsetof(struct ss_opts, output),
+     "write FILE (default: standard output)"},
+    {"weight", 0, "bytes", CLI_CHOICE, offsetof(struct ss_opts, weight),
+     "also, after each thread's, a sampled profile of\nthe memory each stack gained (unit "
+     "bytes: its\ncalls' deltas minus their callees'; stacks with\na net gain), named "
+     "'THREAD (memory gained)'",
+     0, 0, weights},
+    {"children", 0, NULL, CLI_FLAG, offsetof(struct ss_opts, children),
+     "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
+     "whole tree;\nwith several processes each profile is named\n'PID N: THREAD'"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct ss_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {NULL},
+};
+
+static void init(void *opts)
+{
+	((struct ss_opts *)opts)->weight = -1;
 }
+
+const struct cli_command render_speedscope_cmd = {
+    "speedscope",
+    "speedscope JSON, one evented profile per thread",
+    "DIR|OUTDIR|FILES... [options]",
+    "Writes the recording in speedscope's file format (https://www.speedscope.app):\n"
+    "one evented profile per thread, each call and return an open and a close event,\n"
+    "in seconds since the recording's first event.  Needs the THREAD.stack files\n"
+    "(and THREAD.mem for the returns).\n",
+    NULL,
+    options,
+    sizeof(struct ss_opts),
+    init,
+    "no recording directory given",
+    run,
+};

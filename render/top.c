@@ -9,7 +9,8 @@
  * threads are read, and printed after the totals, which need every thread. */
 #include "render/render.h"
 
-#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ enum top_key { BY_NET, BY_SELF, BY_CALLS };
 
 struct top_opts {
 	long long n; /* rows per table, 0 = all */
-	enum top_key by;
+	int by;	     /* enum top_key */
 	int reverse;
 	int bytes;
 	int strict;
@@ -80,103 +81,6 @@ struct top {
 	int running_col;
 	double end;
 };
-
-static void usage(FILE *fp)
-{
-	fputs("usage: tgattach render top DIR|FILES... [options]\n"
-	      "Ranks functions by the memory they gained, for each thread and for all threads:\n"
-	      "  NET    memory change over the function's calls, callees included (a recursive\n"
-	      "         function's inner calls are not counted again)\n"
-	      "  SELF   the same without what its callees changed (needs THREAD.stack)\n"
-	      "  CALLS  returns of the function\n"
-	      "  RUNNING  of those, calls still running when the recording ended (closed then\n"
-	      "         with what they had been charged; shown when meta says closed_at_end)\n"
-	      "A function is FUNC FILE:LINE: one row per file and name, LINE the first line\n"
-	      "where its calls were seen.  The tables follow the recording's totals: duration,\n"
-	      "heap and RSS growth, what the functions are charged of it and the remainder,\n"
-	      "with a warning when most of the growth is not explained by them.\n"
-	      "  -n N               rows per table (default 20, 0 = all)\n"
-	      "  --by net|self|calls  the ranking (default net, largest first)\n"
-	      "  --reverse          smallest first (the largest releases of memory)\n"
-	      "  --bytes            exact byte counts instead of KB/MB/GB\n"
-	      "  --merge-threads    one table for all threads, none per thread\n"
-	      "  --strict           a malformed line is an error (default: skipped)\n"
-	      "  --children         DIR (OUTDIR/PID) and its descendants; OUTDIR (a directory\n"
-	      "                     of PID recordings) is the whole tree: one report per\n"
-	      "                     process, each headed by its PID and command line\n",
-	      fp);
-}
-
-enum { OPT_BY = 256, OPT_REVERSE, OPT_BYTES, OPT_STRICT, OPT_MERGE, OPT_CHILDREN };
-
-static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"by", required_argument, NULL, OPT_BY},
-    {"reverse", no_argument, NULL, OPT_REVERSE},
-    {"bytes", no_argument, NULL, OPT_BYTES},
-    {"strict", no_argument, NULL, OPT_STRICT},
-    {"merge-threads", no_argument, NULL, OPT_MERGE},
-    {"children", no_argument, NULL, OPT_CHILDREN},
-    {NULL, 0, NULL, 0},
-};
-
-static int set_option(struct top_opts *o, int c, const char *arg, struct tg_err *err)
-{
-	switch (c) {
-	case 'n':
-		if (cli_ll("-n", arg, &o->n, err) < 0 || o->n < 0)
-			return tg_err_set(err, TG_E_USAGE, "-n: not an integer >= 0: '%s'", arg);
-		return 0;
-	case OPT_BY:
-		if (strcmp(arg, "net") == 0)
-			o->by = BY_NET;
-		else if (strcmp(arg, "self") == 0)
-			o->by = BY_SELF;
-		else if (strcmp(arg, "calls") == 0)
-			o->by = BY_CALLS;
-		else
-			return tg_err_set(err, TG_E_USAGE,
-					  "--by: 'net', 'self' or 'calls', not '%s'", arg);
-		return 0;
-	case OPT_REVERSE:
-		o->reverse = 1;
-		return 0;
-	case OPT_BYTES:
-		o->bytes = 1;
-		return 0;
-	case OPT_STRICT:
-		o->strict = 1;
-		return 0;
-	case OPT_MERGE:
-		o->merge = 1;
-		return 0;
-	case OPT_CHILDREN:
-		o->children = 1;
-		return 0;
-	}
-	return tg_err_set(err, TG_E_USAGE, "bad option (see --help)");
-}
-
-static int parse_args(int argc, char **argv, void *opts, struct tg_err *err)
-{
-	struct top_opts *o = opts;
-	int c;
-
-	memset(o, 0, sizeof *o);
-	o->n = 20;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "n:h", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (set_option(o, c, optarg, err) < 0)
-			return -1;
-	}
-	if (optind >= argc)
-		return tg_err_set(err, TG_E_USAGE, "no recording directory given");
-	return 0;
-}
 
 /* ---- the tables ---- */
 
@@ -576,10 +480,51 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 	return r;
 }
 
-int render_top(int argc, char **argv)
-{
-	static const struct cli_command cmd = {"top", parse_args, run};
-	struct top_opts o;
+static const char *const keys[] = {"net", "self", "calls", NULL};
 
-	return cli_main(&cmd, &o, argc, argv);
+static void init(void *opts)
+{
+	((struct top_opts *)opts)->n = 20;
 }
+
+static const struct cli_opt options[] = {
+    {"", 'n', "N", CLI_LL, offsetof(struct top_opts, n), "rows per table (default 20, 0 = all)", 0,
+     LLONG_MAX},
+    {"by", 0, "net|self|calls", CLI_CHOICE, offsetof(struct top_opts, by),
+     "the ranking (default net, largest first)", 0, 0, keys},
+    {"reverse", 0, NULL, CLI_FLAG, offsetof(struct top_opts, reverse),
+     "smallest first (the largest releases of memory)"},
+    {"bytes", 0, NULL, CLI_FLAG, offsetof(struct top_opts, bytes),
+     "exact byte counts instead of KB/MB/GB"},
+    {"merge-threads", 0, NULL, CLI_FLAG, offsetof(struct top_opts, merge),
+     "one table for all threads, none per thread"},
+    {"strict", 0, NULL, CLI_FLAG, offsetof(struct top_opts, strict),
+     "a malformed line is an error (default: skipped)"},
+    {"children", 0, NULL, CLI_FLAG, offsetof(struct top_opts, children),
+     "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
+     "whole tree:\none report per process, each headed by its PID\nand command line"},
+    {NULL},
+};
+
+const struct cli_command render_top_cmd = {
+    "top",
+    "functions ranked by the memory they gained, per thread (text)",
+    "DIR|FILES... [options]",
+    "Ranks functions by the memory they gained, for each thread and for all threads:\n"
+    "  NET    memory change over the function's calls, callees included (a recursive\n"
+    "         function's inner calls are not counted again)\n"
+    "  SELF   the same without what its callees changed (needs THREAD.stack)\n"
+    "  CALLS  returns of the function\n"
+    "  RUNNING  of those, calls still running when the recording ended (closed then\n"
+    "         with what they had been charged; shown when meta says closed_at_end)\n"
+    "A function is FUNC FILE:LINE: one row per file and name, LINE the first line\n"
+    "where its calls were seen.  The tables follow the recording's totals: duration,\n"
+    "heap and RSS growth, what the functions are charged of it and the remainder,\n"
+    "with a warning when most of the growth is not explained by them.\n",
+    NULL,
+    options,
+    sizeof(struct top_opts),
+    init,
+    "no recording directory given",
+    run,
+};
