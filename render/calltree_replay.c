@@ -1,6 +1,7 @@
 /* calltree_replay.c: a thread's calls summed into a call tree (calltree_replay.h). */
 #include "render/calltree_replay.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/xalloc.h"
@@ -50,4 +51,14 @@ int calltree_replay(struct calltree *tree, struct frames *fr, const struct rec_t
 	replay_close(r);
 	free(p.v);
 	return rc;
+}
+
+void calltree_replay_report(const struct calltree_replay_counts *counts)
+{
+	if (counts->malformed)
+		fprintf(stderr, "%lu malformed line%s skipped\n", counts->malformed,
+			counts->malformed == 1 ? "" : "s");
+	if (counts->stray)
+		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
+			counts->stray, counts->stray == 1 ? "" : "s");
 }

@@ -17,6 +17,9 @@ struct calltree_replay_counts {
 	unsigned long malformed, stray;
 };
 
+/* On stderr: how many malformed lines were skipped and returns matched no call, if any. */
+void calltree_replay_report(const struct calltree_replay_counts *counts);
+
 /* Replays thread t (flags: PAIR_STRICT, PAIR_QUIET) into tree; counts added to *counts. */
 int calltree_replay(struct calltree *tree, struct frames *fr, const struct rec_thread *t,
 		    unsigned flags, calltree_weigh_fn weigh, void *ctx,

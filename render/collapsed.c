@@ -167,12 +167,7 @@ static void report(const struct collapsed *c, const struct recording *rec)
 		fprintf(stderr, "thread %s: no .stack file, left out\n", buf_cstr(&shown));
 		buf_free(&shown);
 	}
-	if (c->counts.malformed)
-		fprintf(stderr, "%lu malformed line%s skipped\n", c->counts.malformed,
-			c->counts.malformed == 1 ? "" : "s");
-	if (c->counts.stray)
-		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
-			c->counts.stray, c->counts.stray == 1 ? "" : "s");
+	calltree_replay_report(&c->counts);
 	fprintf(stderr, "%lu stack%s written\n", c->lines, c->lines == 1 ? "" : "s");
 }
 

@@ -110,12 +110,7 @@ static int do_threads(struct pprof *pp, const struct recording *rec, struct tg_e
 
 static void report(const struct pprof *pp, size_t bytes)
 {
-	if (pp->counts.malformed)
-		fprintf(stderr, "%lu malformed line%s skipped\n", pp->counts.malformed,
-			pp->counts.malformed == 1 ? "" : "s");
-	if (pp->counts.stray)
-		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
-			pp->counts.stray, pp->counts.stray == 1 ? "" : "s");
+	calltree_replay_report(&pp->counts);
 	size_t n = pprof_enc_samples(pp->enc);
 	fprintf(stderr, "%zu sample%s, %zu bytes compressed\n", n, n == 1 ? "" : "s", bytes);
 }
