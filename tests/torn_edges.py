@@ -110,6 +110,8 @@ def judge(stack_files, fixture_path, facts):
     return bad, total, examples
 
 
+MIN_CALLS = 200
+
 def run_one(label, argv, fixture_path, root, secs, tgattach, facts):
     stage = None
     if root:
@@ -129,8 +131,11 @@ def run_one(label, argv, fixture_path, root, secs, tgattach, facts):
             return "FAILED (tgattach exited %d)" % rc, False
         files = glob.glob(os.path.join(out, str(p.pid), "*.stack"))
         bad, total, examples = judge(files, fixture_path, facts)
-        if total < 1000:
-            return "FAILED (only %d calls recorded)" % total, False
+        # enough calls that the judge judged something: a loaded CI machine (2 cores,
+        # the fixture's threads, tgattach at 2000 Hz, a chroot'd interpreter) records
+        # 700 - 2000 in 4 s; a recording that read nothing has none
+        if total < MIN_CALLS:
+            return "FAILED (only %d calls recorded, %d wanted)" % (total, MIN_CALLS), False
         line = "%d impossible of %d recorded calls in %d s at 2000 Hz" % (bad, total, secs)
         if bad:
             return "FAILED (%s; e.g. %s)" % (line, "; ".join(examples)), False
