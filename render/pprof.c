@@ -115,23 +115,27 @@ static void report(const struct pprof *pp, size_t bytes)
 	fprintf(stderr, "%zu sample%s, %zu bytes compressed\n", n, n == 1 ? "" : "s", bytes);
 }
 
-static int write_profile(struct pprof *pp, const struct recording *rec, struct tg_err *err)
+/* The output, opened before the threads are read: the samples are written as they come
+ * (to a temporary file renamed into place once complete). */
+static int open_output(const struct pprof *pp, struct outfile *out, struct tg_err *err)
 {
-	struct outfile out = {NULL, NULL, NULL};
-	struct pprof_times tm = {recording_meta_number(rec, "start"),
-				 recording_meta_number(rec, "end"), 1 / pp->per_sample};
-	size_t bytes = 0;
-
 	if ((!pp->o->output || strcmp(pp->o->output, "-") == 0) && isatty(STDOUT_FILENO))
 		return tg_err_set(err, TG_E_USAGE,
 				  "pprof: the profile is binary: give -o FILE or redirect the "
 				  "output");
-	if (outfile_open(&out, pp->o->output, err) < 0)
-		return -1;
-	int rc = pprof_enc_write(pp->enc, pp->frames, &tm, out.fp, &bytes, err);
+	return outfile_open(out, pp->o->output, err);
+}
+
+static int finish(struct pprof *pp, const struct recording *rec, struct outfile *out,
+		  struct tg_err *err)
+{
+	struct pprof_times tm = {recording_meta_number(rec, "start"),
+				 recording_meta_number(rec, "end"), 1 / pp->per_sample};
+	size_t bytes = 0;
+	int rc = pprof_enc_finish(pp->enc, pp->frames, &tm, &bytes, err);
+
 	if (rc == 0)
-		rc = outfile_commit(&out, err);
-	outfile_abort(&out);
+		rc = outfile_commit(out, err);
 	if (rc == 0)
 		report(pp, bytes);
 	return rc;
@@ -140,6 +144,7 @@ static int write_profile(struct pprof *pp, const struct recording *rec, struct t
 static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 {
 	const struct pprof_opts *o = opts;
+	struct outfile out = {NULL, NULL, NULL};
 	struct recording rec;
 	struct pprof pp;
 	int rc = -1;
@@ -148,15 +153,16 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 	pp.o = o;
 	if (proctree_recording(&rec, nargs, args, o->children, err) < 0)
 		return -1;
-	if (recording_need_stacks(&rec, "pprof", err) < 0)
+	if (recording_need_stacks(&rec, "pprof", err) < 0 || open_output(&pp, &out, err) < 0)
 		goto out;
 	pp.per_sample = 1 / recording_interval(&rec, o->interval);
 	pp.frames = frames_new();
 	pp.tree = calltree_new();
-	pp.enc = pprof_enc_new();
+	pp.enc = pprof_enc_new(out.fp);
 	if (do_threads(&pp, &rec, err) == 0)
-		rc = write_profile(&pp, &rec, err);
+		rc = finish(&pp, &rec, &out, err);
 out:
+	outfile_abort(&out);
 	pprof_enc_free(pp.enc);
 	calltree_free(pp.tree);
 	frames_free(pp.frames);

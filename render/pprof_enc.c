@@ -12,21 +12,25 @@
 
 enum { VALUES = 2, LABELS = 2 };
 
-/* A sample and the arrays it points to, allocated together. */
-struct sample {
-	Tgpprof__Sample s;
-	Tgpprof__Label lab[LABELS];
-	Tgpprof__Label *labp[LABELS];
-	int64_t value[VALUES];
-	uint64_t loc[]; /* leaf first */
-};
+/* A profile is written as it is built: each sample packed on its own as field 2 of the
+ * Profile message (a message is the concatenation of its fields, and a repeated field's
+ * elements may come apart), deflated at once; the other fields, which need every sample
+ * seen (strings, functions, locations), are packed last.  Only the strings and frames are
+ * held, whatever the number of samples. */
+enum { SAMPLE_FIELD_KEY = (2 << 3) | 2 }; /* field 2, length-delimited */
 
 struct pprof_enc {
 	struct frames *strings; /* interned strings: string i + 1 is the FILE of entry i */
 	struct frames *funcs;	/* (FILE, FUNC) pairs: function i + 1 */
-	struct sample **samples;
-	size_t nsamples, cap;
+	size_t nsamples;
 	int64_t key_thread, key_pid;
+	FILE *fp;
+	z_stream zs;
+	int z_ok;	/* deflateInit2 succeeded */
+	int failed;	/* a write failed */
+	size_t written; /* compressed bytes */
+	uint8_t *pack;	/* a sample's packed bytes, reused */
+	size_t pack_cap;
 };
 
 /* The string table index of s, cleaned, added if new (0 is ""). */
@@ -42,7 +46,7 @@ static int64_t str_id(struct pprof_enc *e, const char *s, size_t len)
 	return (int64_t)id + 1;
 }
 
-struct pprof_enc *pprof_enc_new(void)
+struct pprof_enc *pprof_enc_new(FILE *fp)
 {
 	struct pprof_enc *e = xcalloc(1, sizeof *e);
 
@@ -50,6 +54,9 @@ struct pprof_enc *pprof_enc_new(void)
 	e->funcs = frames_new();
 	e->key_thread = str_id(e, "thread", 6);
 	e->key_pid = str_id(e, "pid", 3);
+	e->fp = fp;
+	e->z_ok = deflateInit2(&e->zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+			       Z_DEFAULT_STRATEGY) == Z_OK;
 	return e;
 }
 
@@ -57,12 +64,47 @@ void pprof_enc_free(struct pprof_enc *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->nsamples; i++)
-		free(e->samples[i]);
-	free(e->samples);
+	if (e->z_ok)
+		deflateEnd(&e->zs);
+	free(e->pack);
 	frames_free(e->strings);
 	frames_free(e->funcs);
 	free(e);
+}
+
+/* len bytes into the gzip stream (flush: Z_NO_FLUSH, or Z_FINISH at the end). */
+static void deflate_to(struct pprof_enc *e, const void *data, size_t len, int flush)
+{
+	unsigned char out[65536];
+	int zrc;
+
+	if (!e->z_ok || e->failed)
+		return;
+	e->zs.next_in = (unsigned char *)data;
+	e->zs.avail_in = (uInt)len;
+	do {
+		e->zs.next_out = out;
+		e->zs.avail_out = sizeof out;
+		zrc = deflate(&e->zs, flush);
+		size_t have = sizeof out - e->zs.avail_out;
+		if (zrc == Z_STREAM_ERROR || fwrite(out, 1, have, e->fp) != have) {
+			e->failed = 1;
+			return;
+		}
+		e->written += have;
+	} while (e->zs.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
+}
+
+/* A field key and a length, as protobuf varints. */
+static size_t varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+
+	do {
+		out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return n;
 }
 
 size_t pprof_enc_samples(const struct pprof_enc *e)
@@ -73,34 +115,42 @@ size_t pprof_enc_samples(const struct pprof_enc *e)
 void pprof_enc_sample(struct pprof_enc *e, const uint32_t *path, size_t n, const int64_t *v,
 		      const char *thread, size_t thread_len, long pid)
 {
-	struct sample *s = xcalloc(1, sizeof *s + n * sizeof s->loc[0]);
+	Tgpprof__Sample s = TGPPROF__SAMPLE__INIT;
+	Tgpprof__Label lab[LABELS], *labp[LABELS];
+	uint64_t *loc = xcalloc(n + 1, sizeof *loc);
+	int64_t value[VALUES];
 	size_t nlab = 0;
 
-	tgpprof__sample__init(&s->s);
 	for (size_t i = 0; i < n; i++)
-		s->loc[i] = (uint64_t)path[n - 1 - i] + 1;
-	memcpy(s->value, v, sizeof s->value);
-	tgpprof__label__init(&s->lab[nlab]);
-	s->lab[nlab].key = e->key_thread;
-	s->lab[nlab++].str = str_id(e, thread, thread_len);
+		loc[i] = (uint64_t)path[n - 1 - i] + 1;
+	memcpy(value, v, sizeof value);
+	tgpprof__label__init(&lab[nlab]);
+	lab[nlab].key = e->key_thread;
+	lab[nlab++].str = str_id(e, thread, thread_len);
 	if (pid > 0) {
-		tgpprof__label__init(&s->lab[nlab]);
-		s->lab[nlab].key = e->key_pid;
-		s->lab[nlab++].num = pid;
+		tgpprof__label__init(&lab[nlab]);
+		lab[nlab].key = e->key_pid;
+		lab[nlab++].num = pid;
 	}
 	for (size_t i = 0; i < nlab; i++)
-		s->labp[i] = &s->lab[i];
-	s->s.n_location_id = n;
-	s->s.location_id = s->loc;
-	s->s.n_value = VALUES;
-	s->s.value = s->value;
-	s->s.n_label = nlab;
-	s->s.label = s->labp;
-	if (e->nsamples == e->cap) {
-		e->cap = e->cap ? e->cap * 2 : 256;
-		e->samples = xrealloc(e->samples, e->cap * sizeof *e->samples);
+		labp[i] = &lab[i];
+	s.n_location_id = n;
+	s.location_id = loc;
+	s.n_value = VALUES;
+	s.value = value;
+	s.n_label = nlab;
+	s.label = labp;
+	size_t len = tgpprof__sample__get_packed_size(&s);
+	if (len + 20 > e->pack_cap) {
+		e->pack_cap = (len + 20) * 2;
+		e->pack = xrealloc(e->pack, e->pack_cap);
 	}
-	e->samples[e->nsamples++] = s;
+	size_t head = varint(e->pack, SAMPLE_FIELD_KEY);
+	head += varint(e->pack + head, len);
+	tgpprof__sample__pack(&s, e->pack + head);
+	deflate_to(e, e->pack, head + len, Z_NO_FLUSH);
+	e->nsamples++;
+	free(loc);
 }
 
 /* Locations (one per frame of fr) and their functions, with their strings. */
@@ -157,37 +207,6 @@ static void locs_free(struct locs *l)
 	free(l->fnp);
 }
 
-/* data, gzip-compressed, to fp. */
-static int gzip_to(FILE *fp, const uint8_t *data, size_t len, size_t *bytes, struct tg_err *err)
-{
-	z_stream zs;
-	unsigned char out[65536];
-	int zrc = Z_OK;
-
-	memset(&zs, 0, sizeof zs);
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-	    Z_OK)
-		return tg_err_set(err, TG_E_INTERNAL, "pprof: zlib would not start");
-	zs.next_in = (unsigned char *)data;
-	zs.avail_in = (uInt)len; /* the caller keeps len below 4 GiB */
-	*bytes = 0;
-	while (zrc != Z_STREAM_END) {
-		zs.next_out = out;
-		zs.avail_out = sizeof out;
-		zrc = deflate(&zs, Z_FINISH);
-		if (zrc != Z_OK && zrc != Z_STREAM_END)
-			break;
-		size_t have = sizeof out - zs.avail_out;
-		if (fwrite(out, 1, have, fp) != have)
-			break;
-		*bytes += have;
-	}
-	deflateEnd(&zs);
-	if (zrc != Z_STREAM_END)
-		return tg_err_sys(err, TG_E_OUTPUT, "pprof: cannot write the profile");
-	return 0;
-}
-
 /* The string table, in index order: "" then each interned string. */
 static char **string_table(const struct pprof_enc *e, size_t *n)
 {
@@ -205,8 +224,8 @@ static int64_t nanos(double s)
 	return isfinite(s) && s > 0 && s < 9e9 ? (int64_t)llround(s * 1e9) : 0;
 }
 
-int pprof_enc_write(struct pprof_enc *e, const struct frames *fr, const struct pprof_times *tm,
-		    FILE *fp, size_t *bytes, struct tg_err *err)
+int pprof_enc_finish(struct pprof_enc *e, const struct frames *fr, const struct pprof_times *tm,
+		     size_t *bytes, struct tg_err *err)
 {
 	Tgpprof__Profile p = TGPPROF__PROFILE__INIT;
 	Tgpprof__ValueType vt[VALUES + 1], *vtp[VALUES];
@@ -224,8 +243,6 @@ int pprof_enc_write(struct pprof_enc *e, const struct frames *fr, const struct p
 	locs_build(e, fr, &l);
 	p.n_sample_type = VALUES;
 	p.sample_type = vtp;
-	p.n_sample = e->nsamples;
-	p.sample = (Tgpprof__Sample **)e->samples; /* each struct sample begins with one */
 	p.n_location = l.nloc;
 	p.location = l.locp;
 	p.n_function = l.nfn;
@@ -236,17 +253,19 @@ int pprof_enc_write(struct pprof_enc *e, const struct frames *fr, const struct p
 	p.period = nanos(tm->interval);
 	p.string_table = string_table(e, &p.n_string_table);
 	size_t len = tgpprof__profile__get_packed_size(&p);
-	int rc = -1;
-	if (len >= (1ull << 32)) {
-		tg_err_set(err, TG_E_DATA, "pprof: the profile would be %zu bytes (4 GiB at most)",
-			   len);
-	} else {
-		uint8_t *data = xmalloc(len ? len : 1);
-		tgpprof__profile__pack(&p, data);
-		rc = gzip_to(fp, data, len, bytes, err);
-		free(data);
-	}
+	uint8_t *data = xmalloc(len ? len : 1);
+	tgpprof__profile__pack(&p, data);
+	for (size_t off = 0; off < len; off += 1u << 30) /* avail_in is 32 bits */
+		deflate_to(e, data + off, len - off < (1u << 30) ? len - off : 1u << 30,
+			   Z_NO_FLUSH);
+	deflate_to(e, NULL, 0, Z_FINISH);
+	free(data);
 	free(p.string_table);
 	locs_free(&l);
-	return rc;
+	*bytes = e->written;
+	if (!e->z_ok)
+		return tg_err_set(err, TG_E_INTERNAL, "pprof: zlib would not start");
+	if (e->failed)
+		return tg_err_sys(err, TG_E_OUTPUT, "pprof: cannot write the profile");
+	return 0;
 }

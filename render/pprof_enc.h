@@ -1,7 +1,8 @@
-/* pprof_enc.h: building a pprof profile (profile.proto) sample by sample and writing it
- * gzip-compressed.  Names are made valid UTF-8 without control bytes (text_clean), as the
- * format's strings must be.  Locations are the frames of a frames table (render/frames.h):
- * one per frame, FILE:LINE of its first call, with a function per (FILE, FUNC). */
+/* pprof_enc.h: a pprof profile (profile.proto) written gzip-compressed as it is built,
+ * sample by sample (only its strings and frames are held).  Names are made valid UTF-8 without
+ * control bytes (text_clean), as the format's strings must be.  Locations are the frames of a
+ * frames table (render/frames.h): one per frame, FILE:LINE of its first call, with a function per
+ * (FILE, FUNC). */
 #ifndef TG_PPROF_ENC_H
 #define TG_PPROF_ENC_H
 
@@ -14,7 +15,8 @@
 
 struct pprof_enc;
 
-struct pprof_enc *pprof_enc_new(void);
+/* The profile goes to fp (its samples as they come, the rest at pprof_enc_finish). */
+struct pprof_enc *pprof_enc_new(FILE *fp);
 void pprof_enc_free(struct pprof_enc *e);
 
 /* One sample: the stack (frame ids, outermost first), its values (samples, bytes) and its
@@ -28,9 +30,10 @@ struct pprof_times {
 	double start, end, interval;
 };
 
-/* The profile, its locations from fr, gzip-compressed to fp; *bytes gets the compressed
- * size.  TG_E_OUTPUT when fp fails. */
-int pprof_enc_write(struct pprof_enc *e, const struct frames *fr, const struct pprof_times *tm,
-		    FILE *fp, size_t *bytes, struct tg_err *err);
+/* The rest of the profile (locations from fr, functions, strings, types, times) and the
+ * end of the gzip stream; *bytes gets the compressed size.  TG_E_OUTPUT when a write to fp
+ * failed, now or before. */
+int pprof_enc_finish(struct pprof_enc *e, const struct frames *fr, const struct pprof_times *tm,
+		     size_t *bytes, struct tg_err *err);
 
 #endif

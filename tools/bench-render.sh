@@ -1,6 +1,6 @@
 #!/bin/sh
 # Render throughput: generates a multi-hundred-MB recording (tools/gen-recording.py) under
-# /tmp, times `tgattach render memg` and `render collapsed` (and top, speedscope) with the
+# /tmp, times `tgattach render memg` and `render collapsed` (and top, speedscope, pprof) with the
 # release build, and writes MB/s and peak RSS into docs/benchmarks.md, section "Render
 # throughput" (between <!-- render:begin --> and <!-- render:end -->).  The data is deleted.
 #
@@ -77,6 +77,7 @@ run "collapsed --weight bytes" "$all" "$WORK/out/folded" collapsed "$REC" --weig
 	-o "$WORK/out/folded"
 run top "$all" - top "$REC"
 run speedscope "$all" "$WORK/out/ss.json" speedscope "$REC" -o "$WORK/out/ss.json"
+run pprof "$all" "$WORK/out/p.pb.gz" pprof "$REC" -o "$WORK/out/p.pb.gz"
 
 python3 - "$WORK/rows" "$total" "$THREADS" "$svg_kb" "$peaks" "$drawn" <<'PY'
 import os, platform, subprocess, sys, time
