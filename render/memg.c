@@ -171,12 +171,19 @@ static int set_format(void *opts, const char *arg, struct tg_err *err)
 	return plot_format_parse(arg, &((struct memg_opts *)opts)->format, err);
 }
 
+static int set_rebase(void *opts, const char *arg, struct tg_err *err)
+{
+	struct memg_opts *o = opts;
+
+	o->rebase_set = 1;
+	return cli_ll("--process-rebase", arg, &o->rebase, err);
+}
+
 static void init(void *opts)
 {
 	struct memg_opts *o = opts;
 
 	o->outdir = ".";
-	o->rebase = 30000;
 	o->peak = 200;
 	o->peak_dt = 60;
 	o->peak_dv = 500;
@@ -195,9 +202,10 @@ static const struct cli_opt options[] = {
     {"output", 'o', "OUTDIR", CLI_STR, OFF(outdir),
      "where to write (default: the current directory)"},
     {"format", 0, "svg|png", CLI_FN, 0, "memg.svg (default) or memg.png", 0, 0, NULL, set_format},
-    {"process-rebase", 0, "KB", CLI_LL, OFF(rebase),
-     "subtract KB from the process RSS (default 30000)"},
-    {"process_rebase", 0, "KB", CLI_LL, OFF(rebase), NULL},
+    {"process-rebase", 0, "KB", CLI_FN, 0,
+     "draw the process RSS in KB minus KB (the original's\nway; default: plain RSS in MB)", 0, 0,
+     NULL, set_rebase},
+    {"process_rebase", 0, "KB", CLI_FN, 0, NULL, 0, 0, NULL, set_rebase},
     {"peak", 0, "KB", CLI_LL, OFF(peak), "a return is a peak if |delta| > KB (default 200)", 0,
      LLONG_MAX},
     {"peak-delta-time", 0, "S", CLI_NUM, OFF(peak_dt),

@@ -36,6 +36,7 @@
 struct memg_opts {
 	const char *outdir;
 	long long rebase; /* KB */
+	int rebase_set;	  /* --process-rebase given: RSS in KB minus it, else plain MB */
 	long long peak;	  /* KB */
 	double peak_dt;	  /* s */
 	double peak_dv;	  /* KB */
@@ -99,6 +100,9 @@ struct memg_plot {
 	unsigned long labels_up, labels_down; /* in the files 'up' and 'down' */
 };
 
+/* memg_data.c: what the process line draws of an RSS of kb KB: plain MB, or KB minus
+ * --process-rebase when it was given (the original's default, 30000, no longer is). */
+double memg_rss_value(const struct memg_opts *o, double kb);
 /* memg_data.c: every thread, then the process, into the data file; peaks into p->peaks. */
 int memg_read(struct memg_plot *p, struct tg_err *err);
 /* memg_data.c: the decimator's points as the next data block (index, or -1 if none). */

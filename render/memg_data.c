@@ -175,6 +175,11 @@ static int do_thread(struct memg_plot *p, const struct recording *rec, const str
 	return r < 0 ? -1 : 0;
 }
 
+double memg_rss_value(const struct memg_opts *o, double kb)
+{
+	return o->rebase_set ? kb - (double)o->rebase : kb / 1024;
+}
+
 /* pid, index: the process and its place among the process lines in a tree, else 0. */
 static int do_process(struct memg_plot *p, const char *path, long pid, size_t index,
 		      struct tg_err *err)
@@ -192,7 +197,8 @@ static int do_process(struct memg_plot *p, const char *path, long pid, size_t in
 	decim_reset(p->decim);
 	while ((r = tgfile_next(&f, &rec, err)) == 1)
 		if (in_range(p, rec.time))
-			decim_add(p->decim, rec.time, (double)(kb_floor(rec.value) - p->o->rebase));
+			decim_add(p->decim, rec.time,
+				  memg_rss_value(p->o, (double)kb_floor(rec.value)));
 	p->malformed += f.malformed;
 	tgfile_close(&f);
 	tg_rec_free(&rec);

@@ -104,7 +104,7 @@ int memg_read_other(struct memg_plot *p, struct tg_err *err)
 	decim_reset(p->decim);
 	for (size_t i = 0; rc == 0 && i < MEMG_BUCKETS; i++)
 		if (s.seen[i])
-			decim_add(p->decim, s.lo + s.width * i, s.total[i] - (double)p->o->rebase);
+			decim_add(p->decim, s.lo + s.width * i, memg_rss_value(p->o, s.total[i]));
 	block = rc == 0 ? memg_write_block(p, 0) : -1;
 	if (block >= 0) {
 		buf_addf(&title, "other children (%zu)", t->nother);

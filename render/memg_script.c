@@ -26,7 +26,7 @@ static void process_label(const struct memg_plot *p, const struct memg_series *s
 		buf_addf(b, "process %ld RSS", se->pid);
 	else
 		buf_addstr(b, "process RSS");
-	if (p->o->rebase)
+	if (p->o->rebase_set && p->o->rebase)
 		buf_addf(b, " - %lld KB", p->o->rebase);
 	buf_addstr(b, tail);
 }
@@ -38,7 +38,7 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 	buf_addstr(s, "set ylabel 'memory change at each return (KB)'\n");
 	if (has_process(p)) {
 		/* its own axis, so that neither the RSS nor the deltas are squashed */
-		process_label(p, NULL, &label, " (KB)");
+		process_label(p, NULL, &label, p->o->rebase_set ? " (KB)" : " (MB)");
 		buf_addstr(s, "set y2label ");
 		plot_quoted(s, buf_cstr(&label));
 		buf_addstr(s, "\nset y2tics\nset ytics nomirror\nset format y2 '%.0f'\n");

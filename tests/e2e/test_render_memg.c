@@ -329,7 +329,9 @@ Test(render_memg, process_line_and_title)
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "Processing data for the process\n"));
 	rrun_read(buf_cstr(&path), &svg);
 	cr_assert_not_null(strstr(buf_cstr(&svg), "PID 5151: python3 work.py --size 3"));
-	cr_assert_not_null(strstr(buf_cstr(&svg), "process RSS - 30000 KB"));
+	/* plain RSS in MB by default; --process-rebase draws KB minus it (below) */
+	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS (right axis)</text>"));
+	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS (MB)</text>"));
 	cr_assert_not_null(strstr(buf_cstr(&svg), ">worker/1: #2<"));
 	rrun_free(&r);
 	buf_reset(&svg);
@@ -339,6 +341,17 @@ Test(render_memg, process_line_and_title)
 	rrun_read(buf_cstr(&path), &svg);
 	cr_assert_null(strstr(buf_cstr(&svg), "process RSS"));
 	assert_valid_svg(out);
+	rrun_free(&r);
+	/* the original's KB minus a rebase, when asked */
+	const char *rebased[] = {"render", "memg", RENDER_FIXTURES "/tgattach-nested/5151",
+				 "-o",	   out,	   "--process-rebase",
+				 "30000",  NULL};
+	buf_reset(&svg);
+	rrun_tool(&r, NULL, rebased);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	rrun_read(buf_cstr(&path), &svg);
+	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS - 30000 KB (right axis)</text>"));
+	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS - 30000 KB (KB)</text>"));
 	rrun_free(&r);
 	rrun_rmtree(out);
 	free(out);
@@ -425,7 +438,7 @@ Test(render_memg, hostile_names_draw_literally)
 	cr_assert_not_null(strstr(buf_cstr(&svg), "d\\x0aset output"));
 	/* the thread called "process" and the process line are distinct key entries */
 	cr_assert_not_null(strstr(buf_cstr(&svg), ">process</text>"));
-	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS - 30000 KB (right axis)</text>"));
+	cr_assert_not_null(strstr(buf_cstr(&svg), ">process RSS (right axis)</text>"));
 	/* one legend line per peak (4 per thread), no raw newline inside */
 	buf_reset(&meta);
 	buf_addf(&meta, "%s/memg.txt", buf_cstr(&out));

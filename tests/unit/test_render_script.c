@@ -25,6 +25,7 @@ Test(render_script, memg_label_sides_and_quoting)
 	memset(&rec, 0, sizeof rec);
 	memset(&p, 0, sizeof p);
 	o.rebase = 30000;
+	o.rebase_set = 1;
 	o.series = MEMG_SERIES;
 	o.format = PLOT_SVG;
 	rec.dir = "/nonexistent/4242";
