@@ -66,7 +66,8 @@ static int draw(struct alloc_plot *p, const char *path, struct workdir *wd, stru
 	if (gnuplot_run(wd->path, "plot.gp", err) < 0 ||
 	    workdir_install(wd, buf_cstr(&file), 1, err) < 0)
 		goto out;
-	fprintf(stderr, "Wrote %s/%s\n", wd->outdir, buf_cstr(&file));
+	fprintf(stderr, "Wrote %s/%s%s\n", wd->outdir, buf_cstr(&file),
+		wd->replaced ? " (replacing the file of an earlier render)" : "");
 	rc = 0;
 out:
 	buf_free(&script);

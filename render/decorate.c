@@ -15,10 +15,12 @@
 #include "common/xalloc.h"
 #include "render/pair.h"
 #include "render/cli.h"
+#include "render/outfile.h"
 #include "render/text.h"
 #include "render/tgfile.h"
 
 struct deco_opts {
+	const char *output; /* -o FILE, or NULL: standard output */
 	const char *prefix;
 	const char *indent;
 	int strict;
@@ -212,22 +214,22 @@ static void format_seconds(char *out, size_t size, double s)
 		out[--len] = '\0';
 }
 
-static void print_tree(const struct tree *t, const char *indent)
+static void print_tree(const struct tree *t, const char *indent, FILE *fp)
 {
 	char secs[64];
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct entry *e = &t->v[i];
 		for (size_t d = 0; d < e->depth; d++)
-			fputs(indent, stdout);
+			fputs(indent, fp);
 		if (!e->has_return) {
-			printf("%s@%s:%ld-?, Time: ? s, Memory: ? B\n", e->func, e->file,
-			       e->call_line);
+			fprintf(fp, "%s@%s:%ld-?, Time: ? s, Memory: ? B\n", e->func, e->file,
+				e->call_line);
 			continue;
 		}
 		format_seconds(secs, sizeof secs, e->ret_time - e->call_time);
-		printf("%s@%s:%ld-%ld, Time: %s s, Memory: %lld B\n", e->func, e->file,
-		       e->call_line, e->ret_line, secs, e->delta);
+		fprintf(fp, "%s@%s:%ld-%ld, Time: %s s, Memory: %lld B\n", e->func, e->file,
+			e->call_line, e->ret_line, secs, e->delta);
 	}
 }
 
@@ -260,9 +262,12 @@ static int run(const struct deco_opts *o, struct tg_err *err)
 	fprintf(stderr, "Call: %s line %lu\n", disp(&path, o->stack), call);
 	if (collect(o, call, &t, &stray, err) < 0)
 		goto out;
-	print_tree(&t, o->indent);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		tg_err_sys(err, TG_E_OUTPUT, "writing the tree");
+	struct outfile of = {NULL, NULL, NULL};
+	if (outfile_open(&of, o->output, err) < 0)
+		goto out;
+	print_tree(&t, o->indent, of.fp);
+	if (outfile_commit(&of, err) < 0) {
+		outfile_abort(&of);
 		goto out;
 	}
 	fprintf(stderr, "%zu call%s in the subtree", t.n, t.n == 1 ? "" : "s");
@@ -300,6 +305,8 @@ static void init(void *opts)
 }
 
 static const struct cli_opt options[] = {
+    {"output", 'o', "FILE", CLI_STR, offsetof(struct deco_opts, output),
+     "write FILE (default: standard output)"},
     {"prefix", 0, "P", CLI_STR, offsetof(struct deco_opts, prefix),
      "strip P from the start of file names"},
     {"indent", 0, "S", CLI_STR, offsetof(struct deco_opts, indent),

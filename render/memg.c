@@ -157,6 +157,8 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 		peaks_count(p.peaks) == 1 ? "" : "s", p.labels_up + p.labels_down);
 	if (p.points_out < p.points_in)
 		fprintf(stderr, "; %llu of %llu points drawn", p.points_out, p.points_in);
+	if (p.wd.replaced)
+		fputs("; replacing the files of an earlier render", stderr);
 	fputs(")\n", stderr);
 	rc = 0;
 out:

@@ -21,6 +21,7 @@
 #include "render/cli.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
+#include "render/outfile.h"
 #include "render/proctree.h"
 #include "render/recording.h"
 #include "render/replay.h"
@@ -31,8 +32,9 @@
 enum top_key { BY_NET, BY_SELF, BY_CALLS };
 
 struct top_opts {
-	long long n; /* rows per table, 0 = all */
-	int by;	     /* enum top_key */
+	const char *output; /* -o FILE, or NULL: standard output */
+	long long n;	    /* rows per table, 0 = all */
+	int by;		    /* enum top_key */
 	int reverse;
 	int bytes;
 	int strict;
@@ -379,7 +381,7 @@ static int do_thread(struct top *tp, const struct recording *rec, const struct r
 	return 0;
 }
 
-static int run_one(const struct top_opts *o, int nargs, char **args, struct tg_err *err)
+static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, struct tg_err *err)
 {
 	struct recording rec;
 	struct top_totals tt;
@@ -423,11 +425,11 @@ static int run_one(const struct top_opts *o, int nargs, char **args, struct tg_e
 	}
 	tp.out = NULL;
 	recording_title(&rec, 150, &title);
-	printf("Memory by function, %s\n", buf_cstr(&title));
-	top_totals_print(stdout, &tt, &tp.ch, o->bytes);
-	fwrite(tables, 1, tables_len, stdout);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		tg_err_sys(err, TG_E_OUTPUT, "writing standard output");
+	fprintf(fp, "Memory by function, %s\n", buf_cstr(&title));
+	top_totals_print(fp, &tt, &tp.ch, o->bytes);
+	fwrite(tables, 1, tables_len, fp);
+	if (fflush(fp) != 0 || ferror(fp)) {
+		tg_err_sys(err, TG_E_OUTPUT, "writing the report");
 		goto out;
 	}
 	if (tp.malformed)
@@ -455,28 +457,41 @@ out:
 }
 
 /* One report per process of a tree, each process before its children. */
-static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+static int run_tree(const struct top_opts *o, FILE *fp, int nargs, char **args, struct tg_err *err)
 {
-	const struct top_opts *o = opts;
 	struct proctree t;
 	int r = proctree_open(&t, nargs, args, o->children, err);
 
 	if (r <= 0)
-		return r < 0 ? -1 : run_one(o, nargs, args, err);
+		return r < 0 ? -1 : run_one(o, fp, nargs, args, err);
 	if (t.n == 0) {
 		proctree_free(&t);
 		return tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
 	}
-	printf("Process tree %s: %zu process%s:", args[0], t.n, t.n == 1 ? "" : "es");
+	fprintf(fp, "Process tree %s: %zu process%s:", args[0], t.n, t.n == 1 ? "" : "es");
 	for (size_t i = 0; i < t.n; i++)
-		printf(" %ld", t.pids[i]);
-	printf("\n");
+		fprintf(fp, " %ld", t.pids[i]);
+	fprintf(fp, "\n");
 	r = 0;
 	for (size_t i = 0; i < t.n && r == 0; i++) {
-		printf("\n");
-		r = run_one(o, 1, &t.dirs[i], err);
+		fprintf(fp, "\n");
+		r = run_one(o, fp, 1, &t.dirs[i], err);
 	}
 	proctree_free(&t);
+	return r;
+}
+
+static int run(const void *opts, int nargs, char **args, struct tg_err *err)
+{
+	const struct top_opts *o = opts;
+	struct outfile out = {NULL, NULL, NULL};
+
+	if (outfile_open(&out, o->output, err) < 0)
+		return -1;
+	int r = run_tree(o, out.fp, nargs, args, err);
+	if (r == 0)
+		r = outfile_commit(&out, err);
+	outfile_abort(&out);
 	return r;
 }
 
@@ -488,6 +503,8 @@ static void init(void *opts)
 }
 
 static const struct cli_opt options[] = {
+    {"output", 'o', "FILE", CLI_STR, offsetof(struct top_opts, output),
+     "write FILE (default: standard output)"},
     {"", 'n', "N", CLI_LL, offsetof(struct top_opts, n), "rows per table (default 20, 0 = all)", 0,
      LLONG_MAX},
     {"by", 0, "net|self|calls", CLI_CHOICE, offsetof(struct top_opts, by),

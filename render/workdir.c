@@ -73,8 +73,7 @@ int workdir_write(const struct workdir *w, const char *name, const char *text, s
 	return workdir_fclose(w, name, fp, err);
 }
 
-int workdir_install(const struct workdir *w, const char *name, int must_have_data,
-		    struct tg_err *err)
+int workdir_install(struct workdir *w, const char *name, int must_have_data, struct tg_err *err)
 {
 	char *from = workdir_path(w, name);
 	struct buf to = BUF_INIT;
@@ -84,8 +83,11 @@ int workdir_install(const struct workdir *w, const char *name, int must_have_dat
 	buf_addf(&to, "%s/%s", w->outdir, name);
 	if (must_have_data && (stat(from, &st) < 0 || st.st_size == 0))
 		rc = tg_err_set(err, TG_E_GNUPLOT, "gnuplot wrote no %s", name);
-	else if (rename(from, buf_cstr(&to)) < 0)
-		rc = tg_err_sys(err, TG_E_OUTPUT, "writing %s", buf_cstr(&to));
+	else {
+		w->replaced += lstat(buf_cstr(&to), &st) == 0;
+		if (rename(from, buf_cstr(&to)) < 0)
+			rc = tg_err_sys(err, TG_E_OUTPUT, "writing %s", buf_cstr(&to));
+	}
 	free(from);
 	buf_free(&to);
 	return rc;

@@ -11,7 +11,8 @@
 
 struct workdir {
 	char *outdir;
-	char *path; /* NULL when none */
+	char *path;   /* NULL when none */
+	int replaced; /* files workdir_install() put in place of existing ones */
 };
 
 /* Creates OUTDIR (one level) if missing, then the work directory in it. */
@@ -23,10 +24,10 @@ FILE *workdir_fopen(const struct workdir *w, const char *name, struct tg_err *er
 /* Closes fp (opened by workdir_fopen) and reports a failed write as TG_E_OUTPUT. */
 int workdir_fclose(const struct workdir *w, const char *name, FILE *fp, struct tg_err *err);
 int workdir_write(const struct workdir *w, const char *name, const char *text, struct tg_err *err);
-/* Renames WORKDIR/name to OUTDIR/name; an empty or missing file is TG_E_GNUPLOT
- * "gnuplot wrote no NAME" when must_have_data. */
-int workdir_install(const struct workdir *w, const char *name, int must_have_data,
-		    struct tg_err *err);
+/* Renames WORKDIR/name to OUTDIR/name (counting it in w->replaced when OUTDIR/name
+ * existed: the caller says so); an empty or missing file is TG_E_GNUPLOT "gnuplot wrote no
+ * NAME" when must_have_data. */
+int workdir_install(struct workdir *w, const char *name, int must_have_data, struct tg_err *err);
 void workdir_remove(struct workdir *w);
 
 #endif
