@@ -1,5 +1,5 @@
-/* render decorate-stack MEM STACK EVENT: the calls made under the call that produced one
- * return event, each with its own time and memory change.
+/* render decorate-stack MEM STACK EVENT (or DIR PEAK, a mark of memg's): the calls made
+ * under the call that produced one return event, each with its own time and memory change.
  *
  * Two passes of the pairer (render/pair.h) over MEM and STACK: the first finds which call
  * the event's return closes, the second collects that call's subtree.  Only the subtree
@@ -15,12 +15,14 @@
 #include "common/xalloc.h"
 #include "render/pair.h"
 #include "render/cli.h"
+#include "render/decorate_peak.h"
 #include "render/outfile.h"
 #include "render/text.h"
 #include "render/tgfile.h"
 
 struct deco_opts {
-	const char *output; /* -o FILE, or NULL: standard output */
+	const char *output;   /* -o FILE, or NULL: standard output */
+	const char *memg_txt; /* where DIR PEAK finds the peak (--memg-txt) */
 	const char *prefix;
 	const char *indent;
 	int strict;
@@ -283,13 +285,39 @@ out:
 	return rc;
 }
 
+/* DIR PEAK: the event is peak number PEAK of memg.txt (decorate_peak.h). */
+static int run_peak(struct deco_opts *o, const char *dir, const char *peak, struct tg_err *err)
+{
+	struct buf mem = BUF_INIT, stack = BUF_INIT;
+	char line[32];
+	unsigned long lineno = 0;
+	int rc = -1;
+
+	if (!all_digits(peak) || strtoul(peak, NULL, 10) == 0)
+		return tg_err_set(err, TG_E_USAGE, "PEAK: a number from memg.txt, not '%s'", peak);
+	if (decorate_peak_event(dir, o->memg_txt, strtoul(peak, NULL, 10), &mem, &stack, &lineno,
+				err) == 0) {
+		snprintf(line, sizeof line, "%lu", lineno);
+		o->mem = buf_cstr(&mem);
+		o->stack = buf_cstr(&stack);
+		o->event = line;
+		rc = run(o, err);
+	}
+	buf_free(&mem);
+	buf_free(&stack);
+	return rc;
+}
+
 static int run_args(const void *opts, int nargs, char **args, struct tg_err *err)
 {
 	struct deco_opts o = *(const struct deco_opts *)opts;
 
+	if (nargs == 2)
+		return run_peak(&o, args[0], args[1], err);
 	if (nargs != 3)
-		return tg_err_set(err, TG_E_USAGE, "expected MEM STACK EVENT, got %d argument%s",
-				  nargs, nargs == 1 ? "" : "s");
+		return tg_err_set(err, TG_E_USAGE,
+				  "expected MEM STACK EVENT or DIR PEAK, got %d argument%s", nargs,
+				  nargs == 1 ? "" : "s");
 	o.mem = args[0];
 	o.stack = args[1];
 	o.event = args[2];
@@ -302,11 +330,15 @@ static void init(void *opts)
 
 	o->prefix = "";
 	o->indent = " ";
+	o->memg_txt = "memg.txt";
 }
 
 static const struct cli_opt options[] = {
     {"output", 'o', "FILE", CLI_STR, offsetof(struct deco_opts, output),
      "write FILE (default: standard output)"},
+    {"memg-txt", 0, "FILE", CLI_STR, offsetof(struct deco_opts, memg_txt),
+     "with DIR PEAK: the memg.txt the peak number is\nfrom (default: ./memg.txt, where render "
+     "memg\nwrites without -o)"},
     {"prefix", 0, "P", CLI_STR, offsetof(struct deco_opts, prefix),
      "strip P from the start of file names"},
     {"indent", 0, "S", CLI_STR, offsetof(struct deco_opts, indent),
@@ -319,15 +351,18 @@ static const struct cli_opt options[] = {
 const struct cli_command render_decorate_cmd = {
     "decorate-stack",
     "the calls under the call that produced one return, with time and memory",
-    "MEM STACK EVENT [options]",
+    "MEM STACK EVENT [options]\n"
+    "       tgattach render decorate-stack DIR PEAK [options]",
     "Prints the calls made under the call that produced one return event, as\n"
     "  FUNC@FILE:CALL_LINE-RETURN_LINE, Time: SECONDS s, Memory: BYTES B\n"
     "one indent per nesting level.  MEM and STACK are the THREAD.mem and THREAD.stack\n"
-    "files of one thread; EVENT is a line number in MEM (from 1) or the line itself.\n",
+    "files of one thread; EVENT is a line number in MEM (from 1) or the line itself.\n"
+    "DIR PEAK: the event is peak number PEAK of memg.txt (the marks on memg's graph),\n"
+    "in the recording directory DIR (OUTDIR/PID) that memg drew.\n",
     "Names are shown with control bytes, '\\' and invalid UTF-8 as \\xHH.\n",
     options,
     sizeof(struct deco_opts),
     init,
-    "expected MEM STACK EVENT, got 0 arguments",
+    "expected MEM STACK EVENT or DIR PEAK, got 0 arguments",
     run_args,
 };

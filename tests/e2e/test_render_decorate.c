@@ -209,3 +209,59 @@ Test(render_decorate, bad_events)
 		  "invalid UTF-8 on stderr: %s", buf_cstr(&r.err));
 	rrun_free(&r);
 }
+
+/* DIR PEAK: the event of each mark memg drew is the return memg.txt names, and marks of
+ * the same text in the same thread are successive returns of that text. */
+Test(render_decorate, peak_number_from_memg)
+{
+	char *out = rrun_tmpdir();
+	struct buf txt = BUF_INIT, path = BUF_INIT;
+	struct rrun r;
+	const char *dir = RENDER_FIXTURES "/many-threads/6262";
+	const char *memg[] = {"render", "memg", dir, "-o", out, "-q", NULL};
+
+	rrun_tool(&r, NULL, memg);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	buf_addf(&path, "%s/memg.txt", out);
+	rrun_read(buf_cstr(&path), &txt);
+	char *copy = strdup(buf_cstr(&txt)), *save = NULL;
+	char last_text[512] = "";
+	unsigned long last_line = 0, checked = 0;
+	for (char *l = strtok_r(copy, "\n", &save); l && checked < 40;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char peak[16], *gt = strchr(l, '>'), *eq = strstr(l, "=>");
+		cr_assert(gt && eq, "%s", l);
+		snprintf(peak, sizeof peak, "%lu", strtoul(l, NULL, 10));
+		const char *args[] = {"render",	    "decorate-stack", dir, peak,
+				      "--memg-txt", buf_cstr(&path),  NULL};
+		rrun_tool(&r, NULL, args);
+		cr_assert_eq(r.status, 0, "peak %s: %s", peak, buf_cstr(&r.err));
+		/* "Event: DIR/THREAD.mem line N: return of FUNC@FILE:LINE, DELTA B" */
+		const char *ev = strstr(buf_cstr(&r.err), ".mem line ");
+		cr_assert_not_null(ev, "%s", buf_cstr(&r.err));
+		unsigned long line = strtoul(ev + 10, NULL, 10);
+		char want[256];
+		snprintf(want, sizeof want, ", %lld B\n", strtoll(eq + 2, NULL, 10));
+		cr_assert_not_null(strstr(buf_cstr(&r.err), want), "peak %s: %s wanted in %s", peak,
+				   want, buf_cstr(&r.err));
+		if (strcmp(last_text, strchr(l, ' ') + 1) == 0)
+			cr_assert_gt(line, last_line, "peak %s: the same return again", peak);
+		snprintf(last_text, sizeof last_text, "%s", strchr(l, ' ') + 1);
+		last_line = line;
+		checked++;
+		rrun_free(&r);
+	}
+	cr_assert_eq(checked, 40);
+	const char *bad[] = {"render",	   "decorate-stack", dir, "99999",
+			     "--memg-txt", buf_cstr(&path),  NULL};
+	rrun_tool(&r, NULL, bad);
+	cr_assert_eq(r.status, 9, "exit %d", r.status);
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "no peak 99999"));
+	rrun_free(&r);
+	free(copy);
+	buf_free(&txt);
+	buf_free(&path);
+	rrun_rmtree(out);
+	free(out);
+}
