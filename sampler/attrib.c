@@ -104,6 +104,9 @@ struct cpu_slot *attrib_slot_for(struct attrib *a, int64_t tid)
 	}
 	oldest->tid = tid;
 	oldest->transient = a->open_fds + 2 > SLOT_FDS_MAX;
+	/* a slot never used is zeroed: descriptor 0 is not ours (a transient slot closed
+	 * later would close whatever holds 0 by then, such as a thread's .mem file) */
+	oldest->sched_fd = oldest->stat_fd = -1;
 	if (!oldest->transient) {
 		oldest->sched_fd = open_task_file(a, tid, "schedstat");
 		oldest->stat_fd = open_task_file(a, tid, "stat");

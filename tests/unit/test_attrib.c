@@ -3,6 +3,7 @@
  * thread states that have no kernel TID. */
 #include <criterion/criterion.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -299,4 +300,36 @@ Test(attrib, fresh_holder_shares_unexplained_time)
 	stop(&sleepers[0]);
 	stop(&sleepers[1]);
 	attrib_free(a);
+}
+
+/* Threads beyond the descriptor cap read their /proc files at each reading (transient
+ * slots): such a slot holds no descriptor, and forgetting it must close none.  A new slot
+ * is zeroed, and a transient one used to keep "descriptor 0", closing whatever held 0 by
+ * then: in a recording of a thread-per-request server, a thread's .mem file (its next
+ * write failed with EBADF and the recording stopped, exit 7). */
+Test(attrib, transient_slots_close_no_descriptor)
+{
+	struct worker w[40];
+	struct walk_thread th[1];
+	struct walk_sample s;
+	int64_t charged[1];
+	struct worker *none[1] = {NULL};
+	int nul = open("/dev/null", O_RDONLY);
+
+	cr_assert_geq(nul, 0);
+	cr_assert_eq(dup2(nul, 0), 0);
+	struct attrib *a = attrib_new(getpid());
+	for (int i = 0; i < 40; i++) {
+		start(&w[i], 1);
+		attrib_micro_adopt(a, 0x5000 + (uint64_t)i, atomic_load(&w[i].tid));
+	}
+	sample_of(&s, th, none, 1);
+	for (int k = 0; k < 8; k++) /* none of them in the samples: forgotten */
+		attrib_charge(a, &s, 0, charged);
+	cr_assert_neq(fcntl(0, F_GETFD), -1, "descriptor 0 was closed by attrib");
+	attrib_free(a);
+	cr_assert_neq(fcntl(0, F_GETFD), -1, "descriptor 0 was closed by attrib_free");
+	for (int i = 0; i < 40; i++)
+		stop(&w[i]);
+	close(nul);
 }
