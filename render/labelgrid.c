@@ -52,6 +52,39 @@ void labelgrid_offer(struct labelgrid *g, double x, double y, unsigned long mark
 	*c = (struct glabel){1, x, y, mark};
 }
 
+static int too_close(const struct labelgrid *g, const struct glabel *a, const struct glabel *b)
+{
+	return a->used && b->used && fabs(a->x - b->x) < g->dx / 2 && fabs(a->y - b->y) < g->dy / 2;
+}
+
+/* Drops the lesser of cells a and b when their labels are too close. */
+static void keep_one(const struct labelgrid *g, struct glabel *a, struct glabel *b)
+{
+	if (!too_close(g, a, b))
+		return;
+	if (fabs(a->y) > fabs(b->y) || (fabs(a->y) == fabs(b->y) && a->mark < b->mark))
+		b->used = 0;
+	else
+		a->used = 0;
+}
+
+void labelgrid_separate(struct labelgrid *g)
+{
+	for (size_t ix = 0; ix < g->nx; ix++)
+		for (size_t iy = 0; iy < g->ny; iy++) {
+			struct glabel *c = &g->cells[ix * g->ny + iy];
+			/* the neighbours after this cell: right (three rows), and above */
+			for (size_t dx = 0; dx <= 1 && ix + dx < g->nx; dx++)
+				for (int dy = dx ? -1 : 1; dy <= 1; dy++) {
+					if ((dy < 0 && iy == 0) || iy + (size_t)(dy + 1) > g->ny)
+						continue;
+					size_t j = (ix + dx) * g->ny + (size_t)((long)iy + dy);
+					if (&g->cells[j] != c)
+						keep_one(g, c, &g->cells[j]);
+				}
+		}
+}
+
 const struct glabel *labelgrid_cell(const struct labelgrid *g, size_t i)
 {
 	return &g->cells[i];

@@ -332,6 +332,7 @@ int memg_write_peaks(struct memg_plot *p, struct tg_err *err)
 		note_other(p->tree, l.txt);
 	if (l.txt && workdir_fclose(&p->wd, "memg.txt", l.txt, err) < 0)
 		rc = -1;
+	labelgrid_separate(l.grid);
 	if (rc == 0)
 		rc = write_labels(p, l.grid, err);
 	labelgrid_free(l.grid);

@@ -86,3 +86,38 @@ Test(render_labelgrid, one_label_per_cell_the_largest)
 	cr_assert_eq(used, 3);
 	labelgrid_free(g);
 }
+
+/* Two labels in neighbouring cells, a hair apart across the common edge: the lesser is
+ * dropped; and after any offers, no two kept points are closer than half a cell in both
+ * directions (where their texts would touch). */
+Test(render_labelgrid, no_two_labels_touch)
+{
+	struct labelgrid *g = labelgrid_new(4, 4, 0, 40, 0, 40);
+
+	labelgrid_offer(g, 9.9, 15, 1);
+	labelgrid_offer(g, 10.1, 16, 2); /* the next column, 0.2 away: 1 goes */
+	labelgrid_offer(g, 30, 30, 3);
+	labelgrid_separate(g);
+	size_t used = 0;
+	for (size_t i = 0; i < labelgrid_cells(g); i++)
+		if (labelgrid_cell(g, i)->used) {
+			used++;
+			cr_assert_neq(labelgrid_cell(g, i)->mark, 1);
+		}
+	cr_assert_eq(used, 2);
+	labelgrid_free(g);
+
+	srand(7);
+	g = labelgrid_new(20, 16, 0, 100, -50, 50);
+	for (unsigned long m = 0; m < 5000; m++)
+		labelgrid_offer(g, rand() % 10000 / 100.0, rand() % 10000 / 100.0 - 50, m);
+	labelgrid_separate(g);
+	for (size_t i = 0; i < labelgrid_cells(g); i++)
+		for (size_t j = i + 1; j < labelgrid_cells(g); j++) {
+			const struct glabel *a = labelgrid_cell(g, i), *b = labelgrid_cell(g, j);
+			if (a->used && b->used)
+				cr_assert(fabs(a->x - b->x) >= 2.5 || fabs(a->y - b->y) >= 3.125,
+					  "marks %lu and %lu touch", a->mark, b->mark);
+		}
+	labelgrid_free(g);
+}
