@@ -82,6 +82,19 @@ static void confirm_walk(struct recproc *p, struct walk_thread *th, double now)
 	th->depth = th2->depth;
 }
 
+/* Does another thread state of the last stack sample have th's identity (ident or TID)? */
+static int identity_of_another(const struct recproc *p, const struct walk_thread *th)
+{
+	for (size_t i = 0; i < p->sample.nthreads; i++) {
+		const struct walk_thread *o = &p->sample.threads[i];
+		if (o->tstate != th->tstate && o->interp == th->interp &&
+		    (o->thread_id == th->thread_id ||
+		     (th->native_id > 0 && o->native_id == th->native_id)))
+			return 1;
+	}
+	return 0;
+}
+
 static const struct walk_thread *sampled_thread(const struct recproc *p, uint64_t tstate)
 {
 	for (size_t i = 0; i < p->sample.nthreads; i++)
@@ -111,6 +124,11 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 			  p->one.threads[0].native_id != known->native_id);
 		known = NULL;
 	}
+	/* a state read through a stale holder pointer may be a new thread's, created in its
+	 * creator's thread with the creator's identity (3.11+): it is not a thread yet, and
+	 * taken for one it would carry on the creator's files with another stack */
+	if (walked && !known && identity_of_another(p, &p->one.threads[0]))
+		walked = 0;
 	if (walked) {
 		if (!known)
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
