@@ -274,8 +274,7 @@ int session_thread_name(struct session *s, const struct walk_thread *th, struct 
 		buf_addstr(out, name);
 		return 1;
 	}
-	if (th->native_id <= 0 || read_comm(s->pid, th->native_id, out) < 0)
-		buf_addf(out, "Thread-%llx", (unsigned long long)th->thread_id);
+	fallback_name(s, th, out);
 	return !wait && threadnames_no_registry(s->names, th->interp);
 }
 
