@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,4 +237,19 @@ void remove_tree(const char *path)
 {
 	if (path)
 		nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int threads_fixture_start(struct fixture *f, const char *dir)
+{
+	char python[PATH_MAX], cwd[PATH_MAX], fixture[PATH_MAX + 32], truth[PATH_MAX + 32];
+
+	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
+	    pyenv_python("3.11.", python, sizeof python) < 0)
+		snprintf(python, sizeof python, "/usr/bin/python3");
+	if (!getcwd(cwd, sizeof cwd))
+		return -1;
+	snprintf(fixture, sizeof fixture, "%s/fixtures/threads.py", cwd);
+	snprintf(truth, sizeof truth, "%s/truth.txt", dir);
+	char *argv[] = {python, fixture, truth, NULL};
+	return fixture_start(f, argv, "READY", 30);
 }

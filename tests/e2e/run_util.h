@@ -25,6 +25,11 @@ void fixture_stop(struct fixture *f);
 /* Wait until the process has exactly n threads (0 on success). */
 int fixture_wait_threads(pid_t pid, int n, double timeout_s);
 
+/* fixtures/threads.py (named threads parked in known places) under the first of pyenv
+ * 3.12, pyenv 3.11 or /usr/bin/python3, its truth written to DIR/truth.txt; waits for its
+ * READY line.  0 on success. */
+int threads_fixture_start(struct fixture *f, const char *dir);
+
 /* Run argv, capture stdout and stderr (separately), wait up to timeout_s.  Returns the
  * exit status (0..255), or 128+signal, or -1 on timeout (the child is killed). */
 int run_capture(char *const argv[], struct buf *out, struct buf *err, double timeout_s);

@@ -34,20 +34,12 @@ static void done(struct buf *out, struct buf *err)
 	buf_free(err);
 }
 
-/* A parked Python fixture from the first interpreter found. */
+/* A parked Python fixture (fixtures/threads.py), its truth in a new directory. */
 static void start_python(struct fixture *fx, char *truth_dir_out, size_t len)
 {
-	char python[PATH_MAX], fixture[PATH_MAX], cwd[PATH_MAX], truth[PATH_MAX];
 	char *dir = temp_dir("cli");
 
-	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
-	    pyenv_python("3.11.", python, sizeof python) < 0)
-		snprintf(python, sizeof python, "/usr/bin/python3");
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(fixture, sizeof fixture, "%s/fixtures/threads.py", cwd);
-	snprintf(truth, sizeof truth, "%s/truth.txt", dir);
-	char *argv[] = {python, fixture, truth, NULL};
-	cr_assert_eq(fixture_start(fx, argv, "READY", 30), 0, "fixture did not start");
+	cr_assert_eq(threads_fixture_start(fx, dir), 0, "fixture did not start");
 	snprintf(truth_dir_out, len, "%s", dir);
 	free(dir);
 }

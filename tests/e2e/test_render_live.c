@@ -63,19 +63,11 @@ static void assert_every_thread(const char *what, const char *text, int pprof)
 Test(render_live, exports_hold_parked_threads, .timeout = 120)
 {
 	struct fixture fx;
-	char python[PATH_MAX], cwd[PATH_MAX], fixture[PATH_MAX + 32], truth[PATH_MAX + 32];
 	char pid[16], rec[PATH_MAX + 32], file[PATH_MAX + 32];
 	char *dir = temp_dir("live");
 	struct buf out = BUF_INIT, err = BUF_INIT;
 
-	if (pyenv_python("3.12.", python, sizeof python) < 0 &&
-	    pyenv_python("3.11.", python, sizeof python) < 0)
-		snprintf(python, sizeof python, "/usr/bin/python3");
-	cr_assert_not_null(getcwd(cwd, sizeof cwd));
-	snprintf(fixture, sizeof fixture, "%s/fixtures/threads.py", cwd);
-	snprintf(truth, sizeof truth, "%s/truth.txt", dir);
-	char *start[] = {python, fixture, truth, NULL};
-	cr_assert_eq(fixture_start(&fx, start, "READY", 30), 0, "fixture did not start");
+	cr_assert_eq(threads_fixture_start(&fx, dir), 0, "fixture did not start");
 	snprintf(pid, sizeof pid, "%d", (int)fx.pid);
 	char *record[] = {TG_BIN, "-p", pid, "-o", dir, "-d", "2", "-r", "100", "-q", NULL};
 	cr_assert_eq(run_capture(record, &out, &err, 60), 0, "%s", buf_cstr(&err));
