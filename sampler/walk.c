@@ -8,14 +8,13 @@
 #include "common/xalloc.h"
 #include "sampler/gil.h"
 #include "sampler/nativeid.h"
+#include "sampler/stackcopy.h"
 #include "sampler/taskclock.h"
 
 #define TSTATE_READ_MAX 4096
 #define FRAME_READ_MAX 256
 #define CODE_READ_MAX 512
 #define CODECACHE_SLOTS 8192
-#define STACK_COPY_MAX (1u << 20)
-#define STACK_CHUNKS_MAX 8	    /* data stack chunks copied */
 #define KEPT_MAX_AGE_NS 1000000000u /* a kept walk is read again after this long */
 #define BATCH_SLACK 8 /* thread states looked for past the expected one in the batch */
 
@@ -56,16 +55,8 @@ struct walker {
 	uint64_t code_ptr_mask;
 	struct native_ids *tids; /* kernel TIDs the thread states lack or have wrong */
 	struct gil_reader *gil;
-	size_t gil_interps; /* interpreters seen when the GILs were last looked up */
-	/* 3.11+: a local copy of the used part of the thread's data stack, where its frames
-	 * live, so the chain is walked without one read per frame */
-	unsigned char *stack_copy;
-	size_t stack_cap, stack_used;
-	struct stack_range {
-		uint64_t lo, hi; /* remote addresses copied */
-		size_t at;	 /* where in stack_copy */
-	} ranges[STACK_CHUNKS_MAX];
-	size_t nranges;
+	size_t gil_interps;	/* interpreters seen when the GILs were last looked up */
+	struct stackcopy stack; /* 3.11+: the thread's data stack, where its frames live */
 	/* per-sample scratch for the batched code-object reads */
 	struct remote_iov *iov;
 	unsigned char *heads;
@@ -88,13 +79,15 @@ struct walker {
 	size_t clock_fds;	/* scheduler counters kept open in this sample */
 	int last_range;		/* the walk's last thread-owned frame: its stack range, */
 	uint64_t last_owned;	/* and its address */
+	int at_head;		/* the next frame read is the walk's first */
 };
 
 /* Threads whose scheduler counters stay open from sample to sample; beyond them, they are
  * opened for each reading. */
 #define CLOCK_FDS_MAX 64
 #define FRAME_OWNED_BY_THREAD 0 /* _PyInterpreterFrame.owner, 3.11+ */
-#define KEEP_STALE (-2)		/* read_frame: a frame that cannot be on the stack */
+#define FRAME_OWNED_BY_GENERATOR 1
+#define KEEP_STALE (-2) /* read_frame: a frame that cannot be on the stack */
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
 {
@@ -170,7 +163,7 @@ void walker_free(struct walker *w)
 	codecache_free(w->codes);
 	nativeid_free(w->tids);
 	gil_free(w->gil);
-	free(w->stack_copy);
+	stackcopy_free(&w->stack);
 	free(w->iov);
 	free(w->heads);
 	free(w->codes_seen);
@@ -365,70 +358,65 @@ static void ensure_frames(struct walk_thread *th)
 	}
 }
 
-/* Copies [lo, hi) of the target into the stack copy; 0 on success. */
-static int copy_range(struct walker *w, uint64_t lo, uint64_t hi)
+/* 3.11+: copy the thread's data stack; in the same call, right after the current chunk,
+ * its words again (3.11 and 3.12: and the current frame from the C frame they name), then
+ * the chunk once more.  Only frames below the top read then are live (a frame that
+ * returned since ws was read leaves its bytes above it, still linking to the frames below,
+ * and a chain through it splices a stack that never existed), and the walk starts at the
+ * current frame read then (*head).  -1 when the copy does not hold the thread's live stack
+ * (another chunk or C frame, deeper than copied, unreadable); *live: the words read after
+ * the copy, to try again from. */
+static int load_stack_copy(struct walker *w, uint64_t tstate, const struct ts_words *ws,
+			   struct ts_words *live, uint64_t *head)
 {
-	size_t at = w->stack_used, want = (size_t)(hi - lo);
+	unsigned char ts[TSTATE_READ_MAX];
+	uint64_t current = 0;
 
-	if (w->nranges == STACK_CHUNKS_MAX || hi <= lo || at + want > STACK_COPY_MAX)
-		return -1;
-	if (at + want > w->stack_cap) {
-		w->stack_cap = (at + want) * 2 > STACK_COPY_MAX ? STACK_COPY_MAX : (at + want) * 2;
-		w->stack_copy = xrealloc(w->stack_copy, w->stack_cap);
+	*live = *ws;
+	*head = 0;
+	w->stack.n = 0;
+	if (!w->new_frames || !ws->chunk) { /* no data stack: frames are read one by one */
+		*head = top_frame(w, ws);
+		return 0;
 	}
-	if (remote_read(w->r, lo, w->stack_copy + at, want) < 0)
+	memset(ts, 0, w->tstate_len);
+	struct remote_iov after[2] = {{tstate, ts, w->tstate_len, 0}};
+	size_t n = 1;
+	if (w->o->ts_current_frame < 0) /* 3.11, 3.12: through the C frame */
+		after[n++] = (struct remote_iov){ws->frame + (uint64_t)w->o->cf_current_frame,
+						 &current, 8, 0};
+	if (!ws->frame || stackcopy_current(&w->stack, w->r, ws->chunk, ws->top, after, n) < 0)
 		return -1;
-	w->ranges[w->nranges++] = (struct stack_range){lo, hi, at};
-	w->stack_used += want;
+	read_words(w, ts, live);
+	if (live->chunk != ws->chunk || stackcopy_set_live(&w->stack, live->top) < 0 ||
+	    (n == 2 && live->frame != ws->frame))
+		return -1;
+	*head = n == 2 ? current : live->frame;
+	stackcopy_earlier(&w->stack, w->r);
 	return 0;
 }
 
-/* 3.11+: copy the used part of the thread's data stack, where its frames live: the current
- * chunk up to datastack_top, then earlier chunks whole, so deep chains are walked locally
- * instead of with one read per frame. */
-static void load_stack_copy(struct walker *w, const struct ts_words *ws)
-{
-	uint64_t chunk = ws->chunk, top = ws->top;
-
-	w->nranges = 0;
-	w->stack_used = 0;
-	if (!w->new_frames || !chunk || !top || top <= chunk || copy_range(w, chunk, top) < 0)
-		return;
-	for (uint64_t prev; w->nranges < STACK_CHUNKS_MAX; chunk = prev) {
-		uint64_t hdr[2]; /* previous, size */
-		const struct stack_range *r = &w->ranges[w->nranges - 1];
-		memcpy(hdr, w->stack_copy + r->at, sizeof hdr);
-		prev = hdr[0];
-		if (!prev || prev == chunk || remote_read(w->r, prev + 8, &hdr[1], 8) < 0 ||
-		    hdr[1] < 16 || copy_range(w, prev, prev + hdr[1]) < 0)
-			break;
-	}
-}
-
-/* Which range of the thread's data stack as copied holds addr (its live part: up to the top
- * read with the thread state), or -1?  A frame the thread owns lives there; one outside is a frame
- * that returned, reached through a link read at another moment than the stack (3.11 reads the
- * current frame from the C stack, after the thread state). */
-static int stack_range_of(const struct walker *w, uint64_t addr)
-{
-	for (size_t i = 0; i < w->nranges; i++)
-		if (addr >= w->ranges[i].lo && addr < w->ranges[i].hi)
-			return (int)i;
-	return -1;
-}
-
-/* A frame's bytes, from the stack copy when it lies there; *range: which range (-1: none). */
+/* A frame's bytes, from the stack copy when it lies in its live part; *range: which range
+ * (-1: none). */
 static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block, int *range)
 {
-	*range = stack_range_of(w, addr);
-	if (*range >= 0) {
-		const struct stack_range *r = &w->ranges[*range];
-		if (r->hi - addr >= w->frame_len) {
-			memcpy(block, w->stack_copy + r->at + (addr - r->lo), w->frame_len);
-			return 0;
-		}
-	}
+	*range = stackcopy_range_of(&w->stack, addr);
+	if (*range >= 0 && stackcopy_bytes(&w->stack, *range, addr, block, w->frame_len) == 0)
+		return 0;
 	return remote_read(w->r, addr, block, w->frame_len);
+}
+
+/* The fields of the frame at addr the walk uses are the same in both copies of the stack
+ * (the head's instruction pointer excepted: it runs on). */
+static int frame_steady(struct walker *w, int range, uint64_t addr)
+{
+	const struct py_offsets *o = w->o;
+	const struct stackcopy *sc = &w->stack;
+
+	return stackcopy_steady(sc, range, addr + (uint64_t)o->if_code, 8) &&
+	       stackcopy_steady(sc, range, addr + (uint64_t)o->if_previous, 8) &&
+	       stackcopy_steady(sc, range, addr + (uint64_t)o->if_owner, 1) &&
+	       (w->at_head || stackcopy_steady(sc, range, addr + (uint64_t)o->if_instr, 8));
 }
 
 /* Reads one frame's links; returns the next (older) frame address, or 0 to stop.  *keep
@@ -453,15 +441,23 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
 		prev = u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
-		if (owner == FRAME_OWNED_BY_THREAD && w->nranges > 0) {
-			/* a thread's frame outside its stack, or not below the frame it called
-			 * in the same chunk (the data stack grows up): torn */
-			if (range < 0 || (range == w->last_range && addr >= w->last_owned)) {
+		if (owner == FRAME_OWNED_BY_THREAD && w->stack.n > 0) {
+			/* a thread's frame outside its stack, not below the frame it called in
+			 * the same chunk (the data stack grows up), or changed between the two
+			 * copies: torn */
+			if (range < 0 || (range == w->last_range && addr >= w->last_owned) ||
+			    !frame_steady(w, range, addr)) {
 				*keep = KEEP_STALE;
 				return 0;
 			}
 			w->last_range = range;
 			w->last_owned = addr;
+		}
+		/* 3.12+: a running generator's frame links to its resumer, an entry frame at
+		 * least; none means it was read after it stopped */
+		if (owner == FRAME_OWNED_BY_GENERATOR && !prev && w->t->frame_cstack_owner >= 0) {
+			*keep = KEEP_STALE;
+			return 0;
 		}
 		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner) {
 			*keep = -1; /* an entry frame: the frame above it was called from C */
@@ -486,10 +482,12 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 	th->depth = 0;
 	th->truncated = 0;
 	w->last_range = -1;
+	w->at_head = 1;
 	while (frame && hops++ < 2 * WALK_MAX_DEPTH) {
 		int keep;
 		struct walk_frame *f = &th->frames[th->depth];
 		uint64_t prev = read_frame(w, frame, f, &keep);
+		w->at_head = 0;
 		if (keep == KEEP_STALE) {
 			th->truncated = 1;
 			return;
@@ -508,13 +506,37 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 		th->truncated = 1;
 }
 
+/* 3.11+: copy the thread's stack and walk it; a try the thread moved under (the copy did
+ * not hold its live stack, or a frame changed between the copies) is made once more from
+ * the words read during it.  The thread is flagged torn when neither stands. */
+static void walk_new_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws)
+{
+	struct ts_words from = *ws, live;
+	uint64_t head;
+
+	for (int attempt = 0; attempt < 2; attempt++, from = live) {
+		ensure_frames(th);
+		th->depth = 0;
+		th->truncated = 1;
+		if (load_stack_copy(w, th->tstate, &from, &live, &head) < 0)
+			continue;
+		walk_frames(w, th, head);
+		if (!th->truncated || th->depth == th->frames_cap)
+			return;
+	}
+}
+
 /* Walk a thread's frames from its words; before 3.11 a walk the thread moved under is
  * tried once more from where it went (a busy thread moves under a good part of them). */
 static void walk_thread_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws)
 {
 	struct ts_words after;
 
-	load_stack_copy(w, ws);
+	if (w->new_frames) {
+		walk_new_frames(w, th, ws);
+		count_walk(w, th);
+		return;
+	}
 	walk_frames(w, th, top_frame(w, ws));
 	if (check_old_walk(w, th, ws, &after) < 0) {
 		struct ts_words again = after;

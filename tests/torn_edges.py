@@ -5,7 +5,7 @@ it cannot make: an edge between two of its functions that is not in its EDGES, a
 of it entered from outside it other than its ENTRIES, or recurse nested deeper than
 MAX_DEPTH + 1.  Each such call line is a stack spliced from torn reads.
 
-Usage: python3 tests/torn_edges.py [--seconds S] [--python LABEL[,LABEL]] [-v]
+Usage: python3 tests/torn_edges.py [--seconds S] [--python LABEL[,LABEL]] [--keep]
 One line per interpreter (passed / FAILED / skipped and why); exit 1 when any recorded an
 impossible call.  The tgattach binary is $TGATTACH, default ./tgattach.
 """
@@ -112,7 +112,7 @@ def judge(stack_files, fixture_path, facts):
 
 MIN_CALLS = 200
 
-def run_one(label, argv, fixture_path, root, secs, tgattach, facts):
+def run_one(label, argv, fixture_path, root, secs, tgattach, facts, keep=False):
     stage = None
     if root:
         stage = os.path.join(root, "tmp", "tgattach-torn")
@@ -143,7 +143,10 @@ def run_one(label, argv, fixture_path, root, secs, tgattach, facts):
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
-        shutil.rmtree(out, ignore_errors=True)
+        if keep:
+            sys.stderr.write("torn %s: recording kept in %s\n" % (label, out))
+        else:
+            shutil.rmtree(out, ignore_errors=True)
         if stage:
             shutil.rmtree(stage, ignore_errors=True)
 
@@ -152,6 +155,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--python")
+    ap.add_argument("--keep", action="store_true", help="keep each recording and say where")
     args = ap.parse_args()
     tgattach = os.environ.get("TGATTACH", os.path.join(ROOT, "tgattach"))
     facts = fixture_facts()
@@ -162,7 +166,8 @@ def main():
         if argv is None:
             print("torn %-18s skipped: %s" % (label, root))
             continue
-        verdict, ok = run_one(label, argv, fixture_path, root, args.seconds, tgattach, facts)
+        verdict, ok = run_one(label, argv, fixture_path, root, args.seconds, tgattach, facts,
+                              args.keep)
         failed += not ok
         print("torn %-18s %s" % (label, verdict), flush=True)
     return 1 if failed else 0
