@@ -27,7 +27,7 @@ int memg_write_block(struct memg_plot *p, int is_thread)
 	if (p->blocks)
 		fputs("\n\n", p->data);
 	for (size_t i = 0; i < n; i++) {
-		fprintf(p->data, "%.6f %.0f\n", pts[i].t - p->t0, pts[i].y);
+		fprintf(p->data, "%.6f %.10g\n", pts[i].t - p->t0, pts[i].y);
 		if (pts[i].t > p->tmax)
 			p->tmax = pts[i].t;
 		if (is_thread && pts[i].y < p->ymin)

@@ -41,7 +41,7 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 		process_label(p, NULL, &label, p->o->rebase_set ? " (KB)" : " (MB)");
 		buf_addstr(s, "set y2label ");
 		plot_quoted(s, buf_cstr(&label));
-		buf_addstr(s, "\nset y2tics\nset ytics nomirror\nset format y2 '%.0f'\n");
+		buf_addstr(s, "\nset y2tics\nset ytics nomirror\nset format y2 '%.10g'\n");
 	}
 	buf_free(&label);
 }
@@ -144,7 +144,7 @@ void memg_script(const struct memg_plot *p, struct buf *s)
 	buf_addstr(s, "set key outside right top vertical Left reverse noenhanced\n"
 		      "set grid xtics ytics lc rgb '#d8d8d8'\n"
 		      "set xzeroaxis lt 1 lc rgb '#808080'\n"
-		      "set format y '%.0f'\n"
+		      "set format y '%.10g'\n"
 		      "set tics out\n"
 		      "set offsets 0, 0, graph 0.05, graph 0.05\n"
 		      "plot ");

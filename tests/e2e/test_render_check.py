@@ -6,6 +6,10 @@
                                            title of every plot gnuplot drew, one per line
     test_render_check.py folded FILE       every line is STACK COUNT as flamegraph.pl and
                                            speedscope parse it; print the number of lines
+    test_render_check.py ticks FILE        a gnuplot SVG's tick labels: on each axis none
+                                           repeated and none touching another (widths
+                                           estimated from the font size); print per axis
+                                           the number of labels
 
 Exit status 1 with a one-line reason on stderr when the file is wrong.
 """
@@ -73,6 +77,63 @@ def check_svgplots(path):
             print(t.text if t is not None and t.text else "")
 
 
+# a character of gnuplot's Sans at font-size F is at most about 0.62 F wide (digits 0.56 F)
+CHAR_WIDTH = 0.62
+
+
+def tick_labels(root):
+    """{axis: [(x, y, text, font size)]}: the labels gnuplot writes as a translated group
+    holding one text, grouped by side: 'x' (centred, below the plot), 'y' (right-aligned),
+    'y2' (left-aligned)."""
+    axes = {"x": [], "y": [], "y2": []}
+    for g in root.iter(SVG + "g"):
+        m = re.match(r"translate\(([-\d.]+),([-\d.]+)\)", g.get("transform") or "")
+        texts = g.findall(SVG + "text")
+        if not m or len(texts) != 1 or g.get("transform").count("rotate"):
+            continue
+        text = "".join(texts[0].itertext()).strip()
+        try:
+            float(text)
+        except ValueError:
+            continue  # a title or a peak label, not a number
+        x, y, size = float(m.group(1)), float(m.group(2)), float(g.get("font-size") or 12)
+        side = {"middle": "x", "end": "y", "start": "y2"}.get(g.get("text-anchor"))
+        if side:
+            axes[side].append((x, y, text, size))
+    return axes
+
+
+def check_ticks(path):
+    root = ET.parse(path).getroot()
+    axes = tick_labels(root)
+    # x labels sit on one row below the plot: the lowest row of centred numbers
+    if axes["x"]:
+        row = max(y for _, y, _, _ in axes["x"])
+        axes["x"] = [a for a in axes["x"] if abs(a[1] - row) < 0.5]
+    for side, labels in axes.items():
+        texts = [t for _, _, t, _ in labels]
+        dup = sorted({t for t in texts if texts.count(t) > 1})
+        if dup:
+            fail("%s axis: labels repeated: %s (all: %s)" % (side, dup, texts))
+        if side == "x":
+            labels.sort()
+            for a, b in zip(labels, labels[1:]):
+                half = lambda l: len(l[2]) * CHAR_WIDTH * l[3] / 2
+                if b[0] - a[0] < half(a) + half(b) + 4:
+                    fail("x axis: labels %r at %.1f and %r at %.1f touch" %
+                         (a[2], a[0], b[2], b[0]))
+        else:
+            by_x = {}
+            for l in labels:
+                by_x.setdefault(round(l[0]), []).append(l)
+            for col in by_x.values():
+                col.sort(key=lambda l: l[1])
+                for a, b in zip(col, col[1:]):
+                    if b[1] - a[1] < a[3] + 2:
+                        fail("%s axis: labels %r and %r touch" % (side, a[2], b[2]))
+        print("%s %d" % (side, len(labels)))
+
+
 def check_folded(path):
     n = 0
     with open(path, "rb") as f:
@@ -96,7 +157,7 @@ def main():
     if len(sys.argv) != 3:
         fail(__doc__)
     {"speedscope": check_speedscope, "svgplots": check_svgplots,
-     "folded": check_folded}[sys.argv[1]](sys.argv[2])
+     "folded": check_folded, "ticks": check_ticks}[sys.argv[1]](sys.argv[2])
 
 
 if __name__ == "__main__":
