@@ -10,84 +10,16 @@
 #include "sampler/nativeid.h"
 #include "sampler/stackcopy.h"
 #include "sampler/taskclock.h"
+#include "sampler/walk_int.h"
 
-#define TSTATE_READ_MAX 4096
-#define FRAME_READ_MAX 256
 #define CODE_READ_MAX 512
 #define CODECACHE_SLOTS 8192
 #define KEPT_MAX_AGE_NS 1000000000u /* a kept walk is read again after this long */
 #define BATCH_SLACK 8 /* thread states looked for past the expected one in the batch */
 
-/* The thread state words a walk starts from. */
-/* Links followed to find a walk's head below a thread's new head (still_below). */
-#define STILL_BELOW_MAX 16
-
-struct ts_words {
-	uint64_t frame;	     /* ts_frame (<= 3.10), current_frame (3.13+), cframe (3.11, 3.12) */
-	uint64_t chunk, top; /* 3.11+: the data stack's current chunk and its top */
-	int64_t recursion;   /* <= 3.10: recursion_depth; -1 when unknown */
-};
-
-/* A thread's last walk, owned by the walker, and its scheduler counters. */
-struct kept {
-	uint64_t tstate, interp, thread_id;
-	int64_t native_id;
-	struct ts_words words;		 /* the thread state's words when it was walked */
-	struct taskclock clock;		 /* read at every sample */
-	uint64_t walk_ns, walk_switches; /* the counters read just before the walk */
-	uint64_t walked_at;
-	uint64_t code_misses; /* the code cache's misses when its frames were last checked */
-	int usable;	      /* frames hold a whole walk that followed a counter reading */
-	int taken;	      /* moved into the next sample's list */
-	size_t depth, cap;
-	struct walk_frame *frames;
-};
-
-struct walker {
-	uint64_t walks, torn; /* fresh walks of a thread's frames; of them, those cut as torn */
-	struct remote *r;
-	const struct py_target *t;
-	const struct py_offsets *o;
-	struct pyobj p;
-	struct codecache *codes;
-	size_t tstate_len, frame_len, code_len;
-	int new_frames; /* 3.11+: _PyInterpreterFrame chain */
-	uint64_t code_ptr_mask;
-	struct native_ids *tids; /* kernel TIDs the thread states lack or have wrong */
-	struct gil_reader *gil;
-	size_t gil_interps;	/* interpreters seen when the GILs were last looked up */
-	struct stackcopy stack; /* 3.11+: the thread's data stack, where its frames live */
-	/* per-sample scratch for the batched code-object reads */
-	struct remote_iov *iov;
-	unsigned char *heads;
-	uint64_t *codes_seen;
-	size_t scratch_cap;
-	/* the thread states of the last sample in list order, read in one batch */
-	uint64_t *order;
-	size_t norder, order_cap;
-	unsigned char *ts_batch;
-	struct remote_iov *ts_iov;
-	size_t batch_cap, cursor;
-	struct ts_words *words; /* per thread of the sample being taken */
-	size_t words_cap;
-	/* the last walk of every thread of the last sample, sorted by tstate, and the list
-	 * being built (in the sample's order) */
-	struct kept *kept, *next_kept;
-	size_t nkept, kept_cap, next_cap;
-	uint64_t window;	/* how long counters must stand still (taskclock_window) */
-	uint64_t misses_before; /* code cache misses before this sample's codes were read */
-	size_t clock_fds;	/* scheduler counters kept open in this sample */
-	int last_range;		/* the walk's last thread-owned frame: its stack range, */
-	uint64_t last_owned;	/* and its address */
-	int at_head;		/* the next frame read is the walk's first */
-};
-
 /* Threads whose scheduler counters stay open from sample to sample; beyond them, they are
  * opened for each reading. */
 #define CLOCK_FDS_MAX 64
-#define FRAME_OWNED_BY_THREAD 0 /* _PyInterpreterFrame.owner, 3.11+ */
-#define FRAME_OWNED_BY_GENERATOR 1
-#define KEEP_STALE (-2) /* read_frame: a frame that cannot be on the stack */
 
 static size_t max_end(size_t cur, int32_t off, size_t width)
 {
@@ -188,7 +120,7 @@ struct codecache *walker_codecache(struct walker *w)
 	return w->codes;
 }
 
-static uint64_t u64_at(const unsigned char *block, size_t len, int32_t off)
+uint64_t walk_u64_at(const unsigned char *block, size_t len, int32_t off)
 {
 	uint64_t v = 0;
 
@@ -197,7 +129,7 @@ static uint64_t u64_at(const unsigned char *block, size_t len, int32_t off)
 	return v;
 }
 
-static uint64_t read_ptr(struct walker *w, uint64_t addr)
+uint64_t walk_read_ptr(struct walker *w, uint64_t addr)
 {
 	uint64_t v = 0;
 
@@ -209,8 +141,8 @@ static uint64_t read_ptr(struct walker *w, uint64_t addr)
 static uint64_t first_interp(struct walker *w)
 {
 	if (w->t->sym.runtime && w->o->rt_interp_head >= 0)
-		return read_ptr(w, w->t->sym.runtime + (uint64_t)w->o->rt_interp_head);
-	return read_ptr(w, w->t->sym.interp_head);
+		return walk_read_ptr(w, w->t->sym.runtime + (uint64_t)w->o->rt_interp_head);
+	return walk_read_ptr(w, w->t->sym.interp_head);
 }
 
 #define SPAN_READ_MAX 16384
@@ -260,387 +192,6 @@ static void read_interp(struct walker *w, uint64_t interp, struct interp_fields 
 	read_fields(w, interp, off, dst, 3);
 	if (o->is_id < 0)
 		f->id = -1;
-}
-
-static void read_words(const struct walker *w, const unsigned char *ts, struct ts_words *out)
-{
-	const struct py_offsets *o = w->o;
-	size_t len = w->tstate_len;
-
-	if (!w->new_frames)
-		out->frame = u64_at(ts, len, o->ts_frame);
-	else if (o->ts_current_frame >= 0)
-		out->frame = u64_at(ts, len, o->ts_current_frame);
-	else
-		out->frame = u64_at(ts, len, o->ts_cframe);
-	out->chunk = u64_at(ts, len, o->ts_datastack_chunk);
-	out->top = u64_at(ts, len, o->ts_datastack_top);
-	out->recursion = -1;
-	if (!w->new_frames && o->ts_recursion_depth >= 0 &&
-	    (size_t)o->ts_recursion_depth + 4 <= len) {
-		int32_t depth;
-		memcpy(&depth, ts + o->ts_recursion_depth, 4);
-		out->recursion = depth;
-	}
-}
-
-static void count_walk(struct walker *w, const struct walk_thread *th)
-{
-	w->walks++;
-	w->torn += th->truncated && th->depth < th->frames_cap;
-}
-
-void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn)
-{
-	*walks = w->walks;
-	*torn = w->torn;
-}
-
-/* The thread went deeper during the walk: is the head the walk began at still in its chain
- * (then it is still running, and every frame below it is as walked)?  A few links of the
- * new chain are followed, as many as calls were entered meanwhile. */
-static int still_below(struct walker *w, const struct ts_words *after, const struct ts_words *ws)
-{
-	uint64_t frame = after->frame;
-	int64_t steps = after->recursion - ws->recursion;
-
-	if (steps <= 0 || !ws->frame)
-		return 0;
-	for (int64_t i = 0; i < steps && i < STILL_BELOW_MAX && frame; i++) {
-		frame = read_ptr(w, frame + (uint64_t)w->o->fo_back);
-		if (frame == ws->frame)
-			return 1;
-	}
-	return 0;
-}
-
-/* Before 3.11 a frame is an object that outlives its call (a code object keeps its last
- * frame for the next call, free lists recycle the rest), so a walk of a running thread can
- * follow links into frames that were reused meanwhile and splice two stacks.  The walk
- * stands only if the thread's head frame is the same after it as before, and the frames
- * found are no more than the calls the thread has entered (its recursion_depth, which
- * counts every Python frame it evaluates) at either end.  0 when it stands (or cannot be
- * judged: 3.11+, or no recursion_depth); else -1 with the thread's words after the walk in
- * *after, for one more try from there. */
-static int check_old_walk(struct walker *w, struct walk_thread *th, const struct ts_words *ws,
-			  struct ts_words *after)
-{
-	unsigned char ts[TSTATE_READ_MAX];
-
-	if (w->new_frames || th->truncated || ws->recursion < 0)
-		return 0;
-	if (remote_read(w->r, th->tstate, ts, w->tstate_len) < 0) {
-		th->truncated = 1;
-		return 0;
-	}
-	read_words(w, ts, after);
-	int64_t most = ws->recursion > after->recursion ? ws->recursion : after->recursion;
-	if ((int64_t)th->depth <= most && (after->frame == ws->frame || still_below(w, after, ws)))
-		return 0;
-	th->truncated = 1;
-	return -1;
-}
-
-static uint64_t top_frame(struct walker *w, const struct ts_words *ws)
-{
-	const struct py_offsets *o = w->o;
-
-	if (!w->new_frames || o->ts_current_frame >= 0)
-		return ws->frame;
-	return ws->frame ? read_ptr(w, ws->frame + (uint64_t)o->cf_current_frame) : 0;
-}
-
-static void ensure_frames(struct walk_thread *th)
-{
-	if (!th->frames) {
-		th->frames_cap = WALK_MAX_DEPTH;
-		th->frames = xcalloc(th->frames_cap, sizeof *th->frames);
-	}
-}
-
-/* 3.11+: copy the thread's data stack; in the same call, right after the current chunk,
- * its words again (3.11 and 3.12: and the current frame from the C frame they name), then
- * the chunk once more.  Only frames below the top read then are live (a frame that
- * returned since ws was read leaves its bytes above it, still linking to the frames below,
- * and a chain through it splices a stack that never existed), and the walk starts at the
- * current frame read then (*head).  -1 when the copy does not hold the thread's live stack
- * (another chunk or C frame, deeper than copied, unreadable); *live: the words read after
- * the copy, to try again from. */
-static int load_stack_copy(struct walker *w, uint64_t tstate, const struct ts_words *ws,
-			   struct ts_words *live, uint64_t *head)
-{
-	unsigned char ts[TSTATE_READ_MAX];
-	uint64_t current = 0;
-
-	*live = *ws;
-	*head = 0;
-	w->stack.n = 0;
-	if (!w->new_frames || !ws->chunk) { /* no data stack: frames are read one by one */
-		*head = top_frame(w, ws);
-		return 0;
-	}
-	memset(ts, 0, w->tstate_len);
-	struct remote_iov after[2] = {{tstate, ts, w->tstate_len, 0}};
-	size_t n = 1;
-	if (w->o->ts_current_frame < 0) /* 3.11, 3.12: through the C frame */
-		after[n++] = (struct remote_iov){ws->frame + (uint64_t)w->o->cf_current_frame,
-						 &current, 8, 0};
-	if (!ws->frame || stackcopy_current(&w->stack, w->r, ws->chunk, ws->top, after, n) < 0)
-		return -1;
-	read_words(w, ts, live);
-	if (live->chunk != ws->chunk || stackcopy_set_live(&w->stack, live->top) < 0 ||
-	    (n == 2 && live->frame != ws->frame))
-		return -1;
-	*head = n == 2 ? current : live->frame;
-	stackcopy_earlier(&w->stack, w->r);
-	return 0;
-}
-
-/* A frame's bytes, from the stack copy when it lies in its live part; *range: which range
- * (-1: none). */
-static int frame_bytes(struct walker *w, uint64_t addr, unsigned char *block, int *range)
-{
-	*range = stackcopy_range_of(&w->stack, addr);
-	if (*range >= 0 && stackcopy_bytes(&w->stack, *range, addr, block, w->frame_len) == 0)
-		return 0;
-	return remote_read(w->r, addr, block, w->frame_len);
-}
-
-/* The fields of the frame at addr the walk uses are the same in both copies of the stack
- * (the head's instruction pointer excepted: it runs on). */
-static int frame_steady(struct walker *w, int range, uint64_t addr)
-{
-	const struct py_offsets *o = w->o;
-	const struct stackcopy *sc = &w->stack;
-
-	return stackcopy_steady(sc, range, addr + (uint64_t)o->if_code, 8) &&
-	       stackcopy_steady(sc, range, addr + (uint64_t)o->if_previous, 8) &&
-	       stackcopy_steady(sc, range, addr + (uint64_t)o->if_owner, 1) &&
-	       (w->at_head || stackcopy_steady(sc, range, addr + (uint64_t)o->if_instr, 8));
-}
-
-/* Reads one frame's links; returns the next (older) frame address, or 0 to stop.  *keep
- * says whether it is a Python frame to record (shim frames are not).  The code object is
- * read later, for all frames of the sample at once. */
-static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f, int *keep)
-{
-	const struct py_offsets *o = w->o;
-	unsigned char block[FRAME_READ_MAX];
-	uint64_t prev;
-	int range;
-
-	*keep = 0;
-	if (frame_bytes(w, addr, block, &range) < 0)
-		return 0;
-	f->addr = addr;
-	f->code_info = NULL;
-	f->line = -1;
-	f->from_c = 0;
-	if (w->new_frames) {
-		f->code = u64_at(block, w->frame_len, o->if_code) & w->code_ptr_mask;
-		f->pos = (int64_t)u64_at(block, w->frame_len, o->if_instr);
-		prev = u64_at(block, w->frame_len, o->if_previous);
-		int owner = block[o->if_owner];
-		if (owner == FRAME_OWNED_BY_THREAD && w->stack.n > 0) {
-			/* a thread's frame outside its stack, not below the frame it called in
-			 * the same chunk (the data stack grows up), or changed between the two
-			 * copies: torn */
-			if (range < 0 || (range == w->last_range && addr >= w->last_owned) ||
-			    !frame_steady(w, range, addr)) {
-				*keep = KEEP_STALE;
-				return 0;
-			}
-			w->last_range = range;
-			w->last_owned = addr;
-		}
-		/* 3.12+: a running generator's frame links to its resumer, an entry frame at
-		 * least; none means it was read after it stopped */
-		if (owner == FRAME_OWNED_BY_GENERATOR && !prev && w->t->frame_cstack_owner >= 0) {
-			*keep = KEEP_STALE;
-			return 0;
-		}
-		if (w->t->frame_cstack_owner >= 0 && owner >= w->t->frame_cstack_owner) {
-			*keep = -1; /* an entry frame: the frame above it was called from C */
-			return prev;
-		}
-	} else {
-		int32_t lasti;
-		f->code = u64_at(block, w->frame_len, o->fo_code);
-		memcpy(&lasti, block + o->fo_lasti, 4);
-		f->pos = lasti;
-		prev = u64_at(block, w->frame_len, o->fo_back);
-	}
-	*keep = f->code != 0;
-	return prev;
-}
-
-static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame)
-{
-	size_t hops = 0;
-
-	ensure_frames(th);
-	th->depth = 0;
-	th->truncated = 0;
-	w->last_range = -1;
-	w->at_head = 1;
-	while (frame && hops++ < 2 * WALK_MAX_DEPTH) {
-		int keep;
-		struct walk_frame *f = &th->frames[th->depth];
-		uint64_t prev = read_frame(w, frame, f, &keep);
-		w->at_head = 0;
-		if (keep == KEEP_STALE) {
-			th->truncated = 1;
-			return;
-		}
-		if (keep < 0 && th->depth > 0)
-			th->frames[th->depth - 1].from_c = 1;
-		if (keep > 0 && ++th->depth == th->frames_cap) {
-			th->truncated = prev != 0;
-			return;
-		}
-		if (prev == frame)
-			break;
-		frame = prev;
-	}
-	if (frame)
-		th->truncated = 1;
-}
-
-/* 3.11+: copy the thread's stack and walk it; a try the thread moved under (the copy did
- * not hold its live stack, or a frame changed between the copies) is made once more from
- * the words read during it.  The thread is flagged torn when neither stands. */
-static void walk_new_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws)
-{
-	struct ts_words from = *ws, live;
-	uint64_t head;
-
-	for (int attempt = 0; attempt < 2; attempt++, from = live) {
-		ensure_frames(th);
-		th->depth = 0;
-		th->truncated = 1;
-		if (load_stack_copy(w, th->tstate, &from, &live, &head) < 0)
-			continue;
-		walk_frames(w, th, head);
-		if (!th->truncated || th->depth == th->frames_cap)
-			return;
-	}
-}
-
-/* Walk a thread's frames from its words; before 3.11 a walk the thread moved under is
- * tried once more from where it went (a busy thread moves under a good part of them). */
-static void walk_thread_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws)
-{
-	struct ts_words after;
-
-	if (w->new_frames) {
-		walk_new_frames(w, th, ws);
-		count_walk(w, th);
-		return;
-	}
-	walk_frames(w, th, top_frame(w, ws));
-	if (check_old_walk(w, th, ws, &after) < 0) {
-		struct ts_words again = after;
-		walk_frames(w, th, top_frame(w, &again));
-		check_old_walk(w, th, &again, &after);
-	}
-	count_walk(w, th);
-}
-
-static void ensure_scratch(struct walker *w, size_t n)
-{
-	if (n <= w->scratch_cap)
-		return;
-	w->scratch_cap = n * 2;
-	w->iov = xrealloc(w->iov, w->scratch_cap * sizeof *w->iov);
-	w->codes_seen = xrealloc(w->codes_seen, w->scratch_cap * sizeof *w->codes_seen);
-	w->heads = xrealloc(w->heads, w->scratch_cap * w->code_len);
-}
-
-/* Index of code in the sample's list of distinct code objects (added if new). */
-static size_t code_index(struct walker *w, size_t *ncodes, uint64_t code)
-{
-	for (size_t i = *ncodes; i-- > 0;)
-		if (w->codes_seen[i] == code)
-			return i;
-	w->codes_seen[*ncodes] = code;
-	return (*ncodes)++;
-}
-
-/* A cache entry filled during this sample may have evicted one that an earlier frame of
- * the sample resolved to: such frames are dropped (their thread marked truncated). */
-static void drop_evicted(struct walk_sample *s)
-{
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct walk_thread *th = &s->threads[i];
-		size_t keep = 0;
-		for (size_t k = 0; !th->reused && k < th->depth; k++) {
-			if (th->frames[k].code_info->addr == th->frames[k].code)
-				th->frames[keep++] = th->frames[k];
-			else
-				th->truncated = 1;
-		}
-		if (!th->reused)
-			th->depth = keep;
-	}
-}
-
-/* The interpreter's own code objects, which run no Python code of the program: 3.12+'s
- * entry trampoline (whose frame's owner says so, but not in every moment a walk can
- * catch) and 3.13's clean-up code for __init__ (no line). */
-static int interp_shim(const struct code_info *ci, int line)
-{
-	return strcmp(ci->file, "<shim>") == 0 ||
-	       (line < 0 && strcmp(ci->file, "__init__") == 0 && strcmp(ci->func, "__init__") == 0);
-}
-
-/* Read the header of every distinct code object of the walked threads in one batched
- * read, then resolve each frame's names and line; frames whose code is not a readable code
- * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
- * resolved already. */
-static void resolve_codes(struct walker *w, struct walk_sample *s)
-{
-	size_t nframes = 0, ncodes = 0;
-
-	w->misses_before = codecache_misses(w->codes);
-	for (size_t i = 0; i < s->nthreads; i++)
-		nframes += s->threads[i].reused ? 0 : s->threads[i].depth;
-	ensure_scratch(w, nframes + 1);
-	for (size_t i = 0; i < s->nthreads; i++)
-		for (size_t k = 0; !s->threads[i].reused && k < s->threads[i].depth; k++) {
-			struct walk_frame *f = &s->threads[i].frames[k];
-			f->code_slot = code_index(w, &ncodes, f->code);
-		}
-	for (size_t c = 0; c < ncodes; c++)
-		w->iov[c] = (struct remote_iov){w->codes_seen[c], w->heads + c * w->code_len,
-						w->code_len, 0};
-	remote_readv(w->r, w->iov, ncodes);
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct walk_thread *th = &s->threads[i];
-		size_t keep = 0;
-		if (th->reused)
-			continue;
-		for (size_t k = 0; k < th->depth; k++) {
-			struct walk_frame f = th->frames[k];
-			const struct remote_iov *v = &w->iov[f.code_slot];
-			f.code_info =
-			    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len) : NULL;
-			if (!f.code_info) {
-				th->truncated = 1;
-				continue;
-			}
-			f.line = codecache_line(w->t, f.code_info, f.pos);
-			if (interp_shim(f.code_info, f.line)) {
-				if (keep >
-				    0) /* the trampoline: the frame above was called from C */
-					th->frames[keep - 1].from_c = 1;
-				continue;
-			}
-			th->frames[keep++] = f;
-		}
-		th->depth = keep;
-	}
-	if (codecache_misses(w->codes) != w->misses_before)
-		drop_evicted(s);
 }
 
 static struct walk_thread *next_thread(struct walk_sample *s)
@@ -735,17 +286,17 @@ static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		const unsigned char *ts = tstate_bytes(w, tstate, own);
 		if (!ts)
 			break;
-		read_words(w, ts, words_for(w, s->nthreads));
+		walk_read_words(w, ts, words_for(w, s->nthreads));
 		struct walk_thread *th = next_thread(s);
 		th->tstate = tstate;
 		th->interp = interp;
 		th->interp_id = f.id;
-		th->thread_id = u64_at(ts, w->tstate_len, o->ts_thread_id);
-		th->native_id = (int64_t)u64_at(ts, w->tstate_len, o->ts_native_id);
+		th->thread_id = walk_u64_at(ts, w->tstate_len, o->ts_thread_id);
+		th->native_id = (int64_t)walk_u64_at(ts, w->tstate_len, o->ts_native_id);
 		th->holds_gil = holds_gil(h, tstate);
 		th->depth = 0;
 		th->truncated = 0;
-		uint64_t next = u64_at(ts, w->tstate_len, o->ts_next);
+		uint64_t next = walk_u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
 			break;
 		tstate = next;
@@ -843,7 +394,7 @@ static void sample_thread(struct walker *w, struct walk_thread *th, struct kept 
 	}
 	if (k->clock.fd >= 0 && ++w->clock_fds > CLOCK_FDS_MAX)
 		taskclock_drop_fd(&k->clock); /* descriptors do not grow with the threads */
-	ensure_frames(th);
+	walk_ensure_frames(th);
 	if (can_reuse(w, k, th, ws, now)) {
 		if (k->depth)
 			memcpy(th->frames, k->frames, k->depth * sizeof *k->frames);
@@ -943,7 +494,7 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	if (w->t->pid > 0) /* a live process, not a memory image */
 		nativeid_fill(w->tids, s);
 	sample_threads(w, s);
-	resolve_codes(w, s);
+	walk_resolve_codes(w, s);
 	keep_walks(w, s);
 	return 0;
 }
@@ -961,9 +512,9 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 		return -1;
 	struct walk_thread ident = *known;
 	if (!known->thread_id) { /* a thread no sample listed yet: it says who it is */
-		ident.thread_id = u64_at(ts, w->tstate_len, w->o->ts_thread_id);
-		ident.native_id = (int64_t)u64_at(ts, w->tstate_len, w->o->ts_native_id);
-		ident.interp = u64_at(ts, w->tstate_len, w->o->ts_interp);
+		ident.thread_id = walk_u64_at(ts, w->tstate_len, w->o->ts_thread_id);
+		ident.native_id = (int64_t)walk_u64_at(ts, w->tstate_len, w->o->ts_native_id);
+		ident.interp = walk_u64_at(ts, w->tstate_len, w->o->ts_interp);
 		ident.interp_id = 0;
 		ident.holds_gil = 1;
 		ident.frames = NULL;
@@ -973,12 +524,12 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	}
 	/* the same thread still: a state freed and reused by another thread has another
 	 * ident (or, 3.11+, another kernel TID) */
-	if (u64_at(ts, w->tstate_len, w->o->ts_thread_id) != known->thread_id ||
+	if (walk_u64_at(ts, w->tstate_len, w->o->ts_thread_id) != known->thread_id ||
 	    (w->o->ts_native_id >= 0 &&
-	     (int64_t)u64_at(ts, w->tstate_len, w->o->ts_native_id) != known->native_id &&
+	     (int64_t)walk_u64_at(ts, w->tstate_len, w->o->ts_native_id) != known->native_id &&
 	     known->native_id > 0 && w->t->minor >= 11))
 		return -1;
-	read_words(w, ts, &ws);
+	walk_read_words(w, ts, &ws);
 	struct walk_thread *th = next_thread(out);
 	struct walk_frame *frames = th->frames;
 	size_t cap = th->frames_cap;
@@ -988,7 +539,7 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	th->reused = th->cpu_known = 0;
 	th->cpu_ns = th->quiet_since = 0;
 	walk_thread_frames(w, th, &ws);
-	resolve_codes(w, out);
+	walk_resolve_codes(w, out);
 	return 0;
 }
 

@@ -1,0 +1,105 @@
+/* walk_codes.c: the code objects of a sample's fresh walks, read in one batch, and each
+ * frame's names and line resolved through the code cache. */
+#include <stdint.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "sampler/codecache.h"
+#include "sampler/walk_int.h"
+
+static void ensure_scratch(struct walker *w, size_t n)
+{
+	if (n <= w->scratch_cap)
+		return;
+	w->scratch_cap = n * 2;
+	w->iov = xrealloc(w->iov, w->scratch_cap * sizeof *w->iov);
+	w->codes_seen = xrealloc(w->codes_seen, w->scratch_cap * sizeof *w->codes_seen);
+	w->heads = xrealloc(w->heads, w->scratch_cap * w->code_len);
+}
+
+/* Index of code in the sample's list of distinct code objects (added if new). */
+static size_t code_index(struct walker *w, size_t *ncodes, uint64_t code)
+{
+	for (size_t i = *ncodes; i-- > 0;)
+		if (w->codes_seen[i] == code)
+			return i;
+	w->codes_seen[*ncodes] = code;
+	return (*ncodes)++;
+}
+
+/* A cache entry filled during this sample may have evicted one that an earlier frame of
+ * the sample resolved to: such frames are dropped (their thread marked truncated). */
+static void drop_evicted(struct walk_sample *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct walk_thread *th = &s->threads[i];
+		size_t keep = 0;
+		for (size_t k = 0; !th->reused && k < th->depth; k++) {
+			if (th->frames[k].code_info->addr == th->frames[k].code)
+				th->frames[keep++] = th->frames[k];
+			else
+				th->truncated = 1;
+		}
+		if (!th->reused)
+			th->depth = keep;
+	}
+}
+
+/* The interpreter's own code objects, which run no Python code of the program: 3.12+'s
+ * entry trampoline (whose frame's owner says so, but not in every moment a walk can
+ * catch) and 3.13's clean-up code for __init__ (no line). */
+static int interp_shim(const struct code_info *ci, int line)
+{
+	return strcmp(ci->file, "<shim>") == 0 ||
+	       (line < 0 && strcmp(ci->file, "__init__") == 0 && strcmp(ci->func, "__init__") == 0);
+}
+
+/* Read the header of every distinct code object of the walked threads in one batched
+ * read, then resolve each frame's names and line; frames whose code is not a readable code
+ * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
+ * resolved already. */
+void walk_resolve_codes(struct walker *w, struct walk_sample *s)
+{
+	size_t nframes = 0, ncodes = 0;
+
+	w->misses_before = codecache_misses(w->codes);
+	for (size_t i = 0; i < s->nthreads; i++)
+		nframes += s->threads[i].reused ? 0 : s->threads[i].depth;
+	ensure_scratch(w, nframes + 1);
+	for (size_t i = 0; i < s->nthreads; i++)
+		for (size_t k = 0; !s->threads[i].reused && k < s->threads[i].depth; k++) {
+			struct walk_frame *f = &s->threads[i].frames[k];
+			f->code_slot = code_index(w, &ncodes, f->code);
+		}
+	for (size_t c = 0; c < ncodes; c++)
+		w->iov[c] = (struct remote_iov){w->codes_seen[c], w->heads + c * w->code_len,
+						w->code_len, 0};
+	remote_readv(w->r, w->iov, ncodes);
+	for (size_t i = 0; i < s->nthreads; i++) {
+		struct walk_thread *th = &s->threads[i];
+		size_t keep = 0;
+		if (th->reused)
+			continue;
+		for (size_t k = 0; k < th->depth; k++) {
+			struct walk_frame f = th->frames[k];
+			const struct remote_iov *v = &w->iov[f.code_slot];
+			f.code_info =
+			    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len) : NULL;
+			if (!f.code_info) {
+				th->truncated = 1;
+				continue;
+			}
+			f.line = codecache_line(w->t, f.code_info, f.pos);
+			if (interp_shim(f.code_info, f.line)) {
+				if (keep >
+				    0) /* the trampoline: the frame above was called from C */
+					th->frames[keep - 1].from_c = 1;
+				continue;
+			}
+			th->frames[keep++] = f;
+		}
+		th->depth = keep;
+	}
+	if (codecache_misses(w->codes) != w->misses_before)
+		drop_evicted(s);
+}
