@@ -29,6 +29,9 @@ struct output {
 	struct buf proc_buf;
 	struct linefile alloc; /* process.alloc, opened on first use */
 	struct buf alloc_buf;
+	struct linefile charge; /* process.charge, opened on first use */
+	struct buf charge_buf;
+	int charge_started; /* this run's comment line is written */
 	struct outfd fds;
 	struct outthread_reg threads;
 	struct outmeta meta;
@@ -107,15 +110,21 @@ int output_process_mem(struct output *o, double when, uint64_t rss, struct tg_er
 
 /* ---- process.alloc ---- */
 
-static struct buf *alloc_buf(struct output *o, struct tg_err *err)
+/* The buffer of a process file opened on first use (process.alloc, process.charge). */
+static struct buf *lazy_buf(struct output *o, struct linefile *f, struct buf *b, struct tg_err *err)
 {
 	if (o->dir.broken) {
 		linefile_failed(&o->dir, err);
 		return NULL;
 	}
-	if (o->alloc.fd < 0 && linefile_open(&o->dir, &o->alloc, err) < 0)
+	if (f->fd < 0 && linefile_open(&o->dir, f, err) < 0)
 		return NULL;
-	return &o->alloc_buf;
+	return b;
+}
+
+static struct buf *alloc_buf(struct output *o, struct tg_err *err)
+{
+	return lazy_buf(o, &o->alloc, &o->alloc_buf, err);
 }
 
 static void add_comment(struct buf *b, const char *text)
@@ -158,6 +167,24 @@ int output_alloc_row(struct output *o, double when, const uint64_t *values, uint
 	}
 	buf_addch(b, '\n');
 	return linefile_line_done(&o->dir, &o->alloc, b, err);
+}
+
+/* ---- process.charge ---- */
+
+int output_charge(struct output *o, const struct output_thread *th, double when, int64_t total,
+		  struct tg_err *err)
+{
+	struct buf *b = lazy_buf(o, &o->charge, &o->charge_buf, err);
+
+	if (!b)
+		return -1;
+	if (!o->charge_started) {
+		buf_addstr(b,
+			   "# a run: TIME#BYTES#THREAD, BYTES charged to THREAD since it began\n");
+		o->charge_started = 1;
+	}
+	buf_addf(b, "%.6f#%" PRId64 "#%s\n", when, total, th->base);
+	return linefile_line_done(&o->dir, &o->charge, b, err);
 }
 
 /* ---- meta ---- */
@@ -260,6 +287,7 @@ struct output *output_open(const char *dir, pid_t pid, unsigned flags, struct tg
 	outthread_init(&o->threads);
 	linefile_init(&o->proc, "process", ".mem");
 	linefile_init(&o->alloc, "process", ".alloc");
+	linefile_init(&o->charge, "process", ".charge");
 	if (open_dirs(o, dir, pid, err) < 0)
 		goto fail;
 	if (linefile_open(&o->dir, &o->proc, err) < 0) {
@@ -322,6 +350,8 @@ int output_flush(struct output *o, struct tg_err *err)
 		return -1;
 	if (o->alloc.fd >= 0 && linefile_write(&o->dir, &o->alloc, &o->alloc_buf, err) < 0)
 		return -1;
+	if (o->charge.fd >= 0 && linefile_write(&o->dir, &o->charge, &o->charge_buf, err) < 0)
+		return -1;
 	return outfd_flush(&o->fds, &o->dir, err);
 }
 
@@ -339,6 +369,10 @@ int output_close(struct output *o, struct tg_err *err)
 		linefile_write(&o->dir, &o->alloc, &o->alloc_buf, NULL);
 		linefile_close(&o->alloc);
 	}
+	if (o->charge.fd >= 0) {
+		linefile_write(&o->dir, &o->charge, &o->charge_buf, NULL);
+		linefile_close(&o->charge);
+	}
 	outfd_close(&o->fds, &o->dir);
 	outthread_clear(&o->threads);
 	if (o->dir.dfd >= 0)
@@ -346,9 +380,11 @@ int output_close(struct output *o, struct tg_err *err)
 	int rc = o->dir.broken ? linefile_failed(&o->dir, err) : 0;
 	linefile_free(&o->proc);
 	linefile_free(&o->alloc);
+	linefile_free(&o->charge);
 	free(o->dir.path);
 	buf_free(&o->proc_buf);
 	buf_free(&o->alloc_buf);
+	buf_free(&o->charge_buf);
 	outmeta_free(&o->meta);
 	free(o);
 	return rc;

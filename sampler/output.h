@@ -4,6 +4,7 @@
  *   DIR/PID/THREAD.stack    <depth spaces>TIME#FILE:LINE:FUNC   one line per call seen
  *   DIR/PID/THREAD.mem      TIME#FILE:LINE:FUNC=>DELTA   one line per return seen
  *   DIR/PID/process.alloc   TIME VALUE...                 allocator statistics, per sample
+ *   DIR/PID/process.charge  TIME#BYTES#THREAD            memory charged to a thread so far
  *   DIR/PID/meta            key=value lines about the runs
  *
  * TIME is Unix time with 6 decimals, DELTA a signed decimal, depth 0 the outermost call.
@@ -65,6 +66,10 @@ int output_alloc_header(struct output *o, const char *const *comments, size_t nc
 int output_alloc_row(struct output *o, double when, const uint64_t *values, uint64_t valid,
 		     size_t n, struct tg_err *err);
 
+/* process.charge: `total` bytes charged to th since this run began (the file is created on
+ * the first call; each run's part starts with a "#" comment line). */
+int output_charge(struct output *o, const struct output_thread *th, double when, int64_t total,
+		  struct tg_err *err);
 /* The writer for thread `tid` (kernel TID, or another unique key).  name is the Python
  * thread name (bytes, any content, NUL included).  The name is fixed at first sight of a
  * tid.  Opens nothing: files are created on the thread's first line. */

@@ -41,10 +41,12 @@ struct tthread {
 	uint64_t key;	    /* its writer's key (output_thread) */
 	uint64_t name_hash; /* of the name it is written under */
 	int64_t native_id;
-	uint64_t seen;	   /* sample number of the last sighting */
-	double last_when;  /* its time */
-	int64_t mem;	   /* memory charged so far */
-	double hold_since; /* a suspect return seen first then; 0: none */
+	uint64_t seen;	     /* sample number of the last sighting */
+	double last_when;    /* its time */
+	int64_t mem;	     /* memory charged so far */
+	int64_t mem_written; /* in process.charge */
+	double charge_at;    /* when it was written there; 0: never */
+	double hold_since;   /* a suspect return seen first then; 0: none */
 	/* returns seen at pend_when, not written yet: a release seen soon after is theirs */
 	struct pending_return {
 		struct tframe f;
@@ -71,6 +73,7 @@ struct pending {
 };
 
 #define PENDING_MAX 256
+#define CHARGE_EVERY 0.1 /* s: how often a thread's total goes to process.charge at most */
 #define USED_NAMES 16384
 
 struct tracker {
@@ -555,6 +558,19 @@ int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t c
 	return feed_thread(tk, t, th, charged, when, err) < 0 ? -1 : 1;
 }
 
+/* process.charge: the thread's total when it moved, at most every CHARGE_EVERY seconds,
+ * and always as it ends (last). */
+static int write_charge(struct tracker *tk, struct tthread *t, double when, int last,
+			struct tg_err *err)
+{
+	if (t->mem == t->mem_written ||
+	    (!last && t->charge_at > 0 && when - t->charge_at < CHARGE_EVERY))
+		return 0;
+	t->mem_written = t->mem;
+	t->charge_at = when;
+	return output_charge(tk->out, t->out, when, t->mem, err);
+}
+
 /* Threads missing from the last RETIRE_AFTER samples have ended (one missing sample may
  * be a torn read of the thread list): all their frames returned, by the time they were
  * last seen. */
@@ -569,7 +585,8 @@ static int retire_threads(struct tracker *tk, struct tg_err *err)
 			tk->threads[keep++] = t;
 			continue;
 		}
-		if (end_returns(tk, t, t->last_when, err) < 0)
+		if (end_returns(tk, t, t->last_when, err) < 0 ||
+		    write_charge(tk, t, t->last_when, 1, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
@@ -587,7 +604,8 @@ int tracker_end_all(struct tracker *tk, double when, size_t *closed, struct tg_e
 		struct tthread *t = tk->threads[i];
 		if (closed)
 			*closed += kept_depth(t, t->depth);
-		if (end_returns(tk, t, when, rc < 0 ? NULL : err) < 0)
+		if (end_returns(tk, t, when, rc < 0 ? NULL : err) < 0 ||
+		    write_charge(tk, t, when, 1, rc < 0 ? NULL : err) < 0)
 			rc = -1;
 		if (output_thread_done(tk->out, t->out, rc < 0 ? NULL : err) < 0)
 			rc = -1;
@@ -634,5 +652,8 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		if (feed_thread(tk, t, th, charged ? charged[i] : 0, when, err) < 0)
 			return -1;
 	}
+	for (size_t i = 0; i < tk->nthreads; i++) /* charges between samples included */
+		if (write_charge(tk, tk->threads[i], when, 0, err) < 0)
+			return -1;
 	return retire_threads(tk, err);
 }

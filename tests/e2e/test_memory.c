@@ -113,6 +113,70 @@ static void read_charged(struct run *r, struct worker_truth *w)
 	free(text);
 }
 
+/* process.charge: the last total of `thread` (TIME#BYTES#THREAD lines), *found set. */
+static long long charge_total(const struct run *r, const char *thread, int *found)
+{
+	char path[PATH_MAX];
+	long long total = 0;
+
+	snprintf(path, sizeof path, "%s/process.charge", r->piddir);
+	char *text = slurp(path);
+	cr_assert_not_null(text, "%s: %s missing", r->label, path);
+	*found = 0;
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *a = strchr(line, '#'), *b = a ? strchr(a + 1, '#') : NULL;
+		if (line[0] == '#' || !b || strcmp(b + 1, thread) != 0)
+			continue;
+		total = atoll(a + 1);
+		*found = 1;
+	}
+	free(text);
+	return total;
+}
+
+/* The DELTA of the last return in THREAD.mem: its outermost call (post-order). */
+static long long last_return(const struct run *r, const char *thread)
+{
+	char path[PATH_MAX];
+	long long delta = 0;
+
+	snprintf(path, sizeof path, "%s/%s.mem", r->piddir, thread);
+	char *text = slurp(path);
+	cr_assert_not_null(text, "%s: %s missing", r->label, path);
+	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *arrow = strstr(line, "=>");
+		if (arrow)
+			delta = atoll(arrow + 2);
+	}
+	free(text);
+	return delta;
+}
+
+/* process.charge (render memg's lines) ends, for each worker, at what its outermost call
+ * was charged, and a growing worker's total is within a factor 2 of its truth. */
+static void check_charge_file(const struct run *r)
+{
+	for (int i = 0; i < r->nworkers; i++) {
+		const struct worker_truth *w = &r->w[i];
+		int found;
+		long long total = charge_total(r, w->thread, &found);
+		long long outer = last_return(r, w->thread);
+		fprintf(stderr, "memory %-24s %-8s process.charge %7.1f MiB outermost %7.1f MiB\n",
+			r->label, w->thread, (double)total / MIB, (double)outer / MIB);
+		if (w->net > (long long)MIB) {
+			cr_expect(found, "%s: no process.charge line of %s", r->label, w->thread);
+			cr_expect(total > w->net / 2 && total < 2 * w->net,
+				  "%s: %s grew %.1f MiB, process.charge says %.1f MiB", r->label,
+				  w->thread, (double)w->net / MIB, (double)total / MIB);
+		}
+		cr_expect(llabs(total - outer) <= (llabs(outer) + (long long)MIB) / 100,
+			  "%s: %s: process.charge ends at %lld, its outermost call at %lld",
+			  r->label, w->thread, total, outer);
+	}
+}
+
 static int traced(pid_t pid)
 {
 	return proc_status_long(pid, "TracerPid") > 0;
@@ -345,6 +409,7 @@ static void accuracy_entry(const char *label, const char *python, const char *of
 
 	record_fixture(&r, label, python, "1", extra, offsets ? 1 : 0);
 	check_accuracy(&r);
+	check_charge_file(&r);
 	close_enough(label, "process.alloc", check_alloc_table(&r, missing_col), r.blocks);
 	close_enough(label, "info", info_blocks(&r, offsets), r.blocks);
 	check_gnuplot_reads(&r);
