@@ -1,4 +1,5 @@
-/* render memg: memory change per return of every thread, plus the process RSS, over time,
+/* render memg: memory charged to every group of threads so far (or, --spikes, the change
+ * at each return of every thread), plus the process RSS, over time,
  * drawn by gnuplot into OUTDIR/memg.svg with the peak legend in OUTDIR/memg.txt.
  *
  * Everything that comes from the recording reaches gnuplot either as numbers in a data
@@ -28,7 +29,29 @@ static int has_mem(const struct recording *r)
 	for (size_t i = 0; i < r->nthreads; i++)
 		if (r->threads[i].mem)
 			return 1;
-	return r->process_mem != NULL;
+	return r->process_mem != NULL || r->process_charge != NULL;
+}
+
+/* The charge so far unless --spikes, when every recording drawn has it (process.charge:
+ * tgattach since December 2026); else the change at each return, and a note why. */
+static int cumulative(const struct memg_plot *p, const struct memg_opts *o)
+{
+	int all = 1;
+
+	if (o->spikes)
+		return 0;
+	if (p->tree) {
+		for (size_t i = 0; i < p->tree->n; i++)
+			if (p->tree->procs[i].drawn && !p->tree->procs[i].rec.process_charge)
+				all = 0;
+	} else {
+		all = p->rec->process_charge != NULL;
+	}
+	if (!all)
+		fputs("no process.charge (a recording by ThreadGraph or an older tgattach): "
+		      "drawing the memory change at each return (--spikes)\n",
+		      stderr);
+	return all;
 }
 
 /* The work directory, its data file and the peak spill file (unlinked at once). */
@@ -150,6 +173,7 @@ static int run(const void *opts, int nargs, char **args, struct tg_err *err)
 		tg_err_set(err, TG_E_USAGE, "--time-from is after --time-to");
 		goto out;
 	}
+	p.cumulative = cumulative(&p, o);
 	if (prepare(&p, err) < 0 || draw(&p, err) < 0)
 		goto out;
 	fprintf(stderr, "Wrote %s/memg.%s and %s/memg.txt (%lu peak%s, %lu labelled", o->outdir,
@@ -224,6 +248,9 @@ static const struct cli_opt options[] = {
      "threads)');\nthe N series with the largest values are drawn\nin colour, the rest in "
      "grey as 'other threads'\n(default 12)",
      1, 1000},
+    {"spikes", 0, NULL, CLI_FLAG, OFF(spikes),
+     "draw each thread's memory change at each return\n(the original's graph; default: the "
+     "memory\ncharged to each group of threads so far)"},
     {"no-process", 0, NULL, CLI_FLAG, OFF(no_process), "leave out the process RSS line"},
     {"no_process", 0, NULL, CLI_FLAG, OFF(no_process), NULL},
     {"time-from", 0, "T", CLI_TIME, OFF(from), ""},
@@ -239,11 +266,12 @@ static const struct cli_opt options[] = {
 
 const struct cli_command render_memg_cmd = {
     "memg",
-    "memory change per return of each thread and process RSS (SVG)",
+    "memory charged to each thread so far and process RSS (SVG)",
     "DIR|FILES... [options]\n"
     "       tgattach render memg OUTDIR/PID --children [options]\n"
     "       tgattach render memg OUTDIR [options]",
-    "Draws the memory change at each function return of every thread, and the\n"
+    "Draws the memory charged to each group of threads so far (--spikes: the\n"
+    "memory change at each function return of every thread), and the\n"
     "process RSS, over time: OUTDIR/memg.svg, with the peaks listed in OUTDIR/memg.txt\n"
     "as 'MARK: THREAD>FILE:LINE:FUNC=>DELTA_BYTES'.  DIR is a recording directory\n"
     "(OUTDIR/PID of tgattach or ThreadGraph); FILES are .mem files.  A recording that\n"

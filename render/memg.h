@@ -4,6 +4,7 @@
  *   memg_script.c  the gnuplot script
  *   memg_tree.c    --children and directories of recordings: which processes, in what order
  *   memg_other.c   the processes beyond MEMG_MAX_PROCS, summed into one RSS line
+ *   memg_charge.c  the default lines: memory charged to each group of threads so far
  *
  * Memory is bounded whatever the size of the recording: each series goes through a
  * decimator (render/decim.h) before it reaches the data file, peaks are spilled to a file
@@ -43,6 +44,7 @@ struct memg_opts {
 	long long cap;	  /* KB, 0 = none */
 	long long series; /* thread series (groups) drawn in colour */
 	int no_process;
+	int spikes; /* --spikes: the change at each return, not the charge so far */
 	int strict;
 	int children;
 	enum plot_format format;
@@ -56,6 +58,7 @@ struct memg_series {
 	long pid;	/* of a process line in a tree, else 0 */
 	char *title;
 	long long top; /* a thread's largest |value| drawn (KB): the groups are ranked by it */
+	int sum_other; /* the charge of the groups not drawn one by one, summed */
 };
 
 /* One recording directory OUTDIR/PID of a process tree. */
@@ -78,8 +81,12 @@ struct memg_tree {
 	size_t nother; /* usable, not drawn */
 };
 
+struct memg_charges;
+
 struct memg_plot {
 	const struct memg_opts *o;
+	int cumulative; /* lines from process.charge (else the change at each return) */
+	struct memg_charges *charges;
 	const struct recording *rec;  /* in a tree: the first process drawn, for the title */
 	const struct memg_tree *tree; /* NULL: one recording */
 	struct workdir wd;
@@ -125,6 +132,18 @@ int memg_tree_open(struct memg_tree *t, const struct memg_opts *o, int nargs, ch
  * drawn: the first one, then by peak RSS. */
 int memg_tree_select(struct memg_tree *t, size_t max, struct tg_err *err);
 void memg_tree_free(struct memg_tree *t);
+
+/* memg_charge.c: thread `thread` (its index) is drawn in its title's group; rec's
+ * process.charge holds the charges of its threads, indexes base, base + 1, ... in the
+ * order of rec->threads. */
+void memg_charge_thread(struct memg_plot *p, size_t thread, const char *title);
+void memg_charge_source(struct memg_plot *p, const struct recording *rec, size_t base);
+/* The groups' lines (KB charged so far) as series: the --series largest, then the rest
+ * summed (sum_other). */
+int memg_charge_read(struct memg_plot *p, struct tg_err *err);
+/* Where a peak of thread `thread` at time t is labelled: its group's line then. */
+double memg_charge_at(const struct memg_plot *p, size_t thread, double t);
+void memg_charges_free(struct memg_charges *c);
 
 /* memg_other.c: the RSS of the processes not drawn, summed, as one series. */
 int memg_read_other(struct memg_plot *p, struct tg_err *err);

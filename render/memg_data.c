@@ -52,6 +52,7 @@ void memg_add_series(struct memg_plot *p, int block, int is_process, size_t inde
 	s->pid = pid;
 	s->title = xstrdup(title);
 	s->top = 0;
+	s->sum_other = 0;
 }
 
 static void peak_text(struct buf *b, const struct tg_rec *rec)
@@ -157,6 +158,12 @@ static int do_thread(struct memg_plot *p, const struct recording *rec, const str
 	legend_name(&legend, &t->name);
 	p->legend_names = xrealloc(p->legend_names, p->nthreads * sizeof *p->legend_names);
 	p->legend_names[thread] = buf_detach(&legend);
+	if (p->cumulative)
+		memg_charge_thread(p, thread, buf_cstr(&title));
+	if (!t->mem) { /* cumulative: a thread charged that never returned */
+		buf_free(&title);
+		return 0;
+	}
 	if (tgfile_open(&f, t->mem, TGFILE_RETURNS, p->o->strict, err) < 0) {
 		buf_free(&title);
 		return -1;
@@ -166,7 +173,7 @@ static int do_thread(struct memg_plot *p, const struct recording *rec, const str
 	r = read_thread(p, &f, thread, &top, err);
 	p->malformed += f.malformed;
 	tgfile_close(&f);
-	block = r < 0 ? -1 : memg_write_block(p, 1);
+	block = r < 0 || p->cumulative ? -1 : memg_write_block(p, 1);
 	if (block >= 0) { /* a NUL in the name ends the title: gnuplot strings cannot hold one */
 		memg_add_series(p, block, 0, thread, 0, buf_cstr(&title));
 		p->series[p->nseries - 1].top = top;
@@ -213,8 +220,11 @@ static int do_process(struct memg_plot *p, const char *path, long pid, size_t in
 static int do_recording(struct memg_plot *p, const struct recording *rec, long pid, size_t index,
 			struct tg_err *err)
 {
+	if (p->cumulative)
+		memg_charge_source(p, rec, p->nthreads);
 	for (size_t i = 0; i < rec->nthreads; i++)
-		if (rec->threads[i].mem && do_thread(p, rec, &rec->threads[i], pid, err) < 0)
+		if ((rec->threads[i].mem || p->cumulative) &&
+		    do_thread(p, rec, &rec->threads[i], pid, err) < 0)
 			return -1;
 	if (rec->process_mem && !p->o->no_process &&
 	    do_process(p, rec->process_mem, pid, index, err) < 0)
@@ -237,6 +247,8 @@ static int do_tree(struct memg_plot *p, struct tg_err *err)
 int memg_read(struct memg_plot *p, struct tg_err *err)
 {
 	if ((p->tree ? do_tree(p, err) : do_recording(p, p->rec, 0, 0, err)) < 0)
+		return -1;
+	if (p->cumulative && memg_charge_read(p, err) < 0)
 		return -1;
 	if (p->malformed)
 		fprintf(stderr, "%lu malformed line%s skipped\n", p->malformed,
@@ -265,7 +277,8 @@ static int one_peak(void *ctx, const struct peak *pk, struct tg_err *err)
 	fwrite(pk->what, 1, pk->what_len, l->txt);
 	fputc('\n', l->txt);
 	if (pk->labelled) {
-		labelgrid_offer(l->grid, pk->time - p->t0, (double)pk->y, pk->mark);
+		double y = p->cumulative ? memg_charge_at(p, pk->series, pk->time) : (double)pk->y;
+		labelgrid_offer(l->grid, pk->time - p->t0, y, pk->mark);
 		p->labelled++;
 	}
 	return 0;
@@ -352,6 +365,8 @@ void memg_plot_free(struct memg_plot *p)
 	free(p->legend_names);
 	decim_free(p->decim);
 	peaks_free(p->peaks);
+	memg_charges_free(p->charges);
+	p->charges = NULL;
 	if (p->spill_fd >= 0)
 		close(p->spill_fd);
 	workdir_remove(&p->wd);

@@ -64,7 +64,7 @@ static size_t keyed_threads(const struct memg_plot *p, struct keyed **out)
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->nseries; i++) {
-		if (p->series[i].is_process)
+		if (p->series[i].is_process || p->series[i].sum_other)
 			continue;
 		struct buf key = BUF_INIT;
 		memg_group_key(p->series[i].title, p->tree != NULL, &key);
@@ -139,6 +139,11 @@ struct memg_style *memg_group(const struct memg_plot *p, size_t *other_threads)
 		buf_addf(&t, "other threads (%zu)", *other_threads);
 		st[first_other].title = buf_detach(&t);
 	}
+	for (size_t i = 0; i < p->nseries; i++) /* already summed, titled with its count */
+		if (p->series[i].sum_other) {
+			st[i].other = 1;
+			st[i].title = xstrdup(p->series[i].title);
+		}
 	for (size_t i = 0; i < n; i++)
 		free(k[i].key);
 	free(k);

@@ -35,7 +35,8 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 {
 	struct buf label = BUF_INIT;
 
-	buf_addstr(s, "set ylabel 'memory change at each return (KB)'\n");
+	buf_addstr(s, p->cumulative ? "set ylabel 'memory charged to the threads so far (KB)'\n"
+				    : "set ylabel 'memory change at each return (KB)'\n");
 	if (has_process(p)) {
 		/* its own axis, so that neither the RSS nor the deltas are squashed */
 		process_label(p, NULL, &label, p->o->rebase_set ? " (KB)" : " (MB)");
@@ -49,7 +50,8 @@ static void script_axes(const struct memg_plot *p, struct buf *s)
 static void script_series(const struct memg_plot *p, struct buf *s, const struct memg_series *se,
 			  const struct memg_style *st, double unit)
 {
-	buf_addf(s, "'data' index %d using ($1/%g):2 with lines ", se->block, unit);
+	buf_addf(s, "'data' index %d using ($1/%g):2 with %s ", se->block, unit,
+		 p->cumulative && !se->is_process ? "steps" : "lines");
 	if (se->is_process) {
 		struct buf t = BUF_INIT;
 		/* the first process black as in a single recording, the others by colour, the

@@ -65,6 +65,9 @@ static int add_entry(struct recording *r, const char *dir, const char *base)
 	case TGNAME_PROCESS_ALLOC:
 		set_path(&r->process_alloc, dir, base);
 		return 1;
+	case TGNAME_PROCESS_CHARGE:
+		set_path(&r->process_charge, dir, base);
+		return 0; /* not a recording by itself */
 	case TGNAME_THREAD_MEM:
 		set_path(&thread_for(r, dir, base, len - 4)->mem, dir, base);
 		return 1;
@@ -182,6 +185,7 @@ void recording_free(struct recording *r)
 	free(r->threads);
 	free(r->process_mem);
 	free(r->process_alloc);
+	free(r->process_charge);
 	free(r->dir);
 	memset(r, 0, sizeof *r);
 }

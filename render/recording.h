@@ -27,6 +27,7 @@ struct recording {
 	size_t nthreads, cap;
 	char *process_mem;   /* or NULL */
 	char *process_alloc; /* or NULL */
+	char *process_charge; /* or NULL */
 };
 
 /* Fills *r from the arguments.  TG_E_DATA if an argument is missing or unreadable, a file

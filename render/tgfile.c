@@ -159,6 +159,8 @@ enum tgname_kind tgname_classify(const char *base, struct buf *thread)
 	if (strncmp(base, "process.", 8) == 0) {
 		if (strcmp(base, "process.mem") == 0)
 			return TGNAME_PROCESS_MEM;
+		if (strcmp(base, "process.charge") == 0)
+			return TGNAME_PROCESS_CHARGE;
 		return strcmp(base, "process.alloc") == 0 ? TGNAME_PROCESS_ALLOC : TGNAME_OTHER;
 	}
 	if (has_suffix(base, len, ".mem"))

@@ -9,7 +9,7 @@
     test_render_check.py ticks FILE        a gnuplot SVG's tick labels: on each axis none
                                            repeated and none touching another (widths
                                            estimated from the font size); print per axis
-                                           the number of labels
+                                           the number of labels, the lowest and highest
 
 Exit status 1 with a one-line reason on stderr when the file is wrong.
 """
@@ -131,7 +131,8 @@ def check_ticks(path):
                 for a, b in zip(col, col[1:]):
                     if b[1] - a[1] < a[3] + 2:
                         fail("%s axis: labels %r and %r touch" % (side, a[2], b[2]))
-        print("%s %d" % (side, len(labels)))
+        values = [float(t) for t in texts] or [0]
+        print("%s %d %g %g" % (side, len(labels), min(values), max(values)))
 
 
 def check_folded(path):

@@ -1,0 +1,174 @@
+/* End-to-end tests of memg's default lines (issue 14, 3): the memory charged to each group
+ * of threads so far, from process.charge.  Threads whose names differ only by numbers are
+ * summed into one line (200 request threads of 150 KB each: one line rising to 30000 KB),
+ * a second run's totals continue the first's, the --series largest groups are drawn and the
+ * rest summed into one "other threads (K)" line; a recording without process.charge (the
+ * original ThreadGraph's, an older tgattach's) gets the change at each return, and says so. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "tests/e2e/test_render_run.h"
+
+#define T0 1700000000.0
+
+static void touch_stack(const char *dir, const char *name, double t)
+{
+	struct buf path = BUF_INIT, text = BUF_INIT;
+
+	buf_addf(&path, "%s/%s.stack", dir, name);
+	buf_addf(&text, "%.6f#/srv/app.py:1:run\n", t);
+	rrun_write(buf_cstr(&path), text.data, text.len);
+	buf_free(&path);
+	buf_free(&text);
+}
+
+/* 200 request threads charged 150 KB each, one every 50 ms; workers a..o charged up to
+ * (w + 1) MB in 10 steps; worker-o 5000 KB more in a second run; MainThread 10 KB. */
+static char *charge_recording(int with_charge)
+{
+	char *dir = rrun_tmpdir();
+	struct buf name = BUF_INIT, charge = BUF_INIT, path = BUF_INIT;
+
+	buf_addstr(&charge, "# a run: TIME#BYTES#THREAD\n");
+	for (int i = 0; i < 200; i++) {
+		buf_reset(&name);
+		buf_addf(&name, "Thread-%d (process_request_thread)", 1000 + i);
+		touch_stack(dir, buf_cstr(&name), T0 + i * 0.05);
+		buf_addf(&charge, "%.6f#%d#%s\n", T0 + i * 0.05 + 0.001, 150 * 1024,
+			 buf_cstr(&name));
+	}
+	touch_stack(dir, "MainThread", T0);
+	buf_addf(&path, "%s/process.mem", dir);
+	buf_addf(&name, "%.6f#%d\n%.6f#%d\n", T0, 50 << 20, T0 + 12, 90 << 20);
+	rrun_write(buf_cstr(&path), name.data, name.len);
+	buf_reset(&path);
+	buf_addf(&charge, "%.6f#%d#MainThread\n", T0 + 1, 10 * 1024);
+	for (int w = 0; w < 15; w++) {
+		buf_reset(&name);
+		buf_addf(&name, "worker-%c", 'a' + w);
+		touch_stack(dir, buf_cstr(&name), T0);
+		for (int k = 1; k <= 10; k++)
+			buf_addf(&charge, "%.6f#%d#%s\n", T0 + k, (w + 1) * 1024 * 1024 / 10 * k,
+				 buf_cstr(&name));
+	}
+	buf_addstr(&charge, "# a run: TIME#BYTES#THREAD\n");
+	buf_addf(&charge, "%.6f#%d#worker-o\n", T0 + 12, 5000 * 1024);
+	buf_addf(&charge, "%.6f#%d#gone-thread\n", T0 + 12, 1024); /* no thread file */
+	if (with_charge) {
+		buf_addf(&path, "%s/process.charge", dir);
+		rrun_write(buf_cstr(&path), charge.data, charge.len);
+	}
+	buf_free(&name);
+	buf_free(&charge);
+	buf_free(&path);
+	return dir;
+}
+
+static void render(const char *rec, const char *out, const char *extra, struct rrun *r)
+{
+	const char *args[] = {"render", "memg", rec, "-o", out, extra, NULL};
+	rrun_tool(r, NULL, args);
+	cr_assert_eq(r->status, 0, "exit %d: %s", r->status, buf_cstr(&r->err));
+}
+
+/* Runs the SVG checker (svgplots or ticks) on OUT/memg.svg; its output in *got. */
+static void check(const char *what, const char *out, struct buf *got)
+{
+	struct buf svg = BUF_INIT;
+	struct rrun r;
+
+	buf_addf(&svg, "%s/memg.svg", out);
+	const char *args[] = {what, buf_cstr(&svg), NULL};
+	rrun_check(&r, args);
+	cr_assert_eq(r.status, 0, "%s: %s", what, buf_cstr(&r.err));
+	buf_reset(got);
+	buf_addstr(got, buf_cstr(&r.out));
+	rrun_free(&r);
+	buf_free(&svg);
+}
+
+Test(render_memg_charge, groups_summed_runs_continued_rest_in_other, .timeout = 60)
+{
+	char *rec = charge_recording(1), *out = rrun_tmpdir();
+	struct buf got = BUF_INIT;
+	struct rrun r;
+
+	render(rec, out, NULL, &r);
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "1 line of process.charge names no thread"),
+			   "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	check("svgplots", out, &got);
+	/* ranked by what they reached: the requests (30000 KB), worker-o (15 MB + 5000 KB),
+	 * then worker-n ... worker-e; worker-d..a and MainThread summed */
+	const char *k = buf_cstr(&got);
+	cr_assert(strncmp(k,
+			  "Thread-N (process_request_thread) (200 threads)\nworker-o\nworker-n\n",
+			  66) == 0,
+		  "key:\n%s", k);
+	cr_assert_not_null(strstr(k, "\nworker-e\nother threads (5)\n"), "key:\n%s", k);
+	cr_assert_null(strstr(k, "worker-d"), "key:\n%s", k);
+	check("ticks", out, &got);
+	double lo, hi;
+	const char *y = strstr(buf_cstr(&got), "\ny ");
+	cr_assert(y && sscanf(y, "\ny %*d %lf %lf", &lo, &hi) == 2, "%s", buf_cstr(&got));
+	/* the y axis reaches the sums (KB), not one thread's 150 */
+	cr_assert(hi >= 30000 && hi <= 40000 && lo <= 0, "y axis %g .. %g", lo, hi);
+	buf_free(&got);
+	rrun_rmtree(rec);
+	rrun_rmtree(out);
+	free(rec);
+	free(out);
+}
+
+Test(render_memg_charge, without_process_charge_the_change_at_each_return, .timeout = 60)
+{
+	char *rec = charge_recording(0), *out = rrun_tmpdir();
+	struct buf mem = BUF_INIT, path = BUF_INIT;
+	struct rrun r;
+
+	buf_addf(&path, "%s/MainThread.mem", rec);
+	buf_addf(&mem, "%.6f#/srv/app.py:1:run=>%d\n", T0 + 1, 300 * 1024);
+	rrun_write(buf_cstr(&path), mem.data, mem.len);
+	render(rec, out, NULL, &r);
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "no process.charge"), "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	buf_reset(&path);
+	buf_addf(&path, "%s/memg.svg", out);
+	struct buf svg = BUF_INIT;
+	rrun_read(buf_cstr(&path), &svg);
+	cr_assert_not_null(strstr(buf_cstr(&svg), "memory change at each return"));
+	buf_free(&svg);
+	buf_free(&mem);
+	buf_free(&path);
+	rrun_rmtree(rec);
+	rrun_rmtree(out);
+	free(rec);
+	free(out);
+}
+
+Test(render_memg_charge, spikes_on_request, .timeout = 60)
+{
+	char *rec = charge_recording(1), *out = rrun_tmpdir();
+	struct buf path = BUF_INIT, svg = BUF_INIT;
+	struct rrun r;
+
+	render(rec, out, "--spikes", &r);
+	rrun_free(&r);
+	buf_addf(&path, "%s/memg.svg", out);
+	rrun_read(buf_cstr(&path), &svg);
+	cr_assert_not_null(strstr(buf_cstr(&svg), "memory change at each return"));
+	buf_reset(&svg);
+	render(rec, out, "-q", &r);
+	rrun_free(&r);
+	rrun_read(buf_cstr(&path), &svg);
+	cr_assert_not_null(strstr(buf_cstr(&svg), "memory charged to the threads so far"));
+	buf_free(&path);
+	buf_free(&svg);
+	rrun_rmtree(rec);
+	rrun_rmtree(out);
+	free(rec);
+	free(out);
+}
