@@ -7,7 +7,7 @@
 
 #include "render/text.h"
 
-#define TITLE_CMD_MAX 150
+#define TITLE_CMD_MAX 100 /* the title, Sans 16, stays inside 1920 pixels */
 
 static const char *const colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 				     "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
