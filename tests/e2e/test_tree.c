@@ -71,9 +71,42 @@ static void check_recorded(const char *dir, pid_t pid, pid_t parent)
 	cr_expect(stacks > 0, "%s has no .stack file", path);
 }
 
+/* The summary's count of samples for pid ("N samples of process PID" for the root, "PID (N)"
+ * for a child) is the one its meta holds. */
+static void check_summary_count(const char *summary, const char *dir, pid_t pid, int root)
+{
+	char want[64], v[64];
+	const char *hit;
+	long said = -1;
+
+	cr_assert_eq(meta_value(dir, pid, "samples", v, sizeof v), 0, "%d: no samples in meta",
+		     (int)pid);
+	if (root) {
+		snprintf(want, sizeof want, " of process %d", (int)pid);
+		hit = strstr(summary, want);
+		if (hit) { /* "N sample(s) of process PID": back over the word and the space */
+			const char *num = hit;
+			while (num > summary && num[-1] >= 'a' && num[-1] <= 'z')
+				num--;
+			if (num > summary && num[-1] == ' ')
+				num--;
+			while (num > summary && num[-1] >= '0' && num[-1] <= '9')
+				num--;
+			said = atol(num);
+		}
+	} else {
+		snprintf(want, sizeof want, " %d (", (int)pid);
+		hit = strstr(summary, want);
+		if (hit)
+			said = atol(hit + strlen(want));
+	}
+	cr_expect(hit && said == atol(v), "%d: the summary says %ld samples, meta %s: %s", (int)pid,
+		  said, v, summary);
+}
+
 /* Record the tree of root for 1.5 s and check every process's directory; returns the
  * recording's OUTDIR (the caller removes and frees it). */
-static char *record_tree(pid_t root, const pid_t *kids, size_t nkids)
+static char *record_tree(pid_t root, const pid_t *kids, const pid_t *parents, size_t nkids)
 {
 	char *dir = temp_dir("tree"), pidstr[16];
 	struct buf out = BUF_INIT, err = BUF_INIT;
@@ -83,14 +116,19 @@ static char *record_tree(pid_t root, const pid_t *kids, size_t nkids)
 	int rc = run_capture(argv, &out, &err, 60);
 	cr_assert_eq(rc, 0, "record exited %d: %s", rc, buf_cstr(&err));
 	char want[64];
-	snprintf(want, sizeof want, "recording %d and %zu existing child processes (", (int)root,
-		 nkids);
+	const char *es = nkids == 1 ? "" : "es";
+	snprintf(want, sizeof want, "recording %d and %zu existing child process%s (", (int)root,
+		 nkids, es);
 	cr_expect(strstr(buf_cstr(&err), want), "no start line '%s': %s", want, buf_cstr(&err));
-	snprintf(want, sizeof want, "%zu child processes:", nkids);
+	snprintf(want, sizeof want, "%zu child process%s:", nkids, es);
 	cr_expect(strstr(buf_cstr(&err), want), "summary lacks '%s': %s", want, buf_cstr(&err));
 	check_recorded(dir, root, 0);
+	const char *summary = strstr(buf_cstr(&err), "tgattach: ");
+	cr_assert_not_null(summary, "no summary: %s", buf_cstr(&err));
+	check_summary_count(summary, dir, root, 1);
 	for (size_t i = 0; i < nkids; i++) {
-		check_recorded(dir, kids[i], root);
+		check_recorded(dir, kids[i], parents ? parents[i] : root);
+		check_summary_count(summary, dir, kids[i], 0);
 		cr_expect(proc_all_untraced_running(kids[i]), "%d left traced", (int)kids[i]);
 	}
 	cr_expect(proc_all_untraced_running(root), "%d left traced", (int)root);
@@ -203,7 +241,7 @@ Test(tree, gunicorn_master_with_existing_workers)
 	size_t n = wait_children(g.pid, 3, kids, 16);
 	cr_assert_eq(n, 3, "gunicorn has %zu workers", n);
 	usleep(300000); /* the workers import the app */
-	drop_dir(record_tree(g.pid, kids, n));
+	drop_dir(record_tree(g.pid, kids, NULL, n));
 	proc_reap(&g);
 }
 
@@ -218,7 +256,7 @@ Test(tree, multiprocessing_pool_created_before_the_attach)
 	size_t n = wait_children(p.pid, 4, kids, 16);
 	cr_assert_eq(n, 4, "the pool has %zu workers", n);
 	pid_t root = p.pid;
-	char *dir = record_tree(root, kids, n);
+	char *dir = record_tree(root, kids, NULL, n);
 	proc_reap(&p);
 	check_renderers(dir, root, kids, n);
 	drop_dir(dir);
@@ -421,4 +459,98 @@ Test(tree, shell_above_python_is_followed_into_its_exec)
 	free(dir);
 	buf_free(&out);
 	buf_free(&err);
+}
+
+/* A child and its own child, forked before the attach: both recorded, each naming its own
+ * parent; the summary says "2 child processes" and each count is its meta's. */
+Test(tree, a_grandchild_existing_before_the_attach)
+{
+	struct proc p;
+	char line[64];
+	pid_t kids[4], parents[2], grand[4];
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {PY311, "-c",
+			"import os, time\n"
+			"if os.fork() == 0:\n"
+			"    os.fork()\n"
+			"    time.sleep(120)\n"
+			"    os._exit(0)\n"
+			"time.sleep(1)\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+	cr_assert_eq(proc_spawn(&p, argv), 0);
+	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	cr_assert_eq(wait_children(p.pid, 1, kids, 4), 1);
+	cr_assert_eq(wait_children(kids[0], 1, grand, 4), 1);
+	kids[1] = grand[0];
+	parents[0] = p.pid;
+	parents[1] = kids[0];
+	char *dir = record_tree(p.pid, kids, parents, 2);
+	proc_reap(&p);
+	kill(grand[0], SIGKILL);
+	kill(kids[0], SIGKILL);
+	drop_dir(dir);
+}
+
+/* One existing child: the start line and the summary say "1 existing child process",
+ * "1 child process:". */
+Test(tree, one_existing_child_in_the_singular)
+{
+	struct proc p;
+	char line[64];
+	pid_t kids[4];
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	char *argv[] = {PY311, "-c",
+			"import os, time\n"
+			"if os.fork() == 0:\n"
+			"    time.sleep(120)\n"
+			"    os._exit(0)\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+	cr_assert_eq(proc_spawn(&p, argv), 0);
+	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	cr_assert_eq(wait_children(p.pid, 1, kids, 4), 1);
+	char *dir = record_tree(p.pid, kids, NULL, 1);
+	proc_reap(&p);
+	kill(kids[0], SIGKILL);
+	drop_dir(dir);
+}
+
+/* --no-follow-forks leaves the existing children alone too: no directory, not traced, and
+ * the start line says no child is recorded. */
+Test(tree, no_follow_forks_leaves_existing_children)
+{
+	struct proc p;
+	pid_t kids[16];
+	char pidstr[16], path[PATH_MAX];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	start_pool(&p);
+	size_t n = wait_children(p.pid, 4, kids, 16);
+	cr_assert_eq(n, 4, "the pool has %zu workers", n);
+	char *dir = temp_dir("tree");
+	snprintf(pidstr, sizeof pidstr, "%d", (int)p.pid);
+	char *argv[] = {TG_BIN, "-p", pidstr, "-o", dir, "-d", "1", "-r", "50", "--no-follow-forks",
+			NULL};
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_assert_eq(rc, 0, "record exited %d: %s", rc, buf_cstr(&err));
+	cr_expect_null(strstr(buf_cstr(&err), "existing child processes ("), "%s", buf_cstr(&err));
+	check_recorded(dir, p.pid, 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/%d", dir, (int)kids[i]);
+		cr_expect_neq(access(path, F_OK), 0, "%s was recorded", path);
+		cr_expect(proc_all_untraced_running(kids[i]), "%d left traced", (int)kids[i]);
+	}
+	proc_reap(&p);
+	buf_free(&out);
+	buf_free(&err);
+	drop_dir(dir);
 }
