@@ -2,8 +2,9 @@
  * fixtures/scenarios.py parks a thread with a Cyrillic name in a function with a Cyrillic
  * name, one 40 calls deep in a recursion, one in a call whose line comes before the line
  * executed just before it (a negative line delta), after 20 threads came and went (reused
- * idents and thread states) and with a zombie child.  `dump` must equal the fixture's own
- * sys._current_frames(), and a short recording must hold the same stacks. */
+ * idents and thread states), one inside a constructor entered from a hot call site (the
+ * 3.13+ `__init__` clean-up shim must not show) and with a zombie child.  `dump` must equal the
+ * fixture's own sys._current_frames(), and a short recording must hold the same stacks. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <stdio.h>
@@ -109,17 +110,59 @@ static void root_entry(const char *root_name, const char *python)
 
 TestSuite(scenarios, .timeout = 120);
 
-Test(scenarios, pyenv_2_7) { pyenv_entry("2.7."); }
-Test(scenarios, pyenv_3_6) { pyenv_entry("3.6."); }
-Test(scenarios, pyenv_3_7) { pyenv_entry("3.7."); }
-Test(scenarios, pyenv_3_8) { pyenv_entry("3.8."); }
-Test(scenarios, pyenv_3_9) { pyenv_entry("3.9."); }
-Test(scenarios, pyenv_3_10) { pyenv_entry("3.10."); }
-Test(scenarios, pyenv_3_11) { pyenv_entry("3.11."); }
-Test(scenarios, pyenv_3_12) { pyenv_entry("3.12."); }
-Test(scenarios, pyenv_3_13) { pyenv_entry("3.13."); }
-Test(scenarios, debian_3_11) { system_entry("debian 3.11 (builtin)", "/usr/bin/python3.11", "--offsets=builtin"); }
-Test(scenarios, debian_3_13) { root_entry("trixie", "python3.13"); }
-Test(scenarios, debian_3_14) { root_entry("unstable", "python3.14"); }
-Test(scenarios, debian_3_15) { root_entry("unstable", "python3.15"); }
-Test(scenarios, debian_3_15d) { root_entry("unstable", "python3.15d"); }
+Test(scenarios, pyenv_2_7)
+{
+	pyenv_entry("2.7.");
+}
+Test(scenarios, pyenv_3_6)
+{
+	pyenv_entry("3.6.");
+}
+Test(scenarios, pyenv_3_7)
+{
+	pyenv_entry("3.7.");
+}
+Test(scenarios, pyenv_3_8)
+{
+	pyenv_entry("3.8.");
+}
+Test(scenarios, pyenv_3_9)
+{
+	pyenv_entry("3.9.");
+}
+Test(scenarios, pyenv_3_10)
+{
+	pyenv_entry("3.10.");
+}
+Test(scenarios, pyenv_3_11)
+{
+	pyenv_entry("3.11.");
+}
+Test(scenarios, pyenv_3_12)
+{
+	pyenv_entry("3.12.");
+}
+Test(scenarios, pyenv_3_13)
+{
+	pyenv_entry("3.13.");
+}
+Test(scenarios, debian_3_11)
+{
+	system_entry("debian 3.11 (builtin)", "/usr/bin/python3.11", "--offsets=builtin");
+}
+Test(scenarios, debian_3_13)
+{
+	root_entry("trixie", "python3.13");
+}
+Test(scenarios, debian_3_14)
+{
+	root_entry("unstable", "python3.14");
+}
+Test(scenarios, debian_3_15)
+{
+	root_entry("unstable", "python3.15");
+}
+Test(scenarios, debian_3_15d)
+{
+	root_entry("unstable", "python3.15d");
+}
