@@ -166,3 +166,11 @@ Test(scenarios, debian_3_15d)
 {
 	root_entry("unstable", "python3.15d");
 }
+Test(scenarios, debian_3_13d)
+{
+	root_entry("trixie", "python3.13d");
+}
+Test(scenarios, debian_3_14d)
+{
+	root_entry("unstable", "python3.14d");
+}
