@@ -47,7 +47,7 @@ for suite in unit-tests e2e-tests; do
 	fi
 done
 echo "== interpreters"
-grep -h -E '^(interpreter|scenarios) ' build/asan/e2e-tests.log | sort || true
+grep -h -E '^(interpreter|scenarios|launcher) ' build/asan/e2e-tests.log | sort || true
 # Real servers (gunicorn, Flask, http.server, multiprocessing) under ab's load: is memory
 # growth charged to the code that allocated it?  With the release ./tgattach, not the ASan
 # build: ASan slows the sampler about 3x, and these tests measure its accuracy.

@@ -6,6 +6,7 @@
  * 3.13+ `__init__` clean-up shim must not show) and with a zombie child.  `dump` must equal the
  * fixture's own sys._current_frames(), and a short recording must hold the same stacks. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,76 @@ static void run_scenarios(const char *label, char *const argv[], const char *tru
 	fprintf(stderr, "scenarios   %-30s passed\n", label);
 }
 
+/* Does a .stack file of DIR/PID hold a call of func? */
+static int stack_holds(const char *dir, pid_t pid, const char *func)
+{
+	char path[PATH_MAX], want[128];
+	int found = 0;
+
+	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
+	snprintf(want, sizeof want, ":%s\n", func);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (!strstr(de->d_name, ".stack"))
+			continue;
+		char file[PATH_MAX + 256];
+		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+		char *text = truth_read_text(file);
+		found |= text && strstr(text, want) != NULL;
+		free(text);
+	}
+	closedir(d);
+	return found;
+}
+
+/* The launcher on a shell that execs python a second later (py-spy's and austin's delayed
+ * launch): recorded once it runs Python, ended with it, its exit status passed on.  root:
+ * run under chroot there (python is its path inside), else NULL. */
+static void launch_check(const char *label, const char *root, const char *python, const char *extra)
+{
+	char *dir = temp_dir("launch"), script[512];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	char *argv[20];
+	size_t n = 0;
+
+	snprintf(script, sizeof script,
+		 "sleep 1; exec %s -c 'import time, sys\n"
+		 "def launched_work():\n"
+		 "    time.sleep(1.5)\n"
+		 "launched_work()\n"
+		 "sys.exit(7)'",
+		 python);
+	char *head[] = {TG_BIN, "-o", dir, "-d", "30", "-r", "50"};
+	for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+		argv[n++] = head[i];
+	if (extra)
+		argv[n++] = (char *)extra;
+	argv[n++] = "--";
+	if (root) {
+		argv[n++] = "chroot";
+		argv[n++] = (char *)root;
+	}
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = script;
+	argv[n] = NULL;
+	int rc = run_capture(argv, &out, &err, 90);
+	cr_assert_eq(rc, 7, "%s: the launcher exited %d, not the command's 7: %s", label, rc,
+		     buf_cstr(&err));
+	const char *started = strstr(buf_cstr(&err), "as process ");
+	cr_assert_not_null(started, "%s: %s", label, buf_cstr(&err));
+	pid_t pid = (pid_t)atol(started + strlen("as process "));
+	cr_assert(stack_holds(dir, pid, "launched_work"),
+		  "%s: no stack of %s/%d holds launched_work", label, dir, (int)pid);
+	fprintf(stderr, "launcher    %-30s passed\n", label);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 static void host_entry(const char *label, const char *python, const char *extra)
 {
 	char *dir = temp_dir("scen");
@@ -65,6 +136,7 @@ static void host_entry(const char *label, const char *python, const char *extra)
 	run_scenarios(label, argv, truth, extra);
 	remove_tree(dir);
 	free(dir);
+	launch_check(label, NULL, python, extra);
 }
 
 static void pyenv_entry(const char *prefix)
@@ -106,6 +178,7 @@ static void root_entry(const char *root_name, const char *python)
 	char *argv[] = {"chroot", d.root, d.python, d.fixture, d.truth, NULL};
 	run_scenarios(label, argv, d.truth_host, "--offsets=builtin");
 	droot_cleanup(&d);
+	launch_check(label, d.root, d.python, "--offsets=builtin");
 }
 
 TestSuite(scenarios, .timeout = 120);
