@@ -340,3 +340,12 @@ int proc_count_fds(pid_t pid)
 	closedir(d);
 	return n;
 }
+
+int proc_spawn_ready(struct proc *p, char *const argv[])
+{
+	char line[128];
+
+	if (proc_spawn(p, argv) != 0)
+		return -1;
+	return proc_wait_line(p, "READY", line, sizeof line, 15000);
+}

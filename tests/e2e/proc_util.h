@@ -42,6 +42,8 @@ int proc_read_line(struct proc *p, char *line, size_t size, int timeout_ms);
 /* Read lines until one starts with prefix (others are skipped); that line is copied to
  * line (may be NULL).  0, or -1 when timeout_ms passed first or the pipe closed. */
 int proc_wait_line(struct proc *p, const char *prefix, char *line, size_t size, int timeout_ms);
+/* proc_spawn, then its "READY" line within 15 s; 0 when both happened. */
+int proc_spawn_ready(struct proc *p, char *const argv[]);
 
 /* Wait up to timeout_ms (< 0: forever) for the child to end; *status gets its wait
  * status.  0 when reaped, -1 on timeout or when it is not (any more) our child. */

@@ -253,3 +253,32 @@ int threads_fixture_start(struct fixture *f, const char *dir)
 	char *argv[] = {python, fixture, truth, NULL};
 	return fixture_start(f, argv, "READY", 30);
 }
+
+int stack_holds(const char *dir, pid_t pid, const char *func)
+{
+	char path[PATH_MAX], want[128];
+	int found = 0;
+
+	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
+	snprintf(want, sizeof want, ":%s\n", func);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *de; !found && (de = readdir(d));) {
+		if (!strstr(de->d_name, ".stack"))
+			continue;
+		char file[PATH_MAX + 256];
+		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+		int fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		char *text = fstat(fd, &st) == 0 ? calloc(1, (size_t)st.st_size + 1) : NULL;
+		if (text && read(fd, text, (size_t)st.st_size) == st.st_size)
+			found = strstr(text, want) != NULL;
+		free(text);
+		close(fd);
+	}
+	closedir(d);
+	return found;
+}

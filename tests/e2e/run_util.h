@@ -13,8 +13,8 @@
 
 struct fixture {
 	pid_t pid;
-	int out_fd;      /* the fixture's stdout */
-	char line[256];  /* its ready line */
+	int out_fd;	/* the fixture's stdout */
+	char line[256]; /* its ready line */
 };
 
 /* Start argv (argv[0] a path) with stdout on a pipe; wait up to timeout_s for a line that
@@ -40,6 +40,9 @@ int proc_all_untraced_running(pid_t pid);
 /* Path of the python executable of an installed pyenv version whose name starts with
  * `prefix` ("3.11."), written into out; 0 if found. */
 int pyenv_python(const char *prefix, char *out, size_t len);
+
+/* Does a THREAD.stack file of DIR/PID hold a call of func? */
+int stack_holds(const char *dir, pid_t pid, const char *func);
 
 /* A fresh temporary directory (mkdtemp under /tmp); returns a malloc'd path. */
 char *temp_dir(const char *tag);

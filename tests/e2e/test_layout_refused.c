@@ -52,7 +52,7 @@ static void plant(const char *dir, const char *field, const char *value)
 
 Test(layout_refused, a_planted_cache_entry_that_does_not_fit, .timeout = 60)
 {
-	char python[PATH_MAX], pidstr[16], line[64], cachedir[PATH_MAX];
+	char python[PATH_MAX], pidstr[16], cachedir[PATH_MAX];
 	struct proc p;
 	struct buf out = BUF_INIT, err = BUF_INIT;
 
@@ -66,8 +66,7 @@ Test(layout_refused, a_planted_cache_entry_that_does_not_fit, .timeout = 60)
 			"print('READY', flush=True)\n"
 			"time.sleep(3600)\n",
 			NULL};
-	cr_assert_eq(proc_spawn(&p, argv), 0);
-	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	cr_assert_eq(proc_spawn_ready(&p, argv), 0);
 	snprintf(pidstr, sizeof pidstr, "%d", (int)p.pid);
 	char *dump[] = {TG_BIN, "dump", "-p", pidstr, NULL};
 	cr_assert_eq(run_capture(dump, &out, &err, 60), 0, "first dump: %s", buf_cstr(&err));

@@ -90,6 +90,27 @@ static void check(const char *what, const char *out, struct buf *got)
 	buf_free(&svg);
 }
 
+/* OUT/memg.svg holds text. */
+static int svg_has(const char *out, const char *text)
+{
+	struct buf path = BUF_INIT, svg = BUF_INIT;
+
+	buf_addf(&path, "%s/memg.svg", out);
+	rrun_read(buf_cstr(&path), &svg);
+	int has = strstr(buf_cstr(&svg), text) != NULL;
+	buf_free(&path);
+	buf_free(&svg);
+	return has;
+}
+
+static void drop(char *rec, char *out)
+{
+	rrun_rmtree(rec);
+	rrun_rmtree(out);
+	free(rec);
+	free(out);
+}
+
 Test(render_memg_charge, groups_summed_runs_continued_rest_in_other, .timeout = 60)
 {
 	char *rec = charge_recording(1), *out = rrun_tmpdir();
@@ -117,10 +138,7 @@ Test(render_memg_charge, groups_summed_runs_continued_rest_in_other, .timeout = 
 	/* the y axis reaches the sums (KB), not one thread's 150 */
 	cr_assert(hi >= 30000 && hi <= 40000 && lo <= 0, "y axis %g .. %g", lo, hi);
 	buf_free(&got);
-	rrun_rmtree(rec);
-	rrun_rmtree(out);
-	free(rec);
-	free(out);
+	drop(rec, out);
 }
 
 Test(render_memg_charge, without_process_charge_the_change_at_each_return, .timeout = 60)
@@ -135,40 +153,22 @@ Test(render_memg_charge, without_process_charge_the_change_at_each_return, .time
 	render(rec, out, NULL, &r);
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "no process.charge"), "%s", buf_cstr(&r.err));
 	rrun_free(&r);
-	buf_reset(&path);
-	buf_addf(&path, "%s/memg.svg", out);
-	struct buf svg = BUF_INIT;
-	rrun_read(buf_cstr(&path), &svg);
-	cr_assert_not_null(strstr(buf_cstr(&svg), "memory change at each return"));
-	buf_free(&svg);
+	cr_assert(svg_has(out, "memory change at each return"));
 	buf_free(&mem);
 	buf_free(&path);
-	rrun_rmtree(rec);
-	rrun_rmtree(out);
-	free(rec);
-	free(out);
+	drop(rec, out);
 }
 
 Test(render_memg_charge, spikes_on_request, .timeout = 60)
 {
 	char *rec = charge_recording(1), *out = rrun_tmpdir();
-	struct buf path = BUF_INIT, svg = BUF_INIT;
 	struct rrun r;
 
 	render(rec, out, "--spikes", &r);
 	rrun_free(&r);
-	buf_addf(&path, "%s/memg.svg", out);
-	rrun_read(buf_cstr(&path), &svg);
-	cr_assert_not_null(strstr(buf_cstr(&svg), "memory change at each return"));
-	buf_reset(&svg);
+	cr_assert(svg_has(out, "memory change at each return"));
 	render(rec, out, "-q", &r);
 	rrun_free(&r);
-	rrun_read(buf_cstr(&path), &svg);
-	cr_assert_not_null(strstr(buf_cstr(&svg), "memory charged to the threads so far"));
-	buf_free(&path);
-	buf_free(&svg);
-	rrun_rmtree(rec);
-	rrun_rmtree(out);
-	free(rec);
-	free(out);
+	cr_assert(svg_has(out, "memory charged to the threads so far"));
+	drop(rec, out);
 }

@@ -54,30 +54,6 @@ static void run_scenarios(const char *label, char *const argv[], const char *tru
 	fprintf(stderr, "scenarios   %-30s passed\n", label);
 }
 
-/* Does a .stack file of DIR/PID hold a call of func? */
-static int stack_holds(const char *dir, pid_t pid, const char *func)
-{
-	char path[PATH_MAX], want[128];
-	int found = 0;
-
-	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
-	snprintf(want, sizeof want, ":%s\n", func);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (!strstr(de->d_name, ".stack"))
-			continue;
-		char file[PATH_MAX + 256];
-		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
-		char *text = truth_read_text(file);
-		found |= text && strstr(text, want) != NULL;
-		free(text);
-	}
-	closedir(d);
-	return found;
-}
-
 /* The launcher on a shell that execs python a second later (py-spy's and austin's delayed
  * launch): recorded once it runs Python, ended with it, its exit status passed on.  root:
  * run under chroot there (python is its path inside), else NULL. */

@@ -212,7 +212,6 @@ static void check_renderers(const char *dir, pid_t root, const pid_t *kids, size
 /* A multiprocessing.Pool(4) (fork) of Debian's python3.11, created before any attach. */
 static void start_pool(struct proc *p)
 {
-	char line[64];
 	char *argv[] = {PY311, "-c",
 			"import multiprocessing as mp, time\n"
 			"pool = mp.get_context('fork').Pool(4)\n"
@@ -220,8 +219,33 @@ static void start_pool(struct proc *p)
 			"time.sleep(120)\n",
 			NULL};
 
-	cr_assert_eq(proc_spawn(p, argv), 0);
-	cr_assert_eq(proc_wait_line(p, "READY", line, sizeof line, 15000), 0);
+	cr_assert_eq(proc_spawn_ready(p, argv), 0);
+}
+
+/* Debian's python3.11 forking a child before it says READY; with grandchild, that child
+ * forks one of its own. */
+static void start_forker(struct proc *p, int grandchild)
+{
+	char *argv[] = {PY311, "-c",
+			grandchild ? "import os, time\n"
+				     "if os.fork() == 0:\n"
+				     "    os.fork()\n"
+				     "    time.sleep(120)\n"
+				     "    os._exit(0)\n"
+				     "time.sleep(1)\n"
+				     "print('READY', flush=True)\n"
+				     "time.sleep(120)\n"
+				   : "import os, time\n"
+				     "if os.fork() == 0:\n"
+				     "    time.sleep(120)\n"
+				     "    os._exit(0)\n"
+				     "print('READY', flush=True)\n"
+				     "time.sleep(120)\n",
+			NULL};
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	cr_assert_eq(proc_spawn_ready(p, argv), 0);
 }
 
 TestSuite(tree, .timeout = 120);
@@ -382,22 +406,8 @@ Test(tree, launcher_follows_a_shell_into_python_and_passes_its_status)
 	cr_assert_not_null(started, "%s", buf_cstr(&err));
 	pid_t pid = (pid_t)atol(started + strlen("as process "));
 	check_recorded(dir, pid, 0);
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/%d", dir, (int)pid);
-	DIR *d = opendir(path);
-	cr_assert_not_null(d);
-	int found = 0;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (!strstr(de->d_name, ".stack"))
-			continue;
-		char file[PATH_MAX + 256];
-		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
-		char *text = truth_read_text(file);
-		found |= text && strstr(text, ":launched_work\n") != NULL;
-		free(text);
-	}
-	closedir(d);
-	cr_expect(found, "no stack of %s holds launched_work", path);
+	cr_expect(stack_holds(dir, pid, "launched_work"), "no stack of %s/%d holds launched_work",
+		  dir, (int)pid);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);
@@ -466,23 +476,9 @@ Test(tree, shell_above_python_is_followed_into_its_exec)
 Test(tree, a_grandchild_existing_before_the_attach)
 {
 	struct proc p;
-	char line[64];
 	pid_t kids[4], parents[2], grand[4];
 
-	if (access(PY311, X_OK) != 0)
-		cr_skip_test(PY311 " is not installed");
-	char *argv[] = {PY311, "-c",
-			"import os, time\n"
-			"if os.fork() == 0:\n"
-			"    os.fork()\n"
-			"    time.sleep(120)\n"
-			"    os._exit(0)\n"
-			"time.sleep(1)\n"
-			"print('READY', flush=True)\n"
-			"time.sleep(120)\n",
-			NULL};
-	cr_assert_eq(proc_spawn(&p, argv), 0);
-	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	start_forker(&p, 1);
 	cr_assert_eq(wait_children(p.pid, 1, kids, 4), 1);
 	cr_assert_eq(wait_children(kids[0], 1, grand, 4), 1);
 	kids[1] = grand[0];
@@ -500,21 +496,9 @@ Test(tree, a_grandchild_existing_before_the_attach)
 Test(tree, one_existing_child_in_the_singular)
 {
 	struct proc p;
-	char line[64];
 	pid_t kids[4];
 
-	if (access(PY311, X_OK) != 0)
-		cr_skip_test(PY311 " is not installed");
-	char *argv[] = {PY311, "-c",
-			"import os, time\n"
-			"if os.fork() == 0:\n"
-			"    time.sleep(120)\n"
-			"    os._exit(0)\n"
-			"print('READY', flush=True)\n"
-			"time.sleep(120)\n",
-			NULL};
-	cr_assert_eq(proc_spawn(&p, argv), 0);
-	cr_assert_eq(proc_wait_line(&p, "READY", line, sizeof line, 15000), 0);
+	start_forker(&p, 0);
 	cr_assert_eq(wait_children(p.pid, 1, kids, 4), 1);
 	char *dir = record_tree(p.pid, kids, NULL, 1);
 	proc_reap(&p);
