@@ -7,7 +7,8 @@ OUTDIR/PID/ gets THREADS (8) pairs of THREAD.stack / THREAD.mem (a random walk o
 call stack up to MAX_DEPTH (40) deep, FUNCTIONS (2000) functions in at most 200 files,
 microsecond times, mostly zero deltas
 with some small and a few large ones, each return's delta including its callees'), plus
-process.mem and process.alloc at 100 samples per second of simulated time.  About
+process.mem and process.alloc at 100 samples per second of simulated time, and
+process.charge (each thread's total so far, every 0.1 s of simulated time).  About
 SIZE_MB megabytes in all; deterministic.  Prints the directory.
 """
 import os
@@ -41,8 +42,9 @@ def own_delta(rng):
     return rng.choice([-1, 1]) * rng.randrange(512 * 1024, 8 * 1024 * 1024)
 
 
-def write_thread(d, name, target, funcs, seed, t0, max_depth):
+def write_thread(d, name, target, funcs, seed, t0, max_depth, charges):
     rng = random.Random(seed)
+    total, charged_at = 0, t0
     rnd = rng.random
     nfuncs = len(funcs)
     stack_f = open(os.path.join(d, name + ".stack"), "w", buffering=1 << 20)
@@ -65,7 +67,12 @@ def write_thread(d, name, target, funcs, seed, t0, max_depth):
         else:
             fi, kids = stack.pop()
             f = funcs[fi]
-            delta = kids + own_delta(rng)
+            own = own_delta(rng)
+            delta = kids + own
+            total += own
+            if t - charged_at >= 0.1:
+                charges.append((t, total, name))
+                charged_at = t
             if stack:
                 stack[-1][1] += delta
             s = "%.6f#%s:%d:%s=>%d\n" % (t, f[0], f[1] + 3, f[2], delta)
@@ -80,6 +87,7 @@ def write_thread(d, name, target, funcs, seed, t0, max_depth):
     mem_f.write("".join(rets))
     stack_f.close()
     mem_f.close()
+    charges.append((t, total, name))
     return t
 
 
@@ -121,9 +129,14 @@ def main():
     per_thread = int(size_mb * 1e6 * 0.97 / nthreads)
     names = ["MainThread"] + ["Worker-%d" % i for i in range(1, nthreads)]
     t_end = t0
+    charges = []
     for i, name in enumerate(names):
         t_end = max(t_end, write_thread(d, name, per_thread, funcs, PID + i, t0 + i * 0.01,
-                                        max_depth))
+                                        max_depth, charges))
+    charges.sort()
+    with open(os.path.join(d, "process.charge"), "w", buffering=1 << 20) as f:
+        f.write("# a run: TIME#BYTES#THREAD\n")
+        f.write("".join("%.6f#%d#%s\n" % c for c in charges))
     write_process(d, t0, t_end, PID)
     with open(os.path.join(d, "meta"), "w") as f:
         f.write("run=1\npid=%d\ncmdline=synthetic benchmark recording\nrate_hz=100\n" % PID)
