@@ -42,6 +42,7 @@ static char *charge_recording(int with_charge)
 	}
 	touch_stack(dir, "MainThread", T0);
 	buf_addf(&path, "%s/process.mem", dir);
+	buf_reset(&name);
 	buf_addf(&name, "%.6f#%d\n%.6f#%d\n", T0, 50 << 20, T0 + 12, 90 << 20);
 	rrun_write(buf_cstr(&path), name.data, name.len);
 	buf_reset(&path);
@@ -57,6 +58,10 @@ static char *charge_recording(int with_charge)
 	buf_addstr(&charge, "# a run: TIME#BYTES#THREAD\n");
 	buf_addf(&charge, "%.6f#%d#worker-o\n", T0 + 12, 5000 * 1024);
 	buf_addf(&charge, "%.6f#%d#gone-thread\n", T0 + 12, 1024); /* no thread file */
+	/* malformed: skipped and counted, never drawn */
+	buf_addstr(&charge, "garbage\n1700000001#2\nnan#5#MainThread\n"
+			    "1700000001#99999999999999999999#MainThread\n"
+			    "1700000001#1#\n-5#1#MainThread\n1700000001#0x10#MainThread\n");
 	if (with_charge) {
 		buf_addf(&path, "%s/process.charge", dir);
 		rrun_write(buf_cstr(&path), charge.data, charge.len);
@@ -120,6 +125,8 @@ Test(render_memg_charge, groups_summed_runs_continued_rest_in_other, .timeout = 
 	render(rec, out, NULL, &r);
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "1 line of process.charge names no thread"),
 			   "%s", buf_cstr(&r.err));
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "7 malformed lines skipped"), "%s",
+			   buf_cstr(&r.err));
 	rrun_free(&r);
 	check("svgplots", out, &got);
 	/* ranked by what they reached: the requests (30000 KB), worker-o (15 MB + 5000 KB),
