@@ -47,7 +47,8 @@ struct memg_charges {
 	size_t nthreads;
 	struct charge_group *g, other;
 	size_t ng;
-	unsigned long unknown; /* lines naming no thread of the recording */
+	unsigned long unknown;	 /* lines naming no thread of the recording */
+	unsigned long backwards; /* lines earlier than the one before in their file */
 	double tmax;
 };
 
@@ -117,49 +118,98 @@ static size_t parse_line(const struct charge_src *s, char *line, double *t, int6
 	return s->base + (size_t)(th - s->rec->threads);
 }
 
-/* One pass over every charge file: fn(ctx, time, thread, change of its total).  The first
- * pass (report) tells of malformed lines and of lines naming no thread. */
+/* One charge file being read: its next line for a thread drawn. */
+struct cursor {
+	struct tgfile f;
+	const struct charge_src *s;
+	int open, live;
+	double t, last; /* the line's time; the latest before it */
+	size_t thread;
+	int64_t bytes;
+};
+
+/* Moves cu to its next line for a thread of the graph (live 0 at the end).  A run's
+ * comment line starts its threads' totals again; a line earlier than the one before is
+ * drawn at that one's time, and counted. */
+static int cursor_next(struct memg_plot *p, struct cursor *cu, int report, struct tg_err *err)
+{
+	struct memg_charges *c = p->charges;
+	const struct charge_src *s = cu->s;
+	int too_long, r;
+
+	cu->live = 0;
+	while ((r = tgfile_next_line(&cu->f, &too_long, err)) == 1) {
+		char *line = (char *)buf_cstr(&cu->f.line);
+		if (line[0] == '#') {
+			memset(c->cur + s->base, 0, s->rec->nthreads * sizeof *c->cur);
+			continue;
+		}
+		size_t i = too_long ? OTHER - 1 : parse_line(s, line, &cu->t, &cu->bytes);
+		if (i == OTHER - 1) {
+			if (tgfile_malformed(&cu->f, "not TIME#BYTES#THREAD", err) < 0)
+				return -1;
+			continue;
+		}
+		c->unknown += report && i == OTHER;
+		if (i >= c->nthreads || c->group_of[i] == OTHER)
+			continue;
+		if (cu->t < cu->last) {
+			c->backwards += report;
+			cu->t = cu->last;
+		}
+		cu->last = cu->t;
+		cu->thread = i;
+		cu->live = 1;
+		return 0;
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* One pass over the charge files, merged by time (each is in time order, a tree has one
+ * per process): fn(ctx, time, thread, change of its total).  The first pass (report)
+ * tells of malformed lines and of lines naming no thread. */
 typedef void (*charge_fn)(void *ctx, double t, size_t thread, int64_t change);
 
 static int each_change(struct memg_plot *p, charge_fn fn, void *ctx, int report, struct tg_err *err)
 {
 	struct memg_charges *c = p->charges;
-	int r = 0;
+	struct cursor *cu = xcalloc(c->nsrc + 1, sizeof *cu);
+	int rc = 0;
 
-	for (size_t k = 0; k < c->nsrc && r >= 0; k++) {
-		const struct charge_src *s = &c->src[k];
-		struct tgfile f;
-		int too_long;
-		if (tgfile_open(&f, s->path, TGFILE_SAMPLES, p->o->strict, err) < 0)
-			return -1;
-		f.quiet = !report;
-		memset(c->cur + s->base, 0, s->rec->nthreads * sizeof *c->cur);
-		while ((r = tgfile_next_line(&f, &too_long, err)) == 1) {
-			char *line = (char *)buf_cstr(&f.line);
-			if (line[0] == '#') { /* a new run: totals start again from 0 */
-				memset(c->cur + s->base, 0, s->rec->nthreads * sizeof *c->cur);
-				continue;
-			}
-			double t = 0;
-			int64_t bytes = 0;
-			size_t i = too_long ? OTHER - 1 : parse_line(s, line, &t, &bytes);
-			if (i == OTHER - 1 &&
-			    (r = tgfile_malformed(&f, "not TIME#BYTES#THREAD", err)) < 0)
-				break;
-			c->unknown += report && i == OTHER;
-			if (i >= c->nthreads || c->group_of[i] == OTHER)
-				continue;
-			int64_t change = bytes - c->cur[i];
-			c->cur[i] = bytes;
-			if (t > c->tmax)
-				c->tmax = t;
-			fn(ctx, t, i, change);
+	for (size_t k = 0; k < c->nsrc && rc == 0; k++) {
+		cu[k].s = &c->src[k];
+		if (tgfile_open(&cu[k].f, c->src[k].path, TGFILE_SAMPLES, p->o->strict, err) < 0) {
+			rc = -1;
+			break;
 		}
-		if (report)
-			p->malformed += f.malformed;
-		tgfile_close(&f);
+		cu[k].open = 1;
+		cu[k].f.quiet = !report;
+		memset(c->cur + cu[k].s->base, 0, cu[k].s->rec->nthreads * sizeof *c->cur);
+		rc = cursor_next(p, &cu[k], report, err);
 	}
-	return r < 0 ? -1 : 0;
+	while (rc == 0) {
+		struct cursor *next = NULL;
+		for (size_t k = 0; k < c->nsrc; k++)
+			if (cu[k].live && (!next || cu[k].t < next->t))
+				next = &cu[k];
+		if (!next)
+			break;
+		int64_t change = next->bytes - c->cur[next->thread];
+		c->cur[next->thread] = next->bytes;
+		if (next->t > c->tmax)
+			c->tmax = next->t;
+		fn(ctx, next->t, next->thread, change);
+		rc = cursor_next(p, next, report, err);
+	}
+	for (size_t k = 0; k < c->nsrc; k++) {
+		if (!cu[k].open)
+			continue;
+		if (report)
+			p->malformed += cu[k].f.malformed;
+		tgfile_close(&cu[k].f);
+	}
+	free(cu);
+	return rc;
 }
 
 struct rank_pass {
@@ -281,6 +331,11 @@ int memg_charge_read(struct memg_plot *p, struct tg_err *err)
 			return -1;
 	if (c->other.nthreads && draw_group(p, OTHER, err) < 0)
 		return -1;
+	if (c->backwards)
+		fprintf(stderr,
+			"%lu line%s of process.charge earlier than the line before (drawn at "
+			"its time)\n",
+			c->backwards, c->backwards == 1 ? "" : "s");
 	if (c->unknown)
 		fprintf(stderr, "%lu line%s of process.charge name%s no thread file (not drawn)\n",
 			c->unknown, c->unknown == 1 ? "" : "s", c->unknown == 1 ? "s" : "");

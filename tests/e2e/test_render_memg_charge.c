@@ -25,49 +25,72 @@ static void touch_stack(const char *dir, const char *name, double t)
 	buf_free(&text);
 }
 
+struct charge_line {
+	double t;
+	long bytes;
+	char name[64];
+};
+
+static int by_time(const void *a, const void *b)
+{
+	const struct charge_line *x = a, *y = b;
+	return (x->t > y->t) - (x->t < y->t);
+}
+
 /* 200 request threads charged 150 KB each, one every 50 ms; workers a..o charged up to
- * (w + 1) MB in 10 steps; worker-o 5000 KB more in a second run; MainThread 10 KB. */
+ * (w + 1) MB in 10 steps; MainThread 10 KB; lines in time order, as tgattach writes
+ * them; then a second run: worker-o 5000 KB more, a line naming no thread file, a line
+ * earlier than the one before it, and malformed lines. */
 static char *charge_recording(int with_charge)
 {
 	char *dir = rrun_tmpdir();
-	struct buf name = BUF_INIT, charge = BUF_INIT, path = BUF_INIT;
+	struct buf text = BUF_INIT, path = BUF_INIT;
+	struct charge_line *l = calloc(400, sizeof *l);
+	size_t n = 0;
 
-	buf_addstr(&charge, "# a run: TIME#BYTES#THREAD\n");
-	for (int i = 0; i < 200; i++) {
-		buf_reset(&name);
-		buf_addf(&name, "Thread-%d (process_request_thread)", 1000 + i);
-		touch_stack(dir, buf_cstr(&name), T0 + i * 0.05);
-		buf_addf(&charge, "%.6f#%d#%s\n", T0 + i * 0.05 + 0.001, 150 * 1024,
-			 buf_cstr(&name));
+	cr_assert_not_null(l);
+	for (int i = 0; i < 200; i++, n++) {
+		snprintf(l[n].name, sizeof l[n].name, "Thread-%d (process_request_thread)",
+			 1000 + i);
+		touch_stack(dir, l[n].name, T0 + i * 0.05);
+		l[n].t = T0 + i * 0.05 + 0.001;
+		l[n].bytes = 150 * 1024;
 	}
 	touch_stack(dir, "MainThread", T0);
-	buf_addf(&path, "%s/process.mem", dir);
-	buf_reset(&name);
-	buf_addf(&name, "%.6f#%d\n%.6f#%d\n", T0, 50 << 20, T0 + 12, 90 << 20);
-	rrun_write(buf_cstr(&path), name.data, name.len);
-	buf_reset(&path);
-	buf_addf(&charge, "%.6f#%d#MainThread\n", T0 + 1, 10 * 1024);
+	l[n++] = (struct charge_line){T0 + 1, 10 * 1024, "MainThread"};
 	for (int w = 0; w < 15; w++) {
-		buf_reset(&name);
-		buf_addf(&name, "worker-%c", 'a' + w);
-		touch_stack(dir, buf_cstr(&name), T0);
-		for (int k = 1; k <= 10; k++)
-			buf_addf(&charge, "%.6f#%d#%s\n", T0 + k, (w + 1) * 1024 * 1024 / 10 * k,
-				 buf_cstr(&name));
+		char name[64];
+		snprintf(name, sizeof name, "worker-%c", 'a' + w);
+		touch_stack(dir, name, T0);
+		for (int k = 1; k <= 10; k++, n++) {
+			l[n].t = T0 + k;
+			l[n].bytes = (w + 1) * 1024 * 1024 / 10 * k;
+			snprintf(l[n].name, sizeof l[n].name, "%s", name);
+		}
 	}
-	buf_addstr(&charge, "# a run: TIME#BYTES#THREAD\n");
-	buf_addf(&charge, "%.6f#%d#worker-o\n", T0 + 12, 5000 * 1024);
-	buf_addf(&charge, "%.6f#%d#gone-thread\n", T0 + 12, 1024); /* no thread file */
+	qsort(l, n, sizeof *l, by_time);
+	buf_addstr(&text, "# a run: TIME#BYTES#THREAD\n");
+	for (size_t i = 0; i < n; i++)
+		buf_addf(&text, "%.6f#%ld#%s\n", l[i].t, l[i].bytes, l[i].name);
+	buf_addstr(&text, "# a run: TIME#BYTES#THREAD\n");
+	buf_addf(&text, "%.6f#%d#worker-o\n", T0 + 12, 5000 * 1024);
+	buf_addf(&text, "%.6f#%d#gone-thread\n", T0 + 12, 1024); /* no thread file */
+	buf_addf(&text, "%.6f#%d#MainThread\n", T0 + 11, 0);	 /* back in time */
 	/* malformed: skipped and counted, never drawn */
-	buf_addstr(&charge, "garbage\n1700000001#2\nnan#5#MainThread\n"
-			    "1700000001#99999999999999999999#MainThread\n"
-			    "1700000001#1#\n-5#1#MainThread\n1700000001#0x10#MainThread\n");
+	buf_addstr(&text, "garbage\n1700000001#2\nnan#5#MainThread\n"
+			  "1700000001#99999999999999999999#MainThread\n"
+			  "1700000001#1#\n-5#1#MainThread\n1700000001#0x10#MainThread\n");
 	if (with_charge) {
 		buf_addf(&path, "%s/process.charge", dir);
-		rrun_write(buf_cstr(&path), charge.data, charge.len);
+		rrun_write(buf_cstr(&path), text.data, text.len);
 	}
-	buf_free(&name);
-	buf_free(&charge);
+	buf_reset(&path);
+	buf_reset(&text);
+	buf_addf(&path, "%s/process.mem", dir);
+	buf_addf(&text, "%.6f#%d\n%.6f#%d\n", T0, 50 << 20, T0 + 12, 90 << 20);
+	rrun_write(buf_cstr(&path), text.data, text.len);
+	free(l);
+	buf_free(&text);
 	buf_free(&path);
 	return dir;
 }
@@ -127,6 +150,8 @@ Test(render_memg_charge, groups_summed_runs_continued_rest_in_other, .timeout = 
 			   "%s", buf_cstr(&r.err));
 	cr_assert_not_null(strstr(buf_cstr(&r.err), "7 malformed lines skipped"), "%s",
 			   buf_cstr(&r.err));
+	cr_assert_not_null(strstr(buf_cstr(&r.err), "1 line of process.charge earlier than"), "%s",
+			   buf_cstr(&r.err));
 	rrun_free(&r);
 	check("svgplots", out, &got);
 	/* ranked by what they reached: the requests (30000 KB), worker-o (15 MB + 5000 KB),
@@ -177,5 +202,24 @@ Test(render_memg_charge, spikes_on_request, .timeout = 60)
 	render(rec, out, "-q", &r);
 	rrun_free(&r);
 	cr_assert(svg_has(out, "memory charged to the threads so far"));
+	drop(rec, out);
+}
+
+/* The default graph of 216 threads, kept in build/render-look for a person to look at:
+ * one line for the 200 requests, eleven workers, one grey "other threads (5)" line. */
+Test(render_memg_charge, png_to_look_at, .timeout = 60)
+{
+	char *rec = charge_recording(1), *out = rrun_tmpdir();
+	struct buf png = BUF_INIT;
+	struct rrun r;
+
+	const char *args[] = {"render", "memg", rec, "-o", out, "--format", "png", "-q", NULL};
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	buf_addf(&png, "%s/memg.png", out);
+	rrun_assert_png(buf_cstr(&png), 1920, 1080);
+	rrun_keep_for_looking(buf_cstr(&png), "memg-charge-216-threads.png");
+	rrun_free(&r);
+	buf_free(&png);
 	drop(rec, out);
 }
