@@ -6,6 +6,8 @@
                                            title of every plot gnuplot drew, one per line
     test_render_check.py folded FILE       every line is STACK COUNT as flamegraph.pl and
                                            speedscope parse it; print the number of lines
+    test_render_check.py monotonic FILE TITLE  the line of the plot titled TITLE in a gnuplot
+                                           SVG never goes back in time (x); print its points
     test_render_check.py ticks FILE        a gnuplot SVG's tick labels: on each axis none
                                            repeated and none touching another (widths
                                            estimated from the font size); print per axis
@@ -135,6 +137,27 @@ def check_ticks(path):
         print("%s %d %g %g" % (side, len(labels), min(values), max(values)))
 
 
+def check_monotonic(path, title):
+    root = ET.parse(path).getroot()
+    for g in root.iter(SVG + "g"):
+        t = g.find(SVG + "title")
+        if not (g.get("id") or "").startswith("gnuplot_plot_") or t is None or t.text != title:
+            continue
+        xs = []
+        for p in g.iter(SVG + "path"):
+            # the first moveto draws the key's sample line; the rest is the data
+            for seg in (p.get("d") or "").split("M")[2:]:
+                xs += [float(pt.split(",")[0]) for pt in seg.replace("L", " ").split()]
+        if not xs:
+            fail("the line titled %r has no points" % title)
+        for a, b in zip(xs, xs[1:]):
+            if b < a - 0.01:
+                fail("the line titled %r goes back in time: x %.2f after %.2f" % (title, b, a))
+        print(len(xs))
+        return
+    fail("no plot titled %r" % title)
+
+
 def check_folded(path):
     n = 0
     with open(path, "rb") as f:
@@ -155,6 +178,8 @@ def check_folded(path):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "monotonic":
+        return check_monotonic(sys.argv[2], sys.argv[3])
     if len(sys.argv) != 3:
         fail(__doc__)
     {"speedscope": check_speedscope, "svgplots": check_svgplots,

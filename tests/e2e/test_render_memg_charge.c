@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/buf.h"
 #include "tests/e2e/test_render_run.h"
@@ -221,5 +222,67 @@ Test(render_memg_charge, png_to_look_at, .timeout = 60)
 	rrun_keep_for_looking(buf_cstr(&png), "memg-charge-216-threads.png");
 	rrun_free(&r);
 	buf_free(&png);
+	drop(rec, out);
+}
+
+/* DIR/PID of a tree: meta (parent=, when given), process.mem, a .stack per thread, and
+ * process.charge: thread k of `names` charged (k + 1) * 100 KB more each second at
+ * offset + s, for 10 s. */
+static void tree_proc(const char *dir, long pid, long parent, const char *const *names,
+		      double offset)
+{
+	struct buf path = BUF_INIT, text = BUF_INIT;
+
+	buf_addf(&path, "%s/%ld", dir, pid);
+	cr_assert_eq(mkdir(buf_cstr(&path), 0755), 0);
+	buf_addstr(&path, "/meta");
+	buf_addf(&text, "run=1\npid=%ld\n", pid);
+	if (parent)
+		buf_addf(&text, "parent=%ld\n", parent);
+	rrun_write(buf_cstr(&path), text.data, text.len);
+	buf_reset(&path);
+	buf_reset(&text);
+	buf_addf(&path, "%s/%ld/process.mem", dir, pid);
+	buf_addf(&text, "%.6f#%d\n%.6f#%d\n", T0, 50 << 20, T0 + 11, 60 << 20);
+	rrun_write(buf_cstr(&path), text.data, text.len);
+	buf_reset(&path);
+	buf_reset(&text);
+	buf_addf(&path, "%s/%ld", dir, pid);
+	buf_addstr(&text, "# a run: TIME#BYTES#THREAD\n");
+	for (int s = 1; s <= 10; s++)
+		for (int k = 0; names[k]; k++)
+			buf_addf(&text, "%.6f#%d#%s\n", T0 + s + offset, (k + 1) * 100 * 1024 * s,
+				 names[k]);
+	for (int k = 0; names[k]; k++)
+		touch_stack(buf_cstr(&path), names[k], T0);
+	buf_addstr(&path, "/process.charge");
+	rrun_write(buf_cstr(&path), text.data, text.len);
+	buf_free(&path);
+	buf_free(&text);
+}
+
+/* In a tree each process has its charge file; the summed "other threads" line takes
+ * threads of both, so the files are read merged by time: the line never goes back. */
+Test(render_memg_charge, a_tree_is_merged_by_time, .timeout = 60)
+{
+	char *rec = rrun_tmpdir(), *out = rrun_tmpdir();
+	const char *parent[] = {"alpha", "beta", "gamma", NULL};
+	const char *child[] = {"delta", "epsilon", NULL};
+	struct buf svg = BUF_INIT;
+	struct rrun r;
+
+	tree_proc(rec, 4100, 0, parent, 0);
+	tree_proc(rec, 4200, 4100, child, 0.5);
+	const char *args[] = {"render", "memg", rec, "-o", out, "--series", "1", "-q", NULL};
+	rrun_tool(&r, NULL, args);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	buf_addf(&svg, "%s/memg.svg", out);
+	/* the largest group is 4100:gamma (3 MB); the other four threads, of both, summed */
+	const char *mono[] = {"monotonic", buf_cstr(&svg), "other threads (4)", NULL};
+	rrun_check(&r, mono);
+	cr_assert_eq(r.status, 0, "%s%s", buf_cstr(&r.err), buf_cstr(&r.out));
+	rrun_free(&r);
+	buf_free(&svg);
 	drop(rec, out);
 }
