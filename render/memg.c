@@ -241,8 +241,8 @@ static const struct cli_opt options[] = {
      "...or KB away from the thread's last label\n(defaults 60 and 500; memg.txt lists all "
      "peaks)"},
     {"peak_delta_value", 0, "KB", CLI_NUM, OFF(peak_dv), NULL},
-    {"cap", 0, "KB", CLI_LL, OFF(cap), "clip thread values to [-KB, KB] (default: none)", 0,
-     LLONG_MAX},
+    {"cap", 0, "KB", CLI_LL, OFF(cap),
+     "with --spikes, clip thread values to [-KB, KB]\n(default: none)", 0, LLONG_MAX},
     {"series", 0, "N", CLI_LL, OFF(series),
      "threads whose names differ only by numbers are\none series ('Thread-N (handler) (170 "
      "threads)');\nthe N series with the largest values are drawn\nin colour, the rest in "
