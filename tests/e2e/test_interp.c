@@ -12,7 +12,9 @@
 #include "tests/e2e/run_util.h"
 #include "tests/e2e/truth_util.h"
 
-static void run_matrix_entry(const char *label, const char *python, const char *offsets_arg)
+/* source: the layout source dump must name, or NULL */
+static void run_matrix_entry(const char *label, const char *python, const char *offsets_arg,
+			     const char *source)
 {
 	char *dir = temp_dir("truth");
 	char truth_path[PATH_MAX], fixture[PATH_MAX], cwd[PATH_MAX];
@@ -27,6 +29,8 @@ static void run_matrix_entry(const char *label, const char *python, const char *
 	cr_assert_eq(truth.nthreads, nthreads, "%s: truth has %d threads", label, truth.nthreads);
 
 	truth_dump_and_compare(label, fx.pid, offsets_arg, &truth);
+	if (source)
+		truth_check_source(label, fx.pid, offsets_arg, source);
 	truth_record_and_check(label, fx.pid, &truth, offsets_arg, NULL);
 	proc_reap(&fx);
 	remove_tree(dir);
@@ -43,7 +47,7 @@ static void pyenv_entry(const char *prefix)
 		fprintf(stderr, "interpreter %-22s skipped: no pyenv %sx installed\n", label, prefix);
 		cr_skip_test("pyenv %sx is not installed", prefix);
 	}
-	run_matrix_entry(label, python, NULL);
+	run_matrix_entry(label, python, NULL, NULL);
 }
 
 static void system_entry(const char *label, const char *python, const char *offsets_arg)
@@ -52,7 +56,7 @@ static void system_entry(const char *label, const char *python, const char *offs
 		fprintf(stderr, "interpreter %-22s skipped: %s is not installed\n", label, python);
 		cr_skip_test("%s is not installed", python);
 	}
-	run_matrix_entry(label, python, offsets_arg);
+	run_matrix_entry(label, python, offsets_arg, NULL);
 }
 
 TestSuite(interp, .timeout = 120);
@@ -76,7 +80,7 @@ Test(interp, pyenv_3_13_builtin)
 			"pyenv 3.13. (builtin)");
 		cr_skip_test("pyenv 3.13.x is not installed");
 	}
-	run_matrix_entry("pyenv 3.13. (builtin)", python, "--offsets=builtin");
+	run_matrix_entry("pyenv 3.13. (builtin)", python, "--offsets=builtin", "debug-offsets");
 }
 Test(interp, debian_3_11_static) { system_entry("debian 3.11 (dwarf)", "/usr/bin/python3.11", NULL); }
 Test(interp, debian_3_11_builtin)

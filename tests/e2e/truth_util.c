@@ -276,3 +276,20 @@ void truth_record_check(const char *label, pid_t pid, const struct truth_view *t
 	buf_free(&out);
 	buf_free(&err);
 }
+
+void truth_check_source(const char *label, pid_t pid, const char *extra, const char *want)
+{
+	char pidstr[16], line[96];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+	snprintf(line, sizeof line, "offsets: %s", want);
+	char *argv[] = {TG_BIN, "dump", "-p", pidstr, (char *)extra, NULL};
+	cr_assert_eq(run_capture(argv, &out, &err, 60), 0, "%s: dump: %s", label, buf_cstr(&err));
+	const char *eol = strchr(buf_cstr(&out), '\n');
+	const char *hit = strstr(buf_cstr(&out), line);
+	cr_assert(hit && (!eol || hit < eol), "%s: the layout source is not %s: %.200s", label,
+		  want, buf_cstr(&out));
+	buf_free(&out);
+	buf_free(&err);
+}

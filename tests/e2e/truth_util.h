@@ -64,6 +64,10 @@ void truth_record_and_check(const char *label, pid_t pid, const struct truth_vie
 void truth_record_check(const char *label, pid_t pid, const struct truth_view *truth,
 			const char *extra, const char *version, int need_heap);
 
+/* `tgattach dump -p PID [extra]` names `want` as its layout source ("offsets: WANT" in its
+ * first line: "dwarf", "debug-offsets", ...). */
+void truth_check_source(const char *label, pid_t pid, const char *extra, const char *want);
+
 /* Whole file into a malloc'd string, or NULL. */
 char *truth_read_text(const char *path);
 
