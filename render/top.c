@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/satint.h"
 #include "common/xalloc.h"
+#include "render/calltree_replay.h"
 #include "render/cli.h"
 #include "render/frames.h"
 #include "render/interrupt.h"
@@ -73,7 +74,7 @@ struct top {
 	long long *acc; /* depth -> what the top-most returned calls below it were charged */
 	size_t acc_cap;
 	struct table thread, all;
-	unsigned long malformed, stray;
+	struct calltree_replay_counts skipped; /* malformed lines, stray returns */
 	size_t threads;
 	/* the totals */
 	struct top_charged ch;
@@ -330,8 +331,8 @@ static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_e
 	}
 	if (rc == 0 && replay_last_time(r) > 0)
 		seen_at(tp, replay_last_time(r));
-	tp->malformed += replay_malformed(r);
-	tp->stray += replay_stray_returns(r);
+	tp->skipped.malformed += replay_malformed(r);
+	tp->skipped.stray += replay_stray_returns(r);
 	replay_close(r);
 	tp->ch.threads++;
 	return rc;
@@ -351,7 +352,7 @@ static int returns_only(struct top *tp, const struct rec_thread *t, struct tg_er
 		count(tp, function_of(tp, id), rec.value, 0, 0, 1, at_end(tp, rec.time));
 		seen_at(tp, rec.time);
 	}
-	tp->malformed += f.malformed;
+	tp->skipped.malformed += f.malformed;
 	tgfile_close(&f);
 	tg_rec_free(&rec);
 	tp->ch.threads_no_stack++;
@@ -404,7 +405,7 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 	}
 	if (top_totals_read(&tt, &rec, o->strict, err) < 0)
 		goto out;
-	tp.malformed += tt.malformed;
+	tp.skipped.malformed += tt.malformed;
 	tp.window = top_totals_window(&tt);
 	tp.end = tt.end;
 	tp.running_col = tt.has_end && tt.has_closed && tt.closed_at_end > 0;
@@ -432,12 +433,7 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 		tg_err_sys(err, TG_E_OUTPUT, "writing the report");
 		goto out;
 	}
-	if (tp.malformed)
-		fprintf(stderr, "%lu malformed line%s skipped\n", tp.malformed,
-			tp.malformed == 1 ? "" : "s");
-	if (tp.stray)
-		fprintf(stderr, "%lu return%s matched no call (called before the recording)\n",
-			tp.stray, tp.stray == 1 ? "" : "s");
+	calltree_replay_report(&tp.skipped);
 	rc = 0;
 out:
 	if (tp.out)
