@@ -29,20 +29,19 @@ void table_close(struct table *t)
 	tgfile_close(&t->f);
 }
 
-static int is_space(char c)
+int table_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* The next word of s[*pos..len): its start and length, or 0 at the end. */
-static size_t next_word(const char *s, size_t len, size_t *pos, const char **word)
+size_t table_next_word(const char *s, size_t len, size_t *pos, const char **word)
 {
 	size_t i = *pos, start;
 
-	while (i < len && is_space(s[i]))
+	while (i < len && table_is_space(s[i]))
 		i++;
 	start = i;
-	while (i < len && !is_space(s[i]))
+	while (i < len && !table_is_space(s[i]))
 		i++;
 	*pos = i;
 	*word = s + start;
@@ -56,12 +55,12 @@ static int header(struct table *t, const char *s, size_t len, const char **why)
 	size_t pos = 1, n;
 	const char *w;
 
-	n = next_word(s, len, &pos, &w);
+	n = table_next_word(s, len, &pos, &w);
 	if (n != 4 || strncasecmp(w, "time", 4) != 0)
 		return 0;
 	drop_names(t);
 	t->header_gen++;
-	while ((n = next_word(s, len, &pos, &w)) != 0) {
+	while ((n = table_next_word(s, len, &pos, &w)) != 0) {
 		if (t->ncols == TABLE_MAX_COLS) {
 			*why = "more than 64 columns";
 			drop_names(t);
@@ -107,12 +106,12 @@ static int parse_row(const struct table *t, const char *s, size_t len, struct ta
 		*why = "a row before the column header ('# time ...')";
 		return -1;
 	}
-	n = next_word(s, len, &pos, &w);
+	n = table_next_word(s, len, &pos, &w);
 	if (number(w, n, &row->time) < 0) {
 		*why = "bad TIME";
 		return -1;
 	}
-	while ((n = next_word(s, len, &pos, &w)) != 0) {
+	while ((n = table_next_word(s, len, &pos, &w)) != 0) {
 		if (i == t->ncols) {
 			*why = "more fields than the header names";
 			return -1;
@@ -142,7 +141,7 @@ int table_next(struct table *t, struct table_row *row, struct tg_err *err)
 		if (r <= 0)
 			return r;
 		if (!too_long) {
-			while (pos < len && is_space(s[pos]))
+			while (pos < len && table_is_space(s[pos]))
 				pos++;
 			if (pos == len)
 				continue;

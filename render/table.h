@@ -41,4 +41,9 @@ int table_open(struct table *t, const char *path, int strict, struct tg_err *err
 int table_next(struct table *t, struct table_row *row, struct tg_err *err);
 void table_close(struct table *t);
 
+/* Words of a row: blanks are spaces, tabs and '\r'. */
+int table_is_space(char c);
+/* The next word of s[*pos..len): its start in *word and its length, 0 at the end. */
+size_t table_next_word(const char *s, size_t len, size_t *pos, const char **word);
+
 #endif

@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/rdopen.h"
 #include "common/xalloc.h"
+#include "render/table.h"
 #include "render/tgfile.h"
 
 /* ---- meta: the values after the last run= line ---- */
@@ -100,26 +101,6 @@ static void series_add(struct top_series *s, double t, double v)
  * a row must still have as many as its header names).  Reading it whole with table.h cost
  * more than a tenth of `render top`'s time on a recording of 300 MB. */
 
-static int is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r';
-}
-
-/* The next word of s[*pos..len) (its length, 0 at the end). */
-static size_t word(const char *s, size_t len, size_t *pos, const char **w)
-{
-	size_t i = *pos, start;
-
-	while (i < len && is_space(s[i]))
-		i++;
-	start = i;
-	while (i < len && !is_space(s[i]))
-		i++;
-	*pos = i;
-	*w = s + start;
-	return i - start;
-}
-
 static int placeholder(const char *w, size_t n)
 {
 	static const char *const words[] = {"?", "-", "nan", "-nan", "na", "n/a"};
@@ -193,13 +174,13 @@ static int alloc_header(struct alloc_cols *c, const char *s, size_t len)
 	size_t pos = 1, n;
 	const char *w;
 
-	n = word(s, len, &pos, &w);
+	n = table_next_word(s, len, &pos, &w);
 	if (n != 4 || strncasecmp(w, "time", 4) != 0)
 		return 0;
 	c->header = 1;
 	c->ncols = 0;
 	c->heap = c->rss = -1;
-	while ((n = word(s, len, &pos, &w)) != 0) {
+	while ((n = table_next_word(s, len, &pos, &w)) != 0) {
 		if (n == 4 && memcmp(w, "heap", 4) == 0)
 			c->heap = (long)c->ncols;
 		else if (n == 3 && memcmp(w, "rss", 3) == 0)
@@ -219,11 +200,11 @@ static const char *alloc_row(const struct alloc_cols *c, const char *s, size_t l
 
 	if (!c->header)
 		return "a row before the column header ('# time ...')";
-	n = word(s, len, &pos, &w);
+	n = table_next_word(s, len, &pos, &w);
 	if (value(w, n, t) != 1)
 		return "bad TIME";
 	*have_heap = *have_rss = 0;
-	while ((n = word(s, len, &pos, &w)) != 0) {
+	while ((n = table_next_word(s, len, &pos, &w)) != 0) {
 		if (i == c->ncols)
 			return "more fields than the header names";
 		if ((long)i == c->heap || (long)i == c->rss) {
@@ -255,7 +236,7 @@ static int read_alloc(struct top_totals *tt, const char *path, int strict,
 		int have_heap, have_rss;
 
 		if (!too_long) {
-			while (pos < len && is_space(s[pos]))
+			while (pos < len && table_is_space(s[pos]))
 				pos++;
 			if (pos == len)
 				continue;
