@@ -2,22 +2,13 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "symbols/elfimg.h"
+#include "symbols/dwarf_int.h"
 
-/* Typedef chains, qualifiers and anonymous-member nesting are shallow in CPython; the caps
- * only guard against malformed or cyclic DWARF. */
-#define MAX_TYPE_CHAIN 32
-#define MAX_ANON_DEPTH 8
-#define MAX_PATH_PARTS 8
 #define MAX_WANTS 128
 #define WANT_BUCKETS 256 /* power of two, > 2 * MAX_WANTS */
 
@@ -98,47 +89,11 @@ static int is_declaration(Dwarf_Die *die)
 	return dwarf_attr(die, DW_AT_declaration, &a) && dwarf_formflag(&a, &flag) == 0 && flag;
 }
 
-static int is_aggregate(int tag)
-{
-	return tag == DW_TAG_structure_type || tag == DW_TAG_union_type;
-}
-
-/* Follow typedef / const / volatile / restrict / _Atomic wrappers to the underlying type. */
-static int strip_type(Dwarf_Die *die, Dwarf_Die *out)
-{
-	Dwarf_Die cur = *die;
-
-	for (int i = 0; i < MAX_TYPE_CHAIN; i++) {
-		int tag = dwarf_tag(&cur);
-		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type &&
-		    tag != DW_TAG_volatile_type && tag != DW_TAG_restrict_type &&
-		    tag != DW_TAG_atomic_type) {
-			*out = cur;
-			return 0;
-		}
-		Dwarf_Attribute a;
-		if (!dwarf_attr_integrate(&cur, DW_AT_type, &a) || !dwarf_formref_die(&a, &cur))
-			return -1; /* typedef of void */
-	}
-	return -1;
-}
-
-/* The stripped type of a member / typedef DIE's DW_AT_type. */
-static int type_of(Dwarf_Die *die, Dwarf_Die *out)
-{
-	Dwarf_Attribute a;
-	Dwarf_Die t;
-
-	if (!dwarf_attr_integrate(die, DW_AT_type, &a) || !dwarf_formref_die(&a, &t))
-		return -1;
-	return strip_type(&t, out);
-}
-
 static void note_typedef(struct want *w, Dwarf_Die *die)
 {
 	Dwarf_Die t;
 
-	if (type_of(die, &t) < 0 || !is_aggregate(dwarf_tag(&t)))
+	if (dwarf_type_of(die, &t) < 0 || !dwarf_is_aggregate(dwarf_tag(&t)))
 		return;
 	if (!is_declaration(&t)) {
 		w->found = 1;
@@ -157,7 +112,7 @@ static void scan_cu_types(struct want_index *ix, Dwarf_Die *cudie)
 		return;
 	do {
 		int tag = dwarf_tag(&die);
-		if (tag != DW_TAG_typedef && !is_aggregate(tag))
+		if (tag != DW_TAG_typedef && !dwarf_is_aggregate(tag))
 			continue;
 		const char *name = dwarf_diename(&die);
 		struct want *w = name ? want_lookup(ix, name, tag) : NULL;
@@ -227,144 +182,6 @@ static void build_wants(struct want_index *ix)
 	}
 }
 
-static int attr_udata(Dwarf_Die *die, unsigned name, Dwarf_Word *v)
-{
-	Dwarf_Attribute a;
-
-	return dwarf_attr(die, name, &a) && dwarf_formudata(&a, v) == 0 ? 0 : -1;
-}
-
-/* DW_AT_data_member_location: a constant (DWARF 3+) or a DW_OP_plus_uconst expression. */
-static int member_location(Dwarf_Die *m, Dwarf_Word *off)
-{
-	Dwarf_Attribute a;
-	Dwarf_Op *ops;
-	size_t nops;
-
-	if (!dwarf_attr(m, DW_AT_data_member_location, &a)) {
-		Dwarf_Word bit;
-		*off = attr_udata(m, DW_AT_data_bit_offset, &bit) == 0 ? bit / 8 : 0;
-		return 0; /* union members have no location */
-	}
-	if (dwarf_formudata(&a, off) == 0)
-		return 0;
-	if (dwarf_getlocation(&a, &ops, &nops) == 0 && nops == 1 &&
-	    ops[0].atom == DW_OP_plus_uconst) {
-		*off = ops[0].number;
-		return 0;
-	}
-	return -1;
-}
-
-/* Bit offset of member m from the start of the struct that contains it. */
-static int member_bit_offset(Dwarf_Die *m, Dwarf_Word *bit)
-{
-	Dwarf_Word loc, old, bsize, size;
-
-	if (attr_udata(m, DW_AT_data_bit_offset, bit) == 0)
-		return 0;
-	if (member_location(m, &loc) < 0)
-		return -1;
-	if (attr_udata(m, DW_AT_bit_offset, &old) == 0 &&
-	    attr_udata(m, DW_AT_bit_size, &bsize) == 0) {
-		/* DWARF 2/3 counts from the most significant bit of the storage unit;
-		 * x86-64 is little-endian */
-		if (attr_udata(m, DW_AT_byte_size, &size) < 0) {
-			Dwarf_Die t;
-			if (type_of(m, &t) < 0 || dwarf_aggregate_size(&t, &size) < 0)
-				return -1;
-		}
-		*bit = loc * 8 + size * 8 - old - bsize;
-		return 0;
-	}
-	*bit = loc * 8;
-	return 0;
-}
-
-/* Find member `name` of aggregate `agg`, looking inside anonymous struct/union members.
- * *off receives its byte offset from the start of agg; *found the member DIE. */
-static int find_member(Dwarf_Die *agg, const char *name, size_t namelen, Dwarf_Word *off,
-		       Dwarf_Die *found, int depth)
-{
-	Dwarf_Die m;
-
-	if (depth > MAX_ANON_DEPTH || dwarf_child(agg, &m) != 0)
-		return -1;
-	do {
-		if (dwarf_tag(&m) != DW_TAG_member)
-			continue;
-		const char *mname = dwarf_diename(&m);
-		Dwarf_Word loc, inner;
-		Dwarf_Die t;
-		if (mname) {
-			if (strlen(mname) != namelen || memcmp(mname, name, namelen) != 0)
-				continue;
-			if (member_location(&m, &loc) < 0)
-				return -1;
-			*off = loc;
-			*found = m;
-			return 0;
-		}
-		if (type_of(&m, &t) < 0 || !is_aggregate(dwarf_tag(&t)) ||
-		    member_location(&m, &loc) < 0)
-			continue;
-		if (find_member(&t, name, namelen, &inner, found, depth + 1) == 0) {
-			*off = loc + inner;
-			return 0;
-		}
-	} while (dwarf_siblingof(&m, &m) == 0);
-	return -1;
-}
-
-/* Walk one dotted path ("ceval.gil.locked", no '|') of length len from type. */
-static int walk_path(Dwarf_Die *type, const char *path, size_t len, enum py_offset_kind kind,
-		     int64_t *value)
-{
-	Dwarf_Die cur = *type, member;
-	Dwarf_Word total = 0;
-	const char *end = path + len;
-	int parts = 0;
-
-	while (path < end) {
-		const char *dot = memchr(path, '.', (size_t)(end - path));
-		size_t n = dot ? (size_t)(dot - path) : (size_t)(end - path);
-		Dwarf_Word off;
-		if (++parts > MAX_PATH_PARTS || !is_aggregate(dwarf_tag(&cur)) ||
-		    find_member(&cur, path, n, &off, &member, 0) < 0)
-			return -1;
-		path += n + (dot ? 1 : 0);
-		if (path < end) {
-			total += off;
-			if (type_of(&member, &cur) < 0)
-				return -1;
-		} else if (kind == PYOFF_BIT) {
-			/* relative to the struct that directly contains the bit-field */
-			if (member_bit_offset(&member, &off) < 0)
-				return -1;
-			total = off;
-		} else {
-			total += off;
-		}
-	}
-	*value = (int64_t)total;
-	return parts ? 0 : -1;
-}
-
-/* Try each '|' alternative of path in order; the first that resolves wins. */
-static int resolve_path(Dwarf_Die *type, const char *path, enum py_offset_kind kind, int64_t *value)
-{
-	while (*path) {
-		const char *bar = strchr(path, '|');
-		size_t n = bar ? (size_t)(bar - path) : strlen(path);
-		if (walk_path(type, path, n, kind, value) == 0)
-			return 0;
-		if (!bar)
-			break;
-		path = bar + 1;
-	}
-	return -1;
-}
-
 static void fill_one(Dwarf *dw, struct want_index *ix, const struct py_offset_desc *d,
 		     struct py_offsets *out)
 {
@@ -381,7 +198,7 @@ static void fill_one(Dwarf *dw, struct want_index *ix, const struct py_offset_de
 		if (dwarf_aggregate_size(&type, &size) != 0)
 			return;
 		v = (int64_t)size;
-	} else if (!d->path || resolve_path(&type, d->path, d->kind, &v) < 0) {
+	} else if (!d->path || dwarf_resolve_path(&type, d->path, d->kind, &v) < 0) {
 		return;
 	}
 	if (v >= 0 && v <= INT32_MAX)
@@ -483,208 +300,4 @@ int dwarf_read_enum(const char *path, const char *enumerator, long *value, struc
 		tg_err_set(err, TG_E_LAYOUT, "reading DWARF of %s: no enumerator %s", path,
 			   enumerator);
 	return rc;
-}
-
-/* ---- locating the debug file ---- */
-
-/* CRC-32 (IEEE 802.3, reflected, as .gnu_debuglink uses) of a whole file. */
-static int file_crc32(const char *path, uint32_t *out)
-{
-	uint32_t table[256], crc = 0xffffffffu;
-	unsigned char buf[65536];
-	ssize_t n;
-	int fd;
-
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-		table[i] = c;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	while ((n = read(fd, buf, sizeof buf)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -1;
-		}
-		for (ssize_t i = 0; i < n; i++)
-			crc = table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
-	}
-	close(fd);
-	*out = crc ^ 0xffffffffu;
-	return 0;
-}
-
-/* The CRC stored in an image's .gnu_debuglink (after the NUL-terminated name, 4-aligned). */
-static int debuglink_crc(const char *image, uint32_t *crc)
-{
-	int fd = open(image, O_RDONLY | O_CLOEXEC), rc = -1;
-	Elf *elf;
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (fd < 0)
-		return -1;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
-		while (rc < 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
-			GElf_Shdr sh;
-			const char *name;
-			Elf_Data *d;
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
-			    !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
-			    strcmp(name, ".gnu_debuglink") != 0 || !(d = elf_getdata(scn, NULL)) ||
-			    !d->d_buf)
-				continue;
-			size_t at = (strnlen(d->d_buf, d->d_size) + 1 + 3) & ~(size_t)3;
-			if (at + 4 <= d->d_size) {
-				memcpy(crc, (const char *)d->d_buf + at, 4);
-				rc = 0;
-			}
-		}
-	}
-	if (elf)
-		elf_end(elf);
-	close(fd);
-	return rc;
-}
-
-/* What a candidate must match: the image's build-id, else its debuglink CRC. */
-struct debug_want {
-	const char *build_id; /* "" when the image has none */
-	int have_crc;
-	uint32_t crc;
-};
-
-static int candidate_ok(const char *path, const struct debug_want *dw)
-{
-	struct elf_image img;
-	uint32_t crc;
-	int ok;
-
-	if (access(path, R_OK) != 0 || elfimg_open(&img, path, NULL) < 0)
-		return 0;
-	ok = img.has_debug_info;
-	if (ok && dw->build_id[0] && img.build_id[0])
-		ok = strcmp(img.build_id, dw->build_id) == 0;
-	else if (ok)
-		ok = dw->have_crc && file_crc32(path, &crc) == 0 && crc == dw->crc;
-	elfimg_close(&img);
-	return ok;
-}
-
-/* Try path under root, then as is. */
-static int try_candidate(const char *root, const char *path, const struct debug_want *dw, char *out,
-			 size_t outlen)
-{
-	char full[4096];
-
-	if (root && root[0]) {
-		int n = snprintf(full, sizeof full, "%s%s", root, path);
-		if (n > 0 && (size_t)n < sizeof full && candidate_ok(full, dw) &&
-		    (size_t)snprintf(out, outlen, "%s", full) < outlen)
-			return 0;
-	}
-	if (candidate_ok(path, dw) && (size_t)snprintf(out, outlen, "%s", path) < outlen)
-		return 0;
-	return -1;
-}
-
-static int valid_build_id(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n < 4 || n % 2)
-		return 0;
-	return strspn(id, "0123456789abcdef") == n;
-}
-
-/* A debuglink is a bare file name; anything else could point outside the debug dirs. */
-static int valid_debuglink(const char *name)
-{
-	return name && name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 &&
-	       strcmp(name, "..") != 0;
-}
-
-/* The image path as the target sees it: without the root prefix when it carries one. */
-static const char *logical_path(const char *root, const char *image)
-{
-	size_t n = root ? strlen(root) : 0;
-
-	if (n && strncmp(image, root, n) == 0 && image[n] == '/')
-		return image + n;
-	return image;
-}
-
-static int try_debuglink(const char *root, const char *image, const char *link,
-			 const struct debug_want *dw, char *out, size_t outlen)
-{
-	static const char *const forms[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
-	const char *slash = strrchr(image, '/');
-	int dirlen = slash ? (int)(slash - image) : 0;
-	char path[4096];
-
-	if (!slash || image[0] != '/')
-		return -1;
-	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
-		int n = snprintf(path, sizeof path, forms[i], dirlen, image, link);
-		if (n > 0 && (size_t)n < sizeof path &&
-		    try_candidate(root, path, dw, out, outlen) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-/* The image itself carries DWARF (pyenv builds, python3.11d).  Without a build-id there is
- * nothing to verify against, so only the exact file the caller opened is trusted. */
-static int try_image(const char *root, const char *image_path, const char *image,
-		     const struct debug_want *dw, char *out, size_t outlen)
-{
-	struct elf_image img;
-	int ok;
-
-	/* a path not under root (/proc/PID/map_files/...) is a host path already */
-	if (dw->build_id[0])
-		return try_candidate(image == image_path ? NULL : root, image, dw, out, outlen);
-	if (elfimg_open(&img, image_path, NULL) < 0)
-		return -1;
-	ok = img.has_debug_info;
-	elfimg_close(&img);
-	return ok && (size_t)snprintf(out, outlen, "%s", image_path) < outlen ? 0 : -1;
-}
-
-static void read_image_crc(const char *root, const char *image_path, const char *image,
-			   struct debug_want *dw)
-{
-	char path[4096];
-	int n = snprintf(path, sizeof path, "%s%s", root ? root : "", image);
-
-	dw->have_crc = (n > 0 && (size_t)n < sizeof path && debuglink_crc(path, &dw->crc) == 0) ||
-		       debuglink_crc(image_path, &dw->crc) == 0;
-}
-
-int dwarf_find_debug_file(const char *root, const char *image_path, const char *build_id,
-			  const char *debuglink, char *out, size_t outlen)
-{
-	const char *image = logical_path(root, image_path);
-	struct debug_want dw = {build_id && valid_build_id(build_id) ? build_id : "", 0, 0};
-	char path[4096];
-
-	if (try_image(root, image_path, image, &dw, out, outlen) == 0)
-		return 0;
-	if (dw.build_id[0]) {
-		snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%.2s/%s.debug", dw.build_id,
-			 dw.build_id + 2);
-		if (try_candidate(root, path, &dw, out, outlen) == 0)
-			return 0;
-	}
-	if (!valid_debuglink(debuglink))
-		return -1;
-	read_image_crc(root, image_path, image, &dw);
-	return try_debuglink(root, image, debuglink, &dw, out, outlen);
 }
