@@ -6,7 +6,6 @@
 #include "common/xalloc.h"
 
 #define STACKCOPY_MAX (1u << 20) /* bytes copied per walk at most */
-#define PAST_TOP_MAX 4096	 /* bytes copied past the known top, within its page */
 #define CHUNK_HEADER 24		 /* _PyStackChunk: previous, size, top; then the data */
 #define PAGE 4096u
 
@@ -71,10 +70,8 @@ int stackcopy_current(struct stackcopy *sc, struct remote *r, uint64_t chunk, ui
 	sc->used = 0;
 	if (!chunk || top < chunk + CHUNK_HEADER || top - chunk > STACKCOPY_MAX / 2)
 		return -1;
-	/* the page holding top is mapped when top is inside the chunk; past it, maybe not */
+	/* past top, up to the end of its page: mapped when top is inside the chunk */
 	uint64_t end = (top | (PAGE - 1)) + 1;
-	if (end - top > PAST_TOP_MAX)
-		end = top + PAST_TOP_MAX;
 	if (copy_piece(sc, r, chunk, top, end, after, n, 1) == 0)
 		return 0;
 	return copy_piece(sc, r, chunk, top, top, after, n, 1); /* top was the chunk's end */

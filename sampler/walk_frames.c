@@ -127,7 +127,7 @@ static int load_stack_copy(struct walker *w, uint64_t tstate, const struct ts_wo
 	*live = *ws;
 	*head = 0;
 	w->stack.n = 0;
-	if (!w->new_frames || !ws->chunk) { /* no data stack: frames are read one by one */
+	if (!ws->chunk) { /* no data stack yet: frames are read one by one */
 		*head = top_frame(w, ws);
 		return 0;
 	}
