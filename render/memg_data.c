@@ -106,7 +106,8 @@ static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, lon
 			continue;
 		long long kb = kb_floor(rec.value);
 		long long y = cap_kb(kb, p->o->cap);
-		thread_point(p, &z, rec.time, y);
+		if (!p->cumulative) /* else only the peaks are taken from the returns */
+			thread_point(p, &z, rec.time, y);
 		if (llabs(y) > *top)
 			*top = llabs(y);
 		if (llabs(kb) > p->o->peak) {
@@ -119,7 +120,7 @@ static int read_thread(struct memg_plot *p, struct tgfile *f, size_t thread, lon
 		}
 		seq++;
 	}
-	if (r == 0 && z.len > 1)
+	if (r == 0 && z.len > 1 && !p->cumulative)
 		decim_add(p->decim, z.last, 0);
 	tg_rec_free(&rec);
 	buf_free(&what);
