@@ -291,15 +291,19 @@ int recproc_runs_python(pid_t pid)
 
 int recproc_exec(struct recproc *p, struct tg_err *err)
 {
-	/* the old image's frames are gone: they all returned */
+	/* the old image's frames are gone: they all returned.  No tracker yet: the process
+	 * execs again while its interpreter was still awaited (events are handled late, so
+	 * two execs can come in a row: the first one's /proc/PID/exe is already the second's) */
 	p->ended = clock_real_s();
-	size_t closed = 0;
-	tracker_end_all(p->tracker, p->ended, &closed, NULL);
-	uint64_t suspect, held;
-	tracker_stats(p->tracker, &suspect, &held);
-	p->suspect_returns += suspect;
-	p->held_walks += held;
-	p->closed_at_end += closed;
+	if (p->tracker) {
+		size_t closed = 0;
+		uint64_t suspect, held;
+		tracker_end_all(p->tracker, p->ended, &closed, NULL);
+		tracker_stats(p->tracker, &suspect, &held);
+		p->suspect_returns += suspect;
+		p->held_walks += held;
+		p->closed_at_end += closed;
+	}
 	/* the old image's run ends here: its totals, while its interpreter is still known
 	 * (an exec into something else leaves it at that; into Python, the next image's
 	 * meta follows) */
