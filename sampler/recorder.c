@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "attach/procstatus.h"
@@ -17,6 +18,8 @@
 #define EVENTS_BUDGET_S 0.002
 /* Time the end of a run may spend on events still queued (children to open, exits). */
 #define FINISH_BUDGET_S 10.0
+/* how long the launcher waits for its command's exit report once its processes are gone */
+#define COMMAND_EXIT_WAIT_S 5.0
 /* --consistent: longest wait for a process's threads to stop before sampling it anyway
  * (a thread in uninterruptible sleep stops only when it leaves the kernel). */
 #define CONSISTENT_PAUSE_MS 100
@@ -244,6 +247,20 @@ static int attach(struct recorder *r, struct tg_err *err)
 	return r->tracer ? 0 : -1;
 }
 
+/* The launcher passes its command's exit status on.  Its processes can be found gone (a
+ * read of a dead process fails) before the tracer has reaped the command: wait for that
+ * report, within COMMAND_EXIT_WAIT_S (a command that lives on after its Python is gone
+ * still ends the recording; its status is then unknown). */
+static void await_command_exit(struct tracer *tr)
+{
+	double until = clock_mono_s() + COMMAND_EXIT_WAIT_S;
+
+	while (tracer_target_alive(tr) && clock_mono_s() < until) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Detach first (no traced process may wait on our disk), then finish every file.  The
  * tracer lets stopped threads go at once, so under a fork storm the recorder may still
  * owe directories to children it has not opened yet: they are opened now (unsampled),
@@ -253,8 +270,11 @@ static int finish(struct recorder *r, int rc, struct tg_err *err)
 	if (rc == 0 && r->tracer)
 		tracer_events(r->tracer, recorder_event,
 			      r); /* what the loop did not hand over yet */
-	if (r->tracer)
+	if (r->tracer) {
+		if (rc == 0 && r->opts.command && r->nprocs == 0 && r->nwatched == 0)
+			await_command_exit(r->tracer);
 		r->status = tracer_target_status(r->tracer);
+	}
 	tracer_stop(r->tracer);
 	r->tracer = NULL;
 	if (rc == 0 && r->npend && handle_events(r, FINISH_BUDGET_S, err) < 0)
