@@ -174,33 +174,40 @@ static void sleep_for_sigchld(long ms)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Is every thread that we wait for stopped?  pid > 0: the threads of pid are held (a
- * pause); pid == 0: no thread is left (a detach). */
-static int all_stopped(const struct trace *t, pid_t pid)
+/* The threads a wait is about: thread tid alone (tid > 0), the threads of pid, or every
+ * thread (pid == 0, tid == 0: a detach). */
+static int selected(const struct tthread *th, pid_t pid, pid_t tid)
+{
+	return tid ? th->tid == tid : pid == 0 || th->pid == pid;
+}
+
+/* Is every thread that we wait for stopped?  The selected threads are held (a pause);
+ * pid == 0 and tid == 0: no thread is left (a detach). */
+static int all_stopped(const struct trace *t, pid_t pid, pid_t tid)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tthread *th = &t->th[i];
-		if (th->gone)
+		if (th->gone || !selected(th, pid, tid))
 			continue;
-		if (pid == 0 || (th->pid == pid && !th->unwanted && !th->hold))
+		if ((pid == 0 && tid == 0) || (!th->unwanted && !th->hold))
 			return 0;
 	}
 	return 1;
 }
 
-static void mark_gone(struct trace *t, pid_t pid)
+static void mark_gone(struct trace *t, pid_t pid, pid_t tid)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		struct tthread *th = &t->th[i];
-		if ((pid == 0 || th->pid == pid) && !th->hold && !th->gone && is_lost(t, th->tid))
+		if (selected(th, pid, tid) && !th->hold && !th->gone && is_lost(t, th->tid))
 			th->gone = 1;
 	}
 }
 
-static pid_t first_running(const struct trace *t, pid_t pid)
+static pid_t first_running(const struct trace *t, pid_t pid, pid_t tid)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if ((pid == 0 || t->th[i].pid == pid) && !t->th[i].hold && !t->th[i].gone)
+		if (selected(&t->th[i], pid, tid) && !t->th[i].hold && !t->th[i].gone)
 			return t->th[i].tid;
 	return 0;
 }
@@ -217,41 +224,41 @@ static int drain(struct trace *t, struct tg_err *err)
 	return handled < 0 ? -1 : 0;
 }
 
-/* Service reports until all_stopped(t, pid), at most timeout_ms. */
-static int wait_stopped(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *err)
+/* Service reports until all_stopped(t, pid, tid), at most timeout_ms. */
+static int wait_stopped(struct trace *t, pid_t pid, pid_t tid, long timeout_ms, struct tg_err *err)
 {
 	long start = now_ms(), next_check = start + GONE_CHECK_MS, now;
 
 	for (;;) {
 		if (drain(t, err) < 0)
 			return -1;
-		if (all_stopped(t, pid))
+		if (all_stopped(t, pid, tid))
 			return 0;
 		now = now_ms();
 		if (now >= next_check) {
-			mark_gone(t, pid);
+			mark_gone(t, pid, tid);
 			next_check = now + GONE_CHECK_MS;
-			if (all_stopped(t, pid))
+			if (all_stopped(t, pid, tid))
 				return 0;
 		}
 		if (now - start >= timeout_ms)
 			return tg_err_set(err, TG_E_INTERNAL,
 					  "stop process %d: thread %d did not stop within %ld ms",
-					  (int)(pid ? pid : t->target), (int)first_running(t, pid),
-					  timeout_ms);
+					  (int)(pid ? pid : t->target),
+					  (int)first_running(t, pid, tid), timeout_ms);
 		sleep_for_sigchld(WAIT_SLICE_MS);
 	}
 }
 
-/* PTRACE_INTERRUPT every thread of pid (0: all) that is not held.  On an error the other
+/* PTRACE_INTERRUPT every selected thread that is not held.  On an error the other
  * threads are still interrupted; the first error is reported. */
-static int interrupt_all(struct trace *t, pid_t pid, struct tg_err *err)
+static int interrupt_all(struct trace *t, pid_t pid, pid_t tid, struct tg_err *err)
 {
 	int rc = 0;
 
 	for (size_t i = 0; i < t->n; i++) {
 		struct tthread *th = &t->th[i];
-		if ((pid && th->pid != pid) || th->hold || th->gone)
+		if (!selected(th, pid, tid) || th->hold || th->gone)
 			continue;
 		th->want_stop = 1;
 		/* ESRCH: it is dying; its exit report will come */
@@ -296,7 +303,7 @@ int trace_pause_for(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *
 	if (!trace_has_threads(t, pid))
 		return tg_err_set(err, TG_E_NOPROC, "pause process %d: not traced (or exited)",
 				  (int)pid);
-	if (interrupt_all(t, pid, err) < 0 || wait_stopped(t, pid, timeout_ms, err) < 0) {
+	if (interrupt_all(t, pid, 0, err) < 0 || wait_stopped(t, pid, 0, timeout_ms, err) < 0) {
 		trace_resume(t, pid, NULL);
 		return -1;
 	}
@@ -320,6 +327,62 @@ int trace_resume(struct trace *t, pid_t pid, struct tg_err *err)
 			rc = -1;
 		th->sig = 0;
 	}
+	return rc;
+}
+
+int trace_pause_thread(struct trace *t, pid_t tid, long timeout_ms, struct user_regs_struct *regs,
+		       struct tg_err *err)
+{
+	struct tthread *th = trace_find(t, tid);
+
+	if (!th || th->gone || th->unwanted)
+		return tg_err_set(err, TG_E_NOPROC, "stop thread %d: not traced (or exited)",
+				  (int)tid);
+	pid_t pid = th->pid;
+	if (interrupt_all(t, pid, tid, err) < 0 || wait_stopped(t, pid, tid, timeout_ms, err) < 0)
+		goto fail;
+	th = trace_find(t, tid);
+	if (!th || th->gone || !th->hold) {
+		tg_err_set(err, TG_E_NOPROC, "stop thread %d: it exited", (int)tid);
+		goto fail;
+	}
+	if (ptrace(PTRACE_GETREGS, tid, NULL, regs) < 0) {
+		tg_err_sys(err, errno == ESRCH ? TG_E_NOPROC : TG_E_INTERNAL,
+			   "read the registers of thread %d: PTRACE_GETREGS", (int)tid);
+		goto fail;
+	}
+	return 0;
+fail:
+	trace_resume_thread(t, tid, NULL);
+	return -1;
+}
+
+int trace_thread_regs(struct trace *t, pid_t tid, struct user_regs_struct *regs, struct tg_err *err)
+{
+	const struct tthread *th = trace_find(t, tid);
+
+	if (!th || !th->hold)
+		return tg_err_set(err, TG_E_NOPROC, "read the registers of thread %d: not held",
+				  (int)tid);
+	if (ptrace(PTRACE_GETREGS, tid, NULL, regs) < 0)
+		return tg_err_sys(err, errno == ESRCH ? TG_E_NOPROC : TG_E_INTERNAL,
+				  "read the registers of thread %d: PTRACE_GETREGS", (int)tid);
+	return 0;
+}
+
+int trace_resume_thread(struct trace *t, pid_t tid, struct tg_err *err)
+{
+	struct tthread *th = trace_find(t, tid);
+	int rc = 0;
+
+	if (!th)
+		return 0;
+	enum hold how = (enum hold)th->hold;
+	th->want_stop = 0;
+	th->hold = HOLD_NONE;
+	if (how != HOLD_NONE && resume_thread(th->tid, how, th->sig, err) < 0)
+		rc = -1;
+	th->sig = 0;
 	return rc;
 }
 
@@ -354,8 +417,8 @@ void trace_detach(struct trace *t)
 		if (t->th[i].hold)
 			release(t, t->th[i].tid, (enum hold)t->th[i].hold, t->th[i].sig);
 	/* Each thread is detached at its next stop: ours, or any other that comes first. */
-	interrupt_all(t, 0, NULL);
-	wait_stopped(t, 0, TRACE_DETACH_MS, NULL);
+	interrupt_all(t, 0, 0, NULL);
+	wait_stopped(t, 0, 0, TRACE_DETACH_MS, NULL);
 	free(t->early);
 	free(t->th);
 	free(t);

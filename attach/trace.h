@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
 #include "common/err.h"
 
@@ -22,10 +23,10 @@ struct trace;
 
 enum trace_event_kind {
 	TRACE_EV_PROCESS_NEW = 1, /* a traced process forked/vforked a child (pid = child) */
-	TRACE_EV_EXEC,            /* pid called execve successfully */
-	TRACE_EV_PROCESS_EXIT,    /* every thread of process pid is gone (status valid) */
-	TRACE_EV_THREAD_NEW,      /* a new thread tid in process pid */
-	TRACE_EV_THREAD_EXIT,     /* thread tid of process pid is gone */
+	TRACE_EV_EXEC,		  /* pid called execve successfully */
+	TRACE_EV_PROCESS_EXIT,	  /* every thread of process pid is gone (status valid) */
+	TRACE_EV_THREAD_NEW,	  /* a new thread tid in process pid */
+	TRACE_EV_THREAD_EXIT,	  /* thread tid of process pid is gone */
 };
 
 struct trace_event {
@@ -95,6 +96,17 @@ int trace_pause(struct trace *t, pid_t pid, struct tg_err *err);
 /* trace_pause(), giving up after timeout_ms. */
 int trace_pause_for(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *err);
 int trace_resume(struct trace *t, pid_t pid, struct tg_err *err);
+
+/* Stop thread tid alone (PTRACE_INTERRUPT and wait, servicing other stops, at most
+ * timeout_ms; the other threads run on) and read its registers, for an unwind of its
+ * native stack; trace_resume_thread() lets it go with nothing lost, as trace_resume().
+ * 0, or -1 with err (TG_E_NOPROC: it exited) and then it is not held. */
+int trace_pause_thread(struct trace *t, pid_t tid, long timeout_ms, struct user_regs_struct *regs,
+		       struct tg_err *err);
+int trace_resume_thread(struct trace *t, pid_t tid, struct tg_err *err);
+/* The registers of thread tid, held by trace_pause() or trace_pause_thread(). */
+int trace_thread_regs(struct trace *t, pid_t tid, struct user_regs_struct *regs,
+		      struct tg_err *err);
 
 /* Stop tracing process pid alone (a child that exec'd a program that is not Python): each
  * of its threads is detached at its next stop, with the signal it was to receive, or at

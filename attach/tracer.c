@@ -21,12 +21,20 @@
 
 enum start_state { STARTING, RUNNING, START_FAILED };
 
-enum req_kind { REQ_RELEASE, REQ_PAUSE, REQ_RESUME, REQ_ADOPT };
+enum req_kind {
+	REQ_RELEASE,
+	REQ_PAUSE,
+	REQ_RESUME,
+	REQ_ADOPT,
+	REQ_PAUSE_THREAD,
+	REQ_RESUME_THREAD
+};
 
 struct request {
 	enum req_kind kind;
-	pid_t pid;
-	long timeout_ms; /* REQ_PAUSE */
+	pid_t pid;		       /* the thread's TID for REQ_*_THREAD */
+	long timeout_ms;	       /* REQ_PAUSE, REQ_PAUSE_THREAD */
+	struct user_regs_struct *regs; /* REQ_PAUSE_THREAD: the caller's, it waits */
 };
 
 #define TRACER_NICE -10
@@ -129,6 +137,12 @@ static void carry_out(struct tracer *tr, struct trace *t, const struct request *
 		break;
 	case REQ_RESUME:
 		trace_resume(t, rq->pid, NULL);
+		break;
+	case REQ_PAUSE_THREAD:
+		answer(tr, trace_pause_thread(t, rq->pid, rq->timeout_ms, rq->regs, &err), &err);
+		break;
+	case REQ_RESUME_THREAD:
+		trace_resume_thread(t, rq->pid, NULL);
 		break;
 	}
 }
@@ -396,7 +410,7 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
 	}
 	tr->req[tr->nreq++] = rq;
-	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT)
+	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_PAUSE_THREAD)
 		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
@@ -405,7 +419,7 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 
 void tracer_release(struct tracer *tr, pid_t pid)
 {
-	ask(tr, (struct request){REQ_RELEASE, pid, 0});
+	ask(tr, (struct request){REQ_RELEASE, pid, 0, NULL});
 }
 
 /* Wait for the answer to ticket. */
@@ -418,8 +432,8 @@ static int wait_answer(struct tracer *tr, uint64_t ticket, const char *what, pid
 	while (tr->answered < ticket && !tr->over)
 		pthread_cond_wait(&tr->answer, &tr->lock);
 	if (tr->answered < ticket) {
-		rc = tg_err_set(err, TG_E_INTERNAL, "%s process %d: the tracer thread ended",
-				what, (int)pid);
+		rc = tg_err_set(err, TG_E_INTERNAL, "%s process %d: the tracer thread ended", what,
+				(int)pid);
 	} else {
 		rc = tr->answer_rc;
 		if (rc < 0 && err)
@@ -431,19 +445,31 @@ static int wait_answer(struct tracer *tr, uint64_t ticket, const char *what, pid
 
 int tracer_pause(struct tracer *tr, pid_t pid, long timeout_ms, struct tg_err *err)
 {
-	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE, pid, timeout_ms}), "pause",
+	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE, pid, timeout_ms, NULL}), "pause",
 			   pid, err);
 }
 
 int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err)
 {
-	return wait_answer(tr, ask(tr, (struct request){REQ_ADOPT, pid, 0}), "attach to", pid,
+	return wait_answer(tr, ask(tr, (struct request){REQ_ADOPT, pid, 0, NULL}), "attach to", pid,
 			   err);
+}
+
+int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
+			struct user_regs_struct *regs, struct tg_err *err)
+{
+	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE_THREAD, tid, timeout_ms, regs}),
+			   "stop the thread of", tid, err);
+}
+
+void tracer_resume_thread(struct tracer *tr, pid_t tid)
+{
+	ask(tr, (struct request){REQ_RESUME_THREAD, tid, 0, NULL});
 }
 
 void tracer_resume(struct tracer *tr, pid_t pid)
 {
-	ask(tr, (struct request){REQ_RESUME, pid, 0});
+	ask(tr, (struct request){REQ_RESUME, pid, 0, NULL});
 }
 
 void tracer_stop(struct tracer *tr)

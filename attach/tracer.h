@@ -55,6 +55,13 @@ int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err);
 /* Let the threads of pid go again (trace_resume); the caller does not wait. */
 void tracer_resume(struct tracer *tr, pid_t pid);
 
+/* trace_pause_thread() from the thread (the caller waits for the answer): thread tid
+ * alone is stopped and its registers are in regs when this returns 0; -1 with err. */
+int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
+			struct user_regs_struct *regs, struct tg_err *err);
+/* Let thread tid go again (trace_resume_thread); the caller does not wait. */
+void tracer_resume_thread(struct tracer *tr, pid_t tid);
+
 /* Detach from everything (trace_detach), end the thread and free tr.  Safe on NULL. */
 void tracer_stop(struct tracer *tr);
 

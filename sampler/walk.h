@@ -34,10 +34,17 @@ struct walk_frame {
 	uint64_t code; /* code object address */
 	int64_t pos;   /* f_lasti, or the instruction pointer (3.11+) */
 	const struct code_info *code_info;
-	int line;	  /* current line, -1 when unknown */
-	size_t code_slot; /* index in the sample's list of code objects */
-	int from_c;	  /* 3.12+: called from C (an entry frame links it to its caller) */
+	int line;	     /* current line, -1 when unknown */
+	size_t code_slot;    /* index in the sample's list of code objects */
+	int from_c;	     /* 3.11+: called from C (an entry frame links it to its caller) */
+	int eval_entry;	     /* 3.11+: the outermost frame its C evaluation call runs */
+	uint64_t entry_addr; /* 3.12+, on an eval_entry frame: the address of the entry
+				frame below it, a local of the evaluation call (C stack) */
+	int native;	     /* 0: a Python frame; WALK_NATIVE: a C frame (sampler/unwind.h);
+				WALK_NATIVE_EVAL: a C frame of the interpreter's evaluation loop */
 };
+
+enum { WALK_NATIVE = 1, WALK_NATIVE_EVAL = 2 };
 
 struct walk_thread {
 	uint64_t tstate;

@@ -91,9 +91,13 @@ void walk_resolve_codes(struct walker *w, struct walk_sample *s)
 			}
 			f.line = codecache_line(w->t, f.code_info, f.pos);
 			if (interp_shim(f.code_info, f.line)) {
-				if (keep >
-				    0) /* the trampoline: the frame above was called from C */
+				/* the frame above was called from C, or by the 3.13+ clean-up
+				 * shim of __init__: the same evaluation call runs both */
+				if (keep > 0) {
 					th->frames[keep - 1].from_c = 1;
+					th->frames[keep - 1].eval_entry |=
+					    strcmp(f.code_info->file, "<shim>") == 0;
+				}
 				continue;
 			}
 			th->frames[keep++] = f;

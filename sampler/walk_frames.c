@@ -188,11 +188,17 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 	f->code_info = NULL;
 	f->line = -1;
 	f->from_c = 0;
+	f->eval_entry = 0;
+	f->entry_addr = 0;
+	f->native = 0;
 	if (w->new_frames) {
 		f->code = walk_u64_at(block, w->frame_len, o->if_code) & w->code_ptr_mask;
 		f->pos = (int64_t)walk_u64_at(block, w->frame_len, o->if_instr);
 		prev = walk_u64_at(block, w->frame_len, o->if_previous);
 		int owner = block[o->if_owner];
+		/* 3.11 (no shim frames): `bool is_entry` is the byte before `owner` */
+		if (w->t->frame_cstack_owner < 0 && o->if_owner > 0)
+			f->eval_entry = block[o->if_owner - 1] != 0;
 		if (owner == FRAME_OWNED_BY_THREAD && w->stack.n > 0) {
 			/* a thread's frame outside its stack, not below the frame it called in
 			 * the same chunk (the data stack grows up), or changed between the two
@@ -244,8 +250,11 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 			th->truncated = 1;
 			return;
 		}
-		if (keep < 0 && th->depth > 0)
-			th->frames[th->depth - 1].from_c = 1;
+		if (keep < 0 && th->depth > 0) { /* an entry frame, on the C stack */
+			struct walk_frame *above = &th->frames[th->depth - 1];
+			above->from_c = above->eval_entry = 1;
+			above->entry_addr = frame;
+		}
 		if (keep > 0 && ++th->depth == th->frames_cap) {
 			th->truncated = prev != 0;
 			return;

@@ -1,0 +1,103 @@
+/* natstack.c: see natstack.h. */
+#include "sampler/natstack.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "sampler/natmerge.h"
+#include "sampler/unwind.h"
+
+static const char *const eval_names_2[] = {"PyEval_EvalFrameEx", NULL};
+static const char *const eval_names_3[] = {"_PyEval_EvalFrameDefault", NULL};
+
+struct natstack {
+	enum profile_mode mode;
+	int per_frame; /* before 3.11: one evaluation call per Python frame */
+	struct unwinder *u;
+	struct walk_frame native[UNWIND_MAX_FRAMES];
+	struct walk_frame merged[WALK_MAX_DEPTH];
+	uint64_t unpaired;
+};
+
+int profile_parse(const char *s, enum profile_mode *mode)
+{
+	static const char *const names[] = {"python", "c", "both"};
+
+	for (int i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*mode = (enum profile_mode)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *profile_name(enum profile_mode mode)
+{
+	return mode == PROFILE_C ? "c" : mode == PROFILE_BOTH ? "both" : "python";
+}
+
+struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode, struct tg_err *err)
+{
+	if (mode == PROFILE_PYTHON)
+		return NULL;
+	struct natstack *ns = xcalloc(1, sizeof *ns);
+	ns->mode = mode;
+	ns->per_frame = t->major < 3 || (t->major == 3 && t->minor < 11);
+	ns->u = unwind_new(t->pid, t->major < 3 ? eval_names_2 : eval_names_3, err);
+	if (!ns->u) {
+		free(ns);
+		return NULL;
+	}
+	return ns;
+}
+
+void natstack_free(struct natstack *ns)
+{
+	if (!ns)
+		return;
+	unwind_free(ns->u);
+	free(ns);
+}
+
+int natstack_sample_begin(struct natstack *ns, struct tg_err *err)
+{
+	return unwind_sample_begin(ns->u, err);
+}
+
+size_t natstack_thread(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh,
+		       const struct user_regs_struct *regs)
+{
+	size_t nn = unwind_thread(ns->u, (pid_t)th->native_id, regs, ns->native, UNWIND_MAX_FRAMES);
+	const struct walk_frame *src = ns->native;
+	size_t depth = nn;
+	int truncated = 0;
+
+	if (nn == 0)
+		return 0;
+	if (ns->mode == PROFILE_BOTH) {
+		const struct walk_thread *py = fresh ? fresh : th;
+		struct natmerge_result res;
+		natmerge(ns->native, nn, py->frames, py->depth, ns->per_frame, ns->merged,
+			 WALK_MAX_DEPTH, &res);
+		ns->unpaired += res.paired != res.py_groups;
+		src = ns->merged;
+		depth = res.depth;
+		truncated = res.truncated || py->truncated;
+	}
+	if (depth > th->frames_cap) {
+		depth = th->frames_cap;
+		truncated = 1;
+	}
+	memcpy(th->frames, src, depth * sizeof *src);
+	th->depth = depth;
+	th->truncated = truncated;
+	return nn;
+}
+
+void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,
+		     uint64_t *reports, uint64_t *unpaired)
+{
+	unwind_counts(ns->u, threads, frames, reports);
+	*unpaired = ns->unpaired;
+}

@@ -1,0 +1,42 @@
+/* natstack.h: `--profile c|both` for one process: a thread's native stack, unwound while
+ * the thread is stopped (sampler/unwind.h), becomes its stack (`c`), or is merged with
+ * its Python frames read while it was stopped (`both`, sampler/natmerge.h). */
+#ifndef TG_NATSTACK_H
+#define TG_NATSTACK_H
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "common/err.h"
+#include "sampler/walk.h"
+#include "symbols/pytarget.h"
+
+enum profile_mode { PROFILE_PYTHON = 0, PROFILE_C, PROFILE_BOTH };
+
+/* "python", "c", "both" -> *mode; -1 otherwise. */
+int profile_parse(const char *s, enum profile_mode *mode);
+const char *profile_name(enum profile_mode mode);
+
+struct natstack;
+
+/* For mode c or both (NULL, no error, for python). */
+struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode,
+			      struct tg_err *err);
+void natstack_free(struct natstack *ns);
+
+/* Before a sample's threads (unwind_sample_begin). */
+int natstack_sample_begin(struct natstack *ns, struct tg_err *err);
+
+/* th's thread is stopped with registers regs; fresh: its Python frames read while it was
+ * stopped (NULL: th's own).  th's frames become the profile's stack, innermost first (at
+ * most th->frames_cap); truncated is set when they did not fit.  Returns the number of
+ * native frames unwound (0: none could be, th is left as it was). */
+size_t natstack_thread(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh,
+		       const struct user_regs_struct *regs);
+
+/* Threads unwound, native frames, module reports, and merges whose evaluation frames and
+ * Python groups did not pair. */
+void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,
+		     uint64_t *reports, uint64_t *unpaired);
+
+#endif
