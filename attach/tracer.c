@@ -27,7 +27,8 @@ enum req_kind {
 	REQ_RESUME,
 	REQ_ADOPT,
 	REQ_PAUSE_THREAD,
-	REQ_RESUME_THREAD
+	REQ_RESUME_THREAD,
+	REQ_REGS
 };
 
 struct request {
@@ -143,6 +144,9 @@ static void carry_out(struct tracer *tr, struct trace *t, const struct request *
 		break;
 	case REQ_RESUME_THREAD:
 		trace_resume_thread(t, rq->pid, NULL);
+		break;
+	case REQ_REGS:
+		answer(tr, trace_thread_regs(t, rq->pid, rq->regs, &err), &err);
 		break;
 	}
 }
@@ -410,7 +414,8 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
 	}
 	tr->req[tr->nreq++] = rq;
-	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_PAUSE_THREAD)
+	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_PAUSE_THREAD ||
+	    rq.kind == REQ_REGS)
 		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
@@ -460,6 +465,13 @@ int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
 {
 	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE_THREAD, tid, timeout_ms, regs}),
 			   "stop the thread of", tid, err);
+}
+
+int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *regs,
+		       struct tg_err *err)
+{
+	return wait_answer(tr, ask(tr, (struct request){REQ_REGS, tid, 0, regs}),
+			   "read the registers of the thread of", tid, err);
 }
 
 void tracer_resume_thread(struct tracer *tr, pid_t tid)

@@ -59,6 +59,9 @@ void tracer_resume(struct tracer *tr, pid_t pid);
  * alone is stopped and its registers are in regs when this returns 0; -1 with err. */
 int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
 			struct user_regs_struct *regs, struct tg_err *err);
+/* trace_thread_regs() from the thread: the registers of thread tid, held by a pause. */
+int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *regs,
+		       struct tg_err *err);
 /* Let thread tid go again (trace_resume_thread); the caller does not wait. */
 void tracer_resume_thread(struct tracer *tr, pid_t tid);
 

@@ -49,6 +49,12 @@ static void usage(FILE *out)
 	    "      --consistent       stop the target's threads for each stack sample (exact\n"
 	    "                         snapshots; the target pauses: cost in meta, pause_us)\n"
 	    "      --offsets MODE     auto (DWARF, else built-in table), dwarf, builtin\n"
+	    "      --profile KIND     python (default): Python frames; c: native stacks,\n"
+	    "                         each thread stopped alone for a moment at each stack\n"
+	    "                         sample and unwound (libdw); both: native stacks with\n"
+	    "                         the Python frames each evaluation call runs in place\n"
+	    "                         of it.  c and both charge memory at stack samples\n"
+	    "                         only (no --mem-rate)\n"
 	    "  -q, --quiet            no status line, no summary\n"
 	    "  -h, --help             this help;  --version  the version\n");
 }
@@ -95,6 +101,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	    {"process-interval", required_argument, NULL, 'I'},
 	    {"mem-rate", required_argument, NULL, 'R'},
 	    {"offsets", required_argument, NULL, 'O'},
+	    {"profile", required_argument, NULL, 'P'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -146,6 +153,11 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		case 'O':
 			rc = options_offsets(optarg, &o->offsets, err);
 			break;
+		case 'P':
+			if (profile_parse(optarg, &o->profile) < 0)
+				rc = tg_err_set(err, TG_E_USAGE,
+						"--profile: '%s' is not python, c or both", optarg);
+			break;
 		case 'q':
 			o->quiet = 1;
 			break;
@@ -170,6 +182,15 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	if (!o->pid && !o->command)
 		return tg_err_set(err, TG_E_USAGE,
 				  "no process given: use -p PID, or -- COMMAND [ARGS...]");
+	/* a micro-sample walks a thread's Python frames while it runs: its stack would
+	 * lack the native frames the stack samples have, and end them all */
+	if (o->profile != PROFILE_PYTHON && o->mem_rate_hz > 0)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--mem-rate with --profile %s: memory is charged at stack "
+				  "samples only with native stacks",
+				  profile_name(o->profile));
+	if (o->profile != PROFILE_PYTHON)
+		o->mem_rate_hz = 0;
 	return 0;
 }
 

@@ -197,10 +197,12 @@ static int flush_due(struct recorder *r, struct tg_err *err)
 static int sample_proc(struct recorder *r, struct recproc *p, int due, int may_burst, double now,
 		       struct tg_err *err)
 {
+	recproc_set_tracer(p, r->tracer, 0);
 	if (!due || !r->opts.consistent || recproc_waiting(p))
 		return recproc_tick(p, due, may_burst, now, err);
 	double asked = clock_mono_s();
 	int paused = tracer_pause(r->tracer, recproc_pid(p), CONSISTENT_PAUSE_MS, NULL) == 0;
+	recproc_set_tracer(p, r->tracer, paused);
 	int rc = recproc_tick(p, due, 0, now, err);
 	if (paused)
 		tracer_resume(r->tracer, recproc_pid(p));

@@ -13,6 +13,7 @@
 #include "attach/trace.h"
 #include "common/err.h"
 #include "sampler/memtrack.h"
+#include "sampler/natstack.h"
 #include "symbols/pytarget.h"
 
 struct record_opts {
@@ -26,7 +27,8 @@ struct record_opts {
 	int no_stack;
 	int quiet;
 	int no_follow_forks;
-	int consistent; /* --consistent: threads paused for each stack sample */
+	int consistent;		   /* --consistent: threads paused for each stack sample */
+	enum profile_mode profile; /* --profile: python, c (native stacks) or both (merged) */
 	enum memtrack_metric metric;
 	enum offsets_mode offsets;
 	char **command; /* the launcher: tgattach [options] -- COMMAND [ARGS...] */

@@ -6,14 +6,19 @@
 
 #include "sampler/recproc.h"
 #include "sampler/recproc_int.h"
+#include "attach/tracer.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
+#include "sampler/natstack.h"
 #include "sampler/output.h"
 #include "sampler/session.h"
 #include "sampler/tracker.h"
 #include "symbols/elfimg.h"
 
 #define NAMES_REFRESH_TICKS 25
+/* --profile c|both: longest wait for one thread to stop (one in uninterruptible sleep stops
+ * only when it leaves the kernel); it is then sampled without its native stack */
+#define NATIVE_PAUSE_MS 50
 /* How long an exec'd Python may take to map its interpreter before it is given up. */
 #define EXEC_GRACE_S 5.0
 /* Threads a micro-sample's change may be split over (each one's stack is walked). */
@@ -165,6 +170,41 @@ static int micro_tick(struct recproc *p, struct tg_err *err)
 	return 0;
 }
 
+void recproc_set_tracer(struct recproc *p, struct tracer *tr, int held)
+{
+	p->tracer = tr;
+	p->held = held;
+}
+
+/* --profile c|both: each thread stopped alone (the others run on), its native stack
+ * unwound and its Python frames read again meanwhile, then let go; with --consistent
+ * every thread is held already.  A thread that cannot be stopped or unwound keeps its
+ * Python frames for this sample (meta: native_missed). */
+static void native_stacks(struct recproc *p)
+{
+	if (!p->tracer || natstack_sample_begin(p->nat, NULL) < 0) {
+		p->native_missed += p->sample.nthreads;
+		return;
+	}
+	for (size_t i = 0; i < p->sample.nthreads; i++) {
+		struct walk_thread *th = &p->sample.threads[i];
+		struct user_regs_struct regs;
+		pid_t tid = (pid_t)th->native_id;
+		size_t n = 0;
+
+		if (tid > 0 && p->held) {
+			if (tracer_thread_regs(p->tracer, tid, &regs, NULL) == 0)
+				n = natstack_thread(p->nat, th, NULL, &regs);
+		} else if (tid > 0 &&
+			   tracer_pause_thread(p->tracer, tid, NATIVE_PAUSE_MS, &regs, NULL) == 0) {
+			int fresh = walker_walk_thread(p->s.walker, th, &p->one) == 0;
+			n = natstack_thread(p->nat, th, fresh ? &p->one.threads[0] : NULL, &regs);
+			tracer_resume_thread(p->tracer, tid);
+		}
+		p->native_missed += n == 0;
+	}
+}
+
 int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, struct tg_err *err)
 {
 	struct memtrack_row row;
@@ -181,6 +221,8 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
 		p->failed_samples++;
 		return 0;
 	}
+	if (p->nat)
+		native_stacks(p);
 	if (p->samples % NAMES_REFRESH_TICKS == 0 || p->sample.nthreads != p->last_nthreads ||
 	    tracker_pending(p->tracker))
 		session_refresh_names(&p->s, &p->sample);
@@ -205,13 +247,19 @@ static int open_memtrack(struct recproc *p, struct tg_err *err)
 				   p->micro ? p->opts->mem_rate_hz : 0};
 
 	p->mem = memtrack_new(&mo, err);
-	return p->mem ? 0 : -1;
+	if (!p->mem)
+		return -1;
+	if (p->opts->profile == PROFILE_PYTHON)
+		return 0;
+	p->nat = natstack_new(&p->s.target, p->opts->profile, err);
+	return p->nat ? 0 : -1;
 }
 
 static void recproc_free(struct recproc *p)
 {
 	tracker_free(p->tracker);
 	memtrack_free(p->mem);
+	natstack_free(p->nat);
 	walk_sample_free(&p->sample);
 	walk_sample_free(&p->one);
 	walk_sample_free(&p->again);
@@ -312,6 +360,8 @@ int recproc_exec(struct recproc *p, struct tg_err *err)
 	p->tracker = NULL;
 	memtrack_free(p->mem);
 	p->mem = NULL;
+	natstack_free(p->nat);
+	p->nat = NULL;
 	session_close(&p->s);
 	session_clear(&p->s);
 	buf_reset(&p->cmdline); /* the new program's arguments */

@@ -10,6 +10,7 @@
 #include "symbols/pytarget.h"
 
 struct recproc;
+struct tracer;
 
 /* Start recording process pid into OUTDIR/PID.  like: the resolved interpreter of the
  * parent, for a forked child (NULL: resolve it); parent: its parent's pid, or 0; micro:
@@ -29,6 +30,9 @@ int recproc_micro(const struct recproc *p);
  * err on a write error. */
 int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now_real,
 		 struct tg_err *err);
+/* The threads of the process are held (--consistent) for the stack sample to come; tr:
+ * the tracer that stops a thread for its native stack (--profile c|both). */
+void recproc_set_tracer(struct recproc *p, struct tracer *tr, int held);
 /* The process exec'd.  Returns 1 when the new program is not Python (let it go); 0 when
  * it is: the recording goes on once the new interpreter is found (proc_tick retries); -1
  * with err when the old image's final meta could not be written (let go too). */

@@ -5,6 +5,7 @@
 
 #include "common/buf.h"
 #include "sampler/memtrack.h"
+#include "sampler/natstack.h"
 #include "sampler/recproc.h"
 #include "sampler/session.h"
 #include "sampler/tracker.h"
@@ -18,6 +19,9 @@ struct recproc {
 	struct output *out;
 	struct tracker *tracker;
 	struct memtrack *mem;
+	struct natstack *nat;  /* --profile c|both */
+	struct tracer *tracer; /* stops a thread for its native stack */
+	int held;	       /* every thread is held for this sample (--consistent) */
 	struct walk_sample sample;
 	struct walk_sample one, again; /* a thread walked between samples; a second walk */
 	int64_t *charged;
@@ -25,6 +29,7 @@ struct recproc {
 	double last_process_row;
 	uint64_t samples, failed_samples;
 	uint64_t paused_samples, pause_missed; /* --consistent */
+	uint64_t native_missed;		       /* threads whose native stack was not read */
 	uint64_t closed_at_end;		       /* frames still running when recording ended */
 	uint64_t suspect_returns, held_walks;  /* of trackers freed (exec) */
 	double ended;			       /* when the recording of it ended (Unix time) */

@@ -26,7 +26,7 @@ static void target_cmdline(pid_t pid, struct buf *out)
 		out->data[--out->len] = '\0';
 }
 
-#define META_MAX_KEYS 48
+#define META_MAX_KEYS 64
 
 /* meta's key=value pairs, values owned. */
 struct meta_kv {
@@ -113,6 +113,17 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "torn_walks"), "%llu", (unsigned long long)torn);
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
 	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
+	if (p->nat) {
+		uint64_t threads, frames, reports, unpaired;
+		natstack_counts(p->nat, &threads, &frames, &reports, &unpaired);
+		buf_addf(meta_add(kv, "native_unwinds"), "%llu", (unsigned long long)threads);
+		buf_addf(meta_add(kv, "native_frames"), "%llu", (unsigned long long)frames);
+		buf_addf(meta_add(kv, "native_missed"), "%llu",
+			 (unsigned long long)p->native_missed);
+		buf_addf(meta_add(kv, "native_unpaired"), "%llu", (unsigned long long)unpaired);
+		buf_addf(meta_add(kv, "native_module_reports"), "%llu",
+			 (unsigned long long)reports);
+	}
 	if (p->opts->consistent) {
 		buf_addf(meta_add(kv, "paused_samples"), "%llu",
 			 (unsigned long long)p->paused_samples);
@@ -149,6 +160,7 @@ int recproc_write_meta(struct recproc *p, int final, struct tg_err *err)
 	buf_addf(meta_add(&kv, "rate_hz"), "%g", o->rate_hz);
 	buf_addf(meta_add(&kv, "process_interval"), "%g", o->process_interval_s);
 	buf_addf(meta_add(&kv, "consistent"), "%d", o->consistent);
+	buf_addstr(meta_add(&kv, "profile"), profile_name(o->profile));
 	buf_addf(meta_add(&kv, "start"), "%.6f", p->started);
 	struct buf *self = meta_add(&kv, "command");
 	for (int i = 0; i < o->argc; i++)
