@@ -189,7 +189,8 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (session_open(&s, pid, &opts, &err) < 0)
 		return options_fail(&err);
-	struct natstack *ns = natstack_new(&s.target, profile, &err);
+	struct natstack *ns =
+	    natstack_new(&s.target, profile, opts.offsets != OFFSETS_BUILTIN, &err);
 	int rc = profile != PROFILE_PYTHON && !ns ? -1 : dump_once(&s, pause, ns, &err);
 	natstack_free(ns);
 	session_close(&s);

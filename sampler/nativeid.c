@@ -12,7 +12,7 @@
 struct native_ids {
 	pid_t pid;
 	struct remote *r;
-	int pthread_tid_off;             /* offset of the TID in struct pthread; -1 unknown,
+	int pthread_tid_off;		 /* offset of the TID in struct pthread; -1 unknown,
 					    -2 calibration failed */
 	int64_t tasks[WALK_MAX_THREADS]; /* the process's kernel TIDs, as last read, sorted */
 	size_t ntasks;

@@ -37,14 +37,15 @@ const char *profile_name(enum profile_mode mode)
 	return mode == PROFILE_C ? "c" : mode == PROFILE_BOTH ? "both" : "python";
 }
 
-struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode, struct tg_err *err)
+struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode, int debug_files,
+			      struct tg_err *err)
 {
 	if (mode == PROFILE_PYTHON)
 		return NULL;
 	struct natstack *ns = xcalloc(1, sizeof *ns);
 	ns->mode = mode;
 	ns->per_frame = t->major < 3 || (t->major == 3 && t->minor < 11);
-	ns->u = unwind_new(t->pid, t->major < 3 ? eval_names_2 : eval_names_3, err);
+	ns->u = unwind_new(t->pid, t->major < 3 ? eval_names_2 : eval_names_3, debug_files, err);
 	if (!ns->u) {
 		free(ns);
 		return NULL;

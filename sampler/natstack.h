@@ -19,8 +19,8 @@ const char *profile_name(enum profile_mode mode);
 
 struct natstack;
 
-/* For mode c or both (NULL, no error, for python). */
-struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode,
+/* For mode c or both (NULL, no error, for python); debug_files as unwind_new(). */
+struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode, int debug_files,
 			      struct tg_err *err);
 void natstack_free(struct natstack *ns);
 

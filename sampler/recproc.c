@@ -251,7 +251,8 @@ static int open_memtrack(struct recproc *p, struct tg_err *err)
 		return -1;
 	if (p->opts->profile == PROFILE_PYTHON)
 		return 0;
-	p->nat = natstack_new(&p->s.target, p->opts->profile, err);
+	p->nat =
+	    natstack_new(&p->s.target, p->opts->profile, p->opts->offsets != OFFSETS_BUILTIN, err);
 	return p->nat ? 0 : -1;
 }
 

@@ -89,8 +89,8 @@ static int collect_item(void *ctx, uint64_t key, uint64_t thread)
 		c->tn->cap = c->tn->cap ? c->tn->cap * 2 : 16;
 		c->tn->e = xrealloc(c->tn->e, c->tn->cap * sizeof *c->tn->e);
 	}
-	c->tn->e[c->tn->n++] = (struct name_entry){c->interp, (uint64_t)ident, native,
-						   buf_detach(&name)};
+	c->tn->e[c->tn->n++] =
+	    (struct name_entry){c->interp, (uint64_t)ident, native, buf_detach(&name)};
 	return 0;
 }
 

@@ -99,6 +99,15 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	return fd;
 }
 
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+			const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+	(void)debuglink_file, (void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
 /* ---- the modules ---- */
 
 static int read_maps(pid_t pid, struct buf *out)
@@ -244,7 +253,8 @@ static int report(struct unwinder *u, struct tg_err *err)
 	return 0;
 }
 
-struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, struct tg_err *err)
+struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, int debug_files,
+			    struct tg_err *err)
 {
 	struct unwinder *u = xcalloc(1, sizeof *u);
 	char path[128];
@@ -254,7 +264,7 @@ struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, struct tg_
 	snprintf(path, sizeof path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug", (int)pid);
 	u->debug_path = xstrdup(path);
 	u->cb.find_elf = dwfl_linux_proc_find_elf;
-	u->cb.find_debuginfo = find_debuginfo;
+	u->cb.find_debuginfo = debug_files ? find_debuginfo : no_debuginfo;
 	u->cb.debuginfo_path = &u->debug_path;
 	u->names = unames_new(eval_names);
 	if (unwind_sample_begin(u, err) < 0) {

@@ -26,8 +26,11 @@ struct unwinder;
 
 /* An unwinder for process pid.  eval_names: the interpreter's evaluation functions (NULL
  * terminated), whose frames are marked WALK_NATIVE_EVAL (a name matches also with a
- * `.suffix`, such as the `.cold` part of a split function). */
-struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, struct tg_err *err);
+ * `.suffix`, such as the `.cold` part of a split function).  debug_files 0: no detached
+ * debug file is read (`--offsets=builtin`: what a machine without -dbg packages sees);
+ * each object's own symbols and DWARF still are. */
+struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, int debug_files,
+			    struct tg_err *err);
 void unwind_free(struct unwinder *u);
 
 /* Before the threads of a sample: report the modules again if the mappings changed, and
