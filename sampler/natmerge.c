@@ -98,10 +98,10 @@ static void pair_the_rest(const struct walk_frame *native, size_t nn, size_t ngr
 
 static void fill_gaps(size_t ngroups, size_t *owner)
 {
-	for (size_t g = ngroups; g-- > 1;) /* an inner neighbour's frame first */
+	for (size_t g = 1; g < ngroups; g++) /* an inner neighbour's frame first */
 		if (owner[g] == NONE)
 			owner[g] = owner[g - 1];
-	for (size_t g = 1; g < ngroups; g++) /* then the outer neighbour's */
+	for (size_t g = ngroups; g-- > 1;) /* the innermost: the outer neighbour's */
 		if (owner[g - 1] == NONE)
 			owner[g - 1] = owner[g];
 }

@@ -12,6 +12,7 @@
 #define SLOTS 8192	  /* a power of two */
 #define KEEP_AT_MOST 4096 /* entries; over it the next trim forgets them all */
 #define NATIVE_ID_TAG (1ull << 63)
+#define MAX_SCOPE_DEPTH 64 /* nested functions, inlined calls and blocks */
 
 struct entry {
 	uint64_t pc;
@@ -135,23 +136,46 @@ static void set_name(struct unwind_name *un, const char *file, const char *func,
 	un->id = id;
 }
 
+/* The innermost function, inlined call or block of cu that holds pc (bounded: a walk of
+ * the DIE tree by the scopes that hold pc, MAX_SCOPE_DEPTH deep).  0, or -1 when no
+ * function holds pc. */
+static int innermost_scope(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *out)
+{
+	Dwarf_Die die = *cu, child;
+	int found = 0;
+
+	for (int depth = 0; depth < MAX_SCOPE_DEPTH && dwarf_child(&die, &child) == 0; depth++) {
+		int descended = 0;
+		do {
+			int tag = dwarf_tag(&child);
+			if ((tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+			     tag == DW_TAG_lexical_block) &&
+			    dwarf_haspc(&child, pc) == 1) {
+				die = child;
+				*out = child;
+				found = 1;
+				descended = 1;
+				break;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+		if (!descended)
+			break;
+	}
+	return found ? 0 : -1;
+}
+
 /* DWARF's view of pc: the inlined calls at pc, then the function they are in. */
 static size_t from_dwarf(Dwfl_Module *mod, uint64_t pc, const char *object, uint64_t entry,
 			 const char *symname, struct unwind_name *out)
 {
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias), *scopes = NULL;
-	int ns = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-	/* past an inlined call, dwarf_getscopes goes on with the scopes of its abstract
-	 * definition; the chain of concrete scopes above the innermost one is what names
-	 * the calls it was inlined into */
-	if (ns > 0) {
-		Dwarf_Die inner = scopes[0], *chain = NULL;
-		free(scopes);
-		scopes = NULL;
-		ns = dwarf_getscopes_die(&inner, &chain);
-		scopes = chain;
-	}
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias), *scopes = NULL, inner;
+	/* the chain of concrete scopes above the innermost one names the calls it was
+	 * inlined into (libdw's dwarf_getscopes goes on past an inlined call with its
+	 * abstract definition's scopes, and leaks memory in elfutils 0.188) */
+	int ns = cu && innermost_scope(cu, pc - bias, &inner) == 0
+		     ? dwarf_getscopes_die(&inner, &scopes)
+		     : 0;
 	size_t k = 0, nfuncs = 0;
 	int line = -1;
 	const char *src = NULL;

@@ -1,0 +1,244 @@
+/* --profile c|both (issue 15) on fixtures/native_calls.py, whose threads are parked in
+ * Python functions called back from C (sorted's key, json.loads' object_hook, a ctypes
+ * callback under libc's qsort) and one compresses with zlib in a loop.  On every
+ * interpreter found: pyenv 2.7 and 3.6 - 3.13 (symbols), Debian's stripped python3.11 with
+ * its debug file and without any (--offsets=builtin), python3.11d, and the Debian roots'
+ * python3.13, 3.14 and 3.15 with their -dbg packages and with /usr/lib/debug hidden.
+ *   - `dump --profile both`: each parked thread's Python frames around its C call, C
+ *     frames between them (where symbols name them: builtin_sorted, the json scanner), no
+ *     frame of the evaluation loop left unreplaced, and every Python frame of the
+ *     Python-only dump, in order;
+ *   - the zlib thread is caught inside libz under zlib_worker within ten dumps;
+ *   - `dump --profile c`: C frames only;
+ *   - `record --profile both`: the merged stacks reach the files, meta counts the unwinds;
+ *   - the target is left running, untraced.
+ * One line per interpreter: passed, or skipped and why. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/e2e/droot_util.h"
+#include "tests/e2e/native_util.h"
+#include "tests/e2e/proc_util.h"
+#include "tests/e2e/run_util.h"
+
+struct parked {
+	const char *thread, *inner, *outer, *named;
+};
+
+static const struct parked parked[] = {
+    {"sorter", "parked_key", "sort_worker", "builtin_sorted"},
+    {"jsoner", "parked_hook", "json_worker", "scanner_call"},
+    {"ctyper", "parked_compare", "ctypes_worker", NULL},
+};
+
+static void dump(const char *label, pid_t pid, const char *profile, const char *extra,
+		 struct ndump *d)
+{
+	char pidstr[16], prof[32];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+	snprintf(prof, sizeof prof, "--profile=%s", profile);
+	char *argv[] = {TG_BIN, "dump", "-p", pidstr, prof, (char *)extra, NULL};
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_assert_eq(rc, 0, "%s: dump %s exited %d: %s", label, prof, rc, buf_cstr(&err));
+	cr_assert_eq(ndump_parse(buf_cstr(&out), d), 0, "%s: dump %s: %s", label, prof,
+		     buf_cstr(&out));
+	buf_free(&out);
+	buf_free(&err);
+}
+
+static const struct nthread *thread_of(const char *label, const struct ndump *d, const char *name)
+{
+	const struct nthread *t = ndump_thread(d, name);
+	cr_assert_not_null(t, "%s: no thread %s in the dump", label, name);
+	return t;
+}
+
+/* The zlib thread inside libz below zlib_worker, in one of ten dumps (it is busy). */
+static void check_zipper(const char *label, pid_t pid, const char *extra, struct ndump *d)
+{
+	for (int i = 0; i < 10; i++) {
+		dump(label, pid, "both", extra, d);
+		const struct nthread *t = thread_of(label, d, "zipper");
+		int w = nthread_find(t, 0, "zlib_worker", 0);
+		for (int k = 0; w > 0 && k < w; k++)
+			if (t->f[k].native && (strncmp(t->f[k].file, "libz.so", 7) == 0 ||
+					       strncmp(t->f[k].func, "deflate", 7) == 0))
+				return;
+	}
+	cr_assert_fail("%s: in ten dumps, the zlib thread was never seen in libz", label);
+}
+
+static void check_record(const char *label, pid_t pid, const char *extra)
+{
+	char pidstr[16], meta[512], line[256];
+	char *dir = temp_dir("native");
+	struct buf out = BUF_INIT, err = BUF_INIT;
+	long unwinds = -1;
+
+	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
+	char *argv[] = {TG_BIN, "-p", pidstr,	   "-o",   dir,		  "-d",
+			"1",	"-q", "--profile", "both", (char *)extra, NULL};
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_assert_eq(rc, 0, "%s: record exited %d: %s", label, rc, buf_cstr(&err));
+	cr_assert(stack_holds(dir, pid, "parked_key"), "%s: no parked_key in %s", label, dir);
+	cr_assert(stack_holds(dir, pid, "zlib_worker"), "%s: no zlib_worker in %s", label, dir);
+	snprintf(meta, sizeof meta, "%s/%d/meta", dir, (int)pid);
+	FILE *f = fopen(meta, "r");
+	cr_assert_not_null(f, "%s: no %s", label, meta);
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "native_unwinds=", 15) == 0)
+			unwinds = atol(line + 15);
+	fclose(f);
+	cr_assert_gt(unwinds, 0, "%s: meta native_unwinds %ld", label, unwinds);
+	remove_tree(dir);
+	free(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* named: symbols name the C functions checked between the parked frames. */
+static void native_entry(const char *label, char *const argv[], const char *extra, int named)
+{
+	struct proc fx;
+	static struct ndump py_, both_; /* large: not on the stack */
+	struct ndump *py = &py_, *both = &both_;
+	char why[512];
+
+	cr_assert_eq(proc_spawn_ready(&fx, argv), 0, "%s: the fixture did not start", label);
+	dump(label, fx.pid, "python", extra, py);
+	dump(label, fx.pid, "both", extra, both);
+	for (size_t i = 0; i < sizeof parked / sizeof parked[0]; i++) {
+		const struct parked *p = &parked[i];
+		const struct nthread *t = thread_of(label, both, p->thread);
+		int rc = nthread_check_merged(t, p->inner, p->outer, named ? p->named : NULL,
+					      thread_of(label, py, p->thread), why, sizeof why);
+		cr_assert_eq(rc, 0, "%s: thread %s: %s", label, p->thread, why);
+	}
+	check_zipper(label, fx.pid, extra, both);
+	dump(label, fx.pid, "c", extra, both);
+	const struct nthread *t = thread_of(label, both, "sorter");
+	cr_assert_eq(nthread_find(t, 0, "parked_key", 0), -1, "%s: --profile c shows Python",
+		     label);
+	cr_assert_gt(t->n, 3, "%s: --profile c: %zu frames", label, t->n);
+	check_record(label, fx.pid, extra);
+	cr_assert(proc_all_untraced_running(fx.pid), "%s: the target is left traced or stopped",
+		  label);
+	proc_reap(&fx);
+	fprintf(stderr, "native      %-34s passed\n", label);
+}
+
+static char fixture_path[] = "fixtures/native_calls.py";
+
+static void pyenv_entry(const char *prefix)
+{
+	char python[4096], label[64];
+
+	snprintf(label, sizeof label, "pyenv %s", prefix);
+	if (pyenv_python(prefix, python, sizeof python) < 0) {
+		fprintf(stderr, "native      %-34s skipped: no pyenv %sx installed\n", label,
+			prefix);
+		cr_skip_test("pyenv %sx is not installed", prefix);
+	}
+	char *argv[] = {python, fixture_path, NULL};
+	native_entry(label, argv, NULL, 1);
+}
+
+TestSuite(native, .timeout = 180);
+
+#define PYENV_TEST(id, prefix)                                                                     \
+	Test(native, pyenv_##id)                                                                   \
+	{                                                                                          \
+		pyenv_entry(prefix);                                                               \
+	}
+PYENV_TEST(2_7, "2.7.")
+PYENV_TEST(3_6, "3.6.")
+PYENV_TEST(3_7, "3.7.")
+PYENV_TEST(3_8, "3.8.")
+PYENV_TEST(3_9, "3.9.")
+PYENV_TEST(3_10, "3.10.")
+PYENV_TEST(3_11, "3.11.")
+PYENV_TEST(3_12, "3.12.")
+PYENV_TEST(3_13, "3.13.")
+
+static int exists(const char *path)
+{
+	return access(path, X_OK) == 0;
+}
+
+/* Debian 12's own: the stripped static python3.11 (with the debug file from
+ * python3.11-dbg when it is installed, and without any), and python3.11d. */
+static void debian_host(const char *python, const char *extra, int named, const char *label)
+{
+	if (!exists(python)) {
+		fprintf(stderr, "native      %-34s skipped: %s not installed\n", label, python);
+		cr_skip_test("%s is not installed", python);
+	}
+	char *argv[] = {(char *)python, fixture_path, NULL};
+	native_entry(label, argv, extra, named);
+}
+
+Test(native, debian_3_11_debug_file)
+{
+	debian_host("/usr/bin/python3.11", NULL, 1, "debian python3.11 (debug file)");
+}
+
+Test(native, debian_3_11_no_debug_file)
+{
+	debian_host("/usr/bin/python3.11", "--offsets=builtin", 0,
+		    "debian python3.11 (no debug file)");
+}
+
+Test(native, debian_3_11d)
+{
+	debian_host("/usr/bin/python3.11d", NULL, 1, "debian python3.11d");
+}
+
+/* The Debian roots: with their -dbg packages, and with /usr/lib/debug hidden by an empty
+ * tmpfs in the target's own mount namespace (what a server without them has). */
+static void root_entry(const char *root_name, const char *python, int hidden)
+{
+	char label[96];
+	struct droot d;
+
+	snprintf(label, sizeof label, "debian %s %s (%s)", root_name, python,
+		 hidden ? "no debug files" : "-dbg");
+	if (droot_find(&d, root_name, python) < 0) {
+		fprintf(stderr, "native      %-34s skipped: %s not found (make roots builds it)\n",
+			label, d.exe);
+		cr_skip_test("%s not found", d.exe);
+	}
+	droot_stage(&d, "native_calls.py");
+	char *chroot_argv[] = {"chroot", d.root, d.python, d.fixture, NULL};
+	char *hidden_argv[] = {"unshare",
+			       "--mount",
+			       "--propagation",
+			       "private",
+			       "sh",
+			       "-c",
+			       "mount -t tmpfs tgattach-hide \"$0/usr/lib/debug\" && "
+			       "exec chroot \"$0\" \"$1\" \"$2\"",
+			       d.root,
+			       d.python,
+			       d.fixture,
+			       NULL};
+	native_entry(label, hidden ? hidden_argv : chroot_argv, NULL, !hidden);
+	droot_cleanup(&d);
+}
+
+#define ROOT_TESTS(id, root, python)                                                               \
+	Test(native, id##_dbg)                                                                     \
+	{                                                                                          \
+		root_entry(root, python, 0);                                                       \
+	}                                                                                          \
+	Test(native, id##_hidden)                                                                  \
+	{                                                                                          \
+		root_entry(root, python, 1);                                                       \
+	}
+ROOT_TESTS(debian_3_13, "trixie", "python3.13")
+ROOT_TESTS(debian_3_14, "unstable", "python3.14")
+ROOT_TESTS(debian_3_15, "unstable", "python3.15")
