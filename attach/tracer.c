@@ -28,7 +28,8 @@ enum req_kind {
 	REQ_ADOPT,
 	REQ_PAUSE_THREAD,
 	REQ_RESUME_THREAD,
-	REQ_REGS
+	REQ_REGS,
+	REQ_HOLD_EACH
 };
 
 struct request {
@@ -36,6 +37,9 @@ struct request {
 	pid_t pid;		       /* the thread's TID for REQ_*_THREAD */
 	long timeout_ms;	       /* REQ_PAUSE, REQ_PAUSE_THREAD */
 	struct user_regs_struct *regs; /* REQ_PAUSE_THREAD: the caller's, it waits */
+	const pid_t *tids;	       /* REQ_HOLD_EACH: n threads, and what to do with each */
+	size_t n;
+	const struct tracer_hold_ops *ops;
 };
 
 #define TRACER_NICE -10
@@ -122,6 +126,22 @@ static void answer(struct tracer *tr, int rc, const struct tg_err *err)
 	pthread_mutex_unlock(&tr->lock);
 }
 
+/* REQ_HOLD_EACH: each thread in turn stopped, ops->held run here, the thread let go, then
+ * ops->after: no hand-over between threads while one is held, nor between threads. */
+static int hold_each(struct trace *t, const struct request *rq)
+{
+	for (size_t i = 0; i < rq->n; i++) {
+		struct user_regs_struct regs;
+		int ok = trace_pause_thread(t, rq->tids[i], rq->timeout_ms, &regs, NULL) == 0;
+		if (ok) {
+			rq->ops->held(rq->ops->ctx, i, &regs);
+			trace_resume_thread(t, rq->tids[i], NULL);
+		}
+		rq->ops->after(rq->ops->ctx, i, ok);
+	}
+	return 0;
+}
+
 static void carry_out(struct tracer *tr, struct trace *t, const struct request *rq)
 {
 	struct tg_err err = {0};
@@ -147,6 +167,9 @@ static void carry_out(struct tracer *tr, struct trace *t, const struct request *
 		break;
 	case REQ_REGS:
 		answer(tr, trace_thread_regs(t, rq->pid, rq->regs, &err), &err);
+		break;
+	case REQ_HOLD_EACH:
+		answer(tr, hold_each(t, rq), &err);
 		break;
 	}
 }
@@ -415,7 +438,7 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 	}
 	tr->req[tr->nreq++] = rq;
 	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_PAUSE_THREAD ||
-	    rq.kind == REQ_REGS)
+	    rq.kind == REQ_REGS || rq.kind == REQ_HOLD_EACH)
 		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
@@ -465,6 +488,14 @@ int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
 {
 	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE_THREAD, tid, timeout_ms, regs}),
 			   "stop the thread of", tid, err);
+}
+
+int tracer_hold_each(struct tracer *tr, const pid_t *tids, size_t n, long timeout_ms,
+		     const struct tracer_hold_ops *ops, struct tg_err *err)
+{
+	struct request rq = {REQ_HOLD_EACH, 0, timeout_ms, NULL, tids, n, ops};
+
+	return wait_answer(tr, ask(tr, rq), "stop the threads of", tids && n ? tids[0] : 0, err);
 }
 
 int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *regs,

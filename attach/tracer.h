@@ -59,6 +59,20 @@ void tracer_resume(struct tracer *tr, pid_t pid);
  * alone is stopped and its registers are in regs when this returns 0; -1 with err. */
 int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
 			struct user_regs_struct *regs, struct tg_err *err);
+/* Each of threads tids[0..n) in turn: stopped alone (trace_pause_thread, at most
+ * timeout_ms), held(ctx, i, its registers) run from the tracer thread while it is held,
+ * the thread let go, then after(ctx, i, ok) (ok 0: it could not be stopped).  All before
+ * this returns: the caller waits, so the callbacks may use what it owns.  One request for
+ * all the threads: a thread is held for what held() takes and its stop, with no hand-over
+ * between threads meanwhile.  0, or -1 with err when the tracer thread is gone. */
+struct tracer_hold_ops {
+	void (*held)(void *ctx, size_t i, const struct user_regs_struct *regs);
+	void (*after)(void *ctx, size_t i, int ok);
+	void *ctx;
+};
+int tracer_hold_each(struct tracer *tr, const pid_t *tids, size_t n, long timeout_ms,
+		     const struct tracer_hold_ops *ops, struct tg_err *err);
+
 /* trace_thread_regs() from the thread: the registers of thread tid, held by a pause. */
 int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *regs,
 		       struct tg_err *err);

@@ -97,14 +97,16 @@ static void native_stacks(struct session *s, struct natstack *ns, struct walk_sa
 		state[i] = -1;
 		if (tid <= 0)
 			continue;
+		int fresh = 0;
 		if (paused) {
 			if (trace_thread_regs(s->trace, tid, &regs, NULL) == 0)
-				n = natstack_thread(ns, th, NULL, &regs);
+				n = natstack_unwind(ns, tid, &regs);
 		} else if (trace_pause_thread(s->trace, tid, TRACE_PAUSE_MS, &regs, NULL) == 0) {
-			int fresh = walker_walk_thread(s->walker, th, &one) == 0;
-			n = natstack_thread(ns, th, fresh ? &one.threads[0] : NULL, &regs);
+			n = natstack_unwind(ns, tid, &regs);
+			fresh = n && walker_walk_thread(s->walker, th, &one) == 0;
 			trace_resume_thread(s->trace, tid, NULL);
 		}
+		natstack_apply(ns, th, fresh ? &one.threads[0] : NULL);
 		walk_sample_free(&one);
 		if (n > 0)
 			state[i] = 1;

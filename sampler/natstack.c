@@ -15,6 +15,7 @@ struct natstack {
 	enum profile_mode mode;
 	int per_frame; /* before 3.11: one evaluation call per Python frame */
 	struct unwinder *u;
+	size_t nraw; /* frames of the last unwind, not named yet */
 	struct walk_frame native[UNWIND_MAX_FRAMES];
 	struct walk_frame merged[WALK_MAX_DEPTH];
 	uint64_t unpaired;
@@ -66,15 +67,20 @@ int natstack_sample_begin(struct natstack *ns, struct tg_err *err)
 	return unwind_sample_begin(ns->u, err);
 }
 
-size_t natstack_thread(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh,
-		       const struct user_regs_struct *regs)
+size_t natstack_unwind(struct natstack *ns, pid_t tid, const struct user_regs_struct *regs)
 {
-	size_t nn = unwind_thread(ns->u, (pid_t)th->native_id, regs, ns->native, UNWIND_MAX_FRAMES);
+	return ns->nraw = unwind_thread(ns->u, tid, regs);
+}
+
+int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh)
+{
+	size_t nn = ns->nraw ? unwind_frames(ns->u, ns->native, UNWIND_MAX_FRAMES) : 0;
 	const struct walk_frame *src = ns->native;
 	size_t depth = nn;
 	int truncated = 0;
 
-	if (nn == 0)
+	ns->nraw = 0;
+	if (nn == 0 || !th->frames)
 		return 0;
 	if (ns->mode == PROFILE_BOTH) {
 		const struct walk_thread *py = fresh ? fresh : th;
@@ -93,7 +99,7 @@ size_t natstack_thread(struct natstack *ns, struct walk_thread *th, const struct
 	memcpy(th->frames, src, depth * sizeof *src);
 	th->depth = depth;
 	th->truncated = truncated;
-	return nn;
+	return 1;
 }
 
 void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,

@@ -27,12 +27,14 @@ void natstack_free(struct natstack *ns);
 /* Before a sample's threads (unwind_sample_begin). */
 int natstack_sample_begin(struct natstack *ns, struct tg_err *err);
 
-/* th's thread is stopped with registers regs; fresh: its Python frames read while it was
- * stopped (NULL: th's own).  th's frames become the profile's stack, innermost first (at
- * most th->frames_cap); truncated is set when they did not fit.  Returns the number of
- * native frames unwound (0: none could be, th is left as it was). */
-size_t natstack_thread(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh,
-		       const struct user_regs_struct *regs);
+/* Thread tid is stopped with registers regs: unwind it (addresses only: it is held for
+ * no longer).  Returns the native frames found (0: none could be). */
+size_t natstack_unwind(struct natstack *ns, pid_t tid, const struct user_regs_struct *regs);
+/* Once it runs again: th's frames become the profile's stack from that unwind, innermost
+ * first (at most th->frames_cap; truncated set when they did not fit); fresh: its Python
+ * frames read while it was stopped (NULL: th's own).  After an unwind that found nothing,
+ * th is left as it was, and 0 returned; else 1. */
+int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh);
 
 /* Threads unwound, native frames, module reports, and merges whose evaluation frames and
  * Python groups did not pair. */

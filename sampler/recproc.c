@@ -176,33 +176,78 @@ void recproc_set_tracer(struct recproc *p, struct tracer *tr, int held)
 	p->held = held;
 }
 
+/* What is done with each thread, from the tracer thread (tracer_hold_each): while it is
+ * held, the unwind and its Python frames read again; once it runs, the names and the
+ * merge. */
+struct native_pass {
+	struct recproc *p;
+	double t0;
+};
+
+static void while_held(void *ctx, size_t i, const struct user_regs_struct *regs)
+{
+	struct native_pass *np = ctx;
+	struct recproc *p = np->p;
+	struct walk_thread *th = &p->sample.threads[i];
+	double t0 = clock_mono_s();
+
+	p->one_fresh = natstack_unwind(p->nat, (pid_t)th->native_id, regs) &&
+		       walker_walk_thread(p->s.walker, th, &p->one) == 0;
+	p->native_work_s += clock_mono_s() - t0;
+}
+
+static void once_let_go(void *ctx, size_t i, int ok)
+{
+	struct native_pass *np = ctx;
+	struct recproc *p = np->p;
+	double now = clock_mono_s();
+
+	if (ok) {
+		p->native_held_s += now - np->t0;
+		p->native_holds++;
+	}
+	p->native_missed += !natstack_apply(p->nat, &p->sample.threads[i],
+					    ok && p->one_fresh ? &p->one.threads[0] : NULL);
+	p->one_fresh = 0;
+	np->t0 = clock_mono_s(); /* the next thread's stop is asked now */
+}
+
 /* --profile c|both: each thread stopped alone (the others run on), its native stack
- * unwound and its Python frames read again meanwhile, then let go; with --consistent
- * every thread is held already.  A thread that cannot be stopped or unwound keeps its
- * Python frames for this sample (meta: native_missed). */
+ * unwound and its Python frames read again meanwhile, then let go, in one request to the
+ * tracer thread for the whole sample; with --consistent every thread is held already.  A
+ * thread that cannot be stopped or unwound keeps its Python frames for this sample (meta:
+ * native_missed). */
 static void native_stacks(struct recproc *p)
 {
+	size_t n = p->sample.nthreads;
+
 	if (!p->tracer || natstack_sample_begin(p->nat, NULL) < 0) {
-		p->native_missed += p->sample.nthreads;
+		p->native_missed += n;
 		return;
 	}
-	for (size_t i = 0; i < p->sample.nthreads; i++) {
-		struct walk_thread *th = &p->sample.threads[i];
-		struct user_regs_struct regs;
-		pid_t tid = (pid_t)th->native_id;
-		size_t n = 0;
-
-		if (tid > 0 && p->held) {
-			if (tracer_thread_regs(p->tracer, tid, &regs, NULL) == 0)
-				n = natstack_thread(p->nat, th, NULL, &regs);
-		} else if (tid > 0 &&
-			   tracer_pause_thread(p->tracer, tid, NATIVE_PAUSE_MS, &regs, NULL) == 0) {
-			int fresh = walker_walk_thread(p->s.walker, th, &p->one) == 0;
-			n = natstack_thread(p->nat, th, fresh ? &p->one.threads[0] : NULL, &regs);
-			tracer_resume_thread(p->tracer, tid);
+	if (p->held) {
+		for (size_t i = 0; i < n; i++) {
+			struct walk_thread *th = &p->sample.threads[i];
+			struct user_regs_struct regs;
+			int ok =
+			    th->native_id > 0 &&
+			    tracer_thread_regs(p->tracer, (pid_t)th->native_id, &regs, NULL) == 0 &&
+			    natstack_unwind(p->nat, (pid_t)th->native_id, &regs);
+			p->native_missed += !natstack_apply(p->nat, th, NULL) || !ok;
 		}
-		p->native_missed += n == 0;
+		return;
 	}
+	if (n > p->tids_cap) {
+		p->tids_cap = n;
+		p->tids = xrealloc(p->tids, n * sizeof *p->tids);
+	}
+	for (size_t i = 0; i < n; i++) /* no TID: not stopped, left with its Python frames */
+		p->tids[i] =
+		    p->sample.threads[i].native_id > 0 ? (pid_t)p->sample.threads[i].native_id : 0;
+	struct native_pass np = {p, clock_mono_s()};
+	struct tracer_hold_ops ops = {while_held, once_let_go, &np};
+	if (tracer_hold_each(p->tracer, p->tids, n, NATIVE_PAUSE_MS, &ops, NULL) < 0)
+		p->native_missed += n;
 }
 
 int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, struct tg_err *err)
@@ -261,6 +306,7 @@ static void recproc_free(struct recproc *p)
 	tracker_free(p->tracker);
 	memtrack_free(p->mem);
 	natstack_free(p->nat);
+	free(p->tids);
 	walk_sample_free(&p->sample);
 	walk_sample_free(&p->one);
 	walk_sample_free(&p->again);

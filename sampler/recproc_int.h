@@ -22,6 +22,9 @@ struct recproc {
 	struct natstack *nat;  /* --profile c|both */
 	struct tracer *tracer; /* stops a thread for its native stack */
 	int held;	       /* every thread is held for this sample (--consistent) */
+	pid_t *tids;	       /* the sample's threads, for the tracer to stop in turn */
+	size_t tids_cap;
+	int one_fresh; /* `one` holds the Python frames read while a thread was held */
 	struct walk_sample sample;
 	struct walk_sample one, again; /* a thread walked between samples; a second walk */
 	int64_t *charged;
@@ -30,6 +33,9 @@ struct recproc {
 	uint64_t samples, failed_samples;
 	uint64_t paused_samples, pause_missed; /* --consistent */
 	uint64_t native_missed;		       /* threads whose native stack was not read */
+	uint64_t native_holds;		       /* threads stopped alone for it */
+	double native_held_s;		       /* from each stop asked to the thread let go */
+	double native_work_s;		       /* of which the unwind and walk while it was held */
 	uint64_t closed_at_end;		       /* frames still running when recording ended */
 	uint64_t suspect_returns, held_walks;  /* of trackers freed (exec) */
 	double ended;			       /* when the recording of it ended (Unix time) */

@@ -121,6 +121,9 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 		buf_addf(meta_add(kv, "native_missed"), "%llu",
 			 (unsigned long long)p->native_missed);
 		buf_addf(meta_add(kv, "native_unpaired"), "%llu", (unsigned long long)unpaired);
+		buf_addf(meta_add(kv, "native_hold_us"), "stop:%.0f work:%.0f",
+			 per(p->native_held_s, p->native_holds) * 1e6,
+			 per(p->native_work_s, p->native_holds) * 1e6);
 		buf_addf(meta_add(kv, "native_module_reports"), "%llu",
 			 (unsigned long long)reports);
 	}

@@ -35,6 +35,12 @@ struct page {
 	unsigned char bytes[PAGE];
 };
 
+struct raw_frame {
+	uint64_t pc, sp;
+	uint64_t look; /* the pc named: a return address moved into its call instruction */
+	Dwfl_Module *mod;
+};
+
 struct unwinder {
 	pid_t pid;
 	struct remote r;
@@ -43,11 +49,11 @@ struct unwinder {
 	char *debug_path;
 	struct buf maps; /* /proc/PID/maps as last reported */
 	struct unwind_names *names;
-	/* the unwind under way */
+	/* the unwind under way, and its frames before they are named */
 	pid_t tid;
 	const struct user_regs_struct *regs;
-	struct walk_frame *out;
-	size_t n, max;
+	struct raw_frame raw[UNWIND_MAX_FRAMES];
+	size_t n;
 	uint64_t last_sp;
 	struct page pages[PAGE_SLOTS];
 	uint64_t threads, frames, reports;
@@ -124,6 +130,26 @@ static int read_maps(pid_t pid, struct buf *out)
 		buf_add(out, chunk, (size_t)got);
 	close(fd);
 	return got < 0 ? -1 : 0;
+}
+
+/* The lines of maps that map a file, or the vdso: what the modules are made of.  Anonymous
+ * mappings (heaps, arenas, stacks) come and go all the time and change no module. */
+static void module_lines(const struct buf *maps, struct buf *out)
+{
+	const char *p = buf_cstr(maps), *end = p + maps->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *eol = nl ? nl : end;
+		const char *slash = memchr(p, '/', (size_t)(eol - p));
+		const char *vdso = memchr(p, '[', (size_t)(eol - p));
+		if (slash ||
+		    (vdso && (size_t)(eol - vdso) >= 6 && memcmp(vdso, "[vdso]", 6) == 0)) {
+			buf_add(out, p, (size_t)(eol - p));
+			buf_addch(out, '\n');
+		}
+		p = eol + 1;
+	}
 }
 
 /* Is path, under the target's root, a file there? */
@@ -212,12 +238,17 @@ static const Dwfl_Thread_Callbacks thread_cbs = {
     .set_initial_registers = cb_set_initial_registers,
 };
 
-/* Each module's userdata is the unwinder (find_debuginfo wants the target's root). */
+/* Each module's userdata is the unwinder (find_debuginfo wants the target's root); its
+ * file is opened and its .eh_frame read now, not in the first unwind that needs it, while
+ * a thread is held. */
 static int set_userdata(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start,
 			void *arg)
 {
-	(void)mod, (void)name, (void)start;
+	Dwarf_Addr bias;
+	(void)name, (void)start;
+
 	*userdata = arg;
+	dwfl_module_eh_cfi(mod, &bias);
 	return DWARF_CB_OK;
 }
 
@@ -291,17 +322,23 @@ int unwind_sample_begin(struct unwinder *u, struct tg_err *err)
 {
 	struct buf now = BUF_INIT;
 
-	unames_trim(u->names);
-	if (read_maps(u->pid, &now) < 0) {
-		buf_free(&now);
+	unames_trim(u->names, 0);
+	struct buf all = BUF_INIT;
+	if (read_maps(u->pid, &all) < 0) {
+		buf_free(&all);
 		return tg_err_sys(err, TG_E_NOPROC, "unwind process %d: read /proc/%d/maps",
 				  (int)u->pid, (int)u->pid);
 	}
+	module_lines(&all, &now);
+	buf_free(&all);
 	int same =
 	    u->dwfl && now.len == u->maps.len && memcmp(now.data, u->maps.data, now.len) == 0;
 	buf_free(&u->maps);
 	u->maps = now;
-	return same ? 0 : report(u, err);
+	if (same)
+		return 0;
+	unames_trim(u->names, 1);
+	return report(u, err);
 }
 
 /* ---- one thread ---- */
@@ -313,7 +350,7 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	bool activation;
 	Dwarf_Word sp = 0;
 
-	if (u->n >= u->max || !dwfl_frame_pc(state, &pc, &activation))
+	if (u->n >= UNWIND_MAX_FRAMES || !dwfl_frame_pc(state, &pc, &activation))
 		return DWARF_CB_ABORT;
 	if (dwfl_frame_reg(state, 7, &sp) != 0)
 		sp = 0;
@@ -325,37 +362,45 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, look);
 	if (!mod)
 		return u->n == 0 ? DWARF_CB_OK : DWARF_CB_ABORT; /* a pc in nothing mapped */
-	const struct unwind_name *names;
-	size_t k = unames_at(u->names, mod, look, &names);
-	for (size_t i = 0; i < k && u->n < u->max; i++) {
-		struct walk_frame *f = &u->out[u->n++];
-		memset(f, 0, sizeof *f);
-		f->addr = sp;
-		f->code = names[i].id;
-		f->pos = (int64_t)pc;
-		f->code_info = &names[i].ci;
-		f->line = names[i].line;
-		f->native = names[i].eval ? WALK_NATIVE_EVAL : WALK_NATIVE;
-	}
+	u->raw[u->n++] = (struct raw_frame){pc, sp, look, mod};
 	return DWARF_CB_OK;
 }
 
-size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs,
-		     struct walk_frame *out, size_t max)
+size_t unwind_frames(struct unwinder *u, struct walk_frame *out, size_t max)
 {
+	size_t n = 0;
+
+	for (size_t r = 0; r < u->n; r++) {
+		const struct raw_frame *raw = &u->raw[r];
+		const struct unwind_name *names;
+		size_t k = unames_at(u->names, raw->mod, raw->look, &names);
+		for (size_t i = 0; i < k && n < max; i++) {
+			struct walk_frame *f = &out[n++];
+			memset(f, 0, sizeof *f);
+			f->addr = raw->sp;
+			f->code = names[i].id;
+			f->pos = (int64_t)raw->pc;
+			f->code_info = &names[i].ci;
+			f->line = names[i].line;
+			f->native = names[i].eval ? WALK_NATIVE_EVAL : WALK_NATIVE;
+		}
+	}
+	u->frames += n;
+	return n;
+}
+
+size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs)
+{
+	u->n = 0;
 	if (!u->dwfl)
 		return 0;
 	u->tid = tid;
 	u->regs = regs;
-	u->out = out;
-	u->n = 0;
-	u->max = max < UNWIND_MAX_FRAMES ? max : UNWIND_MAX_FRAMES;
 	u->last_sp = 0;
 	for (size_t i = 0; i < PAGE_SLOTS; i++)
 		u->pages[i].state = 0;
 	dwfl_getthread_frames(u->dwfl, tid, on_frame, u); /* its end is an error often */
 	u->threads++;
-	u->frames += u->n;
 	return u->n;
 }
 

@@ -68,9 +68,9 @@ void unames_free(struct unwind_names *n)
 	free(n);
 }
 
-void unames_trim(struct unwind_names *n)
+void unames_trim(struct unwind_names *n, int all)
 {
-	if (n->used > KEEP_AT_MOST)
+	if (all || n->used > KEEP_AT_MOST)
 		forget(n);
 }
 

@@ -24,8 +24,9 @@ struct unwind_names;
 /* eval_names: as unwind_new(); not copied, must outlive the cache. */
 struct unwind_names *unames_new(const char *const *eval_names);
 void unames_free(struct unwind_names *n);
-/* Forget every name when the cache is over its bound (between samples only). */
-void unames_trim(struct unwind_names *n);
+/* Forget every name when the cache is over its bound, or always (all: the modules were
+ * reported again, a pc may be in another object now).  Between samples only. */
+void unames_trim(struct unwind_names *n, int all);
 /* The names at pc in mod (pc: the address looked up, already moved into the call
  * instruction for a return address), innermost first, in *out; their number (>= 1). */
 size_t unames_at(struct unwind_names *n, Dwfl_Module *mod, uint64_t pc,

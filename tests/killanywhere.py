@@ -12,9 +12,12 @@ each kill, and at the end:
     within 5 s;
   - the target still runs and forks.
 Prints one line with the counts; exit 1 on any failure, 2 when it could not run at all
-(no binary, no Python).  `make test` runs 200 kills; `make soak` runs 2000.
+(no binary, no Python).  `make test` runs 200 kills, and 100 with `--profile both` (each
+thread stopped alone for its native stack: a kill then lands mid-unwind); `make soak` runs
+2000.
 
-Usage: python3 tests/killanywhere.py [--kills N] [--tgattach PATH] [--seed S] [-v]
+Usage: python3 tests/killanywhere.py [--kills N] [--tgattach PATH] [--seed S]
+                                    [--profile python|c|both] [-v]
 """
 import argparse
 import glob
@@ -133,9 +136,9 @@ class Target:
         self.p.wait()
 
 
-def round_once(tg, target, out, rng, failures, verbose):
+def round_once(tg, target, out, rng, failures, verbose, extra):
     kill_at = rng.uniform(0, 0.6)
-    proc = subprocess.Popen([tg, "-p", str(target.p.pid), "-o", out, "-q"],
+    proc = subprocess.Popen([tg, "-p", str(target.p.pid), "-o", out, "-q"] + extra,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = time.monotonic()
     while time.monotonic() - start < kill_at:
@@ -167,6 +170,9 @@ def main():
                                                           os.path.join(ROOT, "tgattach")))
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--profile", choices=("python", "c", "both"), default="python",
+                    help="record with --profile KIND; c and both at -r 500, so that most "
+                    "kills land while a thread is stopped for its native stack")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     if not os.access(a.tgattach, os.X_OK) or not os.access(a.python, os.X_OK):
@@ -174,13 +180,14 @@ def main():
         return 2
     seed = a.seed if a.seed is not None else int(time.time())
     rng = random.Random(seed)
+    extra = [] if a.profile == "python" else ["--profile", a.profile, "-r", "500"]
     failures = []
     started = time.monotonic()
     target = Target(a.python)
     try:
         with tempfile.TemporaryDirectory(prefix="tg-kill-") as out:
             for _ in range(a.kills):
-                round_once(a.tgattach, target, out, rng, failures, a.verbose)
+                round_once(a.tgattach, target, out, rng, failures, a.verbose, extra)
                 if len(failures) > 5 or target.p.poll() is not None:
                     break
             forked = False
@@ -193,8 +200,9 @@ def main():
                 failures.append("the target no longer answers at the end")
     finally:
         target.stop()
-    print("killanywhere: %d SIGKILLs of tgattach (seed %d, %.0f s): %d of %d signals handled, "
-          "%s" % (a.kills, seed, time.monotonic() - started, target.answered, target.sent,
+    print("killanywhere: %d SIGKILLs of tgattach (--profile %s, seed %d, %.0f s): %d of %d "
+          "signals handled, %s" % (a.kills, a.profile, seed, time.monotonic() - started,
+                                  target.answered, target.sent,
                   "target unharmed" if not failures else "FAILED: " + "; ".join(failures[:5])))
     return 1 if failures else 0
 

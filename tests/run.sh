@@ -63,6 +63,8 @@ echo "== torn"
 run_step torn /usr/bin/python3 tests/torn_edges.py --seconds 4
 echo "== killanywhere"
 run_step killanywhere /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH"
+run_step killanywhere-native /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH" \
+	--kills 100 --profile both
 echo "== realserver"
 # The accuracy thresholds of issue 11 are not met yet: they are reported on each line (and
 # counted on the line before the totals), not failed on; crashes, phantom returns and

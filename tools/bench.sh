@@ -5,6 +5,7 @@ set -e
 cd "$(dirname "$0")/.."
 python3 tools/bench.py
 python3 tools/bench_fork.py
+python3 tools/bench_native.py
 [ -f tools/bench-memory.sh ] && sh tools/bench-memory.sh
 sh tools/bench-attrib.sh
 [ -f tools/bench-render.sh ] && sh tools/bench-render.sh
