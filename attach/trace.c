@@ -310,23 +310,29 @@ int trace_pause_for(struct trace *t, pid_t pid, long timeout_ms, struct tg_err *
 	return 0;
 }
 
+/* A thread paused no more: let go with what held it (a signal delivered, a group-stop
+ * kept).  A thread not held yet keeps its interrupt pending: that stop is continued by
+ * trace_service() like any other. */
+static int let_go(struct tthread *th, struct tg_err *err)
+{
+	enum hold how = (enum hold)th->hold;
+	int rc = 0;
+
+	th->want_stop = 0;
+	th->hold = HOLD_NONE;
+	if (how != HOLD_NONE && resume_thread(th->tid, how, th->sig, err) < 0)
+		rc = -1;
+	th->sig = 0;
+	return rc;
+}
+
 int trace_resume(struct trace *t, pid_t pid, struct tg_err *err)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < t->n; i++) {
-		struct tthread *th = &t->th[i];
-		enum hold how = (enum hold)th->hold;
-		if (th->pid != pid)
-			continue;
-		th->want_stop = 0;
-		th->hold = HOLD_NONE;
-		/* A thread not held yet keeps its interrupt pending: that stop is continued by
-		 * trace_service() like any other. */
-		if (how != HOLD_NONE && resume_thread(th->tid, how, th->sig, err) < 0)
+	for (size_t i = 0; i < t->n; i++)
+		if (t->th[i].pid == pid && let_go(&t->th[i], err) < 0)
 			rc = -1;
-		th->sig = 0;
-	}
 	return rc;
 }
 
@@ -373,17 +379,8 @@ int trace_thread_regs(struct trace *t, pid_t tid, struct user_regs_struct *regs,
 int trace_resume_thread(struct trace *t, pid_t tid, struct tg_err *err)
 {
 	struct tthread *th = trace_find(t, tid);
-	int rc = 0;
 
-	if (!th)
-		return 0;
-	enum hold how = (enum hold)th->hold;
-	th->want_stop = 0;
-	th->hold = HOLD_NONE;
-	if (how != HOLD_NONE && resume_thread(th->tid, how, th->sig, err) < 0)
-		rc = -1;
-	th->sig = 0;
-	return rc;
+	return th ? let_go(th, err) : 0;
 }
 
 int trace_release(struct trace *t, pid_t pid, struct tg_err *err)

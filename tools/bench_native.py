@@ -79,11 +79,12 @@ def per_sample(python, threads, mode, opts):
             unwinds = int(meta_value(meta, "native_unwinds") or 0)
             frames = int(meta_value(meta, "native_frames") or 0)
             missed = int(meta_value(meta, "native_missed") or 0)
+            hold = meta_value(meta, "native_hold_us") or "-"
     finally:
         target.kill()
         target.wait()
     return ((ru.ru_utime + ru.ru_stime) / samples * 1e6,
-            frames / unwinds if unwinds else 0.0, missed)
+            frames / unwinds if unwinds else 0.0, missed, hold, samples)
 
 
 def job_times(python, rounds):
@@ -201,14 +202,18 @@ def main():
         sys.exit("bench-native: needs ./tgattach (make) and pyenv 3.12")
     lines = ["Machine: %s." % machine(), "",
              "### Cost per stack sample (pyenv 3.12, depth 50, 100 Hz)", "",
-             "| target | mode | tgattach CPU µs/sample | native frames per thread | "
-             "threads not unwound |", "|---|---|---:|---:|---:|"]
+             "*held*: meta's `native_hold_us`, per thread and sample: from its stop asked to "
+             "the thread let go (*stop*), and of that the unwind and the walk of its Python "
+             "frames while it was held (*work*).", "",
+             "| target | mode | tgattach CPU µs/sample | samples in %d s | native frames per "
+             "thread | held µs | threads not unwound |" % (2 if QUICK else 5),
+             "|---|---|---:|---:|---:|---|---:|"]
     for threads, mode in ((1, "idle"), (10, "idle"), (10, "busy")):
         for label, opts in MODES:
-            us, frames, missed = per_sample(python, threads, mode, opts)
-            lines.append("| %d %s | %s | %.0f | %s | %s |" % (
-                threads, mode, label, us, "%.0f" % frames if frames else "-",
-                missed if label != "python" else "-"))
+            us, frames, missed, hold, samples = per_sample(python, threads, mode, opts)
+            lines.append("| %d %s | %s | %.0f | %d | %s | %s | %s |" % (
+                threads, mode, label, us, samples, "%.0f" % frames if frames else "-",
+                hold if label != "python" else "-", missed if label != "python" else "-"))
             print(lines[-1], flush=True)
     rounds = 3 if QUICK else 7
     times = job_times(python, rounds)

@@ -2,7 +2,7 @@
 # Installs what the build and the tests need, with apt-get, only when something is missing.
 set -e
 need=""
-for pkg in libelf-dev libdw-dev libcriterion-dev gnuplot-nox pkg-config python3.11-dbg \
+for pkg in libelf-dev libdw-dev libcriterion-dev gnuplot-nox pkg-config python3.11-dbg libc6-dbg \
            gcc make libxml2-utils gunicorn python3-flask apache2-utils clang libclang-rt-14-dev \
            libprotobuf-c-dev protobuf-c-compiler zlib1g-dev chromium; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||

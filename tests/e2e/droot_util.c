@@ -51,6 +51,30 @@ void droot_stage(struct droot *d, const char *fixture)
 		copy_fixture(d->dir, "threads.py"); /* the truth writer fixtures share */
 }
 
+void droot_argv(const struct droot *d, int hidden, char *const *args, char **argv, size_t max)
+{
+	static char *const hide[] = {"unshare",
+				     "--mount",
+				     "--propagation",
+				     "private",
+				     "sh",
+				     "-c",
+				     "mount -t tmpfs tgattach-hide \"$0/usr/lib/debug\" && "
+				     "exec chroot \"$0\" \"$@\""};
+	size_t n = 0;
+
+	if (hidden)
+		for (size_t i = 0; i < sizeof hide / sizeof hide[0] && n + 1 < max; i++)
+			argv[n++] = hide[i];
+	else
+		argv[n++] = "chroot";
+	argv[n++] = (char *)d->root;
+	argv[n++] = (char *)d->python;
+	for (size_t i = 0; args[i] && n + 1 < max; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+}
+
 void droot_cleanup(struct droot *d)
 {
 	if (d->dir[0])

@@ -6,6 +6,7 @@
 #define TG_E2E_DROOT_UTIL_H
 
 #include <limits.h>
+#include <stddef.h>
 
 struct droot {
 	char root[PATH_MAX];	 /* the root on the host */
@@ -24,6 +25,10 @@ int droot_find(struct droot *d, const char *root_name, const char *python);
  * fixtures/threads.py (whose truth writer the fixtures share) into a fresh directory of
  * the root's /tmp, and set the in-root paths. */
 void droot_stage(struct droot *d, const char *fixture);
+/* The command that runs d's python with args (NULL-terminated) under chroot; hidden: in a
+ * mount namespace of its own where an empty tmpfs covers the root's /usr/lib/debug (what a
+ * server without -dbg packages sees).  Into argv (at least 16 + the args), NULL-ended. */
+void droot_argv(const struct droot *d, int hidden, char *const *args, char **argv, size_t max);
 /* Remove what droot_stage created. */
 void droot_cleanup(struct droot *d);
 

@@ -78,28 +78,14 @@ static void debian_entry(const char *root_name, const char *python, enum mode mo
 		cr_skip_test("%s carries its own DWARF", d.exe);
 	}
 	droot_stage(&d, "threads.py");
-	char *chroot_argv[] = {"chroot", d.root, d.python, d.fixture, d.truth, NULL};
-	/* an empty tmpfs over the debug files, in a mount namespace of the target's own */
-	char *hidden_argv[] = {"unshare",
-			       "--mount",
-			       "--propagation",
-			       "private",
-			       "sh",
-			       "-c",
-			       "mount -t tmpfs tgattach-hide \"$0/usr/lib/debug\" && "
-			       "exec chroot \"$0\" \"$1\" \"$2\" \"$3\"",
-			       d.root,
-			       d.python,
-			       d.fixture,
-			       d.truth,
-			       NULL};
+	char *args[] = {d.fixture, d.truth, NULL}, *argv[24];
+	droot_argv(&d, mode == MODE_HIDDEN, args, argv, sizeof argv / sizeof argv[0]);
 	char *cache = NULL;
 	if (mode == MODE_HIDDEN) {
 		cache = temp_dir("cache");
 		setenv("XDG_CACHE_HOME", cache, 1);
 	}
-	int n = truth_start_fixture(label, mode == MODE_HIDDEN ? hidden_argv : chroot_argv,
-				    d.truth_host, &fx, &truth);
+	int n = truth_start_fixture(label, argv, d.truth_host, &fx, &truth);
 	cr_assert_eq(truth.nthreads, n, "%s: truth has %d threads", label, truth.nthreads);
 	const char *extra = mode == MODE_DWARF	   ? "--offsets=dwarf"
 			    : mode == MODE_BUILTIN ? "--offsets=builtin"

@@ -79,6 +79,7 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 	char *dir = temp_dir("native");
 	struct buf out = BUF_INIT, err = BUF_INIT;
 	long unwinds = -1;
+	FILE *f;
 
 	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
 	char *argv[] = {TG_BIN, "-p", pidstr,	   "-o",   dir,		  "-d",
@@ -88,21 +89,52 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 	cr_assert(stack_holds(dir, pid, "parked_key"), "%s: no parked_key in %s", label, dir);
 	cr_assert(stack_holds(dir, pid, "zlib_worker"), "%s: no zlib_worker in %s", label, dir);
 	snprintf(meta, sizeof meta, "%s/%d/meta", dir, (int)pid);
-	FILE *f = fopen(meta, "r");
+	f = fopen(meta, "r");
 	cr_assert_not_null(f, "%s: no %s", label, meta);
 	while (fgets(line, sizeof line, f))
 		if (strncmp(line, "native_unwinds=", 15) == 0)
 			unwinds = atol(line + 15);
 	fclose(f);
 	cr_assert_gt(unwinds, 0, "%s: meta native_unwinds %ld", label, unwinds);
+	/* the exports show the C frames: libz's exported deflate below zlib_worker */
+	char piddir[600], folded[600];
+	snprintf(piddir, sizeof piddir, "%s/%d", dir, (int)pid);
+	snprintf(folded, sizeof folded, "%s/folded.txt", dir);
+	char *render[] = {TG_BIN, "render", "collapsed", piddir, "-o", folded, "-q", NULL};
+	buf_reset(&out);
+	buf_reset(&err);
+	cr_assert_eq(run_capture(render, &out, &err, 60), 0, "%s: render collapsed: %s", label,
+		     buf_cstr(&err));
+	f = fopen(folded, "r");
+	cr_assert_not_null(f, "%s: no %s", label, folded);
+	int shown = 0;
+	char row[8192];
+	while (!shown && fgets(row, sizeof row, f)) {
+		char *w = strstr(row, "zlib_worker");
+		shown = w && strstr(w, ";deflate") != NULL;
+	}
+	fclose(f);
+	cr_assert(shown, "%s: render collapsed shows no deflate below zlib_worker", label);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);
 	buf_free(&err);
 }
 
-/* named: symbols name the C functions checked between the parked frames. */
-static void native_entry(const char *label, char *const argv[], const char *extra, int named)
+/* Does the sorter's stack show libc's own source files (its DWARF, from libc6-dbg)? */
+static int libc_sources(const struct nthread *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->f[i].native && strncmp(t->f[i].file, "nptl/", 5) == 0)
+			return 1;
+	return 0;
+}
+
+/* named: symbols name the C functions checked between the parked frames; libc: 1 when
+ * libc's debug file (libc6-dbg) must name its frames with their sources, -1 when it must
+ * not be read (--offsets=builtin), 0 not checked. */
+static void native_entry(const char *label, char *const argv[], const char *extra, int named,
+			 int libc)
 {
 	struct proc fx;
 	static struct ndump py_, both_; /* large: not on the stack */
@@ -119,6 +151,10 @@ static void native_entry(const char *label, char *const argv[], const char *extr
 					      thread_of(label, py, p->thread), why, sizeof why);
 		cr_assert_eq(rc, 0, "%s: thread %s: %s", label, p->thread, why);
 	}
+	if (libc)
+		cr_assert_eq(libc_sources(thread_of(label, both, "sorter")), libc > 0,
+			     "%s: libc's frames %s named from libc6-dbg's sources", label,
+			     libc > 0 ? "are not" : "are");
 	check_zipper(label, fx.pid, extra, both);
 	dump(label, fx.pid, "c", extra, both);
 	const struct nthread *t = thread_of(label, both, "sorter");
@@ -145,7 +181,7 @@ static void pyenv_entry(const char *prefix)
 		cr_skip_test("pyenv %sx is not installed", prefix);
 	}
 	char *argv[] = {python, fixture_path, NULL};
-	native_entry(label, argv, NULL, 1);
+	native_entry(label, argv, NULL, 1, 0);
 }
 
 TestSuite(native, .timeout = 180);
@@ -174,12 +210,14 @@ static int exists(const char *path)
  * python3.11-dbg when it is installed, and without any), and python3.11d. */
 static void debian_host(const char *python, const char *extra, int named, const char *label)
 {
+	/* libc6-dbg (tools/deps.sh installs it): libc's frames named from its sources */
+	int libc = extra ? -1 : access("/usr/share/doc/libc6-dbg", F_OK) == 0;
 	if (!exists(python)) {
 		fprintf(stderr, "native      %-34s skipped: %s not installed\n", label, python);
 		cr_skip_test("%s is not installed", python);
 	}
 	char *argv[] = {(char *)python, fixture_path, NULL};
-	native_entry(label, argv, extra, named);
+	native_entry(label, argv, extra, named, libc);
 }
 
 Test(native, debian_3_11_debug_file)
@@ -213,20 +251,9 @@ static void root_entry(const char *root_name, const char *python, int hidden)
 		cr_skip_test("%s not found", d.exe);
 	}
 	droot_stage(&d, "native_calls.py");
-	char *chroot_argv[] = {"chroot", d.root, d.python, d.fixture, NULL};
-	char *hidden_argv[] = {"unshare",
-			       "--mount",
-			       "--propagation",
-			       "private",
-			       "sh",
-			       "-c",
-			       "mount -t tmpfs tgattach-hide \"$0/usr/lib/debug\" && "
-			       "exec chroot \"$0\" \"$1\" \"$2\"",
-			       d.root,
-			       d.python,
-			       d.fixture,
-			       NULL};
-	native_entry(label, hidden ? hidden_argv : chroot_argv, NULL, !hidden);
+	char *args[] = {d.fixture, NULL}, *argv[24];
+	droot_argv(&d, hidden, args, argv, sizeof argv / sizeof argv[0]);
+	native_entry(label, argv, NULL, !hidden, 0);
 	droot_cleanup(&d);
 }
 
