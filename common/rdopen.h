@@ -14,5 +14,9 @@
 /* A stdio stream on the regular file at path; NULL and err (code, "opening PATH: why")
  * otherwise.  errno is the open's when it failed (ENOENT for a missing file). */
 FILE *tg_rdopen(const char *path, int code, struct tg_err *err);
+/* The same as a descriptor (O_CLOEXEC, blocking again once open); -1 with errno (EINVAL:
+ * not a regular file).  For files a target names (the objects it maps, debug files under
+ * its root), which it may have replaced with a FIFO. */
+int tg_rdopen_fd(const char *path);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "attach/remote.h"
 #include "common/buf.h"
+#include "common/rdopen.h"
 #include "common/xalloc.h"
 #include "sampler/unwind_names.h"
 #include "symbols/dwarf.h"
@@ -99,9 +100,22 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 	if (dwarf_find_debug_file(root, image, build_id, debuglink_file ? debuglink_file : "",
 				  found, sizeof found) < 0)
 		return -1;
-	int fd = open(found, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = tg_rdopen_fd(found);
 	if (fd >= 0)
 		*debuginfo_file_name = xstrdup(found);
+	return fd;
+}
+
+/* A mapped object's file.  The target may replace a path it maps with a FIFO: it is opened
+ * without blocking, and used only when it is a regular file.  The vdso is libdwfl's. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+		    char **file_name, Elf **elfp)
+{
+	if (modname[0] != '/')
+		return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+	int fd = tg_rdopen_fd(modname);
+	if (fd >= 0)
+		*file_name = xstrdup(modname);
 	return fd;
 }
 
@@ -294,7 +308,7 @@ struct unwinder *unwind_new(pid_t pid, const char *const *eval_names, int debug_
 	remote_init_process(&u->r, pid);
 	snprintf(path, sizeof path, ":.debug:/usr/lib/debug:/proc/%d/root/usr/lib/debug", (int)pid);
 	u->debug_path = xstrdup(path);
-	u->cb.find_elf = dwfl_linux_proc_find_elf;
+	u->cb.find_elf = find_elf;
 	u->cb.find_debuginfo = debug_files ? find_debuginfo : no_debuginfo;
 	u->cb.debuginfo_path = &u->debug_path;
 	u->names = unames_new(eval_names);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/rdopen.h"
 #include "symbols/dwarf.h"
 #include "symbols/elfimg.h"
 
@@ -29,7 +30,7 @@ static int file_crc32(const char *path, uint32_t *out)
 			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
 		table[i] = c;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = tg_rdopen_fd(path);
 	if (fd < 0)
 		return -1;
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
@@ -50,7 +51,7 @@ static int file_crc32(const char *path, uint32_t *out)
 /* The CRC stored in an image's .gnu_debuglink (after the NUL-terminated name, 4-aligned). */
 static int debuglink_crc(const char *image, uint32_t *crc)
 {
-	int fd = open(image, O_RDONLY | O_CLOEXEC), rc = -1;
+	int fd = tg_rdopen_fd(image), rc = -1;
 	Elf *elf;
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;

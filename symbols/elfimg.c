@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/rdopen.h"
+
 static Elf *elf_of(const struct elf_image *img)
 {
 	return (Elf *)img->elf;
@@ -95,7 +97,9 @@ int elfimg_open(struct elf_image *img, const char *path, struct tg_err *err)
 	memset(img, 0, sizeof *img);
 	img->fd = -1;
 	elf_version(EV_CURRENT);
-	img->fd = open(path, O_RDONLY | O_CLOEXEC);
+	img->fd = tg_rdopen_fd(path); /* a FIFO planted at a path the target names: refused */
+	if (img->fd < 0 && errno == EINVAL)
+		return tg_err_set(err, TG_E_NOTPY, "cannot open %s: not a regular file", path);
 	if (img->fd < 0)
 		return tg_err_sys(err, TG_E_NOTPY, "cannot open %s", path);
 	img->elf = elf_begin(img->fd, ELF_C_READ_MMAP, NULL);

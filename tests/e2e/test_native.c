@@ -257,6 +257,38 @@ static void root_entry(const char *root_name, const char *python, int hidden)
 	droot_cleanup(&d);
 }
 
+/* A target that plants a FIFO where its interpreter's debug file is looked for (by
+ * build-id, under its root): opened without blocking and refused, the merge goes on by the
+ * entry frames, and nothing waits. */
+Test(native, planted_fifo_debug_file)
+{
+	const char *label = "debian unstable python3.14 (FIFO as debug file)";
+	struct droot d;
+
+	if (droot_find(&d, "unstable", "python3.14") < 0) {
+		fprintf(stderr, "native      %-34s skipped: %s not found\n", label, d.exe);
+		cr_skip_test("%s not found", d.exe);
+	}
+	droot_stage(&d, "native_calls.py");
+	char *argv[] = {"unshare",
+			"--mount",
+			"--propagation",
+			"private",
+			"sh",
+			"-c",
+			"d=\"$0/usr/lib/debug\" && mount -t tmpfs tgattach-fifo \"$d\" && "
+			"id=$(readelf -n \"$0$1\" | sed -n 's/.*Build ID: //p') && "
+			"mkdir -p \"$d/.build-id/${id%${id#??}}\" && "
+			"mkfifo \"$d/.build-id/${id%${id#??}}/${id#??}.debug\" && "
+			"exec chroot \"$0\" \"$@\"",
+			d.root,
+			d.python,
+			d.fixture,
+			NULL};
+	native_entry(label, argv, NULL, 0, 0);
+	droot_cleanup(&d);
+}
+
 #define ROOT_TESTS(id, root, python)                                                               \
 	Test(native, id##_dbg)                                                                     \
 	{                                                                                          \
