@@ -196,6 +196,18 @@ static void while_held(void *ctx, size_t i, const struct user_regs_struct *regs)
 	p->native_work_s += clock_mono_s() - t0;
 }
 
+/* A thread whose native stack was not read is left as it was in the tracker (a walk marked
+ * truncated): its Python frames alone would end every native frame, and start them again
+ * at the next sample. */
+static void native_result(struct recproc *p, struct walk_thread *th,
+			  const struct walk_thread *fresh)
+{
+	if (natstack_apply(p->nat, th, fresh))
+		return;
+	th->truncated = 1;
+	p->native_missed++;
+}
+
 static void once_let_go(void *ctx, size_t i, int ok)
 {
 	struct native_pass *np = ctx;
@@ -206,8 +218,7 @@ static void once_let_go(void *ctx, size_t i, int ok)
 		p->native_held_s += now - np->t0;
 		p->native_holds++;
 	}
-	p->native_missed += !natstack_apply(p->nat, &p->sample.threads[i],
-					    ok && p->one_fresh ? &p->one.threads[0] : NULL);
+	native_result(p, &p->sample.threads[i], ok && p->one_fresh ? &p->one.threads[0] : NULL);
 	p->one_fresh = 0;
 	np->t0 = clock_mono_s(); /* the next thread's stop is asked now */
 }
@@ -215,25 +226,25 @@ static void once_let_go(void *ctx, size_t i, int ok)
 /* --profile c|both: each thread stopped alone (the others run on), its native stack
  * unwound and its Python frames read again meanwhile, then let go, in one request to the
  * tracer thread for the whole sample; with --consistent every thread is held already.  A
- * thread that cannot be stopped or unwound keeps its Python frames for this sample (meta:
- * native_missed). */
+ * thread that cannot be stopped or unwound keeps its stack as last recorded for this
+ * sample (meta: native_missed). */
 static void native_stacks(struct recproc *p)
 {
 	size_t n = p->sample.nthreads;
 
 	if (!p->tracer || natstack_sample_begin(p->nat, NULL) < 0) {
-		p->native_missed += n;
+		for (size_t i = 0; i < n; i++)
+			native_result(p, &p->sample.threads[i], NULL); /* nothing unwound */
 		return;
 	}
 	if (p->held) {
 		for (size_t i = 0; i < n; i++) {
 			struct walk_thread *th = &p->sample.threads[i];
 			struct user_regs_struct regs;
-			int ok =
-			    th->native_id > 0 &&
-			    tracer_thread_regs(p->tracer, (pid_t)th->native_id, &regs, NULL) == 0 &&
-			    natstack_unwind(p->nat, (pid_t)th->native_id, &regs);
-			p->native_missed += !natstack_apply(p->nat, th, NULL) || !ok;
+			if (th->native_id > 0 &&
+			    tracer_thread_regs(p->tracer, (pid_t)th->native_id, &regs, NULL) == 0)
+				natstack_unwind(p->nat, (pid_t)th->native_id, &regs);
+			native_result(p, th, NULL);
 		}
 		return;
 	}
