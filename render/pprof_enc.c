@@ -187,7 +187,7 @@ static void locs_build(struct pprof_enc *e, const struct frames *fr, struct locs
 		}
 		tgpprof__line__init(&l->line[i]);
 		l->line[i].function_id = fid + 1;
-		l->line[i].line = f->line;
+		l->line[i].line = f->line > 0 ? f->line : 0; /* pprof: 0 is unknown (native -1) */
 		l->linep[i] = &l->line[i];
 		tgpprof__location__init(&l->loc[i]);
 		l->loc[i].id = i + 1;

@@ -73,6 +73,36 @@ static void check_zipper(const char *label, pid_t pid, const char *extra, struct
 	cr_assert_fail("%s: in ten dumps, the zlib thread was never seen in libz", label);
 }
 
+/* render pprof, decoded by pprof-format (tests/js/pprof_fold.cjs, when Node.js and the
+ * npm packages of make test are there): native frames with no line have line 0, pprof's
+ * unknown, not -1 read back as 2^64 - 1. */
+static void check_pprof(const char *label, const char *piddir, const char *dir)
+{
+	char pb[600];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	if (access("build/npm/node_modules/pprof-format", F_OK) != 0)
+		return;
+	snprintf(pb, sizeof pb, "%s/profile.pb.gz", dir);
+	char *render[] = {TG_BIN, "render", "pprof", (char *)piddir, "-o", pb, "-q", NULL};
+	cr_assert_eq(run_capture(render, &out, &err, 60), 0, "%s: render pprof: %s", label,
+		     buf_cstr(&err));
+	char *fold[] = {"/usr/bin/env",
+			"NODE_PATH=build/npm/node_modules",
+			"node",
+			"tests/js/pprof_fold.cjs",
+			pb,
+			NULL};
+	buf_reset(&out);
+	cr_assert_eq(run_capture(fold, &out, &err, 60), 0, "%s: pprof_fold: %s", label,
+		     buf_cstr(&err));
+	cr_assert_not_null(strstr(buf_cstr(&out), "deflate ("), "%s: pprof has no deflate", label);
+	cr_assert_null(strstr(buf_cstr(&out), ":1844674407"), "%s: a line read back as 2^64 - 1",
+		       label);
+	buf_free(&out);
+	buf_free(&err);
+}
+
 static void check_record(const char *label, pid_t pid, const char *extra)
 {
 	char pidstr[16], meta[512], line[256];
@@ -115,6 +145,7 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 	}
 	fclose(f);
 	cr_assert(shown, "%s: render collapsed shows no deflate below zlib_worker", label);
+	check_pprof(label, piddir, dir);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);
