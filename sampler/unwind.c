@@ -21,6 +21,7 @@
 
 #include "attach/remote.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/rdopen.h"
 #include "common/xalloc.h"
 #include "sampler/unwind_names.h"
@@ -29,6 +30,7 @@
 #define PAGE_SLOTS 16 /* stack pages kept during one unwind (a stack is read a word at a time) */
 #define PAGE 4096u
 #define MAPS_MAX (64u << 20)
+#define MAPS_EVERY_S 1.0
 
 struct page {
 	uint64_t addr;
@@ -58,6 +60,8 @@ struct unwinder {
 	uint64_t last_sp;
 	struct page pages[PAGE_SLOTS];
 	uint64_t threads, frames, reports;
+	int missed;	  /* a pc in no module since the maps were read */
+	double maps_read; /* when (monotonic s) */
 };
 
 /* ---- finding files ---- */
@@ -337,6 +341,14 @@ int unwind_sample_begin(struct unwinder *u, struct tg_err *err)
 	struct buf now = BUF_INIT;
 
 	unames_trim(u->names, 0);
+	/* the maps cost about 0.5 µs per line to read: again only after a pc fell in no
+	 * module, and at most every MAPS_EVERY_S otherwise (an object unloaded, another
+	 * loaded where it was) */
+	double t = clock_mono_s();
+	if (u->dwfl && !u->missed && t - u->maps_read < MAPS_EVERY_S)
+		return 0;
+	u->missed = 0;
+	u->maps_read = t;
 	struct buf all = BUF_INIT;
 	if (read_maps(u->pid, &all) < 0) {
 		buf_free(&all);
@@ -374,8 +386,10 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	u->last_sp = sp;
 	uint64_t look = activation || pc == 0 ? pc : pc - 1; /* into the call instruction */
 	Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, look);
-	if (!mod)
-		return u->n == 0 ? DWARF_CB_OK : DWARF_CB_ABORT; /* a pc in nothing mapped */
+	if (!mod) { /* a pc in nothing reported: a library loaded since, or garbage */
+		u->missed = 1;
+		return u->n == 0 ? DWARF_CB_OK : DWARF_CB_ABORT;
+	}
 	u->raw[u->n++] = (struct raw_frame){pc, sp, look, mod};
 	return DWARF_CB_OK;
 }

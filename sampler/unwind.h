@@ -6,7 +6,8 @@
  * (symbols/dwarf.h); nothing is fetched from the network.
  *
  * The modules (one per mapped object) are reported once and again only when
- * /proc/PID/maps changed (unwind_sample_begin).  The thread must stay stopped for the
+ * /proc/PID/maps changed, which is looked at when a pc fell in no module and at most every
+ * second otherwise (unwind_sample_begin).  The thread must stay stopped for the
  * whole of unwind_thread(): its registers come from the caller (PTRACE_GETREGS) and its
  * stack is read with process_vm_readv.  Every loop is bounded: at most UNWIND_MAX_FRAMES
  * frames, and the unwind stops at a frame whose stack pointer does not go up. */
