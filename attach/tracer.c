@@ -21,22 +21,13 @@
 
 enum start_state { STARTING, RUNNING, START_FAILED };
 
-enum req_kind {
-	REQ_RELEASE,
-	REQ_PAUSE,
-	REQ_RESUME,
-	REQ_ADOPT,
-	REQ_PAUSE_THREAD,
-	REQ_RESUME_THREAD,
-	REQ_REGS,
-	REQ_HOLD_EACH
-};
+enum req_kind { REQ_RELEASE, REQ_PAUSE, REQ_RESUME, REQ_ADOPT, REQ_REGS, REQ_HOLD_EACH };
 
 struct request {
 	enum req_kind kind;
-	pid_t pid;		       /* the thread's TID for REQ_*_THREAD */
-	long timeout_ms;	       /* REQ_PAUSE, REQ_PAUSE_THREAD */
-	struct user_regs_struct *regs; /* REQ_PAUSE_THREAD: the caller's, it waits */
+	pid_t pid;		       /* the thread's TID for REQ_REGS */
+	long timeout_ms;	       /* REQ_PAUSE, REQ_HOLD_EACH */
+	struct user_regs_struct *regs; /* REQ_REGS: the caller's, it waits */
 	const pid_t *tids;	       /* REQ_HOLD_EACH: n threads, and what to do with each */
 	size_t n;
 	const struct tracer_hold_ops *ops;
@@ -138,6 +129,9 @@ static int hold_each(struct trace *t, const struct request *rq)
 			trace_resume_thread(t, rq->tids[i], NULL);
 		}
 		rq->ops->after(rq->ops->ctx, i, ok);
+		/* the stops that came meanwhile (a fork waits for its tracer) are seen to
+		 * between threads; an error is met again, and noted, by serve() */
+		trace_service(t, NULL);
 	}
 	return 0;
 }
@@ -158,12 +152,6 @@ static void carry_out(struct tracer *tr, struct trace *t, const struct request *
 		break;
 	case REQ_RESUME:
 		trace_resume(t, rq->pid, NULL);
-		break;
-	case REQ_PAUSE_THREAD:
-		answer(tr, trace_pause_thread(t, rq->pid, rq->timeout_ms, rq->regs, &err), &err);
-		break;
-	case REQ_RESUME_THREAD:
-		trace_resume_thread(t, rq->pid, NULL);
 		break;
 	case REQ_REGS:
 		answer(tr, trace_thread_regs(t, rq->pid, rq->regs, &err), &err);
@@ -437,8 +425,8 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
 	}
 	tr->req[tr->nreq++] = rq;
-	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_PAUSE_THREAD ||
-	    rq.kind == REQ_REGS || rq.kind == REQ_HOLD_EACH)
+	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_REGS ||
+	    rq.kind == REQ_HOLD_EACH)
 		ticket = ++tr->asked;
 	pthread_mutex_unlock(&tr->lock);
 	fd_poke(tr->wake_fd);
@@ -483,13 +471,6 @@ int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err)
 			   err);
 }
 
-int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
-			struct user_regs_struct *regs, struct tg_err *err)
-{
-	return wait_answer(tr, ask(tr, (struct request){REQ_PAUSE_THREAD, tid, timeout_ms, regs}),
-			   "stop the thread of", tid, err);
-}
-
 int tracer_hold_each(struct tracer *tr, const pid_t *tids, size_t n, long timeout_ms,
 		     const struct tracer_hold_ops *ops, struct tg_err *err)
 {
@@ -503,11 +484,6 @@ int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *re
 {
 	return wait_answer(tr, ask(tr, (struct request){REQ_REGS, tid, 0, regs}),
 			   "read the registers of the thread of", tid, err);
-}
-
-void tracer_resume_thread(struct tracer *tr, pid_t tid)
-{
-	ask(tr, (struct request){REQ_RESUME_THREAD, tid, 0, NULL});
 }
 
 void tracer_resume(struct tracer *tr, pid_t pid)

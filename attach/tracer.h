@@ -6,6 +6,9 @@
  * the ptrace side lives in one thread that does nothing else: it sleeps on SIGCHLD and
  * its own wake-up descriptor, services every stop at once, and hands the events over to
  * the caller through a queue.  The caller (the event loop) never makes a ptrace call.
+ * One exception to "nothing else", asked for by --profile c|both: tracer_hold_each() runs
+ * the caller's work on each thread it stops (an unwind), so that no hand-over between
+ * threads lengthens the stop; the stops that came meanwhile are seen to between threads.
  *
  * Every signal the process handles must stay blocked in every thread (loop_block_signals):
  * a SIGCHLD delivered to a thread that does not block it would be discarded and the
@@ -55,10 +58,6 @@ int tracer_adopt(struct tracer *tr, pid_t pid, struct tg_err *err);
 /* Let the threads of pid go again (trace_resume); the caller does not wait. */
 void tracer_resume(struct tracer *tr, pid_t pid);
 
-/* trace_pause_thread() from the thread (the caller waits for the answer): thread tid
- * alone is stopped and its registers are in regs when this returns 0; -1 with err. */
-int tracer_pause_thread(struct tracer *tr, pid_t tid, long timeout_ms,
-			struct user_regs_struct *regs, struct tg_err *err);
 /* Each of threads tids[0..n) in turn: stopped alone (trace_pause_thread, at most
  * timeout_ms), held(ctx, i, its registers) run from the tracer thread while it is held,
  * the thread let go, then after(ctx, i, ok) (ok 0: it could not be stopped).  All before
@@ -76,8 +75,6 @@ int tracer_hold_each(struct tracer *tr, const pid_t *tids, size_t n, long timeou
 /* trace_thread_regs() from the thread: the registers of thread tid, held by a pause. */
 int tracer_thread_regs(struct tracer *tr, pid_t tid, struct user_regs_struct *regs,
 		       struct tg_err *err);
-/* Let thread tid go again (trace_resume_thread); the caller does not wait. */
-void tracer_resume_thread(struct tracer *tr, pid_t tid);
 
 /* Detach from everything (trace_detach), end the thread and free tr.  Safe on NULL. */
 void tracer_stop(struct tracer *tr);
