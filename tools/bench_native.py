@@ -218,8 +218,9 @@ def main():
     rounds = 3 if QUICK else 7
     times = job_times(python, rounds)
     base = statistics.median(times["not attached"])
-    lines += ["", "### Target slowdown (3.12: a fixed CPU-bound job in the main thread, 10 threads, depth 50; "
-              "%d rounds, the modes taking turns; median, spread)" % rounds, "",
+    lines += ["", "### Target slowdown (3.12: a fixed CPU-bound job in the main thread, "
+              "10 threads, depth 50; %d rounds, the modes taking turns; median, spread)"
+              % rounds, "",
               "| attached at 100 Hz | job seconds | spread | slowdown |", "|---|---:|---:|---:|"]
     for label in ["not attached"] + [m[0] for m in MODES]:
         t = times[label]
