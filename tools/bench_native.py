@@ -17,9 +17,9 @@ stack samples only), so that the columns differ by the native stacks alone.  Wri
 section between <!-- native:begin --> and <!-- native:end --> of docs/benchmarks.md.
 BENCH_QUICK=1: fewer rounds, shorter runs.  Nothing here asserts a threshold.
 """
-import glob
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -30,6 +30,7 @@ import time
 import urllib.request
 
 import benchdoc
+from bench import job_times, machine, meta_value, pyenv, start_target
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TG = os.environ.get("TGATTACH", os.path.join(ROOT, "tgattach"))
@@ -40,27 +41,7 @@ MODES = [("python", ["--mem-rate", "0"]), ("c", ["--profile", "c"]),
          ("both", ["--profile", "both"])]
 
 
-def pyenv(prefix):
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    found = sorted(glob.glob(os.path.join(root, "versions", prefix + "*", "bin", "python")))
-    return found[0] if found else None
 
-
-def meta_value(path, key):
-    with open(path) as f:
-        for line in f:
-            if line.startswith(key + "="):
-                return line.split("=", 1)[1].strip()
-    return None
-
-
-def start_target(python, threads, depth, mode):
-    p = subprocess.Popen([python, TARGET, str(threads), str(depth), mode],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    if not p.stdout.readline().startswith("READY"):
-        p.kill()
-        raise RuntimeError("bench target did not start")
-    return p
 
 
 def per_sample(python, threads, mode, opts):
@@ -86,33 +67,6 @@ def per_sample(python, threads, mode, opts):
     return ((ru.ru_utime + ru.ru_stime) / samples * 1e6,
             frames / unwinds if unwinds else 0.0, missed, hold, samples)
 
-
-def job_times(python, rounds):
-    target = start_target(python, 10, 50, "job")
-    modes = [("not attached", None)] + MODES
-    times = {m[0]: [] for m in modes}
-    try:
-        for r in range(rounds):
-            for label, opts in modes[r % len(modes):] + modes[:r % len(modes)]:
-                out = tempfile.mkdtemp()
-                tg = None
-                try:
-                    if opts is not None:
-                        tg = subprocess.Popen([TG, "-p", str(target.pid), "-o", out, "-r",
-                                               "100", "-q"] + opts)
-                        time.sleep(0.4)
-                    target.stdin.write("\n")
-                    target.stdin.flush()
-                    times[label].append(float(target.stdout.readline().split()[1]))
-                finally:
-                    if tg:
-                        tg.terminate()
-                        tg.wait()
-                    subprocess.run(["rm", "-rf", out])
-    finally:
-        target.kill()
-        target.wait()
-    return times
 
 
 def free_port():
@@ -187,14 +141,6 @@ def gunicorn_run(opts, seconds):
         subprocess.run(["rm", "-rf", out])
 
 
-def machine():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return "%s, %d cores, Linux %s" % (line.split(":", 1)[1].strip(),
-                                                   os.cpu_count(), os.uname().release)
-    return "unknown"
-
 
 def main():
     python = pyenv("3.12.")
@@ -216,7 +162,10 @@ def main():
                 hold if label != "python" else "-", missed if label != "python" else "-"))
             print(lines[-1], flush=True)
     rounds = 3 if QUICK else 7
-    times = job_times(python, rounds)
+    modes = [(0, ())] + [(100, tuple(opts)) for _, opts in MODES]
+    by_mode = job_times(python, modes, rounds)
+    times = {"not attached": by_mode[modes[0]]}
+    times.update({label: by_mode[(100, tuple(opts))] for label, opts in MODES})
     base = statistics.median(times["not attached"])
     lines += ["", "### Target slowdown (3.12: a fixed CPU-bound job in the main thread, "
               "10 threads, depth 50; %d rounds, the modes taking turns; median, spread)"
@@ -229,7 +178,6 @@ def main():
             (statistics.median(t) / base - 1) * 100))
         print(lines[-1], flush=True)
     try:
-        import shutil
         if not shutil.which("ab"):
             raise RuntimeError("no ab (apache2-utils)")
         seconds, rounds = (3, 1) if QUICK else (8, 3)
