@@ -38,8 +38,11 @@ struct fork_run {
 	char ready[256], done[512], storm[256];
 };
 
+/* The process tree below root (/proc PPid links), and none of it stopped or traced. */
 size_t fork_tree(pid_t root, pid_t *out, size_t max);
 void fork_tree_check_clean(pid_t root, const char *when);
+/* A run: its temporary directories, the fixture fixtures/NAME.py started with args,
+ * tgattach recording it (duration, extra options), stopped and waited for, freed. */
 void fork_run_init(struct fork_run *r, const char *tag);
 void fork_fx_start(struct fork_run *r, const char *name, const char *const *args);
 char *fork_tg_stderr(struct fork_run *r);
@@ -50,6 +53,8 @@ void fork_tg_require_running(struct fork_run *r, const char *when);
 void fork_tg_wait_traced(struct fork_run *r);
 void fork_tg_wait_sampling(struct fork_run *r);
 void fork_run_free(struct fork_run *r);
+/* The fixture's protocol lines (fork_common.py): KEY=VALUE fields, one line noted, lines
+ * collected for ms (each_50ms called meanwhile), until DONE. */
 long fork_kv_long(const char *line, const char *key);
 const char *fork_kv_str(const char *line, const char *key, char *out, size_t size);
 void fork_note_line(struct fork_run *r, const char *line);
@@ -58,6 +63,8 @@ int fork_fx_collect(struct fork_run *r, int ms, void (*each_50ms)(struct fork_ru
 void fork_fx_require_done(struct fork_run *r, int ms, void (*each_50ms)(struct fork_run *, void *),
 			  void *ctx);
 void fork_fx_go_and_finish(struct fork_run *r, int ms);
+/* The children the fixture reported, and what tgattach wrote: directories, process.mem
+ * lines in a time window, meta values, a function in a .stack file. */
 struct fork_child *fork_find_child(struct fork_run *r, pid_t pid);
 int fork_count_kind(struct fork_run *r, const char *kind);
 int fork_is_python_kind(const char *kind);
@@ -66,6 +73,9 @@ int fork_has_dir(const char *out, pid_t pid);
 int fork_mem_lines(const char *dir, double from, double to, int *in_window);
 const char *fork_meta_value(const char *meta, const char *key, char *out, size_t size);
 int fork_stack_has(const char *dir, const char *func, const char *only_file);
+/* Asserting checks: a child's directory (meta pid= and parent=, process.mem lines, func
+ * in its stacks), no directory tgattach should not have written, children traced from
+ * their first instruction. */
 void fork_check_process_dir(struct fork_run *r, pid_t pid, pid_t parent, int min_mem,
 			    const char *func);
 void fork_check_no_stray_dirs(struct fork_run *r);
