@@ -4,7 +4,9 @@
  * interpreter found: pyenv 2.7 and 3.6 - 3.13 (symbols), Debian's stripped python3.11 with
  * its debug file and without any (--offsets=builtin), python3.11d, and the Debian roots'
  * python3.13, 3.14 and 3.15 with their -dbg packages and with /usr/lib/debug hidden.
- *   - `dump --profile both`: each parked thread's Python frames around its C call, C
+ *   - `dump --profile both`, every thread paused, and with --no-pause (each thread stopped
+ *     alone, its Python frames read again meanwhile): each parked thread's Python frames
+ *     around its C call, C
  *     frames between them (where symbols name them: builtin_sorted, the json scanner), no
  *     frame of the evaluation loop left unreplaced, and every Python frame of the
  *     Python-only dump, in order;
@@ -34,21 +36,34 @@ static const struct parked parked[] = {
     {"ctyper", "parked_compare", "ctypes_worker", NULL},
 };
 
-static void dump(const char *label, pid_t pid, const char *profile, const char *extra,
-		 struct ndump *d)
+/* --no-pause when nopause: each thread stopped alone for its native stack. */
+static void dump_as(const char *label, pid_t pid, const char *profile, const char *extra,
+		    int nopause, struct ndump *d)
 {
 	char pidstr[16], prof[32];
 	struct buf out = BUF_INIT, err = BUF_INIT;
 
 	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
 	snprintf(prof, sizeof prof, "--profile=%s", profile);
-	char *argv[] = {TG_BIN, "dump", "-p", pidstr, prof, (char *)extra, NULL};
+	char *argv[8] = {TG_BIN, "dump", "-p", pidstr, prof};
+	size_t n = 5;
+	if (nopause)
+		argv[n++] = "--no-pause";
+	if (extra)
+		argv[n++] = (char *)extra;
+	argv[n] = NULL;
 	int rc = run_capture(argv, &out, &err, 60);
 	cr_assert_eq(rc, 0, "%s: dump %s exited %d: %s", label, prof, rc, buf_cstr(&err));
 	cr_assert_eq(ndump_parse(buf_cstr(&out), d), 0, "%s: dump %s: %s", label, prof,
 		     buf_cstr(&out));
 	buf_free(&out);
 	buf_free(&err);
+}
+
+static void dump(const char *label, pid_t pid, const char *profile, const char *extra,
+		 struct ndump *d)
+{
+	dump_as(label, pid, profile, extra, 0, d);
 }
 
 static const struct nthread *thread_of(const char *label, const struct ndump *d, const char *name)
@@ -161,6 +176,20 @@ static int libc_sources(const struct nthread *t)
 	return 0;
 }
 
+static void check_parked(const char *label, const struct ndump *both, const struct ndump *py,
+			 int named, const char *how)
+{
+	char why[512];
+
+	for (size_t i = 0; i < sizeof parked / sizeof parked[0]; i++) {
+		const struct parked *p = &parked[i];
+		const struct nthread *t = thread_of(label, both, p->thread);
+		int rc = nthread_check_merged(t, p->inner, p->outer, named ? p->named : NULL,
+					      thread_of(label, py, p->thread), why, sizeof why);
+		cr_assert_eq(rc, 0, "%s%s: thread %s: %s", label, how, p->thread, why);
+	}
+}
+
 /* named: symbols name the C functions checked between the parked frames; libc: 1 when
  * libc's debug file (libc6-dbg) must name its frames with their sources, -1 when it must
  * not be read (--offsets=builtin), 0 not checked. */
@@ -170,18 +199,14 @@ static void native_entry(const char *label, char *const argv[], const char *extr
 	struct proc fx;
 	static struct ndump py_, both_; /* large: not on the stack */
 	struct ndump *py = &py_, *both = &both_;
-	char why[512];
 
 	cr_assert_eq(proc_spawn_ready(&fx, argv), 0, "%s: the fixture did not start", label);
 	dump(label, fx.pid, "python", extra, py);
 	dump(label, fx.pid, "both", extra, both);
-	for (size_t i = 0; i < sizeof parked / sizeof parked[0]; i++) {
-		const struct parked *p = &parked[i];
-		const struct nthread *t = thread_of(label, both, p->thread);
-		int rc = nthread_check_merged(t, p->inner, p->outer, named ? p->named : NULL,
-					      thread_of(label, py, p->thread), why, sizeof why);
-		cr_assert_eq(rc, 0, "%s: thread %s: %s", label, p->thread, why);
-	}
+	check_parked(label, both, py, named, "");
+	/* --no-pause: each thread stopped alone, its Python frames read again meanwhile */
+	dump_as(label, fx.pid, "both", extra, 1, both);
+	check_parked(label, both, py, named, " (--no-pause)");
 	if (libc)
 		cr_assert_eq(libc_sources(thread_of(label, both, "sorter")), libc > 0,
 			     "%s: libc's frames %s named from libc6-dbg's sources", label,
