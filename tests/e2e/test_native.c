@@ -6,13 +6,14 @@
  * python3.13, 3.14 and 3.15 with their -dbg packages and with /usr/lib/debug hidden.
  *   - `dump --profile both`, every thread paused, and with --no-pause (each thread stopped
  *     alone, its Python frames read again meanwhile): each parked thread's Python frames
- *     around its C call, C
- *     frames between them (where symbols name them: builtin_sorted, the json scanner), no
- *     frame of the evaluation loop left unreplaced, and every Python frame of the
- *     Python-only dump, in order;
+ *     around its C call, C frames between them (where symbols name them: builtin_sorted,
+ *     the json scanner), no frame of the evaluation loop left unreplaced, and every Python
+ *     frame of the Python-only dump, in order;
  *   - the zlib thread is caught inside libz under zlib_worker within ten dumps;
  *   - `dump --profile c`: C frames only;
- *   - `record --profile both`: the merged stacks reach the files, meta counts the unwinds;
+ *   - `record --profile both`: the merged stacks reach the files, meta counts the unwinds,
+ *     `render collapsed` and `render pprof` (decoded by pprof-format) show libz's deflate;
+ * and a target that plants a FIFO where its debug file is looked for does not hang it.
  *   - the target is left running, untraced.
  * One line per interpreter: passed, or skipped and why. */
 #include <criterion/criterion.h>
