@@ -286,6 +286,72 @@ TRACE_TEST(trace_pause_stops_every_thread)
 	tt_target_stop(&tg);
 }
 
+/* --profile c|both: one thread stopped alone, its registers read, the others running on
+ * (the target answers meanwhile), then let go. */
+TRACE_TEST(trace_pause_thread_stops_one)
+{
+	struct target tg;
+	struct trace *t;
+	struct tg_err err = {0};
+	pid_t tids[MAXT];
+
+	tt_target_start(&tg, "4", NULL);
+	t = tt_attach_ok(tg.pid, 0, NULL);
+	size_t n = proc_tasks(tg.pid, tids, MAXT);
+	cr_assert_eq(n, 5);
+	for (size_t k = 1; k < n; k++) { /* each worker in turn; the main thread answers */
+		struct user_regs_struct regs = {0};
+		cr_assert(trace_pause_thread(t, tids[k], 1000, &regs, &err) == 0, "pause %d: %s",
+			  (int)tids[k], err.msg);
+		cr_assert_neq(regs.rip, 0, "no registers read");
+		cr_assert_neq(regs.rsp, 0, "no registers read");
+		for (size_t i = 0; i < n; i++)
+			cr_assert_eq(proc_state(tids[i]) == 't', i == k, "thread %d: state %c",
+				     (int)tids[i], proc_state(tids[i]));
+		struct user_regs_struct again = {0};
+		cr_assert(trace_thread_regs(t, tids[k], &again, &err) == 0, "%s", err.msg);
+		cr_assert_eq(again.rip, regs.rip, "a held thread moved");
+		cr_assert(proc_send(&tg.p, "p") == 0);
+		cr_assert(tt_line_servicing(t, &tg, "pong", NULL, 0, 3000) == 0,
+			  "the others did not run on while one thread was held");
+		cr_assert(trace_resume_thread(t, tids[k], &err) == 0, "resume: %s", err.msg);
+		tt_service_for(t, 10);
+		tt_assert_threads(tg.pid, gettid(), 1);
+	}
+	/* a thread not traced, or gone: an error, nothing held */
+	struct user_regs_struct regs;
+	cr_assert(trace_pause_thread(t, 1, 100, &regs, &err) < 0);
+	cr_assert_eq(err.code, TG_E_NOPROC, "%s", err.msg);
+	trace_detach(t);
+	tt_assert_free_and_running(&tg);
+	tt_target_stop(&tg);
+}
+
+/* Signals that arrive while a thread is held alone are delivered once it is let go. */
+TRACE_TEST(trace_pause_thread_keeps_signals)
+{
+	struct target tg;
+	struct trace *t;
+	struct tg_err err = {0};
+	pid_t tids[MAXT];
+
+	tt_target_start(&tg, "2", NULL);
+	t = tt_attach_ok(tg.pid, 0, NULL);
+	size_t n = proc_tasks(tg.pid, tids, MAXT);
+	for (int i = 0; i < 20; i++) {
+		struct user_regs_struct regs;
+		pid_t tid = tids[(size_t)i % n];
+		cr_assert(kill(tg.pid, SIGUSR1) == 0);
+		cr_assert(trace_pause_thread(t, tid, 1000, &regs, &err) == 0, "pause: %s", err.msg);
+		cr_assert(trace_resume_thread(t, tid, &err) == 0, "resume: %s", err.msg);
+		cr_assert(tt_line_servicing(t, &tg, "usr1", NULL, 0, 3000) == 0, "SIGUSR1 #%d lost",
+			  i);
+	}
+	trace_detach(t);
+	tt_assert_free_and_running(&tg);
+	tt_target_stop(&tg);
+}
+
 TRACE_TEST(trace_pause_keeps_signals)
 {
 	struct target tg;
