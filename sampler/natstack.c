@@ -102,6 +102,11 @@ int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct wal
 	return 1;
 }
 
+void natstack_drop(struct natstack *ns)
+{
+	ns->nraw = 0;
+}
+
 void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,
 		     uint64_t *reports, uint64_t *unpaired)
 {

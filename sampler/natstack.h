@@ -36,6 +36,10 @@ size_t natstack_unwind(struct natstack *ns, pid_t tid, const struct user_regs_st
  * th is left as it was, and 0 returned; else 1. */
 int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh);
 
+/* Forget the last unwind (its thread's Python frames could not be read while it was held:
+ * a merge with frames read earlier could splice two moments). */
+void natstack_drop(struct natstack *ns);
+
 /* Threads unwound, native frames, module reports, and merges whose evaluation frames and
  * Python groups did not pair. */
 void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,

@@ -218,6 +218,8 @@ static void once_let_go(void *ctx, size_t i, int ok)
 		p->native_held_s += now - np->t0;
 		p->native_holds++;
 	}
+	if (ok && !p->one_fresh && p->opts->profile == PROFILE_BOTH)
+		natstack_drop(p->nat); /* unwound, but its Python frames not read meanwhile */
 	native_result(p, &p->sample.threads[i], ok && p->one_fresh ? &p->one.threads[0] : NULL);
 	p->one_fresh = 0;
 	np->t0 = clock_mono_s(); /* the next thread's stop is asked now */
@@ -283,7 +285,9 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
 	    tracker_pending(p->tracker))
 		session_refresh_names(&p->s, &p->sample);
 	p->last_nthreads = p->sample.nthreads;
-	for (size_t i = 0; i < p->sample.nthreads; i++)
+	/* native stacks are read with the thread stopped: nothing to confirm (a second walk
+	 * of its Python frames alone would never agree with a merged stack) */
+	for (size_t i = 0; !p->nat && i < p->sample.nthreads; i++)
 		confirm_walk(p, &p->sample.threads[i], now);
 	int64_t *charged = charged_for(p, p->sample.nthreads);
 	memtrack_charge(p->mem, &p->sample, charged);

@@ -134,6 +134,18 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 	cr_assert_eq(rc, 0, "%s: record exited %d: %s", label, rc, buf_cstr(&err));
 	cr_assert(stack_holds(dir, pid, "parked_key"), "%s: no parked_key in %s", label, dir);
 	cr_assert(stack_holds(dir, pid, "zlib_worker"), "%s: no zlib_worker in %s", label, dir);
+	/* a call that grew old ends, again and again: each end followed (a walk of Python
+	 * frames alone once undid every merged stack that ended an old call, and the thread's
+	 * stack stood still from then on) */
+	snprintf(meta, sizeof meta, "%s/%d/ticker.stack", dir, (int)pid);
+	f = fopen(meta, "r");
+	cr_assert_not_null(f, "%s: no %s", label, meta);
+	int works = 0;
+	while (fgets(line, sizeof line, f))
+		works += strstr(line, ":tick_work\n") != NULL;
+	fclose(f);
+	cr_assert_geq(works, 4, "%s: tick_work called %d times in 1 s (about 12 expected)", label,
+		      works);
 	snprintf(meta, sizeof meta, "%s/%d/meta", dir, (int)pid);
 	f = fopen(meta, "r");
 	cr_assert_not_null(f, "%s: no %s", label, meta);
