@@ -129,14 +129,27 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 
 	snprintf(pidstr, sizeof pidstr, "%d", (int)pid);
 	char *argv[] = {TG_BIN, "-p", pidstr,	   "-o",   dir,		  "-d",
-			"1",	"-q", "--profile", "both", (char *)extra, NULL};
+			"2",	"-q", "--profile", "both", (char *)extra, NULL};
 	int rc = run_capture(argv, &out, &err, 60);
 	cr_assert_eq(rc, 0, "%s: record exited %d: %s", label, rc, buf_cstr(&err));
 	cr_assert(stack_holds(dir, pid, "parked_key"), "%s: no parked_key in %s", label, dir);
 	cr_assert(stack_holds(dir, pid, "zlib_worker"), "%s: no zlib_worker in %s", label, dir);
+	snprintf(meta, sizeof meta, "%s/%d/meta", dir, (int)pid);
+	f = fopen(meta, "r");
+	cr_assert_not_null(f, "%s: no %s", label, meta);
+	long samples = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "native_unwinds=", 15) == 0)
+			unwinds = atol(line + 15);
+		if (strncmp(line, "samples=", 8) == 0)
+			samples = atol(line + 8);
+	}
+	fclose(f);
 	/* a call that grew old ends, again and again: each end followed (a walk of Python
 	 * frames alone once undid every merged stack that ended an old call, and the thread's
-	 * stack stood still from then on) */
+	 * stack stood still from then on: 1 call).  The work is a quarter of the cycle, seen by
+	 * about one sample in four: at least 2, and 4 when there were 100 samples (a large
+	 * debug file makes the first samples slow, a loaded machine fewer) */
 	snprintf(meta, sizeof meta, "%s/%d/ticker.stack", dir, (int)pid);
 	f = fopen(meta, "r");
 	cr_assert_not_null(f, "%s: no %s", label, meta);
@@ -144,15 +157,9 @@ static void check_record(const char *label, pid_t pid, const char *extra)
 	while (fgets(line, sizeof line, f))
 		works += strstr(line, ":tick_work\n") != NULL;
 	fclose(f);
-	cr_assert_geq(works, 4, "%s: tick_work called %d times in 1 s (about 12 expected)", label,
-		      works);
-	snprintf(meta, sizeof meta, "%s/%d/meta", dir, (int)pid);
-	f = fopen(meta, "r");
-	cr_assert_not_null(f, "%s: no %s", label, meta);
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, "native_unwinds=", 15) == 0)
-			unwinds = atol(line + 15);
-	fclose(f);
+	cr_assert_geq(works, samples >= 100 ? 4 : 2,
+		      "%s: tick_work called %d times in %ld samples (1 when stuck)", label, works,
+		      samples);
 	cr_assert_gt(unwinds, 0, "%s: meta native_unwinds %ld", label, unwinds);
 	/* the exports show the C frames: libz's exported deflate below zlib_worker */
 	char piddir[600], folded[600];
