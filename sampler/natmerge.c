@@ -19,6 +19,8 @@
 
 #define NONE SIZE_MAX
 #define STACK_SPAN (8u << 20) /* beyond the outermost frame's sp: not this C stack */
+#define NATIVE_MAX 1024	      /* native frames looked at for rule 2 */
+#define EVAL_CODES 8	      /* distinct functions found by rule 1, at most */
 
 static void put(struct walk_frame *out, size_t max, struct natmerge_result *res,
 		const struct walk_frame *f)
@@ -55,44 +57,45 @@ static size_t holder(const struct walk_frame *native, size_t nn, uint64_t a)
 	return NONE;
 }
 
-static int is_owner(const size_t *owner, size_t ngroups, size_t k)
-{
-	for (size_t g = 0; g < ngroups; g++)
-		if (owner[g] == k)
-			return 1;
-	return 0;
-}
-
-/* 2: an evaluation frame by name, or the same function as a frame found by 1. */
-static int evaluates(const struct walk_frame *native, size_t nn, const size_t *owner,
-		     size_t ngroups, size_t k)
-{
-	if (native[k].native == WALK_NATIVE_EVAL)
-		return 1;
-	for (size_t g = 0; g < ngroups; g++)
-		if (owner[g] != NONE && owner[g] < nn && native[owner[g]].code == native[k].code)
-			return 1;
-	return 0;
-}
-
+/* 2: the frames that may run a group: named as the evaluation function, or the same
+ * function as a frame found by 1, and not found by 1 already.  Marked once, then one pass
+ * downwards: before 3.11 a stack has a group per Python frame (up to 1024) over at most
+ * UNWIND_MAX_FRAMES native frames, and rescanning them per group was quadratic. */
 static void pair_the_rest(const struct walk_frame *native, size_t nn, size_t ngroups, size_t *owner)
 {
-	size_t limit = nn; /* owners lie below the outer neighbour's */
+	unsigned char cand[NATIVE_MAX] = {0};
+	uint64_t codes[EVAL_CODES];
+	size_t ncodes = 0, k;
 
+	if (nn > NATIVE_MAX)
+		nn = NATIVE_MAX;
+	for (size_t g = 0; g < ngroups; g++) {
+		if (owner[g] == NONE || owner[g] >= nn)
+			continue;
+		for (k = 0; k < ncodes && codes[k] != native[owner[g]].code; k++)
+			;
+		if (k == ncodes && ncodes < EVAL_CODES)
+			codes[ncodes++] = native[owner[g]].code;
+	}
+	for (k = 0; k < nn; k++) {
+		cand[k] = native[k].native == WALK_NATIVE_EVAL;
+		for (size_t c = 0; !cand[k] && c < ncodes; c++)
+			cand[k] = native[k].code == codes[c];
+	}
+	for (size_t g = 0; g < ngroups; g++)
+		if (owner[g] < nn)
+			cand[owner[g]] = 0;
+	k = nn; /* owners lie below the outer neighbour's, and above the inner one's */
 	for (size_t g = ngroups; g-- > 0;) {
 		if (owner[g] != NONE) {
-			limit = owner[g];
+			k = owner[g] < nn ? owner[g] : nn;
 			continue;
 		}
-		for (size_t k = limit; k-- > 0;) {
-			if (g > 0 && owner[g - 1] != NONE && k <= owner[g - 1])
-				break; /* not past the inner neighbour's frame */
-			if (!is_owner(owner, ngroups, k) &&
-			    evaluates(native, nn, owner, ngroups, k)) {
-				owner[g] = limit = k;
-				break;
-			}
-		}
+		size_t floor = g > 0 && owner[g - 1] != NONE ? owner[g - 1] + 1 : 0;
+		while (k > floor && !cand[k - 1])
+			k--;
+		if (k > floor)
+			owner[g] = --k;
 	}
 }
 
