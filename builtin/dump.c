@@ -171,11 +171,8 @@ int cmd_dump(int argc, char **argv)
 			pause = 0;
 			break;
 		case 'P':
-			if (profile_parse(optarg, &profile) < 0) {
-				tg_err_set(&err, TG_E_USAGE,
-					   "--profile: '%s' is not python, c or both", optarg);
+			if (profile_parse(optarg, &profile, &err) < 0)
 				return options_fail(&err);
-			}
 			break;
 		case 'h':
 			usage(stdout);

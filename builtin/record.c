@@ -154,9 +154,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 			rc = options_offsets(optarg, &o->offsets, err);
 			break;
 		case 'P':
-			if (profile_parse(optarg, &o->profile) < 0)
-				rc = tg_err_set(err, TG_E_USAGE,
-						"--profile: '%s' is not python, c or both", optarg);
+			rc = profile_parse(optarg, &o->profile, err);
 			break;
 		case 'q':
 			o->quiet = 1;

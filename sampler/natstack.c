@@ -21,21 +21,22 @@ struct natstack {
 	uint64_t unpaired;
 };
 
-int profile_parse(const char *s, enum profile_mode *mode)
-{
-	static const char *const names[] = {"python", "c", "both"};
+/* by enum profile_mode */
+static const char *const profile_names[] = {"python", "c", "both"};
 
+int profile_parse(const char *s, enum profile_mode *mode, struct tg_err *err)
+{
 	for (int i = 0; i < 3; i++)
-		if (strcmp(s, names[i]) == 0) {
+		if (strcmp(s, profile_names[i]) == 0) {
 			*mode = (enum profile_mode)i;
 			return 0;
 		}
-	return -1;
+	return tg_err_set(err, TG_E_USAGE, "--profile: '%s' is not python, c or both", s);
 }
 
 const char *profile_name(enum profile_mode mode)
 {
-	return mode == PROFILE_C ? "c" : mode == PROFILE_BOTH ? "both" : "python";
+	return profile_names[mode == PROFILE_C || mode == PROFILE_BOTH ? mode : PROFILE_PYTHON];
 }
 
 struct natstack *natstack_new(const struct py_target *t, enum profile_mode mode, int debug_files,

@@ -13,8 +13,8 @@
 
 enum profile_mode { PROFILE_PYTHON = 0, PROFILE_C, PROFILE_BOTH };
 
-/* "python", "c", "both" -> *mode; -1 otherwise. */
-int profile_parse(const char *s, enum profile_mode *mode);
+/* "python", "c", "both" -> *mode; else -1 with err (TG_E_USAGE, naming --profile). */
+int profile_parse(const char *s, enum profile_mode *mode, struct tg_err *err);
 const char *profile_name(enum profile_mode mode);
 
 struct natstack;
