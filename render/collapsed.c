@@ -68,7 +68,8 @@ static void weigh(void *ctx, const struct replay_event *ev, double *w)
 	}
 }
 
-/* "FUNC (FILE:LINE)", names escaped for the folded format. */
+/* "FUNC (FILE:LINE)", names escaped for the folded format; "FUNC (FILE)" when the line is
+ * unknown (a native frame with no line information: -1 in the .stack file). */
 static void add_frame(struct collapsed *c, uint32_t id)
 {
 	if (id >= c->nftext) {
@@ -84,7 +85,9 @@ static void add_frame(struct collapsed *c, uint32_t id)
 		text_folded(&b, f->func, f->func_len);
 		buf_addstr(&b, " (");
 		text_folded(&b, f->file, f->file_len);
-		buf_addf(&b, ":%ld)", f->line);
+		if (f->line > 0)
+			buf_addf(&b, ":%ld", f->line);
+		buf_addch(&b, ')');
 		c->ftext_len[id] = b.len;
 		c->ftext[id] = buf_detach(&b);
 	}

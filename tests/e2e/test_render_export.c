@@ -386,6 +386,44 @@ Test(render_export, hostile_names)
 	buf_free(&text);
 }
 
+/* A frame with no line (-1 in .stack: a C frame with no line information) is "FUNC (FILE)"
+ * in the folded stacks, never ":-1". */
+Test(render_export, collapsed_leaves_an_unknown_line_out)
+{
+	char *tmp = rrun_tmpdir();
+	struct buf path = BUF_INIT, text = BUF_INIT;
+	struct rrun r;
+	static const char stack[] = "1700000000.0#app.py:3:work\n"
+				    " 1700000000.1#libz.so.1:-1:deflate\n";
+	static const char mem[] = "1700000000.5#libz.so.1:-1:deflate=>0\n"
+				  "1700000000.9#app.py:3:work=>0\n";
+
+	buf_addf(&path, "%s/MainThread.stack", tmp);
+	rrun_write(buf_cstr(&path), stack, sizeof stack - 1);
+	buf_reset(&path);
+	buf_addf(&path, "%s/MainThread.mem", tmp);
+	rrun_write(buf_cstr(&path), mem, sizeof mem - 1);
+	buf_reset(&path);
+	buf_addf(&path, "%s/out.folded", tmp);
+	const char *co[] = {"render", "collapsed", tmp, "-o", buf_cstr(&path), "-q", NULL};
+	rrun_tool(&r, NULL, co);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	rrun_read(buf_cstr(&path), &text);
+	cr_assert_not_null(
+	    strstr(buf_cstr(&text), "MainThread;work (app.py:3);deflate (libz.so.1) "), "%s",
+	    buf_cstr(&text));
+	cr_assert_null(strstr(buf_cstr(&text), ":-1"), "%s", buf_cstr(&text));
+	const char *fcheck[] = {"folded", buf_cstr(&path), NULL};
+	rrun_check(&r, fcheck);
+	cr_assert_eq(r.status, 0, "%s", buf_cstr(&r.err));
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+	buf_free(&path);
+	buf_free(&text);
+}
+
 Test(render_export, needs_stack_files)
 {
 	char *tmp = rrun_tmpdir();
@@ -435,9 +473,9 @@ Test(render_export, malformed_lines_and_strict)
 		const char *strict[] = {"render", cmd, "--strict", tmp, "-o", buf_cstr(&out), NULL};
 		rrun_tool(&r, NULL, args);
 		cr_assert_eq(r.status, 0, "%s: %s", cmd, buf_cstr(&r.err));
-		cr_assert_not_null(strstr(buf_cstr(&r.err),
-					  "MainThread.mem:39: skipped malformed line: no '=>'"),
-				   "%s: %s", cmd, buf_cstr(&r.err));
+		cr_assert_not_null(
+		    strstr(buf_cstr(&r.err), "MainThread.mem:39: skipped malformed line: no '=>'"),
+		    "%s: %s", cmd, buf_cstr(&r.err));
 		cr_assert_not_null(strstr(buf_cstr(&r.err), "1 malformed line skipped"));
 		rrun_free(&r);
 		unlink(buf_cstr(&out));
