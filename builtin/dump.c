@@ -100,13 +100,15 @@ static void native_stacks(struct session *s, struct natstack *ns, struct walk_sa
 		int fresh = 0;
 		if (paused) {
 			if (trace_thread_regs(s->trace, tid, &regs, NULL) == 0)
-				n = natstack_unwind(ns, tid, &regs);
+				n = natstack_unwind(ns, i, tid, &regs);
 		} else if (trace_pause_thread(s->trace, tid, TRACE_PAUSE_MS, &regs, NULL) == 0) {
-			n = natstack_unwind(ns, tid, &regs);
+			n = natstack_unwind(ns, i, tid, &regs);
 			fresh = n && walker_walk_thread(s->walker, th, &one) == 0;
 			trace_resume_thread(s->trace, tid, NULL);
 		}
-		natstack_apply(ns, th, fresh ? &one.threads[0] : NULL);
+		if (fresh)
+			natstack_keep_python(ns, i, &one.threads[0]);
+		natstack_apply(ns, i, th);
 		walk_sample_free(&one);
 		if (n > 0)
 			state[i] = 1;

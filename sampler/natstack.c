@@ -11,11 +11,21 @@
 static const char *const eval_names_2[] = {"PyEval_EvalFrameEx", NULL};
 static const char *const eval_names_3[] = {"_PyEval_EvalFrameDefault", NULL};
 
+/* What was read while one thread was stopped, until it is named and merged. */
+struct slot {
+	struct unwind_raw *raw;
+	size_t nraw;	       /* frames unwound, not named yet */
+	struct walk_frame *py; /* Python frames kept (natstack_keep_python) */
+	size_t npy, py_cap;
+	int have_py, py_truncated;
+};
+
 struct natstack {
 	enum profile_mode mode;
 	int per_frame; /* before 3.11: one evaluation call per Python frame */
 	struct unwinder *u;
-	size_t nraw; /* frames of the last unwind, not named yet */
+	struct slot *slots;
+	size_t nslots;
 	struct walk_frame native[UNWIND_MAX_FRAMES];
 	struct walk_frame merged[WALK_MAX_DEPTH];
 	uint64_t unpaired;
@@ -59,32 +69,91 @@ void natstack_free(struct natstack *ns)
 {
 	if (!ns)
 		return;
+	for (size_t i = 0; i < ns->nslots; i++) {
+		unwind_raw_free(ns->slots[i].raw);
+		free(ns->slots[i].py);
+	}
+	free(ns->slots);
 	unwind_free(ns->u);
 	free(ns);
 }
 
 int natstack_sample_begin(struct natstack *ns, struct tg_err *err)
 {
+	for (size_t i = 0; i < ns->nslots; i++) { /* nothing of an earlier sample is named */
+		ns->slots[i].nraw = 0;
+		ns->slots[i].have_py = 0;
+	}
 	return unwind_sample_begin(ns->u, err);
 }
 
-size_t natstack_unwind(struct natstack *ns, pid_t tid, const struct user_regs_struct *regs)
+static struct slot *slot_at(struct natstack *ns, size_t i)
 {
-	return ns->nraw = unwind_thread(ns->u, tid, regs);
+	if (i >= ns->nslots) {
+		size_t n = i + 1 > 2 * ns->nslots ? i + 1 : 2 * ns->nslots;
+		ns->slots = xrealloc(ns->slots, n * sizeof *ns->slots);
+		memset(ns->slots + ns->nslots, 0, (n - ns->nslots) * sizeof *ns->slots);
+		ns->nslots = n;
+	}
+	struct slot *s = &ns->slots[i];
+	if (!s->raw)
+		s->raw = unwind_raw_new();
+	return s;
 }
 
-int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct walk_thread *fresh)
+size_t natstack_unwind(struct natstack *ns, size_t slot, pid_t tid,
+		       const struct user_regs_struct *regs)
 {
-	size_t nn = ns->nraw ? unwind_frames(ns->u, ns->native, UNWIND_MAX_FRAMES) : 0;
+	struct slot *s = slot_at(ns, slot);
+
+	s->have_py = 0;
+	return s->nraw = unwind_thread(ns->u, tid, regs, s->raw);
+}
+
+void natstack_keep_python(struct natstack *ns, size_t slot, const struct walk_thread *py)
+{
+	struct slot *s = slot_at(ns, slot);
+
+	if (py->depth > s->py_cap) {
+		s->py_cap = py->depth;
+		s->py = xrealloc(s->py, s->py_cap * sizeof *s->py);
+	}
+	if (py->depth)
+		memcpy(s->py, py->frames, py->depth * sizeof *s->py);
+	s->npy = py->depth;
+	s->py_truncated = py->truncated;
+	s->have_py = 1;
+}
+
+/* Do the kept frames' code objects still own the cache entries they point to?  An entry is
+ * reused for another code object when the cache evicts it, as walks of the other threads
+ * may have done since. */
+static int py_names_hold(const struct slot *s)
+{
+	for (size_t k = 0; k < s->npy; k++)
+		if (!s->py[k].native && s->py[k].code_info->addr != s->py[k].code)
+			return 0;
+	return 1;
+}
+
+int natstack_apply(struct natstack *ns, size_t slot, struct walk_thread *th)
+{
+	struct slot *s = slot_at(ns, slot);
+	int ok = s->nraw && th->frames && (!s->have_py || py_names_hold(s));
+	size_t nn = ok ? unwind_frames(ns->u, s->raw, ns->native, UNWIND_MAX_FRAMES) : 0;
 	const struct walk_frame *src = ns->native;
 	size_t depth = nn;
 	int truncated = 0;
 
-	ns->nraw = 0;
-	if (nn == 0 || !th->frames)
+	s->nraw = 0;
+	if (nn == 0) {
+		s->have_py = 0;
 		return 0;
+	}
 	if (ns->mode == PROFILE_BOTH) {
-		const struct walk_thread *py = fresh ? fresh : th;
+		struct walk_thread kept = {
+		    .frames = s->py, .depth = s->npy, .truncated = s->py_truncated};
+		const struct walk_thread *py = s->have_py ? &kept : th;
 		struct natmerge_result res;
 		natmerge(ns->native, nn, py->frames, py->depth, ns->per_frame, ns->merged,
 			 WALK_MAX_DEPTH, &res);
@@ -93,6 +162,7 @@ int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct wal
 		depth = res.depth;
 		truncated = res.truncated || py->truncated;
 	}
+	s->have_py = 0;
 	if (depth > th->frames_cap) {
 		depth = th->frames_cap;
 		truncated = 1;
@@ -103,9 +173,12 @@ int natstack_apply(struct natstack *ns, struct walk_thread *th, const struct wal
 	return 1;
 }
 
-void natstack_drop(struct natstack *ns)
+void natstack_drop(struct natstack *ns, size_t slot)
 {
-	ns->nraw = 0;
+	struct slot *s = slot_at(ns, slot);
+
+	s->nraw = 0;
+	s->have_py = 0;
 }
 
 void natstack_counts(const struct natstack *ns, uint64_t *threads, uint64_t *frames,

@@ -176,9 +176,10 @@ void recproc_set_tracer(struct recproc *p, struct tracer *tr, int held)
 	p->held = held;
 }
 
-/* What is done with each thread, from the tracer thread (tracer_hold_each): while it is
- * held, the unwind and its Python frames read again; once it runs, the names and the
- * merge. */
+/* What is done with each thread from the tracer thread (tracer_hold_each): while it is
+ * held, the unwind and its Python frames read again, kept in the thread's slot; the names
+ * and the merge wait until every thread runs again and the tracer thread is free
+ * (native_stacks). */
 struct native_pass {
 	struct recproc *p;
 	double t0;
@@ -191,18 +192,21 @@ static void while_held(void *ctx, size_t i, const struct user_regs_struct *regs)
 	struct walk_thread *th = &p->sample.threads[i];
 	double t0 = clock_mono_s();
 
-	p->one_fresh = natstack_unwind(p->nat, (pid_t)th->native_id, regs) &&
+	p->one_fresh = natstack_unwind(p->nat, i, (pid_t)th->native_id, regs) &&
 		       walker_walk_thread(p->s.walker, th, &p->one) == 0;
+	if (p->one_fresh)
+		natstack_keep_python(p->nat, i, &p->one.threads[0]);
 	p->native_work_s += clock_mono_s() - t0;
 }
 
-/* A thread whose native stack was not read is left as it was in the tracker (a walk marked
- * truncated): its Python frames alone would end every native frame, and start them again
- * at the next sample. */
-static void native_result(struct recproc *p, struct walk_thread *th,
-			  const struct walk_thread *fresh)
+/* Thread i's native stack named and merged from its slot.  A thread whose native stack was
+ * not read is left as it was in the tracker (a walk marked truncated): its Python frames
+ * alone would end every native frame, and start them again at the next sample. */
+static void native_result(struct recproc *p, size_t i)
 {
-	if (natstack_apply(p->nat, th, fresh))
+	struct walk_thread *th = &p->sample.threads[i];
+
+	if (natstack_apply(p->nat, i, th))
 		return;
 	th->truncated = 1;
 	p->native_missed++;
@@ -218,9 +222,10 @@ static void once_let_go(void *ctx, size_t i, int ok)
 		p->native_held_s += now - np->t0;
 		p->native_holds++;
 	}
-	if (ok && !p->one_fresh && p->opts->profile == PROFILE_BOTH)
-		natstack_drop(p->nat); /* unwound, but its Python frames not read meanwhile */
-	native_result(p, &p->sample.threads[i], ok && p->one_fresh ? &p->one.threads[0] : NULL);
+	/* not stopped; or unwound, but its Python frames not read meanwhile (a merge with those
+	 * of the sample could splice two moments) */
+	if (!ok || (!p->one_fresh && p->opts->profile == PROFILE_BOTH))
+		natstack_drop(p->nat, i);
 	p->one_fresh = 0;
 	np->t0 = clock_mono_s(); /* the next thread's stop is asked now */
 }
@@ -236,7 +241,7 @@ static void native_stacks(struct recproc *p)
 
 	if (!p->tracer || natstack_sample_begin(p->nat, NULL) < 0) {
 		for (size_t i = 0; i < n; i++)
-			native_result(p, &p->sample.threads[i], NULL); /* nothing unwound */
+			native_result(p, i); /* nothing unwound */
 		return;
 	}
 	if (p->held) {
@@ -245,8 +250,8 @@ static void native_stacks(struct recproc *p)
 			struct user_regs_struct regs;
 			if (th->native_id > 0 &&
 			    tracer_thread_regs(p->tracer, (pid_t)th->native_id, &regs, NULL) == 0)
-				natstack_unwind(p->nat, (pid_t)th->native_id, &regs);
-			native_result(p, th, NULL);
+				natstack_unwind(p->nat, i, (pid_t)th->native_id, &regs);
+			native_result(p, i);
 		}
 		return;
 	}
@@ -259,8 +264,9 @@ static void native_stacks(struct recproc *p)
 		    p->sample.threads[i].native_id > 0 ? (pid_t)p->sample.threads[i].native_id : 0;
 	struct native_pass np = {p, clock_mono_s()};
 	struct tracer_hold_ops ops = {while_held, once_let_go, &np};
-	if (tracer_hold_each(p->tracer, p->tids, n, NATIVE_PAUSE_MS, &ops, NULL) < 0)
-		p->native_missed += n;
+	tracer_hold_each(p->tracer, p->tids, n, NATIVE_PAUSE_MS, &ops, NULL);
+	for (size_t i = 0; i < n; i++) /* an empty slot (not stopped, or no tracer) is a miss */
+		native_result(p, i);
 }
 
 int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, struct tg_err *err)

@@ -44,6 +44,11 @@ struct raw_frame {
 	Dwfl_Module *mod;
 };
 
+struct unwind_raw {
+	size_t n;
+	struct raw_frame f[UNWIND_MAX_FRAMES];
+};
+
 struct unwinder {
 	pid_t pid;
 	struct remote r;
@@ -55,8 +60,7 @@ struct unwinder {
 	/* the unwind under way, and its frames before they are named */
 	pid_t tid;
 	const struct user_regs_struct *regs;
-	struct raw_frame raw[UNWIND_MAX_FRAMES];
-	size_t n;
+	struct unwind_raw *raw;
 	uint64_t last_sp;
 	struct page pages[PAGE_SLOTS];
 	uint64_t threads, frames, reports;
@@ -376,30 +380,43 @@ static int on_frame(Dwfl_Frame *state, void *arg)
 	bool activation;
 	Dwarf_Word sp = 0;
 
-	if (u->n >= UNWIND_MAX_FRAMES || !dwfl_frame_pc(state, &pc, &activation))
+	struct unwind_raw *raw = u->raw;
+
+	if (raw->n >= UNWIND_MAX_FRAMES || !dwfl_frame_pc(state, &pc, &activation))
 		return DWARF_CB_ABORT;
 	if (dwfl_frame_reg(state, 7, &sp) != 0)
 		sp = 0;
 	/* the stack grows down: a caller's frame lies above its callee's */
-	if (u->n > 0 && sp && u->last_sp && sp < u->last_sp)
+	if (raw->n > 0 && sp && u->last_sp && sp < u->last_sp)
 		return DWARF_CB_ABORT;
 	u->last_sp = sp;
 	uint64_t look = activation || pc == 0 ? pc : pc - 1; /* into the call instruction */
 	Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, look);
 	if (!mod) { /* a pc in nothing reported: a library loaded since, or garbage */
 		u->missed = 1;
-		return u->n == 0 ? DWARF_CB_OK : DWARF_CB_ABORT;
+		return raw->n == 0 ? DWARF_CB_OK : DWARF_CB_ABORT;
 	}
-	u->raw[u->n++] = (struct raw_frame){pc, sp, look, mod};
+	raw->f[raw->n++] = (struct raw_frame){pc, sp, look, mod};
 	return DWARF_CB_OK;
 }
 
-size_t unwind_frames(struct unwinder *u, struct walk_frame *out, size_t max)
+struct unwind_raw *unwind_raw_new(void)
+{
+	return xcalloc(1, sizeof(struct unwind_raw));
+}
+
+void unwind_raw_free(struct unwind_raw *raw)
+{
+	free(raw);
+}
+
+size_t unwind_frames(struct unwinder *u, const struct unwind_raw *unwound, struct walk_frame *out,
+		     size_t max)
 {
 	size_t n = 0;
 
-	for (size_t r = 0; r < u->n; r++) {
-		const struct raw_frame *raw = &u->raw[r];
+	for (size_t r = 0; r < unwound->n; r++) {
+		const struct raw_frame *raw = &unwound->f[r];
 		const struct unwind_name *names;
 		size_t k = unames_at(u->names, raw->mod, raw->look, &names);
 		for (size_t i = 0; i < k && n < max; i++) {
@@ -417,11 +434,13 @@ size_t unwind_frames(struct unwinder *u, struct walk_frame *out, size_t max)
 	return n;
 }
 
-size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs)
+size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs,
+		     struct unwind_raw *raw)
 {
-	u->n = 0;
+	raw->n = 0;
 	if (!u->dwfl)
 		return 0;
+	u->raw = raw;
 	u->tid = tid;
 	u->regs = regs;
 	u->last_sp = 0;
@@ -429,7 +448,8 @@ size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struc
 		u->pages[i].state = 0;
 	dwfl_getthread_frames(u->dwfl, tid, on_frame, u); /* its end is an error often */
 	u->threads++;
-	return u->n;
+	u->raw = NULL;
+	return raw->n;
 }
 
 void unwind_counts(const struct unwinder *u, uint64_t *threads, uint64_t *frames, uint64_t *reports)

@@ -39,16 +39,25 @@ void unwind_free(struct unwinder *u);
  * point at them; none handed out after it).  -1 with err when no module can be reported. */
 int unwind_sample_begin(struct unwinder *u, struct tg_err *err);
 
-/* Unwind stopped thread tid from regs: its frames' addresses only, kept in u (at most
+/* One unwind's frames before they are named (their addresses and objects), valid until the
+ * next unwind_sample_begin(). */
+struct unwind_raw;
+struct unwind_raw *unwind_raw_new(void);
+void unwind_raw_free(struct unwind_raw *raw);
+
+/* Unwind stopped thread tid from regs: its frames' addresses only, into raw (at most
  * UNWIND_MAX_FRAMES), so that the thread is held no longer than that.  Returns how many
  * (0 when not even the first could be read). */
-size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs);
-/* The last unwind's frames named, once the thread runs again: into out (innermost first,
- * at most max, inlined functions expanded), each frame's native WALK_NATIVE or
- * WALK_NATIVE_EVAL, code_info its names (owned by u, valid until the next
- * unwind_sample_begin that forgets them), line the source line or -1, addr the frame's
- * stack pointer, code its function's identity, pos its pc.  Returns how many. */
-size_t unwind_frames(struct unwinder *u, struct walk_frame *out, size_t max);
+size_t unwind_thread(struct unwinder *u, pid_t tid, const struct user_regs_struct *regs,
+		     struct unwind_raw *raw);
+/* An unwind's frames named, once the thread runs again (and from any thread of the
+ * caller's: nothing of the target is read): into out (innermost first, at most max, inlined
+ * functions expanded), each frame's native WALK_NATIVE or WALK_NATIVE_EVAL, code_info its
+ * names (owned by u, valid until the next unwind_sample_begin that forgets them), line the
+ * source line or -1, addr the frame's stack pointer, code its function's identity, pos its
+ * pc.  Returns how many. */
+size_t unwind_frames(struct unwinder *u, const struct unwind_raw *raw, struct walk_frame *out,
+		     size_t max);
 
 /* Cumulative counts, for benchmarks and meta: threads unwound, frames, module reports. */
 void unwind_counts(const struct unwinder *u, uint64_t *threads, uint64_t *frames,
