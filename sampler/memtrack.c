@@ -14,16 +14,17 @@
  * the pymalloc arenas hold under ~5 MiB; 100 MiB are walked about every 0.1 s. */
 #define WALK_SHARE 20
 #define WALK_BUDGET_MAX 0.05
-/* Micro-samples come in bursts: in each window (1 / --mem-rate, 50 ms by default) one burst
+/* Micro-samples come in bursts: in each window (1 / --mem-rate, 10 ms by default) one burst
  * of BURST_S at a random moment, during which the memory is read as fast as it changes
  * (at most every BURST_STEP_S) and each change is charged to the stack of the thread that
  * made it, walked at once.  A change seen in a burst stands for the window: it is charged
  * times window / BURST_S, so every change of the process has the same chance of being
  * seen and the charges are unbiased estimates (docs/memory.md).  A process idle for longer
- * than IDLE_SKIP_S gets no burst. */
+ * than IDLE_SKIP_S gets no burst: an idle server's heartbeat (gunicorn's, once a second)
+ * starts two, not the ten that 100 ms gave (half of tgattach's CPU beside an idle worker). */
 #define BURST_S 0.010
 #define BURST_STEP_S 20e-6
-#define IDLE_SKIP_S 0.1
+#define IDLE_SKIP_S 0.02
 /* Bursts back to back (--mem-rate 100, the default) form one chain of readings, unless the
  * loop was held up longer than this. */
 #define CONTINUE_S 0.05
