@@ -223,3 +223,26 @@ void rrun_keep_for_looking(const char *path, const char *name)
 	buf_free(&data);
 	buf_free(&to);
 }
+
+/* memg.svg in outdir: large enough, whole, and XML (xmllint, when installed). */
+void rrun_assert_memg_svg(const char *outdir)
+{
+	char *xmllint = rrun_which("xmllint");
+	struct buf path = BUF_INIT, msg = BUF_INIT, svg = BUF_INIT;
+
+	buf_addf(&path, "%s/memg.svg", outdir);
+	rrun_read(buf_cstr(&path), &svg);
+	cr_assert_gt(svg.len, 1000, "memg.svg is too small");
+	cr_assert_not_null(strstr(buf_cstr(&svg), "</svg>"), "memg.svg is cut short");
+	if (!xmllint) {
+		cr_log_warn(
+		    "xmllint is missing (make deps installs libxml2-utils): XML check skipped");
+	} else {
+		cr_assert(rrun_xml_ok(xmllint, buf_cstr(&path), &msg), "memg.svg is not XML: %s",
+			  buf_cstr(&msg));
+	}
+	free(xmllint);
+	buf_free(&path);
+	buf_free(&msg);
+	buf_free(&svg);
+}

@@ -33,6 +33,8 @@ void rrun_free(struct rrun *r);
 char *rrun_which(const char *prog);
 /* 1 if xmllint accepts the file; with the complaint in *msg otherwise. */
 int rrun_xml_ok(const char *xmllint, const char *path, struct buf *msg);
+/* memg.svg in outdir: large enough, whole, and XML (xmllint, when installed); asserts. */
+void rrun_assert_memg_svg(const char *outdir);
 
 char *rrun_tmpdir(void);
 void rrun_rmtree(const char *dir);
