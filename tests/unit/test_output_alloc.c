@@ -1,8 +1,6 @@
 /* sampler/output.c: process.alloc, the allocator statistics table. */
 #include <criterion/criterion.h>
 
-#include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,41 +8,26 @@
 
 #include "common/buf.h"
 #include "sampler/output.h"
+#include "tests/unit/output_util.h"
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
+/* dir/5/name, whole, or NULL when it does not exist. */
 static char *slurp(const char *dir, const char *name)
 {
-	struct buf path = BUF_INIT, b = BUF_INIT;
-	char chunk[4096];
-	size_t n;
+	char *pid_dir = outt_path_join(dir, "5");
+	char *text = outt_file_read(pid_dir, name, NULL);
 
-	buf_addf(&path, "%s/5/%s", dir, name);
-	FILE *f = fopen(buf_cstr(&path), "r");
-	buf_free(&path);
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
-	return buf_detach(&b);
+	free(pid_dir);
+	return text;
 }
 
 Test(output_alloc, header_rows_and_missing_values)
 {
-	char tmpl[] = "/tmp/tg-output-alloc-XXXXXX";
+	char *tmpl = outt_tmpdir_make();
 	struct tg_err err = {0};
 	const char *cols[] = {"time", "rss", "heap", "blocks"};
 	const char *comments[] = {"first\nline", "second"};
 	uint64_t v[3] = {4096, 123, 77};
 
-	cr_assert_not_null(mkdtemp(tmpl), "%s", strerror(errno));
 	struct output *o = output_open(tmpl, 5, 0, &err);
 	cr_assert_not_null(o, "%s", err.msg);
 	char *none = slurp(tmpl, "process.alloc");
@@ -73,5 +56,5 @@ Test(output_alloc, header_rows_and_missing_values)
 	text = slurp(tmpl, "process.alloc");
 	cr_assert_not_null(strstr(text, "3.000000 ? ? ?\n# time rss\n4.000000 4096\n"), "%s", text);
 	free(text);
-	nftw(tmpl, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	outt_tmpdir_remove(tmpl);
 }
