@@ -43,3 +43,17 @@ size_t roots_each(void (*fn)(const struct root_build *b, void *ctx), void *ctx)
 	}
 	return n;
 }
+
+/* The debug file of Debian's stripped python3.11, found through its build-id. */
+int roots_host_debug_file(char *out, size_t len)
+{
+	struct elf_image img;
+	int rc;
+
+	if (elfimg_open(&img, "/usr/bin/python3.11", NULL) < 0)
+		return -1;
+	rc =
+	    dwarf_find_debug_file("", "/usr/bin/python3.11", img.build_id, img.debuglink, out, len);
+	elfimg_close(&img);
+	return rc;
+}

@@ -17,4 +17,9 @@ struct root_build {
  * returns how many. */
 size_t roots_each(void (*fn)(const struct root_build *b, void *ctx), void *ctx);
 
+/* The detached debug file of this machine's own Debian python3.11 (/usr/bin/python3.11,
+ * stripped), found through its build-id: 0, or -1 when there is none (python3.11-dbg not
+ * installed). */
+int roots_host_debug_file(char *out, size_t len);
+
 #endif
