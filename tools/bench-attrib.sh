@@ -40,6 +40,7 @@ import urllib.request
 
 sys.path.insert(0, "tools")
 import benchdoc
+from procutil import children_of, cpu_s, free_port, status_kb
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 PYTHON = "/usr/bin/python3.11"
@@ -48,7 +49,6 @@ IDLE_S = 5 if QUICK else 20       # idle: CPU measured over this window
 LOAD_S = 4 if QUICK else 10       # ab -t
 AB_N = 1000000                    # ab -n: with -t, only the size of ab's table
 WARMUP_N = 300                    # requests to /leak before any measurement
-TICK = os.sysconf("SC_CLK_TCK")
 # (label, tgattach options); None: not attached
 MODES = [
     ("not attached", None),
@@ -72,45 +72,14 @@ def log(msg):
 # ---------------------------------------------------------------------------------------
 # /proc
 
-def stat_fields(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    return st[st.rfind(")") + 2:].split()
 
 
-def cpu_s(pid):
-    """user + sys of the whole process (every thread, live or gone), in seconds."""
-    f = stat_fields(pid)
-    return (int(f[11]) + int(f[12])) / TICK
 
 
-def status_kb(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
-def children_of(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                if int(stat_fields(int(d))[1]) == pid:
-                    kids.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return kids
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---------------------------------------------------------------------------------------

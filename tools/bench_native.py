@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import urllib.request
 
 import benchdoc
 from bench import job_times, machine, meta_value, pyenv, start_target
+from procutil import cpu_s, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TG = os.environ.get("TGATTACH", os.path.join(ROOT, "tgattach"))
@@ -69,12 +69,6 @@ def per_sample(python, threads, mode, opts):
 
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def worker_of(master):
@@ -97,11 +91,6 @@ def ab(port, seconds):
     return float(m.group(1))
 
 
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        st = f.read()
-    fields = st[st.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def gunicorn_run(opts, seconds):

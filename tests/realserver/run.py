@@ -51,7 +51,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(ROOT, "fixtures", "realserver")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from procutil import children_of, free_port  # noqa: E402 (tools/, shared with make bench)
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 
 RECORD_S = 10          # tgattach -d
@@ -213,12 +214,6 @@ def can_import(exe, env_add, modules):
 # ---------------------------------------------------------------------------------------
 # running one case
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def tail(f):
@@ -267,20 +262,6 @@ def read_line(proc, deadline, err):
     raise Fail("target printed no READY line (exit status %s)%s" % (proc.poll(), tail(err)))
 
 
-def children_of(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(d))
-    return kids
 
 
 def alive(pid):

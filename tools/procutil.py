@@ -1,0 +1,50 @@
+"""Process and port helpers shared by the benchmarks (tools/) and the real-server test
+(tests/realserver/run.py): read from /proc, never from the programs measured."""
+import os
+import socket
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (the kernel's pick)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def stat_fields(pid):
+    """/proc/PID/stat after the command name: [0] state, [1] ppid, [11] utime, [12] stime."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    return st[st.rfind(")") + 2:].split()
+
+
+def cpu_s(pid):
+    """user + sys of the whole process (every thread, live or gone), in seconds."""
+    f = stat_fields(pid)
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def children_of(pid):
+    """The processes whose parent is pid, now."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(stat_fields(int(d))[1]) == pid:
+                    kids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def status_kb(pid, key):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, ...); 0 when absent."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
