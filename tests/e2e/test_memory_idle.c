@@ -9,6 +9,7 @@
 
 #include "tests/e2e/fork_util.h"
 #include "tests/e2e/run_util.h"
+#include "tests/e2e/truth_util.h"
 
 TestSuite(memory_idle, .timeout = 60);
 
@@ -26,14 +27,12 @@ static const char heartbeat[] = "import threading, time\n"
 /* A meta key's value, as a number (the test fails without it). */
 static long meta_long(const char *path, const char *key)
 {
-	char text[8192], v[64];
-	FILE *fp = fopen(path, "r");
+	char v[64];
+	char *text = truth_read_text(path);
 
-	cr_assert_not_null(fp, "no %s", path);
-	size_t n = fread(text, 1, sizeof text - 1, fp);
-	fclose(fp);
-	text[n] = '\0';
+	cr_assert_not_null(text, "no %s", path);
 	fork_meta_value(text, key, v, sizeof v);
+	free(text);
 	cr_assert_neq(v[0], '\0', "%s has no %s", path, key);
 	return atol(v);
 }

@@ -82,27 +82,30 @@ static void mk_native(struct stk *s, const char *spec)
 	}
 }
 
-static void merged(const struct stk *nat, const struct stk *py, int per_frame, char *out,
-		   struct natmerge_result *res)
+/* The merge of the stacks `native` and `py` (as mk_native and mk_py read them), its frames'
+ * letters in out. */
+static struct natmerge_result merged(const char *native, const char *py, int per_frame, char *out)
 {
+	struct stk nat, pyf;
 	struct walk_frame m[MAXF];
+	struct natmerge_result res;
 
-	natmerge(nat->f, nat->n, py->f, py->n, per_frame, m, MAXF, res);
-	for (size_t i = 0; i < res->depth; i++)
+	mk_native(&nat, native);
+	mk_py(&pyf, py);
+	natmerge(nat.f, nat.n, pyf.f, pyf.n, per_frame, m, MAXF, &res);
+	for (size_t i = 0; i < res.depth; i++)
 		out[i] = m[i].code_info->func[0];
-	out[res->depth] = 0;
+	out[res.depth] = 0;
+	return res;
 }
 
 Test(natmerge, one_evaluation_call_per_frame_before_3_11)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
 	/* futex, lock, E(c), call, sort, E(b), E(a), start */
-	mk_native(&n, "F L E C S E E T");
-	mk_py(&p, "c b a");
-	merged(&n, &p, 1, got, &r);
+	struct natmerge_result r = merged("F L E C S E E T", "c b a", 1, got);
+
 	cr_assert_str_eq(got, "FLcCSbaT");
 	cr_assert_eq(r.py_groups, 3);
 	cr_assert_eq(r.paired, 3);
@@ -110,14 +113,11 @@ Test(natmerge, one_evaluation_call_per_frame_before_3_11)
 
 Test(natmerge, groups_by_name_from_3_11)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
 	/* d, c run by one call (c its first frame); b, a by the outer one */
-	mk_native(&n, "F E V S E T");
-	mk_py(&p, "d c* b a*");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r = merged("F E V S E T", "d c* b a*", 0, got);
+
 	cr_assert_str_eq(got, "FdcVSbaT");
 	cr_assert_eq(r.paired, 2);
 	cr_assert_eq(r.by_entry, 0);
@@ -125,71 +125,58 @@ Test(natmerge, groups_by_name_from_3_11)
 
 Test(natmerge, paired_from_the_outermost)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
 	/* an evaluation call entered, its frame not pushed yet: it stays a C frame, and the
 	 * groups keep their own calls */
-	mk_native(&n, "E V E S E T");
-	mk_py(&p, "b* a*");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r = merged("E V E S E T", "b* a*", 0, got);
+
 	cr_assert_str_eq(got, "EVbSaT");
 	cr_assert_eq(r.paired, 2);
 }
 
 Test(natmerge, inner_groups_without_a_call_go_with_the_innermost_paired)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
-	mk_native(&n, "F E S E T");
-	mk_py(&p, "d* c* b* a*");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r = merged("F E S E T", "d* c* b* a*", 0, got);
+
 	cr_assert_str_eq(got, "FdcbSaT");
 	cr_assert_eq(r.paired, 2);
 }
 
 Test(natmerge, no_evaluation_frame_puts_python_outermost)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
-	mk_native(&n, "F G H");
-	mk_py(&p, "b a*");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r = merged("F G H", "b a*", 0, got);
+
 	cr_assert_str_eq(got, "FGHba");
 	cr_assert_eq(r.paired, 0);
 }
 
 Test(natmerge, entry_frames_on_the_c_stack_need_no_names)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
 	/* 3.12+ on a stripped build: nothing is named E; the entry frames' addresses lie in
 	 * the stack areas of X (0x7100..0x7200) and Y (0x7300..) */
-	mk_native(&n, "F:7000 G:7080 X:7100 V:7200 Y:7300 T:7400");
-	mk_py(&p, "c b*@7150 a*@7350");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r =
+	    merged("F:7000 G:7080 X:7100 V:7200 Y:7300 T:7400", "c b*@7150 a*@7350", 0, got);
+
 	cr_assert_str_eq(got, "FGcbVaT");
 	cr_assert_eq(r.by_entry, 2);
 }
 
 Test(natmerge, an_entry_frame_off_the_stack_goes_to_the_same_function)
 {
-	struct stk n, p;
-	struct natmerge_result r;
 	char got[MAXF + 1];
 
 	/* 3.15: a thread's first call keeps its entry frame in the thread state, far from
 	 * the C stack; the outer frame of the same function (=X) runs that group */
-	mk_native(&n, "F:7000 X:7100=X V:7200 Z:7300=X T:7400");
-	mk_py(&p, "b*@7150 a*@22807000");
-	merged(&n, &p, 0, got, &r);
+	struct natmerge_result r =
+	    merged("F:7000 X:7100=X V:7200 Z:7300=X T:7400", "b*@7150 a*@22807000", 0, got);
+
 	cr_assert_str_eq(got, "FbVaT");
 	cr_assert_eq(r.by_entry, 1);
 	cr_assert_eq(r.paired, 2);
