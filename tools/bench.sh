@@ -7,6 +7,7 @@ python3 tools/bench.py
 python3 tools/bench_fork.py
 python3 tools/bench_native.py
 python3 tools/bench_peers.py
+python3 tools/bench_mechanisms.py
 [ -f tools/bench-memory.sh ] && sh tools/bench-memory.sh
 sh tools/bench-attrib.sh
 [ -f tools/bench-render.sh ] && sh tools/bench-render.sh
