@@ -129,6 +129,19 @@ static void release(struct trace *t, pid_t tid, enum hold how, int sig)
 	trace_del(t, tid);
 }
 
+/* A thread wanted held reports the delivery stop of sig.  It is not held there: the
+ * kernel drops the signal of a thread in that stop when its tracer dies (a SIGKILL of
+ * tgattach).  The signal goes on at once and the thread is interrupted again; the
+ * interrupt's stop, which the kernel reports before the next signal, is the one held. */
+static int pass_signal_on(pid_t tid, int sig, struct tg_err *err)
+{
+	if (resume_thread(tid, HOLD_SIGNAL, sig, err) < 0)
+		return -1;
+	if (trace_pt(PTRACE_INTERRUPT, tid, 0) < 0 && errno != ESRCH)
+		return tg_err_sys(err, TG_E_INTERNAL, "stop thread %d: PTRACE_INTERRUPT", (int)tid);
+	return 0;
+}
+
 /* tid is in a ptrace-stop of kind how. */
 int trace_stopped(struct trace *t, pid_t tid, enum hold how, int sig, struct tg_err *err)
 {
@@ -141,6 +154,8 @@ int trace_stopped(struct trace *t, pid_t tid, enum hold how, int sig, struct tg_
 		return 0;
 	}
 	th->gone = 0;
+	if (th->want_stop && how == HOLD_SIGNAL)
+		return pass_signal_on(tid, sig, err);
 	if (th->want_stop) {
 		th->hold = (unsigned char)how;
 		th->sig = sig;

@@ -125,6 +125,74 @@ TRACE_TEST(trace_detach_delivers_held_signals)
 
 /* ---- signals ---- */
 
+/* Waits (at most 3 s) until a traced thread has the delivery stop of sig to report, and
+ * leaves the report to be read: 0, or -1. */
+static int peek_signal_stop(struct trace *t, int sig)
+{
+	struct tg_err err = {0};
+
+	for (int i = 0; i < 3000; i++) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0)
+			return -1;
+		if (si.si_pid && si.si_code == CLD_TRAPPED && si.si_status == sig)
+			return 0;
+		if (si.si_pid && trace_service(t, &err) < 0)
+			return -1; /* another report first: taken as usual */
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* A tracer, forked: attaches, has SIGUSR1 sent to the target, and once a thread stopped
+ * for its delivery, pauses the process (that stop is serviced while the pause wants the
+ * thread held), says "p" and waits to be killed. */
+static pid_t tracer_paused_on_signal(pid_t target)
+{
+	int fds[2];
+	char c = 'e';
+	pid_t pid;
+
+	cr_assert(pipe(fds) == 0);
+	pid = proc_fork_helper();
+	if (pid == 0) {
+		struct tg_err err = {0};
+		struct trace *t = trace_attach(target, NULL, &err);
+		if (t && trace_service(t, &err) >= 0 && kill(target, SIGUSR1) == 0 &&
+		    peek_signal_stop(t, SIGUSR1) == 0 && trace_pause(t, target, &err) == 0)
+			c = 'p';
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	cr_assert_gt(pid, 0);
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], &c, 1), 1);
+	close(fds[0]);
+	cr_assert_eq(c, 'p', "the forked tracer could not pause on the signal's stop");
+	return pid;
+}
+
+/* The kernel drops the signal of a thread held in its delivery stop when the tracer dies.
+ * A pause must not hold a thread there: its signal goes on at once. */
+TRACE_TEST(trace_killed_while_paused_keeps_signals)
+{
+	struct target tg;
+
+	tt_target_start(&tg, "4", NULL);
+	for (int i = 0; i < 3; i++) {
+		pid_t tracer = tracer_paused_on_signal(tg.pid);
+		cr_assert(kill(tracer, SIGKILL) == 0);
+		cr_assert_eq(waitpid(tracer, NULL, 0), tracer);
+		cr_assert(proc_wait_line(&tg.p, "usr1", NULL, 0, 3000) == 0,
+			  "SIGUSR1 lost with its tracer killed during a pause (round %d)", i);
+		tt_assert_free_and_running(&tg);
+	}
+	tt_target_stop(&tg);
+}
+
 TRACE_TEST(trace_sigusr1_reaches_handler)
 {
 	struct target tg;
