@@ -60,10 +60,7 @@ struct tthread *trace_add(struct trace *t, pid_t tid, pid_t pid)
 
 	if (i < t->n && t->th[i].tid == tid)
 		return &t->th[i];
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->th = xrealloc(t->th, t->cap * sizeof *t->th);
-	}
+	t->th = xgrow(t->th, &t->cap, t->n + 1, sizeof *t->th);
 	memmove(&t->th[i + 1], &t->th[i], (t->n - i) * sizeof *t->th);
 	t->n++;
 	memset(&t->th[i], 0, sizeof t->th[i]);

@@ -88,10 +88,7 @@ static int was_reaped(const struct trace *t, pid_t tid)
 
 static void hold_early(struct trace *t, pid_t tid, int status)
 {
-	if (t->nearly == t->early_cap) {
-		t->early_cap = t->early_cap ? t->early_cap * 2 : 8;
-		t->early = xrealloc(t->early, t->early_cap * sizeof *t->early);
-	}
+	t->early = xgrow(t->early, &t->early_cap, t->nearly + 1, sizeof *t->early);
 	t->early[t->nearly++] = (struct early){tid, status};
 }
 

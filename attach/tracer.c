@@ -88,10 +88,7 @@ static void queue_event(void *ctx, const struct trace_event *ev)
 	struct tracer *tr = ctx;
 
 	pthread_mutex_lock(&tr->lock);
-	if (tr->nev == tr->evcap) {
-		tr->evcap = tr->evcap ? tr->evcap * 2 : 64;
-		tr->ev = xrealloc(tr->ev, tr->evcap * sizeof *tr->ev);
-	}
+	tr->ev = xgrow(tr->ev, &tr->evcap, tr->nev + 1, sizeof *tr->ev);
 	tr->ev[tr->nev++] = *ev;
 	tr->queued = 1;
 	pthread_mutex_unlock(&tr->lock);
@@ -420,10 +417,7 @@ static uint64_t ask(struct tracer *tr, struct request rq)
 	uint64_t ticket = 0;
 
 	pthread_mutex_lock(&tr->lock);
-	if (tr->nreq == tr->reqcap) {
-		tr->reqcap = tr->reqcap ? tr->reqcap * 2 : 16;
-		tr->req = xrealloc(tr->req, tr->reqcap * sizeof *tr->req);
-	}
+	tr->req = xgrow(tr->req, &tr->reqcap, tr->nreq + 1, sizeof *tr->req);
 	tr->req[tr->nreq++] = rq;
 	if (rq.kind == REQ_PAUSE || rq.kind == REQ_ADOPT || rq.kind == REQ_REGS ||
 	    rq.kind == REQ_HOLD_EACH)

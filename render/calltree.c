@@ -71,10 +71,7 @@ static uint32_t add(struct calltree *t, uint32_t parent, uint32_t frame)
 	uint32_t id = (uint32_t)t->n;
 	uint32_t *last;
 
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 1024;
-		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
-	}
+	t->v = xgrow(t->v, &t->cap, t->n + 1, sizeof *t->v);
 	t->v[t->n++] =
 	    (struct node){parent, frame, CALLTREE_NONE, CALLTREE_NONE, CALLTREE_NONE, {0}};
 	if (parent == CALLTREE_NONE) {
@@ -132,10 +129,7 @@ int calltree_walk(const struct calltree *t, calltree_fn fn, void *ctx, struct tg
 
 	while (id != CALLTREE_NONE) {
 		const struct node *n = &t->v[id];
-		if (depth >= cap) {
-			cap = cap ? cap * 2 : 64;
-			path = xrealloc(path, cap * sizeof *path);
-		}
+		path = xgrow(path, &cap, depth + 1, sizeof *path);
 		path[depth] = n->frame;
 		if (weighed(n) && (rc = fn(ctx, path, depth + 1, n->weight, err)) < 0)
 			break;

@@ -14,12 +14,7 @@ struct path {
 
 static void open_call(struct calltree *tree, struct path *p, const struct replay_event *ev)
 {
-	if (ev->depth >= p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 256;
-		while (p->cap <= ev->depth)
-			p->cap *= 2;
-		p->v = xrealloc(p->v, p->cap * sizeof *p->v);
-	}
+	p->v = xgrow(p->v, &p->cap, (size_t)ev->depth + 1, sizeof *p->v);
 	uint32_t parent = ev->depth ? p->v[ev->depth - 1] : CALLTREE_NONE;
 	p->v[ev->depth] = calltree_child(tree, parent, ev->frame);
 }

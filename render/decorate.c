@@ -144,10 +144,7 @@ static void tree_open(struct tree *t, const struct pair_event *ev, size_t root_d
 	struct buf b = BUF_INIT;
 	struct entry *e;
 
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 64;
-		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
-	}
+	t->v = xgrow(t->v, &t->cap, t->n + 1, sizeof *t->v);
 	e = &t->v[t->n++];
 	memset(e, 0, sizeof *e);
 	e->depth = ev->depth - root_depth;

@@ -91,9 +91,9 @@ static uint32_t add(struct frames *fr, uint64_t h, const char *file, size_t flen
 	struct frame *f;
 
 	if (fr->n == fr->cap) {
-		fr->cap = fr->cap ? fr->cap * 2 : 256;
-		fr->v = xrealloc(fr->v, fr->cap * sizeof *fr->v);
-		fr->hash = xrealloc(fr->hash, fr->cap * sizeof *fr->hash);
+		fr->cap = xgrow_cap(fr->cap, fr->n + 1);
+		fr->v = xreallocarray(fr->v, fr->cap, sizeof *fr->v);
+		fr->hash = xreallocarray(fr->hash, fr->cap, sizeof *fr->hash);
 	}
 	memcpy(mem, file, flen);
 	mem[flen] = '\0';

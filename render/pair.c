@@ -108,12 +108,7 @@ static void set_buf(struct buf *dst, const struct buf *src)
 
 static int push_call(struct pairer *p, struct pair_event *ev, struct tg_err *err)
 {
-	if (p->depth + 1 >= p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		p->open = xrealloc(p->open, cap * sizeof *p->open);
-		memset(p->open + p->cap, 0, (cap - p->cap) * sizeof *p->open);
-		p->cap = cap;
-	}
+	p->open = xgrow0(p->open, &p->cap, (size_t)p->depth + 2, sizeof *p->open);
 	struct pair_node *n = &p->open[p->depth];
 	n->call_lineno = p->call_lineno;
 	n->indent = p->call.indent;

@@ -101,10 +101,7 @@ static struct run *run_for(struct peaks *ps, size_t series)
 {
 	if (ps->nruns && ps->runs[ps->nruns - 1].series == series)
 		return &ps->runs[ps->nruns - 1];
-	if (ps->nruns == ps->cap) {
-		ps->cap = ps->cap ? ps->cap * 2 : 16;
-		ps->runs = xrealloc(ps->runs, ps->cap * sizeof *ps->runs);
-	}
+	ps->runs = xgrow(ps->runs, &ps->cap, ps->nruns + 1, sizeof *ps->runs);
 	ps->have_label = 0;
 	struct run *r = &ps->runs[ps->nruns++];
 	r->series = series;

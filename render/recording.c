@@ -33,10 +33,7 @@ static struct rec_thread *thread_for(struct recording *r, const char *dir, const
 		    memcmp(t->stem, stem, stem_len) == 0)
 			return t;
 	}
-	if (r->nthreads == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 16;
-		r->threads = xrealloc(r->threads, r->cap * sizeof *r->threads);
-	}
+	r->threads = xgrow(r->threads, &r->cap, r->nthreads + 1, sizeof *r->threads);
 	t = &r->threads[r->nthreads++];
 	memset(t, 0, sizeof *t);
 	t->dir = xstrdup(dir);

@@ -77,21 +77,8 @@ static void on_open(struct replay *r, const struct pair_event *pe, struct replay
 	uint32_t f = frames_intern(r->fr, buf_cstr(&n->file), n->file.len, buf_cstr(&n->func),
 				   n->func.len, n->call_line);
 
-	if (pe->depth >= r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		while (cap <= pe->depth)
-			cap *= 2;
-		r->open = xrealloc(r->open, cap * sizeof *r->open);
-		r->cap = cap;
-	}
-	if (f >= r->ncount) {
-		size_t n2 = r->ncount ? r->ncount * 2 : 256;
-		while (n2 <= f)
-			n2 *= 2;
-		r->count = xrealloc(r->count, n2 * sizeof *r->count);
-		memset(r->count + r->ncount, 0, (n2 - r->ncount) * sizeof *r->count);
-		r->ncount = n2;
-	}
+	r->open = xgrow(r->open, &r->cap, (size_t)pe->depth + 1, sizeof *r->open);
+	r->count = xgrow0(r->count, &r->ncount, (size_t)f + 1, sizeof *r->count);
 	r->count[f]++;
 	struct open_call *c = &r->open[pe->depth];
 	c->frame = f;

@@ -89,19 +89,9 @@ struct top {
 
 static struct fstat *table_at(struct table *t, uint32_t f)
 {
-	if (f >= t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 256;
-		while (cap <= f)
-			cap *= 2;
-		t->v = xrealloc(t->v, cap * sizeof *t->v);
-		memset(t->v + t->cap, 0, (cap - t->cap) * sizeof *t->v);
-		t->cap = cap;
-	}
+	t->v = xgrow0(t->v, &t->cap, (size_t)f + 1, sizeof *t->v);
 	if (!t->v[f].touched) {
-		if (t->nused == t->used_cap) {
-			t->used_cap = t->used_cap ? t->used_cap * 2 : 256;
-			t->used = xrealloc(t->used, t->used_cap * sizeof *t->used);
-		}
+		t->used = xgrow(t->used, &t->used_cap, t->nused + 1, sizeof *t->used);
 		t->used[t->nused++] = f;
 		t->v[f].touched = 1;
 	}
@@ -229,20 +219,6 @@ static void print_table(const struct top *tp, const char *title, const struct ta
 
 /* ---- reading ---- */
 
-static void *grow_array(void *v, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 256;
-
-	if (need < *cap)
-		return v;
-	while (n <= need)
-		n *= 2;
-	v = xrealloc(v, n * elem);
-	memset((char *)v + *cap * elem, 0, (n - *cap) * elem);
-	*cap = n;
-	return v;
-}
-
 /* The row of a function: (FILE, FUNC) whatever the line, which is remembered the first
  * time one is known.  Looked up once per frame id. */
 static uint32_t function_of(struct top *tp, uint32_t frame)
@@ -253,9 +229,9 @@ static uint32_t function_of(struct top *tp, uint32_t frame)
 		return tp->fn_of[frame] - 1;
 	const struct frame *f = frames_get(tp->frames, frame);
 	fn = frames_intern(tp->funcs, f->file, f->file_len, f->func, f->func_len, 0);
-	tp->fn_of = grow_array(tp->fn_of, &tp->fn_of_cap, frame, sizeof *tp->fn_of);
+	tp->fn_of = xgrow0(tp->fn_of, &tp->fn_of_cap, (size_t)frame + 1, sizeof *tp->fn_of);
 	tp->fn_of[frame] = fn + 1;
-	tp->line_of = grow_array(tp->line_of, &tp->line_cap, fn, sizeof *tp->line_of);
+	tp->line_of = xgrow0(tp->line_of, &tp->line_cap, (size_t)fn + 1, sizeof *tp->line_of);
 	if (tp->line_of[fn] <= 0)
 		tp->line_of[fn] = f->line;
 	return fn;
@@ -316,11 +292,11 @@ static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_e
 		uint32_t fn = function_of(tp, ev.frame);
 		if (ev.kind == PAIR_OPEN) {
 			if (fn >= tp->open_cap)
-				tp->open_n =
-				    grow_array(tp->open_n, &tp->open_cap, fn, sizeof *tp->open_n);
+				tp->open_n = xgrow0(tp->open_n, &tp->open_cap, (size_t)fn + 1,
+						    sizeof *tp->open_n);
 			if (ev.depth >= tp->acc_cap)
-				tp->acc =
-				    grow_array(tp->acc, &tp->acc_cap, ev.depth, sizeof *tp->acc);
+				tp->acc = xgrow0(tp->acc, &tp->acc_cap, (size_t)ev.depth + 1,
+						 sizeof *tp->acc);
 			tp->open_n[fn]++;
 			tp->acc[ev.depth] = 0;
 			if (ev.depth == 0)

@@ -94,10 +94,7 @@ struct cpu_slot *attrib_slot_for(struct attrib *a, int64_t tid)
 	}
 	/* take over the least recently seen slot (its thread is gone or idle) */
 	if (oldest->tid == 0) {
-		if (a->nused == a->used_cap) {
-			a->used_cap = a->used_cap ? a->used_cap * 2 : 16;
-			a->used = xrealloc(a->used, a->used_cap * sizeof *a->used);
-		}
+		a->used = xgrow(a->used, &a->used_cap, a->nused + 1, sizeof *a->used);
 		a->used[a->nused++] = (uint32_t)(oldest - a->slots);
 	} else {
 		slot_close(a, oldest);
@@ -276,10 +273,10 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 
 	a->samples++;
 	if (n > a->act_cap) {
-		a->act_cap = n * 2;
-		a->act = xrealloc(a->act, a->act_cap * sizeof *a->act);
-		a->w = xrealloc(a->w, a->act_cap * sizeof *a->w);
-		a->part = xrealloc(a->part, a->act_cap * sizeof *a->part);
+		a->act_cap = xgrow_cap(a->act_cap, n);
+		a->act = xreallocarray(a->act, a->act_cap, sizeof *a->act);
+		a->w = xreallocarray(a->w, a->act_cap, sizeof *a->w);
+		a->part = xreallocarray(a->part, a->act_cap, sizeof *a->part);
 	}
 	for (size_t i = 0; i < n; i++) {
 		charged[i] = 0;

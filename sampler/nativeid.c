@@ -132,10 +132,10 @@ static void from_pthreads(struct native_ids *n, struct walk_sample *s, size_t mi
 	size_t k = 0;
 
 	if (missing > n->cap) {
-		n->cap = missing * 2;
-		n->iov = xrealloc(n->iov, n->cap * sizeof *n->iov);
-		n->tids = xrealloc(n->tids, n->cap * sizeof *n->tids);
-		n->thread_of = xrealloc(n->thread_of, n->cap * sizeof *n->thread_of);
+		n->cap = xgrow_cap(n->cap, missing);
+		n->iov = xreallocarray(n->iov, n->cap, sizeof *n->iov);
+		n->tids = xreallocarray(n->tids, n->cap, sizeof *n->tids);
+		n->thread_of = xreallocarray(n->thread_of, n->cap, sizeof *n->thread_of);
 	}
 	for (size_t i = 0; i < s->nthreads && k < missing; i++) {
 		if (s->threads[i].native_id > 0 || !s->threads[i].thread_id)

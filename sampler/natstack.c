@@ -89,12 +89,7 @@ int natstack_sample_begin(struct natstack *ns, struct tg_err *err)
 
 static struct slot *slot_at(struct natstack *ns, size_t i)
 {
-	if (i >= ns->nslots) {
-		size_t n = i + 1 > 2 * ns->nslots ? i + 1 : 2 * ns->nslots;
-		ns->slots = xrealloc(ns->slots, n * sizeof *ns->slots);
-		memset(ns->slots + ns->nslots, 0, (n - ns->nslots) * sizeof *ns->slots);
-		ns->nslots = n;
-	}
+	ns->slots = xgrow0(ns->slots, &ns->nslots, i + 1, sizeof *ns->slots);
 	struct slot *s = &ns->slots[i];
 	if (!s->raw)
 		s->raw = unwind_raw_new();
@@ -114,10 +109,7 @@ void natstack_keep_python(struct natstack *ns, size_t slot, const struct walk_th
 {
 	struct slot *s = slot_at(ns, slot);
 
-	if (py->depth > s->py_cap) {
-		s->py_cap = py->depth;
-		s->py = xrealloc(s->py, s->py_cap * sizeof *s->py);
-	}
+	s->py = xgrow(s->py, &s->py_cap, py->depth, sizeof *s->py);
 	if (py->depth)
 		memcpy(s->py, py->frames, py->depth * sizeof *s->py);
 	s->npy = py->depth;

@@ -30,10 +30,7 @@
 static int drop_proc(struct recorder *r, size_t i, int discard, struct tg_err *err)
 {
 	if (!discard && recproc_dir(r->procs[i])) {
-		if (r->ndone == r->done_cap) {
-			r->done_cap = r->done_cap ? r->done_cap * 2 : 8;
-			r->done = xrealloc(r->done, r->done_cap * sizeof *r->done);
-		}
+		r->done = xgrow(r->done, &r->done_cap, r->ndone + 1, sizeof *r->done);
 		r->done[r->ndone++] =
 		    (struct recorder_done){recproc_pid(r->procs[i]), recproc_samples(r->procs[i])};
 	}
@@ -51,10 +48,7 @@ void recorder_event(void *ctx, const struct trace_event *ev)
 
 	if (ev->kind == TRACE_EV_THREAD_NEW || ev->kind == TRACE_EV_THREAD_EXIT)
 		return;
-	if (r->npend == r->pend_cap) {
-		r->pend_cap = r->pend_cap ? r->pend_cap * 2 : 16;
-		r->pend = xrealloc(r->pend, r->pend_cap * sizeof *r->pend);
-	}
+	r->pend = xgrow(r->pend, &r->pend_cap, r->npend + 1, sizeof *r->pend);
 	r->pend[r->npend++] = (struct pending){ev->kind, ev->pid, ev->parent};
 }
 

@@ -40,10 +40,7 @@ static int fresh_thread_name(void *ctx, const struct walk_thread *th, struct buf
 
 static int64_t *charged_for(struct recproc *p, size_t n)
 {
-	if (n > p->charged_cap) {
-		p->charged_cap = n * 2;
-		p->charged = xrealloc(p->charged, p->charged_cap * sizeof *p->charged);
-	}
+	p->charged = xgrow(p->charged, &p->charged_cap, n, sizeof *p->charged);
 	return p->charged;
 }
 
@@ -255,10 +252,7 @@ static void native_stacks(struct recproc *p)
 		}
 		return;
 	}
-	if (n > p->tids_cap) {
-		p->tids_cap = n;
-		p->tids = xrealloc(p->tids, n * sizeof *p->tids);
-	}
+	p->tids = xgrow(p->tids, &p->tids_cap, n, sizeof *p->tids);
 	for (size_t i = 0; i < n; i++) /* no TID: not stopped, left with its Python frames */
 		p->tids[i] =
 		    p->sample.threads[i].native_id > 0 ? (pid_t)p->sample.threads[i].native_id : 0;

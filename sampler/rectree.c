@@ -36,10 +36,7 @@ struct recproc *rectree_find(struct recorder *r, pid_t pid, size_t *index)
 
 void rectree_add(struct recorder *r, struct recproc *p)
 {
-	if (r->nprocs == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 8;
-		r->procs = xrealloc(r->procs, r->cap * sizeof *r->procs);
-	}
+	r->procs = xgrow(r->procs, &r->cap, r->nprocs + 1, sizeof *r->procs);
 	r->procs[r->nprocs++] = p;
 }
 
@@ -111,10 +108,7 @@ void rectree_watch(struct recorder *r, pid_t pid)
 {
 	if (rectree_watched(r, pid))
 		return;
-	if (r->nwatched == r->watched_cap) {
-		r->watched_cap = r->watched_cap ? r->watched_cap * 2 : 8;
-		r->watched = xrealloc(r->watched, r->watched_cap * sizeof *r->watched);
-	}
+	r->watched = xgrow(r->watched, &r->watched_cap, r->nwatched + 1, sizeof *r->watched);
 	r->watched[r->nwatched++] = pid;
 }
 

@@ -85,10 +85,7 @@ static int collect_item(void *ctx, uint64_t key, uint64_t thread)
 	uint64_t native_obj = c->p->t->major == 3 ? pyobj_getattr(c->p, thread, "_native_id") : 0;
 	if (native_obj && pyobj_int(c->p, native_obj, &native) < 0)
 		native = 0;
-	if (c->tn->n == c->tn->cap) {
-		c->tn->cap = c->tn->cap ? c->tn->cap * 2 : 16;
-		c->tn->e = xrealloc(c->tn->e, c->tn->cap * sizeof *c->tn->e);
-	}
+	c->tn->e = xgrow(c->tn->e, &c->tn->cap, c->tn->n + 1, sizeof *c->tn->e);
 	c->tn->e[c->tn->n++] =
 	    (struct name_entry){c->interp, (uint64_t)ident, native, buf_detach(&name)};
 	return 0;

@@ -196,12 +196,7 @@ static void read_interp(struct walker *w, uint64_t interp, struct interp_fields 
 
 static struct walk_thread *next_thread(struct walk_sample *s)
 {
-	if (s->nthreads == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		s->threads = xrealloc(s->threads, cap * sizeof *s->threads);
-		memset(s->threads + s->cap, 0, (cap - s->cap) * sizeof *s->threads);
-		s->cap = cap;
-	}
+	s->threads = xgrow0(s->threads, &s->cap, s->nthreads + 1, sizeof *s->threads);
 	return &s->threads[s->nthreads++];
 }
 
@@ -228,9 +223,9 @@ static void read_batch(struct walker *w)
 	size_t n = w->norder, len = w->tstate_len;
 
 	if (n > w->batch_cap) {
-		w->batch_cap = n * 2;
-		w->ts_batch = xrealloc(w->ts_batch, w->batch_cap * len);
-		w->ts_iov = xrealloc(w->ts_iov, w->batch_cap * sizeof *w->ts_iov);
+		w->batch_cap = xgrow_cap(w->batch_cap, n);
+		w->ts_batch = xreallocarray(w->ts_batch, w->batch_cap, len);
+		w->ts_iov = xreallocarray(w->ts_iov, w->batch_cap, sizeof *w->ts_iov);
 	}
 	for (size_t i = 0; i < n; i++)
 		w->ts_iov[i] = (struct remote_iov){w->order[i], w->ts_batch + i * len, len, 0};
@@ -252,10 +247,7 @@ static const unsigned char *tstate_bytes(struct walker *w, uint64_t addr, unsign
 
 static void remember_order(struct walker *w, const struct walk_sample *s)
 {
-	if (s->nthreads > w->order_cap) {
-		w->order_cap = s->nthreads * 2;
-		w->order = xrealloc(w->order, w->order_cap * sizeof *w->order);
-	}
+	w->order = xgrow(w->order, &w->order_cap, s->nthreads, sizeof *w->order);
 	for (size_t i = 0; i < s->nthreads; i++)
 		w->order[i] = s->threads[i].tstate;
 	w->norder = s->nthreads;
@@ -263,10 +255,7 @@ static void remember_order(struct walker *w, const struct walk_sample *s)
 
 static struct ts_words *words_for(struct walker *w, size_t i)
 {
-	if (i >= w->words_cap) {
-		w->words_cap = (i + 1) * 2;
-		w->words = xrealloc(w->words, w->words_cap * sizeof *w->words);
-	}
+	w->words = xgrow(w->words, &w->words_cap, i + 1, sizeof *w->words);
 	return &w->words[i];
 }
 
@@ -414,10 +403,7 @@ static void sample_threads(struct walker *w, struct walk_sample *s)
 {
 	uint64_t now = taskclock_now();
 
-	if (s->nthreads > w->next_cap) {
-		w->next_cap = s->nthreads * 2;
-		w->next_kept = xrealloc(w->next_kept, w->next_cap * sizeof *w->next_kept);
-	}
+	w->next_kept = xgrow(w->next_kept, &w->next_cap, s->nthreads, sizeof *w->next_kept);
 	s->nreused = 0;
 	for (size_t i = 0; i < s->nthreads; i++) {
 		take_kept(w, &s->threads[i], &w->next_kept[i]);
@@ -434,10 +420,7 @@ static void keep_walks(struct walker *w, struct walk_sample *s)
 		struct kept *k = &w->next_kept[i];
 		if (th->reused)
 			continue;
-		if (th->depth > k->cap) {
-			k->cap = th->depth;
-			k->frames = xrealloc(k->frames, k->cap * sizeof *k->frames);
-		}
+		k->frames = xgrow(k->frames, &k->cap, th->depth, sizeof *k->frames);
 		if (th->depth)
 			memcpy(k->frames, th->frames, th->depth * sizeof *th->frames);
 		k->depth = th->depth;

@@ -11,10 +11,10 @@ static void ensure_scratch(struct walker *w, size_t n)
 {
 	if (n <= w->scratch_cap)
 		return;
-	w->scratch_cap = n * 2;
-	w->iov = xrealloc(w->iov, w->scratch_cap * sizeof *w->iov);
-	w->codes_seen = xrealloc(w->codes_seen, w->scratch_cap * sizeof *w->codes_seen);
-	w->heads = xrealloc(w->heads, w->scratch_cap * w->code_len);
+	w->scratch_cap = xgrow_cap(w->scratch_cap, n);
+	w->iov = xreallocarray(w->iov, w->scratch_cap, sizeof *w->iov);
+	w->codes_seen = xreallocarray(w->codes_seen, w->scratch_cap, sizeof *w->codes_seen);
+	w->heads = xreallocarray(w->heads, w->scratch_cap, w->code_len);
 }
 
 /* Index of code in the sample's list of distinct code objects (added if new). */

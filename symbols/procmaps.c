@@ -48,18 +48,17 @@ int procmaps_read(pid_t pid, struct procmaps *out, struct tg_err *err)
 		return tg_err_sys(err, errno == ENOENT ? TG_E_NOPROC : TG_E_PERM, "cannot read %s",
 				  fname);
 	while (getline(&line, &cap, f) > 0) {
-		if (out->n == alloc) {
-			alloc = alloc ? alloc * 2 : 64;
-			out->maps = xrealloc(out->maps, alloc * sizeof *out->maps);
-		}
+		out->maps = xgrow(out->maps, &alloc, out->n + 1, sizeof *out->maps);
 		if (parse_line(line, &out->maps[out->n]) == 0)
 			out->n++;
 	}
 	free(line);
 	fclose(f);
 	if (out->n == 0)
-		return tg_err_set(err, TG_E_NOPROC, "%s is empty: process %d has exited or is a "
-				  "kernel thread", fname, (int)pid);
+		return tg_err_set(err, TG_E_NOPROC,
+				  "%s is empty: process %d has exited or is a "
+				  "kernel thread",
+				  fname, (int)pid);
 	return 0;
 }
 
