@@ -5,7 +5,8 @@
  * process.alloc must be a well-formed table that gnuplot reads, whose block count equals
  * the interpreter's own sys.getallocatedblocks(), as `tgattach info` must; --filter must
  * charge the memory of filtered-out callees to the kept caller; --no-stack must drop the
- * .stack files and keep the .mem files. */
+ * .stack files and keep the .mem files.  --process-interval and bad memory options:
+ * test_memory_options.c. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -21,6 +22,7 @@
 #include "common/escape.h"
 #include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
+#include "tests/e2e/truth_util.h"
 
 #define MAX_WORKERS 8
 #define MIB (1024.0 * 1024.0)
@@ -56,21 +58,6 @@ static const char *fixture_path(char *out, size_t len)
 	return out;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
-	return buf_detach(&b);
-}
-
 static void read_truth(struct run *r, const char *path)
 {
 	char line[1024];
@@ -93,7 +80,7 @@ static void read_charged(struct run *r, struct worker_truth *w)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof path, "%s/%s.mem", r->piddir, w->thread);
-	char *text = slurp(path);
+	char *text = truth_read_text(path);
 	cr_assert_not_null(text, "%s: %s missing", r->label, path);
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -120,7 +107,7 @@ static long long charge_total(const struct run *r, const char *thread, int *foun
 	long long total = 0;
 
 	snprintf(path, sizeof path, "%s/process.charge", r->piddir);
-	char *text = slurp(path);
+	char *text = truth_read_text(path);
 	cr_assert_not_null(text, "%s: %s missing", r->label, path);
 	*found = 0;
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
@@ -142,7 +129,7 @@ static long long last_return(const struct run *r, const char *thread)
 	long long delta = 0;
 
 	snprintf(path, sizeof path, "%s/%s.mem", r->piddir, thread);
-	char *text = slurp(path);
+	char *text = truth_read_text(path);
 	cr_assert_not_null(text, "%s: %s missing", r->label, path);
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -302,7 +289,7 @@ static long long check_alloc_table(const struct run *r, const char *expect_missi
 	double last = 0;
 
 	snprintf(path, sizeof path, "%s/process.alloc", r->piddir);
-	char *text = slurp(path);
+	char *text = truth_read_text(path);
 	cr_assert_not_null(text, "%s: %s missing", r->label, path);
 	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -414,7 +401,7 @@ static void accuracy_entry(const char *label, const char *python, const char *of
 	close_enough(label, "info", info_blocks(&r, offsets), r.blocks);
 	check_gnuplot_reads(&r);
 	snprintf(meta_path, sizeof meta_path, "%s/meta", r.piddir);
-	char *meta = slurp(meta_path);
+	char *meta = truth_read_text(meta_path);
 	cr_assert(meta && strstr(meta, "\nmetric=heap\n") && strstr(meta, "\nmetrics=rss heap\n"),
 		  "%s: meta lacks the metrics:\n%s", label, meta ? meta : "");
 	if (missing_col) {
@@ -495,7 +482,7 @@ Test(memory, filter_charges_kept_caller)
 			continue;
 		char path[PATH_MAX + 256];
 		snprintf(path, sizeof path, "%s/%s", r.piddir, de->d_name);
-		char *text = slurp(path);
+		char *text = truth_read_text(path);
 		for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
 			char *hash = strchr(line, '#');
@@ -532,71 +519,4 @@ Test(memory, no_stack_keeps_mem)
 	for (int i = 0; i < r.nworkers; i++)
 		cr_assert(r.w[i].seen, "%s.mem has no return of %s", r.w[i].thread, r.w[i].func);
 	run_free(&r);
-}
-
-static int count_data_lines(const char *path, int comments_allowed)
-{
-	char *text = slurp(path);
-	int n = 0;
-
-	cr_assert_not_null(text, "%s missing", path);
-	for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (comments_allowed && line[0] == '#')
-			continue;
-		n++;
-	}
-	free(text);
-	return n;
-}
-
-/* --process-interval thins process.mem and process.alloc (the samples still run); bad
- * values of the memory options are refused before anything is touched. */
-Test(memory, process_interval_and_bad_options)
-{
-	char py[PATH_MAX], pidarg[16], path[PATH_MAX], line[64];
-	struct proc fx;
-	struct buf out = BUF_INIT, err = BUF_INIT;
-
-	if (find_python("process-interval", "3.11.", py, sizeof py) < 0)
-		cr_skip_test("pyenv 3.11 is not installed");
-	char *fargv[] = {py, "-c",
-			 "import sys, time\nprint('READY', flush=True)\ntime.sleep(120)\n", NULL};
-	cr_assert_eq(proc_spawn(&fx, fargv), 0);
-	cr_assert_eq(proc_wait_line(&fx, "READY", line, sizeof line, 30000), 0);
-	snprintf(pidarg, sizeof pidarg, "%d", (int)fx.pid);
-	char *dir = temp_dir("interval");
-	char *argv[] = {TG_BIN, "-p", pidarg, "-o", dir, "-q", "-d", "1.5", "--process-interval",
-			"0.25", NULL};
-	int rc = run_capture(argv, &out, &err, 60);
-	cr_assert_eq(rc, 0, "record exited %d: %s", rc, buf_cstr(&err));
-	snprintf(path, sizeof path, "%s/%d/process.mem", dir, (int)fx.pid);
-	int mem = count_data_lines(path, 0);
-	snprintf(path, sizeof path, "%s/%d/process.alloc", dir, (int)fx.pid);
-	int rows = count_data_lines(path, 1);
-	cr_assert(mem >= 5 && mem <= 8, "1.5 s at one row per 0.25 s gave %d lines", mem);
-	cr_assert_eq(rows, mem, "process.alloc has %d rows, process.mem %d", rows, mem);
-
-	static const char *const bad[][2] = {
-	    {"--metric", "vms"},	 {"--mem-rate", "-5"}, {"--mem-rate", "20000"},
-	    {"--process-interval", "0"}, {"--metric", ""},
-	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		char *bargv[] = {
-		    TG_BIN, "-p", pidarg, "-o", dir, (char *)bad[i][0], (char *)bad[i][1], NULL};
-		buf_reset(&err);
-		rc = run_capture(bargv, &out, &err, 30);
-		cr_assert_eq(rc, 2, "%s %s: exit %d", bad[i][0], bad[i][1], rc);
-		int lines = 0;
-		for (const char *c = buf_cstr(&err); *c; c++)
-			lines += *c == '\n';
-		cr_assert(strstr(buf_cstr(&err), bad[i][0]) && lines == 1,
-			  "%s %s: not one clear line: %s", bad[i][0], bad[i][1], buf_cstr(&err));
-	}
-	cr_assert(proc_all_untraced_running(fx.pid));
-	proc_reap(&fx);
-	remove_tree(dir);
-	free(dir);
-	buf_free(&out);
-	buf_free(&err);
 }
