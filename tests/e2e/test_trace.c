@@ -148,31 +148,16 @@ static int peek_signal_stop(struct trace *t, int sig)
 /* A tracer, forked: attaches, has SIGUSR1 sent to the target, and once a thread stopped
  * for its delivery, pauses the process (that stop is serviced while the pause wants the
  * thread held), says "p" and waits to be killed. */
-static pid_t tracer_paused_on_signal(pid_t target)
+static char pause_on_signal(void *arg)
 {
-	int fds[2];
-	char c = 'e';
-	pid_t pid;
+	pid_t target = *(pid_t *)arg;
+	struct tg_err err = {0};
+	struct trace *t = trace_attach(target, NULL, &err);
 
-	cr_assert(pipe(fds) == 0);
-	pid = proc_fork_helper();
-	if (pid == 0) {
-		struct tg_err err = {0};
-		struct trace *t = trace_attach(target, NULL, &err);
-		if (t && trace_service(t, &err) >= 0 && kill(target, SIGUSR1) == 0 &&
-		    peek_signal_stop(t, SIGUSR1) == 0 && trace_pause(t, target, &err) == 0)
-			c = 'p';
-		if (write(fds[1], &c, 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	cr_assert_gt(pid, 0);
-	close(fds[1]);
-	cr_assert_eq(read(fds[0], &c, 1), 1);
-	close(fds[0]);
-	cr_assert_eq(c, 'p', "the forked tracer could not pause on the signal's stop");
-	return pid;
+	if (t && trace_service(t, &err) >= 0 && kill(target, SIGUSR1) == 0 &&
+	    peek_signal_stop(t, SIGUSR1) == 0 && trace_pause(t, target, &err) == 0)
+		return 'p';
+	return 'e';
 }
 
 /* The kernel drops the signal of a thread held in its delivery stop when the tracer dies.
@@ -183,9 +168,10 @@ TRACE_TEST(trace_killed_while_paused_keeps_signals)
 
 	tt_target_start(&tg, "4", NULL);
 	for (int i = 0; i < 3; i++) {
-		pid_t tracer = tracer_paused_on_signal(tg.pid);
-		cr_assert(kill(tracer, SIGKILL) == 0);
-		cr_assert_eq(waitpid(tracer, NULL, 0), tracer);
+		char c = 0;
+		pid_t tracer = tt_fork_helper(pause_on_signal, &tg.pid, &c);
+		cr_assert_eq(c, 'p', "the forked tracer could not pause on the signal's stop");
+		tt_end_helper(tracer);
 		cr_assert(proc_wait_line(&tg.p, "usr1", NULL, 0, 3000) == 0,
 			  "SIGUSR1 lost with its tracer killed during a pause (round %d)", i);
 		tt_assert_free_and_running(&tg);

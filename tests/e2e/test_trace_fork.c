@@ -243,33 +243,18 @@ TRACE_TEST(trace_err_thread_id)
 }
 
 /* A second tracer, forked: seizes tid, says "k", waits to be killed. */
-static pid_t other_tracer(pid_t tid)
+static char seize_one(void *arg)
 {
-	int fds[2];
-	char c = 0;
-	pid_t pid;
-
-	cr_assert(pipe(fds) == 0);
-	pid = proc_fork_helper();
-	if (pid == 0) {
-		c = ptrace(PTRACE_SEIZE, tid, NULL, NULL) == 0 ? 'k' : 'e';
-		if (write(fds[1], &c, 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	cr_assert_gt(pid, 0);
-	close(fds[1]);
-	cr_assert_eq(read(fds[0], &c, 1), 1);
-	close(fds[0]);
-	cr_assert_eq(c, 'k', "the other tracer could not seize %d", (int)tid);
-	return pid;
+	return ptrace(PTRACE_SEIZE, *(pid_t *)arg, NULL, NULL) == 0 ? 'k' : 'e';
 }
 
-static void end_other_tracer(pid_t pid)
+static pid_t other_tracer(pid_t tid)
 {
-	kill(pid, SIGKILL);
-	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+	char c = 0;
+	pid_t pid = tt_fork_helper(seize_one, &tid, &c);
+
+	cr_assert_eq(c, 'k', "the other tracer could not seize %d", (int)tid);
+	return pid;
 }
 
 TRACE_TEST(trace_err_already_traced)
@@ -286,7 +271,7 @@ TRACE_TEST(trace_err_already_traced)
 	snprintf(want, sizeof want, "process %d ", (int)other);
 	cr_assert(strstr(err.msg, want), "tracer pid missing: %s", err.msg);
 	cr_assert_eq(proc_status_long(tg.pid, "TracerPid"), other);
-	end_other_tracer(other);
+	tt_end_helper(other);
 	tt_assert_free_and_running(&tg);
 	tt_target_stop(&tg);
 }
@@ -314,7 +299,7 @@ TRACE_TEST(trace_err_traced_thread_releases_the_others)
 	}
 	cr_assert_eq(proc_status_long(tids[n - 1], "TracerPid"), other);
 	tt_assert_answers(&tg);
-	end_other_tracer(other);
+	tt_end_helper(other);
 	tt_assert_free_and_running(&tg);
 	tt_target_stop(&tg);
 }

@@ -217,3 +217,31 @@ void tt_assert_thread_list(struct trace *t, pid_t pid)
 		cr_assert_eq(ours[i], real[i], "thread lists differ at %zu: %d vs %d", i,
 			     (int)ours[i], (int)real[i]);
 }
+
+pid_t tt_fork_helper(char (*fn)(void *arg), void *arg, char *answer)
+{
+	int fds[2];
+	pid_t pid;
+
+	cr_assert(pipe(fds) == 0);
+	pid = proc_fork_helper();
+	if (pid == 0) {
+		char c = fn(arg);
+		close(fds[0]);
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	cr_assert_gt(pid, 0);
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], answer, 1), 1, "the helper process said nothing");
+	close(fds[0]);
+	return pid;
+}
+
+void tt_end_helper(pid_t pid)
+{
+	cr_assert(kill(pid, SIGKILL) == 0);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}

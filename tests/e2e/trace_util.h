@@ -52,5 +52,10 @@ void tt_assert_free_and_running(struct target *tg);
 int tt_wait_all_stopped(struct trace *t, pid_t pid, int timeout_ms);
 int tt_cmp_pid(const void *a, const void *b);
 void tt_assert_thread_list(struct trace *t, pid_t pid);
+/* Forks a helper process (a second tracer, a tracer to be killed) that runs fn(arg) and
+ * says its one-byte answer on a pipe, then waits to be killed: returns its pid, *answer
+ * what it said.  tt_end_helper kills and reaps it. */
+pid_t tt_fork_helper(char (*fn)(void *arg), void *arg, char *answer);
+void tt_end_helper(pid_t pid);
 
 #endif
