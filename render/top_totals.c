@@ -39,7 +39,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 
 	if (strcmp(key, "run") == 0) {
 		tt->has_start = tt->has_end = tt->has_closed = 0;
-		tt->has_unattributed = tt->has_metric = 0;
+		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
 	} else if (strcmp(key, "start") == 0 && num(val, &d)) {
 		tt->start = d, tt->has_start = 1;
@@ -49,6 +49,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->closed_at_end = n, tt->has_closed = 1;
 	} else if (strcmp(key, "unattributed_bytes") == 0 && whole(val, &n)) {
 		tt->unattributed = n, tt->has_unattributed = 1;
+	} else if (strcmp(key, "mem_reading_us") == 0 && num(val, &d) && d > 0) {
+		tt->reading_us = d, tt->has_reading = 1;
 	} else if (strcmp(key, "metric") == 0) {
 		if (strcmp(val, "heap") == 0)
 			tt->metric = TOP_METRIC_HEAP, tt->has_metric = 1;
@@ -460,6 +462,14 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 		top_human(v, sizeof v, tt->unattributed, exact);
 		fprintf(out, ROW "charged to no thread (meta unattributed_bytes)\n", "unattributed",
 			v);
+	}
+	if (tt->has_reading) {
+		snprintf(v, sizeof v, "%.0f us", tt->reading_us);
+		fprintf(out,
+			ROW "between memory readings (meta mem_reading_us): a call not much\n"
+			    "%30slonger is charged only part of what it allocated, the rest goes\n"
+			    "%30sto the calls after it (docs/memory.md)\n",
+			"resolution", v, "", "");
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {
 		snprintf(v, sizeof v, "%lld", tt->closed_at_end);

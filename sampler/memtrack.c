@@ -335,6 +335,10 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	double t0 = now_mono();
 
 	*nout = 0;
+	if (mt->last_read > 0 && t0 - mt->last_read < CONTINUE_S) { /* the resolution */
+		mt->stats.read_gaps++;
+		mt->stats.read_gap_s += t0 - mt->last_read;
+	}
 	mt->last_read = t0;
 	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
 		return 1;

@@ -60,6 +60,8 @@ struct memtrack_stats {
 	int64_t burst_bytes;   /* changes seen in bursts, unweighted */
 	double weight;	       /* what a change seen in a burst stands for (window / burst) */
 	double sample_s, walk_s, micro_s; /* time spent in each */
+	uint64_t read_gaps;		  /* spacings between two readings of one chain */
+	double read_gap_s;		  /* their sum */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 };
 

@@ -95,6 +95,9 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);
 	buf_addf(meta_add(kv, "unattributed_bytes"), "%lld", (long long)st.unattributed);
+	if (st.read_gaps)
+		buf_addf(meta_add(kv, "mem_reading_us"), "%.0f",
+			 per(st.read_gap_s, st.read_gaps) * 1e6);
 	buf_addf(meta_add(kv, "mem_bursts"), "%llu", (unsigned long long)st.bursts);
 	buf_addf(meta_add(kv, "mem_burst_weight"), "%g", st.weight);
 	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);

@@ -64,6 +64,10 @@ Test(memory_idle, heartbeat_starts_few_bursts)
 	cr_assert_gt(bursts, 0, "no burst at all: the heartbeats were not seen");
 	cr_assert_leq(bursts, 16 * 3, "%ld bursts for 15 heartbeats", bursts);
 	cr_assert_geq(idle, 150, "only %ld windows of 300 skipped as idle", idle);
+	/* the resolution render top shows: readings are paced 20 us apart at least, and a
+	 * chain of them breaks after 50 ms */
+	long reading_us = meta_long(meta, "mem_reading_us");
+	cr_assert(reading_us >= 20 && reading_us <= 50000, "mem_reading_us=%ld", reading_us);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);

@@ -273,6 +273,31 @@ Test(render_top, still_running_at_the_end)
 	free(tmp);
 }
 
+/* meta's mem_reading_us: the resolution of the charges, said with what it means. */
+Test(render_top, resolution_from_meta)
+{
+	char *tmp = rrun_tmpdir();
+	struct rrun r;
+
+	put(tmp, "T.stack", "300.0#a.py:5:serve\n");
+	put(tmp, "T.mem", "300.200000#a.py:5:serve=>1024\n");
+	put(tmp, "process.mem", "300.0#0\n300.4#1024\n");
+	put(tmp, "meta", "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n");
+	top(tmp, NULL, &r);
+	has(&r, "  resolution           75 us  between memory readings (meta mem_reading_us): a "
+		"call not much\n"
+		"                              longer is charged only part of what it allocated, "
+		"the rest goes\n");
+	rrun_free(&r);
+	/* a later run= starts a new block: its meta says nothing of readings (--mem-rate 0) */
+	put(tmp, "meta", "run=1\nmem_reading_us=75\nrun=2\nstart=299.9\nmetric=rss\n");
+	top(tmp, NULL, &r);
+	lacks(&r, "resolution");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
 /* --merge-threads: the all-threads table only. */
 Test(render_top, merge_threads)
 {
