@@ -126,8 +126,8 @@ TRACE_TEST(trace_detach_delivers_held_signals)
 /* ---- signals ---- */
 
 /* Waits (at most 3 s) until a traced thread has the delivery stop of sig to report, and
- * leaves the report to be read: 0, or -1. */
-static int peek_signal_stop(struct trace *t, int sig)
+ * leaves the report to be read: that thread, or -1. */
+static pid_t peek_signal_stop(struct trace *t, int sig)
 {
 	struct tg_err err = {0};
 
@@ -137,7 +137,7 @@ static int peek_signal_stop(struct trace *t, int sig)
 		if (waitid(P_ALL, 0, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0)
 			return -1;
 		if (si.si_pid && si.si_code == CLD_TRAPPED && si.si_status == sig)
-			return 0;
+			return si.si_pid;
 		if (si.si_pid && trace_service(t, &err) < 0)
 			return -1; /* another report first: taken as usual */
 		usleep(1000);
@@ -145,31 +145,44 @@ static int peek_signal_stop(struct trace *t, int sig)
 	return -1;
 }
 
+struct paused_on_signal {
+	pid_t target;
+	int one_thread; /* trace_pause_thread on the thread that stopped (a native unwind's) */
+};
+
 /* A tracer, forked: attaches, has SIGUSR1 sent to the target, and once a thread stopped
- * for its delivery, pauses the process (that stop is serviced while the pause wants the
- * thread held), says "p" and waits to be killed. */
+ * for its delivery, pauses the process or that thread alone (that stop is serviced while
+ * the pause wants the thread held), says "p" and waits to be killed. */
 static char pause_on_signal(void *arg)
 {
-	pid_t target = *(pid_t *)arg;
+	const struct paused_on_signal *ps = arg;
+	struct user_regs_struct regs;
 	struct tg_err err = {0};
-	struct trace *t = trace_attach(target, NULL, &err);
+	struct trace *t = trace_attach(ps->target, NULL, &err);
+	pid_t tid;
 
-	if (t && trace_service(t, &err) >= 0 && kill(target, SIGUSR1) == 0 &&
-	    peek_signal_stop(t, SIGUSR1) == 0 && trace_pause(t, target, &err) == 0)
-		return 'p';
-	return 'e';
+	if (!t || trace_service(t, &err) < 0 || kill(ps->target, SIGUSR1) != 0)
+		return 'e';
+	tid = peek_signal_stop(t, SIGUSR1);
+	if (tid <= 0)
+		return 'e';
+	if (ps->one_thread)
+		return trace_pause_thread(t, tid, 1000, &regs, &err) == 0 ? 'p' : 'e';
+	return trace_pause(t, ps->target, &err) == 0 ? 'p' : 'e';
 }
 
 /* The kernel drops the signal of a thread held in its delivery stop when the tracer dies.
- * A pause must not hold a thread there: its signal goes on at once. */
+ * A pause (of the process, or of one thread) must not hold a thread there: its signal
+ * goes on at once. */
 TRACE_TEST(trace_killed_while_paused_keeps_signals)
 {
 	struct target tg;
 
 	tt_target_start(&tg, "4", NULL);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
+		struct paused_on_signal ps = {tg.pid, i % 2};
 		char c = 0;
-		pid_t tracer = tt_fork_helper(pause_on_signal, &tg.pid, &c);
+		pid_t tracer = tt_fork_helper(pause_on_signal, &ps, &c);
 		cr_assert_eq(c, 'p', "the forked tracer could not pause on the signal's stop");
 		tt_end_helper(tracer);
 		cr_assert(proc_wait_line(&tg.p, "usr1", NULL, 0, 3000) == 0,
