@@ -15,7 +15,8 @@ are counted from each tool's own output: tgattach's meta `samples`, austin's sam
 Needs root and the Debian roots (make roots); installs Debian's austin into the trixie root
 when it is missing (apt, Check-Valid-Until=false, as tools/mkroots.sh), and mounts /proc
 inside each root while it runs (both peers read /proc/PID; tgattach reads from outside, as
-always).  Writes the section between <!-- peers:begin --> and <!-- peers:end --> of
+always).  It runs in a mount namespace of its own (it starts itself again under `unshare
+--mount`), so that the mounts end with it, whatever ends it, and the host's never change.  Writes the section between <!-- peers:begin --> and <!-- peers:end --> of
 docs/benchmarks.md.  BENCH_QUICK=1: shorter runs.  Nothing here asserts a threshold.
 """
 import os
@@ -159,6 +160,10 @@ def main():
     if os.geteuid() != 0:
         log("needs root (chroot, mount): skipped")
         return 0
+    if os.environ.get("TG_BENCH_PEERS_NS") != "1":  # the /proc mounts: ours alone
+        os.environ["TG_BENCH_PEERS_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
+                              sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
     if not os.access(TG, os.X_OK):
         log("build %s first (make)" % TG)
         return 1
