@@ -87,7 +87,8 @@ int attrib_slot_read(const struct attrib *a, const struct cpu_slot *s, int stat,
 		     size_t len);
 /* The threads of sample s become those micro-samples read (baselines carried over). */
 void attrib_set_micro_threads(struct attrib *a, const struct walk_sample *s);
-/* What attrib_micro kept goes to the threads of s (charged[i]); returns the rest. */
+/* What attrib_micro kept goes to the threads of s (charged[i]), what it kept for threads
+ * gone to unattributed; returns what no thread could be named for. */
 int64_t attrib_hand_out_kept(struct attrib *a, const struct walk_sample *s, int64_t *charged);
 
 #endif

@@ -290,8 +290,11 @@ void attrib_set_micro_threads(struct attrib *a, const struct walk_sample *s)
 	a->nmicro = n;
 }
 
-/* What attrib_micro kept for the threads of s goes to them; the rest (threads that ended)
- * is returned, to be split like any other change. */
+/* What attrib_micro kept for the threads of s goes to them.  What it kept for threads that
+ * ended meanwhile (a server's thread per request, gone before it had a frame or a name) is
+ * charged to no thread: it was theirs, so none of the threads left may take it.  What no
+ * thread could be named for (no GIL holder, no CPU time) is returned, to be split like
+ * any other change. */
 int64_t attrib_hand_out_kept(struct attrib *a, const struct walk_sample *s, int64_t *charged)
 {
 	int64_t left = a->unheld;
@@ -303,7 +306,7 @@ int64_t attrib_hand_out_kept(struct attrib *a, const struct walk_sample *s, int6
 		if (i < s->nthreads)
 			charged[i] += a->kept[k].bytes;
 		else
-			left += a->kept[k].bytes;
+			a->unattributed += a->kept[k].bytes;
 	}
 	a->nkept = 0;
 	a->unheld = 0;

@@ -189,24 +189,25 @@ Test(attrib, gil_rules_without_tids)
 	attrib_charge(a, &s, ATTRIB_UNKNOWN, charged);
 	cr_assert(charged[1] == 70 && charged[0] == 0 && charged[2] == 0);
 
-	/* a thread that ended: its share is split again over those present that held the GIL
-	 * since the last known change (the first thread, before the unknown one; the third
-	 * now) */
+	/* a thread that ended: its share is charged to no thread, none of those left may take
+	 * it; the sample's own change is split over those present that held the GIL since the
+	 * last known change (the first thread, before the unknown one; the third now) */
 	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_micro(a, 90, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	th[1] = th[2];
 	s.nthreads = 2;
 	th[1].holds_gil = 1;
 	attrib_charge(a, &s, 10, charged);
-	cr_assert(charged[0] == 50 && charged[1] == 50, "%lld %lld", (long long)charged[0],
+	cr_assert(charged[0] == 5 && charged[1] == 5, "%lld %lld", (long long)charged[0],
 		  (long long)charged[1]);
+	cr_assert_eq(attrib_unattributed(a), 90);
 
 	/* nobody at all: unattributed, never a sleeping thread */
 	th[1].holds_gil = 0;
 	attrib_charge(a, &s, 0, charged);
 	attrib_charge(a, &s, 42, charged);
 	cr_assert(charged[0] == 0 && charged[1] == 0);
-	cr_assert_eq(attrib_unattributed(a), 42);
+	cr_assert_eq(attrib_unattributed(a), 90 + 42);
 	attrib_free(a);
 }
 
