@@ -51,6 +51,7 @@ int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon);
 struct attrib_share {
 	uint64_t tstate;
 	int64_t bytes;
+	int running; /* it holds a GIL at the reading, or that is unknown (attrib_micro: 1) */
 };
 
 /* Between stack samples: the metric changed by delta since the previous call; holders[]

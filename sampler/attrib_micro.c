@@ -80,7 +80,7 @@ static void share_to(struct attrib *a, struct shares *sh, uint64_t tstate, int64
 			return;
 		}
 	if (sh->n < sh->max)
-		sh->v[sh->n++] = (struct attrib_share){tstate, bytes};
+		sh->v[sh->n++] = (struct attrib_share){tstate, bytes, 1};
 	else
 		keep_for(a, tstate, bytes);
 }

@@ -18,6 +18,7 @@ struct gil_reader {
 	const struct py_target *t;
 	struct gil_words gils[GIL_MAX];
 	size_t ngils;
+	int read_ok; /* the last gil_holders() read them */
 };
 
 struct gil_reader *gil_new(struct remote *r, const struct py_target *t)
@@ -115,7 +116,8 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 	}
 	if (switches)
 		*switches = GIL_SWITCHES_UNKNOWN;
-	if (n == 0 || remote_readv(g->r, iov, n) != n)
+	g->read_ok = n > 0 && remote_readv(g->r, iov, n) == n;
+	if (!g->read_ok)
 		return 0;
 	for (size_t i = 0; i < g->ngils; i++)
 		sum += sw[i];
@@ -125,4 +127,9 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 		if (locked[i] == 1 && holder[i])
 			out[found++] = holder[i];
 	return found;
+}
+
+int gil_holders_read(const struct gil_reader *g)
+{
+	return g->read_ok;
 }

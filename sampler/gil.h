@@ -36,5 +36,8 @@ size_t gil_refresh(struct gil_reader *g);
  * its last holder), or GIL_SWITCHES_UNKNOWN: a holder seen at two readings with the same
  * count held its GIL throughout. */
 size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches);
+/* Did the last gil_holders() read the GILs (0: none known, or the read failed, so that its
+ * 0 holders means nothing)? */
+int gil_holders_read(const struct gil_reader *g);
 
 #endif

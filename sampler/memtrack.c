@@ -219,6 +219,11 @@ static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_shar
 		int64_t d = (int64_t)(value - mt->prev_quick);
 		int64_t w = (int64_t)((double)d * mt->weight);
 		shares = attrib_micro(mt->attrib, w, holders, n, switches, out, max);
+		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
+			out[k].running = 0; /* let go of the GIL since it grew: grew before */
+			for (size_t i = 0; i < n; i++)
+				out[k].running |= out[k].tstate == holders[i];
+		}
 		mt->stats.burst_bytes += d;
 		mt->burst_charged += w;
 	} else {

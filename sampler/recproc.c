@@ -135,11 +135,11 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		if (!known)
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
 		confirm_walk(p, &p->one.threads[0], now);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, now,
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running, now,
 				      known ? thread_name : NULL, p, err);
 		if (rc == 0) /* not written yet: named from the registry read again for it */
-			rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, now,
-					      fresh_thread_name, p, err);
+			rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running,
+					      now, fresh_thread_name, p, err);
 	}
 	if (rc == 0)
 		memtrack_keep(p->mem, sh->tstate, bytes);

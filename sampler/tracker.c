@@ -106,7 +106,7 @@ static int note_release(struct tracker *tk, struct tthread *t, int64_t charged, 
 {
 	if (t->npend && when - t->pend_when > RELEASE_WINDOW_S && flush_returns(tk, t, err) < 0)
 		return -1;
-	for (size_t i = 0; charged < 0 && i < t->npend; i++)
+	for (size_t i = 0; charged != 0 && i < t->npend; i++)
 		t->pend[i].delta += charged;
 	return 0;
 }
@@ -200,19 +200,22 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
 }
 
 /* The change charged at this sighting goes to the stack as it is now: every frame on it
- * (inclusively, through the deltas of their returns), the innermost as its own. */
+ * (inclusively, through the deltas of their returns), the innermost as its own; or, a
+ * release, or growth_before, to the stack as it was before. */
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
-		       int64_t charged, double when, struct tg_err *err)
+		       int64_t charged, int growth_before, double when, struct tg_err *err)
 {
 	t->seen = tk->samples;
 	t->last_when = when;
 	/* A release goes to the stack as it was before this sighting: CPython frees a call's
 	 * locals as it returns, after its frame left the chain, so the calls that just
 	 * returned are those that released.  Growth goes to the stack as it is now: memory is
-	 * allocated by running code. */
-	if (note_release(tk, t, charged, when, err) < 0)
+	 * allocated by running code; but a thread that has let go of the GIL since made it
+	 * before it did (growth_before), in the calls seen before or those that returned. */
+	int before = charged < 0 || (charged > 0 && growth_before);
+	if (note_release(tk, t, before ? charged : 0, when, err) < 0)
 		return -1;
-	if (charged < 0)
+	if (before)
 		t->mem += charged;
 	/* a torn or cut chain would show as spurious returns and calls; and a walk that finds
 	 * no frame at all in a thread that had some is a moment the interpreter's own links
@@ -226,7 +229,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		if (emit_calls(tk, t, th, when, err) < 0)
 			return -1;
 	}
-	if (charged > 0)
+	if (!before)
 		t->mem += charged;
 	return 0;
 }
@@ -254,14 +257,15 @@ void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t
 	*held_walks = tk->held_walks;
 }
 
-int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged, double when,
-		     tracker_name_fn name_fn, void *ctx, struct tg_err *err)
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
+		     int growth_before, double when, tracker_name_fn name_fn, void *ctx,
+		     struct tg_err *err)
 {
 	struct tthread *t = tracker_find_thread(tk, th);
 
 	if (!t && !(name_fn && (t = tracker_add_thread(tk, th, name_fn, ctx))))
 		return 0;
-	return feed_thread(tk, t, th, charged, when, err) < 0 ? -1 : 1;
+	return feed_thread(tk, t, th, charged, growth_before, when, err) < 0 ? -1 : 1;
 }
 
 /* process.charge: the thread's total when it moved, at most every CHARGE_EVERY seconds,
@@ -337,7 +341,7 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		if (!t && (tracker_identity_taken(s, i) ||
 			   !(t = tracker_add_thread(tk, th, name_fn, ctx))))
 			continue;
-		if (feed_thread(tk, t, th, charged ? charged[i] : 0, when, err) < 0)
+		if (feed_thread(tk, t, th, charged ? charged[i] : 0, 0, when, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < tk->nthreads; i++) /* charges between samples included */

@@ -220,6 +220,35 @@ Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
 	fx_done(&fx);
 }
 
+/* Growth charged to a thread that has let go of the GIL since (it waits in a lock or a
+ * system call now) was made before: it goes to the stack as it was, and to the calls that
+ * returned meanwhile, not to the wait.  Without growth_before it goes to the wait. */
+Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
+{
+	struct fixture fx;
+	const int outer[] = {0, 1}, inner[] = {0, 1, 3};
+	struct tg_err err = {0};
+	int64_t c[1] = {0};
+
+	fx_init(&fx);
+	for (int before = 1; before >= 0; before--) {
+		set_stack(&fx, 0, inner, 3);
+		feed(&fx, 1, c, before ? 1.0 : 2.0);
+		set_stack(&fx, 0, outer, 2); /* leaf returned; the thread waits in loop now */
+		cr_assert_eq(tracker_feed_one(fx.tk, &fx.th[0], 5000, before, before ? 1.01 : 2.01,
+					      name_of, NULL, &err),
+			     1, "%s", err.msg);
+		feed(&fx, 1, c, before ? 1.1 : 2.1); /* later: the return is written */
+	}
+	tracker_end_all(fx.tk, 3.0, NULL, NULL);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_eq(count(mem, ":leaf=>5000\n"), 1, "the first leaf made it:\n%s", mem);
+	cr_assert_eq(count(mem, ":leaf=>0\n"), 1, "the second is not charged:\n%s", mem);
+	cr_assert(strstr(mem, ":loop=>10000\n"), "loop holds both, inclusively:\n%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
 /* A walk that replaces a thread's old outermost frame is held until walks agree for a tenth
  * of a second; one that comes back meanwhile leaves no trace. */
 Test(tracker, an_outermost_frame_ends_only_when_walks_agree)
