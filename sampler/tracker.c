@@ -70,7 +70,7 @@ static int flush_returns(struct tracker *tk, struct tthread *t, struct tg_err *e
 }
 
 /* The calls above depth keep returned at `when`: held back for RELEASE_WINDOW_S (see
- * note_release); the end of a thread or of the recording writes them at once. */
+ * note_before); the end of a thread or of the recording writes them at once. */
 static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, double when,
 			struct tg_err *err)
 {
@@ -99,10 +99,12 @@ static int end_returns(struct tracker *tk, struct tthread *t, double when, struc
 	return rc;
 }
 
-/* A release soon after calls returned is theirs (their locals, freed as they returned);
- * the calls still open get it too, as their callers.  Returns held longer are written. */
-static int note_release(struct tracker *tk, struct tthread *t, int64_t charged, double when,
-			struct tg_err *err)
+/* A change charged to the stack before this sighting (a release, or growth of a thread
+ * that let go of the GIL since) soon after calls returned is theirs (a release: their
+ * locals, freed as they returned); the calls still open get it too, as their callers.
+ * Returns held longer are written. */
+static int note_before(struct tracker *tk, struct tthread *t, int64_t charged, double when,
+		       struct tg_err *err)
 {
 	if (t->npend && when - t->pend_when > RELEASE_WINDOW_S && flush_returns(tk, t, err) < 0)
 		return -1;
@@ -213,7 +215,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * allocated by running code; but a thread that has let go of the GIL since made it
 	 * before it did (growth_before), in the calls seen before or those that returned. */
 	int before = charged < 0 || (charged > 0 && growth_before);
-	if (note_release(tk, t, before ? charged : 0, when, err) < 0)
+	if (note_before(tk, t, before ? charged : 0, when, err) < 0)
 		return -1;
 	if (before)
 		t->mem += charged;
