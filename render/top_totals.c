@@ -465,11 +465,12 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 	}
 	if (tt->has_reading) {
 		snprintf(v, sizeof v, "%.0f us", tt->reading_us);
+		fprintf(out, ROW "between memory readings (meta mem_reading_us): a call not much\n",
+			"resolution", v);
 		fprintf(out,
-			ROW "between memory readings (meta mem_reading_us): a call not much\n"
-			    "%30slonger is charged only part of what it allocated, the rest goes\n"
-			    "%30sto the calls after it (docs/memory.md)\n",
-			"resolution", v, "", "");
+			ROW "longer is charged only part of what it allocated, the rest goes\n", "",
+			"");
+		fprintf(out, ROW "to the calls after it (docs/memory.md)\n", "", "");
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {
 		snprintf(v, sizeof v, "%lld", tt->closed_at_end);
