@@ -76,8 +76,10 @@ static int emit_returns(struct tracker *tk, struct tthread *t, size_t keep, doub
 {
 	if (t->depth > keep && flush_returns(tk, t, err) < 0)
 		return -1;
-	if (t->depth > keep)
+	if (t->depth > keep) {
 		t->pend_when = when;
+		t->pend_base = keep;
+	}
 	while (t->depth > keep) {
 		const struct tframe *f = &t->frames[--t->depth];
 		if (!f->kept)
@@ -101,15 +103,22 @@ static int end_returns(struct tracker *tk, struct tthread *t, double when, struc
 
 /* A change charged to the stack before this sighting (a release, or growth of a thread
  * that let go of the GIL since) soon after calls returned is theirs (a release: their
- * locals, freed as they returned); the calls still open get it too, as their callers.
- * Returns held longer are written. */
+ * locals, freed as they returned); the calls still open below them get it too, as their
+ * callers, but not those called since (a caller's next call, a sibling of the returned
+ * ones): charged to both, the change would count twice among the caller's callees, and
+ * the caller's own share (its delta less theirs) would show the opposite of it.  Returns
+ * held longer are written. */
 static int note_before(struct tracker *tk, struct tthread *t, int64_t charged, double when,
 		       struct tg_err *err)
 {
 	if (t->npend && when - t->pend_when > RELEASE_WINDOW_S && flush_returns(tk, t, err) < 0)
 		return -1;
-	for (size_t i = 0; charged != 0 && i < t->npend; i++)
+	if (charged == 0 || t->npend == 0)
+		return 0;
+	for (size_t i = 0; i < t->npend; i++)
 		t->pend[i].delta += charged;
+	for (size_t k = t->pend_base; k < t->depth; k++)
+		t->frames[k].mem_at_call += charged;
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct tthread {
 	} pend[PENDING_RETURNS];
 	size_t npend;
 	double pend_when;
+	size_t pend_base; /* the depth they returned to: frames above it were called after */
 	struct output_thread *out;
 	size_t depth;
 	struct tframe frames[WALK_MAX_DEPTH]; /* [0] outermost */

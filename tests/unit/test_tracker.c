@@ -220,6 +220,40 @@ Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
 	fx_done(&fx);
 }
 
+/* A release seen just after a call returned is that call's, and its caller's; not that
+ * of the caller's next call, called in the meantime.  Charged to both siblings, it counted
+ * twice among the caller's callees, and the caller's own share (its delta less theirs)
+ * showed it as growth: gunicorn's Flask.wsgi_app got 15 - 40 % of a leak's growth as its
+ * own, from crunch's releases also charged to Response.__call__. */
+Test(tracker, a_release_goes_to_the_returned_call_not_to_its_sibling)
+{
+	struct fixture fx;
+	const int outer[] = {0, 1}, first[] = {0, 1, 3}, second[] = {0, 1, 4};
+	int64_t c[1] = {0};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, outer, 2);
+	feed(&fx, 1, NULL, 1.0);
+	set_stack(&fx, 0, first, 3);
+	c[0] = 5000; /* leaf allocates */
+	feed(&fx, 1, c, 1.01);
+	set_stack(&fx, 0, second, 3); /* leaf returned; loop called other since */
+	c[0] = 0;
+	feed(&fx, 1, c, 1.02);
+	c[0] = -5000; /* leaf's release, seen a moment after it returned */
+	feed(&fx, 1, c, 1.0202);
+	set_stack(&fx, 0, outer, 2); /* other returns */
+	c[0] = 0;
+	feed(&fx, 1, c, 1.1);
+	tracker_end_all(fx.tk, 2.0, NULL, NULL);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, ":leaf=>0\n"), "leaf nets to zero:\n%s", mem);
+	cr_assert(strstr(mem, ":other=>0\n"), "other made no change:\n%s", mem);
+	cr_assert(strstr(mem, ":loop=>0\n"), "loop, inclusively, neither:\n%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
 /* Growth charged to a thread that has let go of the GIL since (it waits in a lock or a
  * system call now) was made before: it goes to the stack as it was, and to the calls that
  * returned meanwhile, not to the wait.  Without growth_before it goes to the wait. */
