@@ -345,15 +345,18 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 		mt->stats.read_gap_s += t0 - mt->last_read;
 	}
 	mt->last_read = t0;
-	if (attrib_mem(mt->attrib, &rss, &anon) < 0)
-		return 1;
-	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
 	/* With heap, bursts charge pymalloc's pools only: anonymous memory as statm counts it
 	 * lags (since Linux 6.2 the kernel folds each CPU's count into the total in batches),
 	 * so a change of it shows later, in another thread's reading.  It is charged at the
-	 * stack sample, by the page faults each thread took, which do not lag. */
-	if (have_q)
+	 * stack sample, by the page faults each thread took, which do not lag.  statm is read
+	 * only for rss, or to tell a process gone from a torn reading. */
+	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
+	if (have_q) {
+		rss = 0;
 		anon = q.carved_bytes;
+	} else if (attrib_mem(mt->attrib, &rss, &anon) < 0) {
+		return 1;
+	}
 	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
 		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
