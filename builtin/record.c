@@ -13,6 +13,7 @@
 #include "builtin/builtin.h"
 #include "builtin/options.h"
 #include "common/clock.h"
+#include "common/rtsched.h"
 #include "common/version.h"
 #include "sampler/recorder.h"
 #include "sampler/session.h"
@@ -41,6 +42,11 @@ static void usage(FILE *out)
 	    "      --mem-rate HZ      bursts of memory micro-samples per second: each\n"
 	    "                         change charged to the stack that made it (default\n"
 	    "                         100, back to back; 0: none)\n"
+	    "      --realtime         run the loop under real-time scheduling (SCHED_FIFO;\n"
+	    "                         needs CAP_SYS_NICE): on busy cores the memory is read\n"
+	    "                         on time, every ~50 us, and short calls are charged\n"
+	    "                         what they allocate; takes CPU from a loaded target\n"
+	    "                         (docs/memory.md)\n"
 	    "      --process-interval SECS  write process.mem and process.alloc every SECS\n"
 	    "                         (default: every sample)\n"
 	    "      --filter PREFIX    only frames whose file starts with PREFIX\n"
@@ -100,6 +106,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	    {"metric", required_argument, NULL, 'M'},
 	    {"process-interval", required_argument, NULL, 'I'},
 	    {"mem-rate", required_argument, NULL, 'R'},
+	    {"realtime", no_argument, NULL, 'T'},
 	    {"offsets", required_argument, NULL, 'O'},
 	    {"profile", required_argument, NULL, 'P'},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -146,6 +153,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 		case 'R':
 			rc = parse_mem_rate(optarg, &o->mem_rate_hz, err);
 			break;
+		case 'T':
+			o->realtime = 1;
+			break;
 		case 'I':
 			rc = options_positive("--process-interval", optarg, &o->process_interval_s,
 					      err);
@@ -189,6 +199,15 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 				  profile_name(o->profile));
 	if (o->profile != PROFILE_PYTHON)
 		o->mem_rate_hz = 0;
+	if (o->realtime && o->profile != PROFILE_PYTHON)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--realtime with --profile %s: there are no bursts of memory "
+				  "micro-samples to read",
+				  profile_name(o->profile));
+	if (o->realtime && o->mem_rate_hz == 0)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--realtime with --mem-rate 0: there are no bursts of memory "
+				  "micro-samples to read");
 	return 0;
 }
 
@@ -357,6 +376,8 @@ int cmd_record(int argc, char **argv)
 		return options_fail(&err);
 	if (c.opts.mem_rate_hz < 0)
 		c.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
+	if (c.opts.realtime && rtsched_check(&err) < 0)
+		return options_fail(&err);
 	c.started = clock_real_s();
 	c.rec = recorder_open(&c.opts, &err);
 	if (!c.rec) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/rtsched.h"
 #include "common/xalloc.h"
 #include "sampler/attrib.h"
 #include "sampler/gil.h"
@@ -24,6 +25,8 @@
  * starts two, not the ten that 100 ms gave (half of tgattach's CPU beside an idle worker). */
 #define BURST_S 0.010
 #define BURST_STEP_S 20e-6
+/* With --realtime: woken on time, readings 20 us apart would take most of a core */
+#define RT_STEP_S 40e-6
 #define IDLE_SKIP_S 0.02
 /* Bursts back to back (--mem-rate 100, the default) form one chain of readings, unless the
  * loop was held up longer than this. */
@@ -58,6 +61,9 @@ struct memtrack {
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
 	int continuous;	   /* bursts back to back: one chain of readings */
+	int realtime;	   /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
+	int rt_on;	   /* this thread is under SCHED_FIFO now */
+	double step_s;	   /* the least time between two readings of a burst */
 	double last_read;  /* monotonic time of the last reading of a burst */
 	uint64_t rng;	   /* xorshift state, for the bursts' moments */
 	size_t nthreads;   /* threads at the last stack sample */
@@ -108,6 +114,8 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 		mt->window_s = BURST_S;
 	mt->weight = mt->window_s / BURST_S;
 	mt->continuous = mt->micro && mt->window_s <= BURST_S;
+	mt->realtime = mt->micro && o->realtime;
+	mt->step_s = mt->realtime ? RT_STEP_S : BURST_STEP_S;
 	mt->rng = ((uint64_t)o->pid << 32) ^ (uint64_t)(now_mono() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
 	mt->pid = o->pid;
@@ -120,6 +128,8 @@ void memtrack_free(struct memtrack *mt)
 {
 	if (!mt)
 		return;
+	if (mt->rt_on)
+		rtsched_leave();
 	attrib_free(mt->attrib);
 	alloc_free(mt->alloc);
 	gil_free(mt->gil);
@@ -152,6 +162,23 @@ static int unchanged_since_walk(struct memtrack *mt)
 	       ns == mt->walk_proc_ns && taskclock_now() - mt->walk_mono > mt->window;
 }
 
+/* With --realtime the loop runs under SCHED_FIFO from its first burst on, so that it is
+ * woken on time for each reading and between two bursts; but not for a pool walk,
+ * milliseconds of work that would hold a core from the target meanwhile.  The policy is
+ * the thread's, shared by the memtracks of a tree: each burst sets it again. */
+static void loop_realtime(struct memtrack *mt, int on)
+{
+	if (!mt->realtime)
+		return;
+	if (on && rtsched_enter() < 0) {
+		mt->stats.rt_refused++;
+		return;
+	}
+	if (!on && mt->rt_on)
+		rtsched_leave();
+	mt->rt_on = on;
+}
+
 static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force)
 {
 	double t0 = now_mono();
@@ -174,7 +201,12 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force)
 	if (mt->walk_budget > WALK_BUDGET_MAX)
 		mt->walk_budget = WALK_BUDGET_MAX;
 	mt->budget_time = t0;
-	alloc_read(mt->alloc, force || mt->walk_budget >= 0, st);
+	int was_rt = mt->rt_on, walk = force || mt->walk_budget >= 0;
+	if (walk && was_rt)
+		loop_realtime(mt, 0);
+	alloc_read(mt->alloc, walk, st);
+	if (walk && was_rt)
+		loop_realtime(mt, 1);
 	if (!st->walked)
 		return;
 	double spent = now_mono() - t0;
@@ -267,6 +299,16 @@ static int proc_long_idle(struct memtrack *mt)
 	return proc_idle(mt) && taskclock_now() - mt->proc_same > (uint64_t)(IDLE_SKIP_S * 1e9);
 }
 
+static int burst_begins(struct memtrack *mt, double now)
+{
+	mt->last_burst_end = now + BURST_S;
+	mt->burst_end = now + BURST_S;
+	mt->next_step = now;
+	mt->stats.bursts++;
+	loop_realtime(mt, 1);
+	return 1;
+}
+
 int memtrack_burst(struct memtrack *mt)
 {
 	double now = now_mono();
@@ -300,25 +342,17 @@ int memtrack_burst(struct memtrack *mt)
 	/* back to back, the change made between two bursts (the loop's tick, a stack sample)
 	 * is charged at the next reading, to the stack then: nothing is left to stand for */
 	if (mt->continuous && mt->have_quick && now - mt->last_read < CONTINUE_S) {
-		mt->last_burst_end = now + BURST_S;
-		mt->burst_end = now + BURST_S;
-		mt->next_step = now;
 		mt->weight = 1;
-		mt->stats.bursts++;
 		mt->weight_sum += 1;
-		return 1;
+		return burst_begins(mt, now);
 	}
 	/* the burst stands for the time since the last one ended (a window, unless the loop was
 	 * held up: a long pool walk, or a skipped window) */
 	if (mt->last_burst_end > 0)
 		mt->weight = (now + BURST_S - mt->last_burst_end) / BURST_S;
-	mt->last_burst_end = now + BURST_S;
-	mt->burst_end = now + BURST_S;
-	mt->next_step = now;
 	mt->have_quick = 0;
-	mt->stats.bursts++;
 	mt->weight_sum += mt->weight;
-	return 1;
+	return burst_begins(mt, now);
 }
 
 void memtrack_burst_pace(struct memtrack *mt)
@@ -330,7 +364,7 @@ void memtrack_burst_pace(struct memtrack *mt)
 		nanosleep(&ts, NULL);
 		now = mt->next_step;
 	}
-	mt->next_step = now + BURST_STEP_S;
+	mt->next_step = now + mt->step_s;
 }
 
 int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout)

@@ -49,6 +49,8 @@ struct memtrack_opts {
 	const struct py_target *t;
 	enum memtrack_metric metric; /* MEMTRACK_DEFAULT: heap where readable, else rss */
 	double micro_hz;	     /* bursts of micro-samples per second; 0: none */
+	int realtime; /* the loop under SCHED_FIFO from the first burst on, pool walks
+			 excepted (common/rtsched.h); readings 40 us apart at least */
 };
 
 struct memtrack_stats {
@@ -63,6 +65,7 @@ struct memtrack_stats {
 	uint64_t read_gaps;		  /* spacings between two readings of one chain */
 	double read_gap_s;		  /* their sum */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
+	uint64_t rt_refused;		  /* bursts begun without SCHED_FIFO: it was refused */
 };
 
 struct memtrack;

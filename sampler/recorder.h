@@ -21,6 +21,7 @@ struct record_opts {
 	const char *outdir;
 	double rate_hz;
 	double mem_rate_hz; /* < 0: default */
+	int realtime;	    /* --realtime: bursts read under SCHED_FIFO */
 	double duration_s;
 	double process_interval_s; /* 0: every sample */
 	const char *filter;

@@ -303,8 +303,12 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
  * stack-sample resolution. */
 static int open_memtrack(struct recproc *p, struct tg_err *err)
 {
-	struct memtrack_opts mo = {p->pid, &p->s.remote, &p->s.target, p->opts->metric,
-				   p->micro ? p->opts->mem_rate_hz : 0};
+	struct memtrack_opts mo = {.pid = p->pid,
+				   .r = &p->s.remote,
+				   .t = &p->s.target,
+				   .metric = p->opts->metric,
+				   .micro_hz = p->micro ? p->opts->mem_rate_hz : 0,
+				   .realtime = p->opts->realtime};
 
 	p->mem = memtrack_new(&mo, err);
 	if (!p->mem)

@@ -57,6 +57,7 @@ static void meta_alloc(struct recproc *p, struct meta_kv *kv)
 		   memtrack_metric(p->mem) == MEMTRACK_HEAP ? "heap" : "rss");
 	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
 	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", p->opts->mem_rate_hz);
+	buf_addf(meta_add(kv, "mem_realtime"), "%d", p->opts->realtime && p->micro);
 	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
 	cols = meta_add(kv, "alloc_columns");
 	missing = meta_add(kv, "alloc_missing");
@@ -99,6 +100,9 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 		buf_addf(meta_add(kv, "mem_reading_us"), "%.0f",
 			 per(st.read_gap_s, st.read_gaps) * 1e6);
 	buf_addf(meta_add(kv, "mem_bursts"), "%llu", (unsigned long long)st.bursts);
+	if (st.rt_refused)
+		buf_addf(meta_add(kv, "mem_realtime_refused"), "%llu",
+			 (unsigned long long)st.rt_refused);
 	buf_addf(meta_add(kv, "mem_burst_weight"), "%g", st.weight);
 	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);
 	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
