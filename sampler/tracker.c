@@ -103,22 +103,21 @@ static int end_returns(struct tracker *tk, struct tthread *t, double when, struc
 
 /* A change charged to the stack before this sighting (a release, or growth of a thread
  * that let go of the GIL since) soon after calls returned is theirs (a release: their
- * locals, freed as they returned); the calls still open below them get it too, as their
- * callers, but not those called since (a caller's next call, a sibling of the returned
- * ones): charged to both, the change would count twice among the caller's callees, and
- * the caller's own share (its delta less theirs) would show the opposite of it.  Returns
- * held longer are written. */
+ * locals, freed as they returned, after their frames left the chain); the calls still
+ * open get it too, as their callers.  Unless their caller had made another call by the
+ * last sighting: it could not before the returned calls' locals were freed, so the change
+ * is that call's, on the stack before.  (Charged to both, it counted twice among the
+ * caller's callees, and the caller's own share, its delta less theirs, showed the opposite
+ * of it.)  Returns held longer are written. */
 static int note_before(struct tracker *tk, struct tthread *t, int64_t charged, double when,
 		       struct tg_err *err)
 {
 	if (t->npend && when - t->pend_when > RELEASE_WINDOW_S && flush_returns(tk, t, err) < 0)
 		return -1;
-	if (charged == 0 || t->npend == 0)
+	if (t->pend_base < t->depth) /* called since: the stack before is the one */
 		return 0;
-	for (size_t i = 0; i < t->npend; i++)
+	for (size_t i = 0; charged != 0 && i < t->npend; i++)
 		t->pend[i].delta += charged;
-	for (size_t k = t->pend_base; k < t->depth; k++)
-		t->frames[k].mem_at_call += charged;
 	return 0;
 }
 

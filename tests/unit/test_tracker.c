@@ -220,12 +220,13 @@ Test(tracker, growth_to_the_stack_after_release_to_the_stack_before)
 	fx_done(&fx);
 }
 
-/* A release seen just after a call returned is that call's, and its caller's; not that
- * of the caller's next call, called in the meantime.  Charged to both siblings, it counted
- * twice among the caller's callees, and the caller's own share (its delta less theirs)
- * showed it as growth: gunicorn's Flask.wsgi_app got 15 - 40 % of a leak's growth as its
- * own, from crunch's releases also charged to Response.__call__. */
-Test(tracker, a_release_goes_to_the_returned_call_not_to_its_sibling)
+/* A release seen after a call returned and its caller called another is that other
+ * call's: the caller could not call again before the returned call's locals were freed.
+ * Charged to both siblings, it counted twice among the caller's callees, and the caller's
+ * own share (its delta less theirs) showed it as growth: gunicorn's Flask.wsgi_app got
+ * 15 - 40 % of a leak's growth as its own, from crunch's releases also charged to the
+ * Response.__call__ after it. */
+Test(tracker, a_release_after_a_sibling_was_called_is_the_siblings)
 {
 	struct fixture fx;
 	const int outer[] = {0, 1}, first[] = {0, 1, 3}, second[] = {0, 1, 4};
@@ -240,16 +241,16 @@ Test(tracker, a_release_goes_to_the_returned_call_not_to_its_sibling)
 	set_stack(&fx, 0, second, 3); /* leaf returned; loop called other since */
 	c[0] = 0;
 	feed(&fx, 1, c, 1.02);
-	c[0] = -5000; /* leaf's release, seen a moment after it returned */
+	c[0] = -5000; /* a release, seen a moment after leaf returned and other began */
 	feed(&fx, 1, c, 1.0202);
 	set_stack(&fx, 0, outer, 2); /* other returns */
 	c[0] = 0;
 	feed(&fx, 1, c, 1.1);
 	tracker_end_all(fx.tk, 2.0, NULL, NULL);
 	char *mem = slurp(&fx, "T100.mem");
-	cr_assert(strstr(mem, ":leaf=>0\n"), "leaf nets to zero:\n%s", mem);
-	cr_assert(strstr(mem, ":other=>0\n"), "other made no change:\n%s", mem);
-	cr_assert(strstr(mem, ":loop=>0\n"), "loop, inclusively, neither:\n%s", mem);
+	cr_assert(strstr(mem, ":leaf=>5000\n"), "leaf keeps what it made:\n%s", mem);
+	cr_assert(strstr(mem, ":other=>-5000\n"), "other released it:\n%s", mem);
+	cr_assert(strstr(mem, ":loop=>0\n"), "loop, inclusively, nets to zero:\n%s", mem);
 	free(mem);
 	fx_done(&fx);
 }
