@@ -71,6 +71,11 @@ echo "== realserver"
 # functions never seen still fail.
 run_step realserver /usr/bin/python3 tests/realserver/run.py \
 	--accuracy-advisory
+# the servers again with the loop under real-time scheduling (docs/memory.md): the same
+# integrity checks, the accuracy reported beside the default's
+run_step realserver-realtime /usr/bin/python3 tests/realserver/run.py \
+	--accuracy-advisory --tgattach-opt=--realtime \
+	--case gunicorn-sync,gunicorn-gthread,http.server
 # the failures again, last: CI shows the end of the output
 if [ -n "$failed" ]; then
 	echo "== failed"

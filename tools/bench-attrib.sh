@@ -3,16 +3,18 @@
 # micro-samples, --mem-rate) costs, for `make bench`.  On Debian's gunicorn serving
 # fixtures/realserver/flask_app.py with one worker (sync, then gthread with 4 threads):
 #   idle:  tgattach's CPU (user + sys of the whole process, /proc/PID/stat) over IDLE_S
-#          seconds, as % of a core, attached with the defaults, with --mem-rate 20 and with
-#          --mem-rate 0 (attribution off): one fresh server per mode, the modes at once;
+#          seconds, as % of a core, attached with the defaults, with --mem-rate 20, with
+#          --mem-rate 0 (attribution off) and with --realtime: one fresh server per mode, the
+#          modes at once;
 #   busy:  requests per second under `ab -c 2 -t 10 -n 1000000` on /leak (127.0.0.1 only,
-#          bounded in time) with tgattach not attached, default, --mem-rate 20 and
-#          --mem-rate 0, the modes interleaved in ROUNDS rounds (order rotated per round),
+#          bounded in time) with tgattach not attached, default, --mem-rate 20,
+#          --mem-rate 0 and --realtime, the modes interleaved in ROUNDS rounds (order rotated
+#          per round),
 #          a fresh server for each run (/leak keeps ~30 KB per request); medians, and the
 #          slowdown as the median of each round's ratio to that round's unattached run;
 #          tgattach's CPU over the load and its peak RSS (VmHWM) per mode.
 # Writes the section between <!-- attrib:begin --> and <!-- attrib:end --> of
-# docs/benchmarks.md (tools/benchdoc.py).  About 6 minutes on 2 cores with 3 rounds;
+# docs/benchmarks.md (tools/benchdoc.py).  About 7 minutes on 2 cores with 3 rounds;
 # BENCH_QUICK=1: 1 round, shorter windows.  TGATTACH=path to test another build.
 set -e
 cd "$(dirname "$0")/.."
@@ -55,6 +57,7 @@ MODES = [
     ("--mem-rate 0 (attribution off)", ["--mem-rate", "0"]),
     ("--mem-rate 20 (bursts 1 in 5)", ["--mem-rate", "20"]),
     ("default (--mem-rate 100: bursts back to back)", []),
+    ("--realtime (the loop under SCHED_FIFO)", ["--realtime"]),
 ]
 SERVERS = [("sync", "gunicorn, sync worker (`-w 1 -k sync`)", []),
            ("gthread", "gunicorn, gthread worker (`-w 1 -k gthread --threads 4`)",
@@ -379,6 +382,11 @@ def verdicts(summaries):
                 ("unattached, requests/s spread over %.0f %% of their median between rounds"
                  % noise),
                 d[3], o[3], t[3], pct(d[2]), pct(o[2]), d[2] - o[2], pct(t[2])))
+        r = s[MODES[4][0]]
+        out.append(
+            "- %s, --realtime (opt-in, not held to the budgets): idle %s of a core; busy, "
+            "slowdown of requests/s %+.1f %%, the worker's CPU per request %+.0f %%, "
+            "tgattach %s of a core." % (kind, pct(r[0]), r[1], r[3], pct(r[2])))
         if o[0] >= 5.0 or t[0] >= 5.0:
             out.append("  Over the idle budget too: %s." % ", ".join(
                 "%s (%s)" % (name, pct(v[0])) for name, v in (("--mem-rate 20", t),

@@ -37,7 +37,7 @@ Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.
 PYTHONPATH=/usr/lib/python3/dist-packages.
 
 Usage: python3 tests/realserver/run.py [--case NAME[,NAME]] [--python LABEL[,LABEL]]
-       [--keep DIR] [--no-burner] [-v]
+       [--keep DIR] [--no-burner] [--tgattach-opt OPT]... [-v]
        python3 tests/realserver/run.py --analyse CASE OUTDIR PID   (judge a kept recording)
 The tgattach binary is $TGATTACH, default ./tgattach at the repository root.  One line per
 case x interpreter (passed / failed (why) / skipped (why)), then the totals; exit 1 if any
@@ -310,8 +310,9 @@ def stop_ab(procs, ab):
 
 
 def record(tgattach, pid, outdir, procs, wait_attached=None):
-    """Run tgattach on pid; wait_attached(), if given, runs once pid is traced."""
-    tg = procs.start([tgattach, "-p", str(pid), "-o", outdir, "-d", str(RECORD_S), "-q"],
+    """Run tgattach (its argv: the binary and extra options) on pid; wait_attached(), if
+    given, runs once pid is traced."""
+    tg = procs.start(tgattach + ["-p", str(pid), "-o", outdir, "-d", str(RECORD_S), "-q"],
                      stderr=subprocess.PIPE)
     if wait_attached:
         deadline = time.monotonic() + 15
@@ -396,7 +397,8 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
                 tgt.stdin.write(b"go\n")
                 tgt.stdin.flush()
         t0 = time.monotonic()
-        record(os.path.abspath(tgattach), pid, outdir, procs, wait_attached=go)
+        record([os.path.abspath(tgattach[0])] + tgattach[1:], pid, outdir, procs,
+               wait_attached=go)
         notes["record_s"] = time.monotonic() - t0
         if abs_:
             notes["requests"] = [stop_ab(procs, ab) for ab in abs_]
@@ -899,6 +901,9 @@ def main():
     ap.add_argument("--accuracy-advisory", action="store_true",
                     help="report the accuracy thresholds (issue 11) without failing on them; "
                          "integrity failures (crash, phantom return) still fail")
+    ap.add_argument("--tgattach-opt", action="append", default=[], metavar="OPT",
+                    help="an option for tgattach (repeat for more), e.g. --realtime; "
+                         "shown on each line")
     ap.add_argument("-v", "--verbose", action="store_true", help="top functions per case")
     args = ap.parse_args()
 
@@ -937,6 +942,7 @@ def main():
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
 
+    mode = "".join(" " + o for o in args.tgattach_opt)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     have_ab = shutil.which("ab") is not None
@@ -967,7 +973,8 @@ def main():
                     os.makedirs(outdir)
                 else:
                     outdir = tempfile.mkdtemp(prefix="tg-realserver-")
-                pid, notes = run_target(spec, exe, env_add, tgattach, outdir,
+                pid, notes = run_target(spec, exe, env_add, [tgattach] + args.tgattach_opt,
+                                        outdir,
                                         not args.no_burner)
                 tree, tot, growth, rss = analyse(outdir, pid, spec["never"])
                 failures, summary = judge(case, spec, tot, growth, rss)
@@ -989,13 +996,14 @@ def main():
                 if outdir and not args.keep:
                     shutil.rmtree(outdir, ignore_errors=True)
             counts[verdict] += 1
-            print("realserver %s %s: %s (%s)" % (case, label, verdict, why), flush=True)
+            if verdict != "skipped" and notes.get("requests"):
+                why += "; requests /leak %s /churn %s" % tuple(notes["requests"])
+            print("realserver %s %s%s: %s (%s)" % (case, label, mode, verdict, why),
+                  flush=True)
             if args.verbose and verdict != "skipped":
                 extra = ""
                 if outdir and args.keep and pid:
                     extra = ", kept in %s/%d" % (outdir, pid)
-                if notes.get("requests"):
-                    extra += ", requests /leak %s /churn %s" % tuple(notes["requests"])
                 sys.stdout.write("    %.1f s%s\n" % (time.monotonic() - t0, extra))
                 if tot is not None:
                     details(tot, growth, sys.stdout)
