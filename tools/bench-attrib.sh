@@ -444,14 +444,14 @@ def main():
         "",
         "*Idle*: no requests, over %d s; the attached modes of both servers at once, each "
         "on its own server.  *Busy*: `ab -c 2 -t %d -n %d` on /leak (each request keeps ~30 "
-        "KB, so a server is started afresh for every run), rounds: %d, the four modes in each "
+        "KB, so a server is started afresh for every run), rounds: %d, the %d modes in each "
         "round in an order rotated from round to round; the slowdown of a mode is the "
         "median over the rounds of 1 − its requests/s ÷ that round's unattached "
         "requests/s.  Budgets (the issue): the default mode below 5 %% of a core on an idle "
         "server, and a busy server slowed by at most 3 %%.  tgattach's CPU time is counted by "
         "the kernel and varies little from run to run; requests/s depend on whatever else "
         "the machine runs.  %.1f minutes in all."
-        % (IDLE_S, LOAD_S, AB_N, args.rounds, minutes),
+        % (IDLE_S, LOAD_S, AB_N, args.rounds, len(MODES), minutes),
         "",
     ]
     summaries = []
