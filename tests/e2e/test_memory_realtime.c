@@ -1,6 +1,6 @@
-/* --realtime, end to end: the bursts are read under SCHED_FIFO (seen from outside while
- * tgattach records, and said in meta), the rest of the loop is not, and it is refused with
- * one clear line where it cannot work: no bursts to read, or no right to real-time
+/* --realtime, end to end: the recording loop runs under SCHED_FIFO (seen from outside
+ * while tgattach records, and said in meta), the tracer thread does not, and it is refused
+ * with one clear line where it cannot work: no bursts to read, or no right to real-time
  * scheduling (CAP_SYS_NICE dropped from the bounding set with setpriv). */
 #include <criterion/criterion.h>
 
