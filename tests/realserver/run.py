@@ -974,8 +974,7 @@ def main():
                 else:
                     outdir = tempfile.mkdtemp(prefix="tg-realserver-")
                 pid, notes = run_target(spec, exe, env_add, [tgattach] + args.tgattach_opt,
-                                        outdir,
-                                        not args.no_burner)
+                                        outdir, not args.no_burner)
                 tree, tot, growth, rss = analyse(outdir, pid, spec["never"])
                 failures, summary = judge(case, spec, tot, growth, rss)
                 if args.accuracy_advisory:
