@@ -22,27 +22,6 @@
 
 /* ---- the process tree --------------------------------------------------------------- */
 
-static pid_t fork_stat_ppid(pid_t pid)
-{
-	char path[64], text[1024];
-	int fd, ppid = -1;
-	ssize_t n;
-
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, text, sizeof text - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	char *close_paren = strrchr(text, ')'); /* comm may hold anything, even ')' */
-	if (!close_paren || sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
 /* root and its live descendants (root first), from /proc/ stat ppid. */
 size_t fork_tree(pid_t root, pid_t *out, size_t max)
 {
@@ -59,7 +38,7 @@ size_t fork_tree(pid_t root, pid_t *out, size_t max)
 		if (*end || pid <= 0)
 			continue;
 		pids[all] = (pid_t)pid;
-		ppids[all++] = fork_stat_ppid((pid_t)pid);
+		ppids[all++] = (pid_t)proc_stat_long((pid_t)pid, 4);
 	}
 	closedir(d);
 	out[n++] = root;

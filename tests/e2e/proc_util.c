@@ -250,6 +250,28 @@ long proc_status_long(pid_t tid, const char *name)
 	return proc_status_field(tid, name, v, sizeof v) < 0 ? -1 : strtol(v, NULL, 10);
 }
 
+long proc_stat_long(pid_t tid, int field)
+{
+	char path[64], text[1024];
+	ssize_t n;
+
+	if (field < 4) /* 1 and 2 are the pid and the name, 3 the state letter */
+		return -1;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof text - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	char *p = strrchr(text, ')'); /* the name may hold anything, even ')' */
+	for (int k = 2; p && k < field; k++)
+		p = strchr(p + 1, ' ');
+	return p ? strtol(p + 1, NULL, 10) : -1;
+}
+
 char proc_state(pid_t tid)
 {
 	char v[64];

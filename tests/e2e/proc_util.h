@@ -58,6 +58,8 @@ void proc_reap(struct proc *p);
 int proc_status_field(pid_t tid, const char *name, char *out, size_t size);
 /* The same field as a number, or -1. */
 long proc_status_long(pid_t tid, const char *name);
+/* Numeric field `field` (from 4, as proc(5) counts them) of /proc/TID/stat, or -1. */
+long proc_stat_long(pid_t tid, int field);
 /* The state letter (R S D T t Z X ...) of tid, or '\0' when it does not exist. */
 char proc_state(pid_t tid);
 /* Thread ids listed in /proc/PID/task, up to max; returns how many (0 when gone). */

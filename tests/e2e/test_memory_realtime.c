@@ -29,27 +29,6 @@ static const char busy_src[] = "import time\n"
 			       "    junk = [str(i) for i in range(2000)]\n"
 			       "    keep.append(bytearray(64))\n";
 
-/* The scheduling policy of a thread (field 41 of /proc/PID/task/TID/stat), or -1. */
-static int thread_policy(pid_t pid, pid_t tid)
-{
-	char path[96], line[1024];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(line, 1, sizeof line - 1, f);
-	fclose(f);
-	line[n] = '\0';
-	char *p = strrchr(line, ')'); /* the name may hold spaces */
-	if (!p)
-		return -1;
-	int field = 2, policy = -1;
-	for (char *save = NULL, *t = strtok_r(p + 1, " ", &save); t; t = strtok_r(NULL, " ", &save))
-		if (++field == 41)
-			policy = atoi(t);
-	return policy;
-}
-
 /* How many of tgattach's threads were seen under SCHED_FIFO (policy 1) over secs, and
  * whether one was seen under SCHED_OTHER at the same time as the FIFO one. */
 static int watch_policies(pid_t pid, double secs, int *other_too)
@@ -61,7 +40,7 @@ static int watch_policies(pid_t pid, double secs, int *other_too)
 		size_t n = proc_tasks(pid, tids, 16);
 		int fifo = 0, other = 0;
 		for (size_t k = 0; k < n; k++) {
-			int p = thread_policy(pid, tids[k]);
+			int p = (int)proc_stat_long(tids[k], 41); /* policy */
 			fifo += p == 1;
 			other += p == 0;
 		}
