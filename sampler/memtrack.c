@@ -58,6 +58,8 @@ struct memtrack {
 	double burst_end;  /* end of the burst under way; 0: none */
 	double next_step;  /* earliest time of the burst's next reading */
 	double weight;	   /* window / burst: what a change seen in a burst stands for */
+	int gil_n;	   /* the GIL's one holder and switches at the last reading: gil_n 1 */
+	uint64_t gil_holder, gil_switches;
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
 	int continuous;	   /* bursts back to back: one chain of readings */
@@ -247,6 +249,10 @@ static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_shar
 	uint64_t holders[GIL_MAX], switches;
 	size_t n = gil_holders(mt->gil, holders, GIL_MAX, &switches), shares = 0;
 
+	mt->gil_n = gil_holders_read(mt->gil) && n == 1 ? 1 : 0; /* for memtrack_micro_again */
+	mt->gil_holder = n ? holders[0] : 0;
+	mt->gil_switches = switches;
+
 	if (mt->have_quick && value != mt->prev_quick) {
 		int64_t d = (int64_t)(value - mt->prev_quick);
 		int64_t w = (int64_t)((double)d * mt->weight);
@@ -367,10 +373,30 @@ void memtrack_burst_pace(struct memtrack *mt)
 	mt->next_step = now + mt->step_s;
 }
 
-int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout)
+/* The quick value now: 0; -1 when it could not be read (torn: a later reading covers it);
+ * 1 when the target is gone.  With heap, bursts charge pymalloc's pools only: anonymous
+ * memory as statm counts it lags (since Linux 6.2 the kernel folds each CPU's count into
+ * the total in batches), so a change of it shows later, in another thread's reading.  It
+ * is charged at the stack sample, by the page faults each thread took, which do not lag.
+ * statm is read only for rss, or to tell a process gone from a torn reading. */
+static int read_quick(struct memtrack *mt, uint64_t *value)
 {
 	struct alloc_quick q;
-	uint64_t rss, anon, value;
+	uint64_t rss, anon;
+
+	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
+	if (have_q) {
+		rss = 0;
+		anon = q.carved_bytes;
+	} else if (attrib_mem(mt->attrib, &rss, &anon) < 0) {
+		return 1;
+	}
+	return quick_value(mt, rss, anon, &q, have_q, value) == 0 ? 0 : -1;
+}
+
+int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout)
+{
+	uint64_t value;
 	double t0 = now_mono();
 
 	*nout = 0;
@@ -379,23 +405,39 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 		mt->stats.read_gap_s += t0 - mt->last_read;
 	}
 	mt->last_read = t0;
-	/* With heap, bursts charge pymalloc's pools only: anonymous memory as statm counts it
-	 * lags (since Linux 6.2 the kernel folds each CPU's count into the total in batches),
-	 * so a change of it shows later, in another thread's reading.  It is charged at the
-	 * stack sample, by the page faults each thread took, which do not lag.  statm is read
-	 * only for rss, or to tell a process gone from a torn reading. */
-	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
-	if (have_q) {
-		rss = 0;
-		anon = q.carved_bytes;
-	} else if (attrib_mem(mt->attrib, &rss, &anon) < 0) {
-		return 1;
-	}
-	if (quick_value(mt, rss, anon, &q, have_q, &value) == 0)
+	int rc = read_quick(mt, &value);
+	if (rc == 0)
 		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
 	mt->stats.micro_s += now_mono() - t0;
-	return 0;
+	return rc > 0;
+}
+
+/* Has tstate held the GIL at the last reading, and since, without a switch? */
+static int same_holder(struct memtrack *mt, uint64_t tstate)
+{
+	uint64_t holders[GIL_MAX], switches;
+
+	if (!mt->gil_n || mt->gil_holder != tstate || mt->gil_switches == GIL_SWITCHES_UNKNOWN)
+		return 0;
+	size_t n = gil_holders(mt->gil, holders, GIL_MAX, &switches);
+	return gil_holders_read(mt->gil) && n == 1 && holders[0] == mt->gil_holder &&
+	       switches == mt->gil_switches;
+}
+
+int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
+{
+	uint64_t value;
+
+	if (!mt->have_quick || !same_holder(mt, tstate) || read_quick(mt, &value) != 0)
+		return 0;
+	int64_t d = (int64_t)(value - mt->prev_quick);
+	int64_t w = (int64_t)((double)d * mt->weight);
+	mt->prev_quick = value;
+	mt->stats.burst_bytes += d;
+	mt->burst_charged += w;
+	mt->stats.micro_again++;
+	return w;
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)

@@ -57,6 +57,7 @@ struct memtrack_stats {
 	uint64_t samples, micro_samples, walks, discarded;
 	uint64_t micro_idle;  /* bursts skipped: the process idle for long */
 	uint64_t micro_walks; /* micro-samples whose change was charged to walked stacks */
+	uint64_t micro_again; /* readings again after such a walk (memtrack_micro_again) */
 	uint64_t bursts;
 	uint64_t walks_spared; /* pool walks not made: the process had not run since the last */
 	int64_t burst_bytes;   /* changes seen in bursts, unweighted */
@@ -92,6 +93,17 @@ void memtrack_burst_pace(struct memtrack *mt);
  * they are now (walker_walk_thread, tracker_feed_one); what cannot be placed goes back
  * with memtrack_keep().  1 when the target is gone, else 0. */
 int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout);
+
+/* The quick value read again, right after the caller walked the stack of tstate, the one
+ * thread a micro-sample charged: the change made meanwhile (weighted), to charge with that
+ * share; 0 when nothing changed, the reading failed, or tstate did not hold the GIL at the
+ * reading and since without a switch (3.7+: another thread may have made the change).  A stack is
+ * walked after the reading that showed the change, and the thread runs on meanwhile: a call that
+ * returned and a caller that called again in those microseconds made the walk show the new call,
+ * while a release made before it (the returned call's list dropped) showed only at the next
+ * reading, charged to the stack before, the new call.  Read again, the next change is
+ * measured from the moment the stack was walked. */
+int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate);
 
 /* Time the caller spent charging a micro-sample's shares (walks), for the statistics. */
 void memtrack_micro_spent(struct memtrack *mt, double seconds);

@@ -111,7 +111,7 @@ static const struct walk_thread *sampled_thread(const struct recproc *p, uint64_
  * walked and named all the same, from the registry read again for it: a name the registry
  * does not confirm (no entry yet, or one whose TID is another thread's) waits, and its
  * charge with it, for the thread's next share or the stack sample. */
-static int charge_share(struct recproc *p, const struct attrib_share *sh, double now,
+static int charge_share(struct recproc *p, const struct attrib_share *sh, double now, int sole,
 			struct tg_err *err)
 {
 	const struct walk_thread *known = sampled_thread(p, sh->tstate);
@@ -135,6 +135,8 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		if (!known)
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
 		confirm_walk(p, &p->one.threads[0], now);
+		if (sole) /* what changed while it was walked is its too (memtrack.h) */
+			bytes += memtrack_micro_again(p->mem, sh->tstate);
 		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running, now,
 				      known ? thread_name : NULL, p, err);
 		if (rc == 0) /* not written yet: named from the registry read again for it */
@@ -158,7 +160,7 @@ static int micro_tick(struct recproc *p, struct tg_err *err)
 			return 1;
 		double t0 = clock_mono_s(), now = clock_real_s();
 		for (size_t i = 0; i < n; i++)
-			if (charge_share(p, &sh[i], now, err) < 0)
+			if (charge_share(p, &sh[i], now, n == 1, err) < 0)
 				return -1;
 		if (n)
 			memtrack_micro_spent(p->mem, clock_mono_s() - t0);

@@ -107,6 +107,7 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);
 	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
 	buf_addf(meta_add(kv, "mem_micro_walks"), "%llu", (unsigned long long)st.micro_walks);
+	buf_addf(meta_add(kv, "mem_micro_again"), "%llu", (unsigned long long)st.micro_again);
 	uint64_t suspect = 0, held = 0;
 	if (p->tracker)
 		tracker_stats(p->tracker, &suspect, &held);

@@ -404,6 +404,15 @@ static void accuracy_entry(const char *label, const char *python, const char *of
 	char *meta = truth_read_text(meta_path);
 	cr_assert(meta && strstr(meta, "\nmetric=heap\n") && strstr(meta, "\nmetrics=rss heap\n"),
 		  "%s: meta lacks the metrics:\n%s", label, meta ? meta : "");
+	/* a change charged to the one thread that held the GIL is read again after its walk
+	 * (memtrack_micro_again): some are, and never more than the walks */
+	long long walks = -1, again = -1;
+	const char *w = strstr(meta, "\nmem_micro_walks="), *a = strstr(meta, "\nmem_micro_again=");
+	cr_assert(w && a && sscanf(w, "\nmem_micro_walks=%lld", &walks) == 1 &&
+		      sscanf(a, "\nmem_micro_again=%lld", &again) == 1,
+		  "%s: meta lacks mem_micro_walks or mem_micro_again", label);
+	cr_assert(again > 0 && again <= walks, "%s: mem_micro_again=%lld of %lld walks", label,
+		  again, walks);
 	if (missing_col) {
 		char want[64];
 		snprintf(want, sizeof want, "alloc_missing=%s: stripped", missing_col);
