@@ -28,6 +28,9 @@
 /* With --realtime: woken on time, readings 20 us apart would take most of a core */
 #define RT_STEP_S 40e-6
 #define IDLE_SKIP_S 0.02
+/* A walk that took longer (a thread named from the registry read again) shows a stack too
+ * old to take the change made meanwhile: memtrack_micro_again leaves it to the next one. */
+#define AGAIN_MAX_S 100e-6
 /* Bursts back to back (--mem-rate 100, the default) form one chain of readings, unless the
  * loop was held up longer than this. */
 #define CONTINUE_S 0.05
@@ -429,7 +432,8 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 {
 	uint64_t value;
 
-	if (!mt->have_quick || !same_holder(mt, tstate) || read_quick(mt, &value) != 0)
+	if (!mt->have_quick || now_mono() - mt->last_read > AGAIN_MAX_S ||
+	    !same_holder(mt, tstate) || read_quick(mt, &value) != 0)
 		return 0;
 	int64_t d = (int64_t)(value - mt->prev_quick);
 	int64_t w = (int64_t)((double)d * mt->weight);
