@@ -96,13 +96,14 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 
 /* The quick value read again, right after the caller walked the stack of tstate, the one
  * thread a micro-sample charged: the change made meanwhile (weighted), to charge with that
- * share; 0 when nothing changed, the reading failed, or tstate did not hold the GIL at the
- * reading and since without a switch (3.7+: another thread may have made the change).  A stack is
- * walked after the reading that showed the change, and the thread runs on meanwhile: a call that
- * returned and a caller that called again in those microseconds made the walk show the new call,
- * while a release made before it (the returned call's list dropped) showed only at the next
- * reading, charged to the stack before, the new call.  Read again, the next change is
- * measured from the moment the stack was walked. */
+ * share; 0 when nothing changed, the reading failed, tstate did not hold the GIL at the
+ * reading and since without a switch (3.7+: another thread may have made the change), or
+ * the reading was over 100 us ago (the walk was long: the stack it showed is old).  A stack
+ * is walked after the reading that showed the change, and the thread runs on meanwhile: a
+ * call that returned and a caller that called again in those microseconds made the walk
+ * show the new call, while a release made before it (the returned call's list dropped)
+ * showed only at the next reading, charged to the stack before, the new call.  Read again,
+ * the next change is measured from the moment the stack was walked. */
 int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate);
 
 /* Time the caller spent charging a micro-sample's shares (walks), for the statistics. */
