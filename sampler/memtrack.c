@@ -244,6 +244,19 @@ static int quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	return 0;
 }
 
+/* The quick value moved to `value`: the change since the last reading, weighted, counted as
+ * charged by the bursts. */
+static int64_t take_change(struct memtrack *mt, uint64_t value)
+{
+	int64_t d = (int64_t)(value - mt->prev_quick);
+	int64_t w = (int64_t)((double)d * mt->weight);
+
+	mt->prev_quick = value;
+	mt->stats.burst_bytes += d;
+	mt->burst_charged += w;
+	return w;
+}
+
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
  * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
  * rest is kept for the stack sample. */
@@ -257,20 +270,17 @@ static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_shar
 	mt->gil_switches = switches;
 
 	if (mt->have_quick && value != mt->prev_quick) {
-		int64_t d = (int64_t)(value - mt->prev_quick);
-		int64_t w = (int64_t)((double)d * mt->weight);
+		int64_t w = take_change(mt, value);
 		shares = attrib_micro(mt->attrib, w, holders, n, switches, out, max);
 		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
 			out[k].running = 0; /* let go of the GIL since it grew: grew before */
 			for (size_t i = 0; i < n; i++)
 				out[k].running |= out[k].tstate == holders[i];
 		}
-		mt->stats.burst_bytes += d;
-		mt->burst_charged += w;
 	} else {
 		attrib_micro(mt->attrib, 0, holders, n, switches, out, 0); /* for next time */
+		mt->prev_quick = value;
 	}
-	mt->prev_quick = value;
 	mt->have_quick = 1;
 	return shares;
 }
@@ -435,13 +445,8 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 	if (!mt->have_quick || now_mono() - mt->last_read > AGAIN_MAX_S ||
 	    !same_holder(mt, tstate) || read_quick(mt, &value) != 0)
 		return 0;
-	int64_t d = (int64_t)(value - mt->prev_quick);
-	int64_t w = (int64_t)((double)d * mt->weight);
-	mt->prev_quick = value;
-	mt->stats.burst_bytes += d;
-	mt->burst_charged += w;
 	mt->stats.micro_again++;
-	return w;
+	return take_change(mt, value);
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)
