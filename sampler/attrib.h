@@ -54,18 +54,31 @@ struct attrib_share {
 	int running; /* it holds a GIL at the reading, or that is unknown (attrib_micro: 1) */
 };
 
-/* Between stack samples: the metric changed by delta since the previous call; holders[]
- * are the thread states holding a GIL now, switches the GILs' switch count
- * (GIL_SWITCHES_UNKNOWN where the layout has none).  Writes at most max shares into out
- * (the rest is kept for the next attrib_charge) and returns how many: the caller charges
- * each to its thread's stack as it is now.  The one thread that held the GIL at both ends
- * with no switch between (or the only thread) takes it all, with no other read; otherwise
- * the split is by CPU time (schedstat, read only then; GIL holders at either end that
- * started since the stack sample share the time the others' does not explain), failing
- * that over the GIL holders at either end; a change nobody can be named for waits for the
- * stack sample. */
-size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
-		    uint64_t switches, struct attrib_share *out, size_t max);
+/* What the GILs showed at a micro-sample (sampler/gil.h). */
+struct attrib_gil {
+	const uint64_t *holders; /* the thread states holding a GIL now */
+	size_t n;
+	uint64_t switches; /* the GILs' switch count, GIL_SWITCHES_UNKNOWN where the layout
+			      has none */
+	uint64_t last;	   /* the only GIL's last holder, holding it or not (gil_last_holder);
+			      0 when unknown, or when the metric can change without the GIL
+			      (rss) */
+};
+
+/* Between stack samples: the metric changed by delta since the previous call, g what the
+ * GILs show now.  Writes at most max shares into out (the rest is kept for the next
+ * attrib_charge) and returns how many: the caller charges each to its thread's stack as
+ * it is now.  With g->last known at both calls, the count of switches tells which threads
+ * can have made the change (pymalloc's pools change only under the GIL): none, the last
+ * holder takes it all, whether or not it held the GIL at either end; one, only the two
+ * last holders share it.  Else the one thread that held the GIL at both ends with no
+ * switch between (or the only thread) takes it all, with no other read; otherwise the
+ * split is by CPU time (schedstat, read only then; GIL holders at either end that started
+ * since the stack sample share the time the others' does not explain), failing that over
+ * the GIL holders at either end; a change nobody can be named for waits for the stack
+ * sample. */
+size_t attrib_micro(struct attrib *a, int64_t delta, const struct attrib_gil *g,
+		    struct attrib_share *out, size_t max);
 
 /* A share the caller could not charge to a stack (the thread could not be walked, or is not
  * being written yet): kept for the thread's next attrib_charge(). */

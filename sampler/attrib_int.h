@@ -65,6 +65,7 @@ struct attrib {
 	size_t nmicro_prev;
 	uint64_t micro_prev_switches; /* the GILs' switch count then (GIL_SWITCHES_UNKNOWN) */
 	int micro_switched;	      /* it moved since: the holders at both ends let go */
+	uint64_t micro_prev_last;     /* the only GIL's last holder then (attrib_gil.last) */
 	int64_t unheld;
 	/* the threads of the last stack sample, whose CPU time micro-samples read */
 	uint64_t last_micro_ns; /* monotonic time of the last attrib_micro() */

@@ -141,16 +141,16 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* GIL holders at either end of the interval that are not micro threads, or have no CPU
- * reading yet: threads started since the last stack sample (a server's thread per
- * request).  They ran Python code then. */
+/* GIL holders now or before (prev[]) that are not micro threads, or have no CPU reading
+ * yet: threads started since the last stack sample (a server's thread per request).  They
+ * ran Python code then. */
 static size_t fresh_holders(const struct attrib *a, const uint64_t *holders, size_t nholders,
-			    uint64_t *out)
+			    const uint64_t *prev, size_t nprev, uint64_t *out)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < nholders + a->nmicro_prev; i++) {
-		uint64_t t = i < nholders ? holders[i] : a->micro_prev[i - nholders];
+	for (size_t i = 0; i < nholders + nprev; i++) {
+		uint64_t t = i < nholders ? holders[i] : prev[i - nholders];
 		int known = 0;
 		for (size_t k = 0; k < a->nmicro && !known; k++)
 			known = a->micro[k].tstate == t && a->micro[k].primed;
@@ -162,16 +162,36 @@ static size_t fresh_holders(const struct attrib *a, const uint64_t *holders, siz
 	return n;
 }
 
-/* Split by the CPU time each thread ran since its last reading.  Fresh GIL holders share
- * the part of the interval the micro threads' CPU time does not explain. */
+/* Only the threads in only[] (when nonly) keep their CPU time. */
+static void ran_only(const struct attrib *a, uint64_t *ran, const uint64_t *only, size_t nonly)
+{
+	for (size_t i = 0; nonly && i < a->nmicro; i++) {
+		size_t k = 0;
+		while (k < nonly && only[k] != a->micro[i].tstate)
+			k++;
+		if (k == nonly)
+			ran[i] = 0;
+	}
+}
+
+/* Split by the CPU time each thread ran since its last reading (only those in only[]
+ * when nonly: then they are the holders too).  Fresh GIL holders share the part of the
+ * interval the micro threads' CPU time does not explain. */
 static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
-			 const uint64_t *holders, size_t nholders)
+			 const uint64_t *holders, size_t nholders, const uint64_t *only,
+			 size_t nonly)
 {
 	uint64_t ran[MICRO_THREADS], fresh[2 * MAX_HOLDERS], total = 0, now = mono_ns();
 	uint64_t elapsed = a->last_micro_ns ? now - a->last_micro_ns : 0;
-	size_t nfresh = fresh_holders(a, holders, nholders, fresh);
 
+	if (nonly) {
+		holders = only;
+		nholders = nonly;
+	}
+	size_t nfresh = fresh_holders(a, holders, nholders, nonly ? NULL : a->micro_prev,
+				      nonly ? 0 : a->nmicro_prev, fresh);
 	micro_ran(a, ran);
+	ran_only(a, ran, only, nonly);
 	if (elapsed)
 		credit_holder(a, ran, elapsed, holders, nholders);
 	a->last_micro_ns = now;
@@ -218,24 +238,44 @@ static uint64_t sole_runner(const struct attrib *a, const uint64_t *holders, siz
 	return 0;
 }
 
-size_t attrib_micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t nholders,
-		    uint64_t switches, struct attrib_share *out, size_t max)
+/* Which threads the GIL's last holder and switch count allow (pymalloc's pools change only
+ * under the GIL): 1 and the thread in pair[0] when none but the last holder held it since
+ * the last call; 2 and both last holders when it changed hands once; else 0. */
+static size_t gil_allows(const struct attrib *a, const struct attrib_gil *g, uint64_t *pair)
+{
+	uint64_t prev = a->micro_prev_last, before = a->micro_prev_switches;
+
+	if (!g->last || !prev || g->switches == GIL_SWITCHES_UNKNOWN ||
+	    before == GIL_SWITCHES_UNKNOWN)
+		return 0;
+	pair[0] = prev;
+	pair[1] = g->last;
+	if (g->switches == before && g->last == prev)
+		return 1;
+	return g->switches == before + 1 && g->last != prev ? 2 : 0;
+}
+
+size_t attrib_micro(struct attrib *a, int64_t delta, const struct attrib_gil *g,
+		    struct attrib_share *out, size_t max)
 {
 	struct shares sh = {out, 0, max};
+	uint64_t pair[2] = {0, 0};
+	size_t allowed = gil_allows(a, g, pair);
 
-	a->micro_switched = switches != GIL_SWITCHES_UNKNOWN &&
+	a->micro_switched = g->switches != GIL_SWITCHES_UNKNOWN &&
 			    a->micro_prev_switches != GIL_SWITCHES_UNKNOWN &&
-			    switches != a->micro_prev_switches;
-	a->micro_prev_switches = switches;
-	uint64_t sole = delta ? sole_runner(a, holders, nholders) : 0;
+			    g->switches != a->micro_prev_switches;
+	a->micro_prev_switches = g->switches;
+	a->micro_prev_last = g->last;
+	uint64_t sole = !delta ? 0 : allowed == 1 ? pair[0] : sole_runner(a, g->holders, g->n);
 
 	if (sole)
 		share_to(a, &sh, sole, delta);
 	else if (delta)
-		micro_by_cpu(a, &sh, delta, holders, nholders);
+		micro_by_cpu(a, &sh, delta, g->holders, g->n, pair, allowed == 2 ? 2 : 0);
 	a->nmicro_prev = 0;
-	for (size_t i = 0; i < nholders && i < MAX_HOLDERS; i++)
-		a->micro_prev[a->nmicro_prev++] = holders[i];
+	for (size_t i = 0; i < g->n && i < MAX_HOLDERS; i++)
+		a->micro_prev[a->nmicro_prev++] = g->holders[i];
 	return sh.n;
 }
 

@@ -18,7 +18,8 @@ struct gil_reader {
 	const struct py_target *t;
 	struct gil_words gils[GIL_MAX];
 	size_t ngils;
-	int read_ok; /* the last gil_holders() read them */
+	int read_ok;   /* the last gil_holders() read them */
+	uint64_t last; /* what it read as the only GIL's last holder (gil_last_holder) */
 };
 
 struct gil_reader *gil_new(struct remote *r, const struct py_target *t)
@@ -117,8 +118,11 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 	if (switches)
 		*switches = GIL_SWITCHES_UNKNOWN;
 	g->read_ok = n > 0 && remote_readv(g->r, iov, n) == n;
+	g->last = 0;
 	if (!g->read_ok)
 		return 0;
+	if (switches && g->ngils == 1 && g->gils[0].locked && g->gils[0].sw)
+		g->last = holder[0];
 	for (size_t i = 0; i < g->ngils; i++)
 		sum += sw[i];
 	if (switches && all_sw)
@@ -132,4 +136,9 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 int gil_holders_read(const struct gil_reader *g)
 {
 	return g->read_ok;
+}
+
+uint64_t gil_last_holder(const struct gil_reader *g)
+{
+	return g->last;
 }

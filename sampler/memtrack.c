@@ -269,16 +269,19 @@ static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_shar
 	mt->gil_holder = n ? holders[0] : 0;
 	mt->gil_switches = switches;
 
+	/* the quick heap value (pools in use) changes only under the GIL; rss does not */
+	struct attrib_gil g = {holders, n, switches,
+			       mt->metric == MEMTRACK_HEAP ? gil_last_holder(mt->gil) : 0};
 	if (mt->have_quick && value != mt->prev_quick) {
 		int64_t w = take_change(mt, value);
-		shares = attrib_micro(mt->attrib, w, holders, n, switches, out, max);
+		shares = attrib_micro(mt->attrib, w, &g, out, max);
 		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
 			out[k].running = 0; /* let go of the GIL since it grew: grew before */
 			for (size_t i = 0; i < n; i++)
 				out[k].running |= out[k].tstate == holders[i];
 		}
 	} else {
-		attrib_micro(mt->attrib, 0, holders, n, switches, out, 0); /* for next time */
+		attrib_micro(mt->attrib, 0, &g, out, 0); /* for next time */
 		mt->prev_quick = value;
 	}
 	mt->have_quick = 1;

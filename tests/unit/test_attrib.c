@@ -92,6 +92,15 @@ Test(attrib, mem_reads_statm)
 	attrib_free(a);
 }
 
+/* attrib_micro with the holders and switch count only (no last holder: as for rss). */
+static size_t micro(struct attrib *a, int64_t delta, const uint64_t *holders, size_t n,
+		    uint64_t switches, struct attrib_share *out, size_t max)
+{
+	struct attrib_gil g = {holders, n, switches, 0};
+
+	return attrib_micro(a, delta, &g, out, max);
+}
+
 Test(attrib, micro_split_follows_cpu_time)
 {
 	struct worker spin, sleep_;
@@ -105,9 +114,9 @@ Test(attrib, micro_split_follows_cpu_time)
 	struct attrib *a = attrib_new(getpid());
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged); /* baselines, and the threads micro-samples read */
-	attrib_micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	usleep(20000);
-	attrib_micro(a, 1000000, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 1000000, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert_eq(charged[0] + charged[1], 1000000, "nothing lost");
 	cr_assert_gt(charged[0], 750000, "the spinning thread ran: %lld, the sleeper %lld",
@@ -160,22 +169,22 @@ Test(attrib, gil_rules_without_tids)
 	sample_of(&s, th, w, 3);
 	attrib_charge(a, &s, 0, charged);
 	holder = th[1].tstate;
-	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
-	attrib_micro(a, 500, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 500, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert(charged[0] == 0 && charged[1] == 500 && charged[2] == 0, "held throughout");
 
 	/* the GIL changed hands within the micro interval: both ends share */
 	holder = th[2].tstate;
-	attrib_micro(a, 1000, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 1000, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, 0, charged);
 	cr_assert(charged[1] == 500 && charged[2] == 500, "%lld %lld", (long long)charged[1],
 		  (long long)charged[2]);
 
 	/* nobody held it at either end: the change waits for the stack sample, which gives
 	 * it to the GIL holder of the previous or current sample */
-	attrib_micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
-	attrib_micro(a, 300, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 0, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 300, NULL, 0, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	th[0].holds_gil = 1;
 	attrib_charge(a, &s, 100, charged);
 	cr_assert(charged[0] == 400 && charged[1] == 0 && charged[2] == 0, "%lld",
@@ -184,16 +193,16 @@ Test(attrib, gil_rules_without_tids)
 	/* unknown delta: the micro shares are handed out, the rest waits */
 	th[0].holds_gil = 0;
 	holder = th[1].tstate;
-	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
-	attrib_micro(a, 70, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 70, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	attrib_charge(a, &s, ATTRIB_UNKNOWN, charged);
 	cr_assert(charged[1] == 70 && charged[0] == 0 && charged[2] == 0);
 
 	/* a thread that ended: its share is charged to no thread, none of those left may take
 	 * it; the sample's own change is split over those present that held the GIL since the
 	 * last known change (the first thread, before the unknown one; the third now) */
-	attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
-	attrib_micro(a, 90, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
+	micro(a, 90, &holder, 1, GIL_SWITCHES_UNKNOWN, NULL, 0);
 	th[1] = th[2];
 	s.nthreads = 2;
 	th[1].holds_gil = 1;
@@ -226,9 +235,9 @@ Test(attrib, micro_shares_go_to_the_caller)
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged);
 	holder = th[0].tstate;
-	cr_assert_eq(attrib_micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 0,
+	cr_assert_eq(micro(a, 0, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 0,
 		     "no change, no share");
-	cr_assert_eq(attrib_micro(a, 4096, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 1);
+	cr_assert_eq(micro(a, 4096, &holder, 1, GIL_SWITCHES_UNKNOWN, sh, 4), 1);
 	cr_assert(sh[0].tstate == th[0].tstate && sh[0].bytes == 4096);
 	/* a share the caller could not place waits for the stack sample */
 	attrib_keep(a, th[1].tstate, -100);
@@ -256,12 +265,12 @@ Test(attrib, switch_between_readings_is_not_sole_holder)
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged);
 	holder = th[0].tstate;
-	attrib_micro(a, 0, &holder, 1, 6, sh, 4);
-	attrib_micro(a, 1, &holder, 1, 7, sh, 4); /* a CPU split: the baselines are read */
-	cr_assert_eq(attrib_micro(a, 100, &holder, 1, 7, sh, 4), 1, "no switch: sole holder");
+	micro(a, 0, &holder, 1, 6, sh, 4);
+	micro(a, 1, &holder, 1, 7, sh, 4); /* a CPU split: the baselines are read */
+	cr_assert_eq(micro(a, 100, &holder, 1, 7, sh, 4), 1, "no switch: sole holder");
 	cr_assert(sh[0].tstate == th[0].tstate && sh[0].bytes == 100);
 	usleep(20000);
-	size_t n = attrib_micro(a, 100000, &holder, 1, 8, sh, 4);
+	size_t n = micro(a, 100000, &holder, 1, 8, sh, 4);
 	int64_t spinner = 0;
 	for (size_t i = 0; i < n; i++)
 		if (sh[i].tstate == th[1].tstate)
@@ -289,10 +298,10 @@ Test(attrib, fresh_holder_shares_unexplained_time)
 	sample_of(&s, th, w, 2);
 	attrib_charge(a, &s, 0, charged);
 	known = th[0].tstate;
-	attrib_micro(a, 0, &known, 1, 6, sh, 4);
-	attrib_micro(a, 1, &known, 1, 7, sh, 4); /* a CPU split: the baselines are read */
+	micro(a, 0, &known, 1, 6, sh, 4);
+	micro(a, 1, &known, 1, 7, sh, 4); /* a CPU split: the baselines are read */
 	usleep(20000);
-	size_t n = attrib_micro(a, 1000, &fresh, 1, GIL_SWITCHES_UNKNOWN, sh, 4);
+	size_t n = micro(a, 1000, &fresh, 1, GIL_SWITCHES_UNKNOWN, sh, 4);
 	int64_t got = 0;
 	for (size_t i = 0; i < n; i++)
 		if (sh[i].tstate == fresh)
@@ -333,4 +342,58 @@ Test(attrib, transient_slots_close_no_descriptor)
 	for (int i = 0; i < 40; i++)
 		stop(&w[i]);
 	close(nul);
+}
+
+/* The GIL's last holder with the switch count (heap: pools change only under the GIL): no
+ * switch, and the last holder takes the whole change even when it held the GIL at neither
+ * reading; one switch, the two last holders share it; more, CPU time decides again.  A
+ * spinning thread with CPU time is charged only in the last case. */
+Test(attrib, last_holder_and_switches_name_the_threads)
+{
+	struct worker spin, sleepers[2];
+	struct worker *w[3] = {&spin, &sleepers[0], &sleepers[1]};
+	struct walk_thread th[3];
+	struct walk_sample s;
+	int64_t charged[3];
+	struct attrib_share sh[4];
+	struct attrib *a = attrib_new(getpid());
+
+	start(&spin, 0);
+	start(&sleepers[0], 1);
+	start(&sleepers[1], 1);
+	sample_of(&s, th, w, 3);
+	attrib_charge(a, &s, 0, charged);
+	struct attrib_gil g = {NULL, 0, 6, th[1].tstate};
+	attrib_micro(a, 0, &g, sh, 4);
+	attrib_micro(a, 1, &(struct attrib_gil){NULL, 0, 7, th[1].tstate}, sh, 4); /* baselines */
+	usleep(20000);
+	g.switches = 8;
+	cr_assert_eq(attrib_micro(a, 0, &g, sh, 4), 0);
+	usleep(20000);
+	cr_assert_eq(attrib_micro(a, 5000, &g, sh, 4), 1, "no switch: the last holder alone");
+	cr_assert(sh[0].tstate == th[1].tstate && sh[0].bytes == 5000);
+	usleep(20000);
+	g.switches = 9;
+	g.last = th[2].tstate;
+	size_t n = attrib_micro(a, 8000, &g, sh, 4);
+	int64_t pair = 0;
+	for (size_t i = 0; i < n; i++) {
+		cr_assert(sh[i].tstate != th[0].tstate, "one switch: the spinner is not a holder");
+		pair += sh[i].bytes;
+	}
+	cr_assert_eq(pair, 8000);
+	usleep(20000);
+	g.switches = 11;
+	g.last = th[1].tstate;
+	n = attrib_micro(a, 100000, &g, sh, 4);
+	int64_t spinner = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].tstate == th[0].tstate)
+			spinner += sh[i].bytes;
+	cr_assert_gt(spinner, 1000, "two switches: a third thread may have held it (%lld)",
+		     (long long)spinner);
+	stop(&spin);
+	stop(&sleepers[0]);
+	stop(&sleepers[1]);
+	attrib_free(a);
 }
