@@ -84,14 +84,18 @@ static void confirm_walk(struct recproc *p, struct walk_thread *th, double now)
 	th->depth = th2->depth;
 }
 
-/* Does another thread state of the last stack sample have th's identity (ident or TID)? */
+/* Does another thread state of the last stack sample have th's identity: its kernel TID
+ * when th has one, else its ident?  A new thread's state, created in its creator's thread
+ * (3.11+; before, its ident), carries the creator's.  An ident alone does not tell when
+ * the TID is known: glibc reuses an ended thread's stack, and so its ident, for the next
+ * thread at once (a server's thread per request), while the sample may still list it. */
 static int identity_of_another(const struct recproc *p, const struct walk_thread *th)
 {
 	for (size_t i = 0; i < p->sample.nthreads; i++) {
 		const struct walk_thread *o = &p->sample.threads[i];
 		if (o->tstate != th->tstate && o->interp == th->interp &&
-		    (o->thread_id == th->thread_id ||
-		     (th->native_id > 0 && o->native_id == th->native_id)))
+		    (th->native_id > 0 ? o->native_id == th->native_id
+				       : o->thread_id == th->thread_id))
 			return 1;
 	}
 	return 0;
