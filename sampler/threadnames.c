@@ -19,8 +19,8 @@ struct name_entry {
  * every module name) and then reused while it still reads as a dict. */
 struct registry {
 	uint64_t interp;
-	uint64_t active;
-	int missing; /* the last refresh found no `threading` module at all */
+	uint64_t active, limbo; /* threading._active and threading._limbo (3.x) */
+	int missing;		/* the last refresh found no `threading` module at all */
 };
 
 #define REGISTRIES_MAX 64
@@ -67,16 +67,14 @@ struct collect {
 	const char *name_attr;
 };
 
-static int collect_item(void *ctx, uint64_t key, uint64_t thread)
+/* One Thread of the registry, under ident. */
+static int collect_thread(struct collect *c, int64_t ident, uint64_t thread)
 {
-	struct collect *c = ctx;
 	struct buf name = BUF_INIT;
-	int64_t ident, native = 0;
+	int64_t native = 0;
 
 	if (c->tn->n >= NAMES_MAX)
 		return 1;
-	if (pyobj_int(c->p, key, &ident) < 0)
-		return 0;
 	uint64_t name_obj = pyobj_getattr(c->p, thread, c->name_attr);
 	if (!name_obj || pyobj_str(c->p, name_obj, &name, NAME_BYTES) < 0) {
 		buf_free(&name);
@@ -91,6 +89,32 @@ static int collect_item(void *ctx, uint64_t key, uint64_t thread)
 	return 0;
 }
 
+/* _active: {ident: Thread} */
+static int collect_item(void *ctx, uint64_t key, uint64_t thread)
+{
+	struct collect *c = ctx;
+	int64_t ident;
+
+	if (pyobj_int(c->p, key, &ident) < 0)
+		return 0;
+	return collect_thread(c, ident, thread);
+}
+
+/* _limbo: {Thread: Thread}, threads started and not in _active yet.  A new thread sets
+ * its `_ident` and `_native_id`, then wakes its starter, and only then enters _active: a
+ * server's thread per request, walked in its first microseconds, is named from here. */
+static int collect_limbo(void *ctx, uint64_t key, uint64_t thread)
+{
+	struct collect *c = ctx;
+	int64_t ident;
+	uint64_t ident_obj = pyobj_getattr(c->p, thread, "_ident");
+
+	(void)key;
+	if (!ident_obj || pyobj_int(c->p, ident_obj, &ident) < 0)
+		return 0; /* not started yet: _ident is None */
+	return collect_thread(c, ident, thread);
+}
+
 static struct registry *registry_of(struct thread_names *tn, uint64_t interp)
 {
 	for (size_t i = 0; i < tn->nreg; i++)
@@ -98,20 +122,30 @@ static struct registry *registry_of(struct thread_names *tn, uint64_t interp)
 			return &tn->reg[i];
 	if (tn->nreg == REGISTRIES_MAX)
 		return NULL;
-	tn->reg[tn->nreg] = (struct registry){interp, 0, 0};
+	tn->reg[tn->nreg] = (struct registry){interp, 0, 0, 0};
 	return &tn->reg[tn->nreg++];
 }
 
-static uint64_t active_dict(struct thread_names *tn, struct pyobj *p, uint64_t interp)
+/* The registry's dicts of interp: _active, and for 3.x _limbo (0 when absent). */
+static uint64_t registry_dicts(struct thread_names *tn, struct pyobj *p, uint64_t interp,
+			       uint64_t *limbo)
 {
 	struct registry *reg = registry_of(tn, interp);
+	uint64_t dict = p->t->sym.dict_type;
 
-	if (reg && reg->active && pyobj_type(p, reg->active) == p->t->sym.dict_type)
+	if (reg && reg->active && pyobj_type(p, reg->active) == dict &&
+	    (!reg->limbo || pyobj_type(p, reg->limbo) == dict)) {
+		*limbo = reg->limbo;
 		return reg->active;
+	}
 	uint64_t threading = pyobj_module(p, interp, "threading");
 	uint64_t active = pyobj_module_attr(p, threading, "_active");
+	*limbo = p->t->major == 3 ? pyobj_module_attr(p, threading, "_limbo") : 0;
+	if (*limbo && pyobj_type(p, *limbo) != dict)
+		*limbo = 0;
 	if (reg) {
 		reg->active = active;
+		reg->limbo = *limbo;
 		reg->missing = threading == 0 && pyobj_module(p, interp, "sys") != 0;
 	}
 	return active;
@@ -120,12 +154,15 @@ static uint64_t active_dict(struct thread_names *tn, struct pyobj *p, uint64_t i
 int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp)
 {
 	struct collect c = {tn, p, interp, p->t->major == 2 ? "_Thread__name" : "_name"};
-	uint64_t active = active_dict(tn, p, interp);
+	uint64_t limbo = 0, active = registry_dicts(tn, p, interp, &limbo);
 
 	drop_interp(tn, interp);
 	if (!active)
 		return -1;
-	return pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
+	int rc = pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
+	if (rc >= 0 && limbo) /* after _active, whose entry comes first (threadnames_get) */
+		pyobj_dict_items(p, limbo, NAMES_MAX, collect_limbo, &c);
+	return rc;
 }
 
 int threadnames_no_registry(const struct thread_names *tn, uint64_t interp)
@@ -143,7 +180,7 @@ const char *threadnames_get(const struct thread_names *tn, uint64_t interp, uint
 		if (tn->e[i].interp == interp && tn->e[i].ident == ident) {
 			if (want_native > 0 && tn->e[i].native_id > 0 &&
 			    tn->e[i].native_id != want_native)
-				return NULL;
+				continue; /* a dead thread's, or the next entry is the thread's */
 			if (native_id)
 				*native_id = tn->e[i].native_id;
 			return tn->e[i].name;

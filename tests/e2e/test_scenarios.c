@@ -3,7 +3,9 @@
  * name, one 40 calls deep in a recursion, one in a call whose line comes before the line
  * executed just before it (a negative line delta), after 20 threads came and went (reused
  * idents and thread states), one inside a constructor entered from a hot call site (the
- * 3.13+ `__init__` clean-up shim must not show) and with a zombie child.  `dump` must equal the
+ * 3.13+ `__init__` clean-up shim must not show), one whose Thread is in threading._limbo
+ * only (named from there, as a thread per request in its first microseconds), and with a
+ * zombie child.  `dump` must equal the
  * fixture's own sys._current_frames(), and a short recording must hold the same stacks. */
 #include <criterion/criterion.h>
 #include <dirent.h>
