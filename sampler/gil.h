@@ -39,11 +39,11 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 /* Did the last gil_holders() read the GILs (0: none known, or the read failed, so that its
  * 0 holders means nothing)? */
 int gil_holders_read(const struct gil_reader *g);
-/* The last holder of the only GIL as the last gil_holders() read it, holding it still or
- * not (`last_holder` is not cleared on release), when exactly one GIL is known, with its
- * `locked` word and switch counter, and was read; else 0.  A thread seen as the last holder
- * at two readings with the same switch count (both asked for) is the only thread that held the GIL
- * between them, whether or not it held it at either reading. */
+/* The last holder of the only GIL as the last gil_holders() read it (with switches asked
+ * for), holding it still or not (`last_holder` is not cleared on release), when exactly
+ * one GIL is known, with its `locked` word and switch counter, and was read; else 0.  A
+ * thread seen as the last holder at two readings with the same switch count is the only
+ * thread that held the GIL between them, whether or not it held it at either reading. */
 uint64_t gil_last_holder(const struct gil_reader *g);
 
 #endif
