@@ -5,58 +5,18 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "sampler/alloc_int.h"
 #include "symbols/debugoff.h"
 
-#define MAX_STATES 64	       /* interpreters with their own obmalloc state */
-#define MAX_ARENAS (1u << 22)  /* more arena objects than any real heap has */
-#define MAX_COUNT (1ull << 40) /* block counters beyond this are garbage */
-#define USER_TOP (1ull << 47)  /* x86-64 user addresses lie below */
-#define POOL_BATCH 1024	       /* pool headers per process_vm_readv call */
-#define POOL_HDR 48	       /* bytes read per pool header (also POOL_OVERHEAD) */
-#define SMALL_MAX 512	       /* largest pymalloc block */
-#define DUMMY_SIZE_IDX 0xffff  /* a pool being carved, not yet given a size class */
-
-#define BIT(f) (1u << (f))
+#define SMALL_MAX 512 /* largest pymalloc block */
+/* arena objects alloc_quick reads beyond the high-water mark, so that a few new arenas do
+ * not cost a read apart */
+#define QUICK_ROOM 8
+#define DUMMY_SIZE_IDX 0xffff /* a pool being carved, not yet given a size class */
 #define ALL_FIELDS (BIT(ALLOC_NFIELDS) - 1)
-
-enum mode { MODE_NONE, MODE_STATICS, MODE_INTERP };
-
-/* Addresses of one allocator state's counters (0 = not known). */
-struct state_addrs {
-	uint64_t arenas, maxarenas, narenas, highwater, raw, allocated;
-};
-
-/* Values of one state's counters; have: which were read. */
-struct counters {
-	uint64_t arenas, narenas, highwater, raw, allocated;
-	uint32_t maxarenas;
-	unsigned have;
-};
-
-enum { C_ARENAS = 1, C_MAXARENAS = 2, C_NARENAS = 4, C_HIGHWATER = 8, C_RAW = 16, C_ALLOC = 32 };
 
 struct walk_sum {
 	uint64_t blocks, bytes, arena_bytes, arenas, pools;
-};
-
-struct alloc_reader {
-	struct remote *r;
-	const struct py_target *t;
-	const struct py_offsets *o;
-	enum mode mode;
-	unsigned avail;
-	int can_walk;
-	const char *missing[ALLOC_NFIELDS];
-	char source[192];
-	uint64_t pool_size, arena_size;
-	unsigned char *arena_buf; /* the arena objects, for the walk */
-	size_t arena_cap;
-	unsigned char *quick_buf; /* the arena objects, for alloc_quick */
-	size_t quick_cap;
-	unsigned char (*pool_buf)[POOL_HDR]; /* POOL_BATCH headers, allocated at the first walk */
-	struct remote_iov *iov;
-	struct state_addrs states[MAX_STATES]; /* as found by the last alloc_read() */
-	size_t nstates;
 };
 
 static const char *const field_names[ALLOC_NFIELDS] = {
@@ -250,106 +210,6 @@ const char *alloc_source(const struct alloc_reader *a)
 	return a->source;
 }
 
-/* ---- the states and their counters ---- */
-
-static uint64_t read_ptr(struct alloc_reader *a, uint64_t addr)
-{
-	uint64_t v = 0;
-
-	if (addr && remote_read_u64(a->r, addr, &v) < 0)
-		return 0;
-	return v;
-}
-
-/* Addresses of every distinct allocator state (3.12+: one per interpreter that has its
- * own); returns how many. */
-static size_t list_states(struct alloc_reader *a, struct state_addrs *out)
-{
-	const struct py_offsets *o = a->o;
-	const struct py_syms *s = &a->t->sym;
-	size_t n = 0;
-
-	if (a->mode == MODE_STATICS) {
-		out[0] = (struct state_addrs){s->om_arenas,	s->om_maxarenas,
-					      s->om_narenas,	s->om_narenas_highwater,
-					      s->om_raw_blocks, s->om_allocated_blocks};
-		return 1;
-	}
-	uint64_t interp = read_ptr(a, s->runtime + (uint64_t)o->rt_interp_head);
-	for (size_t k = 0; interp && k < MAX_STATES && n < MAX_STATES; k++) {
-		uint64_t st = interp + (uint64_t)o->is_obmalloc;
-		if (a->t->minor >= 13)
-			st = read_ptr(a, st);
-		size_t i = 0;
-		while (i < n && out[i].arenas - (uint64_t)o->om_arenas != st)
-			i++;
-		if (st && i == n)
-			out[n++] = (struct state_addrs){
-			    st + (uint64_t)o->om_arenas,     st + (uint64_t)o->om_maxarenas,
-			    st + (uint64_t)o->om_narenas,    st + (uint64_t)o->om_narenas_highwater,
-			    st + (uint64_t)o->om_raw_blocks, 0};
-		uint64_t next = read_ptr(a, interp + (uint64_t)o->is_next);
-		interp = next == interp ? 0 : next;
-	}
-	return n;
-}
-
-/* One batched read of a state's counters.  -1 when one that exists could not be read. */
-static int read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c)
-{
-	struct remote_iov iov[6];
-	unsigned bits[6];
-	size_t n = 0;
-
-	memset(c, 0, sizeof *c);
-#define ADD(addr, dst, len, bit)                                                                   \
-	if (addr) {                                                                                \
-		iov[n] = (struct remote_iov){(addr), (dst), (len), 0};                             \
-		bits[n++] = (bit);                                                                 \
-	}
-	ADD(sa->arenas, &c->arenas, 8, C_ARENAS);
-	ADD(sa->maxarenas, &c->maxarenas, 4, C_MAXARENAS);
-	ADD(sa->narenas, &c->narenas, 8, C_NARENAS);
-	ADD(sa->highwater, &c->highwater, 8, C_HIGHWATER);
-	ADD(sa->raw, &c->raw, 8, C_RAW);
-	ADD(sa->allocated, &c->allocated, 8, C_ALLOC);
-#undef ADD
-	if (remote_readv(a->r, iov, n) != n)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		c->have |= bits[i];
-	return 0;
-}
-
-/* Counters that cannot be true of any pymalloc state: a torn read or garbage. */
-static int counters_sane(const struct counters *c)
-{
-	int has_max = c->have & C_MAXARENAS;
-
-	if (has_max && c->maxarenas > MAX_ARENAS)
-		return 0;
-	if ((c->have & C_ARENAS) && has_max && c->maxarenas > 0 &&
-	    (c->arenas == 0 || c->arenas >= USER_TOP || (c->arenas & 7)))
-		return 0;
-	if ((c->have & C_NARENAS) && has_max && c->narenas > c->maxarenas)
-		return 0;
-	if ((c->have & C_HIGHWATER) && has_max && c->highwater > c->maxarenas)
-		return 0;
-	if ((c->have & C_HIGHWATER) && (c->have & C_NARENAS) && c->highwater < c->narenas)
-		return 0;
-	if ((c->have & C_RAW) && c->raw >= MAX_COUNT)
-		return 0;
-	if ((c->have & C_ALLOC) && c->allocated >= MAX_COUNT)
-		return 0;
-	return 1;
-}
-
-static int counters_equal(const struct counters *x, const struct counters *y)
-{
-	return x->arenas == y->arenas && x->maxarenas == y->maxarenas && x->narenas == y->narenas &&
-	       x->have == y->have;
-}
-
 /* ---- the walk ---- */
 
 /* One pool header: adds its blocks; -1 if it cannot be a pool (torn). */
@@ -415,9 +275,10 @@ static int walk_arena(struct alloc_reader *a, const unsigned char *obj, size_t *
 
 static int walk_state(struct alloc_reader *a, const struct counters *c, struct walk_sum *sum)
 {
-	size_t size = (size_t)c->maxarenas * (size_t)a->o->arena_size, queued = 0;
+	uint32_t span = alloc_arenas_span(c);
+	size_t size = (size_t)span * (size_t)a->o->arena_size, queued = 0;
 
-	if (c->maxarenas == 0)
+	if (span == 0)
 		return 0;
 	if (!a->pool_buf) {
 		a->pool_buf = xmalloc(POOL_BATCH * sizeof *a->pool_buf);
@@ -431,7 +292,7 @@ static int walk_state(struct alloc_reader *a, const struct counters *c, struct w
 	}
 	if (remote_read(a->r, c->arenas, a->arena_buf, size) < 0)
 		return -1;
-	for (uint32_t i = 0; i < c->maxarenas; i++)
+	for (uint32_t i = 0; i < span; i++)
 		if (walk_arena(a, a->arena_buf + (size_t)i * (size_t)a->o->arena_size, &queued,
 			       sum) < 0)
 			return -1;
@@ -489,11 +350,11 @@ void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
 	memset(out, 0, sizeof *out);
 	if (a->mode == MODE_NONE)
 		return;
-	size_t n = list_states(a, sa);
+	size_t n = alloc_list_states(a, sa);
 	memcpy(a->states, sa, n * sizeof *sa);
 	a->nstates = n;
 	for (size_t i = 0; i < n; i++) {
-		if (read_counters(a, &sa[i], &c[i]) < 0 || !counters_sane(&c[i]))
+		if (alloc_read_counters(a, &sa[i], &c[i], NULL) < 0 || !alloc_counters_sane(&c[i]))
 			return; /* garbage: nothing of this reading is kept */
 		have &= c[i].have;
 		tot.narenas += c[i].narenas;
@@ -510,8 +371,9 @@ void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
 	for (size_t i = 0; i < n; i++) {
 		struct counters after;
 		uint64_t arenas_before = sum.arenas;
-		if (walk_state(a, &c[i], &sum) < 0 || read_counters(a, &sa[i], &after) < 0 ||
-		    !counters_equal(&c[i], &after))
+		if (walk_state(a, &c[i], &sum) < 0 ||
+		    alloc_read_counters(a, &sa[i], &after, NULL) < 0 ||
+		    !alloc_counters_equal(&c[i], &after))
 			return; /* torn: the state changed while it was walked */
 		if ((c[i].have & C_NARENAS) && sum.arenas - arenas_before != c[i].narenas)
 			return;
@@ -552,33 +414,55 @@ static int quick_offsets(const struct alloc_reader *a, size_t *nfree)
 	return 0;
 }
 
-int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
+/* The arena objects of state sa into a->quick_buf, with its counters: in one batch with
+ * them when it is the only state and the array has not moved or grown past the objects
+ * read last time; *span: how many.  -1 when they cannot be read, or make no sense. */
+static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, int only,
+			uint32_t *span)
 {
 	struct counters c;
+	size_t esz = (size_t)a->o->arena_size;
+	struct remote_iov also = {a->quick_arenas, a->quick_buf, (size_t)a->quick_span * esz, 0};
+	int batched = only && a->quick_span > 0;
+
+	if (alloc_read_counters(a, sa, &c, batched ? &also : NULL) < 0 || !alloc_counters_sane(&c))
+		return -1;
+	*span = alloc_arenas_span(&c);
+	if (batched && also.ok && c.arenas == a->quick_arenas && *span <= a->quick_span)
+		return 0;
+	/* read them apart, with room for a few more arenas before the next time */
+	uint32_t room = *span + QUICK_ROOM < c.maxarenas ? *span + QUICK_ROOM : c.maxarenas;
+	size_t size = (size_t)(only ? room : *span) * esz;
+	if (size > REMOTE_MAX_READ)
+		return -1;
+	if (size > a->quick_cap) {
+		a->quick_cap = size;
+		a->quick_buf = xrealloc(a->quick_buf, size);
+	}
+	if (size && remote_read(a->r, c.arenas, a->quick_buf, size) < 0)
+		return -1;
+	a->quick_arenas = only ? c.arenas : 0;
+	a->quick_span = only ? room : 0;
+	return 0;
+}
+
+int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
+{
 	size_t nfree_off;
 
 	memset(out, 0, sizeof *out);
 	if (quick_offsets(a, &nfree_off) < 0)
 		return -1;
 	if (a->nstates == 0)
-		a->nstates = list_states(a, a->states);
+		a->nstates = alloc_list_states(a, a->states);
 	const struct state_addrs *sa = a->states;
-	size_t n = a->nstates;
+	size_t n = a->nstates, esz = (size_t)a->o->arena_size;
 	uint64_t most = a->arena_size / a->pool_size;
 	for (size_t i = 0; i < n; i++) {
-		size_t size = 0, esz = (size_t)a->o->arena_size;
-		if (read_counters(a, &sa[i], &c) < 0 || !counters_sane(&c))
+		uint32_t span;
+		if (quick_arenas(a, &sa[i], n == 1, &span) < 0)
 			return -1;
-		size = (size_t)c.maxarenas * esz;
-		if (size > REMOTE_MAX_READ)
-			return -1;
-		if (size > a->quick_cap) {
-			a->quick_cap = size;
-			a->quick_buf = xrealloc(a->quick_buf, size);
-		}
-		if (size && remote_read(a->r, c.arenas, a->quick_buf, size) < 0)
-			return -1;
-		for (uint32_t k = 0; k < c.maxarenas; k++) {
+		for (uint32_t k = 0; k < span; k++) {
 			const unsigned char *obj = a->quick_buf + (size_t)k * esz;
 			uint64_t base = get_u64(obj + a->o->arena_address);
 			uint64_t carved = get_u64(obj + a->o->arena_pool_address);

@@ -107,7 +107,10 @@ static void build_311(struct image *im, struct py_target *t, const struct counte
 	put64(st + 16, c->narenas);
 	put64(st + 24, c->highwater);
 	put64(st + 32, c->raw);
-	unsigned char *objs = seg(im, ARENA_OBJS, 4 * (size_t)o->arena_size);
+	/* the array as mapped: maxarenas objects, at most 16 (the rest unmapped) */
+	size_t mapped = c->maxarenas < 16 ? c->maxarenas : 16;
+	unsigned char *objs =
+	    seg(im, ARENA_OBJS, (mapped > 4 ? mapped : 4) * (size_t)o->arena_size);
 	arena_obj(objs, o, 0, ARENA_A, ARENA_A + 3 * POOL, 62, 64);
 	arena_obj(objs, o, 2, ARENA_B, ARENA_B - 0x100 + POOL + 2 * POOL, 61, 63);
 	pool(im, o, ARENA_A, 10, 0);		       /* 10 x 16 */
@@ -155,6 +158,74 @@ Test(alloc, statics_walk_exact)
 	cr_assert_eq(st.valid,
 		     BIT(ALLOC_ARENAS) | BIT(ALLOC_ARENAS_HIGHWATER) | BIT(ALLOC_RAW_BLOCKS),
 		     "without a walk only the counters: 0x%x", st.valid);
+	alloc_free(a);
+	image_free(&im);
+}
+
+/* The arena array is maxarenas long, but no object past the high-water mark has ever been
+ * used: only those are read, and a few more by the quick reading.  Here the array is 64
+ * objects long and only its first 16 are mapped: reading it whole would fail. */
+Test(alloc, reads_arena_objects_up_to_the_high_water_mark)
+{
+	struct image im;
+	struct py_target t;
+	struct alloc_stats st;
+	struct alloc_quick q;
+	const struct counters big = {.narenas = 2, .highwater = 3, .raw = 4, .maxarenas = 64};
+
+	build_311(&im, &t, &big);
+	struct alloc_reader *a = alloc_new(&im.r, &t);
+	alloc_read(a, 1, &st);
+	cr_assert(st.valid & BIT(ALLOC_BYTES), "the walk read the used objects only");
+	cr_assert_eq(st.v[ALLOC_BYTES], 10 * 16 + 5 * 512 + 7 * 48 + 1 * 128);
+	cr_assert_eq(alloc_quick(a, &q), 0);
+	cr_assert_eq(q.pools_bytes, (2u + 2u) * POOL);
+	alloc_free(a);
+	image_free(&im);
+
+	const struct counters past = {.narenas = 2, .highwater = 20, .raw = 4, .maxarenas = 64};
+	build_311(&im, &t, &past);
+	a = alloc_new(&im.r, &t);
+	alloc_read(a, 1, &st);
+	cr_assert_not(st.valid & BIT(ALLOC_BYTES), "objects past the mapped ones are read");
+	cr_assert_eq(alloc_quick(a, &q), -1);
+	alloc_free(a);
+	image_free(&im);
+}
+
+/* The quick reading reads the arena objects in the counters' batch once it knows where they
+ * are: what it returns is what they hold now, and when the array moves (pymalloc grew it
+ * with realloc) the objects at the new place. */
+Test(alloc, quick_reading_follows_the_objects_and_the_array)
+{
+	struct image im;
+	struct py_target t;
+	struct alloc_quick q;
+
+	build_311(&im, &t, &good);
+	const struct py_offsets *o = &t.off;
+	struct alloc_reader *a = alloc_new(&im.r, &t);
+	cr_assert_eq(alloc_quick(a, &q), 0);
+	cr_assert_eq(q.pools_bytes, 4u * POOL);
+	unsigned char *objs = NULL, *st = NULL;
+	for (size_t i = 0; i < im.n; i++) {
+		objs = im.segs[i].addr == ARENA_OBJS ? im.bufs[i] : objs;
+		st = im.segs[i].addr == STATICS ? im.bufs[i] : st;
+	}
+	put32(objs + 16, 61); /* arena A: one more pool in use */
+	cr_assert_eq(alloc_quick(a, &q), 0);
+	cr_assert_eq(q.pools_bytes, 5u * POOL, "read afresh: %llu",
+		     (unsigned long long)q.pools_bytes);
+
+	/* the array moved: a copy elsewhere, where arena B has 3 pools in use */
+	unsigned char *moved = seg(&im, ARENA_OBJS + 0x10000, 4 * (size_t)o->arena_size);
+	memcpy(moved, objs, 4 * (size_t)o->arena_size);
+	put32(moved + 2 * o->arena_size + 16, 60);
+	put64(st, ARENA_OBJS + 0x10000);
+	image_done(&im);
+	cr_assert_eq(alloc_quick(a, &q), 0);
+	cr_assert_eq(q.pools_bytes, 6u * POOL, "the objects at their new place: %llu",
+		     (unsigned long long)q.pools_bytes);
 	alloc_free(a);
 	image_free(&im);
 }

@@ -1,0 +1,75 @@
+/* alloc_int.h: what the allocator reader's files share (alloc.c: setup, the pool walk,
+ * the readings; alloc_state.c: the allocator states and their counters).  Not an API:
+ * alloc.h is. */
+#ifndef TG_ALLOC_INT_H
+#define TG_ALLOC_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attach/remote.h"
+#include "sampler/alloc.h"
+
+#define MAX_STATES 64	       /* interpreters with their own obmalloc state */
+#define MAX_ARENAS (1u << 22)  /* more arena objects than any real heap has */
+#define MAX_COUNT (1ull << 40) /* block counters beyond this are garbage */
+#define USER_TOP (1ull << 47)  /* x86-64 user addresses lie below */
+#define POOL_BATCH 1024	       /* pool headers per process_vm_readv call */
+#define POOL_HDR 48	       /* bytes read per pool header (also POOL_OVERHEAD) */
+
+#define BIT(f) (1u << (f))
+
+enum mode { MODE_NONE, MODE_STATICS, MODE_INTERP };
+
+/* Addresses of one allocator state's counters (0 = not known). */
+struct state_addrs {
+	uint64_t arenas, maxarenas, narenas, highwater, raw, allocated;
+};
+
+/* Values of one state's counters; have: which were read. */
+struct counters {
+	uint64_t arenas, narenas, highwater, raw, allocated;
+	uint32_t maxarenas;
+	unsigned have;
+};
+
+enum { C_ARENAS = 1, C_MAXARENAS = 2, C_NARENAS = 4, C_HIGHWATER = 8, C_RAW = 16, C_ALLOC = 32 };
+
+struct alloc_reader {
+	struct remote *r;
+	const struct py_target *t;
+	const struct py_offsets *o;
+	enum mode mode;
+	unsigned avail;
+	int can_walk;
+	const char *missing[ALLOC_NFIELDS];
+	char source[192];
+	uint64_t pool_size, arena_size;
+	unsigned char *arena_buf; /* the arena objects, for the walk */
+	size_t arena_cap;
+	unsigned char *quick_buf; /* the arena objects, for alloc_quick */
+	size_t quick_cap;
+	/* where and how many arena objects alloc_quick read last (one state only): read again
+	 * in the counters' batch, valid when the counters then say the same */
+	uint64_t quick_arenas;
+	uint32_t quick_span;
+	unsigned char (*pool_buf)[POOL_HDR]; /* POOL_BATCH headers, allocated at the first walk */
+	struct remote_iov *iov;
+	struct state_addrs states[MAX_STATES]; /* as found by the last alloc_read() */
+	size_t nstates;
+};
+
+/* Addresses of every distinct allocator state (3.12+: one per interpreter that has its
+ * own); returns how many. */
+size_t alloc_list_states(struct alloc_reader *a, struct state_addrs *out);
+/* One batched read of a state's counters, and then of *also when not NULL (its ok set).  -1
+ * when a counter that exists could not be read. */
+int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c,
+			struct remote_iov *also);
+/* 0 for counters that cannot be true of any pymalloc state: a torn read or garbage. */
+int alloc_counters_sane(const struct counters *c);
+/* How many arena objects to read (from the first): see alloc_state.c. */
+uint32_t alloc_arenas_span(const struct counters *c);
+int alloc_counters_equal(const struct counters *x, const struct counters *y);
+
+#endif
