@@ -354,7 +354,8 @@ void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
 	memcpy(a->states, sa, n * sizeof *sa);
 	a->nstates = n;
 	for (size_t i = 0; i < n; i++) {
-		if (alloc_read_counters(a, &sa[i], &c[i], NULL) < 0 || !alloc_counters_sane(&c[i]))
+		if (alloc_read_counters(a, &sa[i], &c[i], NULL, 0) < 0 ||
+		    !alloc_counters_sane(&c[i]))
 			return; /* garbage: nothing of this reading is kept */
 		have &= c[i].have;
 		tot.narenas += c[i].narenas;
@@ -372,7 +373,7 @@ void alloc_read(struct alloc_reader *a, int walk, struct alloc_stats *out)
 		struct counters after;
 		uint64_t arenas_before = sum.arenas;
 		if (walk_state(a, &c[i], &sum) < 0 ||
-		    alloc_read_counters(a, &sa[i], &after, NULL) < 0 ||
+		    alloc_read_counters(a, &sa[i], &after, NULL, 0) < 0 ||
 		    !alloc_counters_equal(&c[i], &after))
 			return; /* torn: the state changed while it was walked */
 		if ((c[i].have & C_NARENAS) && sum.arenas - arenas_before != c[i].narenas)
@@ -418,17 +419,27 @@ static int quick_offsets(const struct alloc_reader *a, size_t *nfree)
  * them when it is the only state and the array has not moved or grown past the objects
  * read last time; *span: how many.  -1 when they cannot be read, or make no sense. */
 static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, int only,
-			uint32_t *span)
+			uint32_t *span, struct remote_iov *extra, size_t nextra)
 {
 	struct counters c;
-	size_t esz = (size_t)a->o->arena_size;
-	struct remote_iov also = {a->quick_arenas, a->quick_buf, (size_t)a->quick_span * esz, 0};
+	struct remote_iov also[1 + ALLOC_EXTRA_MAX];
+	size_t esz = (size_t)a->o->arena_size, k = 0;
 	int batched = only && a->quick_span > 0;
 
-	if (alloc_read_counters(a, sa, &c, batched ? &also : NULL) < 0 || !alloc_counters_sane(&c))
+	if (nextra > ALLOC_EXTRA_MAX)
+		return -1;
+	if (batched)
+		also[k++] = (struct remote_iov){a->quick_arenas, a->quick_buf,
+						(size_t)a->quick_span * esz, 0};
+	for (size_t i = 0; i < nextra; i++)
+		also[k++] = extra[i];
+	int rc = alloc_read_counters(a, sa, &c, also, k);
+	for (size_t i = 0; i < nextra; i++)
+		extra[i].ok = also[k - nextra + i].ok;
+	if (rc < 0 || !alloc_counters_sane(&c))
 		return -1;
 	*span = alloc_arenas_span(&c);
-	if (batched && also.ok && c.arenas == a->quick_arenas && *span <= a->quick_span)
+	if (batched && also[0].ok && c.arenas == a->quick_arenas && *span <= a->quick_span)
 		return 0;
 	/* read them apart, with room for a few more arenas before the next time */
 	uint32_t room = *span + QUICK_ROOM < c.maxarenas ? *span + QUICK_ROOM : c.maxarenas;
@@ -448,9 +459,17 @@ static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, in
 
 int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
 {
+	return alloc_quick_with(a, out, NULL, 0);
+}
+
+int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
+		     size_t nextra)
+{
 	size_t nfree_off;
 
 	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < nextra; i++)
+		extra[i].ok = 0;
 	if (quick_offsets(a, &nfree_off) < 0)
 		return -1;
 	if (a->nstates == 0)
@@ -460,7 +479,7 @@ int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
 	uint64_t most = a->arena_size / a->pool_size;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t span;
-		if (quick_arenas(a, &sa[i], n == 1, &span) < 0)
+		if (quick_arenas(a, &sa[i], n == 1, &span, i ? NULL : extra, i ? 0 : nextra) < 0)
 			return -1;
 		for (uint32_t k = 0; k < span; k++) {
 			const unsigned char *obj = a->quick_buf + (size_t)k * esz;

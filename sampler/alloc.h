@@ -72,6 +72,12 @@ struct alloc_quick {
 	uint64_t pools_bytes, carved_bytes;
 };
 int alloc_quick(struct alloc_reader *a, struct alloc_quick *out);
+/* The same, with the caller's own pieces read in the first system call, after the
+ * counters (at most ALLOC_EXTRA_MAX; each one's ok says whether it was read: not when the
+ * reading failed before it). */
+#define ALLOC_EXTRA_MAX 256
+int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
+		     size_t nextra);
 
 /* Pool and arena sizes of a pymalloc version: 4 KiB / 256 KiB up to 3.9, 16 KiB / 1 MiB
  * from 3.10 (x86-64). */

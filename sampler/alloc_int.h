@@ -62,10 +62,10 @@ struct alloc_reader {
 /* Addresses of every distinct allocator state (3.12+: one per interpreter that has its
  * own); returns how many. */
 size_t alloc_list_states(struct alloc_reader *a, struct state_addrs *out);
-/* One batched read of a state's counters, and then of *also when not NULL (its ok set).  -1
- * when a counter that exists could not be read. */
+/* One batched read of a state's counters, and then of the nalso pieces also (their ok set;
+ * at most ALLOC_EXTRA_MAX).  -1 when a counter that exists could not be read. */
 int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c,
-			struct remote_iov *also);
+			struct remote_iov *also, size_t nalso);
 /* 0 for counters that cannot be true of any pymalloc state: a torn read or garbage. */
 int alloc_counters_sane(const struct counters *c);
 /* How many arena objects to read (from the first): see alloc_state.c. */

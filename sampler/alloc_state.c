@@ -50,9 +50,9 @@ size_t alloc_list_states(struct alloc_reader *a, struct state_addrs *out)
 
 /* One batched read of a state's counters.  -1 when one that exists could not be read. */
 int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c,
-			struct remote_iov *also)
+			struct remote_iov *also, size_t nalso)
 {
-	struct remote_iov iov[7];
+	struct remote_iov iov[6 + ALLOC_EXTRA_MAX];
 	unsigned bits[6];
 	size_t n = 0;
 
@@ -69,11 +69,13 @@ int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, st
 	ADD(sa->raw, &c->raw, 8, C_RAW);
 	ADD(sa->allocated, &c->allocated, 8, C_ALLOC);
 #undef ADD
-	if (also)
-		iov[n] = *also;
-	remote_readv(a->r, iov, n + (also != NULL));
-	if (also)
-		also->ok = iov[n].ok;
+	if (nalso > ALLOC_EXTRA_MAX)
+		return -1;
+	for (size_t i = 0; i < nalso; i++)
+		iov[n + i] = also[i];
+	remote_readv(a->r, iov, n + nalso);
+	for (size_t i = 0; i < nalso; i++)
+		also[i].ok = iov[n + i].ok;
 	for (size_t i = 0; i < n; i++) {
 		if (!iov[i].ok)
 			return -1;

@@ -97,40 +97,62 @@ size_t gil_refresh(struct gil_reader *g)
 	return g->ngils;
 }
 
-size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches)
+size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches)
 {
-	struct remote_iov iov[3 * GIL_MAX];
-	int32_t locked[GIL_MAX];
-	uint64_t holder[GIL_MAX], sw[GIL_MAX], sum = 0;
-	size_t n = 0, found = 0;
+	size_t n = 0;
+
+	b->switches = switches;
+	for (size_t i = 0; i < g->ngils; i++) {
+		b->locked[i] = 1;
+		b->sw[i] = 0;
+		if (g->gils[i].locked)
+			iov[n++] = (struct remote_iov){g->gils[i].locked, &b->locked[i], 4, 0};
+		iov[n++] = (struct remote_iov){g->gils[i].holder, &b->holder[i], 8, 0};
+		if (switches && g->gils[i].sw)
+			iov[n++] = (struct remote_iov){g->gils[i].sw, &b->sw[i], 8, 0};
+	}
+	return n;
+}
+
+size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
+		 size_t n, uint64_t *out, size_t max, uint64_t *switches)
+{
+	uint64_t sum = 0;
+	size_t found = 0;
 	int all_sw = g->ngils > 0;
 
-	for (size_t i = 0; i < g->ngils; i++) {
-		locked[i] = 1;
-		sw[i] = 0;
-		if (g->gils[i].locked)
-			iov[n++] = (struct remote_iov){g->gils[i].locked, &locked[i], 4, 0};
-		iov[n++] = (struct remote_iov){g->gils[i].holder, &holder[i], 8, 0};
-		if (switches && g->gils[i].sw)
-			iov[n++] = (struct remote_iov){g->gils[i].sw, &sw[i], 8, 0};
-		all_sw = all_sw && g->gils[i].sw;
-	}
+	g->read_ok = n > 0;
+	for (size_t i = 0; i < n; i++)
+		g->read_ok = g->read_ok && iov[i].ok;
 	if (switches)
 		*switches = GIL_SWITCHES_UNKNOWN;
-	g->read_ok = n > 0 && remote_readv(g->r, iov, n) == n;
 	g->last = 0;
 	if (!g->read_ok)
 		return 0;
-	if (switches && g->ngils == 1 && g->gils[0].locked && g->gils[0].sw)
-		g->last = holder[0];
-	for (size_t i = 0; i < g->ngils; i++)
-		sum += sw[i];
-	if (switches && all_sw)
+	for (size_t i = 0; i < g->ngils; i++) {
+		sum += b->sw[i];
+		all_sw = all_sw && g->gils[i].sw;
+	}
+	if (switches && b->switches && all_sw) {
 		*switches = sum == GIL_SWITCHES_UNKNOWN ? 0 : sum;
+		if (g->ngils == 1 && g->gils[0].locked)
+			g->last = b->holder[0];
+	}
 	for (size_t i = 0; i < g->ngils && found < max; i++)
-		if (locked[i] == 1 && holder[i])
-			out[found++] = holder[i];
+		if (b->locked[i] == 1 && b->holder[i])
+			out[found++] = b->holder[i];
 	return found;
+}
+
+size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches)
+{
+	struct remote_iov iov[GIL_IOV_MAX];
+	struct gil_batch b;
+	size_t n = gil_prepare(g, &b, iov, switches != NULL);
+
+	if (n)
+		remote_readv(g->r, iov, n);
+	return gil_parse(g, &b, iov, n, out, max, switches);
 }
 
 int gil_holders_read(const struct gil_reader *g)

@@ -36,6 +36,20 @@ size_t gil_refresh(struct gil_reader *g);
  * its last holder), or GIL_SWITCHES_UNKNOWN: a holder seen at two readings with the same
  * count held its GIL throughout. */
 size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *switches);
+/* A GIL reading in two halves, for a caller that batches it with its own reads:
+ * gil_prepare() queues the pieces to read into iov (at most GIL_IOV_MAX; into b) and
+ * returns how many; once the caller has read them (remote_readv), gil_parse() answers as
+ * gil_holders() does, and sets what gil_holders_read() and gil_last_holder() say.
+ * switches: 1 to read the switch counters too (gil_parse then may fill *switches). */
+#define GIL_IOV_MAX (3 * GIL_MAX)
+struct gil_batch {
+	int32_t locked[GIL_MAX];
+	uint64_t holder[GIL_MAX], sw[GIL_MAX];
+	int switches;
+};
+size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches);
+size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
+		 size_t n, uint64_t *out, size_t max, uint64_t *switches);
 /* Did the last gil_holders() read the GILs (0: none known, or the read failed, so that its
  * 0 holders means nothing)? */
 int gil_holders_read(const struct gil_reader *g);

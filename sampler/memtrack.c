@@ -260,10 +260,20 @@ static int64_t take_change(struct memtrack *mt, uint64_t value)
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
  * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
  * rest is kept for the stack sample. */
-static size_t micro_step(struct memtrack *mt, uint64_t value, struct attrib_share *out, size_t max)
-{
+/* A reading of the quick value and of the GILs: with heap, in one system call (the GIL
+ * words after the arena objects). */
+struct reading {
+	uint64_t value;
 	uint64_t holders[GIL_MAX], switches;
-	size_t n = gil_holders(mt->gil, holders, GIL_MAX, &switches), shares = 0;
+	size_t n; /* GIL holders */
+};
+
+static size_t micro_step(struct memtrack *mt, const struct reading *rd, struct attrib_share *out,
+			 size_t max)
+{
+	const uint64_t *holders = rd->holders;
+	uint64_t value = rd->value, switches = rd->switches;
+	size_t n = rd->n, shares = 0;
 
 	mt->gil_n = gil_holders_read(mt->gil) && n == 1 ? 1 : 0; /* for memtrack_micro_again */
 	mt->gil_holder = n ? holders[0] : 0;
@@ -389,30 +399,44 @@ void memtrack_burst_pace(struct memtrack *mt)
 	mt->next_step = now + mt->step_s;
 }
 
-/* The quick value now: 0; -1 when it could not be read (torn: a later reading covers it);
- * 1 when the target is gone.  With heap, bursts charge pymalloc's pools only: anonymous
- * memory as statm counts it lags (since Linux 6.2 the kernel folds each CPU's count into
- * the total in batches), so a change of it shows later, in another thread's reading.  It
- * is charged at the stack sample, by the page faults each thread took, which do not lag.
- * statm is read only for rss, or to tell a process gone from a torn reading. */
-static int read_quick(struct memtrack *mt, uint64_t *value)
+/* The quick value now, and the GILs (rd): 0; -1 when it could not be read (torn: a later
+ * reading covers it); 1 when the target is gone.  With heap, bursts charge pymalloc's pools
+ * only: anonymous memory as statm counts it lags (since Linux 6.2 the kernel folds each
+ * CPU's count into the total in batches), so a change of it shows later, in another
+ * thread's reading.  It is charged at the stack sample, by the page faults each thread
+ * took, which do not lag.  statm is read only for rss, or to tell a process gone from a
+ * torn reading. */
+static int read_quick(struct memtrack *mt, struct reading *rd)
 {
 	struct alloc_quick q;
+	struct gil_batch gb;
+	struct remote_iov giov[GIL_IOV_MAX];
 	uint64_t rss, anon;
+	size_t ng = 0;
 
-	int have_q = mt->metric == MEMTRACK_HEAP && alloc_quick(mt->alloc, &q) == 0;
+	int have_q = 0;
+	if (mt->metric == MEMTRACK_HEAP) {
+		ng = gil_prepare(mt->gil, &gb, giov, 1);
+		have_q = alloc_quick_with(mt->alloc, &q, giov, ng) == 0;
+	}
 	if (have_q) {
 		rss = 0;
 		anon = q.carved_bytes;
 	} else if (attrib_mem(mt->attrib, &rss, &anon) < 0) {
 		return 1;
 	}
-	return quick_value(mt, rss, anon, &q, have_q, value) == 0 ? 0 : -1;
+	if (quick_value(mt, rss, anon, &q, have_q, &rd->value) < 0)
+		return -1;
+	if (have_q)
+		rd->n = gil_parse(mt->gil, &gb, giov, ng, rd->holders, GIL_MAX, &rd->switches);
+	else
+		rd->n = gil_holders(mt->gil, rd->holders, GIL_MAX, &rd->switches);
+	return 0;
 }
 
 int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout)
 {
-	uint64_t value;
+	struct reading rd;
 	double t0 = now_mono();
 
 	*nout = 0;
@@ -421,35 +445,28 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 		mt->stats.read_gap_s += t0 - mt->last_read;
 	}
 	mt->last_read = t0;
-	int rc = read_quick(mt, &value);
+	int rc = read_quick(mt, &rd);
 	if (rc == 0)
-		*nout = micro_step(mt, value, out, max); /* else the next reading covers it */
+		*nout = micro_step(mt, &rd, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
 	mt->stats.micro_s += now_mono() - t0;
 	return rc > 0;
 }
 
-/* Has tstate held the GIL at the last reading, and since, without a switch? */
-static int same_holder(struct memtrack *mt, uint64_t tstate)
-{
-	uint64_t holders[GIL_MAX], switches;
-
-	if (!mt->gil_n || mt->gil_holder != tstate || mt->gil_switches == GIL_SWITCHES_UNKNOWN)
-		return 0;
-	size_t n = gil_holders(mt->gil, holders, GIL_MAX, &switches);
-	return gil_holders_read(mt->gil) && n == 1 && holders[0] == mt->gil_holder &&
-	       switches == mt->gil_switches;
-}
-
 int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 {
-	uint64_t value;
+	struct reading rd;
 
-	if (!mt->have_quick || now_mono() - mt->last_read > AGAIN_MAX_S ||
-	    !same_holder(mt, tstate) || read_quick(mt, &value) != 0)
+	/* tstate held the GIL at the last reading, and still does with no switch since */
+	if (!mt->have_quick || now_mono() - mt->last_read > AGAIN_MAX_S || !mt->gil_n ||
+	    mt->gil_holder != tstate || mt->gil_switches == GIL_SWITCHES_UNKNOWN ||
+	    read_quick(mt, &rd) != 0)
+		return 0;
+	if (!gil_holders_read(mt->gil) || rd.n != 1 || rd.holders[0] != tstate ||
+	    rd.switches != mt->gil_switches)
 		return 0;
 	mt->stats.micro_again++;
-	return take_change(mt, value);
+	return take_change(mt, rd.value);
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)
