@@ -257,9 +257,6 @@ static int64_t take_change(struct memtrack *mt, uint64_t value)
 	return w;
 }
 
-/* The quick change since the last reading of the burst, weighted, goes to the threads that
- * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
- * rest is kept for the stack sample. */
 /* A reading of the quick value and of the GILs: with heap, in one system call (the GIL
  * words after the arena objects). */
 struct reading {
@@ -268,6 +265,9 @@ struct reading {
 	size_t n; /* GIL holders */
 };
 
+/* The quick change since the last reading of the burst, weighted, goes to the threads that
+ * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
+ * rest is kept for the stack sample. */
 static size_t micro_step(struct memtrack *mt, const struct reading *rd, struct attrib_share *out,
 			 size_t max)
 {
