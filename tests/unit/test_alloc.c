@@ -230,6 +230,37 @@ Test(alloc, quick_reading_follows_the_objects_and_the_array)
 	image_free(&im);
 }
 
+/* The caller's own pieces (the GIL words) come in the quick reading's batch: read when it
+ * is, their ok cleared when it fails. */
+Test(alloc, quick_reading_reads_the_callers_pieces)
+{
+	struct image im;
+	struct py_target t;
+	struct alloc_quick q;
+	uint64_t word = 0, gone = 7;
+
+	build_311(&im, &t, &good);
+	struct alloc_reader *a = alloc_new(&im.r, &t);
+	struct remote_iov extra[2] = {{STATICS + 32, &word, 8, 0}, {0x1000, &gone, 8, 1}};
+	for (int round = 0; round < 2; round++) { /* apart, then with the arena objects */
+		word = 0;
+		cr_assert_eq(alloc_quick_with(a, &q, extra, 2), 0);
+		cr_assert_eq(q.pools_bytes, 4u * POOL);
+		cr_assert(extra[0].ok && word == 4, "round %d: read, %llu", round,
+			  (unsigned long long)word);
+		cr_assert_not(extra[1].ok, "round %d: an unmapped piece is not ok", round);
+	}
+	alloc_free(a);
+	image_free(&im);
+
+	const struct counters bad = {.narenas = 9, .highwater = 3, .raw = 4, .maxarenas = 4};
+	build_311(&im, &t, &bad);
+	a = alloc_new(&im.r, &t);
+	cr_assert_eq(alloc_quick_with(a, &q, extra, 1), -1, "impossible counters");
+	alloc_free(a);
+	image_free(&im);
+}
+
 Test(alloc, torn_pool_discards_walk_only)
 {
 	struct image im;
