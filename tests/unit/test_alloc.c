@@ -230,8 +230,9 @@ Test(alloc, quick_reading_follows_the_objects_and_the_array)
 	image_free(&im);
 }
 
-/* The caller's own pieces (the GIL words) come in the quick reading's batch: read when it
- * is, their ok cleared when it fails. */
+/* The caller's own pieces (the GIL words) come in the quick reading's batch, the first
+ * time (the arena objects read apart) and after (with them); a piece that cannot be read is
+ * not ok, and does not fail the reading. */
 Test(alloc, quick_reading_reads_the_callers_pieces)
 {
 	struct image im;
