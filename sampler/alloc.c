@@ -422,7 +422,7 @@ static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, in
 			uint32_t *span, struct remote_iov *extra, size_t nextra)
 {
 	struct counters c;
-	struct remote_iov also[1 + ALLOC_EXTRA_MAX];
+	struct remote_iov also[COUNTERS_ALSO_MAX];
 	size_t esz = (size_t)a->o->arena_size, k = 0;
 	int batched = only && a->quick_span > 0;
 

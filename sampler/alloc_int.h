@@ -63,7 +63,9 @@ struct alloc_reader {
  * own); returns how many. */
 size_t alloc_list_states(struct alloc_reader *a, struct state_addrs *out);
 /* One batched read of a state's counters, and then of the nalso pieces also (their ok set;
- * at most ALLOC_EXTRA_MAX).  -1 when a counter that exists could not be read. */
+ * at most COUNTERS_ALSO_MAX: the arena objects and a caller's pieces).  -1 when a counter
+ * that exists could not be read. */
+#define COUNTERS_ALSO_MAX (1 + ALLOC_EXTRA_MAX)
 int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c,
 			struct remote_iov *also, size_t nalso);
 /* 0 for counters that cannot be true of any pymalloc state: a torn read or garbage. */

@@ -4,8 +4,6 @@
 
 #include <string.h>
 
-#include "symbols/debugoff.h"
-
 static uint64_t read_ptr(struct alloc_reader *a, uint64_t addr)
 {
 	uint64_t v = 0;
@@ -52,7 +50,7 @@ size_t alloc_list_states(struct alloc_reader *a, struct state_addrs *out)
 int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, struct counters *c,
 			struct remote_iov *also, size_t nalso)
 {
-	struct remote_iov iov[6 + ALLOC_EXTRA_MAX];
+	struct remote_iov iov[6 + COUNTERS_ALSO_MAX];
 	unsigned bits[6];
 	size_t n = 0;
 
@@ -69,7 +67,9 @@ int alloc_read_counters(struct alloc_reader *a, const struct state_addrs *sa, st
 	ADD(sa->raw, &c->raw, 8, C_RAW);
 	ADD(sa->allocated, &c->allocated, 8, C_ALLOC);
 #undef ADD
-	if (nalso > ALLOC_EXTRA_MAX)
+	for (size_t i = 0; i < nalso; i++)
+		also[i].ok = 0;
+	if (nalso > COUNTERS_ALSO_MAX)
 		return -1;
 	for (size_t i = 0; i < nalso; i++)
 		iov[n + i] = also[i];
