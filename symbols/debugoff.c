@@ -273,7 +273,7 @@ static int parse_section(const struct section *s, const unsigned char *p, struct
 		uint64_t v = get_u64(p + 8 * i);
 		if (sl->use == USE_IGNORE)
 			continue;
-		if (i > 0 && v > bound)
+		if (i > 0 && v >= bound)
 			return tg_err_set(
 			    err, TG_E_LAYOUT,
 			    "_Py_DebugOffsets: %s.%s = %llu lies outside the %llu-byte "

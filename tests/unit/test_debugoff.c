@@ -284,6 +284,10 @@ Test(debugoff, rejects_malformed_blocks)
 	build_314(b, sizeof b, 0x030e00f0);
 	put(b, B14_TS_NATIVE, 100000 + B14_TS_SIZE + 1);
 	expect_rejected(b, sizeof b, "thread_state.native_thread_id");
+	build_314(b, sizeof b,
+		  0x030e00f0); /* at the size: just past the last byte (fuzz_debugoff) */
+	put(b, B14_TS_NEXT, 100000 + B14_TS_SIZE);
+	expect_rejected(b, sizeof b, "thread_state.next");
 	build_314(b, sizeof b, 0x030e00f0);
 	put(b, B14_IS_SIZE, 0);
 	expect_rejected(b, sizeof b, "interpreter_state.size");
@@ -306,8 +310,7 @@ static void root_block_matches(const struct root_build *b, void *ctx)
 	(void)ctx;
 	size_t n = read_section(b->exe, ".PyRuntime", block, sizeof block);
 	cr_assert_eq(n, sizeof block, "%s: .PyRuntime missing or short", b->exe);
-	cr_assert_eq(debugoff_parse(block, n, &dbg, &version, &err), 0, "%s: %s", b->exe,
-		     err.msg);
+	cr_assert_eq(debugoff_parse(block, n, &dbg, &version, &err), 0, "%s: %s", b->exe, err.msg);
 	cr_expect_eq((version >> 16) & 0xff, (uint64_t)b->minor, "%s: version 0x%llx", b->exe,
 		     (unsigned long long)version);
 	cr_assert_eq(dwarf_read_offsets(b->dwarf, &dw, &err), 0, "%s", err.msg);
