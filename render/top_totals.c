@@ -40,6 +40,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 	if (strcmp(key, "run") == 0) {
 		tt->has_start = tt->has_end = tt->has_closed = 0;
 		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
+		tt->has_late = 0;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
 	} else if (strcmp(key, "start") == 0 && num(val, &d)) {
 		tt->start = d, tt->has_start = 1;
@@ -51,6 +52,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->unattributed = n, tt->has_unattributed = 1;
 	} else if (strcmp(key, "mem_reading_us") == 0 && num(val, &d) && d > 0) {
 		tt->reading_us = d, tt->has_reading = 1;
+	} else if (strcmp(key, "mem_reading_late") == 0 && num(val, &d) && d >= 0 && d <= 100) {
+		tt->late_pct = d, tt->has_late = 1;
 	} else if (strcmp(key, "metric") == 0) {
 		if (strcmp(val, "heap") == 0)
 			tt->metric = TOP_METRIC_HEAP, tt->has_metric = 1;
@@ -471,6 +474,15 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 			ROW "longer is charged only part of what it allocated, the rest goes\n", "",
 			"");
 		fprintf(out, ROW "to the calls after it (docs/memory.md)\n", "", "");
+	}
+	if (tt->has_reading && tt->has_late) {
+		snprintf(v, sizeof v, "%.0f %%", tt->late_pct);
+		fprintf(out, ROW "of that time in gaps over 0.5 ms (meta mem_reading_late):\n",
+			"late readings", v);
+		fprintf(out,
+			ROW "tgattach waited for a CPU or did its own work; what changed in a\n",
+			"", "");
+		fprintf(out, ROW "gap is charged to whatever ran at its end\n", "", "");
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {
 		snprintf(v, sizeof v, "%lld", tt->closed_at_end);

@@ -27,11 +27,12 @@ enum top_metric { TOP_METRIC_HEAP, TOP_METRIC_RSS };
 struct top_totals {
 	/* meta, the last run's block */
 	unsigned long runs; /* run=N (0: no meta or no run= line) */
-	int has_start, has_end, has_closed, has_unattributed, has_metric, has_reading;
+	int has_start, has_end, has_closed, has_unattributed, has_metric, has_reading, has_late;
 	double start, end;	     /* start=, end= (Unix seconds) */
 	long long closed_at_end;     /* closed_at_end= */
 	long long unattributed;	     /* unattributed_bytes= */
 	double reading_us;	     /* mem_reading_us=: mean time between memory readings */
+	double late_pct;	     /* mem_reading_late=: % of that time in gaps over 0.5 ms */
 	enum top_metric metric;	     /* metric= (when has_metric) */
 	unsigned long alloc_runs;    /* header lines in process.alloc */
 	struct top_series heap, rss; /* the last run's */

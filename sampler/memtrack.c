@@ -34,6 +34,8 @@
 /* Bursts back to back (--mem-rate 100, the default) form one chain of readings, unless the
  * loop was held up longer than this. */
 #define CONTINUE_S 0.05
+/* A reading this long after the one before came late: tgattach waited for a CPU. */
+#define LATE_S 0.0005
 
 struct memtrack {
 	enum memtrack_metric metric;
@@ -443,6 +445,8 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	if (mt->last_read > 0 && t0 - mt->last_read < CONTINUE_S) { /* the resolution */
 		mt->stats.read_gaps++;
 		mt->stats.read_gap_s += t0 - mt->last_read;
+		if (t0 - mt->last_read > LATE_S)
+			mt->stats.read_late_s += t0 - mt->last_read;
 	}
 	mt->last_read = t0;
 	int rc = read_quick(mt, &rd);

@@ -65,6 +65,7 @@ struct memtrack_stats {
 	double sample_s, walk_s, micro_s; /* time spent in each */
 	uint64_t read_gaps;		  /* spacings between two readings of one chain */
 	double read_gap_s;		  /* their sum */
+	double read_late_s;		  /* the part of it in spacings over LATE_S */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 	uint64_t rt_refused;		  /* bursts begun without SCHED_FIFO: it was refused */
 };

@@ -68,6 +68,13 @@ Test(memory_idle, heartbeat_starts_few_bursts)
 	 * chain of them breaks after 50 ms */
 	long reading_us = meta_long(meta, "mem_reading_us");
 	cr_assert(reading_us >= 20 && reading_us <= 50000, "mem_reading_us=%ld", reading_us);
+	/* and the share of that time in gaps over 0.5 ms: a percentage */
+	char late[32], *text = truth_read_text(meta);
+	cr_assert_not_null(text, "no %s", meta);
+	fork_meta_value(text, "mem_reading_late", late, sizeof late);
+	free(text);
+	double late_pct = strtod(late, NULL);
+	cr_assert(late[0] && late_pct >= 0 && late_pct <= 100, "mem_reading_late=%s", late);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);

@@ -288,11 +288,27 @@ Test(render_top, resolution_from_meta)
 		"call not much\n"
 		"                              longer is charged only part of what it allocated, "
 		"the rest goes\n");
+	lacks(&r, "late readings");
+	rrun_free(&r);
+	/* mem_reading_late: the share of that time in gaps, said below it; out of range, not */
+	put(tmp, "meta",
+	    "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\nmem_reading_late=27.4\n");
+	top(tmp, NULL, &r);
+	has(&r, "  late readings         27 %  of that time in gaps over 0.5 ms (meta "
+		"mem_reading_late):\n");
+	rrun_free(&r);
+	put(tmp, "meta",
+	    "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\nmem_reading_late=127\n");
+	top(tmp, NULL, &r);
+	has(&r, "  resolution           75 us");
+	lacks(&r, "late readings");
 	rrun_free(&r);
 	/* a later run= starts a new block: its meta says nothing of readings (--mem-rate 0) */
-	put(tmp, "meta", "run=1\nmem_reading_us=75\nrun=2\nstart=299.9\nmetric=rss\n");
+	put(tmp, "meta",
+	    "run=1\nmem_reading_us=75\nmem_reading_late=5\nrun=2\nstart=299.9\nmetric=rss\n");
 	top(tmp, NULL, &r);
 	lacks(&r, "resolution");
+	lacks(&r, "late readings");
 	rrun_free(&r);
 	rrun_rmtree(tmp);
 	free(tmp);

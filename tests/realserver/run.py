@@ -520,6 +520,7 @@ class Totals:
         self.phantoms = []    # (pid, thread, time, func)
         self.closings = 0
         self.reading = "?"    # the root's meta mem_reading_us: the charges' resolution
+        self.late = "?"       # the root's meta mem_reading_late: % of it in late spacings
 
     def add(self, table, key, v):
         table[key] = table.get(key, 0) + v
@@ -678,6 +679,7 @@ def analyse(outdir, root, never):
         meta = read_meta(d)
         if pid == root:
             tot.reading = meta.get("mem_reading_us", "?")
+            tot.late = meta.get("mem_reading_late", "?")
         alloc = read_alloc(d)
         if "heap" in alloc:
             growth += alloc["heap"][1] - alloc["heap"][0]
@@ -774,9 +776,9 @@ def judge(case, spec, tot, growth, rss):
             failures.append("phantom returns: " + ", ".join(
                 "%s %s x%d" % (th, fn, n) for (th, fn), n in sorted(ph.items())))
     summary = ("leak SELF %.1f %%, leak path %.1f %%, churn NET %.1f %%, worst other %s "
-               "%.1f %%, growth %.1f MB, rss growth %.1f MB, a reading every %s us" %
+               "%.1f %%, growth %.1f MB, rss growth %.1f MB, a reading every %s us, %s %% late" %
                (pct(leak_self), pct(path_net), pct(churn_net), show(worst[1]),
-                pct(worst[0]), growth / 1e6, rss / 1e6, tot.reading))
+                pct(worst[0]), growth / 1e6, rss / 1e6, tot.reading, tot.late))
     return failures, summary
 
 
