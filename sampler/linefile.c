@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sampler/sparefile.h"
+
 #define OPEN_FLAGS (O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+#define SPARE_FLAGS (O_APPEND | O_CLOEXEC | O_NONBLOCK) /* with O_TMPFILE | O_RDWR */
 
 /* ---- errors ---- */
 
@@ -127,12 +130,37 @@ static const char *not_ours(const struct stat *st)
 	return NULL;
 }
 
+void linefile_dir_close(struct linefile_dir *d)
+{
+	sparefile_stop(d->spare);
+	d->spare = NULL;
+	if (d->dfd >= 0)
+		close(d->dfd);
+	d->dfd = -1;
+}
+
+/* f opened the first time in this run: a spare file given its name, when there is one and
+ * the name is new (else the caller opens it: the name taken in a directory of this run is
+ * a planted file, and O_EXCL fails on it). */
+static int open_spare(struct linefile_dir *d, struct linefile *f)
+{
+	if (!d->spare && !d->spare_tried && d->made >= LINEFILE_SPARE_AFTER) {
+		d->spare_tried = 1;
+		d->spare = sparefile_start(d->dfd, SPARE_FLAGS, 0644);
+	}
+	return d->spare ? sparefile_take(d->spare, d->dfd, f->name) : -1;
+}
+
 int linefile_open(struct linefile_dir *d, struct linefile *f, struct tg_err *err)
 {
 	struct stat st;
+	int fd = f->seen ? -1 : open_spare(d, f), spared = fd >= 0;
+
 	/* in a directory this run created, a file is opened the first time only if it is
 	 * new: one already there was put there by someone else */
-	int fd = openat(d->dfd, f->name, OPEN_FLAGS | (d->fresh && !f->seen ? O_EXCL : 0), 0644);
+	if (fd < 0)
+		fd =
+		    openat(d->dfd, f->name, OPEN_FLAGS | (d->fresh && !f->seen ? O_EXCL : 0), 0644);
 
 	if (fd < 0)
 		return file_fail(d, f, err);
@@ -148,6 +176,8 @@ int linefile_open(struct linefile_dir *d, struct linefile *f, struct tg_err *err
 	f->good = st.st_size;
 	if (!f->seen && f->good > 0 && cut_partial_line(fd, &f->good) < 0)
 		goto fail;
+	d->spared += spared;
+	d->made += !f->seen;
 	f->seen = 1;
 	f->fd = fd;
 	return 0;

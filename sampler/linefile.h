@@ -17,7 +17,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+struct sparefile;
+
 #define LINEFILE_BUF_SIZE (64 * 1024)
+#define LINEFILE_SPARE_AFTER 32
 #define LINEFILE_FLUSH_AT (LINEFILE_BUF_SIZE - 4096) /* most lines then still fit */
 
 /* The directory the files are in, and what they share. */
@@ -28,6 +31,10 @@ struct linefile_dir {
 	int broken;	/* a write failed */
 	int fresh;	/* created by this run: every file in it is new (O_EXCL) */
 	struct tg_err failure;
+	unsigned made;		 /* files this run created in it */
+	unsigned spared;	 /* of them, spare files given their names */
+	struct sparefile *spare; /* files made ahead (sampler/sparefile), once many were */
+	int spare_tried;
 };
 
 /* One data file. */
@@ -44,7 +51,11 @@ void linefile_init(struct linefile *f, const char *base, const char *ext);
 /* Frees the name (the descriptor must be closed). */
 void linefile_free(struct linefile *f);
 
-/* Opens f for appending. */
+/* Stops d's helper, if any, and closes d's descriptor. */
+void linefile_dir_close(struct linefile_dir *d);
+
+/* Opens f for appending.  Once a run has created LINEFILE_SPARE_AFTER files in d, new
+ * files come from spare files made ahead by a helper thread (sampler/sparefile.h). */
 int linefile_open(struct linefile_dir *d, struct linefile *f, struct tg_err *err);
 /* Closes f's descriptor, if open. */
 void linefile_close(struct linefile *f);

@@ -375,8 +375,7 @@ int output_close(struct output *o, struct tg_err *err)
 	}
 	outfd_close(&o->fds, &o->dir);
 	outthread_clear(&o->threads);
-	if (o->dir.dfd >= 0)
-		close(o->dir.dfd);
+	linefile_dir_close(&o->dir);
 	int rc = o->dir.broken ? linefile_failed(&o->dir, err) : 0;
 	linefile_free(&o->proc);
 	linefile_free(&o->alloc);

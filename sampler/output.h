@@ -43,7 +43,9 @@ struct output_thread;
 
 enum { OUTPUT_NO_STACK = 1 }; /* flags: don't write .stack files */
 
-enum { OUTPUT_MAX_OPEN = 64 };	    /* thread files open at once (plus process.mem, DIR/PID) */
+/* thread files open at once (plus process.mem, DIR/PID, and once many files were created,
+ * SPAREFILE_MAX files made ahead: sampler/sparefile.h) */
+enum { OUTPUT_MAX_OPEN = 64 };
 enum { OUTPUT_MAX_DEPTH = 100000 }; /* deeper .stack lines are indented this much */
 
 /* Creates DIR (with its parents) if missing, then DIR/PID, and opens process.mem, so that an

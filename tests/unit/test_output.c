@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/escape.h"
 #include "sampler/output.h"
+#include "sampler/sparefile.h"
 #include "tests/unit/output_util.h"
 
 /* ---- tests ---- */
@@ -318,12 +319,13 @@ Test(output, many_threads_respect_fd_cap)
 				     0, "%s", err.msg);
 			if (t % 50 == 0) {
 				int now = outt_fd_count() - base;
-				cr_assert_leq(now, OUTPUT_MAX_OPEN + 2, "%d descriptors open", now);
+				cr_assert_leq(now, OUTPUT_MAX_OPEN + 2 + SPAREFILE_MAX,
+					      "%d descriptors open", now);
 				most = now > most ? now : most;
 			}
 		}
 	}
-	cr_assert_eq(most, OUTPUT_MAX_OPEN + 2, "the cap was never reached: %d", most);
+	cr_assert_geq(most, OUTPUT_MAX_OPEN + 2, "the cap was never reached: %d", most);
 	cr_assert_eq(output_close(o, &err), 0, "%s", err.msg);
 	cr_assert_eq(outt_fd_count(), base, "descriptors leaked");
 
