@@ -242,7 +242,8 @@ int session_fresh_thread_name(struct session *s, const struct walk_thread *th, s
 	const char *name =
 	    threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
 	if (!(name && native == th->native_id) && fresh_due(s, th->tstate, now)) {
-		threadnames_refresh(s->names, walker_pyobj(s->walker), th->interp);
+		threadnames_refresh_ident(s->names, walker_pyobj(s->walker), th->interp,
+					  th->thread_id);
 		name = threadnames_get(s->names, th->interp, th->thread_id, th->native_id, &native);
 	}
 	if (!name || native != th->native_id)

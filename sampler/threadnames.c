@@ -37,12 +37,13 @@ struct thread_names *threadnames_new(void)
 	return xcalloc(1, sizeof(struct thread_names));
 }
 
-static void drop_interp(struct thread_names *tn, uint64_t interp)
+/* Forgets interp's entries (of ident only, when only is set). */
+static void drop_interp(struct thread_names *tn, uint64_t interp, int only, uint64_t ident)
 {
 	size_t keep = 0;
 
 	for (size_t i = 0; i < tn->n; i++) {
-		if (tn->e[i].interp == interp)
+		if (tn->e[i].interp == interp && (!only || tn->e[i].ident == ident))
 			free(tn->e[i].name);
 		else
 			tn->e[keep++] = tn->e[i];
@@ -65,6 +66,8 @@ struct collect {
 	struct pyobj *p;
 	uint64_t interp;
 	const char *name_attr;
+	int only; /* only the entries of ident `ident` */
+	uint64_t ident;
 };
 
 /* One Thread of the registry, under ident. */
@@ -95,7 +98,7 @@ static int collect_item(void *ctx, uint64_t key, uint64_t thread)
 	struct collect *c = ctx;
 	int64_t ident;
 
-	if (pyobj_int(c->p, key, &ident) < 0)
+	if (pyobj_int(c->p, key, &ident) < 0 || (c->only && (uint64_t)ident != c->ident))
 		return 0;
 	return collect_thread(c, ident, thread);
 }
@@ -112,6 +115,8 @@ static int collect_limbo(void *ctx, uint64_t key, uint64_t thread)
 	(void)key;
 	if (!ident_obj || pyobj_int(c->p, ident_obj, &ident) < 0)
 		return 0; /* not started yet: _ident is None */
+	if (c->only && (uint64_t)ident != c->ident)
+		return 0;
 	return collect_thread(c, ident, thread);
 }
 
@@ -151,18 +156,31 @@ static uint64_t registry_dicts(struct thread_names *tn, struct pyobj *p, uint64_
 	return active;
 }
 
-int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp)
+static int refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp, int only,
+		   uint64_t ident)
 {
-	struct collect c = {tn, p, interp, p->t->major == 2 ? "_Thread__name" : "_name"};
+	struct collect c = {tn,	  p,	interp, p->t->major == 2 ? "_Thread__name" : "_name",
+			    only, ident};
 	uint64_t limbo = 0, active = registry_dicts(tn, p, interp, &limbo);
 
-	drop_interp(tn, interp);
+	drop_interp(tn, interp, only, ident);
 	if (!active)
 		return -1;
 	int rc = pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
 	if (rc >= 0 && limbo) /* after _active, whose entry comes first (threadnames_get) */
 		pyobj_dict_items(p, limbo, NAMES_MAX, collect_limbo, &c);
 	return rc;
+}
+
+int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp)
+{
+	return refresh(tn, p, interp, 0, 0);
+}
+
+int threadnames_refresh_ident(struct thread_names *tn, struct pyobj *p, uint64_t interp,
+			      uint64_t ident)
+{
+	return refresh(tn, p, interp, 1, ident);
 }
 
 int threadnames_no_registry(const struct thread_names *tn, uint64_t interp)

@@ -17,6 +17,11 @@ void threadnames_free(struct thread_names *tn);
 /* Re-read the registry of interpreter interp (replacing what was known for it). */
 int threadnames_refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp);
 
+/* The same for the entries of one ident only (a new thread's): the Threads of the other
+ * idents are not read, and what was known of them stays. */
+int threadnames_refresh_ident(struct thread_names *tn, struct pyobj *p, uint64_t interp,
+			      uint64_t ident);
+
 /* 1 when interp's modules were readable but hold no `threading`: no thread there will
  * ever have a registry name, so there is no point waiting for one. */
 int threadnames_no_registry(const struct thread_names *tn, uint64_t interp);
