@@ -122,6 +122,7 @@ size_t remote_readv(struct remote *r, struct remote_iov *iov, size_t n)
 	for (size_t k = 0; k < n; k++)
 		iov[k].ok = 0;
 	if (r->kind == REMOTE_IMAGE || r->use_mem_file) {
+		r->calls += r->kind == REMOTE_IMAGE; /* a batch, as one process_vm_readv */
 		for (; i < n; i++)
 			if (valid_piece(&iov[i]) && read_one_slow(r, &iov[i]) == 0) {
 				iov[i].ok = 1;

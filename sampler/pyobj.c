@@ -13,6 +13,7 @@
 
 void pyobj_init(struct pyobj *p, struct remote *r, const struct py_target *t)
 {
+	memset(p, 0, sizeof *p);
 	p->r = r;
 	p->t = t;
 	p->o = &t->off;
@@ -408,7 +409,7 @@ int pyobj_dict_items(struct pyobj *p, uint64_t dict, size_t max, pyobj_item_fn f
 struct find_ctx {
 	struct pyobj *p;
 	const char *key;
-	uint64_t found;
+	uint64_t found, found_key;
 };
 
 static int find_item(void *ctx, uint64_t key, uint64_t value)
@@ -417,17 +418,79 @@ static int find_item(void *ctx, uint64_t key, uint64_t value)
 
 	if (pyobj_str_equals(f->p, key, f->key)) {
 		f->found = value;
+		f->found_key = key;
 		return 1;
 	}
 	return 0;
 }
 
+static struct pyobj_memo *memo_of(struct pyobj *p, const char *name)
+{
+	for (size_t i = 0; i < PYOBJ_MEMO; i++)
+		if (strcmp(p->memo[i].name, name) == 0)
+			return &p->memo[i];
+	return NULL;
+}
+
+static void memo_put(struct pyobj *p, const char *name, uint64_t str)
+{
+	struct pyobj_memo *m = memo_of(p, name);
+
+	if (strlen(name) >= PYOBJ_MEMO_NAME)
+		return;
+	if (!m) {
+		m = &p->memo[p->memo_next++ % PYOBJ_MEMO];
+		strcpy(m->name, name);
+	}
+	m->str = str;
+}
+
+/* The value under the key that is the remote str `str`, if v has it and it still equals
+ * name; 0 otherwise. */
+static uint64_t view_hinted(struct pyobj *p, const struct dict_view *v, uint64_t str,
+			    const char *name)
+{
+	uint64_t key, value = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		memcpy(&key, v->entries + i * v->entry_size + v->key_at, 8);
+		if (key != str)
+			continue;
+		if (!pyobj_str_equals(p, key, name))
+			return 0;
+		if (!v->values)
+			memcpy(&value, v->entries + i * v->entry_size + v->key_at + 8, 8);
+		else if (remote_read_u64(p->r, v->values + 8 * i, &value) < 0)
+			return 0;
+		return value;
+	}
+	return 0;
+}
+
+/* v[name]: the key that matched last time first, then every key. */
+static uint64_t view_get(struct pyobj *p, struct dict_view *v, const char *name)
+{
+	struct pyobj_memo *m = memo_of(p, name);
+	struct find_ctx f = {p, name, 0, 0};
+	uint64_t value = m && m->str ? view_hinted(p, v, m->str, name) : 0;
+
+	if (value)
+		return value;
+	view_each(p, v, DICT_MAX_ENTRIES, find_item, &f);
+	if (f.found)
+		memo_put(p, name, f.found_key);
+	return f.found;
+}
+
 uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key)
 {
-	struct find_ctx f = {p, key, 0};
+	struct dict_view v;
+	uint64_t found = 0;
 
-	pyobj_dict_items(p, dict, DICT_MAX_ENTRIES, find_item, &f);
-	return f.found;
+	if (dict_view(p, dict, &v) == 0)
+		found = view_get(p, &v, key);
+	free(v.entries);
+	return found;
 }
 
 /* Instance attributes kept outside a dict object (3.11+ managed dicts): look the name up
@@ -435,17 +498,43 @@ uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key)
 static uint64_t split_values_get(struct pyobj *p, uint64_t type, uint64_t values, const char *name)
 {
 	struct dict_view v;
-	struct find_ctx f = {p, name, 0};
+	uint64_t found = 0;
 
 	memset(&v, 0, sizeof v);
 	if (!ok(p->o->ht_cached_keys))
 		return 0;
 	if (keys_view(p, ptr_at(p, type + (uint64_t)p->o->ht_cached_keys), &v) == 0) {
 		v.values = values;
-		view_each(p, &v, DICT_MAX_ENTRIES, find_item, &f);
+		found = view_get(p, &v, name);
 	}
 	free(v.entries);
-	return f.found;
+	return found;
+}
+
+/* A type's tp_flags, tp_dictoffset and tp_basicsize, in one read when they are close. */
+static int type_fields(struct pyobj *p, uint64_t type, uint64_t *flags, int64_t *dictoffset,
+		       int64_t *basicsize)
+{
+	const struct py_offsets *o = p->o;
+	int32_t at[3] = {o->tp_flags, o->tp_dictoffset, o->tp_basicsize}, lo = at[0], hi = at[0];
+	unsigned char span[512];
+	void *dst[3] = {flags, dictoffset, basicsize};
+
+	for (int i = 1; i < 3; i++) {
+		lo = at[i] < lo ? at[i] : lo;
+		hi = at[i] > hi ? at[i] : hi;
+	}
+	if (lo < 0 || hi + 8 - lo > (int32_t)sizeof span) {
+		for (int i = 0; i < 3; i++)
+			if (remote_read(p->r, type + (uint64_t)at[i], dst[i], 8) < 0)
+				return -1;
+		return 0;
+	}
+	if (remote_read(p->r, type + (uint64_t)lo, span, (size_t)(hi + 8 - lo)) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		memcpy(dst[i], span + (at[i] - lo), 8);
+	return 0;
 }
 
 uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
@@ -454,9 +543,7 @@ uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
 	uint64_t type = pyobj_type(p, obj), flags = 0;
 	int64_t dictoffset = 0, basicsize = 0;
 
-	if (!type || remote_read_u64(p->r, type + (uint64_t)o->tp_flags, &flags) < 0 ||
-	    remote_read(p->r, type + (uint64_t)o->tp_dictoffset, &dictoffset, 8) < 0 ||
-	    remote_read(p->r, type + (uint64_t)o->tp_basicsize, &basicsize, 8) < 0)
+	if (!type || type_fields(p, type, &flags, &dictoffset, &basicsize) < 0)
 		return 0;
 	int minor = p->t->major == 3 ? p->t->minor : 0;
 	if (minor >= 11 && (flags & TPFLAGS_MANAGED_DICT)) {

@@ -12,10 +12,23 @@
 #include "common/buf.h"
 #include "symbols/pytarget.h"
 
+#define PYOBJ_MEMO 8
+#define PYOBJ_MEMO_NAME 32
+
+/* A name looked up before, and the remote str that matched it: attribute and key names
+ * are interned, so the same str is the key next time, and one comparison confirms it
+ * where a search compares every key before it. */
+struct pyobj_memo {
+	char name[PYOBJ_MEMO_NAME];
+	uint64_t str;
+};
+
 struct pyobj {
 	struct remote *r;
 	const struct py_target *t;
 	const struct py_offsets *o;
+	struct pyobj_memo memo[PYOBJ_MEMO];
+	unsigned memo_next;
 };
 
 void pyobj_init(struct pyobj *p, struct remote *r, const struct py_target *t);

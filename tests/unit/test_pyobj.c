@@ -1,0 +1,83 @@
+/* sampler/pyobj's dict lookups on a synthetic 3.14 image: a name found before is looked for
+ * first as the same str object, confirmed by one comparison; when that object is gone or
+ * no longer says the name, every key is compared, as without the memo. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "sampler/pyobj.h"
+#include "tests/world/pyworld.h"
+
+struct dict_world {
+	struct pyw_world w;
+	const struct py_offsets *o;
+};
+
+/* A combined-table dict of n str keys (objects given) and values. */
+static uint64_t make_dict(struct dict_world *d, const uint64_t *keys, const uint64_t *values, int n)
+{
+	struct pyw_image *im = &d->w.im;
+	const struct py_offsets *o = d->o;
+	uint64_t k = pyw_alloc(im, (size_t)o->dk_indices + 8 + 8 * (size_t)o->dk_uentry_size);
+	uint64_t dict = pyw_alloc(im, 64);
+	uint64_t entries = k + (uint64_t)o->dk_indices + 8;
+
+	cr_assert_leq(n, 8);
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size, 3);	    /* 8 slots */
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size + 1, 3); /* 8 bytes of indices */
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size + 2, 1); /* unicode keys */
+	pyw_put64(im, k + (uint64_t)o->dk_nentries, (uint64_t)n);
+	for (int i = 0; i < n; i++) {
+		pyw_put64(im, entries + (uint64_t)(i * o->dk_uentry_size), keys[i]);
+		pyw_put64(im, entries + (uint64_t)(i * o->dk_uentry_size) + 8, values[i]);
+	}
+	pyw_put64(im, dict + (uint64_t)o->ob_type, d->w.t.sym.dict_type);
+	pyw_put64(im, dict + (uint64_t)o->d_keys, k);
+	pyw_put64(im, dict + (uint64_t)o->d_values, 0);
+	return dict;
+}
+
+static uint64_t str_obj(struct dict_world *d, const char *s)
+{
+	return pyw_ascii_str(&d->w.im, d->o, d->w.t.sym.unicode_type, s);
+}
+
+Test(pyobj, dict_get_remembers_the_key_and_confirms_it)
+{
+	struct dict_world d;
+	struct pyobj p, fresh;
+
+	cr_assert_eq(pyw_build(&d.w, 0), 0);
+	d.o = &d.w.t.off;
+	pyobj_init(&p, &d.w.r, &d.w.t);
+	uint64_t s_alpha = str_obj(&d, "alpha"), s_ident = str_obj(&d, "_ident"),
+		 s_name = str_obj(&d, "_name"), s_beta = str_obj(&d, "beta");
+	uint64_t k1[] = {s_alpha, s_beta, s_ident, s_name}, v1[] = {0x101, 0x102, 0x103, 0x104};
+	uint64_t d1 = make_dict(&d, k1, v1, 4);
+
+	cr_assert_eq(pyobj_dict_get(&p, d1, "_name"), 0x104);
+	cr_assert_eq(pyobj_dict_get(&p, d1, "_ident"), 0x103);
+	cr_assert_eq(pyobj_dict_get(&p, d1, "missing"), 0);
+	/* the second time costs fewer reads than a search by a reader that never saw it */
+	uint64_t before = d.w.r.calls;
+	cr_assert_eq(pyobj_dict_get(&p, d1, "_name"), 0x104);
+	uint64_t memo_calls = d.w.r.calls - before;
+	pyobj_init(&fresh, &d.w.r, &d.w.t);
+	before = d.w.r.calls;
+	cr_assert_eq(pyobj_dict_get(&fresh, d1, "_name"), 0x104);
+	cr_assert_lt(memo_calls, d.w.r.calls - before, "%llu reads with the memo",
+		     (unsigned long long)memo_calls);
+
+	/* the same key objects elsewhere, in another order */
+	uint64_t k2[] = {s_name, s_alpha}, v2[] = {0x201, 0x202};
+	cr_assert_eq(pyobj_dict_get(&p, make_dict(&d, k2, v2, 2), "_name"), 0x201);
+	/* another str object saying the name: found by comparing */
+	uint64_t k3[] = {s_alpha, str_obj(&d, "_name")}, v3[] = {0x301, 0x302};
+	uint64_t d3 = make_dict(&d, k3, v3, 2);
+	cr_assert_eq(pyobj_dict_get(&p, d3, "_name"), 0x302);
+	cr_assert_eq(pyobj_dict_get(&p, d3, "_name"), 0x302);
+	/* the remembered object now says something else (freed and reused): never its value */
+	memcpy(d.w.im.bytes + (k3[1] + (uint64_t)d.o->u_ascii_size - PYW_BASE), "_nope", 5);
+	cr_assert_eq(pyobj_dict_get(&p, d3, "_name"), 0);
+	cr_assert_eq(pyobj_dict_get(&p, d1, "_name"), 0x104);
+	free(d.w.im.bytes);
+}
