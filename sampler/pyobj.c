@@ -290,6 +290,8 @@ struct dict_view {
 	size_t entry_size;
 	size_t key_at;	 /* offset of the key pointer inside an entry */
 	uint64_t values; /* split table / inline values array address, or 0 */
+	int by_hash;	 /* only the entries whose stored hash is `hash` */
+	int64_t hash;
 };
 
 static int dict27_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
@@ -387,6 +389,9 @@ static int view_each(struct pyobj *p, struct dict_view *v, size_t max, pyobj_ite
 			memcpy(&value, v->entries + i * v->entry_size + v->key_at + 8, 8);
 		if (!key || !value)
 			continue;
+		if (v->by_hash && v->key_at == 8 && /* (hash, key, value) entries */
+		    memcmp(v->entries + i * v->entry_size, &v->hash, 8) != 0)
+			continue;
 		seen++;
 		if (fn(ctx, key, value))
 			break;
@@ -402,6 +407,21 @@ int pyobj_dict_items(struct pyobj *p, uint64_t dict, size_t max, pyobj_item_fn f
 
 	if (dict_view(p, dict, &v) == 0)
 		rc = view_each(p, &v, max, fn, ctx);
+	free(v.entries);
+	return rc;
+}
+
+int pyobj_dict_items_hashed(struct pyobj *p, uint64_t dict, int64_t hash, size_t max,
+			    pyobj_item_fn fn, void *ctx)
+{
+	struct dict_view v;
+	int rc = -1;
+
+	if (dict_view(p, dict, &v) == 0) {
+		v.by_hash = 1;
+		v.hash = hash;
+		rc = view_each(p, &v, max, fn, ctx);
+	}
 	free(v.entries);
 	return rc;
 }

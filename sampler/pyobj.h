@@ -51,6 +51,11 @@ int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out);
 typedef int (*pyobj_item_fn)(void *ctx, uint64_t key, uint64_t value);
 /* Iterate a dict's items (at most max).  -1 if obj is not a readable dict. */
 int pyobj_dict_items(struct pyobj *p, uint64_t dict, size_t max, pyobj_item_fn fn, void *ctx);
+/* The same for the items whose stored hash is hash (a table that keeps no hashes, of str
+ * keys only: every item).  A non-negative int below 2^61 - 1 is its own hash, in every
+ * version: the caller still checks the key. */
+int pyobj_dict_items_hashed(struct pyobj *p, uint64_t dict, int64_t hash, size_t max,
+			    pyobj_item_fn fn, void *ctx);
 /* Value for a str key, or 0. */
 uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key);
 /* A plain instance's attribute from its __dict__ (managed dicts and inline values

@@ -166,7 +166,11 @@ static int refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp, in
 	drop_interp(tn, interp, only, ident);
 	if (!active)
 		return -1;
-	int rc = pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
+	/* an ident below 2^61 - 1 is its own hash: only its entries are read */
+	int rc =
+	    only && ident < (1ull << 61) - 1
+		? pyobj_dict_items_hashed(p, active, (int64_t)ident, NAMES_MAX, collect_item, &c)
+		: pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
 	if (rc >= 0 && limbo) /* after _active, whose entry comes first (threadnames_get) */
 		pyobj_dict_items(p, limbo, NAMES_MAX, collect_limbo, &c);
 	return rc;

@@ -81,3 +81,68 @@ Test(pyobj, dict_get_remembers_the_key_and_confirms_it)
 	cr_assert_eq(pyobj_dict_get(&p, d1, "_name"), 0x104);
 	free(d.w.im.bytes);
 }
+
+struct seen {
+	uint64_t values[8];
+	int n;
+};
+
+static int note_value(void *ctx, uint64_t key, uint64_t value)
+{
+	struct seen *s = ctx;
+
+	(void)key;
+	if (s->n < 8)
+		s->values[s->n++] = value;
+	return 0;
+}
+
+/* Items by stored hash: a table of (hash, key, value) entries is filtered without reading a
+ * key; a table of str keys keeps no hashes, and every item is given. */
+Test(pyobj, dict_items_hashed_reads_only_the_entries_of_that_hash)
+{
+	struct dict_world d;
+	struct pyobj p;
+
+	cr_assert_eq(pyw_build(&d.w, 0), 0);
+	d.o = &d.w.t.off;
+	pyobj_init(&p, &d.w.r, &d.w.t);
+	struct pyw_image *im = &d.w.im;
+	const struct py_offsets *o = d.o;
+	uint64_t hashes[] = {0x7f0000001000ull, 0x7f0000002000ull, 0x7f0000001000ull, 5};
+	uint64_t k = pyw_alloc(im, (size_t)o->dk_indices + 8 + 8 * (size_t)o->dk_entry_size);
+	uint64_t dict = pyw_alloc(im, 64), entries = k + (uint64_t)o->dk_indices + 8;
+
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size, 3);
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size + 1, 3);
+	pyw_put8(im, k + (uint64_t)o->dk_log2_size + 2, 0); /* general keys: hashes kept */
+	pyw_put64(im, k + (uint64_t)o->dk_nentries, 4);
+	for (uint64_t i = 0; i < 4; i++) {
+		uint64_t e = entries + i * (uint64_t)o->dk_entry_size;
+		pyw_put64(im, e, hashes[i]);
+		pyw_put64(im, e + 8, 0x9000 + i); /* keys never read */
+		pyw_put64(im, e + 16, 0x500 + i);
+	}
+	pyw_put64(im, dict + (uint64_t)o->ob_type, d.w.t.sym.dict_type);
+	pyw_put64(im, dict + (uint64_t)o->d_keys, k);
+	pyw_put64(im, dict + (uint64_t)o->d_values, 0);
+
+	struct seen s = {0};
+	cr_assert_eq(pyobj_dict_items_hashed(&p, dict, 0x7f0000001000ll, 8, note_value, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.values[0], 0x500);
+	cr_assert_eq(s.values[1], 0x502);
+	s.n = 0;
+	cr_assert_eq(pyobj_dict_items_hashed(&p, dict, 6, 8, note_value, &s), 0);
+	cr_assert_eq(s.n, 0);
+	s.n = 0;
+	cr_assert_eq(pyobj_dict_items(&p, dict, 8, note_value, &s), 0);
+	cr_assert_eq(s.n, 4);
+
+	uint64_t sk[] = {str_obj(&d, "a"), str_obj(&d, "b")}, sv[] = {0x601, 0x602};
+	s.n = 0;
+	cr_assert_eq(pyobj_dict_items_hashed(&p, make_dict(&d, sk, sv, 2), 1, 8, note_value, &s),
+		     0);
+	cr_assert_eq(s.n, 2, "str keys keep no hashes: every item");
+	free(d.w.im.bytes);
+}
