@@ -100,7 +100,12 @@ int sparefile_take(struct sparefile *s, int dfd, const char *name)
 {
 	int fd = -1;
 
-	pthread_mutex_lock(&s->lock);
+	/* the helper, a SCHED_IDLE thread, may be descheduled holding the lock for as long
+	 * as the cores are busy: the loop never waits for it */
+	if (pthread_mutex_trylock(&s->lock) != 0) {
+		errno = EAGAIN;
+		return -1;
+	}
 	if (s->n > 0)
 		fd = s->fds[--s->n];
 	if (s->n < SPARE_LOW)
@@ -113,8 +118,8 @@ int sparefile_take(struct sparefile *s, int dfd, const char *name)
 	if (name_it(fd, dfd, name) == 0)
 		return fd;
 	int e = errno;
-	if (e == EEXIST) { /* still anonymous: kept for the next name */
-		pthread_mutex_lock(&s->lock);
+	if (e == EEXIST && pthread_mutex_trylock(&s->lock) == 0) {
+		/* still anonymous: kept for the next name */
 		if (s->n < SPARE_MAX && !s->stop)
 			s->fds[s->n++] = fd, fd = -1;
 		pthread_mutex_unlock(&s->lock);

@@ -14,8 +14,10 @@
  * supported, or nothing is ready, the caller creates the file itself.  A spare file never
  * named vanishes when it is closed, or when tgattach is killed.
  *
- * The helper runs under SCHED_OTHER with every signal blocked, whatever the loop's
- * policy (--realtime) when it is started. */
+ * The helper runs under SCHED_IDLE, whatever the loop's policy (--realtime): it makes
+ * files when a core is free and never takes CPU from the target; with no core free the
+ * loop creates its files itself, as without it.  Every signal is blocked in it, and the
+ * loop never waits for its lock. */
 #ifndef TG_SPAREFILE_H
 #define TG_SPAREFILE_H
 
