@@ -68,6 +68,7 @@ struct memtrack {
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
 	int continuous;	   /* bursts back to back: one chain of readings */
+	int shared;	   /* taking turns with other processes' bursts: no chain between */
 	int realtime;	   /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
 	int rt_on;	   /* this thread is under SCHED_FIFO now */
 	double step_s;	   /* the least time between two readings of a burst */
@@ -353,7 +354,8 @@ int memtrack_burst(struct memtrack *mt)
 		if (now < mt->burst_end)
 			return 1;
 		mt->burst_end = 0;
-		mt->have_quick = mt->continuous; /* back to back: the chain of readings goes on */
+		/* back to back: the chain of readings goes on */
+		mt->have_quick = mt->continuous && !mt->shared;
 		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
@@ -375,7 +377,7 @@ int memtrack_burst(struct memtrack *mt)
 	}
 	/* back to back, the change made between two bursts (the loop's tick, a stack sample)
 	 * is charged at the next reading, to the stack then: nothing is left to stand for */
-	if (mt->continuous && mt->have_quick && now - mt->last_read < CONTINUE_S) {
+	if (mt->continuous && !mt->shared && mt->have_quick && now - mt->last_read < CONTINUE_S) {
 		mt->weight = 1;
 		mt->weight_sum += 1;
 		return burst_begins(mt, now);
@@ -387,6 +389,11 @@ int memtrack_burst(struct memtrack *mt)
 	mt->have_quick = 0;
 	mt->weight_sum += mt->weight;
 	return burst_begins(mt, now);
+}
+
+void memtrack_set_shared(struct memtrack *mt, int shared)
+{
+	mt->shared = shared;
 }
 
 void memtrack_burst_pace(struct memtrack *mt)
@@ -442,7 +449,8 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	double t0 = now_mono();
 
 	*nout = 0;
-	if (mt->last_read > 0 && t0 - mt->last_read < CONTINUE_S) { /* the resolution */
+	/* the resolution: the spacing of the readings of one chain */
+	if (mt->have_quick && mt->last_read > 0 && t0 - mt->last_read < CONTINUE_S) {
 		mt->stats.read_gaps++;
 		mt->stats.read_gap_s += t0 - mt->last_read;
 		if (t0 - mt->last_read > LATE_S)

@@ -216,7 +216,11 @@ int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 	double now = clock_real_s();
 	/* one process's burst per tick, in turn: a burst holds the loop for its length, and a
 	 * tree of busy processes must not fill both cores with them */
-	size_t burst_turn = r->nprocs ? r->ticks++ % r->nprocs : 0;
+	size_t burst_turn = r->nprocs ? r->ticks++ % r->nprocs : 0, bursting = 0;
+	for (size_t i = 0; i < r->nprocs; i++)
+		bursting += recproc_micro(r->procs[i]) != 0;
+	for (size_t i = 0; i < r->nprocs; i++)
+		recproc_share_bursts(r->procs[i], bursting > 1);
 	for (size_t i = 0; i < r->nprocs;) {
 		int rc = sample_proc(r, r->procs[i], due, i == burst_turn, now, err);
 		if (rc < 0)

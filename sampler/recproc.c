@@ -512,6 +512,12 @@ int recproc_micro(const struct recproc *p)
 	return p->micro;
 }
 
+void recproc_share_bursts(struct recproc *p, int shared)
+{
+	if (p->micro && p->mem)
+		memtrack_set_shared(p->mem, shared);
+}
+
 pid_t recproc_pid(const struct recproc *p)
 {
 	return p->pid;

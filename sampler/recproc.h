@@ -25,6 +25,8 @@ struct recproc *recproc_open_exec(const struct record_opts *o, pid_t pid, pid_t 
 int recproc_runs_python(pid_t pid);
 /* It gets memory micro-samples. */
 int recproc_micro(const struct recproc *p);
+/* Its bursts take turns with other processes' (memtrack_set_shared()). */
+void recproc_share_bursts(struct recproc *p, int shared);
 /* One tick: a stack sample when stack_due, else (when may_burst) a burst of memory
  * micro-samples if one is due.  Returns 1 when the process is gone, 0 to go on, -1 with
  * err on a write error. */

@@ -538,3 +538,46 @@ Test(tree, no_follow_forks_leaves_existing_children)
 	buf_free(&err);
 	drop_dir(dir);
 }
+
+/* The processes of a tree take turns for bursts (one at a time holds the loop): the change
+ * made between two of a child's bursts is stood for by its bursts, weighted by the time
+ * since its last one, not charged at its next reading as when bursts come back to back.
+ * Two busy children (the parent idle) alternate: their bursts weigh about 2 each (1.0
+ * when they were chained across the other's turn). */
+Test(tree, busy_children_take_turns_and_weigh_their_bursts)
+{
+	char *argv[] = {PY311, "-c",
+			"import os, time\n"
+			"def churn():\n"
+			"    end = time.time() + 120\n"
+			"    while time.time() < end:\n"
+			"        x = [str(i) for i in range(2000)]\n"
+			"        del x\n"
+			"    os._exit(0)\n"
+			"for _ in range(2):\n"
+			"    if os.fork() == 0:\n"
+			"        churn()\n"
+			"print('READY', flush=True)\n"
+			"time.sleep(120)\n",
+			NULL};
+	struct proc p;
+	pid_t kids[16];
+	char v[64];
+
+	if (access(PY311, X_OK) != 0)
+		cr_skip_test(PY311 " is not installed");
+	cr_assert_eq(proc_spawn_ready(&p, argv), 0);
+	size_t n = wait_children(p.pid, 2, kids, 16);
+	cr_assert_eq(n, 2, "%zu children", n);
+	char *dir = record_tree(p.pid, kids, NULL, n);
+	for (size_t i = 0; i < n; i++) {
+		kill(kids[i], SIGKILL);
+		cr_assert_eq(meta_value(dir, kids[i], "mem_burst_weight", v, sizeof v), 0,
+			     "%d: no mem_burst_weight", (int)kids[i]);
+		cr_expect_geq(strtod(v, NULL), 1.5,
+			      "%d: its bursts weigh %s: chained across the other's turns",
+			      (int)kids[i], v);
+	}
+	proc_reap(&p);
+	drop_dir(dir);
+}
