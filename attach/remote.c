@@ -47,7 +47,8 @@ static int image_read(struct remote *r, uint64_t addr, void *dst, size_t len)
 {
 	for (size_t i = 0; i < r->nsegs; i++) {
 		const struct remote_image_seg *s = &r->segs[i];
-		if (addr >= s->addr && addr - s->addr <= s->len && len <= s->len - (addr - s->addr)) {
+		if (addr >= s->addr && addr - s->addr <= s->len &&
+		    len <= s->len - (addr - s->addr)) {
 			memcpy(dst, s->bytes + (addr - s->addr), len);
 			return 0;
 		}
