@@ -1,0 +1,341 @@
+/* pyobj_dict.c: dicts (combined, split and 2.7 tables), the names looked up in them,
+ * instance attributes and modules; part of sampler/pyobj. */
+#include "sampler/pyobj.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "sampler/pyobj_int.h"
+
+#define DICT_MAX_ENTRIES (1u << 20)
+#define TPFLAGS_MANAGED_DICT (1ul << 4)
+#define TPFLAGS_INLINE_VALUES (1ul << 2)
+
+/* The entries of a dict, as (key, value) pairs, read in one go. */
+struct dict_view {
+	unsigned char *entries;
+	size_t n; /* slots in entries[] */
+	size_t entry_size;
+	size_t key_at;	 /* offset of the key pointer inside an entry */
+	uint64_t values; /* split table / inline values array address, or 0 */
+	int by_hash;	 /* only the entries whose stored hash is `hash` */
+	int64_t hash;
+};
+
+static int dict27_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
+{
+	int64_t mask;
+
+	if (remote_read(p->r, dict + (uint64_t)p->o->d27_mask, &mask, 8) < 0 || mask < 0 ||
+	    (uint64_t)mask >= DICT_MAX_ENTRIES)
+		return -1;
+	v->n = (size_t)mask + 1;
+	v->entry_size = (size_t)p->o->d27_entry_size;
+	v->key_at = 8;
+	uint64_t table = ptr_at(p, dict + (uint64_t)p->o->d27_table);
+	if (!table || v->entry_size < 24)
+		return -1;
+	v->entries = xmalloc(v->n * v->entry_size);
+	return remote_read(p->r, table, v->entries, v->n * v->entry_size);
+}
+
+static size_t index_width(int64_t size)
+{
+	return size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
+}
+
+/* Entries of a PyDictKeysObject (3.6+). */
+static int keys_view(struct pyobj *p, uint64_t keys, struct dict_view *v)
+{
+	const struct py_offsets *o = p->o;
+	int64_t nentries;
+	uint64_t entries_at;
+
+	if (!keys || remote_read(p->r, keys + (uint64_t)o->dk_nentries, &nentries, 8) < 0 ||
+	    nentries < 0 || (uint64_t)nentries > DICT_MAX_ENTRIES)
+		return -1;
+	v->entry_size = (size_t)o->dk_entry_size;
+	v->key_at = 8;
+	if (ok(o->dk_log2_size)) {
+		uint8_t hdr[3];
+		if (remote_read(p->r, keys + (uint64_t)o->dk_log2_size, hdr, 3) < 0 || hdr[1] > 40)
+			return -1;
+		entries_at = keys + (uint64_t)o->dk_indices + (1ull << hdr[1]);
+		if (hdr[2] != 0) { /* unicode or split keys: (key, value) entries */
+			v->entry_size = (size_t)o->dk_uentry_size;
+			v->key_at = 0;
+		}
+	} else {
+		int64_t size;
+		if (remote_read(p->r, keys + (uint64_t)o->dk_size, &size, 8) < 0 || size <= 0 ||
+		    (uint64_t)size > DICT_MAX_ENTRIES)
+			return -1;
+		entries_at = keys + (uint64_t)o->dk_indices + (uint64_t)size * index_width(size);
+	}
+	v->n = (size_t)nentries;
+	if (v->n == 0)
+		return 0;
+	v->entries = xmalloc(v->n * v->entry_size);
+	return remote_read(p->r, entries_at, v->entries, v->n * v->entry_size);
+}
+
+static uint64_t values_array(struct pyobj *p, uint64_t values)
+{
+	return values && ok(p->o->dv_values) ? values + (uint64_t)p->o->dv_values : values;
+}
+
+static int dict_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
+{
+	memset(v, 0, sizeof *v);
+	if (!dict || pyobj_type(p, dict) != p->t->sym.dict_type)
+		return -1;
+	if (py2(p))
+		return dict27_view(p, dict, v);
+	uint64_t values = ptr_at(p, dict + (uint64_t)p->o->d_values);
+	v->values = values ? values_array(p, values) : 0;
+	return keys_view(p, ptr_at(p, dict + (uint64_t)p->o->d_keys), v);
+}
+
+/* Entry i's key pointer, and (a combined table's) value after it. */
+static uint64_t entry_word(const struct dict_view *v, size_t i, size_t after_key)
+{
+	uint64_t w;
+
+	memcpy(&w, v->entries + i * v->entry_size + v->key_at + after_key, 8);
+	return w;
+}
+
+static int view_each(struct pyobj *p, struct dict_view *v, size_t max, pyobj_item_fn fn, void *ctx)
+{
+	size_t seen = 0;
+	uint64_t *values = NULL;
+
+	if (v->values && v->n) {
+		values = xmalloc(v->n * 8);
+		if (remote_read(p->r, v->values, values, v->n * 8) < 0) {
+			free(values);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < v->n && seen < max; i++) {
+		uint64_t key = entry_word(v, i, 0),
+			 value = values ? values[i] : entry_word(v, i, 8);
+		if (!key || !value)
+			continue;
+		if (v->by_hash && v->key_at == 8 && /* (hash, key, value) entries */
+		    memcmp(v->entries + i * v->entry_size, &v->hash, 8) != 0)
+			continue;
+		seen++;
+		if (fn(ctx, key, value))
+			break;
+	}
+	free(values);
+	return 0;
+}
+
+static int dict_items(struct pyobj *p, uint64_t dict, int by_hash, int64_t hash, size_t max,
+		      pyobj_item_fn fn, void *ctx)
+{
+	struct dict_view v;
+	int rc = -1;
+
+	if (dict_view(p, dict, &v) == 0) {
+		v.by_hash = by_hash;
+		v.hash = hash;
+		rc = view_each(p, &v, max, fn, ctx);
+	}
+	free(v.entries);
+	return rc;
+}
+
+int pyobj_dict_items(struct pyobj *p, uint64_t dict, size_t max, pyobj_item_fn fn, void *ctx)
+{
+	return dict_items(p, dict, 0, 0, max, fn, ctx);
+}
+
+int pyobj_dict_items_hashed(struct pyobj *p, uint64_t dict, int64_t hash, size_t max,
+			    pyobj_item_fn fn, void *ctx)
+{
+	return dict_items(p, dict, 1, hash, max, fn, ctx);
+}
+
+struct find_ctx {
+	struct pyobj *p;
+	const char *key;
+	uint64_t found, found_key;
+};
+
+static int find_item(void *ctx, uint64_t key, uint64_t value)
+{
+	struct find_ctx *f = ctx;
+
+	if (pyobj_str_equals(f->p, key, f->key)) {
+		f->found = value;
+		f->found_key = key;
+		return 1;
+	}
+	return 0;
+}
+
+static struct pyobj_memo *memo_of(struct pyobj *p, const char *name)
+{
+	for (size_t i = 0; i < PYOBJ_MEMO; i++)
+		if (strcmp(p->memo[i].name, name) == 0)
+			return &p->memo[i];
+	return NULL;
+}
+
+static void memo_put(struct pyobj *p, const char *name, uint64_t str)
+{
+	struct pyobj_memo *m = memo_of(p, name);
+
+	if (strlen(name) >= PYOBJ_MEMO_NAME)
+		return;
+	if (!m) {
+		m = &p->memo[p->memo_next++ % PYOBJ_MEMO];
+		strcpy(m->name, name);
+	}
+	m->str = str;
+}
+
+/* The value under the key that is the remote str `str`, if v has it and it still equals
+ * name; 0 otherwise. */
+static uint64_t view_hinted(struct pyobj *p, const struct dict_view *v, uint64_t str,
+			    const char *name)
+{
+	uint64_t value = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		if (entry_word(v, i, 0) != str)
+			continue;
+		if (!pyobj_str_equals(p, str, name))
+			return 0;
+		if (!v->values)
+			return entry_word(v, i, 8);
+		return remote_read_u64(p->r, v->values + 8 * i, &value) < 0 ? 0 : value;
+	}
+	return 0;
+}
+
+/* v[name]: the key that matched last time first, then every key. */
+static uint64_t view_get(struct pyobj *p, struct dict_view *v, const char *name)
+{
+	struct pyobj_memo *m = memo_of(p, name);
+	struct find_ctx f = {p, name, 0, 0};
+	uint64_t value = m && m->str ? view_hinted(p, v, m->str, name) : 0;
+
+	if (value)
+		return value;
+	view_each(p, v, DICT_MAX_ENTRIES, find_item, &f);
+	if (f.found)
+		memo_put(p, name, f.found_key);
+	return f.found;
+}
+
+uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key)
+{
+	struct dict_view v;
+	uint64_t found = 0;
+
+	if (dict_view(p, dict, &v) == 0)
+		found = view_get(p, &v, key);
+	free(v.entries);
+	return found;
+}
+
+/* Instance attributes kept outside a dict object (3.11+ managed dicts): look the name up
+ * in the type's shared keys, take the value at the same index. */
+static uint64_t split_values_get(struct pyobj *p, uint64_t type, uint64_t values, const char *name)
+{
+	struct dict_view v;
+	uint64_t found = 0;
+
+	memset(&v, 0, sizeof v);
+	if (!ok(p->o->ht_cached_keys))
+		return 0;
+	if (keys_view(p, ptr_at(p, type + (uint64_t)p->o->ht_cached_keys), &v) == 0) {
+		v.values = values;
+		found = view_get(p, &v, name);
+	}
+	free(v.entries);
+	return found;
+}
+
+/* A type's tp_flags, tp_dictoffset and tp_basicsize, in one read when they are close. */
+static int type_fields(struct pyobj *p, uint64_t type, uint64_t *flags, int64_t *dictoffset,
+		       int64_t *basicsize)
+{
+	const struct py_offsets *o = p->o;
+	int32_t at[3] = {o->tp_flags, o->tp_dictoffset, o->tp_basicsize}, lo = at[0], hi = at[0];
+	unsigned char span[512];
+	void *dst[3] = {flags, dictoffset, basicsize};
+
+	for (int i = 1; i < 3; i++) {
+		lo = at[i] < lo ? at[i] : lo;
+		hi = at[i] > hi ? at[i] : hi;
+	}
+	if (lo < 0 || hi + 8 - lo > (int32_t)sizeof span) {
+		for (int i = 0; i < 3; i++)
+			if (remote_read(p->r, type + (uint64_t)at[i], dst[i], 8) < 0)
+				return -1;
+		return 0;
+	}
+	if (remote_read(p->r, type + (uint64_t)lo, span, (size_t)(hi + 8 - lo)) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		memcpy(dst[i], span + (at[i] - lo), 8);
+	return 0;
+}
+
+uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
+{
+	const struct py_offsets *o = p->o;
+	uint64_t type = pyobj_type(p, obj), flags = 0;
+	int64_t dictoffset = 0, basicsize = 0;
+
+	if (!type || type_fields(p, type, &flags, &dictoffset, &basicsize) < 0)
+		return 0;
+	int minor = p->t->major == 3 ? p->t->minor : 0;
+	if (minor >= 11 && (flags & TPFLAGS_MANAGED_DICT)) {
+		uint64_t pre = obj - (uint64_t)o->gc_head_size;
+		uint64_t word = ptr_at(p, pre - 8);
+		if (minor == 11) {
+			if (word)
+				return pyobj_dict_get(p, word, name);
+			return split_values_get(p, type, values_array(p, ptr_at(p, pre - 16)),
+						name);
+		}
+		if (minor == 12) {
+			if (word & 1)
+				return split_values_get(p, type, values_array(p, word + 1), name);
+			return word ? pyobj_dict_get(p, word, name) : 0;
+		}
+		if (word)
+			return pyobj_dict_get(p, word, name);
+		if (!(flags & TPFLAGS_INLINE_VALUES) || basicsize <= 0 || basicsize > 4096)
+			return 0;
+		uint64_t values = obj + (uint64_t)basicsize;
+		uint8_t valid = 0;
+		if (ok(o->dv_valid) &&
+		    (remote_read_u8(p->r, values + (uint64_t)o->dv_valid, &valid) < 0 || !valid))
+			return 0;
+		return split_values_get(p, type, values_array(p, values), name);
+	}
+	if (dictoffset <= 0 || dictoffset > 4096)
+		return 0;
+	return pyobj_dict_get(p, ptr_at(p, obj + (uint64_t)dictoffset), name);
+}
+
+uint64_t pyobj_module(struct pyobj *p, uint64_t interp, const char *name)
+{
+	uint64_t modules = ptr_at(p, interp + (uint64_t)p->o->is_modules);
+	return pyobj_dict_get(p, modules, name);
+}
+
+uint64_t pyobj_module_attr(struct pyobj *p, uint64_t module, const char *name)
+{
+	if (!module || pyobj_type(p, module) != p->t->sym.module_type)
+		return 0;
+	return pyobj_dict_get(p, ptr_at(p, module + (uint64_t)p->o->mod_dict), name);
+}
