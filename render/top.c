@@ -58,6 +58,14 @@ struct table {
 	uint32_t *used;
 	size_t nused, used_cap;
 	unsigned long long calls;
+	unsigned long long folded; /* comprehension calls counted in their function's row */
+};
+
+/* An open call of the thread being replayed: its row, and whether it is a comprehension
+ * counted in its caller's row. */
+struct open_call {
+	uint32_t fn;
+	int folded;
 };
 
 struct top {
@@ -73,6 +81,8 @@ struct top {
 	size_t open_cap;
 	long long *acc; /* depth -> what the top-most returned calls below it were charged */
 	size_t acc_cap;
+	struct open_call *opens; /* depth -> the open call there */
+	size_t opens_cap;
 	struct table thread, all;
 	struct calltree_replay_counts skipped; /* malformed lines, stray returns */
 	size_t threads;
@@ -98,17 +108,23 @@ static struct fstat *table_at(struct table *t, uint32_t f)
 	return &t->v[f];
 }
 
+/* A folded call (a comprehension in its caller's row) adds its SELF only: its caller's
+ * call is the row's call, and holds its NET. */
 static void table_add(struct table *t, uint32_t f, long long net, long long self, int has_self,
-		      int count_net, int running)
+		      int count_net, int running, int folded)
 {
 	struct fstat *s = table_at(t, f);
 
 	s->has_self |= has_self;
+	s->self = tg_sat_add(s->self, self);
+	if (folded) {
+		t->folded++;
+		return;
+	}
 	s->calls++;
 	s->running += running != 0;
 	if (count_net)
 		s->net = tg_sat_add(s->net, net);
-	s->self = tg_sat_add(s->self, self);
 	t->calls++;
 }
 
@@ -118,6 +134,7 @@ static void table_reset(struct table *t)
 		memset(&t->v[t->used[i]], 0, sizeof *t->v);
 	t->nused = 0;
 	t->calls = 0;
+	t->folded = 0;
 }
 
 static void table_free(struct table *t)
@@ -208,6 +225,12 @@ static void print_table(const struct top *tp, const char *title, const struct ta
 			"FUNCTION");
 	else
 		fprintf(tp->out, "%11s %11s %9s  %s\n", "NET", "SELF", "CALLS", "FUNCTION");
+	if (t->folded)
+		fprintf(tp->out,
+			"%11s (and %llu comprehension call%s, counted in the function that "
+			"ran %s, as 3.12 runs %s inline)\n",
+			"", t->folded, t->folded == 1 ? "" : "s", t->folded == 1 ? "it" : "them",
+			t->folded == 1 ? "it" : "them");
 	if (tp->o->n > 0 && (size_t)tp->o->n < n)
 		n = (size_t)tp->o->n;
 	for (size_t i = 0; i < n; i++)
@@ -238,10 +261,44 @@ static uint32_t function_of(struct top *tp, uint32_t frame)
 }
 
 static void count(struct top *tp, uint32_t fn, long long net, long long self, int has_self,
-		  int count_net, int running)
+		  int count_net, int running, int folded)
 {
-	table_add(&tp->thread, fn, net, self, has_self, count_net, running);
-	table_add(&tp->all, fn, net, self, has_self, count_net, running);
+	table_add(&tp->thread, fn, net, self, has_self, count_net, running, folded);
+	table_add(&tp->all, fn, net, self, has_self, count_net, running, folded);
+}
+
+/* A list, dict or set comprehension that ran as a call of its own (3.11 and older; 3.12
+ * runs them inline, PEP 709): the function that ran it, in the same file, holds what it
+ * changed, as it would on 3.12.  Generator expressions stay calls of their own: they run
+ * whenever they are consumed. */
+static int is_comprehension(const struct frame *f)
+{
+	static const char *const names[] = {"<listcomp>", "<dictcomp>", "<setcomp>"};
+
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		size_t n = strlen(names[i]);
+		if (f->func_len == n && memcmp(f->func, names[i], n) == 0)
+			return 1;
+		if (f->func_len > n && f->func[f->func_len - n - 1] == '.' &&
+		    memcmp(f->func + f->func_len - n, names[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The open call at ev's depth: its row, or its caller's for a comprehension. */
+static struct open_call open_call_of(struct top *tp, const struct replay_event *ev)
+{
+	struct open_call c = {function_of(tp, ev->frame), 0};
+	const struct frame *f = frames_get(tp->frames, ev->frame);
+
+	if (ev->depth > 0 && is_comprehension(f)) {
+		const struct frame *caller = frames_get(tp->funcs, tp->opens[ev->depth - 1].fn);
+		if (caller->file_len == f->file_len &&
+		    memcmp(caller->file, f->file, f->file_len) == 0)
+			c = (struct open_call){tp->opens[ev->depth - 1].fn, 1};
+	}
+	return c;
 }
 
 static int at_end(const struct top *tp, double t)
@@ -261,14 +318,15 @@ static void seen_at(struct top *tp, double t)
 /* The charges: what the top-most calls with a return line were charged (the outermost
  * calls when every call returned; the returned callees of an outermost call that has no
  * return line, e.g. still running when an older recording ended), summed at depth 0. */
-static void on_close(struct top *tp, const struct replay_event *ev, uint32_t fn)
+static void on_close(struct top *tp, const struct replay_event *ev, struct open_call oc)
 {
+	uint32_t fn = oc.fn;
 	int nested = tp->open_n[fn] > 1;
 	long long c;
 
 	tp->open_n[fn]--;
 	if (ev->has_return) {
-		count(tp, fn, ev->delta, ev->self_delta, 1, !nested, at_end(tp, ev->at));
+		count(tp, fn, ev->delta, ev->self_delta, 1, !nested, at_end(tp, ev->at), oc.folded);
 		c = ev->at >= tp->window ? ev->delta : 0;
 	} else {
 		c = tp->acc[ev->depth];
@@ -289,20 +347,25 @@ static int replay_thread(struct top *tp, const struct rec_thread *t, struct tg_e
 	if (!r)
 		return -1;
 	while ((rc = replay_next(r, &ev, err)) == 1) {
-		uint32_t fn = function_of(tp, ev.frame);
 		if (ev.kind == PAIR_OPEN) {
+			struct open_call oc = open_call_of(tp, &ev);
+			uint32_t fn = oc.fn;
 			if (fn >= tp->open_cap)
 				tp->open_n = xgrow0(tp->open_n, &tp->open_cap, (size_t)fn + 1,
 						    sizeof *tp->open_n);
 			if (ev.depth >= tp->acc_cap)
 				tp->acc = xgrow0(tp->acc, &tp->acc_cap, (size_t)ev.depth + 1,
 						 sizeof *tp->acc);
+			if (ev.depth >= tp->opens_cap)
+				tp->opens = xgrow0(tp->opens, &tp->opens_cap, (size_t)ev.depth + 1,
+						   sizeof *tp->opens);
+			tp->opens[ev.depth] = oc;
 			tp->open_n[fn]++;
 			tp->acc[ev.depth] = 0;
 			if (ev.depth == 0)
 				seen_at(tp, ev.at);
 		} else {
-			on_close(tp, &ev, fn);
+			on_close(tp, &ev, tp->opens[ev.depth]);
 		}
 	}
 	if (rc == 0 && replay_last_time(r) > 0)
@@ -325,7 +388,7 @@ static int returns_only(struct top *tp, const struct rec_thread *t, struct tg_er
 	while ((rc = tgfile_next(&f, &rec, err)) == 1) {
 		uint32_t id = frames_intern(tp->frames, buf_cstr(&rec.file), rec.file.len,
 					    buf_cstr(&rec.func), rec.func.len, 0);
-		count(tp, function_of(tp, id), rec.value, 0, 0, 1, at_end(tp, rec.time));
+		count(tp, function_of(tp, id), rec.value, 0, 0, 1, at_end(tp, rec.time), 0);
 		seen_at(tp, rec.time);
 	}
 	tp->skipped.malformed += f.malformed;
@@ -422,6 +485,7 @@ out:
 	free(tp.line_of);
 	free(tp.open_n);
 	free(tp.acc);
+	free(tp.opens);
 	frames_free(tp.frames);
 	frames_free(tp.funcs);
 	recording_free(&rec);
@@ -507,7 +571,9 @@ const struct cli_command render_top_cmd = {
     "  RUNNING  of those, calls still running when the recording ended (closed then\n"
     "         with what they had been charged; shown when meta says closed_at_end)\n"
     "A function is FUNC FILE:LINE: one row per file and name, LINE the first line\n"
-    "where its calls were seen.  The tables follow the recording's totals: duration,\n"
+    "where its calls were seen.  A list, dict or set comprehension run as a call\n"
+    "of its own (3.11 and older) is counted in the function that ran it, as 3.12\n"
+    "runs it inline.  The tables follow the recording's totals: duration,\n"
     "heap and RSS growth, what the functions are charged of it and the remainder,\n"
     "with a warning when most of the growth is not explained by them.\n",
     NULL,

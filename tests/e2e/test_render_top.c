@@ -143,6 +143,49 @@ Test(render_top, one_row_per_function)
 	free(tmp);
 }
 
+/* A comprehension run as a call of its own (3.11 and older) is counted in the function
+ * that ran it, as 3.12 runs it inline: crunch's list comprehension allocates 5000 that
+ * crunch frees; a comprehension in another file than its caller, and a generator
+ * expression, keep their own rows. */
+Test(render_top, comprehensions_counted_in_their_function)
+{
+	char *tmp = rrun_tmpdir();
+	const char *exact[] = {"--bytes", NULL};
+	struct rrun r;
+
+	put(tmp, "T.stack",
+	    "1.0#w.py:40:crunch\n 1.1#w.py:42:crunch.<locals>.<listcomp>\n"
+	    "  1.15#w.py:10:helper\n"
+	    " 1.3#w.py:43:crunch.<locals>.<dictcomp>\n"
+	    " 1.4#w.py:44:crunch.<locals>.<genexpr>\n"
+	    "2.0#w.py:50:<module>\n 2.1#w.py:51:<listcomp>\n"
+	    "3.0#w.py:60:k\n 3.1#other.py:3:<setcomp>\n");
+	put(tmp, "T.mem",
+	    "1.16#w.py:11:helper=>300\n1.2#w.py:42:crunch.<locals>.<listcomp>=>5300\n"
+	    "1.35#w.py:43:crunch.<locals>.<dictcomp>=>200\n"
+	    "1.45#w.py:44:crunch.<locals>.<genexpr>=>70\n1.5#w.py:45:crunch=>10\n"
+	    "2.2#w.py:51:<listcomp>=>64\n2.3#w.py:52:<module>=>64\n"
+	    "3.2#other.py:3:<setcomp>=>8\n3.3#w.py:61:k=>8\n");
+	top(tmp, exact, &r);
+	/* crunch: 10 - 300 (helper) - 70 (genexpr): -360, of which the comprehensions' own
+	 * 5000 + 200 and its own -5560 */
+	has(&r, "\nThread T: 6 calls of 6 functions\n"
+		"        NET        SELF     CALLS  FUNCTION\n"
+		"            (and 3 comprehension calls, counted in the function that ran them, as "
+		"3.12 runs them inline)\n");
+	has(&r, "        +10        -360         1  crunch  w.py:40\n");
+	has(&r, "       +300        +300         1  helper  w.py:10\n");
+	has(&r, "        +70         +70         1  crunch.<locals>.<genexpr>  w.py:44\n");
+	has(&r, "        +64         +64         1  <module>  w.py:50\n");
+	has(&r, "         +8          +8         1  <setcomp>  other.py:3\n");
+	has(&r, "         +8           0         1  k  w.py:60\n");
+	lacks(&r, "<listcomp>");
+	lacks(&r, "<dictcomp>");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
 /* The opening lines: duration, heap and RSS growth of the last run (process.alloc after its
  * last header, '?' skipped; process.mem from the last run's start), what the outermost calls
  * were charged in it, the remainder. */

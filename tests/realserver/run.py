@@ -533,6 +533,12 @@ def base_name(func):
     return func.rsplit(".", 1)[-1]
 
 
+# A list, dict or set comprehension that runs as a call of its own (3.11 and older) is
+# counted in the function that ran it, as 3.12 runs it inline (PEP 709) and as `tgattach
+# render top` counts it: its SELF is that function's, and it has no row of its own.
+COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>")
+
+
 def replay_thread(tot, pid, thread, stack_path, mem_path, is_closing, never):
     events = []
     if stack_path:
@@ -602,6 +608,10 @@ def replay_thread(tot, pid, thread, stack_path, mem_path, is_closing, never):
                 tot.anomaly("return skipping open frames")
             children = stack[idx][2]
             del stack[idx:]
+        if bn in COMPREHENSIONS and idx > 0 and stack[-1][0] == f:
+            # its delta less its callees' stays in its caller's SELF
+            stack[-1][2] += children
+            return
         tot.add(tot.self_, key, delta - children)
         tot.add(tot.calls, key, 1)
         if stack:
@@ -811,8 +821,9 @@ SELF_TEST = {
     "process.mem": "1000.000000#1000\n1000.100000#2000\n",
     "process.alloc": ("# t\n# x\n# time rss anon heap\n1000.000000 1000 900 500\n"
                       "1000.050000 1500 900 ?\n1000.100000 3000 900 1500\n"),
-    # recursion (f in f), an escaped name, a phantom return of <module> re-called in the
-    # same sample, returns at meta's end closing the frames still running
+    # recursion (f in f), an escaped name, a comprehension run as a call (counted in k),
+    # a phantom return of <module> re-called in the same sample, returns at meta's end
+    # closing the frames still running
     "MainThread.stack": (
         "1000.000000#/app/a.py:1:<module>\n"
         " 1000.000000#/app/a.py:5:main\n"
@@ -820,12 +831,14 @@ SELF_TEST = {
         "   1000.010000#/app/a.py:12:f\n"
         "    1000.010000#/lib/x\\x3ay.py:3:g\\x23h\n"
         "  1000.030000#/app/a.py:20:k\n"
+        "   1000.030000#/app/a.py:21:k.<locals>.<listcomp>\n"
         "1000.040000#/app/a.py:1:<module>\n"
         " 1000.040000#/app/a.py:5:main\n"),
     "MainThread.mem": (
         "1000.020000#/lib/x\\x3ay.py:3:g\\x23h=>100\n"
         "1000.020000#/app/a.py:12:f=>150\n"
         "1000.020000#/app/a.py:9:f=>400\n"
+        "1000.035000#/app/a.py:21:k.<locals>.<listcomp>=>25\n"
         "1000.040000#/app/a.py:20:k=>30\n"
         "1000.040000#/app/a.py:5:main=>500\n"
         "1000.040000#/app/a.py:1:<module>=>510\n"
