@@ -122,6 +122,8 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 		walker_counts(p->s.walker, &walks, &torn);
 	buf_addf(meta_add(kv, "walks"), "%llu", (unsigned long long)walks);
 	buf_addf(meta_add(kv, "torn_walks"), "%llu", (unsigned long long)torn);
+	buf_addf(meta_add(kv, "code_reads"), "%llu",
+		 (unsigned long long)(p->s.walker ? walker_code_reads(p->s.walker) : 0));
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
 	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
 	if (p->nat) {

@@ -482,6 +482,39 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err)
 	return 0;
 }
 
+/* The frames of a walk between samples that the thread's last stack sample walked too,
+ * at the same address with the same code object, take that walk's code entry: their
+ * headers are not read again (most of a server's stack, below the request's innermost
+ * calls).  The entry's header matched then; a code object in a live frame is alive, and
+ * for it to be another one now, the one seen must have died and another been made at its
+ * address and called at the same frame address, within one sampling interval.  The
+ * frames are matched from the outermost; the first frame address that holds another
+ * code object ends the match (the stack was left and entered again there). */
+static void codes_from_kept(struct walker *w, struct walk_thread *th)
+{
+	struct kept *k = kept_find(w, th->tstate);
+	size_t j;
+
+	if (!k || k->thread_id != th->thread_id || k->native_id != th->native_id ||
+	    k->interp != th->interp)
+		return;
+	j = k->depth;
+	for (size_t i = th->depth; i-- > 0 && j > 0;) {
+		struct walk_frame *f = &th->frames[i];
+		size_t s = j;
+		/* a few frames of the kept walk may be gone from this one (shims) */
+		while (s > 0 && j - s < 4 && k->frames[s - 1].addr != f->addr)
+			s--;
+		if (s == 0 || k->frames[s - 1].addr != f->addr)
+			continue;
+		const struct walk_frame *kf = &k->frames[s - 1];
+		if (kf->code != f->code || !kf->code_info || kf->code_info->addr != f->code)
+			return;
+		f->code_info = kf->code_info;
+		j = s - 1;
+	}
+}
+
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out)
 {
 	unsigned char ts[TSTATE_READ_MAX];
@@ -522,6 +555,7 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	th->reused = th->cpu_known = 0;
 	th->cpu_ns = th->quiet_since = 0;
 	walk_thread_frames(w, th, &ws);
+	codes_from_kept(w, th);
 	walk_resolve_codes(w, out);
 	return 0;
 }

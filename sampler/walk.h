@@ -80,6 +80,9 @@ void walker_free(struct walker *w);
 /* Fresh walks of a thread's frames so far, and of them those cut as torn (a bad link, a
  * frame out of place, a thread that moved under the walk): not recorded. */
 void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn);
+/* Code object headers read so far (each distinct code object of a fresh walk, except the
+ * frames a walk between samples takes from the last sample's: walker_walk_thread). */
+uint64_t walker_code_reads(const struct walker *w);
 
 /* Take one sample.  -1 with err only when the interpreter list itself is unreadable
  * (e.g. the interpreter is finalizing or the target exited). */
@@ -87,10 +90,12 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err);
 
 /* Walk one thread again, now, between samples: `known` is the thread as the last sample
  * listed it (identity, TID, GIL); out receives it as its only thread, with fresh frames
- * (never a kept walk).  The thread state is read again and must still belong to the same
- * thread.  -1 when it is gone or belongs to another thread now.  A `known` with only its
- * tstate set (thread_id 0) is a thread no sample listed: its identity is read from its
- * state (its TID only where the state has one, 3.11+; its interpreter id is not read). */
+ * (never a kept walk; a frame that the last sample walked at the same address with the
+ * same code object takes its code entry, its header not read again).  The thread state is
+ * read again and must still belong to the same thread.  -1 when it is gone or belongs to another
+ * thread now.  A `known` with only its tstate set (thread_id 0) is a thread no sample listed: its
+ * identity is read from its state (its TID only where the state has one, 3.11+; its interpreter id
+ * is not read). */
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out);
 
 void walk_sample_free(struct walk_sample *s);

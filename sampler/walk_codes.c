@@ -7,6 +7,11 @@
 #include "sampler/codecache.h"
 #include "sampler/walk_int.h"
 
+uint64_t walker_code_reads(const struct walker *w)
+{
+	return w->code_reads;
+}
+
 static void ensure_scratch(struct walker *w, size_t n)
 {
 	if (n <= w->scratch_cap)
@@ -57,7 +62,8 @@ static int interp_shim(const struct code_info *ci, int line)
 /* Read the header of every distinct code object of the walked threads in one batched
  * read, then resolve each frame's names and line; frames whose code is not a readable code
  * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
- * resolved already. */
+ * resolved already, and so are frames that already have their code entry (a walk between
+ * samples: walker_walk_thread). */
 void walk_resolve_codes(struct walker *w, struct walk_sample *s)
 {
 	size_t nframes = 0, ncodes = 0;
@@ -69,12 +75,14 @@ void walk_resolve_codes(struct walker *w, struct walk_sample *s)
 	for (size_t i = 0; i < s->nthreads; i++)
 		for (size_t k = 0; !s->threads[i].reused && k < s->threads[i].depth; k++) {
 			struct walk_frame *f = &s->threads[i].frames[k];
-			f->code_slot = code_index(w, &ncodes, f->code);
+			f->code_slot = f->code_info ? SIZE_MAX : code_index(w, &ncodes, f->code);
 		}
 	for (size_t c = 0; c < ncodes; c++)
 		w->iov[c] = (struct remote_iov){w->codes_seen[c], w->heads + c * w->code_len,
 						w->code_len, 0};
-	remote_readv(w->r, w->iov, ncodes);
+	w->code_reads += ncodes;
+	if (ncodes)
+		remote_readv(w->r, w->iov, ncodes);
 	for (size_t i = 0; i < s->nthreads; i++) {
 		struct walk_thread *th = &s->threads[i];
 		size_t keep = 0;
@@ -82,9 +90,12 @@ void walk_resolve_codes(struct walker *w, struct walk_sample *s)
 			continue;
 		for (size_t k = 0; k < th->depth; k++) {
 			struct walk_frame f = th->frames[k];
-			const struct remote_iov *v = &w->iov[f.code_slot];
-			f.code_info =
-			    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len) : NULL;
+			if (f.code_slot != SIZE_MAX) {
+				const struct remote_iov *v = &w->iov[f.code_slot];
+				f.code_info =
+				    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len)
+					  : NULL;
+			}
 			if (!f.code_info) {
 				th->truncated = 1;
 				continue;

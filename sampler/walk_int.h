@@ -38,6 +38,7 @@ struct kept {
 
 struct walker {
 	uint64_t walks, torn; /* fresh walks of a thread's frames; of them, those cut as torn */
+	uint64_t code_reads;  /* code object headers read */
 	struct remote *r;
 	const struct py_target *t;
 	const struct py_offsets *o;

@@ -261,6 +261,43 @@ static void sample_until_reused(const char *label, struct session *s, struct wal
 	}
 }
 
+/* Walks of the mover between samples (walker_walk_thread): one where it stands, which
+ * finds every frame of the last sample's walk at its address and reads no code header;
+ * then one after a move with no sample between, which reads the headers of the frames
+ * that changed only (three code objects at most: stay_b, inner and park, from stay_a's
+ * park; the mover's own frame stays).
+ * Both equal the truth, lines included. */
+static void walk_between(const char *label, struct session *s, struct walk_sample *sample,
+			 struct fixture_run *fr)
+{
+	struct walk_sample one = {0};
+	struct walk_thread known = *sampled(sample, fr->mover);
+	struct truth tr;
+	char again[96];
+	double when;
+
+	known.frames = NULL;
+	parse_truth(fr->truth, &tr);
+	uint64_t reads = walker_code_reads(s->walker);
+	cr_assert_eq(walker_walk_thread(s->walker, &known, &one), 0, "%s: walk between", label);
+	snprintf(again, sizeof again, "%s, walked between samples", label);
+	expect_stack(again, &one.threads[0], truth_thread(&tr, fr->mover));
+	cr_assert_eq(walker_code_reads(s->walker), reads,
+		     "%s: %llu code headers read for frames the last sample walked", again,
+		     (unsigned long long)(walker_code_reads(s->walker) - reads));
+	int at = mover_move(fr, &when);
+	parse_truth(fr->truth, &tr);
+	snprintf(again, sizeof again, "%s, moved to %d, walked between samples", label, at);
+	reads = walker_code_reads(s->walker);
+	cr_assert_eq(walker_walk_thread(s->walker, &known, &one), 0, "%s", again);
+	expect_stack(again, &one.threads[0], truth_thread(&tr, fr->mover));
+	cr_assert_leq(walker_code_reads(s->walker) - reads, 3, "%s: %llu code headers read", again,
+		      (unsigned long long)(walker_code_reads(s->walker) - reads));
+	cr_assert_eq(walker_sample(s->walker, sample, NULL), 0);
+	expect_stack(again, sampled(sample, fr->mover), truth_thread(&tr, fr->mover));
+	walk_sample_free(&one);
+}
+
 static void walker_follows(const char *prefix)
 {
 	struct fixture_run fr;
@@ -291,6 +328,7 @@ static void walker_follows(const char *prefix)
 		expect_stack(label, mover, truth_thread(&tr, fr.mover));
 		expect_stack(label, sampled(&sample, fr.idle), truth_thread(&tr, fr.idle));
 		sample_until_reused(label, &s, &sample, &fr, &tr);
+		walk_between(label, &s, &sample, &fr);
 	}
 	walk_sample_free(&sample);
 	session_close(&s);
