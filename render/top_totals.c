@@ -41,6 +41,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->has_start = tt->has_end = tt->has_closed = 0;
 		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
 		tt->has_late = 0;
+		tt->realtime = -1;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
 	} else if (strcmp(key, "start") == 0 && num(val, &d)) {
 		tt->start = d, tt->has_start = 1;
@@ -54,6 +55,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->reading_us = d, tt->has_reading = 1;
 	} else if (strcmp(key, "mem_reading_late") == 0 && num(val, &d) && d >= 0 && d <= 100) {
 		tt->late_pct = d, tt->has_late = 1;
+	} else if (strcmp(key, "mem_realtime") == 0 && whole(val, &n) && (n == 0 || n == 1)) {
+		tt->realtime = (int)n;
 	} else if (strcmp(key, "metric") == 0) {
 		if (strcmp(val, "heap") == 0)
 			tt->metric = TOP_METRIC_HEAP, tt->has_metric = 1;
@@ -312,6 +315,7 @@ int top_totals_read(struct top_totals *tt, const struct recording *rec, int stri
 	struct top_series alloc_rss = {0}, alloc_span = {0};
 
 	memset(tt, 0, sizeof *tt);
+	tt->realtime = -1;
 	tt->alloc_run_start = -HUGE_VAL;
 	read_meta(tt, rec);
 	if (rec->process_alloc &&
@@ -482,7 +486,14 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 		fprintf(out,
 			ROW "tgattach waited for a CPU or did its own work; what changed in a\n",
 			"", "");
-		fprintf(out, ROW "gap is charged to whatever ran at its end\n", "", "");
+		if (tt->realtime == 0 && tt->late_pct >= TOP_LATE_HINT) {
+			fprintf(out, ROW "gap is charged to whatever ran at its end; --realtime\n",
+				"", "");
+			fprintf(out, ROW "reads on time (CAP_SYS_NICE; it costs the server more)\n",
+				"", "");
+		} else {
+			fprintf(out, ROW "gap is charged to whatever ran at its end\n", "", "");
+		}
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {
 		snprintf(v, sizeof v, "%lld", tt->closed_at_end);

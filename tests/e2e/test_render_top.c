@@ -339,7 +339,29 @@ Test(render_top, resolution_from_meta)
 	top(tmp, NULL, &r);
 	has(&r, "  late readings         27 %  of that time in gaps over 0.5 ms (meta "
 		"mem_reading_late):\n");
+	lacks(&r, "--realtime");
 	rrun_free(&r);
+	/* recorded without --realtime, with readings late that often: --realtime is named;
+	 * not below TOP_LATE_HINT, nor when the recording was made with it */
+	const char *hint[][2] = {{"mem_realtime=0\nmem_reading_late=27.4\n", "yes"},
+				 {"mem_realtime=0\nmem_reading_late=12\n", NULL},
+				 {"mem_realtime=1\nmem_reading_late=27.4\n", NULL}};
+	for (size_t i = 0; i < 3; i++) {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n%s", hint[i][0]);
+		put(tmp, "meta", buf_cstr(&m));
+		buf_free(&m);
+		top(tmp, NULL, &r);
+		has(&r, "  late readings");
+		if (hint[i][1])
+			has(&r,
+			    "gap is charged to whatever ran at its end; --realtime\n"
+			    "                              reads on time (CAP_SYS_NICE; it costs "
+			    "the server more)\n");
+		else
+			lacks(&r, "--realtime");
+		rrun_free(&r);
+	}
 	put(tmp, "meta",
 	    "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\nmem_reading_late=127\n");
 	top(tmp, NULL, &r);
