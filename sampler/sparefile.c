@@ -4,11 +4,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "common/helper.h"
 #include "common/xalloc.h"
 
 #define SPARE_MAX SPAREFILE_MAX
@@ -52,27 +52,13 @@ static void *helper(void *arg)
 struct sparefile *sparefile_start(int dfd, int flags, int mode)
 {
 	struct sparefile *s = xcalloc(1, sizeof *s);
-	struct sched_param sp = {.sched_priority = 0};
-	pthread_attr_t attr;
-	sigset_t all, old;
-	int rc;
 
 	s->dfd = dfd;
 	s->flags = flags;
 	s->mode = mode;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
-	/* not the loop's policy (it may be SCHED_FIFO), and no signal of the process's */
-	pthread_attr_init(&attr);
-	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-	pthread_attr_setschedpolicy(&attr, SCHED_IDLE);
-	pthread_attr_setschedparam(&attr, &sp);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&s->thread, &attr, helper, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
+	if (helper_start(&s->thread, SCHED_IDLE, helper, s) != 0) {
 		pthread_cond_destroy(&s->wake);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
