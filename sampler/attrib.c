@@ -13,15 +13,21 @@
 
 #include "sampler/attrib_int.h"
 
+int attrib_statm_open(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 struct attrib *attrib_new(pid_t pid)
 {
 	struct attrib *a = xcalloc(1, sizeof *a);
-	char path[64];
 
 	a->pid = pid;
 	a->page_size = sysconf(_SC_PAGESIZE);
-	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
-	a->statm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	a->statm_fd = attrib_statm_open(pid);
 	return a;
 }
 
@@ -59,17 +65,22 @@ static int read_small(int fd, char *buf, size_t len)
 	return 0;
 }
 
-int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon)
+int attrib_statm(int fd, long page_size, uint64_t *rss, uint64_t *anon)
 {
 	char buf[128];
 	unsigned long long size, resident, shared;
 
-	if (read_small(a->statm_fd, buf, sizeof buf) < 0 ||
+	if (read_small(fd, buf, sizeof buf) < 0 ||
 	    sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
 		return -1;
-	*rss = resident * (uint64_t)a->page_size;
-	*anon = (resident > shared ? resident - shared : 0) * (uint64_t)a->page_size;
+	*rss = resident * (uint64_t)page_size;
+	*anon = (resident > shared ? resident - shared : 0) * (uint64_t)page_size;
 	return 0;
+}
+
+int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon)
+{
+	return attrib_statm(a->statm_fd, a->page_size, rss, anon);
 }
 
 static int open_task_file(const struct attrib *a, int64_t tid, const char *name)

@@ -46,6 +46,9 @@ void attrib_free(struct attrib *a);
 /* Resident memory of the process now, and its anonymous part (resident - shared of
  * /proc/PID/statm, i.e. RssAnon), in bytes.  -1 when it cannot be read (exited). */
 int attrib_mem(struct attrib *a, uint64_t *rss, uint64_t *anon);
+/* The same from /proc/PID/statm opened with attrib_statm_open (-1 when it cannot be). */
+int attrib_statm(int fd, long page_size, uint64_t *rss, uint64_t *anon);
+int attrib_statm_open(pid_t pid);
 
 /* One thread's share of a change. */
 struct attrib_share {

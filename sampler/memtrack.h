@@ -60,6 +60,7 @@ struct memtrack_stats {
 	uint64_t micro_again; /* readings again after such a walk (memtrack_micro_again) */
 	uint64_t bursts;
 	uint64_t walks_spared; /* pool walks not made: the process had not run since the last */
+	uint64_t walks_beside; /* of walks, those the helper made beside the loop (poolwalk.h) */
 	int64_t burst_bytes;   /* changes seen in bursts, unweighted */
 	double weight;	       /* what a change seen in a burst stands for (window / burst) */
 	double sample_s, walk_s, micro_s; /* time spent in each */

@@ -92,6 +92,7 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
 	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
 	buf_addf(meta_add(kv, "alloc_walks_spared"), "%llu", (unsigned long long)st.walks_spared);
+	buf_addf(meta_add(kv, "alloc_walks_beside"), "%llu", (unsigned long long)st.walks_beside);
 	buf_addf(meta_add(kv, "mem_cost_us"), "sample:%.0f walk:%.0f micro:%.1f",
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);
