@@ -126,7 +126,7 @@ static int64_t take_change(struct memtrack *mt, uint64_t value)
 
 	mt->prev_quick = value;
 	mt->stats.burst_bytes += d;
-	mt->burst_total += w;
+	atomic_fetch_add_explicit(&mt->burst_total, w, memory_order_relaxed);
 	return w;
 }
 

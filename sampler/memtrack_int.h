@@ -3,6 +3,7 @@
 #ifndef TG_MEMTRACK_INT_H
 #define TG_MEMTRACK_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,10 +54,13 @@ struct memtrack {
 	 * to the moment prev_exact was read */
 	uint64_t prev_quick;
 	int have_quick;
-	int64_t burst_total, exact_tag, prev_tag;
+	_Atomic int64_t burst_total; /* the loop adds; the pool-walk helper reads it too */
+	int64_t exact_tag, prev_tag;
 	/* heap with bursts: pool walks by a helper beside the loop (NULL: the loop walks) */
 	struct poolwalk *pw;
-	int pw_asked; /* a walk asked for, its result not taken */
+	int pw_asked;	    /* a walk asked for, its result not taken */
+	uint64_t exact_gen; /* exact values noted so far */
+	uint64_t pw_gen;    /* exact_gen when the walk was asked for */
 	/* the last valid pool walk, and the process CPU clock just before it */
 	struct alloc_stats last_walk;
 	int have_walk;

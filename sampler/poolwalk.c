@@ -27,7 +27,7 @@ struct poolwalk {
 	int walking; /* begun, its result not posted */
 	int ready;   /* posted, not taken */
 	int stop;
-	int64_t tag;
+	_Atomic int64_t *counter;
 	struct poolwalk_result res;
 };
 
@@ -64,11 +64,15 @@ static void *helper(void *arg)
 			pthread_cond_wait(&pw->wake, &pw->lock);
 			continue;
 		}
-		struct poolwalk_result res = {.tag = pw->tag};
+		struct poolwalk_result res = {0};
+		_Atomic int64_t *counter = pw->counter;
 		pw->asked = 0;
 		pw->walking = 1;
 		pthread_mutex_unlock(&pw->lock);
+		int64_t begin = atomic_load_explicit(counter, memory_order_relaxed);
 		walk_once(pw, &res);
+		int64_t end = atomic_load_explicit(counter, memory_order_relaxed);
+		res.tag = begin + (end - begin) / 2;
 		pthread_mutex_lock(&pw->lock);
 		pw->res = res;
 		pw->walking = 0;
@@ -107,7 +111,7 @@ struct poolwalk *poolwalk_start(pid_t pid, const struct py_target *t)
 	return pw;
 }
 
-int poolwalk_ask(struct poolwalk *pw, int64_t tag)
+int poolwalk_ask(struct poolwalk *pw, _Atomic int64_t *counter)
 {
 	int rc = -1;
 
@@ -115,7 +119,7 @@ int poolwalk_ask(struct poolwalk *pw, int64_t tag)
 		return -1;
 	if (!pw->asked && !pw->walking && !pw->ready) {
 		pw->asked = 1;
-		pw->tag = tag;
+		pw->counter = counter;
 		pthread_cond_signal(&pw->wake);
 		rc = 0;
 	}

@@ -13,6 +13,7 @@
 #ifndef TG_POOLWALK_H
 #define TG_POOLWALK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,8 +22,9 @@
 
 struct poolwalk_result {
 	struct alloc_stats st; /* counters and walk, as alloc_read(..., 1, ...) gives them */
-	int64_t tag;	       /* what poolwalk_ask was given */
-	uint64_t rss, anon;    /* /proc/PID/statm right after the walk; have_mem */
+	int64_t tag; /* the counter poolwalk_ask was given, midway between its values when the
+			walk began and ended */
+	uint64_t rss, anon; /* /proc/PID/statm right after the walk; have_mem */
 	int have_mem;
 	int clock_ok;	  /* proc_ns and mono were read */
 	uint64_t proc_ns; /* the process CPU clock just before the walk */
@@ -34,9 +36,10 @@ struct poolwalk;
 
 /* A helper for process pid; NULL when no thread could be made (the caller walks itself). */
 struct poolwalk *poolwalk_start(pid_t pid, const struct py_target *t);
-/* Ask for a walk, tagged: 0, or -1 when one is under way or its result not taken yet, or
- * the lock is held. */
-int poolwalk_ask(struct poolwalk *pw, int64_t tag);
+/* Ask for a walk, tagged with a counter the caller goes on adding to (read by the helper
+ * as the walk begins and ends; it must outlive the helper): 0, or -1 when one is under way
+ * or its result not taken yet, or the lock is held. */
+int poolwalk_ask(struct poolwalk *pw, _Atomic int64_t *counter);
 /* 1 with the result of the walk asked for, 0 when none is ready (or the lock is held). */
 int poolwalk_take(struct poolwalk *pw, struct poolwalk_result *out);
 /* Ends the helper (a walk under way first finishes) and frees everything. */

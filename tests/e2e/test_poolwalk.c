@@ -57,8 +57,9 @@ static void helper_walks(const char *prefix)
 	struct poolwalk *pw = poolwalk_start(fx.pid, &s.target);
 	cr_assert_not_null(pw);
 	cr_assert_eq(poolwalk_take(pw, &res), 0, "a result before any walk was asked");
-	cr_assert_eq(poolwalk_ask(pw, 42), 0);
-	cr_assert_eq(poolwalk_ask(pw, 43), -1, "a second walk asked while one is due");
+	_Atomic int64_t counter = 42, other = 0;
+	cr_assert_eq(poolwalk_ask(pw, &counter), 0);
+	cr_assert_eq(poolwalk_ask(pw, &other), -1, "a second walk asked while one is due");
 	wait_result(pw, &res);
 	cr_assert_eq(res.tag, 42);
 	cr_assert(res.st.walked);
@@ -75,7 +76,7 @@ static void helper_walks(const char *prefix)
 	cr_assert_eq(poolwalk_take(pw, &res), 0, "one result taken twice");
 
 	/* asked again, and ended at once: the walk under way finishes, then the helper ends */
-	cr_assert_eq(poolwalk_ask(pw, 7), 0);
+	cr_assert_eq(poolwalk_ask(pw, &counter), 0);
 	poolwalk_stop(pw);
 
 	/* a process that exited: its walk is no walk, and says so */
@@ -83,7 +84,7 @@ static void helper_walks(const char *prefix)
 	cr_assert_not_null(pw);
 	session_close(&s);
 	proc_reap(&fx);
-	cr_assert_eq(poolwalk_ask(pw, 9), 0);
+	cr_assert_eq(poolwalk_ask(pw, &counter), 0);
 	wait_result(pw, &res);
 	cr_assert_eq(res.st.valid & need, 0u, "%s: a walk of a dead process has values", prefix);
 	cr_assert_not(res.have_mem);
