@@ -71,7 +71,7 @@ static int read_alloc_beside(struct memtrack *mt, struct alloc_stats *st, int wa
 /* The counters, and a pool walk when the budget allows one: made by the helper beside the
  * loop (its result taken at a later sample), or by the loop for the last sample and while
  * the processes of a tree take turns for bursts (there, in a multiprocessing.Pool, the
- * helper's walks left 21 - 48 % of the growth to the churning function against 1 - 26 %:
+ * helper's walks left 18 - 35 % of the growth to the churning function against -1 - 9 %:
  * not understood yet, docs/memory.md).  *anon:
  * the anonymous memory to take the heap metric with (the walk's own when the helper
  * made it). */
