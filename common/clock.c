@@ -19,3 +19,8 @@ double clock_mono_s(void)
 {
 	return seconds(CLOCK_MONOTONIC);
 }
+
+double clock_thread_cpu_s(void)
+{
+	return seconds(CLOCK_THREAD_CPUTIME_ID);
+}

@@ -5,5 +5,7 @@
 
 double clock_real_s(void);
 double clock_mono_s(void);
+/* The calling thread's CPU time: what its work cost, whatever it waited for a core. */
+double clock_thread_cpu_s(void);
 
 #endif

@@ -42,9 +42,9 @@ static void took_walk(struct memtrack *mt, const struct alloc_stats *st, double 
 
 /* The helper's walk, when one is ready: the allocator fields of the row, and the memory
  * (*anon) and burst total (exact_tag: the bursts' charges at the middle of the walk, which
- * saw about half of what changed while it ran) of its moment; else the counters, and a walk asked
- * for when the budget allows one.  0 when the row has a walk. */
-static int read_alloc_beside(struct memtrack *mt, struct alloc_stats *st, int walk, uint64_t *anon)
+ * saw about half of what changed while it ran) of its moment; else the counters, and a
+ * walk asked for when the budget allows one. */
+static void read_alloc_beside(struct memtrack *mt, struct alloc_stats *st, int walk, uint64_t *anon)
 {
 	struct poolwalk_result res;
 
@@ -57,7 +57,7 @@ static int read_alloc_beside(struct memtrack *mt, struct alloc_stats *st, int wa
 			*st = res.st;
 			*anon = res.anon;
 			mt->exact_tag = res.tag;
-			return 0;
+			return;
 		}
 	}
 	alloc_read(mt->alloc, 0, st);
@@ -65,21 +65,17 @@ static int read_alloc_beside(struct memtrack *mt, struct alloc_stats *st, int wa
 		mt->pw_asked = 1;
 		mt->pw_gen = mt->exact_gen;
 	}
-	return -1;
 }
 
 /* The counters, and a pool walk when the budget allows one: made by the helper beside the
  * loop (its result taken at a later sample), or by the loop for the last sample and while
  * the processes of a tree take turns for bursts (there, in a multiprocessing.Pool, the
  * helper's walks left 18 - 35 % of the growth to the churning function against -1 - 9 %:
- * not understood yet, docs/memory.md).  *anon:
- * the anonymous memory to take the heap metric with (the walk's own when the helper
- * made it). */
+ * not understood yet, docs/memory.md).  *anon: the anonymous memory to take the heap
+ * metric with (the walk's own when the helper made it). */
 static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force, uint64_t *anon)
 {
 	double t0 = clock_mono_s();
-	uint64_t before_ns = 0, before_mono = taskclock_now();
-	int clock_ok = taskclock_process(mt->pid, &before_ns) == 0;
 
 	mt->exact_tag = atomic_load_explicit(&mt->burst_total, memory_order_relaxed);
 	if (unchanged_since_walk(mt)) {
@@ -103,6 +99,9 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force, u
 		read_alloc_beside(mt, st, walk, anon);
 		return;
 	}
+	/* the process clock just before the walk: unchanged_since_walk's proof */
+	uint64_t before_ns = 0, before_mono = taskclock_now();
+	int clock_ok = taskclock_process(mt->pid, &before_ns) == 0;
 	if (walk && was_rt)
 		memtrack_loop_realtime(mt, 0);
 	alloc_read(mt->alloc, walk, st);

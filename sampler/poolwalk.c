@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "attach/remote.h"
@@ -31,27 +30,17 @@ struct poolwalk {
 	struct poolwalk_result res;
 };
 
-/* The helper's own CPU time, in seconds: what a walk costs, whatever the wait for a core
- * (beside a busy target the helper shares the cores, and a walk lasts longer than it
- * works). */
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-		return clock_mono_s();
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
+/* What a walk costs is the helper's CPU time: beside a busy target it shares the cores,
+ * and a walk lasts longer than it works. */
 static void walk_once(struct poolwalk *pw, struct poolwalk_result *out)
 {
-	double t0 = cpu_s();
+	double t0 = clock_thread_cpu_s();
 
 	out->clock_ok = taskclock_process(pw->pid, &out->proc_ns) == 0;
 	out->mono = taskclock_now();
 	alloc_read(pw->alloc, 1, &out->st);
 	out->have_mem = attrib_statm(pw->statm_fd, pw->page_size, &out->rss, &out->anon) == 0;
-	out->spent = cpu_s() - t0;
+	out->spent = clock_thread_cpu_s() - t0;
 }
 
 static void *helper(void *arg)
