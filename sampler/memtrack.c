@@ -209,6 +209,7 @@ static int burst_begins(struct memtrack *mt, double now)
 	mt->last_burst_end = now + BURST_S;
 	mt->burst_end = now + BURST_S;
 	mt->next_step = now;
+	mt->burst_first = 1;
 	mt->stats.bursts++;
 	memtrack_loop_realtime(mt, 1);
 	return 1;
@@ -226,7 +227,8 @@ int memtrack_burst(struct memtrack *mt)
 		mt->burst_end = 0;
 		/* back to back: the chain of readings goes on */
 		mt->have_quick = mt->continuous && !mt->shared;
-		return 0; /* the next one waits for another tick: the loop has other work */
+		return 0; /* the loop's other work first: a stack sample, and the next burst
+			     right after it (recorder_tick) */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
 		mt->window_end =
@@ -325,7 +327,12 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 		mt->stats.read_gap_s += t0 - mt->last_read;
 		if (t0 - mt->last_read > LATE_S)
 			mt->stats.read_late_s += t0 - mt->last_read;
+		if (mt->burst_first) {
+			mt->stats.burst_gaps++;
+			mt->stats.burst_gap_s += t0 - mt->last_read;
+		}
 	}
+	mt->burst_first = 0;
 	mt->last_read = t0;
 	int rc = read_quick(mt, &rd);
 	if (rc == 0)

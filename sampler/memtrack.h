@@ -67,6 +67,8 @@ struct memtrack_stats {
 	uint64_t read_gaps;		  /* spacings between two readings of one chain */
 	double read_gap_s;		  /* their sum */
 	double read_late_s;		  /* the part of it in spacings over LATE_S */
+	uint64_t burst_gaps;		  /* of them, those from one burst to the next */
+	double burst_gap_s;		  /* their sum */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 	uint64_t rt_refused;		  /* bursts begun without SCHED_FIFO: it was refused */
 };

@@ -82,6 +82,7 @@ struct memtrack {
 	int rt_on;	   /* this thread is under SCHED_FIFO now */
 	double step_s;	   /* the least time between two readings of a burst */
 	double last_read;  /* monotonic time of the last reading of a burst */
+	int burst_first;   /* the next reading is its burst's first */
 	uint64_t rng;	   /* xorshift state, for the bursts' moments */
 	size_t nthreads;   /* threads at the last stack sample */
 	pid_t pid;

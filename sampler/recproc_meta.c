@@ -103,6 +103,9 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	if (st.read_gap_s > 0)
 		buf_addf(meta_add(kv, "mem_reading_late"), "%.1f",
 			 100 * st.read_late_s / st.read_gap_s);
+	if (st.burst_gaps)
+		buf_addf(meta_add(kv, "mem_burst_gap_us"), "%.0f",
+			 per(st.burst_gap_s, st.burst_gaps) * 1e6);
 	buf_addf(meta_add(kv, "mem_bursts"), "%llu", (unsigned long long)st.bursts);
 	if (st.rt_refused)
 		buf_addf(meta_add(kv, "mem_realtime_refused"), "%llu",
