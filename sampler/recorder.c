@@ -250,8 +250,11 @@ int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
 		return -1;
 	/* after the stack samples, a burst due now starts at once, not a tick later: the
-	 * chain of readings would wait for it (half a tick and more on a loaded machine) */
-	if (due && burst_turn < r->nprocs && sample_procs(r, 0, burst_turn, now, err) < 0)
+	 * chain of readings would wait for it (half a tick and more on a loaded machine).
+	 * Not when every tick is a stack sample (-r of the tick's rate or more): a burst
+	 * would hold them up, and bursts keep to the ticks between samples, as before */
+	if (due && r->loop_hz > r->opts.rate_hz && burst_turn < r->nprocs &&
+	    sample_procs(r, 0, burst_turn, now, err) < 0)
 		return -1;
 	if (r->nprocs == 0 && r->nwatched == 0)
 		return 1;
