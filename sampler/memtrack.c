@@ -227,8 +227,7 @@ int memtrack_burst(struct memtrack *mt)
 		mt->burst_end = 0;
 		/* back to back: the chain of readings goes on */
 		mt->have_quick = mt->continuous && !mt->shared;
-		return 0; /* the loop's other work first: a stack sample, and the next burst
-			     right after it (recorder_tick) */
+		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
 		mt->window_end =

@@ -1,7 +1,6 @@
 /* recorder.c: the run over every traced process: events, the tick, the end (recorder.h). */
 #include "sampler/recorder.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -205,29 +204,6 @@ static int sample_proc(struct recorder *r, struct recproc *p, int due, int may_b
 	return rc;
 }
 
-/* A tick of each process: a stack sample when due, a burst for the one whose turn it is
- * (SIZE_MAX: none).  A process found gone is dropped.  -1 on a write error. */
-static int sample_procs(struct recorder *r, int due, size_t burst_turn, double now,
-			struct tg_err *err)
-{
-	for (size_t i = 0; i < r->nprocs;) {
-		if (!due && i != burst_turn) {
-			i++;
-			continue;
-		}
-		int rc = sample_proc(r, r->procs[i], due, i == burst_turn, now, err);
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			i++;
-			continue;
-		}
-		if (drop_proc(r, i, 0, err) < 0) /* gone */
-			return -1;
-	}
-	return 0;
-}
-
 int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 {
 	int due = stack_due(r);
@@ -245,16 +221,18 @@ int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 		bursting += recproc_micro(r->procs[i]) != 0;
 	for (size_t i = 0; i < r->nprocs; i++)
 		recproc_share_bursts(r->procs[i], bursting > 1);
-	if (sample_procs(r, due, due ? SIZE_MAX : burst_turn, now, err) < 0)
-		return -1;
+	for (size_t i = 0; i < r->nprocs;) {
+		int rc = sample_proc(r, r->procs[i], due, i == burst_turn, now, err);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			i++;
+			continue;
+		}
+		if (drop_proc(r, i, 0, err) < 0) /* gone */
+			return -1;
+	}
 	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
-		return -1;
-	/* after the stack samples, a burst due now starts at once, not a tick later: the
-	 * chain of readings would wait for it (half a tick and more on a loaded machine).
-	 * Not when every tick is a stack sample (-r of the tick's rate or more): a burst
-	 * would hold them up, and bursts keep to the ticks between samples, as before */
-	if (due && r->loop_hz > r->opts.rate_hz && burst_turn < r->nprocs &&
-	    sample_procs(r, 0, burst_turn, now, err) < 0)
 		return -1;
 	if (r->nprocs == 0 && r->nwatched == 0)
 		return 1;
