@@ -37,7 +37,7 @@ Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.
 PYTHONPATH=/usr/lib/python3/dist-packages.
 
 Usage: python3 tests/realserver/run.py [--case NAME[,NAME]] [--python LABEL[,LABEL]]
-       [--keep DIR] [--no-burner] [--tgattach-opt OPT]... [--accuracy-advisory]
+       [--keep DIR] [--keep-failed DIR] [--no-burner] [--tgattach-opt OPT]... [--accuracy-advisory]
        [--accuracy-tries N] [-v]
        python3 tests/realserver/run.py --analyse CASE OUTDIR PID   (judge a kept recording)
 The tgattach binary is $TGATTACH, default ./tgattach at the repository root.  One line per
@@ -781,10 +781,12 @@ def judge(case, spec, tot, growth, rss):
                 failures.append("%s never seen on a stack" % name)
         if tot.phantoms:
             ph = {}
-            for _, thread, _, fn in tot.phantoms:
-                ph[(thread, fn)] = ph.get((thread, fn), 0) + 1
+            for pid, thread, t, fn in tot.phantoms:
+                ph.setdefault((thread, fn), []).append((pid, t))
+            # where and when (time in the files), to find them in a kept recording
             failures.append("phantom returns: " + ", ".join(
-                "%s %s x%d" % (th, fn, n) for (th, fn), n in sorted(ph.items())))
+                "%s %s x%d (pid %d at %.6f)" % (th, fn, len(at), at[0][0], at[0][1] / 1e6)
+                for (th, fn), at in sorted(ph.items())))
     summary = ("leak SELF %.1f %%, leak path %.1f %%, churn NET %.1f %%, worst other %s "
                "%.1f %%, growth %.1f MB, rss growth %.1f MB, a reading every %s us, %s %% late" %
                (pct(leak_self), pct(path_net), pct(churn_net), show(worst[1]),
@@ -950,6 +952,14 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
     except (OSError, ValueError, subprocess.SubprocessError) as e:
         verdict, why = "failed", "harness error: %s: %s" % (type(e).__name__, e)
     finally:
+        if outdir and not args.keep and verdict == "failed" and args.keep_failed:
+            kept = os.path.join(args.keep_failed, "%s-%s" % (case, label))
+            shutil.rmtree(kept, ignore_errors=True)
+            try:
+                shutil.copytree(outdir, kept, symlinks=True)
+                why += "; recording kept in %s" % kept
+            except OSError as e:
+                why += "; the recording could not be kept: %s" % e
         if outdir and not args.keep:
             shutil.rmtree(outdir, ignore_errors=True)
     if verdict != "skipped" and notes.get("requests"):
@@ -966,6 +976,8 @@ def main():
     ap.add_argument("--python", help="comma-separated interpreter labels, or parts of them "
                     "(debian-3.11, pyenv-3.12, pyenv-3.13)")
     ap.add_argument("--keep", metavar="DIR", help="keep the recordings in DIR/CASE-PYTHON/")
+    ap.add_argument("--keep-failed", metavar="DIR",
+                    help="copy the recording of a failed combination to DIR/CASE-PYTHON/")
     ap.add_argument("--no-burner", action="store_true", help="no CPU-bound process beside")
     ap.add_argument("--analyse", nargs=3, metavar=("CASE", "OUTDIR", "PID"),
                     help="only judge an existing recording (OUTDIR/PID and its children)")
