@@ -40,7 +40,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 	if (strcmp(key, "run") == 0) {
 		tt->has_start = tt->has_end = tt->has_closed = 0;
 		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
-		tt->has_late = 0;
+		tt->has_late = tt->has_waited = 0;
 		tt->realtime = -1;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
 	} else if (strcmp(key, "start") == 0 && num(val, &d)) {
@@ -55,6 +55,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->reading_us = d, tt->has_reading = 1;
 	} else if (strcmp(key, "mem_reading_late") == 0 && num(val, &d) && d >= 0 && d <= 100) {
 		tt->late_pct = d, tt->has_late = 1;
+	} else if (strcmp(key, "mem_loop_waited") == 0 && num(val, &d) && d >= 0 && d <= 100) {
+		tt->waited_pct = d, tt->has_waited = 1;
 	} else if (strcmp(key, "mem_realtime") == 0 && whole(val, &n) && (n == 0 || n == 1)) {
 		tt->realtime = (int)n;
 	} else if (strcmp(key, "metric") == 0) {
@@ -493,6 +495,13 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 				"", "");
 		} else {
 			fprintf(out, ROW "gap is charged to whatever ran at its end\n", "", "");
+		}
+		if (tt->has_waited) {
+			snprintf(v, sizeof v, "%.0f %%", tt->waited_pct);
+			fprintf(out, ROW "of the recording its loop waited for a free core (meta\n",
+				"loop waited", v);
+			fprintf(out, ROW "mem_loop_waited); late time beyond it is its own work\n",
+				"", "");
 		}
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {

@@ -33,10 +33,12 @@ struct top_totals {
 	/* meta, the last run's block */
 	unsigned long runs; /* run=N (0: no meta or no run= line) */
 	int has_start, has_end, has_closed, has_unattributed, has_metric, has_reading, has_late;
+	int has_waited;
 	double start, end;	     /* start=, end= (Unix seconds) */
 	long long closed_at_end;     /* closed_at_end= */
 	long long unattributed;	     /* unattributed_bytes= */
 	double reading_us;	     /* mem_reading_us=: mean time between memory readings */
+	double waited_pct;	     /* mem_loop_waited=: % of it the loop waited for a CPU */
 	double late_pct;	     /* mem_reading_late=: % of that time in gaps over 0.5 ms */
 	int realtime;		     /* mem_realtime=: 1 or 0, -1 when not said */
 	enum top_metric metric;	     /* metric= (when has_metric) */

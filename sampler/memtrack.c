@@ -1,7 +1,9 @@
 #include "sampler/memtrack.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/rtsched.h"
@@ -39,6 +41,9 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 		memtrack_free(mt);
 		return NULL;
 	}
+	mt->loop_tid = gettid();
+	mt->t0 = clock_mono_s();
+	mt->have_waited0 = clock_thread_waited_s(&mt->waited0) == 0;
 	mt->micro = o->micro_hz > 0;
 	mt->window_s = mt->micro ? 1.0 / o->micro_hz : 0;
 	if (mt->window_s < BURST_S)
@@ -383,4 +388,11 @@ void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out)
 	*out = mt->stats;
 	out->weight = mt->stats.bursts ? mt->weight_sum / (double)mt->stats.bursts : 0;
 	out->unattributed = attrib_unattributed(mt->attrib);
+	double waited, span = clock_mono_s() - mt->t0;
+	/* only from the thread it was first read in: another's wait says nothing of the loop */
+	if (mt->have_waited0 && gettid() == mt->loop_tid && span > 0 &&
+	    clock_thread_waited_s(&waited) == 0 && waited >= mt->waited0) {
+		out->has_loop_waited = 1;
+		out->loop_waited_pct = fmin(100, 100 * (waited - mt->waited0) / span);
+	}
 }

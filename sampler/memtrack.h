@@ -71,6 +71,9 @@ struct memtrack_stats {
 	double burst_gap_s;		  /* their sum */
 	int64_t unattributed;		  /* bytes no thread could be charged with */
 	uint64_t rt_refused;		  /* bursts begun without SCHED_FIFO: it was refused */
+	int has_loop_waited;		  /* loop_waited_pct is known */
+	double loop_waited_pct; /* of the time since memtrack_new, the loop thread's on a run
+				 * queue (runnable, not running: the machine's cores were busy) */
 };
 
 struct memtrack;

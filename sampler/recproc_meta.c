@@ -103,6 +103,8 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	if (st.read_gap_s > 0)
 		buf_addf(meta_add(kv, "mem_reading_late"), "%.1f",
 			 100 * st.read_late_s / st.read_gap_s);
+	if (st.has_loop_waited)
+		buf_addf(meta_add(kv, "mem_loop_waited"), "%.1f", st.loop_waited_pct);
 	if (st.burst_gaps)
 		buf_addf(meta_add(kv, "mem_burst_gap_us"), "%.0f",
 			 per(st.burst_gap_s, st.burst_gaps) * 1e6);

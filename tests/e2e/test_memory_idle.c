@@ -72,9 +72,13 @@ Test(memory_idle, heartbeat_starts_few_bursts)
 	char late[32], *text = truth_read_text(meta);
 	cr_assert_not_null(text, "no %s", meta);
 	fork_meta_value(text, "mem_reading_late", late, sizeof late);
+	/* and how long the loop waited for a core: a percentage of the recording */
+	char waited[32];
+	fork_meta_value(text, "mem_loop_waited", waited, sizeof waited);
 	free(text);
-	double late_pct = strtod(late, NULL);
+	double late_pct = strtod(late, NULL), waited_pct = strtod(waited, NULL);
 	cr_assert(late[0] && late_pct >= 0 && late_pct <= 100, "mem_reading_late=%s", late);
+	cr_assert(waited[0] && waited_pct >= 0 && waited_pct <= 100, "mem_loop_waited=%s", waited);
 	remove_tree(dir);
 	free(dir);
 	buf_free(&out);

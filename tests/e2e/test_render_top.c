@@ -362,6 +362,27 @@ Test(render_top, resolution_from_meta)
 			lacks(&r, "--realtime");
 		rrun_free(&r);
 	}
+	/* mem_loop_waited: the loop's wait for a core, said with the late readings; out of
+	 * range, or without late readings, not */
+	const char *waited[][2] = {{"mem_reading_late=27.4\nmem_loop_waited=18.6\n", "yes"},
+				   {"mem_reading_late=27.4\nmem_loop_waited=101\n", NULL},
+				   {"mem_loop_waited=18.6\n", NULL}};
+	for (size_t i = 0; i < 3; i++) {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n%s", waited[i][0]);
+		put(tmp, "meta", buf_cstr(&m));
+		buf_free(&m);
+		top(tmp, NULL, &r);
+		if (waited[i][1])
+			has(&r,
+			    "  loop waited           19 %  of the recording its loop waited for a "
+			    "free core (meta\n"
+			    "                              mem_loop_waited); late time beyond it "
+			    "is its own work\n");
+		else
+			lacks(&r, "loop waited");
+		rrun_free(&r);
+	}
 	put(tmp, "meta",
 	    "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\nmem_reading_late=127\n");
 	top(tmp, NULL, &r);
