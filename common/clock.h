@@ -7,8 +7,5 @@ double clock_real_s(void);
 double clock_mono_s(void);
 /* The calling thread's CPU time: what its work cost, whatever it waited for a core. */
 double clock_thread_cpu_s(void);
-/* How long the calling thread has waited on a run queue (runnable, not running) since it
- * began, from /proc/thread-self/schedstat: 0, or -1 when the kernel does not say. */
-int clock_thread_waited_s(double *out);
 
 #endif

@@ -43,7 +43,7 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 	}
 	mt->loop_tid = gettid();
 	mt->t0 = clock_mono_s();
-	mt->have_waited0 = clock_thread_waited_s(&mt->waited0) == 0;
+	mt->have_waited0 = taskclock_self_waited(&mt->waited0) == 0;
 	mt->micro = o->micro_hz > 0;
 	mt->window_s = mt->micro ? 1.0 / o->micro_hz : 0;
 	if (mt->window_s < BURST_S)
@@ -391,7 +391,7 @@ void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out)
 	double waited, span = clock_mono_s() - mt->t0;
 	/* only from the thread it was first read in: another's wait says nothing of the loop */
 	if (mt->have_waited0 && gettid() == mt->loop_tid && span > 0 &&
-	    clock_thread_waited_s(&waited) == 0 && waited >= mt->waited0) {
+	    taskclock_self_waited(&waited) == 0 && waited >= mt->waited0) {
 		out->has_loop_waited = 1;
 		out->loop_waited_pct = fmin(100, 100 * (waited - mt->waited0) / span);
 	}

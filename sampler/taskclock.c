@@ -92,17 +92,16 @@ static const char *field(const char *p, uint64_t *v)
 }
 
 /* All zeros on a kernel that keeps no schedstat. */
-static int parse_schedstat(int fd, uint64_t *ns, uint64_t *switches)
+static int parse_schedstat(int fd, uint64_t *ns, uint64_t *wait, uint64_t *switches)
 {
 	char buf[128];
-	uint64_t wait;
 	const char *p = buf;
 	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	if (!(p = field(p, ns)) || !(p = field(p, &wait)) || !field(p, switches) ||
+	if (!(p = field(p, ns)) || !(p = field(p, wait)) || !field(p, switches) ||
 	    (*ns == 0 && *switches == 0))
 		return -1;
 	return 0;
@@ -110,7 +109,7 @@ static int parse_schedstat(int fd, uint64_t *ns, uint64_t *switches)
 
 int taskclock_read(struct taskclock *c, pid_t pid, int64_t tid)
 {
-	uint64_t ns, sw;
+	uint64_t ns, wait, sw;
 
 	if (tid <= 0) {
 		taskclock_close(c);
@@ -123,7 +122,7 @@ int taskclock_read(struct taskclock *c, pid_t pid, int64_t tid)
 	if (c->fd < 0) /* new, or let go by taskclock_drop_fd(): its history stays */
 		c->fd = open_schedstat(pid, tid);
 	uint64_t before = taskclock_now();
-	if (c->fd < 0 || parse_schedstat(c->fd, &ns, &sw) < 0) {
+	if (c->fd < 0 || parse_schedstat(c->fd, &ns, &wait, &sw) < 0) {
 		/* gone, or no schedstat: a later reading starts afresh (a reused TID must
 		 * never inherit a dead thread's history) */
 		taskclock_close(c);
@@ -154,5 +153,20 @@ int taskclock_process(pid_t pid, uint64_t *ns)
 	if (pid <= 0 || clock_gettime(PROCESS_SCHED_CLOCK(pid), &ts) < 0)
 		return -1;
 	*ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return 0;
+}
+
+int taskclock_self_waited(double *out)
+{
+	uint64_t ns, wait, sw;
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	int rc = parse_schedstat(fd, &ns, &wait, &sw);
+	close(fd);
+	if (rc < 0)
+		return -1;
+	*out = (double)wait / 1e9;
 	return 0;
 }

@@ -58,6 +58,10 @@ int taskclock_read(struct taskclock *c, pid_t pid, int64_t tid);
  * that is not proven (the counters moved less than `window` ago, or were not read). */
 uint64_t taskclock_quiet_since(const struct taskclock *c, uint64_t window);
 
+/* How long the calling thread has waited on a run queue (runnable, not running) since it
+ * began, in seconds: 0, or -1 when the kernel does not say. */
+int taskclock_self_waited(double *out);
+
 /* CPU time of the whole process pid (all its threads, live and ended), from the process
  * CPU clock, which any process may read: one system call, no descriptor.  It lags like
  * the counters above, and does not move when a thread is switched in, so an unchanged
