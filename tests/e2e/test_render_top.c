@@ -107,6 +107,17 @@ static void put(const char *dir, const char *name, const char *text)
 	buf_free(&path);
 }
 
+/* render top of a recording whose meta has a resolution line and then `more` */
+static void top_with_meta(const char *tmp, const char *more, struct rrun *r)
+{
+	struct buf m = BUF_INIT;
+
+	buf_addf(&m, "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n%s", more);
+	put(tmp, "meta", buf_cstr(&m));
+	buf_free(&m);
+	top(tmp, NULL, r);
+}
+
 static void has_err(const struct rrun *r, const char *text)
 {
 	cr_assert_not_null(strstr(buf_cstr(&r->err), text), "missing '%s' in stderr:\n%s", text,
@@ -347,11 +358,7 @@ Test(render_top, resolution_from_meta)
 				 {"mem_realtime=0\nmem_reading_late=12\n", NULL},
 				 {"mem_realtime=1\nmem_reading_late=27.4\n", NULL}};
 	for (size_t i = 0; i < 3; i++) {
-		struct buf m = BUF_INIT;
-		buf_addf(&m, "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n%s", hint[i][0]);
-		put(tmp, "meta", buf_cstr(&m));
-		buf_free(&m);
-		top(tmp, NULL, &r);
+		top_with_meta(tmp, hint[i][0], &r);
 		has(&r, "  late readings");
 		if (hint[i][1])
 			has(&r,
@@ -368,11 +375,7 @@ Test(render_top, resolution_from_meta)
 				   {"mem_reading_late=27.4\nmem_loop_waited=101\n", NULL},
 				   {"mem_loop_waited=18.6\n", NULL}};
 	for (size_t i = 0; i < 3; i++) {
-		struct buf m = BUF_INIT;
-		buf_addf(&m, "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\n%s", waited[i][0]);
-		put(tmp, "meta", buf_cstr(&m));
-		buf_free(&m);
-		top(tmp, NULL, &r);
+		top_with_meta(tmp, waited[i][0], &r);
 		if (waited[i][1])
 			has(&r,
 			    "  loop waited           19 %  of the recording its loop waited for a "
