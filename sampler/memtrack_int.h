@@ -76,20 +76,19 @@ struct memtrack {
 	uint64_t gil_holder, gil_switches;
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
-	int continuous;
-	pid_t loop_tid;	  /* the thread that made it, whose run-queue wait is counted */
-	int have_waited0; /* waited0 was read */
-	double waited0, t0;
-	    /* its run-queue wait and the monotonic clock then */ /* bursts back to back: one chain
-								     of readings */
-	int shared;	  /* taking turns with other processes' bursts: no chain between */
-	int realtime;	  /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
-	int rt_on;	  /* this thread is under SCHED_FIFO now */
-	double step_s;	  /* the least time between two readings of a burst */
-	double last_read; /* monotonic time of the last reading of a burst */
-	int burst_first;  /* the next reading is its burst's first */
-	uint64_t rng;	  /* xorshift state, for the bursts' moments */
-	size_t nthreads;  /* threads at the last stack sample */
+	int continuous;	   /* bursts back to back: one chain of readings */
+	pid_t loop_tid;	   /* the thread that made it, whose run-queue wait is counted */
+	int have_waited0;  /* waited0 was read */
+	double waited0;	   /* that thread's run-queue wait then (taskclock_self_waited) */
+	double t0;	   /* the monotonic clock then */
+	int shared;	   /* taking turns with other processes' bursts: no chain between */
+	int realtime;	   /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
+	int rt_on;	   /* this thread is under SCHED_FIFO now */
+	double step_s;	   /* the least time between two readings of a burst */
+	double last_read;  /* monotonic time of the last reading of a burst */
+	int burst_first;   /* the next reading is its burst's first */
+	uint64_t rng;	   /* xorshift state, for the bursts' moments */
+	size_t nthreads;   /* threads at the last stack sample */
 	pid_t pid;
 	uint64_t window;    /* how long the process CPU clock must stand still to prove idle */
 	uint64_t proc_ns;   /* the process CPU clock at the last micro-sample */

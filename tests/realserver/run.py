@@ -37,8 +37,8 @@ Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.
 PYTHONPATH=/usr/lib/python3/dist-packages.
 
 Usage: python3 tests/realserver/run.py [--case NAME[,NAME]] [--python LABEL[,LABEL]]
-       [--keep DIR] [--keep-failed DIR] [--no-burner] [--tgattach-opt OPT]... [--accuracy-advisory]
-       [--accuracy-tries N] [-v]
+       [--keep DIR] [--keep-failed DIR] [--no-burner] [--tgattach-opt OPT]...
+       [--accuracy-advisory] [--accuracy-tries N] [-v]
        python3 tests/realserver/run.py --analyse CASE OUTDIR PID   (judge a kept recording)
 The tgattach binary is $TGATTACH, default ./tgattach at the repository root.  One line per
 case x interpreter (passed / failed (why) / skipped (why); with --accuracy-tries, a
