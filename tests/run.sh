@@ -73,17 +73,18 @@ echo "== realserver"
 # each line (and counted on the line before the totals), not failed on: gunicorn gthread
 # under --realtime meets them in most runs, but a fresh-clone CI run saw four misses in a
 # row on 3.11.  Crashes, phantom returns and functions never seen fail everywhere; a failed
-# combination's recording is kept in build/realserver-failed/ for a look afterwards.
+# combination's recording is kept in build/realserver-failed/STEP/ for a look afterwards.
 rm -rf build/realserver-failed
 keep_failed=--keep-failed=build/realserver-failed
-run_step realserver /usr/bin/python3 tests/realserver/run.py $keep_failed \
+run_step realserver /usr/bin/python3 tests/realserver/run.py $keep_failed/default \
 	--accuracy-advisory --case gunicorn-sync,gunicorn-gthread,http.server,mp-pool
-run_step realserver-job-loop /usr/bin/python3 tests/realserver/run.py $keep_failed \
+run_step realserver-job-loop /usr/bin/python3 tests/realserver/run.py $keep_failed/job-loop \
 	--accuracy-tries 4 --case job-loop
 # the servers again with the loop under real-time scheduling (docs/memory.md)
-run_step realserver-realtime /usr/bin/python3 tests/realserver/run.py $keep_failed \
+run_step realserver-realtime /usr/bin/python3 tests/realserver/run.py $keep_failed/realtime \
 	--accuracy-tries 4 --tgattach-opt=--realtime --case gunicorn-sync
-run_step realserver-realtime-advisory /usr/bin/python3 tests/realserver/run.py $keep_failed \
+run_step realserver-realtime-advisory /usr/bin/python3 tests/realserver/run.py \
+	$keep_failed/realtime-advisory \
 	--accuracy-advisory --tgattach-opt=--realtime --case gunicorn-gthread,http.server
 # the failures again, last: CI shows the end of the output
 if [ -n "$failed" ]; then
