@@ -255,6 +255,22 @@ static size_t gil_allows(const struct attrib *a, const struct attrib_gil *g, uin
 	return g->switches == before + 1 && g->last != prev ? 2 : 0;
 }
 
+/* The one thread that made the change, when the GIL says so (allowed, pair: gil_allows).
+ * No switch: the last holder.  One hand-over, and nobody held the GIL at the reading
+ * before: the thread that let it go had let go by then, so all it changed was in that
+ * reading, and the change since is the taker's (unless the one that let go took the GIL
+ * back meanwhile and let go again before the taker came, which a thread holding it a few
+ * microseconds at a time does: docs/memory.md).  Else sole_runner. */
+static uint64_t sole_of(const struct attrib *a, size_t allowed, const uint64_t *pair,
+			const struct attrib_gil *g)
+{
+	if (allowed == 1)
+		return pair[0];
+	if (allowed == 2 && a->nmicro_prev == 0)
+		return pair[1];
+	return sole_runner(a, g->holders, g->n);
+}
+
 size_t attrib_micro(struct attrib *a, int64_t delta, const struct attrib_gil *g,
 		    struct attrib_share *out, size_t max)
 {
@@ -267,7 +283,7 @@ size_t attrib_micro(struct attrib *a, int64_t delta, const struct attrib_gil *g,
 			    g->switches != a->micro_prev_switches;
 	a->micro_prev_switches = g->switches;
 	a->micro_prev_last = g->last;
-	uint64_t sole = !delta ? 0 : allowed == 1 ? pair[0] : sole_runner(a, g->holders, g->n);
+	uint64_t sole = delta ? sole_of(a, allowed, pair, g) : 0;
 
 	if (sole)
 		share_to(a, &sh, sole, delta);

@@ -346,7 +346,8 @@ Test(attrib, transient_slots_close_no_descriptor)
 
 /* The GIL's last holder with the switch count (heap: pools change only under the GIL): no
  * switch, and the last holder takes the whole change even when it held the GIL at neither
- * reading; one switch, the two last holders share it; more, CPU time decides again.  A
+ * reading; one switch, the taker alone when nobody held the GIL at the reading before, else
+ * the two last holders share it; more, CPU time decides again.  A
  * spinning thread with CPU time is charged only in the last case. */
 Test(attrib, last_holder_and_switches_name_the_threads)
 {
@@ -382,8 +383,19 @@ Test(attrib, last_holder_and_switches_name_the_threads)
 		pair += sh[i].bytes;
 	}
 	cr_assert_eq(pair, 8000);
+	cr_assert(n == 1 && sh[0].tstate == th[2].tstate,
+		  "nobody held the GIL at the reading before: the taker alone");
+	/* the one that let go held it at the reading before: both may have made the change */
+	uint64_t held = th[2].tstate, now = th[1].tstate;
+	cr_assert_eq(attrib_micro(a, 0, &(struct attrib_gil){&held, 1, 9, held}, sh, 4), 0);
 	usleep(20000);
-	g.switches = 11;
+	n = attrib_micro(a, 8000, &(struct attrib_gil){&now, 1, 10, now}, sh, 4);
+	int both = 0;
+	for (size_t i = 0; i < n; i++)
+		both |= (sh[i].tstate == th[1].tstate) << 0 | (sh[i].tstate == th[2].tstate) << 1;
+	cr_assert_eq(both, 3, "a hand-over inside the interval: the two last holders share it");
+	usleep(20000);
+	g.switches = 12;
 	g.last = th[1].tstate;
 	n = attrib_micro(a, 100000, &g, sh, 4);
 	int64_t spinner = 0;
