@@ -137,8 +137,9 @@ static int emit_calls(struct tracker *tk, struct tthread *t, const struct walk_t
 		f->line = w->line;
 		f->kept = frame_kept(tk, f->file);
 		f->mem_at_call = t->mem;
-		f->first_when = when;
-		f->sightings = 0;
+		/* frames running when the recording began are as old as they come */
+		f->first_when = t->from_start ? when - OLD_AGE_S : when;
+		f->sightings = t->from_start ? OLD_SIGHTINGS : 0;
 		if (f->kept && output_call(tk->out, t->out, when, (int)depth++, f->file, f->line,
 					   f->func, err) < 0)
 			return -1;
@@ -238,6 +239,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		note_positions(t, th);
 		if (emit_calls(tk, t, th, when, err) < 0)
 			return -1;
+		t->from_start = 0;
 	}
 	if (!before)
 		t->mem += charged;

@@ -34,6 +34,7 @@ struct tthread {
 	int64_t mem_written; /* in process.charge */
 	double charge_at;    /* when it was written there; 0: never */
 	double hold_since;   /* a suspect return seen first then; 0: none */
+	int from_start;	     /* its first frames are those it had when the recording began */
 	/* returns seen at pend_when, not written yet: a release seen soon after is theirs */
 	struct pending_return {
 		struct tframe f;

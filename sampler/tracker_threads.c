@@ -92,6 +92,16 @@ struct tthread *tracker_find_thread(struct tracker *tk, const struct walk_thread
 	return NULL;
 }
 
+/* The sample a thread was first seen in: now, or when it began waiting for a name. */
+static uint64_t first_sighting(const struct tracker *tk, const struct walk_thread *th)
+{
+	for (size_t i = 0; i < tk->npending; i++)
+		if (tk->pending[i].thread_id == th->thread_id &&
+		    tk->pending[i].native_id == th->native_id)
+			return tk->pending[i].first;
+	return tk->samples;
+}
+
 static void pending_drop(struct tracker *tk, const struct walk_thread *th)
 {
 	for (size_t i = 0; i < tk->npending; i++)
@@ -212,7 +222,7 @@ struct tthread *tracker_add_thread(struct tracker *tk, const struct walk_thread 
 	 * registry read before a new thread replaced a dead one's entry) until the thread has
 	 * waited for the registry to be read again: two threads may share a name, but rarely. */
 	int final = name_fn(ctx, th, &name);
-	uint64_t hash = hash_str(buf_cstr(&name));
+	uint64_t hash = hash_str(buf_cstr(&name)), first = first_sighting(tk, th);
 	/* a name a thread of this run was written under (live, or ended: its entry can
 	 * outlive it under a reused ident) waits for the registry to be read again too */
 	if (final && !name_live(tk, hash) && !name_used(tk, hash)) {
@@ -226,6 +236,7 @@ struct tthread *tracker_add_thread(struct tracker *tk, const struct walk_thread 
 	t->interp = th->interp;
 	t->thread_id = th->thread_id;
 	t->native_id = th->native_id;
+	t->from_start = first <= 1; /* seen in the recording's first sample */
 	t->key = key;
 	t->name_hash = hash;
 	name_use(tk, hash);

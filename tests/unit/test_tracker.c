@@ -324,6 +324,41 @@ Test(tracker, an_outermost_frame_ends_only_when_walks_agree)
 	fx_done(&fx);
 }
 
+/* The stack a thread has when the recording begins is old however few walks saw it: the
+ * second sample may come late (the loop's first pool walk and burst), and a torn walk then
+ * must not end the thread's outermost call (a gunicorn worker's `<module>`).  A thread
+ * that begins later has young frames: its outermost call may end at once. */
+Test(tracker, the_stack_at_the_start_is_old)
+{
+	struct fixture fx;
+	const int full[] = {0, 1, 2}, torn[] = {4}, next[] = {5};
+	uint64_t suspect, held;
+
+	fx_init(&fx);
+	set_stack(&fx, 0, full, 3);
+	feed(&fx, 1, NULL, 1.0);
+	set_stack(&fx, 0, torn, 1);
+	feed(&fx, 1, NULL, 1.077);
+	set_stack(&fx, 0, full, 3);
+	feed(&fx, 1, NULL, 1.097);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_str_eq(mem, "", "a torn walk ended the calls of the start:\n%s", mem);
+	free(mem);
+	tracker_stats(fx.tk, &suspect, &held);
+	cr_assert(suspect == 1 && held == 1, "suspect %llu held %llu", (unsigned long long)suspect,
+		  (unsigned long long)held);
+	/* a thread seen first in a later sample */
+	set_stack(&fx, 1, torn, 1);
+	feed(&fx, 2, NULL, 1.2);
+	set_stack(&fx, 1, next, 1);
+	feed(&fx, 2, NULL, 1.21);
+	feed(&fx, 2, NULL, 1.22); /* returns are written a moment after they are seen */
+	mem = slurp(&fx, "T101.mem");
+	cr_assert(strstr(mem, "1.210000#/srv/app.py:3:other=>0\n") != NULL, "%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
 /* A walk with no frame at all in a thread that had some is not an end of everything. */
 Test(tracker, an_empty_walk_ends_nothing)
 {
