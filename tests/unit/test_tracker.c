@@ -284,6 +284,27 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 	fx_done(&fx);
 }
 
+/* Thread 0 walked torn at each time of torn_at, then whole again at back_at: no return
+ * written, the suspect and held walks counted as want_suspect, want_held. */
+static void torn_then_back(struct fixture *fx, const double *torn_at, size_t ntorn, double back_at,
+			   uint64_t want_suspect, uint64_t want_held)
+{
+	const int full[] = {0, 1, 2}, torn[] = {4};
+	uint64_t suspect, held;
+
+	set_stack(fx, 0, torn, 1);
+	for (size_t i = 0; i < ntorn; i++)
+		feed(fx, 1, NULL, torn_at[i]);
+	set_stack(fx, 0, full, 3);
+	feed(fx, 1, NULL, back_at);
+	char *mem = slurp(fx, "T100.mem");
+	cr_assert_str_eq(mem, "", "a torn walk ended calls:\n%s", mem);
+	free(mem);
+	tracker_stats(fx->tk, &suspect, &held);
+	cr_assert(suspect == want_suspect && held == want_held, "suspect %llu held %llu",
+		  (unsigned long long)suspect, (unsigned long long)held);
+}
+
 /* A walk that replaces a thread's old outermost frame is held until walks agree for a tenth
  * of a second; one that comes back meanwhile leaves no trace. */
 Test(tracker, an_outermost_frame_ends_only_when_walks_agree)
@@ -291,28 +312,17 @@ Test(tracker, an_outermost_frame_ends_only_when_walks_agree)
 	struct fixture fx;
 	const int full[] = {0, 1, 2}, torn[] = {4};
 	size_t closed = 0;
-	uint64_t suspect, held;
 
 	fx_init(&fx);
 	set_stack(&fx, 0, full, 3);
 	for (int i = 0; i < 5; i++)
 		feed(&fx, 1, NULL, 1.0 + 0.01 * i);
-	set_stack(&fx, 0, torn, 1);
-	feed(&fx, 1, NULL, 1.05);
-	feed(&fx, 1, NULL, 1.06);
-	set_stack(&fx, 0, full, 3);
-	feed(&fx, 1, NULL, 1.07);
-	char *mem = slurp(&fx, "T100.mem");
-	cr_assert_str_eq(mem, "", "a torn walk ended calls:\n%s", mem);
-	free(mem);
-	tracker_stats(fx.tk, &suspect, &held);
-	cr_assert(suspect == 1 && held == 2, "suspect %llu held %llu", (unsigned long long)suspect,
-		  (unsigned long long)held);
+	torn_then_back(&fx, (const double[]){1.05, 1.06}, 2, 1.07, 1, 2);
 	/* a real end: every walk agrees for long enough */
 	set_stack(&fx, 0, torn, 1);
 	for (int i = 0; i <= 12; i++)
 		feed(&fx, 1, NULL, 1.1 + 0.01 * i);
-	mem = slurp(&fx, "T100.mem");
+	char *mem = slurp(&fx, "T100.mem");
 	cr_assert_eq(count(mem, ":root=>"), 1, "%s", mem);
 	free(mem);
 	/* the end of the recording closes what still runs */
@@ -332,28 +342,18 @@ Test(tracker, the_stack_at_the_start_is_old)
 {
 	struct fixture fx;
 	const int full[] = {0, 1, 2}, torn[] = {4}, next[] = {5};
-	uint64_t suspect, held;
 
 	fx_init(&fx);
 	set_stack(&fx, 0, full, 3);
 	feed(&fx, 1, NULL, 1.0);
-	set_stack(&fx, 0, torn, 1);
-	feed(&fx, 1, NULL, 1.077);
-	set_stack(&fx, 0, full, 3);
-	feed(&fx, 1, NULL, 1.097);
-	char *mem = slurp(&fx, "T100.mem");
-	cr_assert_str_eq(mem, "", "a torn walk ended the calls of the start:\n%s", mem);
-	free(mem);
-	tracker_stats(fx.tk, &suspect, &held);
-	cr_assert(suspect == 1 && held == 1, "suspect %llu held %llu", (unsigned long long)suspect,
-		  (unsigned long long)held);
+	torn_then_back(&fx, (const double[]){1.077}, 1, 1.097, 1, 1);
 	/* a thread seen first in a later sample */
 	set_stack(&fx, 1, torn, 1);
 	feed(&fx, 2, NULL, 1.2);
 	set_stack(&fx, 1, next, 1);
 	feed(&fx, 2, NULL, 1.21);
 	feed(&fx, 2, NULL, 1.22); /* returns are written a moment after they are seen */
-	mem = slurp(&fx, "T101.mem");
+	char *mem = slurp(&fx, "T101.mem");
 	cr_assert(strstr(mem, "1.210000#/srv/app.py:3:other=>0\n") != NULL, "%s", mem);
 	free(mem);
 	fx_done(&fx);
