@@ -92,24 +92,30 @@ struct tthread *tracker_find_thread(struct tracker *tk, const struct walk_thread
 	return NULL;
 }
 
-/* The sample a thread was first seen in: now, or when it began waiting for a name. */
-static uint64_t first_sighting(const struct tracker *tk, const struct walk_thread *th)
+/* The entry of a thread waiting for its name, or NULL. */
+static struct pending *pending_of(struct tracker *tk, const struct walk_thread *th)
 {
 	for (size_t i = 0; i < tk->npending; i++)
 		if (tk->pending[i].thread_id == th->thread_id &&
 		    tk->pending[i].native_id == th->native_id)
-			return tk->pending[i].first;
-	return tk->samples;
+			return &tk->pending[i];
+	return NULL;
+}
+
+/* The sample a thread was first seen in: now, or when it began waiting for a name. */
+static uint64_t first_sighting(struct tracker *tk, const struct walk_thread *th)
+{
+	const struct pending *p = pending_of(tk, th);
+
+	return p ? p->first : tk->samples;
 }
 
 static void pending_drop(struct tracker *tk, const struct walk_thread *th)
 {
-	for (size_t i = 0; i < tk->npending; i++)
-		if (tk->pending[i].thread_id == th->thread_id &&
-		    tk->pending[i].native_id == th->native_id) {
-			tk->pending[i] = tk->pending[--tk->npending];
-			return;
-		}
+	struct pending *p = pending_of(tk, th);
+
+	if (p)
+		*p = tk->pending[--tk->npending];
 }
 
 /* Forget threads that stayed unnamed and then vanished. */
@@ -125,14 +131,13 @@ void tracker_pending_prune(struct tracker *tk)
 /* Has this unnamed thread waited long enough to be written under a fallback name? */
 static int waited_for_name(struct tracker *tk, const struct walk_thread *th)
 {
-	for (size_t i = 0; i < tk->npending; i++) {
-		struct pending *p = &tk->pending[i];
-		if (p->thread_id == th->thread_id && p->native_id == th->native_id) {
-			if (tk->samples - p->first < TRACKER_NAME_WAIT)
-				return 0;
-			*p = tk->pending[--tk->npending];
-			return 1;
-		}
+	struct pending *p = pending_of(tk, th);
+
+	if (p) {
+		if (tk->samples - p->first < TRACKER_NAME_WAIT)
+			return 0;
+		*p = tk->pending[--tk->npending];
+		return 1;
 	}
 	if (tk->npending == PENDING_MAX)
 		return 1;

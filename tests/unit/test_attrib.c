@@ -348,8 +348,8 @@ Test(attrib, transient_slots_close_no_descriptor)
 /* The GIL's last holder with the switch count (heap: pools change only under the GIL): no
  * switch, and the last holder takes the whole change even when it held the GIL at neither
  * reading; one switch, the taker alone when nobody held the GIL at the reading before, else
- * the two last holders share it; more, CPU time decides again.  A
- * spinning thread with CPU time is charged only in the last case. */
+ * the two last holders share it; more, CPU time decides again.  A spinning thread with CPU
+ * time is charged only in the last case. */
 Test(attrib, last_holder_and_switches_name_the_threads)
 {
 	struct worker spin, sleepers[2];
