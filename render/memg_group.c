@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "render/threadfam.h"
 
 void memg_group_key(const char *title, int tree, struct buf *out)
 {
@@ -19,15 +20,7 @@ void memg_group_key(const char *title, int tree, struct buf *out)
 		buf_add(out, title, (size_t)(colon - title) + 1);
 		s = colon + 1;
 	}
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9') {
-			buf_addch(out, *s);
-			continue;
-		}
-		buf_addch(out, 'N');
-		while (s[1] >= '0' && s[1] <= '9')
-			s++;
-	}
+	threadfam_key(s, strlen(s), out);
 }
 
 struct keyed {

@@ -14,8 +14,8 @@ struct memg_style {
 	char *title;  /* the key entry it carries, or NULL (notitle) */
 };
 
-/* The key threads are grouped by: the name with every run of digits as "N" (in a tree,
- * the "PID:" prefix kept as it is). */
+/* The key threads are grouped by: the name's family (render/threadfam.h; in a tree, the
+ * "PID:" prefix kept as it is). */
 void memg_group_key(const char *title, int tree, struct buf *out);
 
 /* One style per series of p (process series get a zeroed one); *other_threads gets how

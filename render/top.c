@@ -1,12 +1,14 @@
-/* render top: functions ranked by the memory they gained, per thread and over all
- * threads, as a table for the terminal, after the recording's totals (render/top_totals.h:
- * duration, process growth, what the functions are charged of it, the remainder).
+/* render top: functions ranked by the memory they gained, over all threads and per thread
+ * family (render/threadfam.h: a server's thread per request is one table), as tables for
+ * the terminal, after the recording's totals (render/top_totals.h: duration, process
+ * growth, what the functions are charged of it, the remainder).
  * A function is its FILE and qualified name: the calls seen at different lines are one row.
  * With THREAD.stack, calls and returns are replayed (render/replay.h), which gives each
  * function's own memory (SELF, callees excluded) and counts a recursive function's memory
  * once (NET from its outermost calls); with only THREAD.mem, NET is the plain sum of its
- * returns' deltas, as memh did.  The tables are written to a memory stream while the
- * threads are read, and printed after the totals, which need every thread. */
+ * returns' deltas, as memh did.  The families' tables are written to a memory stream
+ * while the threads are read, and printed after the totals and the all-threads table,
+ * which need every thread. */
 #include "render/render.h"
 
 #include <limits.h>
@@ -28,6 +30,8 @@
 #include "render/replay.h"
 #include "render/text.h"
 #include "render/tgfile.h"
+#include "render/threadfam.h"
+#include "render/top_table.h"
 #include "render/top_totals.h"
 
 enum top_key { BY_NET, BY_SELF, BY_CALLS };
@@ -41,24 +45,6 @@ struct top_opts {
 	int strict;
 	int merge; /* --merge-threads: the all-threads table only */
 	int children;
-};
-
-struct fstat {
-	unsigned long long calls;
-	unsigned long long running; /* of calls, those closed at the end of the recording */
-	long long net, self;
-	int has_self; /* SELF is known (the thread has a .stack) */
-	int touched;
-};
-
-/* Stats by function id, with the ids touched so far. */
-struct table {
-	struct fstat *v;
-	size_t cap;
-	uint32_t *used;
-	size_t nused, used_cap;
-	unsigned long long calls;
-	unsigned long long folded; /* comprehension calls counted in their function's row */
 };
 
 /* An open call of the thread being replayed: its row, and whether it is a comprehension
@@ -94,54 +80,6 @@ struct top {
 	int running_col;
 	double end;
 };
-
-/* ---- the tables ---- */
-
-static struct fstat *table_at(struct table *t, uint32_t f)
-{
-	t->v = xgrow0(t->v, &t->cap, (size_t)f + 1, sizeof *t->v);
-	if (!t->v[f].touched) {
-		t->used = xgrow(t->used, &t->used_cap, t->nused + 1, sizeof *t->used);
-		t->used[t->nused++] = f;
-		t->v[f].touched = 1;
-	}
-	return &t->v[f];
-}
-
-/* A folded call (a comprehension in its caller's row) adds its SELF only: its caller's
- * call is the row's call, and holds its NET. */
-static void table_add(struct table *t, uint32_t f, long long net, long long self, int has_self,
-		      int count_net, int running, int folded)
-{
-	struct fstat *s = table_at(t, f);
-
-	s->has_self |= has_self;
-	s->self = tg_sat_add(s->self, self);
-	if (folded) {
-		t->folded++;
-		return;
-	}
-	s->calls++;
-	s->running += running != 0;
-	if (count_net)
-		s->net = tg_sat_add(s->net, net);
-	t->calls++;
-}
-
-static void table_reset(struct table *t)
-{
-	for (size_t i = 0; i < t->nused; i++)
-		memset(&t->v[t->used[i]], 0, sizeof *t->v);
-	t->nused = 0;
-	t->calls = 0;
-	t->folded = 0;
-}
-
-static void table_free(struct table *t)
-{
-	free(t->v);
-	free(t->used);
-}
 
 /* ---- printing ---- */
 
@@ -398,27 +336,58 @@ static int returns_only(struct top *tp, const struct rec_thread *t, struct tg_er
 	return rc;
 }
 
-static int do_thread(struct top *tp, const struct recording *rec, const struct rec_thread *t,
-		     struct tg_err *err)
+static int replay_one(struct top *tp, const struct recording *rec, const struct rec_thread *t,
+		      struct tg_err *err)
 {
-	struct buf title = BUF_INIT;
-	int rc;
-
 	recording_say_thread(rec, t);
-	table_reset(&tp->thread);
-	rc = t->stack ? replay_thread(tp, t, err) : returns_only(tp, t, err);
-	if (rc < 0)
+	if ((t->stack ? replay_thread(tp, t, err) : returns_only(tp, t, err)) < 0)
 		return -1;
-	if (!tp->o->merge) {
-		buf_addstr(&title, "Thread ");
-		text_display(&title, buf_cstr(&t->name), t->name.len);
-		if (!t->stack)
-			buf_addstr(&title, " (no .stack file: no SELF)");
-		print_table(tp, buf_cstr(&title), &tp->thread);
-		buf_free(&title);
-	}
 	tp->threads++;
 	return 0;
+}
+
+/* A family's threads (names that differ only by numbers) make one table: a server's
+ * thread per request would otherwise make thousands. */
+static int do_family(struct top *tp, const struct recording *rec, const struct threadfam *f,
+		     int print, struct tg_err *err)
+{
+	struct buf title = BUF_INIT;
+
+	table_reset(&tp->thread);
+	for (size_t i = 0; i < f->n; i++)
+		if (replay_one(tp, rec, &rec->threads[f->threads[i]], err) < 0)
+			return -1;
+	if (!print)
+		return 0;
+	if (f->n == 1) {
+		const struct rec_thread *t = &rec->threads[f->threads[0]];
+		buf_addstr(&title, "Thread ");
+		text_display(&title, buf_cstr(&t->name), t->name.len);
+	} else {
+		buf_addf(&title, "%zu threads ", f->n);
+		text_display(&title, buf_cstr(&f->key), f->key.len);
+	}
+	if (f->no_stack == f->n)
+		buf_addf(&title, " (no .stack file%s: no SELF)", f->n == 1 ? "" : "s");
+	else if (f->no_stack)
+		buf_addf(&title, " (%zu without a .stack file: no SELF from them)", f->no_stack);
+	print_table(tp, buf_cstr(&title), &tp->thread);
+	buf_free(&title);
+	return 0;
+}
+
+/* Every family's table into tp->out (unless --merge-threads, or one family holds all the
+ * threads: its table would be the all-threads one). */
+static int do_families(struct top *tp, const struct recording *rec, struct tg_err *err)
+{
+	struct threadfam *f;
+	size_t nf = threadfam_group(rec, &f);
+	int print = !tp->o->merge && !(nf == 1 && f[0].n > 1), rc = 0;
+
+	for (size_t i = 0; i < nf && rc == 0; i++)
+		rc = do_family(tp, rec, &f[i], print, err);
+	threadfam_free(f, nf);
+	return rc;
 }
 
 static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, struct tg_err *err)
@@ -448,16 +417,12 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 	tp.window = top_totals_window(&tt);
 	tp.end = tt.end;
 	tp.running_col = tt.has_end && tt.has_closed && tt.closed_at_end > 0;
-	for (size_t i = 0; i < rec.nthreads; i++)
-		if ((rec.threads[i].mem || rec.threads[i].stack) &&
-		    do_thread(&tp, &rec, &rec.threads[i], err) < 0)
-			goto out;
+	if (do_families(&tp, &rec, err) < 0)
+		goto out;
 	if (tp.threads == 0) {
 		tg_err_set(err, TG_E_DATA, "%s: no .mem or .stack files", rec.dir);
 		goto out;
 	}
-	if (tp.threads > 1 || o->merge)
-		print_table(&tp, "All threads", &tp.all);
 	if (fclose(tp.out) != 0) {
 		tp.out = NULL;
 		tg_err_sys(err, TG_E_INTERNAL, "open_memstream");
@@ -467,6 +432,10 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 	recording_title(&rec, 150, &title);
 	fprintf(fp, "Memory by function, %s\n", buf_cstr(&title));
 	top_totals_print(fp, &tt, &tp.ch, o->bytes);
+	tp.out = fp; /* the answer first: all threads, then each family */
+	if (tp.threads > 1 || o->merge)
+		print_table(&tp, "All threads", &tp.all);
+	tp.out = NULL;
 	fwrite(tables, 1, tables_len, fp);
 	if (fflush(fp) != 0 || ferror(fp)) {
 		tg_err_sys(err, TG_E_OUTPUT, "writing the report");
@@ -563,7 +532,9 @@ const struct cli_command render_top_cmd = {
     "top",
     "functions ranked by the memory they gained, per thread (text)",
     "DIR|FILES... [options]",
-    "Ranks functions by the memory they gained, for each thread and for all threads:\n"
+    "Ranks functions by the memory they gained, for all threads, then for each\n"
+    "thread (threads whose names differ only by numbers, such as a server's\n"
+    "\"Thread-N (handler)\", make one table):\n"
     "  NET    memory change over the function's calls, callees included (a recursive\n"
     "         function's inner calls are not counted again)\n"
     "  SELF   the same without what its callees changed (needs THREAD.stack)\n"

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "tests/e2e/test_render_run.h"
@@ -149,6 +150,56 @@ Test(render_top, one_row_per_function)
 		"        NET        SELF     CALLS  FUNCTION\n"
 		"      +4000       +4100         3  f  a.py:3\n"
 		"       -100        -100         1  g  a.py:20\n");
+	rrun_free(&r);
+	rrun_rmtree(tmp);
+	free(tmp);
+}
+
+/* Threads whose names differ only by numbers (a server's thread per request) make one
+ * table, after the all-threads one; worker-3 has no .stack file. */
+Test(render_top, one_table_per_thread_family)
+{
+	char *tmp = rrun_tmpdir();
+	const char *exact[] = {"--bytes", NULL};
+	struct rrun r;
+
+	put(tmp, "MainThread.stack", "1.0#m.py:1:main\n");
+	put(tmp, "MainThread.mem", "1.5#m.py:2:main=>100\n");
+	put(tmp, "worker-1.stack", "1.0#w.py:5:job\n");
+	put(tmp, "worker-1.mem", "1.2#w.py:6:job=>1000\n");
+	put(tmp, "worker-2.stack", "1.0#w.py:5:job\n 1.1#w.py:9:leaf\n");
+	put(tmp, "worker-2.mem", "1.15#w.py:10:leaf=>300\n1.3#w.py:6:job=>2000\n");
+	put(tmp, "worker-3.mem", "1.0#w.py:6:job=>7\n");
+	put(tmp, "worker-10.stack", "2.0#w.py:5:job\n");
+	put(tmp, "worker-10.mem", "2.5#w.py:6:job=>-500\n");
+	top(tmp, exact, &r);
+	/* job: 1000 + 2000 - 500 + 7; SELF without worker-3's and leaf's 300 */
+	has(&r, "\n4 threads worker-N (1 without a .stack file: no SELF from them): 5 calls of 2 "
+		"functions\n"
+		"        NET        SELF     CALLS  FUNCTION\n"
+		"      +2507       +2200         4  job  w.py:5\n"
+		"       +300        +300         1  leaf  w.py:9\n");
+	has(&r, "\nThread MainThread: 1 call of 1 function\n");
+	lacks(&r, "Thread worker");
+	const char *out = buf_cstr(&r.out);
+	const char *all = strstr(out, "\nAll threads: 6 calls of 3 functions\n");
+	cr_assert(all && all < strstr(out, "\nThread MainThread") &&
+		      strstr(out, "\nThread MainThread") < strstr(out, "\n4 threads worker-N"),
+		  "all threads, then the families in name order:\n%s", out);
+	rrun_free(&r);
+
+	/* one family holds every thread: its table would be the all-threads one */
+	for (const char *const *f =
+		 (const char *const[]){"MainThread.stack", "MainThread.mem", "worker-3.mem", NULL};
+	     *f; f++) {
+		struct buf path = BUF_INIT;
+		buf_addf(&path, "%s/%s", tmp, *f);
+		cr_assert_eq(unlink(buf_cstr(&path)), 0);
+		buf_free(&path);
+	}
+	top(tmp, exact, &r);
+	has(&r, "\nAll threads: 4 calls of 2 functions\n");
+	lacks(&r, "3 threads");
 	rrun_free(&r);
 	rrun_rmtree(tmp);
 	free(tmp);

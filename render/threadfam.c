@@ -1,0 +1,98 @@
+/* Threads grouped by family: names that differ only by numbers (threadfam.h). */
+#include "render/threadfam.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+void threadfam_key(const char *name, size_t len, struct buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] < '0' || name[i] > '9') {
+			buf_addch(out, name[i]);
+			continue;
+		}
+		buf_addch(out, 'N');
+		while (i + 1 < len && name[i + 1] >= '0' && name[i + 1] <= '9')
+			i++;
+	}
+}
+
+struct keyed {
+	struct buf key;
+	size_t thread;
+};
+
+/* By key (bytes, then length), then thread index: a family's members are one run. */
+static int by_key(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	size_t n = x->key.len < y->key.len ? x->key.len : y->key.len;
+	int c = n ? memcmp(x->key.data, y->key.data, n) : 0;
+
+	if (c)
+		return c;
+	if (x->key.len != y->key.len)
+		return x->key.len < y->key.len ? -1 : 1;
+	return (x->thread > y->thread) - (x->thread < y->thread);
+}
+
+/* Families in the order of their first (smallest) thread index. */
+static int by_first(const void *a, const void *b)
+{
+	const struct threadfam *x = a, *y = b;
+
+	return (x->threads[0] > y->threads[0]) - (x->threads[0] < y->threads[0]);
+}
+
+static int same_key(const struct keyed *x, const struct keyed *y)
+{
+	return x->key.len == y->key.len &&
+	       (x->key.len == 0 || memcmp(x->key.data, y->key.data, x->key.len) == 0);
+}
+
+size_t threadfam_group(const struct recording *r, struct threadfam **out)
+{
+	struct keyed *k = xcalloc(r->nthreads + 1, sizeof *k);
+	struct threadfam *f = xcalloc(r->nthreads + 1, sizeof *f);
+	size_t n = 0, nf = 0;
+
+	for (size_t i = 0; i < r->nthreads; i++) {
+		const struct rec_thread *t = &r->threads[i];
+		if (!t->mem && !t->stack)
+			continue;
+		threadfam_key(buf_cstr(&t->name), t->name.len, &k[n].key);
+		k[n++].thread = i;
+	}
+	qsort(k, n, sizeof *k, by_key);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && same_key(&k[i], &k[j]))
+			j++;
+		struct threadfam *g = &f[nf++];
+		g->threads = xmalloc((j - i) * sizeof *g->threads);
+		for (size_t m = i; m < j; m++) {
+			g->threads[g->n++] = k[m].thread;
+			g->no_stack += r->threads[k[m].thread].stack == NULL;
+		}
+		g->key = k[i].key;
+		k[i].key = (struct buf)BUF_INIT;
+		for (size_t m = i + 1; m < j; m++)
+			buf_free(&k[m].key);
+		i = j;
+	}
+	free(k);
+	qsort(f, nf, sizeof *f, by_first);
+	*out = f;
+	return nf;
+}
+
+void threadfam_free(struct threadfam *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf_free(&f[i].key);
+		free(f[i].threads);
+	}
+	free(f);
+}
