@@ -12,7 +12,9 @@
 #include "attach/loop.h"
 #include "builtin/builtin.h"
 #include "builtin/options.h"
+#include "common/autogroup.h"
 #include "common/clock.h"
+#include "common/ownsession.h"
 #include "common/rtsched.h"
 #include "common/version.h"
 #include "sampler/recorder.h"
@@ -47,6 +49,11 @@ static void usage(FILE *out)
 	    "                         on time, every ~50 us, and short calls are charged\n"
 	    "                         more of what they allocate; takes CPU from a loaded\n"
 	    "                         target (docs/memory.md)\n"
+	    "      --no-autogroup     leave tgattach's session its usual share of the CPU\n"
+	    "                         (by default its session's autogroup is raised to\n"
+	    "                         nice -10 where the kernel allows, so that busy cores\n"
+	    "                         wake its loop on time; from a terminal it records\n"
+	    "                         in a session of its own for that)\n"
 	    "      --process-interval SECS  write process.mem and process.alloc every SECS\n"
 	    "                         (default: every sample)\n"
 	    "      --filter PREFIX    only frames whose file starts with PREFIX\n"
@@ -107,6 +114,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	    {"process-interval", required_argument, NULL, 'I'},
 	    {"mem-rate", required_argument, NULL, 'R'},
 	    {"realtime", no_argument, NULL, 'T'},
+	    {"no-autogroup", no_argument, NULL, 'G'},
 	    {"offsets", required_argument, NULL, 'O'},
 	    {"profile", required_argument, NULL, 'P'},
 	    {"quiet", no_argument, NULL, 'q'},
@@ -155,6 +163,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 			break;
 		case 'T':
 			o->realtime = 1;
+			break;
+		case 'G':
+			o->no_autogroup = 1;
 			break;
 		case 'I':
 			rc = options_positive("--process-interval", optarg, &o->process_interval_s,
@@ -378,6 +389,13 @@ int cmd_record(int argc, char **argv)
 		c.opts.mem_rate_hz = RECORD_MEM_RATE_DEFAULT;
 	if (c.opts.realtime && rtsched_check(&err) < 0)
 		return options_fail(&err);
+	/* from a terminal, in a session of its own: the shell's would keep the raise */
+	if (!c.opts.command && !c.opts.no_autogroup && ownsession_wanted(AUTOGROUP_NICE))
+		ownsession_enter(); /* on failure, goes on in the shell's session */
+	/* a command launched here would share the session, and its boost */
+	c.opts.autogroup = c.opts.no_autogroup ? AUTOGROUP_LEFT
+			   : c.opts.command    ? AUTOGROUP_SHARED
+					       : (int)autogroup_raise(AUTOGROUP_NICE);
 	c.started = clock_real_s();
 	c.rec = recorder_open(&c.opts, &err);
 	if (!c.rec) {

@@ -40,7 +40,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 	if (strcmp(key, "run") == 0) {
 		tt->has_start = tt->has_end = tt->has_closed = 0;
 		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
-		tt->has_late = tt->has_waited = 0;
+		tt->has_late = tt->has_waited = tt->shared_session = 0;
 		tt->realtime = -1;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
 	} else if (strcmp(key, "start") == 0 && num(val, &d)) {
@@ -59,6 +59,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->waited_pct = d, tt->has_waited = 1;
 	} else if (strcmp(key, "mem_realtime") == 0 && whole(val, &n) && (n == 0 || n == 1)) {
 		tt->realtime = (int)n;
+	} else if (strcmp(key, "sched_autogroup") == 0) {
+		tt->shared_session = strcmp(val, "shared") == 0;
 	} else if (strcmp(key, "metric") == 0) {
 		if (strcmp(val, "heap") == 0)
 			tt->metric = TOP_METRIC_HEAP, tt->has_metric = 1;
@@ -397,6 +399,15 @@ static long long growth_of(const struct top_series *s)
 
 #define ROW "  %-14s %11s  "
 
+/* tgattach shared a session it did not lead (meta sched_autogroup=shared): its share of
+ * the CPU was that session's (docs/memory.md). */
+static void shared_hint(FILE *out)
+{
+	fprintf(out, ROW "tgattach shared a session, and its share of the CPU\n", "", "");
+	fprintf(out, ROW "(meta sched_autogroup): under setsid -w, or from a\n", "", "");
+	fprintf(out, ROW "terminal, its own session's share is raised\n", "", "");
+}
+
 void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_charged *ch,
 		      int exact)
 {
@@ -502,6 +513,8 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 				"loop waited", v);
 			fprintf(out, ROW "mem_loop_waited); late time beyond it is its own work\n",
 				"", "");
+			if (tt->shared_session && tt->late_pct >= TOP_LATE_HINT)
+				shared_hint(out);
 		}
 	}
 	if (tt->has_end && tt->has_closed && tt->closed_at_end > 0) {

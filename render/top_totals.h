@@ -41,6 +41,7 @@ struct top_totals {
 	double waited_pct;	     /* mem_loop_waited=: % of it the loop waited for a CPU */
 	double late_pct;	     /* mem_reading_late=: % of that time in gaps over 0.5 ms */
 	int realtime;		     /* mem_realtime=: 1 or 0, -1 when not said */
+	int shared_session;	     /* sched_autogroup=shared: the session was not its own */
 	enum top_metric metric;	     /* metric= (when has_metric) */
 	unsigned long alloc_runs;    /* header lines in process.alloc */
 	struct top_series heap, rss; /* the last run's */

@@ -22,6 +22,8 @@ struct record_opts {
 	double rate_hz;
 	double mem_rate_hz; /* < 0: default */
 	int realtime;	    /* --realtime: bursts read under SCHED_FIFO */
+	int no_autogroup;   /* --no-autogroup: the session's autogroup left as it is */
+	int autogroup;	    /* enum autogroup_result: the session's (meta sched_autogroup) */
 	double duration_s;
 	double process_interval_s; /* 0: every sample */
 	const char *filter;

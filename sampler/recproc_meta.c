@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/autogroup.h"
 #include "common/version.h"
 #include "sampler/alloc.h"
 #include "sampler/output.h"
@@ -58,6 +59,7 @@ static void meta_alloc(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "metrics"), "rss%s", heap ? " heap" : "");
 	buf_addf(meta_add(kv, "mem_rate_hz"), "%g", p->opts->mem_rate_hz);
 	buf_addf(meta_add(kv, "mem_realtime"), "%d", p->opts->realtime && p->micro);
+	buf_addstr(meta_add(kv, "sched_autogroup"), autogroup_name(p->opts->autogroup));
 	buf_addstr(meta_add(kv, "alloc_source"), alloc_source(a));
 	cols = meta_add(kv, "alloc_columns");
 	missing = meta_add(kv, "alloc_missing");

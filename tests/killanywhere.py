@@ -139,7 +139,8 @@ class Target:
 def round_once(tg, target, out, rng, failures, verbose, extra):
     kill_at = rng.uniform(0, 0.6)
     proc = subprocess.Popen([tg, "-p", str(target.p.pid), "-o", out, "-q"] + extra,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     start = time.monotonic()
     while time.monotonic() - start < kill_at:
         if not target.signal_once():

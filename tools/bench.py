@@ -51,7 +51,7 @@ def stop(p):
 def run_tg(pid, out, rate, seconds, env=None, extra=()):
     """Run a recording; returns (cpu seconds, peak RSS KiB, samples, bytes written)."""
     p = subprocess.Popen([TG, "-p", str(pid), "-o", out, "-r", str(rate), "-d", str(seconds),
-                          "-q"] + list(extra), env=env)
+                          "-q"] + list(extra), env=env, stdin=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
         raise RuntimeError("tgattach exited with status %d" % status)
@@ -97,7 +97,8 @@ def job_times(python, modes, rounds):
                 try:
                     if rate:
                         tg = subprocess.Popen([TG, "-p", str(target.pid), "-o", out, "-r",
-                                               str(rate), "-q"] + list(extra))
+                                               str(rate), "-q"] + list(extra),
+                                              stdin=subprocess.DEVNULL)
                         time.sleep(0.3)
                     target.stdin.write("\n")
                     target.stdin.flush()
@@ -143,7 +144,7 @@ def first_sample_latency(python, cache):
     try:
         t0 = time.perf_counter()
         tg = subprocess.Popen([TG, "-p", str(target.pid), "-o", out, "-r", "1000", "-q"],
-                              env=env)
+                              env=env, stdin=subprocess.DEVNULL)
         mem = os.path.join(out, str(target.pid), "process.mem")
         while time.perf_counter() - t0 < 10:
             if os.path.exists(mem) and os.path.getsize(mem) > 0:

@@ -71,7 +71,7 @@ def has_stack_file(d):
 def attach(tg, pid, out, extra):
     """Start tgattach and wait for its first sample of pid (a .stack file appears)."""
     p = subprocess.Popen([tg, "-p", str(pid), "-o", out, "-r", str(RATE), "-q"] + extra,
-                         stderr=subprocess.PIPE, text=True)
+                         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     until = time.monotonic() + 30
     while time.monotonic() < until:
         if p.poll() is not None:

@@ -105,7 +105,7 @@ def one_run(tg, python, metric, rate, extra):
         if not ready.startswith("READY"):
             raise RuntimeError("fixture did not start: %r" % ready)
         cmd = [tg, "-p", str(fx.pid), "-o", tmp, "-q", "-r", str(rate), "--metric", metric]
-        rec = subprocess.Popen(cmd + extra)
+        rec = subprocess.Popen(cmd + extra, stdin=subprocess.DEVNULL)
         if not wait_traced(fx.pid, 10):
             raise RuntimeError("tgattach did not attach")
         time.sleep(0.3)
@@ -215,7 +215,8 @@ def cost(tg, python, objects, seconds, rate):
     try:
         fx.stdout.readline()
         subprocess.check_call([tg, "-p", str(fx.pid), "-o", tmp, "-q", "-r", str(rate),
-                               "-d", str(seconds), "--metric", "heap"])
+                               "-d", str(seconds), "--metric", "heap"],
+                              stdin=subprocess.DEVNULL)
         piddir = os.path.join(tmp, str(fx.pid))
         meta, row = read_meta(piddir), last_alloc_row(piddir)
     finally:

@@ -113,7 +113,8 @@ def gunicorn_run(opts, seconds):
         worker = worker_of(master.pid)
         ab(port, 1)  # warm up
         if opts is not None:
-            tg = subprocess.Popen([TG, "-p", str(worker), "-o", out, "-r", "100", "-q"] + opts)
+            tg = subprocess.Popen([TG, "-p", str(worker), "-o", out, "-r", "100", "-q"] + opts,
+                                  stdin=subprocess.DEVNULL)
             time.sleep(1.0)
             c0, t0 = cpu_s(tg.pid), time.monotonic()
         rps = ab(port, seconds)

@@ -40,6 +40,12 @@ static pid_t spawn(char *const argv[], int *out_fd, int *err_fd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* not the runner's terminal: tgattach behaves as under CI (common/ownsession.h) */
+		int null = open("/dev/null", O_RDONLY);
+		if (null > 0) {
+			dup2(null, 0);
+			close(null);
+		}
 		dup2(out[1], 1);
 		if (err_fd)
 			dup2(errp[1], 2);

@@ -437,6 +437,27 @@ Test(render_top, resolution_from_meta)
 			lacks(&r, "loop waited");
 		rrun_free(&r);
 	}
+	/* sched_autogroup=shared with readings late that often: setsid -w is named; not when
+	 * the session was tgattach's own, nor when readings were on time */
+	const char *shared[][2] = {
+	    {"mem_reading_late=27.4\nmem_loop_waited=18.6\nsched_autogroup=shared\n", "yes"},
+	    {"mem_reading_late=27.4\nmem_loop_waited=18.6\nsched_autogroup=raised\n", NULL},
+	    {"mem_reading_late=12\nmem_loop_waited=10\nsched_autogroup=shared\n", NULL}};
+	for (size_t i = 0; i < 3; i++) {
+		top_with_meta(tmp, shared[i][0], &r);
+		has(&r, "  loop waited");
+		if (shared[i][1])
+			has(&r, "is its own work\n"
+				"                              tgattach shared a session, and its "
+				"share "
+				"of the CPU\n"
+				"                              (meta sched_autogroup): under "
+				"setsid -w, or "
+				"from a\n");
+		else
+			lacks(&r, "setsid");
+		rrun_free(&r);
+	}
 	put(tmp, "meta",
 	    "run=1\nstart=299.9\nmetric=rss\nmem_reading_us=75\nmem_reading_late=127\n");
 	top(tmp, NULL, &r);
