@@ -4,12 +4,12 @@
 # fixtures/realserver/flask_app.py with one worker (sync, then gthread with 4 threads):
 #   idle:  tgattach's CPU (user + sys of the whole process, /proc/PID/stat) over IDLE_S
 #          seconds, as % of a core, attached with the defaults, with --mem-rate 20, with
-#          --mem-rate 0 (attribution off) and with --realtime: one fresh server per mode, the
-#          modes at once;
+#          --mem-rate 0 (attribution off), with --realtime and with --no-autogroup: one
+#          fresh server per mode, the modes at once;
 #   busy:  requests per second under `ab -c 2 -t 10 -n 1000000` on /leak (127.0.0.1 only,
 #          bounded in time) with tgattach not attached, default, --mem-rate 20,
-#          --mem-rate 0 and --realtime, the modes interleaved in ROUNDS rounds (order rotated
-#          per round),
+#          --mem-rate 0, --realtime and --no-autogroup, the modes interleaved in ROUNDS
+#          rounds (order rotated per round),
 #          a fresh server for each run (/leak keeps ~30 KB per request); medians, and the
 #          slowdown as the median of each round's ratio to that round's unattached run;
 #          tgattach's CPU over the load and its peak RSS (VmHWM) per mode.
@@ -58,6 +58,7 @@ MODES = [
     ("--mem-rate 20 (bursts 1 in 5)", ["--mem-rate", "20"]),
     ("default (--mem-rate 100: bursts back to back)", []),
     ("--realtime (the loop under SCHED_FIFO)", ["--realtime"]),
+    ("default, --no-autogroup (its session's share left as it is)", ["--no-autogroup"]),
 ]
 SERVERS = [("sync", "gunicorn, sync worker (`-w 1 -k sync`)", []),
            ("gthread", "gunicorn, gthread worker (`-w 1 -k gthread --threads 4`)",
@@ -356,6 +357,14 @@ def table(title, idle_res, busy_res):
     return lines, summary
 
 
+def autogroups():
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return "on" if f.read().strip() == "1" else "off"
+    except OSError:
+        return "none in this kernel"
+
+
 def verdicts(summaries):
     off, r20, dflt = MODES[1][0], MODES[2][0], MODES[3][0]
     out = []
@@ -387,6 +396,12 @@ def verdicts(summaries):
             "- %s, --realtime (opt-in, not held to the budgets): idle %s of a core; busy, "
             "slowdown of requests/s %+.1f %%, the worker's CPU per request %+.0f %%, "
             "tgattach %s of a core." % (kind, pct(r[0]), r[1], r[3], pct(r[2])))
+        g = s[MODES[5][0]]
+        out.append(
+            "- %s, the default without raising its session's autogroup (--no-autogroup): "
+            "idle %s of a core; busy, slowdown of requests/s %+.1f %%, the worker's CPU per "
+            "request %+.0f %%, tgattach %s of a core." % (
+                kind, pct(g[0]), g[1], g[3], pct(g[2])))
         if o[0] >= 5.0 or t[0] >= 5.0:
             out.append("  Over the idle budget too: %s." % ", ".join(
                 "%s (%s)" % (name, pct(v[0])) for name, v in (("--mem-rate 20", t),
@@ -440,7 +455,10 @@ def main():
         "with SIGTERM.  Every server is fresh and has first answered %d requests to /leak.  "
         "CPU is tgattach's user + sys time (all its threads, /proc/PID/stat) from 0.5 s after "
         "its first sample to the end of the window, as a share of one core; peak RSS is its "
-        "VmHWM." % ((tuple(ver[:3]) if len(ver) >= 3 else ("?", "?", "?")) + (WARMUP_N,)),
+        "VmHWM.  The server, the load client and tgattach each run in a session of their "
+        "own, as a service, a client and an administrator's shell do: with autogroups on "
+        "(this machine: %s), tgattach's default raises its session's autogroup to nice -10 "
+        "and --no-autogroup does not (docs/memory.md)." % ((tuple(ver[:3]) if len(ver) >= 3 else ("?", "?", "?")) + (WARMUP_N, autogroups())),
         "",
         "*Idle*: no requests, over %d s; the attached modes of both servers at once, each "
         "on its own server.  *Busy*: `ab -c 2 -t %d -n %d` on /leak (each request keeps ~30 "
