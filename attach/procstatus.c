@@ -9,24 +9,15 @@
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/smallfile.h"
 
 /* /proc/ID/NAME into buf, NUL-terminated; the bytes read, or -1 with errno. */
 static ssize_t read_proc(pid_t id, const char *name, char *buf, size_t size)
 {
 	char path[64];
-	ssize_t got;
-	int fd;
 
 	snprintf(path, sizeof path, "/proc/%d/%s", (int)id, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	got = read(fd, buf, size - 1);
-	close(fd);
-	if (got < 0)
-		return -1;
-	buf[got] = '\0';
-	return got;
+	return tg_read_small(path, buf, size);
 }
 
 int procstatus_read(pid_t tid, char *buf, size_t size)

@@ -6,21 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The first bytes of path, NUL-terminated; -1 when it cannot be read. */
-static ssize_t read_small(const char *path, char *out, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, out, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	out[n] = '\0';
-	return n;
-}
+#include "common/smallfile.h"
 
 /* The nice value in /proc/self/autogroup ("/autogroup-25712 nice 0"); -1 when there is
  * none to read. */
@@ -29,7 +15,7 @@ static int autogroup_nice(int *nice)
 	char text[128];
 	const char *p;
 
-	if (read_small("/proc/self/autogroup", text, sizeof text) < 0)
+	if (tg_read_small("/proc/self/autogroup", text, sizeof text) < 0)
 		return -1;
 	p = strstr(text, " nice ");
 	if (!p || sscanf(p + 6, "%d", nice) != 1 || *nice < -20 || *nice > 19)
@@ -42,7 +28,7 @@ int autogroup_enabled(void)
 	char text[16];
 	int now;
 
-	return read_small("/proc/sys/kernel/sched_autogroup_enabled", text, sizeof text) >= 1 &&
+	return tg_read_small("/proc/sys/kernel/sched_autogroup_enabled", text, sizeof text) >= 1 &&
 	       text[0] == '1' && autogroup_nice(&now) == 0;
 }
 

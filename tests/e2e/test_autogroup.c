@@ -51,14 +51,30 @@ static int autogroups_on(void)
 	return c == '1';
 }
 
-/* Records pid for a second with argv's prefix before tgattach; returns meta's
- * sched_autogroup. */
+/* Runs argv, which records pid into dir; returns meta's sched_autogroup in val. */
+static void run_and_read(char *const argv[], const char *dir, pid_t pid, char *val, size_t size)
+{
+	char path[PATH_MAX];
+	struct buf out = BUF_INIT, err = BUF_INIT;
+
+	int rc = run_capture(argv, &out, &err, 60);
+	cr_assert_eq(rc, 0, "%s: exit %d: %s%s", argv[0], rc, buf_cstr(&out), buf_cstr(&err));
+	snprintf(path, sizeof path, "%s/%d/meta", dir, (int)pid);
+	char *meta = truth_read_text(path);
+	cr_assert_not_null(meta, "%s missing", path);
+	fork_meta_value(meta, "sched_autogroup", val, size);
+	free(meta);
+	remove_tree(dir);
+	buf_free(&out);
+	buf_free(&err);
+}
+
+/* Records pid for a second, tgattach's command line after prefix and before extra. */
 static void record(const char *const *prefix, const char *extra, pid_t pid, char *val, size_t size)
 {
-	char pidarg[16], path[PATH_MAX];
+	char pidarg[16];
 	char *argv[16];
 	size_t n = 0;
-	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *dir = temp_dir("autogroup");
 
 	snprintf(pidarg, sizeof pidarg, "%d", (int)pid);
@@ -70,17 +86,8 @@ static void record(const char *const *prefix, const char *extra, pid_t pid, char
 	if (extra)
 		argv[n++] = (char *)extra;
 	argv[n] = NULL;
-	int rc = run_capture(argv, &out, &err, 60);
-	cr_assert_eq(rc, 0, "%s: exit %d: %s", argv[0], rc, buf_cstr(&err));
-	snprintf(path, sizeof path, "%s/%d/meta", dir, (int)pid);
-	char *meta = truth_read_text(path);
-	cr_assert_not_null(meta, "%s missing", path);
-	fork_meta_value(meta, "sched_autogroup", val, size);
-	free(meta);
-	remove_tree(dir);
+	run_and_read(argv, dir, pid, val, size);
 	free(dir);
-	buf_free(&out);
-	buf_free(&err);
 }
 
 /* The same, tgattach's command line given to script -qec as one string (and its
@@ -88,11 +95,9 @@ static void record(const char *const *prefix, const char *extra, pid_t pid, char
 static void record_in_shell(const char *const *prefix, pid_t pid, char *val, size_t size)
 {
 	char line[PATH_MAX * 2];
-	char *dir = temp_dir("autogroup-tty");
-	char path[PATH_MAX];
-	struct buf out = BUF_INIT, err = BUF_INIT;
 	char *argv[8];
 	size_t n = 0;
+	char *dir = temp_dir("autogroup-tty");
 
 	snprintf(line, sizeof line, "%s -p %d -o %s -q -d 1", TG_BIN, (int)pid, dir);
 	for (; *prefix; prefix++)
@@ -100,17 +105,8 @@ static void record_in_shell(const char *const *prefix, pid_t pid, char *val, siz
 	argv[n++] = line;
 	argv[n++] = "/dev/null";
 	argv[n] = NULL;
-	int rc = run_capture(argv, &out, &err, 60);
-	cr_assert_eq(rc, 0, "under script: exit %d: %s%s", rc, buf_cstr(&out), buf_cstr(&err));
-	snprintf(path, sizeof path, "%s/%d/meta", dir, (int)pid);
-	char *meta = truth_read_text(path);
-	cr_assert_not_null(meta, "%s missing: %s", path, buf_cstr(&out));
-	fork_meta_value(meta, "sched_autogroup", val, size);
-	free(meta);
-	remove_tree(dir);
+	run_and_read(argv, dir, pid, val, size);
 	free(dir);
-	buf_free(&out);
-	buf_free(&err);
 }
 
 Test(autogroup, raised_only_in_a_session_of_its_own)
