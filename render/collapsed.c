@@ -23,6 +23,7 @@
 #include "render/recording.h"
 #include "render/replay.h"
 #include "render/text.h"
+#include "render/threadfam.h"
 
 enum weight { W_SAMPLES, W_TIME, W_BYTES, W_FREED };
 
@@ -31,6 +32,7 @@ struct collapsed_opts {
 	int weight;	 /* enum weight */
 	double interval; /* s; 0 = from meta */
 	int merge_threads;
+	int per_thread; /* --per-thread: one THREAD frame per thread, not per family */
 	int strict;
 	int children;
 };
@@ -134,21 +136,38 @@ static int replay_thread(struct collapsed *c, const struct rec_thread *t, struct
 			       &c->counts, err);
 }
 
+/* One graph per thread (--per-thread), else per family of threads whose names differ only
+ * by numbers (render/threadfam.h), each under its THREAD frame; with --merge-threads one
+ * graph without it. */
 static int do_threads(struct collapsed *c, const struct recording *rec, struct tg_err *err)
 {
-	struct buf prefix = BUF_INIT;
+	struct buf prefix = BUF_INIT, title = BUF_INIT;
+	struct threadfam *f = NULL;
+	size_t nf = c->o->per_thread ? 0 : threadfam_group(rec, &f);
+	size_t ngroups = c->o->per_thread ? rec->nthreads : nf;
 	int rc = 0;
 
-	for (size_t i = 0; i < rec->nthreads && rc == 0; i++) {
-		const struct rec_thread *t = &rec->threads[i];
-		if (!t->stack)
+	for (size_t g = 0; g < ngroups && rc == 0; g++) {
+		size_t n = c->o->per_thread ? 1 : f[g].n, replayed = 0;
+		for (size_t k = 0; k < n && rc == 0; k++) {
+			const struct rec_thread *t =
+			    &rec->threads[c->o->per_thread ? g : f[g].threads[k]];
+			if (!t->stack)
+				continue;
+			recording_say_thread(rec, t);
+			rc = replay_thread(c, t, err);
+			replayed++;
+		}
+		if (rc < 0 || c->o->merge_threads || !replayed)
 			continue;
-		recording_say_thread(rec, t);
-		rc = replay_thread(c, t, err);
-		if (rc < 0 || c->o->merge_threads)
-			continue;
+		const struct buf *name = &title;
+		buf_reset(&title);
+		if (c->o->per_thread)
+			name = &rec->threads[g].name;
+		else
+			threadfam_title(rec, &f[g], &title);
 		buf_reset(&prefix);
-		text_folded(&prefix, buf_cstr(&t->name), t->name.len);
+		text_folded(&prefix, buf_cstr(name), name->len);
 		c->prefix = prefix.data;
 		c->prefix_len = prefix.len;
 		rc = flush_tree(c, err);
@@ -156,7 +175,10 @@ static int do_threads(struct collapsed *c, const struct recording *rec, struct t
 	c->prefix = NULL;
 	if (rc == 0 && c->o->merge_threads)
 		rc = flush_tree(c, err);
+	if (!c->o->per_thread)
+		threadfam_free(f, nf);
 	buf_free(&prefix);
+	buf_free(&title);
 	return rc;
 }
 
@@ -227,6 +249,9 @@ static const struct cli_opt options[] = {
      1},
     {"merge-threads", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, merge_threads),
      "no THREAD frame: all threads in one graph"},
+    {"per-thread", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, per_thread),
+     "one THREAD frame per thread (default: threads\nwhose names differ only by numbers, "
+     "such as a\nserver's Thread-N (handler), share one, named\nwith N)"},
     {"children", 0, NULL, CLI_FLAG, offsetof(struct collapsed_opts, children),
      "DIR (OUTDIR/PID) and its descendants; OUTDIR (a\ndirectory of PID recordings) is the "
      "whole tree;\nwith several processes THREAD is 'PID N: NAME'"},
@@ -239,7 +264,8 @@ const struct cli_command render_collapsed_cmd = {
     "collapsed",
     "folded stacks for flamegraph.pl and speedscope",
     "DIR|OUTDIR|FILES... [options]",
-    "Writes folded stacks, one line per distinct call stack of each thread:\n"
+    "Writes folded stacks, one line per distinct call stack of each thread (threads\n"
+    "whose names differ only by numbers under one THREAD, named with N):\n"
     "  THREAD;OUTER (FILE:LINE);...;INNER (FILE:LINE) WEIGHT\n"
     "as flamegraph.pl and speedscope read them.  LINE is where the call was first\n"
     "seen; ';', '\\', control bytes and invalid UTF-8 in names are written as \\xHH.\n"

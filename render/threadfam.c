@@ -6,9 +6,26 @@
 
 #include "common/xalloc.h"
 
+/* The length of a "PID 123: " prefix at the start of name (render/proctree.h names a
+ * tree's threads so), or 0. */
+static size_t pid_prefix(const char *name, size_t len)
+{
+	size_t i = 4;
+
+	if (len < 7 || memcmp(name, "PID ", 4) != 0)
+		return 0;
+	while (i < len && name[i] >= '0' && name[i] <= '9')
+		i++;
+	return i > 4 && i + 1 < len && name[i] == ':' && name[i + 1] == ' ' ? i + 2 : 0;
+}
+
 void threadfam_key(const char *name, size_t len, struct buf *out)
 {
-	for (size_t i = 0; i < len; i++) {
+	size_t keep = pid_prefix(name, len);
+
+	if (keep)
+		buf_add(out, name, keep);
+	for (size_t i = keep; i < len; i++) {
 		if (name[i] < '0' || name[i] > '9') {
 			buf_addch(out, name[i]);
 			continue;
@@ -21,16 +38,21 @@ void threadfam_key(const char *name, size_t len, struct buf *out)
 
 struct keyed {
 	struct buf key;
+	const char *dir;
 	size_t thread;
 };
 
-/* By key (bytes, then length), then thread index: a family's members are one run. */
+/* By directory (a process), key (bytes, then length), then thread index: a family's
+ * members are one run. */
 static int by_key(const void *a, const void *b)
 {
 	const struct keyed *x = a, *y = b;
 	size_t n = x->key.len < y->key.len ? x->key.len : y->key.len;
-	int c = n ? memcmp(x->key.data, y->key.data, n) : 0;
+	int c = strcmp(x->dir, y->dir);
 
+	if (c)
+		return c;
+	c = n ? memcmp(x->key.data, y->key.data, n) : 0;
 	if (c)
 		return c;
 	if (x->key.len != y->key.len)
@@ -48,7 +70,7 @@ static int by_first(const void *a, const void *b)
 
 static int same_key(const struct keyed *x, const struct keyed *y)
 {
-	return x->key.len == y->key.len &&
+	return strcmp(x->dir, y->dir) == 0 && x->key.len == y->key.len &&
 	       (x->key.len == 0 || memcmp(x->key.data, y->key.data, x->key.len) == 0);
 }
 
@@ -63,6 +85,7 @@ size_t threadfam_group(const struct recording *r, struct threadfam **out)
 		if (!t->mem && !t->stack)
 			continue;
 		threadfam_key(buf_cstr(&t->name), t->name.len, &k[n].key);
+		k[n].dir = t->dir ? t->dir : "";
 		k[n++].thread = i;
 	}
 	qsort(k, n, sizeof *k, by_key);
@@ -95,4 +118,12 @@ void threadfam_free(struct threadfam *f, size_t n)
 		free(f[i].threads);
 	}
 	free(f);
+}
+
+void threadfam_title(const struct recording *r, const struct threadfam *f, struct buf *out)
+{
+	const struct buf *name = f->n == 1 ? &r->threads[f->threads[0]].name : &f->key;
+
+	if (name->len)
+		buf_add(out, name->data, name->len);
 }

@@ -72,7 +72,7 @@ static void collapsed(const char *rec, const char *const *extra, struct rrun *r)
 /* --weight bytes: exactly each stack's own memory, as the simulator computed it. */
 Test(render_export, collapsed_bytes_match_the_simulation)
 {
-	const char *bytes[] = {"--weight", "bytes", NULL};
+	const char *bytes[] = {"--weight", "bytes", "--per-thread", NULL};
 
 	for (size_t i = 0; i < NFIXTURES; i++) {
 		struct buf want = BUF_INIT, path = BUF_INIT;
@@ -116,8 +116,8 @@ static const char *find_stack(const struct lines *l, const char *stack, size_t l
 /* --weight time (microseconds) and samples (intervals): each stack's own time. */
 Test(render_export, collapsed_time_matches_the_simulation)
 {
-	const char *time_us[] = {"--weight", "time", NULL};
-	const char *samples[] = {"--interval", "0.001", NULL};
+	const char *time_us[] = {"--weight", "time", "--per-thread", NULL};
+	const char *samples[] = {"--interval", "0.001", "--per-thread", NULL};
 
 	for (size_t i = 0; i < NFIXTURES; i++) {
 		struct buf want = BUF_INIT, path = BUF_INIT;
@@ -162,6 +162,69 @@ Test(render_export, collapsed_time_matches_the_simulation)
 		buf_free(&want);
 		buf_free(&path);
 	}
+}
+
+/* By default threads whose names differ only by numbers share one THREAD frame named with
+ * N (Worker-1 ... Worker-11: "Worker-N"), each stack's weight the sum of their lines in the
+ * simulation's per-thread file; a name without digits is kept. */
+Test(render_export, collapsed_thread_families_sum_their_threads)
+{
+	const char *bytes[] = {"--weight", "bytes", NULL};
+	struct buf want = BUF_INIT, path = BUF_INIT;
+	struct lines got, exp;
+	struct rrun r;
+
+	collapsed("many-threads/6262", bytes, &r);
+	buf_addf(&path, "%s/expected/many-threads.collapsed", RENDER_FIXTURES);
+	rrun_read(buf_cstr(&path), &want);
+	split_lines(buf_cstr(&r.out), &got);
+	split_lines(buf_cstr(&want), &exp);
+	long long total_got = 0, total_exp = 0;
+	for (size_t k = 0; k < got.n; k++) {
+		size_t len;
+		long long w = count_of(got.v[k], &len), sum = 0;
+		const char *semi = strchr(got.v[k], ';');
+		cr_assert_not_null(semi, "%s", got.v[k]);
+		/* every simulated line whose thread's family and stack are this line's */
+		for (size_t e = 0; e < exp.n; e++) {
+			size_t elen;
+			long long ew = count_of(exp.v[e], &elen);
+			const char *esemi = strchr(exp.v[e], ';');
+			struct buf fam = BUF_INIT;
+			for (const char *p = exp.v[e]; p < esemi; p++) {
+				if (*p < '0' || *p > '9') {
+					buf_addch(&fam, *p);
+					continue;
+				}
+				buf_addch(&fam, 'N');
+				while (p[1] >= '0' && p[1] <= '9')
+					p++;
+			}
+			if (fam.len == (size_t)(semi - got.v[k]) &&
+			    memcmp(fam.data, got.v[k], fam.len) == 0 &&
+			    elen - (size_t)(esemi - exp.v[e]) == len - (size_t)(semi - got.v[k]) &&
+			    memcmp(esemi, semi, len - (size_t)(semi - got.v[k])) == 0)
+				sum += ew;
+			buf_free(&fam);
+		}
+		cr_assert_eq(w, sum, "'%s': want %lld", got.v[k], sum);
+		total_got += w;
+	}
+	for (size_t e = 0; e < exp.n; e++) {
+		size_t elen;
+		total_exp += count_of(exp.v[e], &elen);
+	}
+	cr_assert_eq(total_got, total_exp);
+	cr_assert_lt(got.n, exp.n, "no two threads' stacks were one line");
+	cr_assert_not_null(strstr(buf_cstr(&r.out), "\nWorker-N;step (/opt/svc/job"), "%s",
+			   buf_cstr(&r.out));
+	cr_assert_not_null(strstr(buf_cstr(&r.out), "MainThread;step ("));
+	cr_assert_null(strstr(buf_cstr(&r.out), "Worker-1;"));
+	free_lines(&got);
+	free_lines(&exp);
+	rrun_free(&r);
+	buf_free(&want);
+	buf_free(&path);
 }
 
 Test(render_export, collapsed_options_and_file_output)
