@@ -159,7 +159,8 @@ Test(render_pprof, decodes_to_the_simulated_stacks)
 		struct buf dir = BUF_INIT;
 		buf_addf(&dir, "%s/%s", RENDER_FIXTURES, fixtures[i][1]);
 		const char *args[] = {"render",	    "collapsed", buf_cstr(&dir),
-				      "--interval", "0.001",	 NULL};
+				      "--interval", "0.001",	 "--per-thread",
+				      NULL};
 		rrun_tool(&r, NULL, args);
 		cr_assert_eq(r.status, 0);
 		assert_lines_match(&f, buf_cstr(&r.out), 0, fixtures[i][0]);
