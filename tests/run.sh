@@ -72,7 +72,7 @@ echo "== realserver"
 # server under load with a burner beside it varies from run to run: a combination that
 # misses only the thresholds is run again, and fails when four runs in a row miss them.
 # Elsewhere they are reported on each line (and counted on the line before the totals), not
-# failed on: gunicorn on Debian's 3.11 by default (its leak path at 43 - 52 %), http.server,
+# failed on: gunicorn on Debian's 3.11 by default (its leak path at 38 - 52 %), http.server,
 # the Pool.  Crashes, phantom returns and functions never seen fail everywhere; a failed
 # combination's recording is kept in build/realserver-failed/STEP/ for a look afterwards.
 rm -rf build/realserver-failed
