@@ -338,7 +338,10 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	}
 	mt->burst_first = 0;
 	mt->last_read = t0;
+	mt->span = mt->have_quick && mt->base_at > 0 ? t0 - mt->base_at : 0;
 	int rc = read_quick(mt, &rd);
+	if (rc == 0)
+		mt->base_at = t0;
 	if (rc == 0)
 		*nout = micro_step(mt, &rd, out, max); /* else the next reading covers it */
 	mt->stats.micro_samples++;
@@ -359,7 +362,13 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 	    rd.switches != mt->gil_switches)
 		return 0;
 	mt->stats.micro_again++;
+	mt->base_at = clock_mono_s();
 	return take_change(mt, rd.value);
+}
+
+double memtrack_span(const struct memtrack *mt)
+{
+	return mt->span;
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)

@@ -106,6 +106,11 @@ void memtrack_burst_pace(struct memtrack *mt);
  * with memtrack_keep().  1 when the target is gone, else 0. */
 int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, size_t *nout);
 
+/* The time over which the change of the last memtrack_micro was made: since the reading
+ * before it (or the reading again after a walk, memtrack_micro_again); 0 when unknown (the
+ * reading began a chain). */
+double memtrack_span(const struct memtrack *mt);
+
 /* The quick value read again, right after the caller walked the stack of tstate, the one
  * thread a micro-sample charged: the change made meanwhile (weighted), to charge with that
  * share; 0 when nothing changed, the reading failed, tstate did not hold the GIL at the

@@ -86,6 +86,8 @@ struct memtrack {
 	int rt_on;	   /* this thread is under SCHED_FIFO now */
 	double step_s;	   /* the least time between two readings of a burst */
 	double last_read;  /* monotonic time of the last reading of a burst */
+	double base_at;	   /* that of the reading prev_quick was read at (or read again) */
+	double span;	   /* the last reading's change was made over this time; 0: unknown */
 	int burst_first;   /* the next reading is its burst's first */
 	uint64_t rng;	   /* xorshift state, for the bursts' moments */
 	size_t nthreads;   /* threads at the last stack sample */

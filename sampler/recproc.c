@@ -141,11 +141,12 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		confirm_walk(p, &p->one.threads[0], now);
 		if (sole) /* what changed while it was walked is its too (memtrack.h) */
 			bytes += memtrack_micro_again(p->mem, sh->tstate);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running, now,
-				      known ? thread_name : NULL, p, err);
+		double span = memtrack_span(p->mem);
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running, span,
+				      now, known ? thread_name : NULL, p, err);
 		if (rc == 0) /* not written yet: named from the registry read again for it */
 			rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running,
-					      now, fresh_thread_name, p, err);
+					      span, now, fresh_thread_name, p, err);
 	}
 	if (rc == 0)
 		memtrack_keep(p->mem, sh->tstate, bytes);

@@ -43,12 +43,14 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 /* One thread walked again between samples (walker_walk_thread): its calls and returns, and
  * `charged` bytes charged to its stack as it is now, or, a release or with growth_before
  * (the thread let go of the GIL since it grew), to its stack as it was before this
- * sighting.  A thread not written yet is added when name_fn is given (as by
- * tracker_feed).  1 when taken, 0 when the thread is not being written (unnamed yet, or no
- * name_fn): the caller keeps the bytes. */
+ * sighting.  Growth made over the last `span` seconds (since the reading before; 0:
+ * unknown) by a thread whose calls of the last sighting have returned since is partly
+ * theirs (tracker.c, tail_share).  A thread not written yet is added when name_fn is given
+ * (as by tracker_feed).  1 when taken, 0 when the thread is not being written (unnamed yet,
+ * or no name_fn): the caller keeps the bytes. */
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     int growth_before, double when, tracker_name_fn name_fn, void *ctx,
-		     struct tg_err *err);
+		     int growth_before, double span, double when, tracker_name_fn name_fn,
+		     void *ctx, struct tg_err *err);
 
 /* Would feeding th end a call that has run for long (seen three times over 20 ms)?  1 then,
  * with *prefix the number of outermost frames kept; the caller checks such a walk against
