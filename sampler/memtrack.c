@@ -340,10 +340,10 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	mt->last_read = t0;
 	mt->span = mt->have_quick && mt->base_at > 0 ? t0 - mt->base_at : 0;
 	int rc = read_quick(mt, &rd);
-	if (rc == 0)
+	if (rc == 0) { /* else the next reading covers it */
 		mt->base_at = t0;
-	if (rc == 0)
-		*nout = micro_step(mt, &rd, out, max); /* else the next reading covers it */
+		*nout = micro_step(mt, &rd, out, max);
+	}
 	mt->stats.micro_samples++;
 	mt->stats.micro_s += clock_mono_s() - t0;
 	return rc > 0;

@@ -223,8 +223,7 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
  * value's rest, made over the whole time since the last exact value (what the readings
  * could not see: blocks put in pools already in use); the thread's last sighting, most
  * often at a change it made, and its stack now are two moments of it, and get half each
- * (a Pool's churning call kept 14 - 17 % of the growth charged all to the stack now, 1 -
- * 10 % so). */
+ * (docs/memory.md has the measures). */
 #define SPAN_ALL (-1.0)
 static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, int64_t charged,
 			  double span, double when)
