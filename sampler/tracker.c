@@ -175,10 +175,8 @@ static int entered_from_c(const struct walk_thread *th, size_t keep)
 	return 0;
 }
 
-static int suspect(const struct tthread *t, const struct walk_thread *th, double when)
+static int suspect(const struct tthread *t, const struct walk_thread *th, size_t keep, double when)
 {
-	size_t keep = common_prefix(t, th);
-
 	if (keep == t->depth)
 		return 0;
 	if (keep > 0 && !entered_from_c(th, keep))
@@ -192,9 +190,10 @@ static int suspect(const struct tthread *t, const struct walk_thread *th, double
 
 /* Is th's stack held back: it would return an old frame, and walks have not agreed on that
  * for HOLD_S yet? */
-static int held(struct tracker *tk, struct tthread *t, const struct walk_thread *th, double when)
+static int held(struct tracker *tk, struct tthread *t, const struct walk_thread *th, size_t keep,
+		double when)
 {
-	if (!suspect(t, th, when)) {
+	if (!suspect(t, th, keep, when)) {
 		t->hold_since = 0;
 		return 0;
 	}
@@ -225,13 +224,13 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
  * often at a change it made, and its stack now are two moments of it, and get half each
  * (docs/memory.md has the measures). */
 #define SPAN_ALL (-1.0)
-static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, int64_t charged,
-			  double span, double when)
+static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, size_t keep,
+			  int64_t charged, double span, double when)
 {
 	double since = when - t->last_when;
 
 	if (charged <= 0 || span == 0 || since <= 0 || th->truncated || th->depth == 0 ||
-	    t->depth == 0 || common_prefix(t, th) == t->depth)
+	    t->depth == 0 || keep == t->depth)
 		return 0;
 	double p = span < 0 || span >= since ? 1.0 : span / since;
 	return (int64_t)((double)charged * p / 2);
@@ -250,7 +249,8 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * allocated by running code; but a thread that has let go of the GIL since made it
 	 * before it did (growth_before), in the calls seen before or those that returned. */
 	int before = charged < 0 || (charged > 0 && growth_before);
-	int64_t early = before ? charged : tail_share(t, th, charged, span, when);
+	size_t keep = th->truncated ? 0 : common_prefix(t, th); /* the frames kept */
+	int64_t early = before ? charged : tail_share(t, th, keep, charged, span, when);
 	t->seen = tk->samples;
 	t->last_when = when;
 	if (note_before(tk, t, early, when, err) < 0)
@@ -261,8 +261,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * no frame at all in a thread that had some is a moment the interpreter's own links
 	 * are in flux (3.11+ sets a new C frame's current frame just after linking it): a
 	 * thread whose Python code ends is retired when its state goes */
-	if (!th->truncated && !(th->depth == 0 && t->depth > 0) && !held(tk, t, th, when)) {
-		size_t keep = common_prefix(t, th);
+	if (!th->truncated && !(th->depth == 0 && t->depth > 0) && !held(tk, t, th, keep, when)) {
 		if (emit_returns(tk, t, keep, when, err) < 0)
 			return -1;
 		note_positions(t, th);
