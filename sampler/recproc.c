@@ -139,14 +139,16 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		if (!known)
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
 		confirm_walk(p, &p->one.threads[0], now);
+		struct tracker_charge c = {.bytes = bytes, .growth_before = !sh->running};
 		if (sole) /* what changed while it was walked is its too (memtrack.h) */
-			bytes += memtrack_micro_again(p->mem, sh->tstate);
-		double span = memtrack_span(p->mem);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running, span,
-				      now, known ? thread_name : NULL, p, err);
+			c.after = memtrack_micro_again(p->mem, sh->tstate);
+		c.span = memtrack_span(p->mem);
+		rc = tracker_feed_one(p->tracker, &p->one.threads[0], &c, now,
+				      known ? thread_name : NULL, p, err);
 		if (rc == 0) /* not written yet: named from the registry read again for it */
-			rc = tracker_feed_one(p->tracker, &p->one.threads[0], bytes, !sh->running,
-					      span, now, fresh_thread_name, p, err);
+			rc = tracker_feed_one(p->tracker, &p->one.threads[0], &c, now,
+					      fresh_thread_name, p, err);
+		bytes += c.after;
 	}
 	if (rc == 0)
 		memtrack_keep(p->mem, sh->tstate, bytes);

@@ -222,7 +222,8 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
  * value's rest, made over the whole time since the last exact value (what the readings
  * could not see: blocks put in pools already in use); the thread's last sighting, most
  * often at a change it made, and its stack now are two moments of it, and get half each
- * (docs/memory.md has the measures). */
+ * (docs/memory.md has the measures).  What changed after the walk (a reading again) is
+ * the stack's now, and not shared. */
 #define SPAN_ALL (-1.0)
 static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, size_t keep,
 			  int64_t charged, double span, double when)
@@ -240,17 +241,19 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
  * (inclusively, through the deltas of their returns), the innermost as its own; or, a
  * release, or growth_before, to the stack as it was before. */
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
-		       int64_t charged, int growth_before, double span, double when,
-		       struct tg_err *err)
+		       const struct tracker_charge *c, double when, struct tg_err *err)
 {
+	int64_t charged = c->bytes + c->after;
 	/* A release goes to the stack as it was before this sighting: CPython frees a call's
 	 * locals as it returns, after its frame left the chain, so the calls that just
 	 * returned are those that released.  Growth goes to the stack as it is now: memory is
 	 * allocated by running code; but a thread that has let go of the GIL since made it
 	 * before it did (growth_before), in the calls seen before or those that returned. */
-	int before = charged < 0 || (charged > 0 && growth_before);
+	int before = charged < 0 || (charged > 0 && c->growth_before);
 	size_t keep = th->truncated ? 0 : common_prefix(t, th); /* the frames kept */
-	int64_t early = before ? charged : tail_share(t, th, keep, charged, span, when);
+	int64_t early = before ? charged
+			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,
+					    c->span, when);
 	t->seen = tk->samples;
 	t->last_when = when;
 	if (note_before(tk, t, early, when, err) < 0)
@@ -296,15 +299,15 @@ void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t
 	*held_walks = tk->held_walks;
 }
 
-int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     int growth_before, double span, double when, tracker_name_fn name_fn,
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th,
+		     const struct tracker_charge *c, double when, tracker_name_fn name_fn,
 		     void *ctx, struct tg_err *err)
 {
 	struct tthread *t = tracker_find_thread(tk, th);
 
 	if (!t && !(name_fn && (t = tracker_add_thread(tk, th, name_fn, ctx))))
 		return 0;
-	return feed_thread(tk, t, th, charged, growth_before, span, when, err) < 0 ? -1 : 1;
+	return feed_thread(tk, t, th, c, when, err) < 0 ? -1 : 1;
 }
 
 /* process.charge: the thread's total when it moved, at most every CHARGE_EVERY seconds,
@@ -380,7 +383,8 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		if (!t && (tracker_identity_taken(s, i) ||
 			   !(t = tracker_add_thread(tk, th, name_fn, ctx))))
 			continue;
-		if (feed_thread(tk, t, th, charged ? charged[i] : 0, 0, SPAN_ALL, when, err) < 0)
+		struct tracker_charge c = {.bytes = charged ? charged[i] : 0, .span = SPAN_ALL};
+		if (feed_thread(tk, t, th, &c, when, err) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < tk->nthreads; i++) /* charges between samples included */

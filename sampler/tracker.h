@@ -40,16 +40,27 @@ typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct b
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
 		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
 
+/* What one sighting between samples charges: `bytes` (what the readings saw, and what
+ * waited for the thread), `after` (changed after the walk, by the stack as it is now:
+ * memtrack_micro_again), `growth_before` (the thread let go of the GIL since it grew, so
+ * growth is the stack's as it was before), `span` (the seconds over which `bytes` was
+ * made, since the reading before; 0: unknown). */
+struct tracker_charge {
+	int64_t bytes;
+	int64_t after;
+	int growth_before;
+	double span;
+};
+
 /* One thread walked again between samples (walker_walk_thread): its calls and returns, and
- * `charged` bytes charged to its stack as it is now, or, a release or with growth_before
- * (the thread let go of the GIL since it grew), to its stack as it was before this
- * sighting.  Growth made over the last `span` seconds (since the reading before; 0:
- * unknown) by a thread whose calls of the last sighting have returned since is partly
- * theirs (tracker.c, tail_share).  A thread not written yet is added when name_fn is given
- * (as by tracker_feed).  1 when taken, 0 when the thread is not being written (unnamed yet,
- * or no name_fn): the caller keeps the bytes. */
-int tracker_feed_one(struct tracker *tk, const struct walk_thread *th, int64_t charged,
-		     int growth_before, double span, double when, tracker_name_fn name_fn,
+ * the charge to its stack as it is now, or, a release or with growth_before, to its stack
+ * as it was before this sighting.  Growth made over the span by a thread whose calls of
+ * the last sighting have returned since is partly theirs (tracker.c, tail_share); what
+ * changed after the walk is not.  A thread not written yet is added when name_fn is given
+ * (as by tracker_feed).  1 when taken, 0 when the thread is not being written (unnamed
+ * yet, or no name_fn): the caller keeps the bytes. */
+int tracker_feed_one(struct tracker *tk, const struct walk_thread *th,
+		     const struct tracker_charge *c, double when, tracker_name_fn name_fn,
 		     void *ctx, struct tg_err *err);
 
 /* Would feeding th end a call that has run for long (seen three times over 20 ms)?  1 then,
