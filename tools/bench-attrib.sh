@@ -14,7 +14,7 @@
 #          slowdown as the median of each round's ratio to that round's unattached run;
 #          tgattach's CPU over the load and its peak RSS (VmHWM) per mode.
 # Writes the section between <!-- attrib:begin --> and <!-- attrib:end --> of
-# docs/benchmarks.md (tools/benchdoc.py).  About 7 minutes on 2 cores with 3 rounds;
+# docs/benchmarks.md (tools/benchdoc.py).  About 9 minutes on 2 cores with 3 rounds;
 # BENCH_QUICK=1: 1 round, shorter windows.  TGATTACH=path to test another build.
 set -e
 cd "$(dirname "$0")/.."
@@ -30,27 +30,22 @@ exec /usr/bin/python3 - "$TG" "$@" <<'PY'
 import argparse
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, "tools")
 import benchdoc
-from procutil import children_of, cpu_s, free_port, status_kb
+from gunisrv import (WARMUP_N, AB_N, Fail, Recorder, Server, ab_for, share, stop,
+                     stop_all, versions)
+from procutil import cpu_model, cpu_s, status_kb
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-PYTHON = "/usr/bin/python3.11"
-FIX = os.path.abspath("fixtures/realserver")
 IDLE_S = 5 if QUICK else 20       # idle: CPU measured over this window
 LOAD_S = 4 if QUICK else 10       # ab -t
-AB_N = 1000000                    # ab -n: with -t, only the size of ab's table
-WARMUP_N = 300                    # requests to /leak before any measurement
 # (label, tgattach options); None: not attached
 MODES = [
     ("not attached", None),
@@ -65,167 +60,8 @@ SERVERS = [("sync", "gunicorn, sync worker (`-w 1 -k sync`)", []),
             ["--threads", "4"])]
 
 
-class Fail(Exception):
-    pass
-
-
 def log(msg):
     print("bench-attrib: " + msg, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------------
-# /proc
-
-
-
-
-
-
-
-
-
-
-
-# ---------------------------------------------------------------------------------------
-# processes: everything started is ended, on every path
-
-LIVE = []
-
-
-def start(argv, **kw):
-    kw.setdefault("stdin", subprocess.DEVNULL)
-    kw.setdefault("stdout", subprocess.DEVNULL)
-    kw.setdefault("stderr", subprocess.DEVNULL)
-    p = subprocess.Popen(argv, start_new_session=True, **kw)
-    LIVE.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, wait=10.0):
-    """End p and its process group (p leads it); returns its exit status."""
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(wait)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
-    if p in LIVE:
-        LIVE.remove(p)
-    return p.returncode
-
-
-def stop_all():
-    for p in reversed(list(LIVE)):
-        stop(p, wait=3.0)
-
-
-class Server:
-    """A fresh gunicorn (one worker) serving flask_app, warmed up."""
-
-    def __init__(self, extra):
-        self.port = free_port()
-        self.err = tempfile.TemporaryFile()
-        argv = [PYTHON, "-m", "gunicorn", "--chdir", FIX, "-w", "1",
-                "-k", "gthread" if extra else "sync"] + extra + [
-                "-b", "127.0.0.1:%d" % self.port, "--timeout", "120",
-                "--log-level", "warning", "flask_app:app"]
-        self.master = start(argv, stderr=self.err)
-        self.wait_ready()
-        kids = children_of(self.master.pid)
-        if len(kids) != 1:
-            raise Fail("gunicorn %d has %d workers, expected 1" % (self.master.pid, len(kids)))
-        self.worker = kids[0]
-        ab(self.port, ["-n", str(WARMUP_N)])
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def wait_ready(self):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.master.poll() is not None:
-                self.err.seek(0)
-                raise Fail("gunicorn exited with %d: %s" % (
-                    self.master.returncode, self.err.read().decode(errors="replace")[-300:]))
-            try:
-                with urllib.request.urlopen(self.url("/"), timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise Fail("gunicorn did not answer on port %d within 30 s" % self.port)
-
-    def close(self):
-        stop(self.master, signal.SIGQUIT)  # gunicorn's quick shutdown: nothing to finish
-        self.err.close()
-
-
-def ab(port, args):
-    """Runs ab on /leak; returns (requests per second, complete requests)."""
-    argv = ["ab", "-q", "-c", "2"] + args + ["http://127.0.0.1:%d/leak" % port]
-    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=LOAD_S + 60)
-    m = re.search(r"Requests per second:\s+([\d.]+)", r.stdout)
-    if r.returncode != 0 or not m:
-        raise Fail("%s: exit %d: %s" % (" ".join(argv), r.returncode,
-                                         (r.stderr or r.stdout).strip()[-300:]))
-    failed = re.search(r"Failed requests:\s+(\d+)", r.stdout)
-    non2xx = re.search(r"Non-2xx responses:\s+(\d+)", r.stdout)
-    if (failed and int(failed.group(1))) or non2xx:
-        raise Fail("%s: failed requests:\n%s" % (" ".join(argv), r.stdout[-600:]))
-    return float(m.group(1)), int(re.search(r"Complete requests:\s+(\d+)", r.stdout).group(1))
-
-
-class Recorder:
-    """tgattach on a worker, until stopped with SIGTERM (how a user ends it)."""
-
-    def __init__(self, tg, pid, opts, work):
-        self.out = tempfile.mkdtemp(dir=work)
-        self.err = tempfile.TemporaryFile()
-        self.p = start([tg, "-p", str(pid), "-o", self.out, "-q"] + opts, stderr=self.err)
-        mem = os.path.join(self.out, str(pid), "process.mem")
-        deadline = time.monotonic() + 20
-        while not (os.path.exists(mem) and os.path.getsize(mem) > 0):
-            if self.p.poll() is not None:
-                raise Fail("tgattach %s exited with %d: %s" % (
-                    " ".join(opts), self.p.returncode, self.errtail()))
-            if time.monotonic() > deadline:
-                raise Fail("tgattach %s wrote no sample within 20 s" % " ".join(opts))
-            time.sleep(0.02)
-        time.sleep(0.5)  # past the start (layouts, first walks): the steady state is measured
-
-    def errtail(self):
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace").strip()[-300:]
-
-    def mark(self):
-        return time.monotonic(), cpu_s(self.p.pid)
-
-    def close(self):
-        peak = status_kb(self.p.pid, "VmHWM")
-        rc = stop(self.p, wait=30.0)
-        self.err.close()
-        shutil.rmtree(self.out, ignore_errors=True)
-        if rc != 0:
-            raise Fail("tgattach exited with %s after SIGTERM" % rc)
-        return peak
-
-
-def share(a, b):
-    """% of a core between two marks."""
-    return 100.0 * (b[1] - a[1]) / (b[0] - a[0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,7 +102,7 @@ def busy_run(tg, extra, opts, work):
             rec = Recorder(tg, srv.worker, opts, work)
             a = rec.mark()
         w0 = cpu_s(srv.worker)
-        rps, n = ab(srv.port, ["-t", str(LOAD_S), "-n", str(AB_N)])
+        rps, n = ab_for(srv.port, LOAD_S)
         wus = (cpu_s(srv.worker) - w0) * 1e6 / max(n, 1)
         worker_kb = status_kb(srv.worker, "VmRSS")
         if rec is None:
@@ -299,16 +135,6 @@ def busy(tg, extra, rounds, work):
 
 # ---------------------------------------------------------------------------------------
 # the report
-
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return model
-
 
 def pct(x):
     return "%.1f %%" % x
@@ -386,7 +212,8 @@ def verdicts(summaries):
                 "measured over the 3 % budget: " + ", ".join(over) if over
                 else "all measured within the 3 % budget",
                 ("but unattached, requests/s spread over %.0f %% of their median between "
-                 "rounds, more than the budget: this run cannot tell a few %% from noise"
+                 "rounds, more than the budget: this run cannot tell a few %% from noise "
+                 "(tools/bench_slowdown.py pairs runs on one server for an interval)"
                  % noise) if noise > 3.0 else
                 ("unattached, requests/s spread over %.0f %% of their median between rounds"
                  % noise),
@@ -439,14 +266,12 @@ def main():
         stop_all()
         shutil.rmtree(work, ignore_errors=True)
     minutes = (time.monotonic() - t0) / 60
-    ver = subprocess.run([PYTHON, "-c", "import gunicorn, flask, platform; print("
-                          "platform.python_version(), gunicorn.__version__, flask.__version__)"],
-                         capture_output=True, text=True).stdout.split()
+    ver = versions()
     text = [
         "Machine: %s, %d cores (nproc), Linux %s; %s; load average %.1f at the start, %.1f "
         "when done (a shared machine: other jobs run beside this one, so requests/s vary "
         "from run to run; the ranges show by how much)."
-        % (machine(), os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"), load0,
+        % (cpu_model(), os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"), load0,
            os.getloadavg()[0]),
         "",
         "Target: Debian's Python %s, gunicorn %s, Flask %s, one worker serving "
@@ -458,7 +283,7 @@ def main():
         "VmHWM.  The server, the load client and tgattach each run in a session of their "
         "own, as a service, a client and an administrator's shell do: with autogroups on "
         "(this machine: %s), tgattach's default raises its session's autogroup to nice -10 "
-        "and --no-autogroup does not (docs/memory.md)." % ((tuple(ver[:3]) if len(ver) >= 3 else ("?", "?", "?")) + (WARMUP_N, autogroups())),
+        "and --no-autogroup does not (docs/memory.md)." % (ver + (WARMUP_N, autogroups())),
         "",
         "*Idle*: no requests, over %d s; the attached modes of both servers at once, each "
         "on its own server.  *Busy*: `ab -c 2 -t %d -n %d` on /leak (each request keeps ~30 "

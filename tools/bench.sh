@@ -10,5 +10,6 @@ python3 tools/bench_peers.py
 python3 tools/bench_mechanisms.py
 [ -f tools/bench-memory.sh ] && sh tools/bench-memory.sh
 sh tools/bench-attrib.sh
+python3 tools/bench_slowdown.py
 [ -f tools/bench-render.sh ] && sh tools/bench-render.sh
 echo "bench: results written to docs/benchmarks.md"
