@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.request
 
-from procutil import children_of, cpu_s, free_port, status_kb
+from procutil import children_of, cpu_s, free_port, status_kb, stop_group
 
 PYTHON = "/usr/bin/python3.11"
 FIX = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "fixtures",
@@ -37,26 +37,10 @@ def start(argv, **kw):
 
 def stop(p, sig=signal.SIGTERM, wait=10.0):
     """End p and its process group (p leads it); returns its exit status."""
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(wait)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
+    rc = stop_group(p, sig, wait)
     if p in LIVE:
         LIVE.remove(p)
-    return p.returncode
+    return rc
 
 
 def stop_all():

@@ -1,7 +1,9 @@
 """Process and port helpers shared by the benchmarks (tools/) and the real-server test
 (tests/realserver/run.py): read from /proc, never from the programs measured."""
 import os
+import signal
 import socket
+import subprocess
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -57,3 +59,34 @@ def cpu_model():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return "unknown CPU"
+
+
+def stop_group(p, sig=signal.SIGTERM, wait=3.0):
+    """End subprocess p and its process group (p leads it: started with
+    start_new_session): sig, up to `wait` seconds, then SIGKILL for whatever is left (the
+    group may outlive its leader: a pool's worker).  Returns p's exit status."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if p.poll() is None:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+    return p.returncode

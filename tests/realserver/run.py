@@ -63,7 +63,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(ROOT, "fixtures", "realserver")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from procutil import children_of, free_port  # noqa: E402 (tools/, shared with make bench)
+from procutil import children_of, free_port, stop_group  # noqa: E402 (tools/, shared with make bench)
 DEBIAN_DIST = "/usr/lib/python3/dist-packages"
 
 RECORD_S = 10          # tgattach -d
@@ -131,31 +131,7 @@ class Procs:
     @staticmethod
     def stop(p, sig=signal.SIGTERM, wait=3.0):
         """End p and its process group (p leads it: start_new_session)."""
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(wait)
-            except subprocess.TimeoutExpired:
-                pass
-        # the group may outlive its leader (a pool worker): SIGKILL whatever is left
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if p.poll() is None:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        for f in (p.stdin, p.stdout, p.stderr):
-            if f:
-                try:
-                    f.close()
-                except OSError:
-                    pass
+        stop_group(p, sig, wait)
 
     def stop_all(self):
         for p in reversed(self.procs):
