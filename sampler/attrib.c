@@ -145,6 +145,21 @@ static int parse_minflt(const char *buf, uint64_t *out)
 	return 0;
 }
 
+int attrib_thread_runs(struct attrib *a, int64_t tid)
+{
+	char buf[1024];
+
+	if (tid <= 0)
+		return -1;
+	struct cpu_slot *s = attrib_slot_for(a, tid);
+	if (attrib_slot_read(a, s, 1, buf, sizeof buf) != 0)
+		return -1;
+	const char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -1;
+	return p[2] == 'R';
+}
+
 /* The thread's CPU time and minor faults now.  The CPU time is the stack walker's reading
  * when it made one; the faults are not read again when the thread has provably not run
  * since they were last read (only the thread itself takes its faults). */

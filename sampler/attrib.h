@@ -105,4 +105,8 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 /* Bytes of change no thread could be charged with, since the start. */
 int64_t attrib_unattributed(const struct attrib *a);
 
+/* Whether thread tid is on a CPU or waiting for one now (its state R): 1 or 0, or -1 when
+ * it cannot be read. */
+int attrib_thread_runs(struct attrib *a, int64_t tid);
+
 #endif

@@ -382,6 +382,11 @@ void memtrack_keep(struct memtrack *mt, uint64_t tstate, int64_t bytes)
 	attrib_keep(mt->attrib, tstate, bytes);
 }
 
+int memtrack_thread_runs(struct memtrack *mt, int64_t tid)
+{
+	return attrib_thread_runs(mt->attrib, tid);
+}
+
 void memtrack_adopt(struct memtrack *mt, uint64_t tstate, int64_t tid)
 {
 	attrib_micro_adopt(mt->attrib, tstate, tid);

@@ -134,6 +134,8 @@ int64_t memtrack_take_kept(struct memtrack *mt, uint64_t tstate);
 /* A thread the stack sample did not list, walked for a share: its CPU time counts in the
  * next splits (attrib_micro_adopt). */
 void memtrack_adopt(struct memtrack *mt, uint64_t tstate, int64_t tid);
+/* Whether thread tid is on a CPU or waiting for one now: 1, 0, or -1 (unknown). */
+int memtrack_thread_runs(struct memtrack *mt, int64_t tid);
 
 /* At a stack sample, before the stack walk: read the memory into row (final: the last row
  * of the recording, with a pool walk whatever the budget, so that the growth over the

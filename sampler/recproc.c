@@ -140,6 +140,13 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
 		confirm_walk(p, &p->one.threads[0], now);
 		struct tracker_charge c = {.bytes = bytes, .growth_before = !sh->running};
+		/* grown by it alone, without the GIL held now: in new calls that run
+		 * (tracker.h)?  A share of a split is not asked: a thread that computes
+		 * without the GIL has CPU time, and takes shares of others' changes */
+		if (sole && c.growth_before && bytes > 0 &&
+		    tracker_only_calls(p->tracker, &p->one.threads[0]))
+			c.runs_free =
+			    memtrack_thread_runs(p->mem, p->one.threads[0].native_id) == 1;
 		if (sole) /* what changed while it was walked is its too (memtrack.h) */
 			c.after = memtrack_micro_again(p->mem, sh->tstate);
 		c.span = memtrack_span(p->mem);

@@ -225,6 +225,13 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
  * (docs/memory.md has the measures).  What changed after the walk (a reading again) is
  * the stack's now, and not shared. */
 #define SPAN_ALL (-1.0)
+
+/* th, with keep frames in common with the last sighting t, only adds calls to it. */
+static int only_calls(const struct tthread *t, const struct walk_thread *th, size_t keep)
+{
+	return !th->truncated && keep == t->depth && th->depth > keep;
+}
+
 static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, size_t keep,
 			  int64_t charged, double span, double when)
 {
@@ -248,9 +255,13 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * locals as it returns, after its frame left the chain, so the calls that just
 	 * returned are those that released.  Growth goes to the stack as it is now: memory is
 	 * allocated by running code; but a thread that has let go of the GIL since made it
-	 * before it did (growth_before), in the calls seen before or those that returned. */
-	int before = charged < 0 || (charged > 0 && c->growth_before);
+	 * before it did (growth_before), in the calls seen before or those that returned;
+	 * unless it runs all the same (runs_free: a hash, a compression without the GIL) and
+	 * has only made calls since: then the calls it runs made it (their input), as a
+	 * thread asleep in a wait made nothing of what its wait would be charged. */
 	size_t keep = th->truncated ? 0 : common_prefix(t, th); /* the frames kept */
+	int runs_new = c->runs_free && only_calls(t, th, keep);
+	int before = charged < 0 || (charged > 0 && c->growth_before && !runs_new);
 	int64_t early = before ? charged
 			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,
 					    c->span, when);
@@ -274,6 +285,13 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	}
 	t->mem += charged;
 	return 0;
+}
+
+int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th)
+{
+	const struct tthread *t = tracker_find_thread((struct tracker *)tk, th);
+
+	return t && !th->truncated && only_calls(t, th, common_prefix(t, th));
 }
 
 int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, double when,

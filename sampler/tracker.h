@@ -43,12 +43,15 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 /* What one sighting between samples charges: `bytes` (what the readings saw, and what
  * waited for the thread), `after` (changed after the walk, by the stack as it is now:
  * memtrack_micro_again), `growth_before` (the thread let go of the GIL since it grew, so
- * growth is the stack's as it was before), `span` (the seconds over which `bytes` was
- * made, since the reading before; 0: unknown). */
+ * growth is the stack's as it was before), `runs_free` (with growth_before: the thread
+ * runs all the same, in native code without the GIL, so growth made by calls it made
+ * since its last sighting, none of whose have returned, is the stack's now), `span` (the
+ * seconds over which `bytes` was made, since the reading before; 0: unknown). */
 struct tracker_charge {
 	int64_t bytes;
 	int64_t after;
 	int growth_before;
+	int runs_free;
 	double span;
 };
 
@@ -62,6 +65,10 @@ struct tracker_charge {
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th,
 		     const struct tracker_charge *c, double when, tracker_name_fn name_fn,
 		     void *ctx, struct tg_err *err);
+
+/* Is th's stack its thread's last sighting with calls made since, none of its returned
+ * (the case where runs_free above matters)?  1 or 0. */
+int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th);
 
 /* Would feeding th end a call that has run for long (seen three times over 20 ms)?  1 then,
  * with *prefix the number of outermost frames kept; the caller checks such a walk against

@@ -410,3 +410,47 @@ Test(attrib, last_holder_and_switches_name_the_threads)
 	stop(&sleepers[1]);
 	attrib_free(a);
 }
+
+static atomic_int blocked_tid;
+
+static void *block_on(void *arg)
+{
+	char c;
+
+	atomic_store(&blocked_tid, (int)syscall(SYS_gettid));
+	return read(*(int *)arg, &c, 1) == 1 ? NULL : arg;
+}
+
+/* A thread that spins is on a CPU or waits for one (R); a thread blocked in a read is not;
+ * a TID that is not the process's cannot be read. */
+Test(attrib, thread_runs_tells_a_running_thread_from_a_blocked_one)
+{
+	struct worker spin;
+	int fds[2];
+	pthread_t blocked;
+
+	cr_assert_eq(pipe(fds), 0);
+	start(&spin, 0);
+	cr_assert_eq(pthread_create(&blocked, NULL, block_on, &fds[0]), 0);
+	while (!atomic_load(&blocked_tid))
+		usleep(100);
+	struct attrib *a = attrib_new(getpid());
+	int runs = -1;
+	for (int i = 0; i < 200; i++) { /* it may not be in its read yet */
+		runs = attrib_thread_runs(a, atomic_load(&blocked_tid));
+		if (runs == 0)
+			break;
+		usleep(1000);
+	}
+	cr_assert_eq(runs, 0, "the blocked thread: %d", runs);
+	cr_assert_eq(attrib_thread_runs(a, atomic_load(&spin.tid)), 1, "the spinning thread");
+	cr_assert_eq(attrib_thread_runs(a, (int64_t)syscall(SYS_gettid)), 1, "this thread");
+	cr_assert_eq(attrib_thread_runs(a, 0), -1);
+	cr_assert_eq(attrib_thread_runs(a, 1), -1, "init is not this process's");
+	cr_assert_eq(write(fds[1], "x", 1), 1);
+	pthread_join(blocked, NULL);
+	stop(&spin);
+	attrib_free(a);
+	close(fds[0]);
+	close(fds[1]);
+}

@@ -103,11 +103,17 @@ static void feed(struct fixture *fx, size_t nthreads, const int64_t *charged, do
 		     err.msg);
 }
 
-/* Thread 0 sighted between samples (tracker_feed_one). */
-static int feed_one(struct fixture *fx, int64_t bytes, int64_t after, int growth_before,
-		    double span, double when, struct tg_err *err)
+/* Thread 0 sighted between samples (tracker_feed_one); before: 0, or LET_GO (growth of a
+ * thread that let go of the GIL since), or LET_GO_RUNS (and it runs all the same). */
+enum { LET_GO = 1, LET_GO_RUNS = 2 };
+static int feed_one(struct fixture *fx, int64_t bytes, int64_t after, int before, double span,
+		    double when, struct tg_err *err)
 {
-	struct tracker_charge c = {bytes, after, growth_before, span};
+	struct tracker_charge c = {.bytes = bytes,
+				   .after = after,
+				   .growth_before = before != 0,
+				   .runs_free = before == LET_GO_RUNS,
+				   .span = span};
 
 	return tracker_feed_one(fx->tk, &fx->th[0], &c, when, name_of, NULL, err);
 }
@@ -328,6 +334,45 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 	cr_assert_eq(count(mem, ":leaf=>5000\n"), 1, "the first leaf made it:\n%s", mem);
 	cr_assert_eq(count(mem, ":leaf=>0\n"), 1, "the second is not charged:\n%s", mem);
 	cr_assert(strstr(mem, ":loop=>10000\n"), "loop holds both, inclusively:\n%s", mem);
+	free(mem);
+	fx_done(&fx);
+}
+
+/* Growth of a thread that let go of the GIL but runs (a hash, a compression without the
+ * GIL) was made by the calls it made since its last sighting, when none of that sighting's
+ * returned: it goes to the stack now.  Asleep, or with a call of the sighting returned
+ * since, it goes to the stack before. */
+Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
+{
+	struct fixture fx;
+	const int outer[] = {0, 1}, handle[] = {0, 1, 2}, leaf[] = {0, 1, 3};
+	const struct {
+		const int *last;
+		size_t nlast;
+		int before;
+	} rounds[] = {{outer, 2, LET_GO_RUNS}, {outer, 2, LET_GO}, {handle, 3, LET_GO_RUNS}};
+	struct tg_err err = {0};
+	int64_t c[1] = {0};
+
+	fx_init(&fx);
+	for (int r = 0; r < 3; r++) {
+		double t = 1.0 + r;
+		set_stack(&fx, 0, rounds[r].last, rounds[r].nlast);
+		feed(&fx, 1, c, t);
+		set_stack(&fx, 0, leaf, 3);
+		cr_assert_eq(tracker_only_calls(fx.tk, &fx.th[0]), rounds[r].last == outer,
+			     "round %d: only calls made since", r);
+		cr_assert_eq(feed_one(&fx, 5000, 0, rounds[r].before, 0, t + 0.01, &err), 1, "%s",
+			     err.msg);
+		set_stack(&fx, 0, outer, 2);
+		feed(&fx, 1, c, t + 0.1);
+	}
+	tracker_end_all(fx.tk, 4.0, NULL, NULL);
+	char *mem = slurp(&fx, "T100.mem");
+	cr_assert_eq(count(mem, ":leaf=>5000\n"), 1, "the running leaf made it:\n%s", mem);
+	cr_assert_eq(count(mem, ":leaf=>0\n"), 2, "not when asleep or after a return:\n%s", mem);
+	cr_assert_eq(count(mem, ":handle=>5000\n"), 1, "the returned call's:\n%s", mem);
+	cr_assert(strstr(mem, ":loop=>15000\n"), "loop holds all three:\n%s", mem);
 	free(mem);
 	fx_done(&fx);
 }
