@@ -209,6 +209,12 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
 	return 1;
 }
 
+/* th, with keep frames in common with the last sighting t, only adds calls to it. */
+static int only_calls(const struct tthread *t, const struct walk_thread *th, size_t keep)
+{
+	return !th->truncated && keep == t->depth && th->depth > keep;
+}
+
 /* Growth seen when calls of the last sighting have returned since: part of it may be
  * theirs, made before they returned, the rest the stack's now.  Between two readings
  * (micro-samples) the growth was made over the last `span` seconds, since the reading
@@ -225,13 +231,6 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
  * (docs/memory.md has the measures).  What changed after the walk (a reading again) is
  * the stack's now, and not shared. */
 #define SPAN_ALL (-1.0)
-
-/* th, with keep frames in common with the last sighting t, only adds calls to it. */
-static int only_calls(const struct tthread *t, const struct walk_thread *th, size_t keep)
-{
-	return !th->truncated && keep == t->depth && th->depth > keep;
-}
-
 static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, size_t keep,
 			  int64_t charged, double span, double when)
 {

@@ -45,7 +45,7 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
  * memtrack_micro_again), `growth_before` (the thread let go of the GIL since it grew, so
  * growth is the stack's as it was before), `runs_free` (with growth_before: the thread
  * runs all the same, in native code without the GIL, so growth made by calls it made
- * since its last sighting, none of whose have returned, is the stack's now), `span` (the
+ * since its last sighting, none of which has returned, is the stack's now), `span` (the
  * seconds over which `bytes` was made, since the reading before; 0: unknown). */
 struct tracker_charge {
 	int64_t bytes;
