@@ -125,21 +125,26 @@ struct cpu_slot *attrib_slot_for(struct attrib *a, int64_t tid)
 	return oldest;
 }
 
-/* Minor faults from a /proc/.../stat line: the 8th field after the ")" closing the
- * command name (which may itself hold spaces and parentheses). */
-static int parse_minflt(const char *buf, uint64_t *out)
+/* The fields of a /proc/.../stat line from the state on: after the ")" closing the command
+ * name (which may itself hold spaces and parentheses); NULL when there is none. */
+static const char *stat_state(const char *buf)
 {
 	const char *p = strrchr(buf, ')');
+
+	return p && p[1] == ' ' && p[2] ? p + 2 : NULL;
+}
+
+/* Minor faults from a /proc/.../stat line: the 8th field from the state on. */
+static int parse_minflt(const char *buf, uint64_t *out)
+{
+	const char *p = stat_state(buf);
 	unsigned long long v;
 
-	if (!p)
-		return -1;
-	for (int field = 0; field < 7; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -1;
+	for (int field = 0; p && field < 6; field++) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
 	}
-	if (sscanf(p + 1, "%*s %llu", &v) != 1)
+	if (!p || sscanf(p, "%*s %llu", &v) != 1)
 		return -1;
 	*out = v;
 	return 0;
@@ -154,10 +159,8 @@ int attrib_thread_runs(struct attrib *a, int64_t tid)
 	struct cpu_slot *s = attrib_slot_for(a, tid);
 	if (attrib_slot_read(a, s, 1, buf, sizeof buf) != 0)
 		return -1;
-	const char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	return p[2] == 'R';
+	const char *state = stat_state(buf);
+	return state ? *state == 'R' : -1;
 }
 
 /* The thread's CPU time and minor faults now.  The CPU time is the stack walker's reading

@@ -290,7 +290,7 @@ int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th)
 {
 	const struct tthread *t = tracker_find_thread((struct tracker *)tk, th);
 
-	return t && !th->truncated && only_calls(t, th, common_prefix(t, th));
+	return t && only_calls(t, th, common_prefix(t, th));
 }
 
 int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, double when,
