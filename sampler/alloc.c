@@ -43,20 +43,6 @@ static int is_version(const struct py_target *t, int minor_from, int minor_to)
 	return t->major == 3 && t->minor >= minor_from && t->minor <= minor_to;
 }
 
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /* ---- setup: what this build lets us read ---- */
 
 static int free_threaded(struct alloc_reader *a)
@@ -190,6 +176,7 @@ void alloc_free(struct alloc_reader *a)
 	free(a->quick_buf);
 	free(a->pool_buf);
 	free(a->iov);
+	alloc_watch_release(a);
 	free(a);
 }
 
@@ -212,24 +199,35 @@ const char *alloc_source(const struct alloc_reader *a)
 
 /* ---- the walk ---- */
 
+uint32_t alloc_pool_block_size(const struct alloc_reader *a, const unsigned char *h,
+			       uint32_t *count)
+{
+	const struct py_offsets *o = a->o;
+	uint32_t szidx = alloc_get_u32(h + o->pool_szidx);
+	uint32_t maxnext = alloc_get_u32(h + o->pool_maxnextoffset);
+
+	*count = alloc_get_u32(h + o->pool_count);
+	if (szidx == DUMMY_SIZE_IDX || maxnext < POOL_HDR || maxnext >= a->pool_size)
+		return 0;
+	uint64_t size = a->pool_size - maxnext;
+	if (size > SMALL_MAX || (size != (szidx + 1ull) * 8 && size != (szidx + 1ull) * 16) ||
+	    *count > (a->pool_size - POOL_HDR) / size)
+		return 0;
+	return (uint32_t)size;
+}
+
 /* One pool header: adds its blocks; -1 if it cannot be a pool (torn). */
 static int add_pool(struct alloc_reader *a, const unsigned char *h, struct walk_sum *sum)
 {
-	const struct py_offsets *o = a->o;
-	uint32_t count = get_u32(h + o->pool_count);
-	uint32_t szidx = get_u32(h + o->pool_szidx);
-	uint32_t maxnext = get_u32(h + o->pool_maxnextoffset);
+	uint32_t count;
+	uint32_t size = alloc_pool_block_size(a, h, &count);
 
 	if (count == 0)
 		return 0; /* empty, or carved and not yet initialised */
-	if (szidx == DUMMY_SIZE_IDX || maxnext < POOL_HDR || maxnext >= a->pool_size)
-		return -1;
-	uint64_t size = a->pool_size - maxnext;
-	if (size > SMALL_MAX || (size != (szidx + 1ull) * 8 && size != (szidx + 1ull) * 16) ||
-	    count > (a->pool_size - POOL_HDR) / size)
+	if (size == 0)
 		return -1;
 	sum->blocks += count;
-	sum->bytes += count * size;
+	sum->bytes += (uint64_t)count * size;
 	return 0;
 }
 
@@ -250,8 +248,8 @@ static int flush_pools(struct alloc_reader *a, size_t n, struct walk_sum *sum)
 static int walk_arena(struct alloc_reader *a, const unsigned char *obj, size_t *queued,
 		      struct walk_sum *sum)
 {
-	uint64_t base = get_u64(obj + a->o->arena_address);
-	uint64_t carved = get_u64(obj + a->o->arena_pool_address);
+	uint64_t base = alloc_get_u64(obj + a->o->arena_address);
+	uint64_t carved = alloc_get_u64(obj + a->o->arena_pool_address);
 
 	if (base == 0)
 		return 0; /* an unused arena object */
@@ -457,19 +455,13 @@ static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, in
 	return 0;
 }
 
-int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
-{
-	return alloc_quick_with(a, out, NULL, 0);
-}
-
-int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
-		     size_t nextra)
+/* The pools in use of every allocator state; with the caller's pieces read after the first
+ * state's counters.  *span: the arena objects read of the last state. */
+static int quick_pools(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
+		       size_t nextra, uint32_t *span_out)
 {
 	size_t nfree_off;
 
-	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < nextra; i++)
-		extra[i].ok = 0;
 	if (quick_offsets(a, &nfree_off) < 0)
 		return -1;
 	if (a->nstates == 0)
@@ -481,12 +473,13 @@ int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct rem
 		uint32_t span;
 		if (quick_arenas(a, &sa[i], n == 1, &span, i ? NULL : extra, i ? 0 : nextra) < 0)
 			return -1;
+		*span_out = span;
 		for (uint32_t k = 0; k < span; k++) {
 			const unsigned char *obj = a->quick_buf + (size_t)k * esz;
-			uint64_t base = get_u64(obj + a->o->arena_address);
-			uint64_t carved = get_u64(obj + a->o->arena_pool_address);
-			uint32_t nfree = get_u32(obj + nfree_off),
-				 ntotal = get_u32(obj + nfree_off + 4);
+			uint64_t base = alloc_get_u64(obj + a->o->arena_address);
+			uint64_t carved = alloc_get_u64(obj + a->o->arena_pool_address);
+			uint32_t nfree = alloc_get_u32(obj + nfree_off),
+				 ntotal = alloc_get_u32(obj + nfree_off + 4);
 			if (base == 0)
 				continue;
 			uint64_t first = (base + a->pool_size - 1) & ~(a->pool_size - 1);
@@ -498,4 +491,38 @@ int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct rem
 		}
 	}
 	return n ? 0 : -1;
+}
+
+int alloc_quick(struct alloc_reader *a, struct alloc_quick *out)
+{
+	uint32_t span;
+
+	memset(out, 0, sizeof *out);
+	int rc = quick_pools(a, out, NULL, 0, &span);
+	out->watch_free = a->watch.free;
+	return rc;
+}
+
+int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
+		     size_t nextra)
+{
+	struct remote_iov all[ALLOC_EXTRA_MAX];
+	uint32_t span = 0;
+
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < nextra; i++)
+		extra[i].ok = 0;
+	if (nextra > ALLOC_EXTRA_MAX)
+		return -1;
+	if (nextra)
+		memcpy(all, extra, nextra * sizeof *extra);
+	/* the watched pools' headers after the caller's pieces, with one allocator state */
+	size_t nw =
+	    a->nstates == 1 ? alloc_watch_iov(a, all + nextra, ALLOC_EXTRA_MAX - nextra) : 0;
+	int rc = quick_pools(a, out, all, nextra + nw, &span);
+	for (size_t i = 0; i < nextra; i++)
+		extra[i].ok = all[i].ok;
+	if (rc == 0 && a->nstates == 1)
+		alloc_watch_after(a, all + nextra, nw, span, out);
+	return rc;
 }

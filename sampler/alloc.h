@@ -70,11 +70,21 @@ int alloc_heap_available(const struct alloc_reader *a);
  * torn. */
 struct alloc_quick {
 	uint64_t pools_bytes, carved_bytes;
+	/* with the watch on (alloc_watch): the free slots of the pools taken lately, below
+	 * the most each held since (the quick value is pools_bytes less them); and those of
+	 * the pools that stopped being watched at this reading, a jump of that value that is
+	 * no change.  alloc_quick leaves the watch as it is and gives its last watch_free. */
+	uint64_t watch_free, watch_left;
 };
 int alloc_quick(struct alloc_reader *a, struct alloc_quick *out);
+/* Watch the pools taken lately (alloc_quick_with, one allocator state only), or let them
+ * go.  A pool that another thread's objects pin keeps the call that took it charged with
+ * 16 KiB after it freed its own blocks: watched, its free slots are seen coming and going
+ * (sampler/alloc_watch.c).  Only worth it while several threads run Python. */
+void alloc_watch(struct alloc_reader *a, int on);
 /* The same, with the caller's own pieces read in the first system call, after the
  * counters (at most ALLOC_EXTRA_MAX; each one's ok says whether it was read: not when the
- * reading failed before it). */
+ * reading failed before it), and the watch brought up to date. */
 #define ALLOC_EXTRA_MAX 256
 int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
 		     size_t nextra);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "attach/remote.h"
 #include "sampler/alloc.h"
@@ -18,6 +19,46 @@
 #define POOL_HDR 48	       /* bytes read per pool header (also POOL_OVERHEAD) */
 
 #define BIT(f) (1u << (f))
+
+/* Values read from the target, as it lays them out (x86-64). */
+static inline uint64_t alloc_get_u64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t alloc_get_u32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* alloc_watch.c: the pools taken in the last WATCH_S, WATCH_MAX at most; WATCH_TAKES new
+ * ones looked at per reading at most */
+#define WATCH_S 0.02
+#define WATCH_MAX 32
+#define WATCH_TAKES 64
+
+struct watched {
+	uint64_t addr;
+	uint32_t count, high, size; /* blocks in use, the most since taken, block size */
+	double at;		    /* monotonic time it was seen taken */
+	unsigned char hdr[POOL_HDR];
+};
+
+struct pool_watch {
+	int on;
+	struct watched w[WATCH_MAX]; /* oldest first */
+	size_t n;
+	uint64_t free; /* their free slots below their high marks, at the last reading */
+	/* the arena objects at the last reading, to tell the pools taken since */
+	unsigned char *prev;
+	size_t prev_cap;
+	uint32_t prev_span;
+	uint64_t prev_arenas; /* their address; 0: none to compare with */
+};
 
 enum mode { MODE_NONE, MODE_STATICS, MODE_INTERP };
 
@@ -55,6 +96,7 @@ struct alloc_reader {
 	uint32_t quick_span;
 	unsigned char (*pool_buf)[POOL_HDR]; /* POOL_BATCH headers, allocated at the first walk */
 	struct remote_iov *iov;
+	struct pool_watch watch;
 	struct state_addrs states[MAX_STATES]; /* as found by the last alloc_read() */
 	size_t nstates;
 };
@@ -73,5 +115,18 @@ int alloc_counters_sane(const struct counters *c);
 /* How many arena objects to read (from the first): see alloc_state.c. */
 uint32_t alloc_arenas_span(const struct counters *c);
 int alloc_counters_equal(const struct counters *x, const struct counters *y);
+
+/* The block size of the pool whose header is h, with *count its blocks in use; 0 when it
+ * cannot be a used pool (carved and not set up yet, or garbage: a torn read). */
+uint32_t alloc_pool_block_size(const struct alloc_reader *a, const unsigned char *h,
+			       uint32_t *count);
+
+/* The watched pools' headers to read with the arena objects (none when more than room);
+ * then, with the pieces as read and the arena objects in quick_buf (span of them), the
+ * watch brought up to date and out's watch fields set. */
+size_t alloc_watch_iov(struct alloc_reader *a, struct remote_iov *iov, size_t room);
+void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, size_t n,
+		       uint32_t span, struct alloc_quick *out);
+void alloc_watch_release(struct alloc_reader *a);
 
 #endif

@@ -118,15 +118,16 @@ int memtrack_quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	}
 	if (!have_q)
 		return -1;
-	*out = q->pools_bytes + (anon > q->carved_bytes ? anon - q->carved_bytes : 0);
+	*out =
+	    q->pools_bytes - q->watch_free + (anon > q->carved_bytes ? anon - q->carved_bytes : 0);
 	return 0;
 }
 
-/* The quick value moved to `value`: the change since the last reading, weighted, counted as
- * charged by the bursts. */
-static int64_t take_change(struct memtrack *mt, uint64_t value)
+/* The quick value moved to `value`, `left` of it no change (pools no longer watched: alloc.h):
+ * the change since the last reading, weighted, counted as charged by the bursts. */
+static int64_t take_change(struct memtrack *mt, uint64_t value, uint64_t left)
 {
-	int64_t d = (int64_t)(value - mt->prev_quick);
+	int64_t d = (int64_t)(value - mt->prev_quick - left);
 	int64_t w = (int64_t)((double)d * mt->weight);
 
 	mt->prev_quick = value;
@@ -138,10 +139,25 @@ static int64_t take_change(struct memtrack *mt, uint64_t value)
 /* A reading of the quick value and of the GILs: with heap, in one system call (the GIL
  * words after the arena objects). */
 struct reading {
-	uint64_t value;
+	uint64_t value, left; /* left: alloc_quick.watch_left */
 	uint64_t holders[GIL_MAX], switches;
 	size_t n; /* GIL holders */
 };
+
+/* Pools are watched (alloc_watch) while several threads run Python: the GIL changed hands
+ * in the last WATCH_MULTI_S.  With one thread, no other thread's objects can pin a pool
+ * that a call took. */
+static void watch_gate(struct memtrack *mt, uint64_t switches)
+{
+	double now = clock_mono_s();
+
+	if (switches != GIL_SWITCHES_UNKNOWN && switches != mt->watch_switches) {
+		mt->watch_switches = switches;
+		mt->watch_switched_at = now;
+	}
+	alloc_watch(mt->alloc, mt->metric == MEMTRACK_HEAP && mt->watch_switched_at > 0 &&
+				   now - mt->watch_switched_at < WATCH_MULTI_S);
+}
 
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
  * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
@@ -160,8 +176,9 @@ static size_t micro_step(struct memtrack *mt, const struct reading *rd, struct a
 	/* the quick heap value (pools in use) changes only under the GIL; rss does not */
 	struct attrib_gil g = {holders, n, switches,
 			       mt->metric == MEMTRACK_HEAP ? gil_last_holder(mt->gil) : 0};
-	if (mt->have_quick && value != mt->prev_quick) {
-		int64_t w = take_change(mt, value);
+	watch_gate(mt, switches);
+	if (mt->have_quick && value != mt->prev_quick + rd->left) {
+		int64_t w = take_change(mt, value, rd->left);
 		shares = attrib_micro(mt->attrib, w, &g, out, max);
 		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
 			out[k].running = 0; /* let go of the GIL since it grew: grew before */
@@ -312,6 +329,7 @@ static int read_quick(struct memtrack *mt, struct reading *rd)
 	}
 	if (memtrack_quick_value(mt, rss, anon, &q, have_q, &rd->value) < 0)
 		return -1;
+	rd->left = have_q ? q.watch_left : 0;
 	if (have_q)
 		rd->n = gil_parse(mt->gil, &gb, giov, ng, rd->holders, GIL_MAX, &rd->switches);
 	else
@@ -363,7 +381,7 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 		return 0;
 	mt->stats.micro_again++;
 	mt->base_at = clock_mono_s();
-	return take_change(mt, rd.value);
+	return take_change(mt, rd.value, rd.left);
 }
 
 double memtrack_span(const struct memtrack *mt)

@@ -38,6 +38,8 @@
 #define CONTINUE_S 0.05
 /* A reading this long after the one before came late: tgattach waited for a CPU. */
 #define LATE_S 0.0005
+/* The pools taken lately are watched while the GIL changed hands this recently. */
+#define WATCH_MULTI_S 0.1
 
 struct memtrack {
 	enum memtrack_metric metric;
@@ -96,6 +98,9 @@ struct memtrack {
 	uint64_t proc_ns;   /* the process CPU clock at the last micro-sample */
 	uint64_t proc_same; /* monotonic ns since which it has read proc_ns; 0: none */
 	struct memtrack_stats stats;
+	/* the GIL's switch count when it last moved, and the monotonic time then (0: never) */
+	uint64_t watch_switches;
+	double watch_switched_at;
 };
 
 /* The loop under SCHED_FIFO (on) or back (--realtime only). */

@@ -262,6 +262,70 @@ Test(alloc, quick_reading_reads_the_callers_pieces)
 	image_free(&im);
 }
 
+/* The pools taken lately are watched (alloc_watch): a pool taken counts whole; the free
+ * slots below the most it held come off the quick value while it is watched; emptied, it
+ * releases what is left of it; let go, it leaves its free slots as they are (watch_left,
+ * no change).  Over a pool's life the changes add up to nothing. */
+static uint64_t watched_value(struct alloc_reader *a, uint64_t *left)
+{
+	struct alloc_quick q;
+
+	cr_assert_eq(alloc_quick_with(a, &q, NULL, 0), 0);
+	*left = q.watch_left;
+	return q.pools_bytes - q.watch_free;
+}
+
+Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
+{
+	struct image im;
+	struct py_target t;
+	uint64_t left, base;
+
+	build_311(&im, &t, &good);
+	unsigned char *objs = NULL;
+	for (size_t i = 0; i < im.n; i++)
+		objs = im.segs[i].addr == ARENA_OBJS ? im.bufs[i] : objs;
+	unsigned char *h = seg(&im, ARENA_A + 3 * POOL, 48); /* a pool of 48-byte blocks */
+	put32(h + t.off.pool_szidx, 2);
+	put32(h + t.off.pool_maxnextoffset, POOL - 48);
+	image_done(&im);
+	struct alloc_reader *a = alloc_new(&im.r, &t);
+	alloc_watch(a, 1);
+	base = watched_value(a, &left);
+	cr_assert_eq(base, 4u * POOL);
+
+	put32(h + t.off.pool_count, 100); /* arena A carves it */
+	put64(objs + 8, ARENA_A + 4 * POOL);
+	put32(objs + 16, 61);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "taken: whole");
+	put32(h + t.off.pool_count, 150);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "filled above its mark: its taker's");
+	put32(h + t.off.pool_count, 90);
+	cr_assert_eq(watched_value(a, &left), base + POOL - 60 * 48, "60 blocks freed");
+	put32(h + t.off.pool_count, 120);
+	cr_assert_eq(watched_value(a, &left), base + POOL - 30 * 48, "30 filled again");
+	put32(h + t.off.pool_count, 0); /* emptied: back on the arena's free list */
+	put64(objs + 24, ARENA_A + 3 * POOL);
+	put32(objs + 16, 62);
+	cr_assert_eq(watched_value(a, &left), base, "emptied: what was left of it");
+	cr_assert_eq(left, 0);
+
+	put32(h + t.off.pool_count, 10); /* taken again, from the free list */
+	put64(objs + 24, 0);
+	put32(objs + 16, 61);
+	cr_assert_eq(watched_value(a, &left), base + POOL);
+	put32(h + t.off.pool_count, 4);
+	cr_assert_eq(watched_value(a, &left), base + POOL - 6 * 48);
+	alloc_watch(a, 0);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "let go: its free slots stay");
+	cr_assert_eq(left, 6 * 48, "and the jump is no change");
+	put32(h + t.off.pool_count, 2);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "not watched: pools only");
+	cr_assert_eq(left, 0);
+	alloc_free(a);
+	image_free(&im);
+}
+
 Test(alloc, torn_pool_discards_walk_only)
 {
 	struct image im;
