@@ -524,5 +524,7 @@ int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct rem
 		extra[i].ok = all[i].ok;
 	if (rc == 0 && a->nstates == 1)
 		alloc_watch_after(a, all + nextra, nw, span, out);
+	else if (rc == 0) /* interpreters with their own allocator came: the watch lets go */
+		alloc_watch_drop(a, out);
 	return rc;
 }

@@ -127,6 +127,9 @@ uint32_t alloc_pool_block_size(const struct alloc_reader *a, const unsigned char
 size_t alloc_watch_iov(struct alloc_reader *a, struct remote_iov *iov, size_t room);
 void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, size_t n,
 		       uint32_t span, struct alloc_quick *out);
+/* Every pool let go as it is (out->watch_left): the reading saw more than one allocator
+ * state. */
+void alloc_watch_drop(struct alloc_reader *a, struct alloc_quick *out);
 void alloc_watch_release(struct alloc_reader *a);
 
 #endif

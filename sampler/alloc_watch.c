@@ -174,6 +174,16 @@ void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, siz
 	out->watch_left = left;
 }
 
+void alloc_watch_drop(struct alloc_reader *a, struct alloc_quick *out)
+{
+	struct pool_watch *pw = &a->watch;
+
+	out->watch_left = pw->free;
+	pw->n = 0;
+	pw->free = 0;
+	pw->prev_arenas = 0;
+}
+
 void alloc_watch_release(struct alloc_reader *a)
 {
 	free(a->watch.prev);
