@@ -80,7 +80,8 @@ int alloc_quick(struct alloc_reader *a, struct alloc_quick *out);
 /* Watch the pools taken lately (alloc_quick_with, one allocator state only), or let them
  * go.  A pool that another thread's objects pin keeps the call that took it charged with
  * 16 KiB after it freed its own blocks: watched, its free slots are seen coming and going
- * (sampler/alloc_watch.c).  Only worth it while several threads run Python. */
+ * (sampler/alloc_watch.c).  Only worth it while several threads run Python, and its
+ * reads cost the readings time (sampler/memtrack.c turns it on under --realtime only). */
 void alloc_watch(struct alloc_reader *a, int on);
 /* The same, with the caller's own pieces read in the first system call, after the
  * counters (at most ALLOC_EXTRA_MAX; each one's ok says whether it was read: not when the

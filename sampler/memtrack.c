@@ -144,9 +144,11 @@ struct reading {
 	size_t n; /* GIL holders */
 };
 
-/* Pools are watched (alloc_watch) while several threads run Python: the GIL changed hands
- * in the last WATCH_MULTI_S.  With one thread, no other thread's objects can pin a pool
- * that a call took. */
+/* Pools are watched (alloc_watch) under --realtime while several threads run Python: the
+ * GIL changed hands in the last WATCH_MULTI_S.  With one thread, no other thread's objects
+ * can pin a pool that a call took.  Without the loop under SCHED_FIFO the watch's reads
+ * (a fifth more time per reading) space the readings out on a busy machine, and cost more
+ * than they bring (docs/memory.md). */
 static void watch_gate(struct memtrack *mt, uint64_t switches)
 {
 	double now = clock_mono_s();
@@ -155,7 +157,8 @@ static void watch_gate(struct memtrack *mt, uint64_t switches)
 		mt->watch_switches = switches;
 		mt->watch_switched_at = now;
 	}
-	alloc_watch(mt->alloc, mt->metric == MEMTRACK_HEAP && mt->watch_switched_at > 0 &&
+	alloc_watch(mt->alloc, mt->metric == MEMTRACK_HEAP && mt->rt_on &&
+				   mt->watch_switched_at > 0 &&
 				   now - mt->watch_switched_at < WATCH_MULTI_S);
 }
 
