@@ -514,13 +514,13 @@ int alloc_quick_with(struct alloc_reader *a, struct alloc_quick *out, struct rem
 		extra[i].ok = 0;
 	if (nextra > ALLOC_EXTRA_MAX)
 		return -1;
-	if (nextra)
-		memcpy(all, extra, nextra * sizeof *extra);
 	/* the watched pools' headers after the caller's pieces, with one allocator state */
 	size_t nw =
 	    a->nstates == 1 ? alloc_watch_iov(a, all + nextra, ALLOC_EXTRA_MAX - nextra) : 0;
-	int rc = quick_pools(a, out, all, nextra + nw, &span);
-	for (size_t i = 0; i < nextra; i++)
+	if (nw && nextra)
+		memcpy(all, extra, nextra * sizeof *extra);
+	int rc = quick_pools(a, out, nw ? all : extra, nextra + nw, &span);
+	for (size_t i = 0; nw && i < nextra; i++)
 		extra[i].ok = all[i].ok;
 	if (rc == 0 && a->nstates == 1)
 		alloc_watch_after(a, all + nextra, nw, span, out);

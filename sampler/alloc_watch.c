@@ -160,9 +160,15 @@ void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, siz
 		       uint32_t span, struct alloc_quick *out)
 {
 	struct pool_watch *pw = &a->watch;
-	double now = clock_mono_s();
 	uint64_t left = 0, sum = 0;
 
+	if (!pw->on && pw->n == 0) { /* off, as in the default mode: nothing to read or keep */
+		pw->prev_arenas = 0;
+		out->watch_free = pw->free = 0;
+		out->watch_left = 0;
+		return;
+	}
+	double now = clock_mono_s();
 	update(a, iov, n, now, &left);
 	if (pw->on)
 		take(a, span, now, &left);

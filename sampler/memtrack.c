@@ -151,7 +151,7 @@ struct reading {
  * than they bring (docs/memory.md). */
 static void watch_gate(struct memtrack *mt, uint64_t switches)
 {
-	double now = clock_mono_s();
+	double now = mt->last_read; /* this reading's time: no clock read more */
 
 	if (switches != GIL_SWITCHES_UNKNOWN && switches != mt->watch_switches) {
 		mt->watch_switches = switches;
