@@ -70,10 +70,11 @@ echo "== realserver"
 # by default the job loop and the multiprocessing.Pool (a tree); gunicorn sync and gthread
 # under --realtime.  A real server under load with a burner beside it varies from run to
 # run: a combination that misses only the thresholds is run again, and fails when four runs
-# in a row miss them.  Elsewhere they are reported on each line (and counted on the line
-# before the totals), not failed on: gunicorn by default (its leak path falls as a worker
-# serves more requests a second: 60 - 63 % at 680 - 850 in CI #64, 47 - 52 % at
-# 1,150 - 1,310 in CI #66, eleven runs, one over half), http.server.  Crashes, phantom
+# in a row miss them (the Pool's leak SELF falls on a busier machine: docs/memory.md, "The
+# Pool's leak by SELF on a busy machine").  Elsewhere they are reported on each line (and
+# counted on the line before the totals), not failed on: gunicorn by default (its leak path
+# falls as a worker serves more requests a second: 60 - 63 % at 680 - 850 in CI #64,
+# 47 - 52 % at 1,150 - 1,310 in CI #66, eleven runs, one over half), http.server.  Crashes, phantom
 # returns and functions never seen fail everywhere; a failed combination's recording is
 # kept in build/realserver-failed/STEP/ for a look afterwards.
 rm -rf build/realserver-failed
