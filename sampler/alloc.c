@@ -399,17 +399,16 @@ int alloc_heap_available(const struct alloc_reader *a)
 	return (a->avail & need) == need;
 }
 
-/* nfreepools and ntotalpools follow pool_address in struct arena_object (every version
- * since 2.5); the layout table does not name them, so they are taken from there only
- * when the table agrees on the rest of that layout. */
-static int quick_offsets(const struct alloc_reader *a, size_t *nfree)
+/* nfreepools, ntotalpools and freepools (alloc_int.h, ARENA_NFREE_OFF on) are taken where
+ * they follow pool_address only when the layout table agrees on the rest of struct
+ * arena_object. */
+static int quick_offsets(const struct alloc_reader *a)
 {
 	const struct py_offsets *o = a->o;
 
 	if (!a->can_walk || o->arena_address != 0 || o->arena_pool_address != 8 ||
-	    o->arena_size < 24)
+	    o->arena_size < ARENA_FREEPOOLS_OFF + 8)
 		return -1;
-	*nfree = 16;
 	return 0;
 }
 
@@ -460,9 +459,7 @@ static int quick_arenas(struct alloc_reader *a, const struct state_addrs *sa, in
 static int quick_pools(struct alloc_reader *a, struct alloc_quick *out, struct remote_iov *extra,
 		       size_t nextra, uint32_t *span_out)
 {
-	size_t nfree_off;
-
-	if (quick_offsets(a, &nfree_off) < 0)
+	if (quick_offsets(a) < 0)
 		return -1;
 	if (a->nstates == 0)
 		a->nstates = alloc_list_states(a, a->states);
@@ -478,8 +475,8 @@ static int quick_pools(struct alloc_reader *a, struct alloc_quick *out, struct r
 			const unsigned char *obj = a->quick_buf + (size_t)k * esz;
 			uint64_t base = alloc_get_u64(obj + a->o->arena_address);
 			uint64_t carved = alloc_get_u64(obj + a->o->arena_pool_address);
-			uint32_t nfree = alloc_get_u32(obj + nfree_off),
-				 ntotal = alloc_get_u32(obj + nfree_off + 4);
+			uint32_t nfree = alloc_get_u32(obj + ARENA_NFREE_OFF),
+				 ntotal = alloc_get_u32(obj + ARENA_NTOTAL_OFF);
 			if (base == 0)
 				continue;
 			uint64_t first = (base + a->pool_size - 1) & ~(a->pool_size - 1);

@@ -35,6 +35,13 @@ static inline uint32_t alloc_get_u32(const unsigned char *p)
 	return v;
 }
 
+/* struct arena_object after pool_address, in every version since 2.5 (the layout table
+ * does not name them; alloc.c's quick_offsets checks the rest of that layout): nfreepools,
+ * ntotalpools, freepools */
+#define ARENA_NFREE_OFF 16
+#define ARENA_NTOTAL_OFF 20
+#define ARENA_FREEPOOLS_OFF 24
+
 /* alloc_watch.c: the pools taken in the last WATCH_S, WATCH_MAX at most; WATCH_TAKES new
  * ones looked at per reading at most */
 #define WATCH_S 0.02

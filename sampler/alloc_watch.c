@@ -20,11 +20,6 @@
 #include "common/xalloc.h"
 #include "sampler/alloc_int.h"
 
-/* struct arena_object after pool_address (alloc.c's quick reading checks that layout) */
-#define NFREE_OFF 16	 /* nfreepools */
-#define NTOTAL_OFF 20	 /* ntotalpools */
-#define FREEPOOLS_OFF 24 /* freepools */
-
 /* What a watched pool takes off the value: its free slots below its high mark. */
 static uint64_t free_below(const struct watched *w)
 {
@@ -95,13 +90,15 @@ static size_t arena_takes(const struct alloc_reader *a, const unsigned char *obj
 		return 0;
 	uint64_t carved = alloc_get_u64(obj + o->arena_pool_address);
 	uint64_t was_carved = alloc_get_u64(prev + o->arena_pool_address);
-	uint32_t used = alloc_get_u32(obj + NTOTAL_OFF) - alloc_get_u32(obj + NFREE_OFF);
-	uint32_t was_used = alloc_get_u32(prev + NTOTAL_OFF) - alloc_get_u32(prev + NFREE_OFF);
+	uint32_t used =
+	    alloc_get_u32(obj + ARENA_NTOTAL_OFF) - alloc_get_u32(obj + ARENA_NFREE_OFF);
+	uint32_t was_used =
+	    alloc_get_u32(prev + ARENA_NTOTAL_OFF) - alloc_get_u32(prev + ARENA_NFREE_OFF);
 	uint64_t fresh = carved > was_carved ? (carved - was_carved) / a->pool_size : 0;
 	for (uint64_t k = 0; k < fresh && n < room; k++)
 		out[n++] = was_carved + k * a->pool_size;
-	uint64_t first = alloc_get_u64(prev + FREEPOOLS_OFF);
-	if (used > was_used + fresh && first && first != alloc_get_u64(obj + FREEPOOLS_OFF) &&
+	uint64_t first = alloc_get_u64(prev + ARENA_FREEPOOLS_OFF);
+	if (used > was_used + fresh && first && first != alloc_get_u64(obj + ARENA_FREEPOOLS_OFF) &&
 	    n < room)
 		out[n++] = first;
 	return n;
