@@ -1,10 +1,11 @@
 /* sampler/poolwalk: a pool walk made by the helper thread beside the loop, against a real
- * interpreter that holds ~30 MB of small objects and then sleeps, an hour at a time (so
- * that a walk made by the caller itself, just before, is the truth; waking every second,
- * it once changed a block between the two walks, 3.13 in a CI run): the helper's walk finds the
- * same blocks and bytes, says the process's memory of its moment and the tag it was asked with; one
- * walk at a time; nothing to take before asking; the helper ends while a walk is under way;
- * a walk of a process that exited is no walk. */
+ * interpreter that holds ~30 MB of small objects and then sleeps, an hour at a time, the
+ * walks waiting until it does (so that a walk made by the caller itself, just before, is
+ * the truth; a block changed between the two walks, 3.13, in a CI run and again on its way
+ * to its sleep): the helper's walk finds the same blocks and bytes, says the process's
+ * memory of its moment and the tag it was asked with; one walk at a time; nothing to take
+ * before asking; the helper ends while a walk is under way; a walk of a process that
+ * exited is no walk. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,6 +24,23 @@ static const char fixture[] = "import sys, time\n"
 			      "sys.stdout.write('READY\\n'); sys.stdout.flush()\n"
 			      "while True:\n"
 			      "    time.sleep(3600)\n";
+
+/* Until the fixture sleeps: asleep now and 0.1 s later (it allocates on its way from READY
+ * to its sleep, and a walk made meanwhile is no truth: a block apart, 3.13, twice). */
+static void wait_asleep(pid_t pid)
+{
+	double until = clock_mono_s() + 10;
+
+	for (;;) {
+		cr_assert(clock_mono_s() < until, "the fixture did not fall asleep within 10 s");
+		if (proc_state(pid) == 'S') {
+			usleep(100000);
+			if (proc_state(pid) == 'S')
+				return;
+		}
+		usleep(1000);
+	}
+}
 
 /* The helper's result, waited for up to 10 s. */
 static void wait_result(struct poolwalk *pw, struct poolwalk_result *res)
@@ -50,6 +68,7 @@ static void helper_walks(const char *prefix)
 		cr_skip_test("pyenv %sx is not installed", prefix);
 	char *argv[] = {python, "-c", (char *)fixture, NULL};
 	cr_assert_eq(proc_spawn_ready(&fx, argv), 0, "%s: the fixture did not start", prefix);
+	wait_asleep(fx.pid);
 	cr_assert_eq(session_open(&s, fx.pid, &so, &err), 0, "%s", err.msg);
 	struct alloc_reader *a = alloc_new(&s.remote, &s.target);
 	alloc_read(a, 1, &truth);
