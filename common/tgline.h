@@ -26,6 +26,13 @@
  * too.  Anything in range is written back in the form it is read in. */
 #define TG_TIME_MAX 1e11
 
+/* The call tgattach writes for growth a thread made while it ran unseen, between two
+ * readings, and came back to the stack it was last seen at (docs/memory.md): a call of its
+ * own under the innermost frame, whose return carries the growth, so that frame and its
+ * callers are charged it (NET) and no function as its own (SELF).  Renderers name it so. */
+#define TG_UNSEEN_FILE "<tgattach>"
+#define TG_UNSEEN_FUNC "[ran unseen]"
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -139,7 +139,9 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		if (!known)
 			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
 		confirm_walk(p, &p->one.threads[0], now);
-		struct tracker_charge c = {.bytes = bytes, .growth_before = !sh->running};
+		struct tracker_charge c = {.bytes = bytes,
+					   .growth_before = !sh->running,
+					   .ran_unseen = sole && sh->ran_unseen};
 		/* grown by it alone, without the GIL held now: in new calls that run
 		 * (tracker.h)?  A share of a split is not asked: a thread that computes
 		 * without the GIL has CPU time, and takes shares of others' changes */
@@ -429,9 +431,14 @@ int recproc_exec(struct recproc *p, struct tg_err *err)
 		size_t closed = 0;
 		uint64_t suspect, held;
 		tracker_end_all(p->tracker, p->ended, &closed, NULL);
+		int64_t unseen;
+		uint64_t unseen_n;
 		tracker_stats(p->tracker, &suspect, &held);
+		tracker_unseen(p->tracker, &unseen, &unseen_n);
 		p->suspect_returns += suspect;
 		p->held_walks += held;
+		p->unseen_bytes += unseen;
+		p->unseen_charges += unseen_n;
 		p->closed_at_end += closed;
 	}
 	/* the old image's run ends here: its totals, while its interpreter is still known

@@ -125,6 +125,13 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "suspect_returns"), "%llu",
 		 (unsigned long long)(p->suspect_returns + suspect));
 	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)(p->held_walks + held));
+	int64_t unseen = 0;
+	uint64_t unseen_n = 0;
+	if (p->tracker)
+		tracker_unseen(p->tracker, &unseen, &unseen_n);
+	buf_addf(meta_add(kv, "mem_unseen_bytes"), "%lld", (long long)(p->unseen_bytes + unseen));
+	buf_addf(meta_add(kv, "mem_unseen_charges"), "%llu",
+		 (unsigned long long)(p->unseen_charges + unseen_n));
 	uint64_t walks = 0, torn = 0;
 	if (p->s.walker)
 		walker_counts(p->s.walker, &walks, &torn);

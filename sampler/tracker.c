@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tgline.h"
 #include "sampler/tracker_int.h"
 
 #define RETIRE_AFTER 3
@@ -243,6 +244,39 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
 	return (int64_t)((double)charged * p / 2);
 }
 
+/* Growth made by code that ran unseen under the stack of the thread's last sighting, which
+ * it is back at (tracker_charge's ran_unseen): which of the frames' lines, or of the calls
+ * they made and that returned since, made it, is unknown.  It goes to a call of its own
+ * under the innermost frame, written just before this sighting, so that every frame on
+ * the stack is charged it (NET) and none as its own.  Only when the stack is the last
+ * sighting's and that sighting is older than the readings' span: the call is written
+ * after every line the thread has. */
+#define UNSEEN_CALL_S 5e-6 /* the call's line that long before its return's */
+static int unseen(const struct tthread *t, const struct walk_thread *th,
+		  const struct tracker_charge *c, size_t keep, int64_t charged, double when)
+{
+	return c->ran_unseen && c->growth_before && charged > 0 && !th->truncated &&
+	       th->depth > 0 && keep == t->depth && keep == th->depth && c->span > 0 &&
+	       when - t->last_when >= c->span;
+}
+
+static int charge_unseen(struct tracker *tk, struct tthread *t, int64_t charged, double when,
+			 struct tg_err *err)
+{
+	if (flush_returns(tk, t, err) < 0 ||
+	    output_call(tk->out, t->out, when - UNSEEN_CALL_S, (int)kept_depth(t, t->depth),
+			TG_UNSEEN_FILE, 0, TG_UNSEEN_FUNC, err) < 0 ||
+	    output_return(tk->out, t->out, when, TG_UNSEEN_FILE, 0, TG_UNSEEN_FUNC, charged, err) <
+		0)
+		return -1;
+	t->mem += charged;
+	t->seen = tk->samples;
+	t->last_when = when;
+	tk->unseen_bytes += charged;
+	tk->unseen_charges++;
+	return 0;
+}
+
 /* The change charged at this sighting goes to the stack as it is now: every frame on it
  * (inclusively, through the deltas of their returns), the innermost as its own; or, a
  * release, or growth_before, to the stack as it was before. */
@@ -259,6 +293,10 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * has only made calls since: then the calls it runs made it (their input), as a
 	 * thread asleep in a wait made nothing of what its wait would be charged. */
 	size_t keep = th->truncated ? 0 : common_prefix(t, th); /* the frames kept */
+	if (unseen(t, th, c, keep, charged, when)) {
+		note_positions(t, th);
+		return charge_unseen(tk, t, charged, when, err);
+	}
 	int runs_new = c->runs_free && only_calls(t, th, keep);
 	int before = charged < 0 || (charged > 0 && c->growth_before && !runs_new);
 	int64_t early = before ? charged
@@ -308,6 +346,12 @@ int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, dou
 		    when - t->frames[k].first_when >= OLD_AGE_S)
 			return 1;
 	return 0;
+}
+
+void tracker_unseen(const struct tracker *tk, int64_t *bytes, uint64_t *charges)
+{
+	*bytes = tk->unseen_bytes;
+	*charges = tk->unseen_charges;
 }
 
 void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks)

@@ -46,12 +46,17 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
  * growth is the stack's as it was before), `runs_free` (with growth_before: the thread
  * runs all the same, in native code without the GIL, so growth made by calls it made
  * since its last sighting, none of which has returned, is the stack's now), `span` (the
- * seconds over which `bytes` was made, since the reading before; 0: unknown). */
+ * seconds over which `bytes` was made, since the reading before; 0: unknown), `ran_unseen`
+ * (with growth_before: the thread alone made it, and held no GIL at the reading before,
+ * which came late, either: it took the GIL and let it go again in between, so growth found
+ * at the very stack of its last sighting, not seen since, was made by code that ran unseen
+ * under that stack: charged to its innermost frame, in a call of its own, TG_UNSEEN_*). */
 struct tracker_charge {
 	int64_t bytes;
 	int64_t after;
 	int growth_before;
 	int runs_free;
+	int ran_unseen;
 	double span;
 };
 
@@ -79,6 +84,8 @@ int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, dou
 /* Returns of long-running frames seen in a walk (suspect until every walk for a tenth of a
  * second agrees), and walks held back meanwhile (that thread's stack left as it was). */
 void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks);
+/* Growth charged as run unseen (tracker_charge's ran_unseen): bytes, and the charges. */
+void tracker_unseen(const struct tracker *tk, int64_t *bytes, uint64_t *charges);
 
 /* Every frame of every thread returned now (the process exec'd, or the recording ends):
  * write the returns and forget the threads.  *closed (when given) is increased by the

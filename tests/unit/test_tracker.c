@@ -104,8 +104,9 @@ static void feed(struct fixture *fx, size_t nthreads, const int64_t *charged, do
 }
 
 /* Thread 0 sighted between samples (tracker_feed_one); before: 0, or LET_GO (growth of a
- * thread that let go of the GIL since), or LET_GO_RUNS (and it runs all the same). */
-enum { LET_GO = 1, LET_GO_RUNS = 2 };
+ * thread that let go of the GIL since), or LET_GO_RUNS (and it runs all the same), or
+ * LET_GO_UNSEEN (and it held no GIL at the late reading before either: ran unseen). */
+enum { LET_GO = 1, LET_GO_RUNS = 2, LET_GO_UNSEEN = 3 };
 static int feed_one(struct fixture *fx, int64_t bytes, int64_t after, int before, double span,
 		    double when, struct tg_err *err)
 {
@@ -113,6 +114,7 @@ static int feed_one(struct fixture *fx, int64_t bytes, int64_t after, int before
 				   .after = after,
 				   .growth_before = before != 0,
 				   .runs_free = before == LET_GO_RUNS,
+				   .ran_unseen = before == LET_GO_UNSEEN,
 				   .span = span};
 
 	return tracker_feed_one(fx->tk, &fx->th[0], &c, when, name_of, NULL, err);
@@ -335,6 +337,48 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 	cr_assert_eq(count(mem, ":leaf=>0\n"), 1, "the second is not charged:\n%s", mem);
 	cr_assert(strstr(mem, ":loop=>10000\n"), "loop holds both, inclusively:\n%s", mem);
 	free(mem);
+	fx_done(&fx);
+}
+
+/* Growth of a thread that ran unseen between two readings, and is back at the stack of its
+ * last sighting (a worker asleep in the same wait before and after a task), goes to a call
+ * of tgattach's own under that stack: every frame is charged it, none as its own.  Not
+ * when the stack changed, the thread was seen during the span, or the change is a
+ * release. */
+Test(tracker, growth_made_unseen_goes_to_a_call_of_its_own_under_the_stack)
+{
+	struct fixture fx;
+	const int handle[] = {0, 1, 2}, outer[] = {0, 1};
+	struct tg_err err = {0};
+	int64_t c[1] = {0};
+
+	fx_init(&fx);
+	set_stack(&fx, 0, handle, 3);
+	feed(&fx, 1, c, 1.0);
+	cr_assert_eq(feed_one(&fx, 5000, 0, LET_GO_UNSEEN, 0.001, 1.002, &err), 1, "%s", err.msg);
+	/* seen 0.5 ms ago, within the span of 1 ms: the stack before, as LET_GO */
+	cr_assert_eq(feed_one(&fx, 700, 0, LET_GO_UNSEEN, 0.001, 1.0025, &err), 1, "%s", err.msg);
+	cr_assert_eq(feed_one(&fx, -300, 0, LET_GO_UNSEEN, 0.001, 1.005, &err), 1, "%s", err.msg);
+	feed(&fx, 1, c, 1.1);
+	set_stack(&fx, 0, outer, 2); /* handle returned: a changed stack */
+	cr_assert_eq(feed_one(&fx, 900, 0, LET_GO_UNSEEN, 0.001, 1.2, &err), 1, "%s", err.msg);
+	feed(&fx, 1, c, 1.3);
+	int64_t bytes;
+	uint64_t n;
+	tracker_unseen(fx.tk, &bytes, &n);
+	cr_assert_eq(bytes, 5000, "run unseen: %lld", (long long)bytes);
+	cr_assert_eq(n, 1);
+	tracker_end_all(fx.tk, 2.0, NULL, NULL);
+	char *mem = slurp(&fx, "T100.mem"), *stack = slurp(&fx, "T100.stack");
+	cr_assert(strstr(mem, "1.002000#<tgattach>:0:[ran unseen]=>5000\n"), "%s", mem);
+	cr_assert(strstr(stack, "   1.001995#<tgattach>:0:[ran unseen]\n"),
+		  "called under handle, just before:\n%s", stack);
+	cr_assert_eq(count(mem, "[ran unseen]"), 1, "once:\n%s", mem);
+	cr_assert(strstr(mem, ":handle=>6300\n"), "handle holds it, with 700 - 300 + 900:\n%s",
+		  mem);
+	cr_assert(strstr(mem, ":loop=>6300\n"), "%s", mem);
+	free(mem);
+	free(stack);
 	fx_done(&fx);
 }
 
