@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/rdopen.h"
+#include "common/tgline.h"
 #include "common/xalloc.h"
 #include "render/table.h"
 #include "render/tgfile.h"
@@ -39,7 +40,7 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 
 	if (strcmp(key, "run") == 0) {
 		tt->has_start = tt->has_end = tt->has_closed = 0;
-		tt->has_unattributed = tt->has_metric = tt->has_reading = 0;
+		tt->has_unattributed = tt->has_metric = tt->has_reading = tt->has_unseen = 0;
 		tt->has_late = tt->has_waited = tt->shared_session = 0;
 		tt->realtime = -1;
 		tt->runs = whole(val, &n) && n > 0 ? (unsigned long)n : tt->runs + 1;
@@ -51,6 +52,8 @@ static void meta_line(struct top_totals *tt, const char *key, const char *val)
 		tt->closed_at_end = n, tt->has_closed = 1;
 	} else if (strcmp(key, "unattributed_bytes") == 0 && whole(val, &n)) {
 		tt->unattributed = n, tt->has_unattributed = 1;
+	} else if (strcmp(key, "mem_unseen_bytes") == 0 && whole(val, &n)) {
+		tt->unseen = n, tt->has_unseen = 1;
 	} else if (strcmp(key, "mem_reading_us") == 0 && num(val, &d) && d > 0) {
 		tt->reading_us = d, tt->has_reading = 1;
 	} else if (strcmp(key, "mem_reading_late") == 0 && num(val, &d) && d >= 0 && d <= 100) {
@@ -482,6 +485,22 @@ void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_c
 		top_human(v, sizeof v, tt->unattributed, exact);
 		fprintf(out, ROW "charged to no thread (meta unattributed_bytes)\n", "unattributed",
 			v);
+	}
+	if (tt->has_unseen && tt->unseen) {
+		top_human(v, sizeof v, tt->unseen, exact);
+		if (g->have) {
+			share(pct, sizeof pct, tt->unseen, growth);
+			fprintf(out, ROW "%s of the %s growth: made while a thread ran unseen\n",
+				"run unseen", v, pct, gname);
+		} else {
+			fprintf(out, ROW "made while a thread ran unseen\n", "run unseen", v);
+		}
+		fprintf(out, ROW "between two readings and came back where it was seen: charged\n",
+			"", "");
+		fprintf(out,
+			ROW "to that stack, to no function as its own (rows " TG_UNSEEN_FUNC ",\n",
+			"", "");
+		fprintf(out, ROW "meta mem_unseen_bytes; docs/memory.md)\n", "", "");
 	}
 	if (tt->has_reading) {
 		snprintf(v, sizeof v, "%.0f us", tt->reading_us);

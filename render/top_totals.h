@@ -34,9 +34,11 @@ struct top_totals {
 	unsigned long runs; /* run=N (0: no meta or no run= line) */
 	int has_start, has_end, has_closed, has_unattributed, has_metric, has_reading, has_late;
 	int has_waited;
-	double start, end;	     /* start=, end= (Unix seconds) */
-	long long closed_at_end;     /* closed_at_end= */
-	long long unattributed;	     /* unattributed_bytes= */
+	double start, end;	 /* start=, end= (Unix seconds) */
+	long long closed_at_end; /* closed_at_end= */
+	long long unattributed;	 /* unattributed_bytes= */
+	long long unseen;	 /* mem_unseen_bytes= (has_unseen) */
+	int has_unseen;
 	double reading_us;	     /* mem_reading_us=: mean time between memory readings */
 	double waited_pct;	     /* mem_loop_waited=: % of it the loop waited for a CPU */
 	double late_pct;	     /* mem_reading_late=: % of that time in gaps over 0.5 ms */

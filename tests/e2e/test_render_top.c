@@ -257,8 +257,8 @@ Test(render_top, totals)
 	struct rrun r;
 
 	put(tmp, "meta",
-	    "run=1\nstart=100.000000\nmetric=rss\nrun=2\nstart=200.000000\n"
-	    "metric=heap\nunattributed_bytes=8192\n");
+	    "run=1\nstart=100.000000\nmetric=rss\nmem_unseen_bytes=7\nrun=2\nstart=200.000000\n"
+	    "metric=heap\nunattributed_bytes=8192\nmem_unseen_bytes=524288\n");
 	put(tmp, "process.alloc",
 	    "# tgattach process.alloc of process 1, run 100.000000: one row per sample\n"
 	    "# time rss anon heap\n"
@@ -285,6 +285,13 @@ Test(render_top, totals)
 		"  remainder        +512.0 KB  25 % of the heap growth: not explained by the "
 		"functions below\n"
 		"  unattributed       +8.0 KB  charged to no thread (meta unattributed_bytes)\n"
+		"  run unseen       +512.0 KB  25 % of the heap growth: made while a thread ran "
+		"unseen\n"
+		"                              between two readings and came back where it was "
+		"seen: charged\n"
+		"                              to that stack, to no function as its own (rows "
+		"[ran unseen],\n"
+		"                              meta mem_unseen_bytes; docs/memory.md)\n"
 		"  runs                     2  appended: totals are the last run's, tables every "
 		"run's\n"
 		"\nThread T: 3 calls of 3 functions\n");
