@@ -54,9 +54,10 @@ int attrib_statm_open(pid_t pid);
 struct attrib_share {
 	uint64_t tstate;
 	int64_t bytes;
-	int running;	/* it holds a GIL at the reading, or that is unknown (attrib_micro: 1) */
-	int ran_unseen; /* with running 0: it held no GIL at the reading before either, which
-			   came late, so it took a GIL and let it go again unseen (memtrack) */
+	int running;	 /* it holds a GIL at the reading, or that is unknown (attrib_micro: 1) */
+	int held_before; /* it held a GIL at the previous attrib_micro() (attrib_micro) */
+	int ran_unseen;	 /* with running 0: it held no GIL at the reading before either, which
+			    came late, so it took a GIL and let it go again unseen (memtrack) */
 };
 
 /* What the GILs showed at a micro-sample (sampler/gil.h). */

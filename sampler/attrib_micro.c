@@ -289,6 +289,9 @@ size_t attrib_micro(struct attrib *a, int64_t delta, const struct attrib_gil *g,
 		share_to(a, &sh, sole, delta);
 	else if (delta)
 		micro_by_cpu(a, &sh, delta, g->holders, g->n, pair, allowed == 2 ? 2 : 0);
+	for (size_t i = 0; i < sh.n; i++)
+		for (size_t k = 0; k < a->nmicro_prev && !sh.v[i].held_before; k++)
+			sh.v[i].held_before = a->micro_prev[k] == sh.v[i].tstate;
 	a->nmicro_prev = 0;
 	for (size_t i = 0; i < g->n && i < MAX_HOLDERS; i++)
 		a->micro_prev[a->nmicro_prev++] = g->holders[i];

@@ -2,7 +2,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,14 +162,6 @@ static void watch_gate(struct memtrack *mt, uint64_t switches)
 				   now - mt->watch_switched_at < WATCH_MULTI_S);
 }
 
-static int held_in(uint64_t tstate, const uint64_t *holders, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (holders[i] == tstate)
-			return 1;
-	return 0;
-}
-
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
  * ran meanwhile: the shares, at most max, for the caller to charge to their stacks; the
  * rest is kept for the stack sample. */
@@ -193,21 +184,21 @@ static size_t micro_step(struct memtrack *mt, const struct reading *rd, struct a
 		int64_t w = take_change(mt, value, rd->left);
 		shares = attrib_micro(mt->attrib, w, &g, out, max);
 		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
-			out[k].running = held_in(out[k].tstate, holders, n);
-			/* let go of the GIL since it grew: grew before; and when it held
-			 * none at the reading before, which came late, it took one since
-			 * (the pools change only under a GIL, and without lag: heap) */
-			out[k].ran_unseen = !out[k].running && mt->prev_known &&
-					    mt->metric == MEMTRACK_HEAP && mt->span >= LATE_S &&
-					    !held_in(out[k].tstate, mt->prev_holders, mt->prev_n);
+			out[k].running = 0; /* let go of the GIL since it grew: grew before */
+			for (size_t i = 0; i < n; i++)
+				out[k].running |= out[k].tstate == holders[i];
+			/* and when it held none at the reading before, which came late, it
+			 * took one since (the pools change only under a GIL, and without
+			 * lag: heap) */
+			out[k].ran_unseen = !out[k].running && !out[k].held_before &&
+					    mt->prev_known && mt->metric == MEMTRACK_HEAP &&
+					    mt->span >= LATE_S;
 		}
 	} else {
 		attrib_micro(mt->attrib, 0, &g, out, 0); /* for next time */
 		mt->prev_quick = value;
 	}
 	mt->prev_known = gil_holders_read(mt->gil);
-	mt->prev_n = n < GIL_MAX ? n : GIL_MAX;
-	memcpy(mt->prev_holders, holders, mt->prev_n * sizeof *holders);
 	mt->have_quick = 1;
 	return shares;
 }

@@ -8,7 +8,6 @@
 #include <sys/types.h>
 
 #include "sampler/alloc.h"
-#include "sampler/gil.h"
 #include "sampler/memtrack.h"
 
 /* Pool walks may take at most 1/WALK_SHARE of the time on average: a budget fills at that
@@ -77,10 +76,8 @@ struct memtrack {
 	double weight;	   /* window / burst: what a change seen in a burst stands for */
 	int gil_n;	   /* the GIL's one holder and switches at the last reading: gil_n 1 */
 	uint64_t gil_holder, gil_switches;
-	/* the GILs' holders at the last reading, when they were read (prev_known) */
-	uint64_t prev_holders[GIL_MAX];
-	size_t prev_n;
-	int prev_known;
+	int prev_known; /* the GILs' holders were read at the last reading (attrib keeps
+			   them: attrib_share's held_before) */
 	double last_burst_end;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
 	int continuous;	   /* bursts back to back: one chain of readings */
