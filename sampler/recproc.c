@@ -429,16 +429,8 @@ int recproc_exec(struct recproc *p, struct tg_err *err)
 	p->ended = clock_real_s();
 	if (p->tracker) {
 		size_t closed = 0;
-		uint64_t suspect, held;
 		tracker_end_all(p->tracker, p->ended, &closed, NULL);
-		int64_t unseen;
-		uint64_t unseen_n;
-		tracker_stats(p->tracker, &suspect, &held);
-		tracker_unseen(p->tracker, &unseen, &unseen_n);
-		p->suspect_returns += suspect;
-		p->held_walks += held;
-		p->unseen_bytes += unseen;
-		p->unseen_charges += unseen_n;
+		tracker_counts_add(p->tracker, &p->freed);
 		p->closed_at_end += closed;
 	}
 	/* the old image's run ends here: its totals, while its interpreter is still known

@@ -37,10 +37,8 @@ struct recproc {
 	double native_held_s;		       /* from each stop asked to the thread let go */
 	double native_work_s;		       /* of which the unwind and walk while it was held */
 	uint64_t closed_at_end;		       /* frames still running when recording ended */
-	uint64_t suspect_returns, held_walks;  /* of trackers freed (exec) */
-	int64_t unseen_bytes;		       /* of trackers freed too (tracker_unseen) */
-	uint64_t unseen_charges;
-	double ended; /* when the recording of it ended (Unix time) */
+	struct tracker_counts freed;	       /* of trackers freed (exec) */
+	double ended;			       /* when the recording of it ended (Unix time) */
 	double paused_s;
 	size_t last_nthreads;
 	double started;

@@ -119,19 +119,13 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
 	buf_addf(meta_add(kv, "mem_micro_walks"), "%llu", (unsigned long long)st.micro_walks);
 	buf_addf(meta_add(kv, "mem_micro_again"), "%llu", (unsigned long long)st.micro_again);
-	uint64_t suspect = 0, held = 0;
+	struct tracker_counts tc = p->freed;
 	if (p->tracker)
-		tracker_stats(p->tracker, &suspect, &held);
-	buf_addf(meta_add(kv, "suspect_returns"), "%llu",
-		 (unsigned long long)(p->suspect_returns + suspect));
-	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)(p->held_walks + held));
-	int64_t unseen = 0;
-	uint64_t unseen_n = 0;
-	if (p->tracker)
-		tracker_unseen(p->tracker, &unseen, &unseen_n);
-	buf_addf(meta_add(kv, "mem_unseen_bytes"), "%lld", (long long)(p->unseen_bytes + unseen));
-	buf_addf(meta_add(kv, "mem_unseen_charges"), "%llu",
-		 (unsigned long long)(p->unseen_charges + unseen_n));
+		tracker_counts_add(p->tracker, &tc);
+	buf_addf(meta_add(kv, "suspect_returns"), "%llu", (unsigned long long)tc.suspect_returns);
+	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)tc.held_walks);
+	buf_addf(meta_add(kv, "mem_unseen_bytes"), "%lld", (long long)tc.unseen_bytes);
+	buf_addf(meta_add(kv, "mem_unseen_charges"), "%llu", (unsigned long long)tc.unseen_charges);
 	uint64_t walks = 0, torn = 0;
 	if (p->s.walker)
 		walker_counts(p->s.walker, &walks, &torn);

@@ -200,13 +200,13 @@ static int held(struct tracker *tk, struct tthread *t, const struct walk_thread 
 	}
 	if (!t->hold_since) {
 		t->hold_since = when;
-		tk->suspect_returns++;
+		tk->counts.suspect_returns++;
 	}
 	if (when - t->hold_since >= HOLD_S) {
 		t->hold_since = 0;
 		return 0;
 	}
-	tk->held_walks++;
+	tk->counts.held_walks++;
 	return 1;
 }
 
@@ -272,8 +272,8 @@ static int charge_unseen(struct tracker *tk, struct tthread *t, int64_t charged,
 	t->mem += charged;
 	t->seen = tk->samples;
 	t->last_when = when;
-	tk->unseen_bytes += charged;
-	tk->unseen_charges++;
+	tk->counts.unseen_bytes += charged;
+	tk->counts.unseen_charges++;
 	return 0;
 }
 
@@ -348,16 +348,12 @@ int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, dou
 	return 0;
 }
 
-void tracker_unseen(const struct tracker *tk, int64_t *bytes, uint64_t *charges)
+void tracker_counts_add(const struct tracker *tk, struct tracker_counts *sum)
 {
-	*bytes = tk->unseen_bytes;
-	*charges = tk->unseen_charges;
-}
-
-void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks)
-{
-	*suspect_returns = tk->suspect_returns;
-	*held_walks = tk->held_walks;
+	sum->suspect_returns += tk->counts.suspect_returns;
+	sum->held_walks += tk->counts.held_walks;
+	sum->unseen_bytes += tk->counts.unseen_bytes;
+	sum->unseen_charges += tk->counts.unseen_charges;
 }
 
 int tracker_feed_one(struct tracker *tk, const struct walk_thread *th,

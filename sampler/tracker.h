@@ -81,11 +81,18 @@ int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th);
 int tracker_ends_old(const struct tracker *tk, const struct walk_thread *th, double when,
 		     size_t *prefix);
 
-/* Returns of long-running frames seen in a walk (suspect until every walk for a tenth of a
- * second agrees), and walks held back meanwhile (that thread's stack left as it was). */
-void tracker_stats(const struct tracker *tk, uint64_t *suspect_returns, uint64_t *held_walks);
-/* Growth charged as run unseen (tracker_charge's ran_unseen): bytes, and the charges. */
-void tracker_unseen(const struct tracker *tk, int64_t *bytes, uint64_t *charges);
+/* What a tracker counted: returns of long-running frames seen in a walk (suspect until
+ * every walk for a tenth of a second agrees), walks held back meanwhile (that thread's
+ * stack left as it was), and growth charged as run unseen (tracker_charge's ran_unseen:
+ * bytes, and the charges). */
+struct tracker_counts {
+	uint64_t suspect_returns, held_walks;
+	int64_t unseen_bytes;
+	uint64_t unseen_charges;
+};
+
+/* tk's counts added to *sum. */
+void tracker_counts_add(const struct tracker *tk, struct tracker_counts *sum);
 
 /* Every frame of every thread returned now (the process exec'd, or the recording ends):
  * write the returns and forget the threads.  *closed (when given) is increased by the

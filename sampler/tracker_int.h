@@ -71,9 +71,7 @@ struct tracker {
 	char *filter;
 	size_t filter_len;
 	uint64_t samples;
-	uint64_t suspect_returns, held_walks;
-	int64_t unseen_bytes; /* charged as run unseen (tracker_charge), and the charges */
-	uint64_t unseen_charges;
+	struct tracker_counts counts;
 	struct tthread **threads;
 	size_t nthreads;
 	uint64_t used[USED_NAMES]; /* names written under (hashes) */

@@ -363,9 +363,10 @@ Test(tracker, growth_made_unseen_goes_to_a_call_of_its_own_under_the_stack)
 	set_stack(&fx, 0, outer, 2); /* handle returned: a changed stack */
 	cr_assert_eq(feed_one(&fx, 900, 0, LET_GO_UNSEEN, 0.001, 1.2, &err), 1, "%s", err.msg);
 	feed(&fx, 1, c, 1.3);
-	int64_t bytes;
-	uint64_t n;
-	tracker_unseen(fx.tk, &bytes, &n);
+	struct tracker_counts tc = {0};
+	tracker_counts_add(fx.tk, &tc);
+	int64_t bytes = tc.unseen_bytes;
+	uint64_t n = tc.unseen_charges;
 	cr_assert_eq(bytes, 5000, "run unseen: %lld", (long long)bytes);
 	cr_assert_eq(n, 1);
 	tracker_end_all(fx.tk, 2.0, NULL, NULL);
@@ -437,7 +438,10 @@ static void torn_then_back(struct fixture *fx, const double *torn_at, size_t nto
 	char *mem = slurp(fx, "T100.mem");
 	cr_assert_str_eq(mem, "", "a torn walk ended calls:\n%s", mem);
 	free(mem);
-	tracker_stats(fx->tk, &suspect, &held);
+	struct tracker_counts tc = {0};
+	tracker_counts_add(fx->tk, &tc);
+	suspect = tc.suspect_returns;
+	held = tc.held_walks;
 	cr_assert(suspect == want_suspect && held == want_held, "suspect %llu held %llu",
 		  (unsigned long long)suspect, (unsigned long long)held);
 }
