@@ -252,12 +252,14 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
  * sighting's and that sighting is older than the readings' span: the call is written
  * after every line the thread has. */
 #define UNSEEN_CALL_S 5e-6 /* the call's line that long before its return's */
-static int unseen(const struct tthread *t, const struct walk_thread *th,
+static int unseen(const struct tracker *tk, const struct tthread *t, const struct walk_thread *th,
 		  const struct tracker_charge *c, size_t keep, int64_t charged, double when)
 {
-	return c->ran_unseen && c->growth_before && charged > 0 && !th->truncated &&
-	       th->depth > 0 && keep == t->depth && keep == th->depth && c->span > 0 &&
-	       when - t->last_when >= c->span;
+	/* with --filter the call is not the filter's: the growth goes to the innermost frame
+	 * kept, as a filtered frame's does */
+	return frame_kept(tk, TG_UNSEEN_FILE) && c->ran_unseen && c->growth_before && charged > 0 &&
+	       !th->truncated && th->depth > 0 && keep == t->depth && keep == th->depth &&
+	       c->span > 0 && when - t->last_when >= c->span;
 }
 
 static int charge_unseen(struct tracker *tk, struct tthread *t, int64_t charged, double when,
@@ -293,7 +295,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	 * has only made calls since: then the calls it runs made it (their input), as a
 	 * thread asleep in a wait made nothing of what its wait would be charged. */
 	size_t keep = th->truncated ? 0 : common_prefix(t, th); /* the frames kept */
-	if (unseen(t, th, c, keep, charged, when)) {
+	if (unseen(tk, t, th, c, keep, charged, when)) {
 		note_positions(t, th);
 		return charge_unseen(tk, t, charged, when, err);
 	}
