@@ -57,6 +57,8 @@ struct watched {
 
 struct pool_watch {
 	int on;
+	int on_change;		     /* ALLOC_WATCH_ON_CHANGE */
+	uint64_t last_pools;	     /* pools_bytes at the last reading (on_change) */
 	struct watched w[WATCH_MAX]; /* oldest first */
 	size_t n;
 	uint64_t free; /* their free slots below their high marks, at the last reading */
@@ -128,7 +130,8 @@ int alloc_counters_equal(const struct counters *x, const struct counters *y);
 uint32_t alloc_pool_block_size(const struct alloc_reader *a, const unsigned char *h,
 			       uint32_t *count);
 
-/* The watched pools' headers to read with the arena objects (none when more than room);
+/* The watched pools' headers to read with the arena objects (none when more than room,
+ * or when they are read on change only);
  * then, with the pieces as read and the arena objects in quick_buf (span of them), the
  * watch brought up to date and out's watch fields set. */
 size_t alloc_watch_iov(struct alloc_reader *a, struct remote_iov *iov, size_t room);

@@ -144,11 +144,12 @@ struct reading {
 	size_t n; /* GIL holders */
 };
 
-/* Pools are watched (alloc_watch) under --realtime while several threads run Python: the
- * GIL changed hands in the last WATCH_MULTI_S.  With one thread, no other thread's objects
- * can pin a pool that a call took.  Without the loop under SCHED_FIFO the watch's reads
- * (a fifth more time per reading) space the readings out on a busy machine, and cost more
- * than they bring (docs/memory.md). */
+/* Pools are watched (alloc_watch) while several threads run Python: the GIL changed hands
+ * in the last WATCH_MULTI_S.  With one thread, no other thread's objects can pin a pool
+ * that a call took.  Their headers are read at every reading with the loop under
+ * SCHED_FIFO (--realtime), else only when the pools in use moved: read every time (a
+ * fifth more time per reading) they space the readings out on a busy machine, and cost
+ * more than they bring (docs/memory.md). */
 static void watch_gate(struct memtrack *mt, uint64_t switches)
 {
 	double now = mt->last_read; /* this reading's time: no clock read more */
@@ -157,9 +158,11 @@ static void watch_gate(struct memtrack *mt, uint64_t switches)
 		mt->watch_switches = switches;
 		mt->watch_switched_at = now;
 	}
-	alloc_watch(mt->alloc, mt->metric == MEMTRACK_HEAP && mt->rt_on &&
-				   mt->watch_switched_at > 0 &&
-				   now - mt->watch_switched_at < WATCH_MULTI_S);
+	int on = mt->metric == MEMTRACK_HEAP && mt->watch_switched_at > 0 &&
+		 now - mt->watch_switched_at < WATCH_MULTI_S;
+	alloc_watch(mt->alloc, !on	   ? ALLOC_WATCH_OFF
+			       : mt->rt_on ? ALLOC_WATCH_EVERY
+					   : ALLOC_WATCH_ON_CHANGE);
 }
 
 /* The quick change since the last reading of the burst, weighted, goes to the threads that

@@ -290,7 +290,7 @@ Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
 	put32(h + t.off.pool_maxnextoffset, POOL - 48);
 	image_done(&im);
 	struct alloc_reader *a = alloc_new(&im.r, &t);
-	alloc_watch(a, 1);
+	alloc_watch(a, ALLOC_WATCH_EVERY);
 	base = watched_value(a, &left);
 	cr_assert_eq(base, 4u * POOL);
 
@@ -316,12 +316,53 @@ Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
 	cr_assert_eq(watched_value(a, &left), base + POOL);
 	put32(h + t.off.pool_count, 4);
 	cr_assert_eq(watched_value(a, &left), base + POOL - 6 * 48);
-	alloc_watch(a, 0);
+	alloc_watch(a, ALLOC_WATCH_OFF);
 	cr_assert_eq(watched_value(a, &left), base + POOL, "let go: its free slots stay");
 	cr_assert_eq(left, 6 * 48, "and the jump is no change");
 	put32(h + t.off.pool_count, 2);
 	cr_assert_eq(watched_value(a, &left), base + POOL, "not watched: pools only");
 	cr_assert_eq(left, 0);
+	alloc_free(a);
+	image_free(&im);
+}
+
+/* Watched on change (the default mode's watch): the headers are read only when the pools
+ * in use moved, so the slots that moved meanwhile show with the next change of pools. */
+Test(alloc, watch_on_change_reads_headers_when_pools_move)
+{
+	struct image im;
+	struct py_target t;
+	uint64_t left, base;
+
+	build_311(&im, &t, &good);
+	unsigned char *objs = NULL;
+	for (size_t i = 0; i < im.n; i++)
+		objs = im.segs[i].addr == ARENA_OBJS ? im.bufs[i] : objs;
+	unsigned char *h = seg(&im, ARENA_A + 3 * POOL, 48); /* a pool of 48-byte blocks */
+	put32(h + t.off.pool_szidx, 2);
+	put32(h + t.off.pool_maxnextoffset, POOL - 48);
+	image_done(&im);
+	struct alloc_reader *a = alloc_new(&im.r, &t);
+	alloc_watch(a, ALLOC_WATCH_ON_CHANGE);
+	base = watched_value(a, &left);
+
+	put32(h + t.off.pool_count, 100); /* arena A carves it */
+	put64(objs + 8, ARENA_A + 4 * POOL);
+	put32(objs + 16, 61);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "taken: whole");
+	put32(h + t.off.pool_count, 40);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "pools unmoved: headers not read");
+	put32(objs + 16, 60); /* another pool in use */
+	cr_assert_eq(watched_value(a, &left), base + 2 * POOL - 60 * 48,
+		     "pools moved: the 60 blocks freed meanwhile with them");
+	cr_assert_eq(left, 0);
+	put32(h + t.off.pool_count, 70);
+	cr_assert_eq(watched_value(a, &left), base + 2 * POOL - 60 * 48, "unmoved again");
+	put32(objs + 16, 61); /* that pool emptied */
+	cr_assert_eq(watched_value(a, &left), base + POOL - 30 * 48, "30 filled again");
+	alloc_watch(a, ALLOC_WATCH_OFF);
+	cr_assert_eq(watched_value(a, &left), base + POOL, "let go: its free slots stay");
+	cr_assert_eq(left, 30 * 48, "and the jump is no change");
 	alloc_free(a);
 	image_free(&im);
 }
