@@ -275,28 +275,50 @@ static uint64_t watched_value(struct alloc_reader *a, uint64_t *left)
 	return q.pools_bytes - q.watch_free;
 }
 
-Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
-{
+/* A 3.11 image with a pool of 48-byte blocks in arena A, not carved yet (h: its header;
+ * objs: the arena objects), and a reader of it that watches in mode. */
+struct watch_fx {
 	struct image im;
 	struct py_target t;
+	unsigned char *objs, *h;
+	struct alloc_reader *a;
+};
+
+static void watch_image(struct watch_fx *fx, enum alloc_watch_mode mode)
+{
+	build_311(&fx->im, &fx->t, &good);
+	fx->objs = NULL;
+	for (size_t i = 0; i < fx->im.n; i++)
+		fx->objs = fx->im.segs[i].addr == ARENA_OBJS ? fx->im.bufs[i] : fx->objs;
+	fx->h = seg(&fx->im, ARENA_A + 3 * POOL, 48);
+	put32(fx->h + fx->t.off.pool_szidx, 2);
+	put32(fx->h + fx->t.off.pool_maxnextoffset, POOL - 48);
+	image_done(&fx->im);
+	fx->a = alloc_new(&fx->im.r, &fx->t);
+	alloc_watch(fx->a, mode);
+}
+
+/* Arena A carves the pool (100 blocks in use): one more pool in use. */
+static void carve_pool(const struct py_target *t, unsigned char *objs, unsigned char *h)
+{
+	put32(h + t->off.pool_count, 100);
+	put64(objs + 8, ARENA_A + 4 * POOL);
+	put32(objs + 16, 61);
+}
+
+Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
+{
+	struct watch_fx fx;
 	uint64_t left, base;
 
-	build_311(&im, &t, &good);
-	unsigned char *objs = NULL;
-	for (size_t i = 0; i < im.n; i++)
-		objs = im.segs[i].addr == ARENA_OBJS ? im.bufs[i] : objs;
-	unsigned char *h = seg(&im, ARENA_A + 3 * POOL, 48); /* a pool of 48-byte blocks */
-	put32(h + t.off.pool_szidx, 2);
-	put32(h + t.off.pool_maxnextoffset, POOL - 48);
-	image_done(&im);
-	struct alloc_reader *a = alloc_new(&im.r, &t);
-	alloc_watch(a, ALLOC_WATCH_EVERY);
+	watch_image(&fx, ALLOC_WATCH_EVERY);
+	struct alloc_reader *a = fx.a;
+	const struct py_target t = fx.t;
+	unsigned char *objs = fx.objs, *h = fx.h;
 	base = watched_value(a, &left);
 	cr_assert_eq(base, 4u * POOL);
 
-	put32(h + t.off.pool_count, 100); /* arena A carves it */
-	put64(objs + 8, ARENA_A + 4 * POOL);
-	put32(objs + 16, 61);
+	carve_pool(&t, objs, h);
 	cr_assert_eq(watched_value(a, &left), base + POOL, "taken: whole");
 	put32(h + t.off.pool_count, 150);
 	cr_assert_eq(watched_value(a, &left), base + POOL, "filled above its mark: its taker's");
@@ -323,48 +345,36 @@ Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
 	cr_assert_eq(watched_value(a, &left), base + POOL, "not watched: pools only");
 	cr_assert_eq(left, 0);
 	alloc_free(a);
-	image_free(&im);
+	image_free(&fx.im);
 }
 
 /* Watched on change (the default mode's watch): the headers are read only when the pools
  * in use moved, so the slots that moved meanwhile show with the next change of pools. */
 Test(alloc, watch_on_change_reads_headers_when_pools_move)
 {
-	struct image im;
-	struct py_target t;
+	struct watch_fx fx;
 	uint64_t left, base;
 
-	build_311(&im, &t, &good);
-	unsigned char *objs = NULL;
-	for (size_t i = 0; i < im.n; i++)
-		objs = im.segs[i].addr == ARENA_OBJS ? im.bufs[i] : objs;
-	unsigned char *h = seg(&im, ARENA_A + 3 * POOL, 48); /* a pool of 48-byte blocks */
-	put32(h + t.off.pool_szidx, 2);
-	put32(h + t.off.pool_maxnextoffset, POOL - 48);
-	image_done(&im);
-	struct alloc_reader *a = alloc_new(&im.r, &t);
-	alloc_watch(a, ALLOC_WATCH_ON_CHANGE);
-	base = watched_value(a, &left);
+	watch_image(&fx, ALLOC_WATCH_ON_CHANGE);
+	base = watched_value(fx.a, &left);
 
-	put32(h + t.off.pool_count, 100); /* arena A carves it */
-	put64(objs + 8, ARENA_A + 4 * POOL);
-	put32(objs + 16, 61);
-	cr_assert_eq(watched_value(a, &left), base + POOL, "taken: whole");
-	put32(h + t.off.pool_count, 40);
-	cr_assert_eq(watched_value(a, &left), base + POOL, "pools unmoved: headers not read");
-	put32(objs + 16, 60); /* another pool in use */
-	cr_assert_eq(watched_value(a, &left), base + 2 * POOL - 60 * 48,
+	carve_pool(&fx.t, fx.objs, fx.h);
+	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "taken: whole");
+	put32(fx.h + fx.t.off.pool_count, 40);
+	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "pools unmoved: headers not read");
+	put32(fx.objs + 16, 60); /* another pool in use */
+	cr_assert_eq(watched_value(fx.a, &left), base + 2 * POOL - 60 * 48,
 		     "pools moved: the 60 blocks freed meanwhile with them");
 	cr_assert_eq(left, 0);
-	put32(h + t.off.pool_count, 70);
-	cr_assert_eq(watched_value(a, &left), base + 2 * POOL - 60 * 48, "unmoved again");
-	put32(objs + 16, 61); /* that pool emptied */
-	cr_assert_eq(watched_value(a, &left), base + POOL - 30 * 48, "30 filled again");
-	alloc_watch(a, ALLOC_WATCH_OFF);
-	cr_assert_eq(watched_value(a, &left), base + POOL, "let go: its free slots stay");
+	put32(fx.h + fx.t.off.pool_count, 70);
+	cr_assert_eq(watched_value(fx.a, &left), base + 2 * POOL - 60 * 48, "unmoved again");
+	put32(fx.objs + 16, 61); /* that pool emptied */
+	cr_assert_eq(watched_value(fx.a, &left), base + POOL - 30 * 48, "30 filled again");
+	alloc_watch(fx.a, ALLOC_WATCH_OFF);
+	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "let go: its free slots stay");
 	cr_assert_eq(left, 30 * 48, "and the jump is no change");
-	alloc_free(a);
-	image_free(&im);
+	alloc_free(fx.a);
+	image_free(&fx.im);
 }
 
 Test(alloc, torn_pool_discards_walk_only)
