@@ -99,6 +99,98 @@ static int parse_mem_rate(const char *arg, double *out, struct tg_err *err)
 	return 0;
 }
 
+/* One option of getopt_long's: 0, 1 when it was --help or --version (printed), or -1. */
+static int record_option(int c, struct record_opts *o, struct tg_err *err)
+{
+	int rc = 0;
+
+	switch (c) {
+	case 'p':
+		rc = session_parse_pid(optarg, &o->pid, err);
+		break;
+	case 'o':
+		o->outdir = optarg;
+		break;
+	case 'r':
+		rc = options_positive("--rate", optarg, &o->rate_hz, err);
+		if (rc == 0 && o->rate_hz > 10000)
+			rc = tg_err_set(err, TG_E_USAGE, "--rate %s: at most 10000 Hz", optarg);
+		break;
+	case 'd':
+		rc = options_positive("--duration", optarg, &o->duration_s, err);
+		break;
+	case 'F':
+		o->filter = optarg;
+		break;
+	case 'S':
+		o->no_stack = 1;
+		break;
+	case 'N':
+		o->no_follow_forks = 1;
+		break;
+	case 'C':
+		o->consistent = 1;
+		break;
+	case 'M':
+		rc = parse_metric(optarg, &o->metric, err);
+		break;
+	case 'R':
+		rc = parse_mem_rate(optarg, &o->mem_rate_hz, err);
+		break;
+	case 'T':
+		o->realtime = 1;
+		break;
+	case 'G':
+		o->no_autogroup = 1;
+		break;
+	case 'I':
+		rc = options_positive("--process-interval", optarg, &o->process_interval_s, err);
+		break;
+	case 'O':
+		rc = options_offsets(optarg, &o->offsets, err);
+		break;
+	case 'P':
+		rc = profile_parse(optarg, &o->profile, err);
+		break;
+	case 'q':
+		o->quiet = 1;
+		break;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case 'V':
+		printf("tgattach %s\n", TG_VERSION);
+		return 1;
+	default:
+		return tg_err_set(err, TG_E_USAGE, "see 'tgattach --help'");
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* The options that cannot go together. */
+static int record_check(struct record_opts *o, struct tg_err *err)
+{
+	/* a micro-sample walks a thread's Python frames while it runs: its stack would
+	 * lack the native frames the stack samples have, and end them all */
+	if (o->profile != PROFILE_PYTHON && o->mem_rate_hz > 0)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--mem-rate with --profile %s: memory is charged at stack "
+				  "samples only with native stacks",
+				  profile_name(o->profile));
+	if (o->profile != PROFILE_PYTHON)
+		o->mem_rate_hz = 0;
+	if (o->realtime && o->profile != PROFILE_PYTHON)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--realtime with --profile %s: there are no bursts of memory "
+				  "micro-samples to read",
+				  profile_name(o->profile));
+	if (o->realtime && o->mem_rate_hz == 0)
+		return tg_err_set(err, TG_E_USAGE,
+				  "--realtime with --mem-rate 0: there are no bursts of memory "
+				  "micro-samples to read");
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_err *err)
 {
 	static const struct option longopts[] = {
@@ -126,71 +218,9 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:o:r:d:qh", longopts, NULL)) != -1) {
-		int rc = 0;
-		switch (c) {
-		case 'p':
-			rc = session_parse_pid(optarg, &o->pid, err);
-			break;
-		case 'o':
-			o->outdir = optarg;
-			break;
-		case 'r':
-			rc = options_positive("--rate", optarg, &o->rate_hz, err);
-			if (rc == 0 && o->rate_hz > 10000)
-				rc = tg_err_set(err, TG_E_USAGE, "--rate %s: at most 10000 Hz",
-						optarg);
-			break;
-		case 'd':
-			rc = options_positive("--duration", optarg, &o->duration_s, err);
-			break;
-		case 'F':
-			o->filter = optarg;
-			break;
-		case 'S':
-			o->no_stack = 1;
-			break;
-		case 'N':
-			o->no_follow_forks = 1;
-			break;
-		case 'C':
-			o->consistent = 1;
-			break;
-		case 'M':
-			rc = parse_metric(optarg, &o->metric, err);
-			break;
-		case 'R':
-			rc = parse_mem_rate(optarg, &o->mem_rate_hz, err);
-			break;
-		case 'T':
-			o->realtime = 1;
-			break;
-		case 'G':
-			o->no_autogroup = 1;
-			break;
-		case 'I':
-			rc = options_positive("--process-interval", optarg, &o->process_interval_s,
-					      err);
-			break;
-		case 'O':
-			rc = options_offsets(optarg, &o->offsets, err);
-			break;
-		case 'P':
-			rc = profile_parse(optarg, &o->profile, err);
-			break;
-		case 'q':
-			o->quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		case 'V':
-			printf("tgattach %s\n", TG_VERSION);
-			return 1;
-		default:
-			return tg_err_set(err, TG_E_USAGE, "see 'tgattach --help'");
-		}
-		if (rc < 0)
-			return -1;
+		int rc = record_option(c, o, err);
+		if (rc != 0)
+			return rc;
 	}
 	if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
 		return tg_err_set(err, TG_E_USAGE, "unexpected argument '%s'", argv[optind]);
@@ -201,25 +231,7 @@ static int parse_args(int argc, char **argv, struct record_opts *o, struct tg_er
 	if (!o->pid && !o->command)
 		return tg_err_set(err, TG_E_USAGE,
 				  "no process given: use -p PID, or -- COMMAND [ARGS...]");
-	/* a micro-sample walks a thread's Python frames while it runs: its stack would
-	 * lack the native frames the stack samples have, and end them all */
-	if (o->profile != PROFILE_PYTHON && o->mem_rate_hz > 0)
-		return tg_err_set(err, TG_E_USAGE,
-				  "--mem-rate with --profile %s: memory is charged at stack "
-				  "samples only with native stacks",
-				  profile_name(o->profile));
-	if (o->profile != PROFILE_PYTHON)
-		o->mem_rate_hz = 0;
-	if (o->realtime && o->profile != PROFILE_PYTHON)
-		return tg_err_set(err, TG_E_USAGE,
-				  "--realtime with --profile %s: there are no bursts of memory "
-				  "micro-samples to read",
-				  profile_name(o->profile));
-	if (o->realtime && o->mem_rate_hz == 0)
-		return tg_err_set(err, TG_E_USAGE,
-				  "--realtime with --mem-rate 0: there are no bursts of memory "
-				  "micro-samples to read");
-	return 0;
+	return record_check(o, err);
 }
 
 /* ---- what is printed ---- */
