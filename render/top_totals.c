@@ -402,13 +402,19 @@ static long long growth_of(const struct top_series *s)
 
 #define ROW "  %-14s %11s  "
 
+/* A row's next line of text, under its first. */
+static void row_more(FILE *out, const char *text)
+{
+	fprintf(out, ROW "%s\n", "", "", text);
+}
+
 /* tgattach shared a session it did not lead (meta sched_autogroup=shared): its share of
  * the CPU was that session's (docs/memory.md). */
 static void shared_hint(FILE *out)
 {
-	fprintf(out, ROW "tgattach shared a session, and its share of the CPU\n", "", "");
-	fprintf(out, ROW "(meta sched_autogroup): under setsid -w, or from a\n", "", "");
-	fprintf(out, ROW "terminal, its own session's share is raised\n", "", "");
+	row_more(out, "tgattach shared a session, and its share of the CPU");
+	row_more(out, "(meta sched_autogroup): under setsid -w, or from a");
+	row_more(out, "terminal, its own session's share is raised");
 }
 
 /* What top_totals_print's sections share: the metric charged and its growth. */
@@ -517,11 +523,10 @@ static void print_unseen(const struct totals_view *w)
 	} else {
 		fprintf(w->out, ROW "made while a thread ran unseen\n", "run unseen", v);
 	}
-	fprintf(w->out, ROW "between two readings and came back where it was seen: charged\n", "",
-		"");
+	row_more(w->out, "between two readings and came back where it was seen: charged");
 	fprintf(w->out, ROW "to that stack, to no function as its own (rows " TG_UNSEEN_FUNC ",\n",
 		"", "");
-	fprintf(w->out, ROW "meta mem_unseen_bytes; docs/memory.md)\n", "", "");
+	row_more(w->out, "meta mem_unseen_bytes; docs/memory.md)");
 }
 
 /* The readings' spacing, and their gaps. */
@@ -536,29 +541,26 @@ static void print_resolution(const struct totals_view *w)
 	snprintf(v, sizeof v, "%.0f us", tt->reading_us);
 	fprintf(out, ROW "between memory readings (meta mem_reading_us): a call not much\n",
 		"resolution", v);
-	fprintf(out, ROW "longer is charged only part of what it allocated, the rest goes\n", "",
-		"");
-	fprintf(out, ROW "to the calls after it (docs/memory.md)\n", "", "");
+	row_more(out, "longer is charged only part of what it allocated, the rest goes");
+	row_more(out, "to the calls after it (docs/memory.md)");
 	if (!tt->has_late)
 		return;
 	snprintf(v, sizeof v, "%.0f %%", tt->late_pct);
 	fprintf(out, ROW "of that time in gaps over 0.5 ms (meta mem_reading_late):\n",
 		"late readings", v);
-	fprintf(out, ROW "tgattach waited for a CPU or did its own work; what changed in a\n", "",
-		"");
+	row_more(out, "tgattach waited for a CPU or did its own work; what changed in a");
 	if (tt->realtime == 0 && tt->late_pct >= TOP_LATE_HINT) {
-		fprintf(out, ROW "gap is charged to whatever ran at its end; --realtime\n", "", "");
-		fprintf(out, ROW "reads on time (CAP_SYS_NICE; it costs the server more)\n", "",
-			"");
+		row_more(out, "gap is charged to whatever ran at its end; --realtime");
+		row_more(out, "reads on time (CAP_SYS_NICE; it costs the server more)");
 	} else {
-		fprintf(out, ROW "gap is charged to whatever ran at its end\n", "", "");
+		row_more(out, "gap is charged to whatever ran at its end");
 	}
 	if (!tt->has_waited)
 		return;
 	snprintf(v, sizeof v, "%.0f %%", tt->waited_pct);
 	fprintf(out, ROW "of the recording its loop waited for a free core (meta\n", "loop waited",
 		v);
-	fprintf(out, ROW "mem_loop_waited); late time beyond it is its own work\n", "", "");
+	row_more(out, "mem_loop_waited); late time beyond it is its own work");
 	if (tt->shared_session && tt->late_pct >= TOP_LATE_HINT)
 		shared_hint(out);
 }
