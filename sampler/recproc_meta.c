@@ -47,6 +47,12 @@ static struct buf *meta_add(struct meta_kv *kv, const char *key)
 
 /* Which metrics and process.alloc columns this target gives, and why the others are
  * missing. */
+/* key=N, a count. */
+static void meta_count(struct meta_kv *kv, const char *key, uint64_t n)
+{
+	buf_addf(meta_add(kv, key), "%llu", (unsigned long long)n);
+}
+
 static void meta_alloc(struct recproc *p, struct meta_kv *kv)
 {
 	struct alloc_reader *a = memtrack_alloc(p->mem);
@@ -83,18 +89,19 @@ static double per(double total, uint64_t n)
 }
 
 /* At the end of the run: how the run went. */
-static void meta_totals(struct recproc *p, struct meta_kv *kv)
+/* The samples and the memory micro-samples (memtrack). */
+static void meta_mem_totals(struct recproc *p, struct meta_kv *kv)
 {
 	struct memtrack_stats st;
 
 	memtrack_stats(p->mem, &st);
-	buf_addf(meta_add(kv, "samples"), "%llu", (unsigned long long)p->samples);
-	buf_addf(meta_add(kv, "failed_samples"), "%llu", (unsigned long long)p->failed_samples);
-	buf_addf(meta_add(kv, "mem_micro_samples"), "%llu", (unsigned long long)st.micro_samples);
-	buf_addf(meta_add(kv, "alloc_walks"), "%llu", (unsigned long long)st.walks);
-	buf_addf(meta_add(kv, "alloc_discarded"), "%llu", (unsigned long long)st.discarded);
-	buf_addf(meta_add(kv, "alloc_walks_spared"), "%llu", (unsigned long long)st.walks_spared);
-	buf_addf(meta_add(kv, "alloc_walks_beside"), "%llu", (unsigned long long)st.walks_beside);
+	meta_count(kv, "samples", p->samples);
+	meta_count(kv, "failed_samples", p->failed_samples);
+	meta_count(kv, "mem_micro_samples", st.micro_samples);
+	meta_count(kv, "alloc_walks", st.walks);
+	meta_count(kv, "alloc_discarded", st.discarded);
+	meta_count(kv, "alloc_walks_spared", st.walks_spared);
+	meta_count(kv, "alloc_walks_beside", st.walks_beside);
 	buf_addf(meta_add(kv, "mem_cost_us"), "sample:%.0f walk:%.0f micro:%.1f",
 		 per(st.sample_s, st.samples) * 1e6, per(st.walk_s, st.walks) * 1e6,
 		 per(st.micro_s, st.micro_samples) * 1e6);
@@ -110,49 +117,49 @@ static void meta_totals(struct recproc *p, struct meta_kv *kv)
 	if (st.burst_gaps)
 		buf_addf(meta_add(kv, "mem_burst_gap_us"), "%.0f",
 			 per(st.burst_gap_s, st.burst_gaps) * 1e6);
-	buf_addf(meta_add(kv, "mem_bursts"), "%llu", (unsigned long long)st.bursts);
+	meta_count(kv, "mem_bursts", st.bursts);
 	if (st.rt_refused)
-		buf_addf(meta_add(kv, "mem_realtime_refused"), "%llu",
-			 (unsigned long long)st.rt_refused);
+		meta_count(kv, "mem_realtime_refused", st.rt_refused);
 	buf_addf(meta_add(kv, "mem_burst_weight"), "%g", st.weight);
 	buf_addf(meta_add(kv, "mem_burst_bytes"), "%lld", (long long)st.burst_bytes);
-	buf_addf(meta_add(kv, "mem_bursts_idle"), "%llu", (unsigned long long)st.micro_idle);
-	buf_addf(meta_add(kv, "mem_micro_walks"), "%llu", (unsigned long long)st.micro_walks);
-	buf_addf(meta_add(kv, "mem_micro_again"), "%llu", (unsigned long long)st.micro_again);
+	meta_count(kv, "mem_bursts_idle", st.micro_idle);
+	meta_count(kv, "mem_micro_walks", st.micro_walks);
+	meta_count(kv, "mem_micro_again", st.micro_again);
+}
+
+/* The calls, walks and stacks: the tracker's, the walker's, the native unwinder's. */
+static void meta_stack_totals(struct recproc *p, struct meta_kv *kv)
+{
 	struct tracker_counts tc = p->freed;
 	if (p->tracker)
 		tracker_counts_add(p->tracker, &tc);
-	buf_addf(meta_add(kv, "suspect_returns"), "%llu", (unsigned long long)tc.suspect_returns);
-	buf_addf(meta_add(kv, "held_walks"), "%llu", (unsigned long long)tc.held_walks);
+	meta_count(kv, "suspect_returns", tc.suspect_returns);
+	meta_count(kv, "held_walks", tc.held_walks);
 	buf_addf(meta_add(kv, "mem_unseen_bytes"), "%lld", (long long)tc.unseen_bytes);
-	buf_addf(meta_add(kv, "mem_unseen_charges"), "%llu", (unsigned long long)tc.unseen_charges);
+	meta_count(kv, "mem_unseen_charges", tc.unseen_charges);
 	uint64_t walks = 0, torn = 0;
 	if (p->s.walker)
 		walker_counts(p->s.walker, &walks, &torn);
-	buf_addf(meta_add(kv, "walks"), "%llu", (unsigned long long)walks);
-	buf_addf(meta_add(kv, "torn_walks"), "%llu", (unsigned long long)torn);
-	buf_addf(meta_add(kv, "code_reads"), "%llu",
-		 (unsigned long long)(p->s.walker ? walker_code_reads(p->s.walker) : 0));
+	meta_count(kv, "walks", walks);
+	meta_count(kv, "torn_walks", torn);
+	meta_count(kv, "code_reads", (p->s.walker ? walker_code_reads(p->s.walker) : 0));
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
-	buf_addf(meta_add(kv, "closed_at_end"), "%llu", (unsigned long long)p->closed_at_end);
+	meta_count(kv, "closed_at_end", p->closed_at_end);
 	if (p->nat) {
 		uint64_t threads, frames, reports, unpaired;
 		natstack_counts(p->nat, &threads, &frames, &reports, &unpaired);
-		buf_addf(meta_add(kv, "native_unwinds"), "%llu", (unsigned long long)threads);
-		buf_addf(meta_add(kv, "native_frames"), "%llu", (unsigned long long)frames);
-		buf_addf(meta_add(kv, "native_missed"), "%llu",
-			 (unsigned long long)p->native_missed);
-		buf_addf(meta_add(kv, "native_unpaired"), "%llu", (unsigned long long)unpaired);
+		meta_count(kv, "native_unwinds", threads);
+		meta_count(kv, "native_frames", frames);
+		meta_count(kv, "native_missed", p->native_missed);
+		meta_count(kv, "native_unpaired", unpaired);
 		buf_addf(meta_add(kv, "native_hold_us"), "stop:%.0f work:%.0f",
 			 per(p->native_held_s, p->native_holds) * 1e6,
 			 per(p->native_work_s, p->native_holds) * 1e6);
-		buf_addf(meta_add(kv, "native_module_reports"), "%llu",
-			 (unsigned long long)reports);
+		meta_count(kv, "native_module_reports", reports);
 	}
 	if (p->opts->consistent) {
-		buf_addf(meta_add(kv, "paused_samples"), "%llu",
-			 (unsigned long long)p->paused_samples);
-		buf_addf(meta_add(kv, "pause_missed"), "%llu", (unsigned long long)p->pause_missed);
+		meta_count(kv, "paused_samples", p->paused_samples);
+		meta_count(kv, "pause_missed", p->pause_missed);
 		buf_addf(meta_add(kv, "pause_us"), "%.0f",
 			 per(p->paused_s, p->paused_samples) * 1e6);
 	}
@@ -191,8 +198,10 @@ int recproc_write_meta(struct recproc *p, int final, struct tg_err *err)
 	for (int i = 0; i < o->argc; i++)
 		buf_addf(self, "%s%s", i ? " " : "", o->argv[i]);
 	meta_alloc(p, &kv);
-	if (final)
-		meta_totals(p, &kv);
+	if (final) {
+		meta_mem_totals(p, &kv);
+		meta_stack_totals(p, &kv);
+	}
 	const char *values[META_MAX_KEYS];
 	for (size_t i = 0; i < kv.n; i++)
 		values[i] = buf_cstr(&kv.values[i]);
