@@ -390,6 +390,19 @@ static int do_families(struct top *tp, const struct recording *rec, struct tg_er
 	return rc;
 }
 
+static void top_free(struct top *tp)
+{
+	table_free(&tp->thread);
+	table_free(&tp->all);
+	free(tp->fn_of);
+	free(tp->line_of);
+	free(tp->open_n);
+	free(tp->acc);
+	free(tp->opens);
+	frames_free(tp->frames);
+	frames_free(tp->funcs);
+}
+
 static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, struct tg_err *err)
 {
 	struct recording rec;
@@ -448,15 +461,7 @@ out:
 		fclose(tp.out);
 	free(tables);
 	buf_free(&title);
-	table_free(&tp.thread);
-	table_free(&tp.all);
-	free(tp.fn_of);
-	free(tp.line_of);
-	free(tp.open_n);
-	free(tp.acc);
-	free(tp.opens);
-	frames_free(tp.frames);
-	frames_free(tp.funcs);
+	top_free(&tp);
 	recording_free(&rec);
 	return rc;
 }
