@@ -1,7 +1,8 @@
 /* Memory, end to end: fixtures/alloc_threads.py runs named threads that allocate and free
  * known amounts in known functions, and measures its own truth with tracemalloc; a real
  * recording must charge each growing thread the majority of its growth, rank the busiest
- * allocator first, charge the releasing thread a release and the idle thread nothing;
+ * allocator first, charge the releasing thread a release and the idle thread nothing (a
+ * recording that misses one of these figures is made again; three in a row fail);
  * process.alloc must be a well-formed table that gnuplot reads, whose block count equals
  * the interpreter's own sys.getallocatedblocks(), as `tgattach info` must; --filter must
  * charge the memory of filtered-out callees to the kept caller; --no-stack must drop the
