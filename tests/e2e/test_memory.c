@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/escape.h"
 #include "tests/e2e/proc_util.h"
 #include "tests/e2e/run_util.h"
@@ -245,31 +246,28 @@ static const struct worker_truth *worker(const struct run *r, const char *thread
 }
 
 /* Appends one accuracy miss to why (a run's figures vary with the machine's load). */
-static int missed(char *why, size_t len, const char *fmt, ...)
+static int missed(struct buf *why, const char *fmt, ...)
 {
-	size_t used = strlen(why);
 	va_list ap;
 
-	if (used + 3 < len) {
-		snprintf(why + used, len - used, "%s", used ? "; " : "");
-		used = strlen(why);
-		va_start(ap, fmt);
-		vsnprintf(why + used, len - used, fmt, ap);
-		va_end(ap);
-	}
+	if (why->len)
+		buf_addstr(why, "; ");
+	va_start(ap, fmt);
+	buf_vaddf(why, fmt, ap);
+	va_end(ap);
 	return 1;
 }
 
 /* Each grower is charged the majority of its growth (and not twice it); the busiest is
  * ranked first; the cleaner is charged a release of at least a fifth of it; idle
  * (sleeping) nearly nothing.  Returns the number of misses, described in why. */
-static int accuracy_misses(const struct run *r, char *why, size_t len)
+static int accuracy_misses(const struct run *r, struct buf *why)
 {
 	long long largest = 0;
 	const struct worker_truth *busiest = NULL, *top = NULL;
 	int n = 0;
 
-	why[0] = '\0';
+	buf_reset(why);
 	for (int i = 0; i < r->nworkers; i++) {
 		const struct worker_truth *w = &r->w[i];
 		fprintf(stderr, "memory %-24s %-8s truth %7.1f MiB charged %7.1f MiB\n", r->label,
@@ -287,18 +285,18 @@ static int accuracy_misses(const struct run *r, char *why, size_t len)
 		const struct worker_truth *w = &r->w[i];
 		if (w->net > (long long)MIB &&
 		    !(w->charged > w->net / 2 && w->charged < 2 * w->net))
-			n += missed(why, len, "%s grew %.1f MiB but was charged %.1f MiB",
-				    w->thread, (double)w->net / MIB, (double)w->charged / MIB);
+			n += missed(why, "%s grew %.1f MiB but was charged %.1f MiB", w->thread,
+				    (double)w->net / MIB, (double)w->charged / MIB);
 	}
 	if (strcmp(top->thread, busiest->thread) != 0)
-		n += missed(why, len, "the busiest allocator is %s, but %s was charged most",
+		n += missed(why, "the busiest allocator is %s, but %s was charged most",
 			    busiest->thread, top->thread);
 	const struct worker_truth *cleaner = worker(r, "cleaner"), *idle = worker(r, "idle");
 	if (!(cleaner->charged < cleaner->net / 5))
-		n += missed(why, len, "the cleaner released %.1f MiB but was charged %.1f MiB",
+		n += missed(why, "the cleaner released %.1f MiB but was charged %.1f MiB",
 			    (double)cleaner->net / MIB, (double)cleaner->charged / MIB);
 	if (!(llabs(idle->charged) < largest / 20))
-		n += missed(why, len, "the idle thread was charged %.1f MiB",
+		n += missed(why, "the idle thread was charged %.1f MiB",
 			    (double)idle->charged / MIB);
 	return n;
 }
@@ -418,20 +416,21 @@ static long long info_blocks(const struct run *r, const char *offsets)
 static void record_accurately(struct run *r, const char *label, const char *python,
 			      const char *const *extra, size_t nextra)
 {
-	char why[1024];
+	struct buf why = BUF_INIT;
 	int misses = 0;
 
 	for (int t = 1; t <= ACCURACY_TRIES; t++) {
 		record_fixture(r, label, python, "1", extra, nextra);
-		misses = accuracy_misses(r, why, sizeof why);
+		misses = accuracy_misses(r, &why);
 		if (!misses || t == ACCURACY_TRIES)
 			break;
 		fprintf(stderr, "memory %-24s accuracy missed in run %d (%s): recording again\n",
-			label, t, why);
+			label, t, buf_cstr(&why));
 		run_free(r);
 	}
 	cr_expect_eq(misses, 0, "%s: %d recordings in a row missed; the last: %s", label,
-		     ACCURACY_TRIES, why);
+		     ACCURACY_TRIES, buf_cstr(&why));
+	buf_free(&why);
 }
 
 static void accuracy_entry(const char *label, const char *python, const char *offsets,
