@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #ifndef SCHED_RESET_ON_FORK
 #define SCHED_RESET_ON_FORK 0x40000000
@@ -20,6 +21,11 @@ int rtsched_leave(void)
 	struct sched_param sp = {.sched_priority = 0};
 
 	return sched_setscheduler(0, SCHED_OTHER, &sp);
+}
+
+int rtsched_slack(unsigned long ns)
+{
+	return prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
 }
 
 int rtsched_check(struct tg_err *err)

@@ -21,4 +21,12 @@ int rtsched_check(struct tg_err *err);
 int rtsched_enter(void);
 int rtsched_leave(void);
 
+/* The calling thread's timer slack, in nanoseconds (PR_SET_TIMERSLACK; 50 us unless set).
+ * The kernel may end a sleep anywhere within the slack, at whatever else wakes the CPU
+ * then; on a busy machine that is often the target's own events (a response sent, a
+ * thread woken), so readings that sleep 20 us with the default slack do not fall at random
+ * moments of the target's run (docs/memory.md, "Woken on time").  Real-time threads have
+ * none.  0, or -1 with errno. */
+int rtsched_slack(unsigned long ns);
+
 #endif

@@ -51,7 +51,7 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 	mt->weight = mt->window_s / BURST_S;
 	mt->continuous = mt->micro && mt->window_s <= BURST_S;
 	mt->realtime = mt->micro && o->realtime;
-	mt->step_s = mt->realtime ? RT_STEP_S : BURST_STEP_S;
+	mt->step_s = BURST_STEP_S;
 	mt->rng =
 	    ((uint64_t)o->pid << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
@@ -146,10 +146,8 @@ struct reading {
 
 /* Pools are watched (alloc_watch) while several threads run Python: the GIL changed hands
  * in the last WATCH_MULTI_S.  With one thread, no other thread's objects can pin a pool
- * that a call took.  Their headers are read at every reading with the loop under
- * SCHED_FIFO (--realtime), else only when the pools in use moved: read every time (a
- * fifth more time per reading) they space the readings out on a busy machine, and cost
- * more than they bring (docs/memory.md). */
+ * that a call took.  Their headers are read at every reading (docs/memory.md: read only
+ * when the pools in use moved, they missed the slots another thread filled meanwhile). */
 static void watch_gate(struct memtrack *mt, uint64_t switches)
 {
 	double now = mt->last_read; /* this reading's time: no clock read more */
@@ -160,9 +158,7 @@ static void watch_gate(struct memtrack *mt, uint64_t switches)
 	}
 	int on = mt->metric == MEMTRACK_HEAP && mt->watch_switched_at > 0 &&
 		 now - mt->watch_switched_at < WATCH_MULTI_S;
-	alloc_watch(mt->alloc, !on	   ? ALLOC_WATCH_OFF
-			       : mt->rt_on ? ALLOC_WATCH_EVERY
-					   : ALLOC_WATCH_ON_CHANGE);
+	alloc_watch(mt->alloc, on ? ALLOC_WATCH_EVERY : ALLOC_WATCH_OFF);
 }
 
 /* The quick change since the last reading of the burst, weighted, goes to the threads that
@@ -241,6 +237,9 @@ static int proc_long_idle(struct memtrack *mt)
 
 static int burst_begins(struct memtrack *mt, double now)
 {
+	/* woken on time without --realtime too: the sleeps between readings end when they
+	 * should, not at the target's next event (rtsched.h) */
+	rtsched_slack(BURST_SLACK_NS);
 	mt->last_burst_end = now + BURST_S;
 	mt->burst_end = now + BURST_S;
 	mt->next_step = now;

@@ -26,9 +26,10 @@
  * than IDLE_SKIP_S gets no burst: an idle server's heartbeat (gunicorn's, once a second)
  * starts two, not the ten that 100 ms gave (half of tgattach's CPU beside an idle worker). */
 #define BURST_S 0.010
-#define BURST_STEP_S 20e-6
-/* With --realtime: woken on time, readings 20 us apart would take most of a core */
-#define RT_STEP_S 40e-6
+/* Woken on time (a timer slack of BURST_SLACK_NS, or --realtime), readings 20 us apart
+ * would take most of a core */
+#define BURST_STEP_S 40e-6
+#define BURST_SLACK_NS 5000ul
 #define IDLE_SKIP_S 0.02
 /* A walk that took longer (a thread named from the registry read again) shows a stack too
  * old to take the change made meanwhile: memtrack_micro_again leaves it to the next one. */
