@@ -82,10 +82,8 @@ int alloc_quick(struct alloc_reader *a, struct alloc_quick *out);
  * 16 KiB after it freed its own blocks: watched, its free slots are seen coming and going
  * (sampler/alloc_watch.c).  Only worth it while several threads run Python.  Their
  * headers are read at every reading, in its system call (ALLOC_WATCH_EVERY: a fifth more
- * time per reading), or only at a reading whose pools in use changed, in a second one
- * (ALLOC_WATCH_ON_CHANGE): what moved in their slots meanwhile shows then, with that
- * change (sampler/memtrack.c picks one by the loop's scheduling). */
-enum alloc_watch_mode { ALLOC_WATCH_OFF, ALLOC_WATCH_EVERY, ALLOC_WATCH_ON_CHANGE };
+ * time per reading). */
+enum alloc_watch_mode { ALLOC_WATCH_OFF, ALLOC_WATCH_EVERY };
 void alloc_watch(struct alloc_reader *a, enum alloc_watch_mode mode);
 /* The same, with the caller's own pieces read in the first system call, after the
  * counters (at most ALLOC_EXTRA_MAX; each one's ok says whether it was read: not when the

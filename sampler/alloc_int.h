@@ -57,8 +57,6 @@ struct watched {
 
 struct pool_watch {
 	int on;
-	int on_change;		     /* ALLOC_WATCH_ON_CHANGE */
-	uint64_t last_pools;	     /* pools_bytes at the last reading (on_change) */
 	struct watched w[WATCH_MAX]; /* oldest first */
 	size_t n;
 	uint64_t free; /* their free slots below their high marks, at the last reading */

@@ -12,10 +12,8 @@
  * still charged whole at once (its slots above the mark are its taker's, as they are for
  * every pool), and one emptied releases what is left of it.  A pool that stops being
  * watched (old, or the watch full or off) leaves its free slots as they are: the jump of
- * the value is no change (alloc_quick.watch_left).  Watched on change, the headers are
- * read only at a reading whose pools in use moved, after it: between two such readings
- * the watch stands as it was, and what moved in the slots meanwhile is seen with the next
- * change of pools (a call that frees its blocks mostly empties pools too). */
+ * the value is no change (alloc_quick.watch_left).  The headers are read at every
+ * reading, in its system call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,40 +30,17 @@ static uint64_t free_below(const struct watched *w)
 void alloc_watch(struct alloc_reader *a, enum alloc_watch_mode mode)
 {
 	a->watch.on = mode != ALLOC_WATCH_OFF;
-	a->watch.on_change = mode == ALLOC_WATCH_ON_CHANGE;
-}
-
-static void headers_iov(struct pool_watch *pw, struct remote_iov *iov)
-{
-	for (size_t i = 0; i < pw->n; i++)
-		iov[i] = (struct remote_iov){pw->w[i].addr, pw->w[i].hdr, POOL_HDR, 0};
 }
 
 size_t alloc_watch_iov(struct alloc_reader *a, struct remote_iov *iov, size_t room)
 {
 	struct pool_watch *pw = &a->watch;
 
-	if (pw->n > room || (pw->on && pw->on_change))
+	if (pw->n > room)
 		return 0;
-	headers_iov(pw, iov);
+	for (size_t i = 0; i < pw->n; i++)
+		iov[i] = (struct remote_iov){pw->w[i].addr, pw->w[i].hdr, POOL_HDR, 0};
 	return pw->n;
-}
-
-/* Watched on change: did the pools in use move since the last reading?  Then the headers
- * are read (into iov, pw->n of them). */
-static int read_on_change(struct alloc_reader *a, const struct alloc_quick *out,
-			  struct remote_iov *iov)
-{
-	struct pool_watch *pw = &a->watch;
-	int moved = out->pools_bytes != pw->last_pools;
-
-	pw->last_pools = out->pools_bytes;
-	if (!moved)
-		return 0;
-	headers_iov(pw, iov);
-	if (pw->n)
-		remote_readv(a->r, iov, pw->n);
-	return 1;
 }
 
 /* The watched pools' headers as read (iov, n of them): counts and high marks; a pool
@@ -183,7 +158,6 @@ void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, siz
 		       uint32_t span, struct alloc_quick *out)
 {
 	struct pool_watch *pw = &a->watch;
-	struct remote_iov own[WATCH_MAX];
 	uint64_t left = 0, sum = 0;
 
 	if (!pw->on && pw->n == 0) { /* off: nothing to read or keep */
@@ -191,15 +165,6 @@ void alloc_watch_after(struct alloc_reader *a, const struct remote_iov *iov, siz
 		out->watch_free = pw->free = 0;
 		out->watch_left = 0;
 		return;
-	}
-	if (pw->on && pw->on_change) {
-		if (!read_on_change(a, out, own)) { /* as it was */
-			out->watch_free = pw->free;
-			out->watch_left = 0;
-			return;
-		}
-		iov = own;
-		n = pw->n;
 	}
 	double now = clock_mono_s();
 	update(a, iov, n, now, &left);

@@ -348,35 +348,6 @@ Test(alloc, watch_sees_the_free_slots_of_pools_taken_lately)
 	image_free(&fx.im);
 }
 
-/* Watched on change (the default mode's watch): the headers are read only when the pools
- * in use moved, so the slots that moved meanwhile show with the next change of pools. */
-Test(alloc, watch_on_change_reads_headers_when_pools_move)
-{
-	struct watch_fx fx;
-	uint64_t left, base;
-
-	watch_image(&fx, ALLOC_WATCH_ON_CHANGE);
-	base = watched_value(fx.a, &left);
-
-	carve_pool(&fx.t, fx.objs, fx.h);
-	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "taken: whole");
-	put32(fx.h + fx.t.off.pool_count, 40);
-	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "pools unmoved: headers not read");
-	put32(fx.objs + 16, 60); /* another pool in use */
-	cr_assert_eq(watched_value(fx.a, &left), base + 2 * POOL - 60 * 48,
-		     "pools moved: the 60 blocks freed meanwhile with them");
-	cr_assert_eq(left, 0);
-	put32(fx.h + fx.t.off.pool_count, 70);
-	cr_assert_eq(watched_value(fx.a, &left), base + 2 * POOL - 60 * 48, "unmoved again");
-	put32(fx.objs + 16, 61); /* that pool emptied */
-	cr_assert_eq(watched_value(fx.a, &left), base + POOL - 30 * 48, "30 filled again");
-	alloc_watch(fx.a, ALLOC_WATCH_OFF);
-	cr_assert_eq(watched_value(fx.a, &left), base + POOL, "let go: its free slots stay");
-	cr_assert_eq(left, 30 * 48, "and the jump is no change");
-	alloc_free(fx.a);
-	image_free(&fx.im);
-}
-
 Test(alloc, torn_pool_discards_walk_only)
 {
 	struct image im;
