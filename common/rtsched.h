@@ -1,4 +1,5 @@
-/* rtsched.h: real-time scheduling for the calling thread, while it must read on time.
+/* rtsched.h: real-time scheduling and timer slack for the calling thread, while it must
+ * read on time.
  *
  * On cores that other programs keep busy, a thread that sleeps 20 us between readings is
  * woken late, often by milliseconds (measured: a third of the time in gaps over 0.5 ms on
