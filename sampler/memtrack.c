@@ -51,7 +51,6 @@ struct memtrack *memtrack_new(const struct memtrack_opts *o, struct tg_err *err)
 	mt->weight = mt->window_s / BURST_S;
 	mt->continuous = mt->micro && mt->window_s <= BURST_S;
 	mt->realtime = mt->micro && o->realtime;
-	mt->step_s = BURST_STEP_S;
 	mt->rng =
 	    ((uint64_t)o->pid << 32) ^ (uint64_t)(clock_mono_s() * 1e9) ^ 0x9e3779b97f4a7c15ull;
 	mt->attrib = attrib_new(o->pid);
@@ -310,7 +309,7 @@ void memtrack_burst_pace(struct memtrack *mt)
 		nanosleep(&ts, NULL);
 		now = mt->next_step;
 	}
-	mt->next_step = now + mt->step_s;
+	mt->next_step = now + BURST_STEP_S;
 }
 
 /* The quick value now, and the GILs (rd): 0; -1 when it could not be read (torn: a later

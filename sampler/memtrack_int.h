@@ -89,7 +89,6 @@ struct memtrack {
 	int shared;	   /* taking turns with other processes' bursts: no chain between */
 	int realtime;	   /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
 	int rt_on;	   /* this thread is under SCHED_FIFO now */
-	double step_s;	   /* the least time between two readings of a burst */
 	double last_read;  /* monotonic time of the last reading of a burst */
 	double base_at;	   /* that of the reading prev_quick was read at (or read again) */
 	double span;	   /* the last reading's change was made over this time; 0: unknown */
