@@ -60,7 +60,8 @@ run_step fuzz sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}"
 # fixtures/torn_edges.py (known calls, churning threads, recursion, generators,
 # exceptions) at -r 2000 on every interpreter: no recorded stack may never have existed
 echo "== torn"
-run_step torn /usr/bin/python3 tests/torn_edges.py --seconds 4
+rm -rf build/torn-failed
+run_step torn /usr/bin/python3 tests/torn_edges.py --seconds 4 --keep-failed build/torn-failed
 echo "== killanywhere"
 run_step killanywhere /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH"
 run_step killanywhere-native /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH" \

@@ -6,6 +6,7 @@ of it entered from outside it other than its ENTRIES, or recurse nested deeper t
 MAX_DEPTH + 1.  Each such call line is a stack spliced from torn reads.
 
 Usage: python3 tests/torn_edges.py [--seconds S] [--python LABEL[,LABEL]] [--keep]
+                                   [--keep-failed DIR]
 One line per interpreter (passed / FAILED / skipped and why); exit 1 when any recorded an
 impossible call.  The tgattach binary is $TGATTACH, default ./tgattach.
 """
@@ -76,13 +77,13 @@ def judge(stack_files, fixture_path, facts):
     for path in stack_files:
         chain = []  # (in fixture, short name) by depth
         with open(path, "rb") as f:
-            for raw in f:
+            for lineno, raw in enumerate(f, 1):
                 m = FRAME.match(raw.decode("utf-8", "replace").rstrip("\n"))
                 if not m:
                     continue
                 depth = len(m.group(1))
                 mine = m.group(2) == fixture_path
-                name = m.group(4).split(".")[-1]
+                name = m.group(4).split(".")[-1] if mine else m.group(4)
                 del chain[depth:]
                 total += 1
                 why = None
@@ -103,7 +104,12 @@ def judge(stack_files, fixture_path, facts):
                 if why:
                     bad += 1
                     if len(examples) < 3:
-                        examples.append("%s: %s" % (os.path.basename(path), why))
+                        # the whole chain as the file shows it, outermost first, so that
+                        # a failure in a CI log says which frames were spliced
+                        shown = " > ".join(c[1] if c[0] else "[%s]" % c[1]
+                                           for c in chain[:depth])
+                        examples.append("%s:%d: %s (chain: %s > %s)" % (
+                            os.path.basename(path), lineno, why, shown, name))
                 while len(chain) < depth:
                     chain.append((False, "?"))  # a caller the file did not show
                 chain.append((mine, name))
@@ -112,13 +118,15 @@ def judge(stack_files, fixture_path, facts):
 
 MIN_CALLS = 200
 
-def run_one(label, argv, fixture_path, root, secs, tgattach, facts, keep=False):
+def run_one(label, argv, fixture_path, root, secs, tgattach, facts, keep=False,
+            keep_failed=None):
     stage = None
     if root:
         stage = os.path.join(root, "tmp", "tgattach-torn")
         os.makedirs(stage, exist_ok=True)
         shutil.copy(FIXTURE, stage)
     out = tempfile.mkdtemp(prefix="tgattach-torn-")
+    ok = False
     p = subprocess.Popen(argv + [fixture_path], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
                          start_new_session=True)
     try:
@@ -139,12 +147,19 @@ def run_one(label, argv, fixture_path, root, secs, tgattach, facts, keep=False):
         line = "%d impossible of %d recorded calls in %d s at 2000 Hz" % (bad, total, secs)
         if bad:
             return "FAILED (%s; e.g. %s)" % (line, "; ".join(examples)), False
+        ok = True
         return "passed (%s)" % line, True
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
         if keep:
             sys.stderr.write("torn %s: recording kept in %s\n" % (label, out))
+        elif keep_failed and not ok:
+            dest = os.path.join(keep_failed, label)
+            shutil.rmtree(dest, ignore_errors=True)
+            os.makedirs(keep_failed, exist_ok=True)
+            shutil.move(out, dest)
+            sys.stderr.write("torn %s: failed recording kept in %s\n" % (label, dest))
         else:
             shutil.rmtree(out, ignore_errors=True)
         if stage:
@@ -156,6 +171,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--python")
     ap.add_argument("--keep", action="store_true", help="keep each recording and say where")
+    ap.add_argument("--keep-failed", metavar="DIR",
+                    help="move a failed combination's recording to DIR/LABEL")
     args = ap.parse_args()
     tgattach = os.environ.get("TGATTACH", os.path.join(ROOT, "tgattach"))
     facts = fixture_facts()
@@ -167,7 +184,7 @@ def main():
             print("torn %-18s skipped: %s" % (label, root))
             continue
         verdict, ok = run_one(label, argv, fixture_path, root, args.seconds, tgattach, facts,
-                              args.keep)
+                              args.keep, args.keep_failed)
         failed += not ok
         print("torn %-18s %s" % (label, verdict), flush=True)
     return 1 if failed else 0
