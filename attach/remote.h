@@ -29,15 +29,16 @@ struct remote_image_seg {
 };
 
 struct remote {
-	int kind;          /* REMOTE_PROCESS or REMOTE_IMAGE */
+	int kind; /* REMOTE_PROCESS or REMOTE_IMAGE */
 	pid_t pid;
-	int mem_fd;        /* /proc/PID/mem, opened lazily on fallback; -1 otherwise */
-	int use_mem_file;  /* process_vm_readv unavailable (ENOSYS/EPERM): use mem_fd */
+	int mem_fd;	  /* /proc/PID/mem, opened lazily on fallback; -1 otherwise */
+	int use_mem_file; /* process_vm_readv unavailable (ENOSYS/EPERM): use mem_fd */
 	/* image backend */
 	const struct remote_image_seg *segs;
 	size_t nsegs;
 	/* counters, for `make bench` and the status line */
 	uint64_t calls;
+	uint64_t ranges; /* remote ranges sent: pieces that follow one another in a page are one */
 	uint64_t bytes;
 };
 
@@ -56,7 +57,9 @@ void remote_close(struct remote *r);
 /* Read exactly len bytes; 0 on success, -1 if any byte could not be read. */
 int remote_read(struct remote *r, uint64_t addr, void *dst, size_t len);
 /* Batched read.  Sets iov[i].ok for each piece; returns how many pieces were read fully.
- * Uses as few system calls as the kernel allows (IOV_MAX per call). */
+ * Uses as few system calls as the kernel allows (IOV_MAX pieces per call), the pieces read
+ * in the order given; pieces that follow one another in a page go as one remote range (the
+ * kernel pins each range's pages apart). */
 size_t remote_readv(struct remote *r, struct remote_iov *iov, size_t n);
 
 /* Convenience: read a pointer-sized / 32-bit / 8-bit value. 0 on success. */
