@@ -45,7 +45,7 @@ static inline uint32_t alloc_get_u32(const unsigned char *p)
 /* alloc_watch.c: the pools taken in the last WATCH_S, WATCH_MAX at most; WATCH_TAKES new
  * ones looked at per reading at most */
 #define WATCH_S 0.02
-#define WATCH_MAX 32
+#define WATCH_MAX 16
 #define WATCH_TAKES 64
 
 struct watched {
