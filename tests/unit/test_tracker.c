@@ -121,19 +121,6 @@ static int feed_one(struct fixture *fx, int64_t bytes, int64_t after, int before
 	return tracker_feed_one(fx->tk, &fx->th[0], &c, when, name_of, NULL, err);
 }
 
-/* Thread 0, at the stack set, charged 5000 bytes at a reading at t + 0.01 (before: as
- * feed_one); then at a stack sample at t + 0.1 back in root > loop: its calls return. */
-static void charge_then_back(struct fixture *fx, int before, double t)
-{
-	static const int outer[] = {0, 1};
-	struct tg_err err = {0};
-	int64_t c[1] = {0};
-
-	cr_assert_eq(feed_one(fx, 5000, 0, before, 0, t + 0.01, &err), 1, "%s", err.msg);
-	set_stack(fx, 0, outer, 2);
-	feed(fx, 1, c, t + 0.1);
-}
-
 static char *slurp(const struct fixture *fx, const char *name)
 {
 	char path[256];
@@ -361,7 +348,8 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 Test(tracker, growth_after_a_long_wait_goes_to_the_calls_made_since)
 {
 	struct fixture fx;
-	const int waiting[] = {0, 1, 3}, working[] = {0, 1, 2};
+	const int waiting[] = {0, 1, 3}, working[] = {0, 1, 2}, outer[] = {0, 1};
+	struct tg_err err = {0};
 	int64_t c[1] = {0};
 
 	fx_init(&fx);
@@ -374,7 +362,9 @@ Test(tracker, growth_after_a_long_wait_goes_to_the_calls_made_since)
 		fx.th[0].cpu_known = 0;
 		fx.th[0].quiet_since = 0;
 		set_stack(&fx, 0, working, 3); /* woke: the wait returned, handle called */
-		charge_then_back(&fx, LET_GO, t0);
+		cr_assert_eq(feed_one(&fx, 5000, 0, LET_GO, 0, t0 + 0.01, &err), 1, "%s", err.msg);
+		set_stack(&fx, 0, outer, 2);
+		feed(&fx, 1, c, t0 + 0.1);
 	}
 	tracker_end_all(fx.tk, 3.0, NULL, NULL);
 	char *mem = slurp(&fx, "T100.mem");
@@ -443,6 +433,7 @@ Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
 		size_t nlast;
 		int before;
 	} rounds[] = {{outer, 2, LET_GO_RUNS}, {outer, 2, LET_GO}, {handle, 3, LET_GO_RUNS}};
+	struct tg_err err = {0};
 	int64_t c[1] = {0};
 
 	fx_init(&fx);
@@ -453,7 +444,10 @@ Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
 		set_stack(&fx, 0, leaf, 3);
 		cr_assert_eq(tracker_only_calls(fx.tk, &fx.th[0]), rounds[r].last == outer,
 			     "round %d: only calls made since", r);
-		charge_then_back(&fx, rounds[r].before, t);
+		cr_assert_eq(feed_one(&fx, 5000, 0, rounds[r].before, 0, t + 0.01, &err), 1, "%s",
+			     err.msg);
+		set_stack(&fx, 0, outer, 2);
+		feed(&fx, 1, c, t + 0.1);
 	}
 	tracker_end_all(fx.tk, 4.0, NULL, NULL);
 	char *mem = slurp(&fx, "T100.mem");
