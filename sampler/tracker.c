@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "common/tgline.h"
-#include "sampler/taskclock.h"
 #include "sampler/tracker_int.h"
 
 #define RETIRE_AFTER 3
@@ -24,10 +23,6 @@
  * caller already runs something else. */
 #define RELEASE_WINDOW_S 0.0005
 #define CHARGE_EVERY 0.1 /* s: how often a thread's total goes to process.charge at most */
-/* A thread found not holding the GIL and not run for this long is in a wait (a lock, a
- * queue, a socket), not waiting for the GIL, which is handed over every switch interval
- * (5 ms by default). */
-#define WAITED_NS 20000000u
 
 static int frame_kept(const struct tracker *tk, const char *file)
 {
@@ -305,19 +300,12 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		return charge_unseen(tk, t, charged, when, err);
 	}
 	int runs_new = c->runs_free && only_calls(t, th, keep);
-	/* unless the stack before was a wait, left since: the thread woke, made new calls and
-	 * let go again before a reading found it holding the GIL; the wait made nothing (a
-	 * worker's queue took a request's first growth: make demo's Condition.wait) */
-	int woke = c->growth_before && t->waited && keep < t->depth;
-	int before = charged < 0 || (charged > 0 && c->growth_before && !runs_new && !woke);
-	int64_t early = before ? charged : 0;
-	if (!before && !woke)
-		early =
-		    tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged, c->span, when);
+	int before = charged < 0 || (charged > 0 && c->growth_before && !runs_new);
+	int64_t early = before ? charged
+			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,
+					    c->span, when);
 	t->seen = tk->samples;
 	t->last_when = when;
-	t->waited = th->cpu_known && th->quiet_since && !th->holds_gil &&
-		    taskclock_now() - th->quiet_since >= WAITED_NS;
 	if (note_before(tk, t, early, when, err) < 0)
 		return -1;
 	t->mem += early;

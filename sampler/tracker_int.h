@@ -35,7 +35,6 @@ struct tthread {
 	double charge_at;    /* when it was written there; 0: never */
 	double hold_since;   /* a suspect return seen first then; 0: none */
 	int from_start;	     /* its first frames are those it had when the recording began */
-	int waited;	     /* its last sighting found it in a long wait (tracker.c, WAITED_NS) */
 	/* returns seen at pend_when, not written yet: a release seen soon after is theirs */
 	struct pending_return {
 		struct tframe f;

@@ -12,7 +12,6 @@
 #include "common/buf.h"
 #include "sampler/codecache.h"
 #include "sampler/output.h"
-#include "sampler/taskclock.h"
 #include "sampler/tracker.h"
 
 #define PID 4242
@@ -336,42 +335,6 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 	char *mem = slurp(&fx, "T100.mem");
 	cr_assert_eq(count(mem, ":leaf=>5000\n"), 1, "the first leaf made it:\n%s", mem);
 	cr_assert_eq(count(mem, ":leaf=>0\n"), 1, "the second is not charged:\n%s", mem);
-	cr_assert(strstr(mem, ":loop=>10000\n"), "loop holds both, inclusively:\n%s", mem);
-	free(mem);
-	fx_done(&fx);
-}
-
-/* Growth of a thread that let go of the GIL since, whose last sighting found it in a long
- * wait (no GIL, not run for 50 ms: a worker waiting for a request) that has returned since,
- * was made by the calls it made after waking, not by the wait.  A thread found not run for
- * 1 ms may have waited for the GIL in the middle of its code: the stack before, as above. */
-Test(tracker, growth_after_a_long_wait_goes_to_the_calls_made_since)
-{
-	struct fixture fx;
-	const int waiting[] = {0, 1, 3}, working[] = {0, 1, 2}, outer[] = {0, 1};
-	struct tg_err err = {0};
-	int64_t c[1] = {0};
-
-	fx_init(&fx);
-	for (int round = 0; round < 2; round++) {
-		double t0 = 1.0 + round;
-		set_stack(&fx, 0, waiting, 3);
-		fx.th[0].cpu_known = 1;
-		fx.th[0].quiet_since = taskclock_now() - (round == 0 ? 50000000u : 1000000u);
-		feed(&fx, 1, c, t0);
-		fx.th[0].cpu_known = 0;
-		fx.th[0].quiet_since = 0;
-		set_stack(&fx, 0, working, 3); /* woke: the wait returned, handle called */
-		cr_assert_eq(feed_one(&fx, 5000, 0, LET_GO, 0, t0 + 0.01, &err), 1, "%s", err.msg);
-		set_stack(&fx, 0, outer, 2);
-		feed(&fx, 1, c, t0 + 0.1);
-	}
-	tracker_end_all(fx.tk, 3.0, NULL, NULL);
-	char *mem = slurp(&fx, "T100.mem");
-	cr_assert_eq(count(mem, ":leaf=>0\n"), 1, "the long wait made none of it:\n%s", mem);
-	cr_assert_eq(count(mem, ":handle=>5000\n"), 1, "the call made since did:\n%s", mem);
-	cr_assert_eq(count(mem, ":leaf=>5000\n"), 1, "a short wait, the stack before:\n%s", mem);
-	cr_assert_eq(count(mem, ":handle=>0\n"), 1, "and not the call since:\n%s", mem);
 	cr_assert(strstr(mem, ":loop=>10000\n"), "loop holds both, inclusively:\n%s", mem);
 	free(mem);
 	fx_done(&fx);
