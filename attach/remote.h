@@ -38,7 +38,7 @@ struct remote {
 	size_t nsegs;
 	/* counters, for `make bench` and the status line */
 	uint64_t calls;
-	uint64_t ranges; /* remote ranges sent: pieces that follow one another in a page are one */
+	uint64_t ranges; /* remote ranges sent, same-page pieces merged (test_remote.c) */
 	uint64_t bytes;
 };
 
