@@ -24,7 +24,8 @@ run_step() {
 	if [ "$(cat "build/$name.rc")" != 0 ]; then
 		status=1
 		failed="$failed$name: FAILED (build/$name.log)
-$(grep -E 'FAIL|ERROR|SUMMARY|not handled|harmed' "build/$name.log" | grep -v ' passed ' | head -n 8)
+$(grep -E 'FAIL|ERROR|SUMMARY|not handled|harmed|: failed \(|missed, run again' "build/$name.log" |
+			grep -v ' passed ' | head -n 8)
 "
 	fi
 }
