@@ -273,6 +273,14 @@ Test(tracker, a_release_after_a_sibling_was_called_is_the_siblings)
 	fx_done(&fx);
 }
 
+/* fx set up with thread 0 first sampled at time 1.0 on the stack `codes`. */
+static void fx_begin(struct fixture *fx, const int *codes, size_t n)
+{
+	fx_init(fx);
+	set_stack(fx, 0, codes, n);
+	feed(fx, 1, NULL, 1.0);
+}
+
 /* Growth seen after the calls of the last sighting returned is partly theirs.  Between
  * readings: the return fell within the reading's span with probability span / (time since
  * the sighting), and halfway through it on average.  At a stack sample (the exact value's
@@ -286,9 +294,7 @@ Test(tracker, growth_after_a_return_is_shared_with_the_calls_that_returned)
 	struct tg_err err = {0};
 	int64_t c[1] = {0};
 
-	fx_init(&fx);
-	set_stack(&fx, 0, first, 3);
-	feed(&fx, 1, c, 1.0);
+	fx_begin(&fx, first, 3);
 	set_stack(&fx, 0, second, 3); /* leaf returned, loop called other */
 	/* made over the last 0.5 ms of the 1 ms since leaf was seen: leaf 1000 * 0.5 / 2 */
 	/* 200 more changed after the walk (a reading again): the stack's now, not shared */
@@ -327,9 +333,7 @@ Test(tracker, a_release_in_a_samples_rest_is_shared_as_growth_is)
 	struct tg_err err = {0};
 	int64_t c[1] = {0};
 
-	fx_init(&fx);
-	set_stack(&fx, 0, first, 3);
-	feed(&fx, 1, c, 1.0);
+	fx_begin(&fx, first, 3);
 	cr_assert_eq(feed_one(&fx, 1000, 0, 0, 0.0005, 1.001, &err), 1, "%s", err.msg);
 	set_stack(&fx, 0, second, 3); /* leaf returned, loop called other: half each */
 	c[0] = -800;
