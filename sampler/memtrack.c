@@ -248,6 +248,17 @@ static int burst_begins(struct memtrack *mt, double now)
 	return 1;
 }
 
+int memtrack_chain_open(const struct memtrack *mt)
+{
+	double now = clock_mono_s();
+
+	if (!mt->micro || !mt->have_quick || mt->last_read <= 0)
+		return 0;
+	if (mt->burst_end > 0 && now < mt->burst_end)
+		return 1;
+	return mt->continuous && !mt->shared && now - mt->last_read < CONTINUE_S;
+}
+
 int memtrack_burst(struct memtrack *mt)
 {
 	double now = clock_mono_s();

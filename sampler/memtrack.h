@@ -98,6 +98,10 @@ int memtrack_burst(struct memtrack *mt);
 void memtrack_set_shared(struct memtrack *mt, int shared);
 /* Wait until the burst's next reading is due (they are at least 20 us apart). */
 void memtrack_burst_pace(struct memtrack *mt);
+/* Is the chain of readings unbroken now (a burst under way, or bursts back to back and a
+ * reading lately), so that a micro-sample taken now charges the change since the last one?
+ * 1 or 0. */
+int memtrack_chain_open(const struct memtrack *mt);
 
 /* A micro-sample, within a burst: the quick change since the burst's last reading, weighted
  * by window / burst (what a change seen in a burst stands for), split into shares (at most
