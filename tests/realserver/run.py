@@ -10,7 +10,7 @@ independent implementation of the file formats (docs/formats.md; `tgattach rende
 used) and assert:
   - the leaking function has the largest SELF of all functions;
   - the leak path (NET of the leak view / handler / job function) >= 50 % of the growth;
-  - |NET| of the churning function <= 15 % of the growth;
+  - |NET| of the churning function <= 15 % of the growth (8 % for the job loop);
   - SELF of every function outside the app's files <= 15 % of the growth (the app: the
     fixture and work.py, the work the fixtures share);
   - growth charged as run unseen (tgattach's own `[ran unseen]` calls, which are no
@@ -76,6 +76,11 @@ AB_N = 1000000         # ab -n (with -t: the cap on requests, ab sizes its table
 
 LEAK_PATH_MIN = 0.50
 CHURN_MAX = 0.15
+# the job loop's churning thread alone makes the pools' changes: tighter than issue 11's
+# 15 % (its crunch() lost one release in sixteen to its caller when a stack sample's walk
+# came between the release and the next reading: 9 - 14 % on pyenv 3.12 and 3.13 until
+# December 2026, 1 - 4 % since; docs/memory.md)
+JOB_LOOP_CHURN_MAX = 0.08
 OTHER_MAX = 0.15
 CLOSE_TOL_US = 1000          # a return at meta's end (within 1 ms) closes a running frame
 CLOSE_FALLBACK_US = 50000    # without `end` in meta: the last 50 ms of process.mem
@@ -103,7 +108,8 @@ CASES = [
     ("mp-pool", dict(kind="pool", script="pool_job.py", app=("pool_job.py", WORK),
                      leak="build_payload", path="task", churn="crunch", never=())),
     ("job-loop", dict(kind="jobloop", script="job_loop.py", app=("job_loop.py", WORK),
-                      leak="job_loop", path="job_loop", churn="crunch", never=())),
+                      leak="job_loop", path="job_loop", churn="crunch", never=(),
+                      churn_max=JOB_LOOP_CHURN_MAX)),
 ]
 
 
@@ -756,9 +762,10 @@ def judge(case, spec, tot, growth, rss):
     if pct(path_net) < 100 * LEAK_PATH_MIN:
         failures.append(ACC + "leak path %s %.1f %% < %d %%" % (spec["path"], pct(path_net),
                                                           100 * LEAK_PATH_MIN))
-    if abs(pct(churn_net)) > 100 * CHURN_MAX:
+    churn_max = spec.get("churn_max", CHURN_MAX)
+    if abs(pct(churn_net)) > 100 * churn_max:
         failures.append(ACC + "churn NET %s %.1f %% > %d %%" % (spec["churn"], pct(churn_net),
-                                                          100 * CHURN_MAX))
+                                                          100 * churn_max))
     if pct(worst[0]) > 100 * OTHER_MAX:
         bad = sorted((x for x in others if pct(x[0]) > 100 * OTHER_MAX), reverse=True)
         failures.append(ACC + "SELF outside the app > %d %%: %s" % (
