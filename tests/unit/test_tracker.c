@@ -285,8 +285,8 @@ static void fx_begin(struct fixture *fx, const int *codes, size_t n)
  * readings: the return fell within the reading's span with probability span / (time since
  * the sighting), and halfway through it on average.  At a stack sample (the exact value's
  * rest, made over the whole interval) the stack before and the stack now get half each.
- * With no span known, or no call returned, the stack now gets it all, and so does what
- * changed after the walk. */
+ * A reading's growth with no span known, or no call returned, goes all to the stack now,
+ * and so does what changed after the walk. */
 Test(tracker, growth_after_a_return_is_shared_with_the_calls_that_returned)
 {
 	struct fixture fx;
