@@ -302,6 +302,10 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		       const struct tracker_charge *c, double when, struct tg_err *err)
 {
 	int64_t charged = c->bytes + c->after;
+	/* a sighting timed before the last one (a caller's clock read early) is taken as at
+	 * the last one: lines written back in time would no longer follow one another */
+	if (when < t->last_when)
+		when = t->last_when;
 	/* A release goes to the stack as it was before this sighting: CPython frees a call's
 	 * locals as it returns, after its frame left the chain, so the calls that just
 	 * returned are those that released.  Growth goes to the stack as it is now: memory is

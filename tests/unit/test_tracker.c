@@ -351,6 +351,32 @@ Test(tracker, a_release_in_a_samples_rest_is_shared_as_growth_is)
 	fx_done(&fx);
 }
 
+/* A sighting timed before the thread's last one (a caller that read its clock early: the
+ * stack sample's time, read before a reading taken just before it) is taken as at the last
+ * one, so that the lines still follow one another: written back in time, a call came
+ * before the return of the call it replaced, and the files' replay found returns without
+ * their calls. */
+Test(tracker, a_sighting_timed_before_the_last_is_taken_as_at_it)
+{
+	struct fixture fx;
+	const int outer[] = {0, 1}, inner[] = {0, 1, 3};
+	struct tg_err err = {0};
+
+	fx_begin(&fx, inner, 3);
+	set_stack(&fx, 0, outer, 2); /* leaf returns, seen at 1.1 */
+	feed(&fx, 1, NULL, 1.1);
+	set_stack(&fx, 0, inner, 3); /* called again, seen by a reading timed 1.05 */
+	cr_assert_eq(feed_one(&fx, 1000, 0, 0, 0, 1.05, &err), 1, "%s", err.msg);
+	tracker_end_all(fx.tk, 2.0, NULL, NULL);
+	char *stack = slurp(&fx, "T100.stack"), *mem = slurp(&fx, "T100.mem");
+	cr_assert(strstr(stack, "  1.100000#/srv/app.py:3:leaf\n"), "the call at 1.1:\n%s", stack);
+	cr_assert_eq(count(stack, "1.050000"), 0, "%s", stack);
+	cr_assert(strstr(mem, "1.100000#/srv/app.py:3:leaf=>0\n"), "%s", mem);
+	free(stack);
+	free(mem);
+	fx_done(&fx);
+}
+
 /* Growth charged to a thread that has let go of the GIL since (it waits in a lock or a
  * system call now) was made before: it goes to the stack as it was, and to the calls that
  * returned meanwhile, not to the wait.  Without growth_before it goes to the wait. */
