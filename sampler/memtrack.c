@@ -248,15 +248,19 @@ static int burst_begins(struct memtrack *mt, double now)
 	return 1;
 }
 
+/* Bursts back to back and a reading lately: the next reading charges the change since. */
+static int chain_goes_on(const struct memtrack *mt, double now)
+{
+	return mt->continuous && !mt->shared && mt->have_quick && now - mt->last_read < CONTINUE_S;
+}
+
 int memtrack_chain_open(const struct memtrack *mt)
 {
 	double now = clock_mono_s();
 
 	if (!mt->micro || !mt->have_quick || mt->last_read <= 0)
 		return 0;
-	if (mt->burst_end > 0 && now < mt->burst_end)
-		return 1;
-	return mt->continuous && !mt->shared && now - mt->last_read < CONTINUE_S;
+	return (mt->burst_end > 0 && now < mt->burst_end) || chain_goes_on(mt, now);
 }
 
 int memtrack_burst(struct memtrack *mt)
@@ -292,7 +296,7 @@ int memtrack_burst(struct memtrack *mt)
 	}
 	/* back to back, the change made between two bursts (the loop's tick, a stack sample)
 	 * is charged at the next reading, to the stack then: nothing is left to stand for */
-	if (mt->continuous && !mt->shared && mt->have_quick && now - mt->last_read < CONTINUE_S) {
+	if (chain_goes_on(mt, now)) {
 		mt->weight = 1;
 		mt->weight_sum += 1;
 		return burst_begins(mt, now);
