@@ -336,6 +336,17 @@ void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta,
 		charged[i] += split_into[i];
 }
 
+void attrib_split_again(struct attrib *a, const struct walk_sample *s, int64_t amount,
+			int64_t *part)
+{
+	size_t n = s->nthreads;
+
+	for (size_t i = 0; i < n; i++)
+		part[i] = 0;
+	if (amount != 0 && n > 0 && n <= a->act_cap && !charge_by(a, n, amount, W_CPU, part))
+		charge_by(a, n, amount, W_GIL, part);
+}
+
 int64_t attrib_unattributed(const struct attrib *a)
 {
 	return a->unattributed;

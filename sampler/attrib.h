@@ -105,6 +105,12 @@ int64_t attrib_take_kept(struct attrib *a, uint64_t tstate);
  * micro-samples read. */
 void attrib_charge(struct attrib *a, const struct walk_sample *s, int64_t delta, int64_t *charged);
 
+/* After attrib_charge() for the same sample s: part[i], thread i's share of amount (a part
+ * of that call's delta), split by the CPU time each thread ran over the interval, failing
+ * that over the GIL holders; all 0 when neither tells. */
+void attrib_split_again(struct attrib *a, const struct walk_sample *s, int64_t amount,
+			int64_t *part);
+
 /* Bytes of change no thread could be charged with, since the start. */
 int64_t attrib_unattributed(const struct attrib *a);
 

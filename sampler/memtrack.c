@@ -122,14 +122,28 @@ int memtrack_quick_value(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	return 0;
 }
 
-/* The quick value moved to `value`, `left` of it no change (pools no longer watched: alloc.h):
- * the change since the last reading, weighted, counted as charged by the bursts. */
-static int64_t take_change(struct memtrack *mt, uint64_t value, uint64_t left)
+/* What a change made between from and to stands for: the burst's weight; but the part of
+ * it made after the burst's end, which the burst's last reading takes (memtrack_burst),
+ * counts once: the next burst stands for the time after that reading. */
+static double change_weight(const struct memtrack *mt, double from, double to)
+{
+	if (mt->burst_end <= 0 || to <= mt->burst_end || to <= from)
+		return mt->weight;
+	double inside = mt->burst_end > from ? (mt->burst_end - from) / (to - from) : 0;
+	return mt->weight * inside + (1 - inside);
+}
+
+/* The quick value moved to `value`, `left` of it no change (pools no longer watched: alloc.h),
+ * made between from and to: the change since the last reading, weighted, counted as
+ * charged by the bursts (and what the weight added, as burst_extra). */
+static int64_t take_change(struct memtrack *mt, uint64_t value, uint64_t left, double from,
+			   double to)
 {
 	int64_t d = (int64_t)(value - mt->prev_quick - left);
-	int64_t w = (int64_t)((double)d * mt->weight);
+	int64_t w = (int64_t)((double)d * change_weight(mt, from, to));
 
 	mt->prev_quick = value;
+	mt->burst_extra += w - d;
 	mt->stats.burst_bytes += d;
 	atomic_fetch_add_explicit(&mt->burst_total, w, memory_order_relaxed);
 	return w;
@@ -179,7 +193,8 @@ static size_t micro_step(struct memtrack *mt, const struct reading *rd, struct a
 			       mt->metric == MEMTRACK_HEAP ? gil_last_holder(mt->gil) : 0};
 	watch_gate(mt, switches);
 	if (mt->have_quick && value != mt->prev_quick + rd->left) {
-		int64_t w = take_change(mt, value, rd->left);
+		int64_t w =
+		    take_change(mt, value, rd->left, mt->last_read - mt->span, mt->last_read);
 		shares = attrib_micro(mt->attrib, w, &g, out, max);
 		for (size_t k = 0; k < shares && gil_holders_read(mt->gil); k++) {
 			out[k].running = 0; /* let go of the GIL since it grew: grew before */
@@ -254,6 +269,13 @@ static int chain_goes_on(const struct memtrack *mt, double now)
 	return mt->continuous && !mt->shared && mt->have_quick && now - mt->last_read < CONTINUE_S;
 }
 
+/* A burst's chain of readings will not go on into the next burst: the processes of a tree
+ * take turns, or the rate leaves gaps. */
+static int cut_after(const struct memtrack *mt)
+{
+	return mt->shared || !mt->continuous;
+}
+
 int memtrack_chain_open(const struct memtrack *mt)
 {
 	double now = clock_mono_s();
@@ -272,6 +294,16 @@ int memtrack_burst(struct memtrack *mt)
 	if (mt->burst_end > 0) {
 		if (now < mt->burst_end)
 			return 1;
+		/* A burst whose chain is cut after it gets one more reading once its end has
+		 * passed: without it, a burst's cover ended at its last reading while it stood
+		 * for its whole length, and tgattach, waiting for a CPU, missed the end most
+		 * while the target computed.  The part of that reading's change made after the
+		 * end counts once (change_weight). */
+		if (cut_after(mt) && mt->have_quick && mt->last_read < mt->burst_end)
+			return 1;
+		if (mt->last_read > mt->burst_end)
+			mt->last_burst_end = mt->last_read;
+		mt->after_burst = cut_after(mt);
 		mt->burst_end = 0;
 		/* back to back: the chain of readings goes on */
 		mt->have_quick = mt->continuous && !mt->shared;
@@ -383,7 +415,9 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	mt->burst_first = 0;
 	mt->last_read = t0;
 	mt->span = mt->have_quick && mt->base_at > 0 ? t0 - mt->base_at : 0;
+	int began = !mt->have_quick;
 	int rc = read_quick(mt, &rd);
+	mt->chain_began = rc == 0 && began;
 	if (rc == 0) { /* else the next reading covers it */
 		mt->base_at = t0;
 		*nout = micro_step(mt, &rd, out, max);
@@ -406,8 +440,14 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 	    rd.switches != mt->gil_switches)
 		return 0;
 	mt->stats.micro_again++;
+	double from = mt->base_at;
 	mt->base_at = clock_mono_s();
-	return take_change(mt, rd.value, rd.left);
+	return take_change(mt, rd.value, rd.left, from, mt->base_at);
+}
+
+int memtrack_chain_began(const struct memtrack *mt)
+{
+	return mt->chain_began;
 }
 
 double memtrack_span(const struct memtrack *mt)

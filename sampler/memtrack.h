@@ -115,6 +115,10 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
  * reading began a chain). */
 double memtrack_span(const struct memtrack *mt);
 
+/* Did the last memtrack_micro begin a chain of readings (a burst whose chain was cut
+ * before it: nothing charged, the thread's stacks not seen)?  1 or 0. */
+int memtrack_chain_began(const struct memtrack *mt);
+
 /* The quick value read again, right after the caller walked the stack of tstate, the one
  * thread a micro-sample charged: the change made meanwhile (weighted), to charge with that
  * share; 0 when nothing changed, the reading failed, tstate did not hold the GIL at the
@@ -149,8 +153,12 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final);
 /* After the stack walk: charged[i], the change charged to s->threads[i] since the last
  * call.  With bursts, only the shares they could not place; without (micro_hz 0), the
  * exact change since the last stack sample, split by the evidence (sampler/attrib.h).
- * Without a call (the walk failed) the change waits for the next one. */
-void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged);
+ * now_part[i] is the part of charged[i] that goes to the thread's stack at this sample
+ * alone: what takes back the weight the bursts of a tree's processes added (they stand for
+ * the time the others had theirs; docs/memory.md).  Without a call (the walk failed) the
+ * change waits for the next one. */
+void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged,
+		     int64_t *now_part);
 
 void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out);
 

@@ -53,6 +53,10 @@ struct memtrack {
 	uint64_t prev_exact;
 	int have_exact, exact_now;
 	int64_t pending;
+	/* what the bursts' weights added to their changes (weighted less unweighted), in all
+	 * and at the last two exact values; lump: the part of pending that takes it back, for
+	 * the stacks at the sample (memtrack_charge) */
+	int64_t burst_extra, extra_tag, prev_extra_tag, lump;
 	/* the quick reading at the burst's last reading; what bursts charged in all, and up
 	 * to the moment prev_exact was read */
 	uint64_t prev_quick;
@@ -87,6 +91,8 @@ struct memtrack {
 	double waited0;	   /* that thread's run-queue wait then (taskclock_self_waited) */
 	double t0;	   /* the monotonic clock then */
 	int shared;	   /* taking turns with other processes' bursts: no chain between */
+	int after_burst;   /* a burst whose chain is cut ended since the last stack sample */
+	int chain_began;   /* the last reading began a chain: nothing to charge yet */
 	int realtime;	   /* --realtime: the loop under SCHED_FIFO (loop_realtime) */
 	int rt_on;	   /* this thread is under SCHED_FIFO now */
 	double last_read;  /* monotonic time of the last reading of a burst */

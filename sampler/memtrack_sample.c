@@ -78,6 +78,7 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force, u
 	double t0 = clock_mono_s();
 
 	mt->exact_tag = atomic_load_explicit(&mt->burst_total, memory_order_relaxed);
+	mt->extra_tag = mt->burst_extra;
 	if (unchanged_since_walk(mt)) {
 		alloc_read(mt->alloc, 0, st);
 		for (int f = 0; f < ALLOC_NFIELDS; f++)
@@ -94,7 +95,11 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force, u
 	if (mt->walk_budget > WALK_BUDGET_MAX)
 		mt->walk_budget = WALK_BUDGET_MAX;
 	mt->budget_time = t0;
-	int was_rt = mt->rt_on, walk = force || mt->walk_budget >= 0;
+	/* not right after the process's own burst when its chain is cut: the exact value's
+	 * rest would take the bursts' weights back at the burst's end, from the calls running
+	 * then (docs/memory.md, "The weights taken back away from the bursts") */
+	int beside_burst = mt->after_burst && !force;
+	int was_rt = mt->rt_on, walk = force || (mt->walk_budget >= 0 && !beside_burst);
 	if (mt->pw && !force && !mt->shared) {
 		read_alloc_beside(mt, st, walk, anon);
 		return;
@@ -140,8 +145,11 @@ static void note_exact(struct memtrack *mt, uint64_t rss, uint64_t anon,
 	mt->exact_now = !(mt->metric == MEMTRACK_HEAP && alloc_heap(st, anon, &value) < 0);
 	if (!mt->exact_now)
 		return;
-	if (mt->have_exact)
+	if (mt->have_exact) {
 		mt->pending += (int64_t)(value - mt->prev_exact) - (mt->exact_tag - mt->prev_tag);
+		mt->lump -= mt->extra_tag - mt->prev_extra_tag;
+	}
+	mt->prev_extra_tag = mt->extra_tag;
 	mt->prev_exact = value;
 	mt->prev_tag = mt->exact_tag;
 	mt->exact_gen++;
@@ -159,6 +167,7 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final)
 		return 1;
 	heap_anon = anon;
 	read_alloc(mt, &st, final, &heap_anon);
+	mt->after_burst = 0;
 	int have_q = alloc_heap_available(mt->alloc) && alloc_quick(mt->alloc, &q) == 0;
 	fill_row(row, rss, anon, heap_anon, &st, &q, have_q);
 	uint64_t quick;
@@ -172,8 +181,11 @@ int memtrack_read(struct memtrack *mt, struct memtrack_row *row, int final)
 	return 0;
 }
 
-void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged)
+void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *charged,
+		     int64_t *now_part)
 {
+	for (size_t i = 0; i < s->nthreads; i++)
+		now_part[i] = 0;
 	mt->nthreads = s->nthreads;
 	if (s->ninterps != mt->gil_interps) { /* interpreters came or went: find their GILs */
 		gil_refresh(mt->gil);
@@ -187,5 +199,10 @@ void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *
 	 * came and went inside pools, the luck of where bursts fell) is charged by the
 	 * evidence over the interval: the total charged is the change measured */
 	attrib_charge(mt->attrib, s, mt->pending, charged);
+	/* the part of it that takes the bursts' weights back goes to the stacks now alone: the
+	 * stack of a thread's last sighting, most often at a change in the burst, would take
+	 * back the weight of the change it was seen at (docs/memory.md) */
+	attrib_split_again(mt->attrib, s, mt->lump, now_part);
 	mt->pending = 0;
+	mt->lump = 0;
 }

@@ -21,18 +21,16 @@
 #define NATIVE_PAUSE_MS 50
 /* How long an exec'd Python may take to map its interpreter before it is given up. */
 #define EXEC_GRACE_S 5.0
-/* Threads a micro-sample's change may be split over (each one's stack is walked). */
-#define MICRO_SHARES 4
 
 static int resume_after_exec(struct recproc *p, struct tg_err *err);
 
-static int thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
+int recproc_thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
 {
 	struct recproc *p = ctx;
 	return session_thread_name(&p->s, th, out);
 }
 
-static int fresh_thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
+int recproc_fresh_thread_name(void *ctx, const struct walk_thread *th, struct buf *out)
 {
 	struct recproc *p = ctx;
 	return session_fresh_thread_name(&p->s, th, out);
@@ -64,7 +62,7 @@ static int write_process(struct recproc *p, double now, const struct memtrack_ro
  * thread's stack stays as it was for this sighting.  (The tracker also holds walks that
  * the interpreter's own linking of a frame called from C makes look like ends, which a
  * descheduled thread shows to both walks.) */
-static void confirm_walk(struct recproc *p, struct walk_thread *th, double now)
+void recproc_confirm_walk(struct recproc *p, struct walk_thread *th, double now)
 {
 	size_t k1, k2;
 
@@ -82,116 +80,6 @@ static void confirm_walk(struct recproc *p, struct walk_thread *th, double now)
 	}
 	memcpy(th->frames, th2->frames, th2->depth * sizeof *th2->frames);
 	th->depth = th2->depth;
-}
-
-/* Does another thread state of the last stack sample have th's identity: its kernel TID
- * when th has one, else its ident?  A new thread's state, created in its creator's thread
- * (3.11+; before, its ident), carries the creator's.  An ident alone does not tell when
- * the TID is known: glibc reuses an ended thread's stack, and so its ident, for the next
- * thread at once (a server's thread per request), while the sample may still list it. */
-static int identity_of_another(const struct recproc *p, const struct walk_thread *th)
-{
-	for (size_t i = 0; i < p->sample.nthreads; i++) {
-		const struct walk_thread *o = &p->sample.threads[i];
-		if (o->tstate != th->tstate && o->interp == th->interp &&
-		    (th->native_id > 0 ? o->native_id == th->native_id
-				       : o->thread_id == th->thread_id))
-			return 1;
-	}
-	return 0;
-}
-
-static const struct walk_thread *sampled_thread(const struct recproc *p, uint64_t tstate)
-{
-	for (size_t i = 0; i < p->sample.nthreads; i++)
-		if (p->sample.threads[i].tstate == tstate)
-			return &p->sample.threads[i];
-	return NULL;
-}
-
-/* A micro-sample's share, charged to its thread's stack as it is now, with what the thread
- * could not be charged a moment before (a walk that found no frame yet, a name not read
- * yet).  A thread started since the last stack sample (a server's thread per request) is
- * walked and named all the same, from the registry read again for it: a name the registry
- * does not confirm (no entry yet, or one whose TID is another thread's) waits, and its
- * charge with it, for the thread's next share or the stack sample. */
-static int charge_share(struct recproc *p, const struct attrib_share *sh, double now, int sole,
-			struct tg_err *err)
-{
-	const struct walk_thread *known = sampled_thread(p, sh->tstate);
-	struct walk_thread fresh = {.tstate = sh->tstate};
-	int64_t bytes = sh->bytes + memtrack_take_kept(p->mem, sh->tstate);
-	int rc = 0;
-
-	int walked = walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0;
-	if (!walked && known) { /* the state is another thread's now (bound, or reused) */
-		walked = walker_walk_thread(p->s.walker, &fresh, &p->one) == 0 &&
-			 (p->one.threads[0].thread_id != known->thread_id ||
-			  p->one.threads[0].native_id != known->native_id);
-		known = NULL;
-	}
-	/* a state read through a stale holder pointer may be a new thread's, created in its
-	 * creator's thread with the creator's identity (3.11+): it is not a thread yet, and
-	 * taken for one it would carry on the creator's files with another stack */
-	if (walked && !known && identity_of_another(p, &p->one.threads[0]))
-		walked = 0;
-	if (walked) {
-		if (!known)
-			memtrack_adopt(p->mem, sh->tstate, p->one.threads[0].native_id);
-		confirm_walk(p, &p->one.threads[0], now);
-		struct tracker_charge c = {.bytes = bytes,
-					   .growth_before = !sh->running,
-					   .ran_unseen = sole && sh->ran_unseen};
-		/* grown by it alone, without the GIL held now: in new calls that run
-		 * (tracker.h)?  A share of a split is not asked: a thread that computes
-		 * without the GIL has CPU time, and takes shares of others' changes */
-		if (sole && c.growth_before && bytes > 0 &&
-		    tracker_only_calls(p->tracker, &p->one.threads[0]))
-			c.runs_free =
-			    memtrack_thread_runs(p->mem, p->one.threads[0].native_id) == 1;
-		if (sole) /* what changed while it was walked is its too (memtrack.h) */
-			c.after = memtrack_micro_again(p->mem, sh->tstate);
-		c.span = memtrack_span(p->mem);
-		rc = tracker_feed_one(p->tracker, &p->one.threads[0], &c, now,
-				      known ? thread_name : NULL, p, err);
-		if (rc == 0) /* not written yet: named from the registry read again for it */
-			rc = tracker_feed_one(p->tracker, &p->one.threads[0], &c, now,
-					      fresh_thread_name, p, err);
-		bytes += c.after;
-	}
-	if (rc == 0)
-		memtrack_keep(p->mem, sh->tstate, bytes);
-	return rc < 0 ? -1 : 0;
-}
-
-/* One micro-sample: each change charged to the stacks of the threads that made it, as
- * they are at that moment.  1 when the target is gone. */
-static int micro_once(struct recproc *p, struct tg_err *err)
-{
-	struct attrib_share sh[MICRO_SHARES];
-	size_t n;
-
-	if (memtrack_micro(p->mem, sh, MICRO_SHARES, &n) != 0)
-		return 1;
-	double t0 = clock_mono_s(), now = clock_real_s();
-	for (size_t i = 0; i < n; i++)
-		if (charge_share(p, &sh[i], now, n == 1, err) < 0)
-			return -1;
-	if (n)
-		memtrack_micro_spent(p->mem, clock_mono_s() - t0);
-	return 0;
-}
-
-/* A burst of micro-samples, when one is due. */
-static int micro_tick(struct recproc *p, struct tg_err *err)
-{
-	while (memtrack_burst(p->mem)) {
-		int rc = micro_once(p, err);
-		if (rc != 0)
-			return rc;
-		memtrack_burst_pace(p->mem);
-	}
-	return 0;
 }
 
 void recproc_set_tracer(struct recproc *p, struct tracer *tr, int held)
@@ -297,12 +185,12 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
 	if (p->exec_since > 0)
 		return stack_due ? resume_after_exec(p, err) : 0;
 	if (!stack_due)
-		return may_burst && p->micro ? micro_tick(p, err) : 0;
+		return may_burst && p->micro ? recproc_micro_tick(p, err) : 0;
 	/* the change made since the chain's last reading goes to the stacks as they were, before
 	 * the sample's walk moves them on (a call that freed its objects and returned meanwhile:
 	 * the job loop's crunch() lost one release in sixteen to its caller) */
 	if (p->micro && memtrack_chain_open(p->mem)) {
-		int rc = micro_once(p, err);
+		int rc = recproc_micro_once(p, err);
 		if (rc != 0)
 			return rc;
 		now = clock_real_s(); /* the sample comes after: its lines must not go back */
@@ -324,10 +212,12 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
 	/* native stacks are read with the thread stopped: nothing to confirm (a second walk
 	 * of its Python frames alone would never agree with a merged stack) */
 	for (size_t i = 0; !p->nat && i < p->sample.nthreads; i++)
-		confirm_walk(p, &p->sample.threads[i], now);
-	int64_t *charged = charged_for(p, p->sample.nthreads);
-	memtrack_charge(p->mem, &p->sample, charged);
-	if (tracker_feed(p->tracker, &p->sample, charged, now, thread_name, p, err) < 0)
+		recproc_confirm_walk(p, &p->sample.threads[i], now);
+	size_t nt = p->sample.nthreads;
+	int64_t *charged = charged_for(p, 2 * nt);
+	memtrack_charge(p->mem, &p->sample, charged, charged + nt);
+	if (tracker_feed(p->tracker, &p->sample, charged, charged + nt, now, recproc_thread_name, p,
+			 err) < 0)
 		return -1;
 	p->samples++;
 	return 0;

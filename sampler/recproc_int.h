@@ -51,4 +51,16 @@ int recproc_write_meta(struct recproc *p, int final, struct tg_err *err);
 /* process.alloc's header for this run. */
 int recproc_write_alloc_header(struct recproc *p, struct tg_err *err);
 
+/* Thread names for the tracker (tracker_name_fn, ctx the recproc): the session's, and one
+ * read again from the thread registry for a thread the last stack sample did not list. */
+int recproc_thread_name(void *ctx, const struct walk_thread *th, struct buf *out);
+int recproc_fresh_thread_name(void *ctx, const struct walk_thread *th, struct buf *out);
+/* A walk that would end a long-running call, checked against a second walk (recproc.c). */
+void recproc_confirm_walk(struct recproc *p, struct walk_thread *th, double now);
+
+/* recproc_micro.c: one micro-sample, each change charged to the stacks of the threads that
+ * made it (1 when the target is gone, -1 on error); a burst of them, when one is due. */
+int recproc_micro_once(struct recproc *p, struct tg_err *err);
+int recproc_micro_tick(struct recproc *p, struct tg_err *err);
+
 #endif

@@ -323,7 +323,7 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	int rest = c->span == SPAN_ALL;
 	int before = !rest && (charged < 0 || (charged > 0 && c->growth_before && !runs_new));
 	int64_t early = before ? charged
-			: rest ? rest_share(t, th, charged)
+			: rest ? rest_share(t, th, charged - c->now)
 			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,
 					    c->span, when);
 	t->seen = tk->samples;
@@ -449,7 +449,8 @@ int tracker_end_all(struct tracker *tk, double when, size_t *closed, struct tg_e
 }
 
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
-		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err)
+		 const int64_t *now_part, double when, tracker_name_fn name_fn, void *ctx,
+		 struct tg_err *err)
 {
 	tk->samples++;
 	tracker_pending_prune(tk);
@@ -464,7 +465,9 @@ int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t 
 		if (!t && (tracker_identity_taken(s, i) ||
 			   !(t = tracker_add_thread(tk, th, name_fn, ctx))))
 			continue;
-		struct tracker_charge c = {.bytes = charged ? charged[i] : 0, .span = SPAN_ALL};
+		struct tracker_charge c = {.bytes = charged ? charged[i] : 0,
+					   .span = SPAN_ALL,
+					   .now = now_part ? now_part[i] : 0};
 		if (feed_thread(tk, t, th, &c, when, err) < 0)
 			return -1;
 	}

@@ -36,9 +36,11 @@ typedef int (*tracker_name_fn)(void *ctx, const struct walk_thread *th, struct b
 #define TRACKER_NAME_WAIT 20
 
 /* One sample at time `when`; charged[i] is the memory charged to s->threads[i] since the
- * previous sample. */
+ * previous sample, half to the stack of the thread's last sighting and half to its stack
+ * now; now_part[i] (NULL: none) is a part of it that goes to the stack now alone. */
 int tracker_feed(struct tracker *tk, const struct walk_sample *s, const int64_t *charged,
-		 double when, tracker_name_fn name_fn, void *ctx, struct tg_err *err);
+		 const int64_t *now_part, double when, tracker_name_fn name_fn, void *ctx,
+		 struct tg_err *err);
 
 /* What one sighting between samples charges: `bytes` (what the readings saw, and what
  * waited for the thread), `after` (changed after the walk, by the stack as it is now:
@@ -58,6 +60,7 @@ struct tracker_charge {
 	int runs_free;
 	int ran_unseen;
 	double span;
+	int64_t now; /* at a stack sample: the part of bytes for the stack now alone */
 };
 
 /* One thread walked again between samples (walker_walk_thread): its calls and returns, and

@@ -155,6 +155,40 @@ Test(attrib, growth_follows_page_faults)
 	attrib_free(a);
 }
 
+/* A part of a sample's change split again (memtrack's: what takes back the weights a tree's
+ * bursts gave their changes) follows the CPU time of the sample's interval, whatever its
+ * sign. */
+Test(attrib, a_part_split_again_follows_cpu_time)
+{
+	struct worker spin, toucher;
+	struct worker *w[2] = {&spin, &toucher};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2], part[2];
+
+	start(&spin, 0);
+	start(&toucher, 2);
+	struct attrib *a = attrib_new(getpid());
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged);
+	atomic_store(&toucher.go_touch, 1);
+	while (!atomic_load(&toucher.touched))
+		usleep(1000);
+	attrib_charge(a, &s, 16 * MIB, charged);
+	cr_assert_gt(charged[1], 15 * MIB, "the toucher's faults: %lld", (long long)charged[1]);
+	usleep(30000); /* the toucher sleeps, the spinner runs */
+	attrib_charge(a, &s, 0, charged);
+	attrib_split_again(a, &s, 4 * MIB, part);
+	cr_assert_eq(part[0] + part[1], 4 * MIB, "nothing lost");
+	cr_assert_gt(part[0], 3 * MIB, "the spinner ran: %lld, the toucher %lld",
+		     (long long)part[0], (long long)part[1]);
+	attrib_split_again(a, &s, 0, part);
+	cr_assert(part[0] == 0 && part[1] == 0, "nothing to split");
+	stop(&spin);
+	stop(&toucher);
+	attrib_free(a);
+}
+
 /* Thread states without a kernel TID (2.7 - 3.7 when glibc's TID could not be found):
  * only the GIL speaks. */
 Test(attrib, gil_rules_without_tids)

@@ -140,6 +140,28 @@ Test(tracker, a_release_in_a_samples_rest_is_shared_as_growth_is)
 	trk_done(&fx);
 }
 
+/* The part of a sample's rest that takes back the weights a tree's bursts gave their changes
+ * goes to the stack now alone: the last sighting, most often at a change in the burst,
+ * would take back the weight of the very change it was seen at.  The rest of it is shared
+ * half and half as before. */
+Test(tracker, a_samples_part_for_the_stack_now_goes_there_alone)
+{
+	struct trk_fixture fx;
+	const int first[] = {0, 1, 3}, second[] = {0, 1, 4};
+	int64_t c[1] = {-1000}, now_part[1] = {-600};
+
+	trk_begin(&fx, first, 3);
+	trk_set_stack(&fx, 0, second, 3); /* leaf returned, loop called other */
+	trk_feed_now(&fx, 1, c, now_part, 1.1);
+	tracker_end_all(fx.tk, 2.0, NULL, NULL);
+	char *mem = trk_slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, ":leaf=>-200\n"), "leaf: half of the 400 shared:\n%s", mem);
+	cr_assert(strstr(mem, ":other=>-800\n"), "other: the 600, and half of 400:\n%s", mem);
+	cr_assert(strstr(mem, ":loop=>-1000\n"), "loop holds it all:\n%s", mem);
+	free(mem);
+	trk_done(&fx);
+}
+
 /* A sighting timed before the thread's last one (a caller that read its clock early: the
  * stack sample's time, read before a reading taken just before it) is taken as at the last
  * one, so that the lines still follow one another: written back in time, a call came

@@ -74,13 +74,19 @@ int trk_name_of(void *ctx, const struct walk_thread *th, struct buf *out)
 	return 1;
 }
 
-void trk_feed(struct trk_fixture *fx, size_t nthreads, const int64_t *charged, double when)
+void trk_feed_now(struct trk_fixture *fx, size_t nthreads, const int64_t *charged,
+		  const int64_t *now_part, double when)
 {
 	struct tg_err err = {0};
 
 	fx->s.nthreads = nthreads;
-	cr_assert_eq(tracker_feed(fx->tk, &fx->s, charged, when, trk_name_of, NULL, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(tracker_feed(fx->tk, &fx->s, charged, now_part, when, trk_name_of, NULL, &err),
+		     0, "%s", err.msg);
+}
+
+void trk_feed(struct trk_fixture *fx, size_t nthreads, const int64_t *charged, double when)
+{
+	trk_feed_now(fx, nthreads, charged, NULL, when);
 }
 
 int trk_feed_one(struct trk_fixture *fx, int64_t bytes, int64_t after, int before, double span,

@@ -39,6 +39,9 @@ void trk_set_stack(struct trk_fixture *fx, int t, const int *codes, size_t n);
 int trk_name_of(void *ctx, const struct walk_thread *th, struct buf *out);
 /* A stack sample of the first nthreads threads at `when`, charged[i] its rest (or NULL). */
 void trk_feed(struct trk_fixture *fx, size_t nthreads, const int64_t *charged, double when);
+/* The same, now_part[i] of charged[i] for the stack now alone. */
+void trk_feed_now(struct trk_fixture *fx, size_t nthreads, const int64_t *charged,
+		  const int64_t *now_part, double when);
 /* Thread 0 sighted between samples (tracker_feed_one); before: 0, or LET_GO (growth of a
  * thread that let go of the GIL since), or LET_GO_RUNS (and it runs all the same), or
  * LET_GO_UNSEEN (and it held no GIL at the late reading before either: ran unseen). */
