@@ -126,6 +126,26 @@ Test(attrib, micro_split_follows_cpu_time)
 	attrib_free(a);
 }
 
+/* A spinning thread (w[0]) and one that touches 16 MiB (w[1]), sampled as s; 16 MiB of
+ * growth charged once the touching is done goes to the toucher, by its page faults. */
+static struct attrib *after_touch(struct worker *w[2], struct walk_thread th[2],
+				  struct walk_sample *s, int64_t charged[2])
+{
+	start(w[0], 0);
+	start(w[1], 2);
+	struct attrib *a = attrib_new(getpid());
+	sample_of(s, th, w, 2);
+	attrib_charge(a, s, 0, charged);
+	atomic_store(&w[1]->go_touch, 1);
+	while (!atomic_load(&w[1]->touched))
+		usleep(1000);
+	attrib_charge(a, s, 16 * MIB, charged);
+	cr_assert_eq(charged[0] + charged[1], 16 * MIB);
+	cr_assert_gt(charged[1], 15 * MIB, "the thread that touched 16 MiB: %lld, the spinner %lld",
+		     (long long)charged[1], (long long)charged[0]);
+	return a;
+}
+
 Test(attrib, growth_follows_page_faults)
 {
 	struct worker spin, toucher;
@@ -134,18 +154,7 @@ Test(attrib, growth_follows_page_faults)
 	struct walk_sample s;
 	int64_t charged[2];
 
-	start(&spin, 0);
-	start(&toucher, 2);
-	struct attrib *a = attrib_new(getpid());
-	sample_of(&s, th, w, 2);
-	attrib_charge(a, &s, 0, charged);
-	atomic_store(&toucher.go_touch, 1);
-	while (!atomic_load(&toucher.touched))
-		usleep(1000);
-	attrib_charge(a, &s, 16 * MIB, charged);
-	cr_assert_eq(charged[0] + charged[1], 16 * MIB);
-	cr_assert_gt(charged[1], 15 * MIB, "the thread that touched 16 MiB: %lld, the spinner %lld",
-		     (long long)charged[1], (long long)charged[0]);
+	struct attrib *a = after_touch(w, th, &s, charged);
 	/* a decrease follows CPU time: the spinner ran, the toucher mostly slept */
 	usleep(20000);
 	attrib_charge(a, &s, -(int64_t)MIB, charged);
@@ -166,16 +175,7 @@ Test(attrib, a_part_split_again_follows_cpu_time)
 	struct walk_sample s;
 	int64_t charged[2], part[2];
 
-	start(&spin, 0);
-	start(&toucher, 2);
-	struct attrib *a = attrib_new(getpid());
-	sample_of(&s, th, w, 2);
-	attrib_charge(a, &s, 0, charged);
-	atomic_store(&toucher.go_touch, 1);
-	while (!atomic_load(&toucher.touched))
-		usleep(1000);
-	attrib_charge(a, &s, 16 * MIB, charged);
-	cr_assert_gt(charged[1], 15 * MIB, "the toucher's faults: %lld", (long long)charged[1]);
+	struct attrib *a = after_touch(w, th, &s, charged);
 	usleep(30000); /* the toucher sleeps, the spinner runs */
 	attrib_charge(a, &s, 0, charged);
 	attrib_split_again(a, &s, 4 * MIB, part);
