@@ -97,7 +97,7 @@ static void read_alloc(struct memtrack *mt, struct alloc_stats *st, int force, u
 	mt->budget_time = t0;
 	/* not right after the process's own burst when its chain is cut: the exact value's
 	 * rest would take the bursts' weights back at the burst's end, from the calls running
-	 * then (docs/memory.md, "The weights taken back away from the bursts") */
+	 * then (docs/memory.md, "Bursts that take turns") */
 	int beside_burst = mt->after_burst && !force;
 	int was_rt = mt->rt_on, walk = force || (mt->walk_budget >= 0 && !beside_burst);
 	if (mt->pw && !force && !mt->shared) {
