@@ -263,17 +263,17 @@ static int burst_begins(struct memtrack *mt, double now)
 	return 1;
 }
 
-/* Bursts back to back and a reading lately: the next reading charges the change since. */
-static int chain_goes_on(const struct memtrack *mt, double now)
-{
-	return mt->continuous && !mt->shared && mt->have_quick && now - mt->last_read < CONTINUE_S;
-}
-
 /* A burst's chain of readings will not go on into the next burst: the processes of a tree
  * take turns, or the rate leaves gaps. */
 static int cut_after(const struct memtrack *mt)
 {
 	return mt->shared || !mt->continuous;
+}
+
+/* Bursts back to back and a reading lately: the next reading charges the change since. */
+static int chain_goes_on(const struct memtrack *mt, double now)
+{
+	return !cut_after(mt) && mt->have_quick && now - mt->last_read < CONTINUE_S;
 }
 
 int memtrack_chain_open(const struct memtrack *mt)
@@ -305,8 +305,8 @@ int memtrack_burst(struct memtrack *mt)
 			mt->last_burst_end = mt->last_read;
 		mt->after_burst = cut_after(mt);
 		mt->burst_end = 0;
-		/* back to back: the chain of readings goes on */
-		mt->have_quick = mt->continuous && !mt->shared;
+		/* unless it is cut, the chain of readings goes on into the next burst */
+		mt->have_quick = !cut_after(mt);
 		return 0; /* the next one waits for another tick: the loop has other work */
 	}
 	if (now >= mt->window_end) { /* a new window, and its burst's moment */
