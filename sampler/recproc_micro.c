@@ -99,6 +99,8 @@ static int sight_threads(struct recproc *p, double now, struct tg_err *err)
 	for (size_t i = 0; i < p->sample.nthreads; i++) {
 		if (walker_walk_thread(p->s.walker, &p->sample.threads[i], &p->one) != 0)
 			continue;
+		/* a torn walk must not end a long-running call here either */
+		recproc_confirm_walk(p, &p->one.threads[0], now);
 		struct tracker_charge c = {0};
 		if (tracker_feed_one(p->tracker, &p->one.threads[0], &c, now, recproc_thread_name,
 				     p, err) < 0)
