@@ -17,6 +17,7 @@ used) and assert:
     function and are left out of the two items above) <= 50 % of the growth;
   - http.server and gunicorn: no phantom return (a return before the end of the recording)
     of the main thread's outermost `<module>`, `serve_forever`, `run_for_one`, `_worker`.
+The recordings go to /dev/shm by default (record_base() says why).
 Growth is the heap column of process.alloc, last value minus first, summed over the
 recorded processes (the target and the children tgattach followed).  RSS growth is reported.
 
@@ -935,7 +936,7 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
             shutil.rmtree(outdir, ignore_errors=True)
             os.makedirs(outdir)
         else:
-            outdir = tempfile.mkdtemp(prefix="tg-realserver-")
+            outdir = tempfile.mkdtemp(prefix="tg-realserver-", dir=record_base())
         pid, notes = run_target(spec, exe, env_add, [tgattach] + args.tgattach_opt, outdir,
                                 not args.no_burner)
         tree, tot, growth, rss = analyse(outdir, pid, spec["never"])
@@ -970,6 +971,26 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
     return {"verdict": verdict, "why": why, "short": short, "only_short": only_short,
             "outdir": outdir, "pid": pid,
             "tot": tot, "growth": growth}
+
+
+def record_base():
+    """Where the recordings go: $TG_REALSERVER_TMP, else /dev/shm (a tmpfs) when it is a
+    writable directory, else the default temporary directory.  Not a disk by default: a
+    thread-per-request server makes two files per request (7,000 threads in 10 s on
+    http.server), and on ext4 without a journal (this project's CI machines) creating a
+    file in an inode group where thousands were deleted within minutes (the recordings of
+    the runs before, removed by this harness and by the other suites) took 208 us of CPU
+    against 23 us in a quiet group and 8 us on tmpfs.  tgattach's helper that makes its
+    files ahead spends that in tgattach's session, whose share of the CPU the loop needs:
+    the readings came 48 % late against 20 %, and http.server's leak path fell to 25 - 29 %
+    against 44 - 46 % (pyenv 3.12, December 2026; docs/memory.md, "Where the recordings
+    go").  These tests measure the attribution, not that filesystem state."""
+    base = os.environ.get("TG_REALSERVER_TMP")
+    if base:
+        return base
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return None
 
 
 def main():
