@@ -11,7 +11,8 @@ tracemalloc truth.  Prints, per thread, the truth, the mean charge and the error
 percent (|charged - truth| / |truth|; for a thread whose truth is near zero, the error is
 given relative to the largest truth, marked "*"), and whether the busiest allocator was
 ranked first.  With --cost, measures instead what reading the allocator costs on idle
-processes of growing heaps (from the mem_cost_us line tgattach writes into meta).  Uses
+processes of growing heaps (from the mem_cost_us line tgattach writes into meta), and
+what the quick readings cost on a busy process of a small and a large heap.  Uses
 only the standard library.
 """
 import argparse
@@ -188,6 +189,22 @@ while True: time.sleep(100)
 """
 
 
+# A busy process on a heap of N small tuples: a thread builds and drops 2,000 strings every
+# 0.5 ms, so that the quick readings run (an idle process gets no bursts).
+BUSY_TARGET = r"""
+import sys, threading, time
+keep = [(i, i + 1) for i in range(%d)]
+def churn():
+    while True:
+        x = [str(i) for i in range(2000)]
+        del x
+        time.sleep(0.0005)
+threading.Thread(target=churn, daemon=True).start()
+sys.stdout.write("READY\n"); sys.stdout.flush()
+while True: time.sleep(100)
+"""
+
+
 def read_meta(piddir):
     meta = {}
     with open(os.path.join(piddir, "meta")) as f:
@@ -242,6 +259,40 @@ def report_cost(tg, python, rate):
     print("  * memory part of a stack sample, pool walks included")
 
 
+def busy_cost(tg, python, objects, seconds):
+    """tgattach's CPU seconds and its meta, recording a busy process of `objects` tuples."""
+    tmp = tempfile.mkdtemp(prefix="tg-bench-busy-")
+    fx = subprocess.Popen([python, "-c", BUSY_TARGET % objects], stdout=subprocess.PIPE)
+    try:
+        fx.stdout.readline()
+        with open("/proc/%d/status" % fx.pid) as f:
+            rss = [l for l in f if l.startswith("VmRSS:")][0].split()[1]
+        before = os.times()
+        subprocess.check_call([tg, "-p", str(fx.pid), "-o", tmp, "-q", "-d", str(seconds)],
+                              stdin=subprocess.DEVNULL)
+        after = os.times()
+        cpu = (after.children_user - before.children_user) + \
+              (after.children_system - before.children_system)
+        meta = read_meta(os.path.join(tmp, str(fx.pid)))
+    finally:
+        fx.kill()
+        fx.wait()
+        subprocess.call(["rm", "-rf", tmp])
+    return int(rss) / 1024.0, cpu, meta
+
+
+def report_busy_cost(tg, python):
+    print("quick readings on a busy process, by heap size, %s, the defaults, 5 s:" % python)
+    print("  %9s %9s %10s %10s %12s" % ("tuples", "RSS MB", "reading us", "every us",
+                                         "tgattach %"))
+    for objects in (1000000, 20000000):
+        rss, cpu, meta = busy_cost(tg, python, objects, 5)
+        parts = dict(p.split(":", 1) for p in meta.get("mem_cost_us", "").split())
+        print("  %9d %9.0f %10s %10s %12.1f" % (objects, rss, parts.get("micro", "?"),
+                                                 meta.get("mem_reading_us", "?"), cpu / 5 * 100))
+        sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tgattach", default=os.path.join(ROOT, "tgattach"))
@@ -259,6 +310,8 @@ def main():
     if args.cost:
         for python in pythons[:1]:
             report_cost(args.tgattach, python, args.rate)
+        busy = pyenv_python("3.12.") or pythons[0]
+        report_busy_cost(args.tgattach, busy)
         return
     out = {}
     for python in pythons:
