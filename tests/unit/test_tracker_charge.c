@@ -216,6 +216,38 @@ Test(tracker, growth_of_a_thread_that_let_go_goes_to_the_stack_before)
 	trk_done(&fx);
 }
 
+/* The same growth, when the thread was last seen more than 1 ms ago in a call that has
+ * returned since, and others were called: that call was blocked (a worker waiting for a
+ * task) and the growth goes to the calls now (the task, asleep in it).  Seen 0.5 ms ago,
+ * it goes to the stack before, as above. */
+Test(tracker, growth_after_a_stale_sighting_in_a_call_since_returned_goes_to_the_new_calls)
+{
+	struct trk_fixture fx;
+	const int waiting[] = {0, 1, 4}, working[] = {0, 1, 2, 3};
+	struct tg_err err = {0};
+	int64_t c[1] = {0};
+
+	trk_init(&fx);
+	trk_set_stack(&fx, 0, waiting, 3);
+	trk_feed(&fx, 1, c, 1.0);
+	trk_set_stack(&fx, 0, working, 4); /* the wait returned 50 ms later, a task runs */
+	cr_assert_eq(trk_feed_one(&fx, 5000, 0, LET_GO, 0, 1.05, &err), 1, "%s", err.msg);
+	trk_set_stack(&fx, 0, waiting, 3);
+	trk_feed(&fx, 1, c, 1.1);
+	trk_set_stack(&fx, 0, working, 4); /* 0.5 ms after the sighting in the wait */
+	cr_assert_eq(trk_feed_one(&fx, 3000, 0, LET_GO, 0, 1.1005, &err), 1, "%s", err.msg);
+	trk_set_stack(&fx, 0, waiting, 3);
+	trk_feed(&fx, 1, c, 1.2);
+	tracker_end_all(fx.tk, 3.0, NULL, NULL);
+	char *mem = trk_slurp(&fx, "T100.mem");
+	cr_assert(strstr(mem, "1.100000#/srv/app.py:3:leaf=>5000\n"), "the task made it:\n%s", mem);
+	cr_assert(strstr(mem, "1.050000#/srv/app.py:3:other=>0\n"), "not the wait:\n%s", mem);
+	cr_assert(strstr(mem, "1.100500#/srv/app.py:3:other=>3000\n"),
+		  "seen 0.5 ms before: the wait's, as before:\n%s", mem);
+	free(mem);
+	trk_done(&fx);
+}
+
 /* Growth of a thread that ran unseen between two readings, and is back at the stack of its
  * last sighting (a worker asleep in the same wait before and after a task), goes to a call
  * of tgattach's own under that stack: every frame is charged it, none as its own.  Not
@@ -265,7 +297,8 @@ Test(tracker, growth_made_unseen_goes_to_a_call_of_its_own_under_the_stack)
 /* Growth of a thread that let go of the GIL but runs (a hash, a compression without the
  * GIL) was made by the calls it made since its last sighting, when none of that sighting's
  * returned: it goes to the stack now.  Asleep, or with a call of the sighting returned
- * since, it goes to the stack before. */
+ * since, it goes to the stack before (a sighting 0.5 ms old: past 1 ms, see the stale
+ * sighting's test above). */
 Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
 {
 	struct trk_fixture fx;
@@ -286,7 +319,7 @@ Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
 		trk_set_stack(&fx, 0, leaf, 3);
 		cr_assert_eq(tracker_only_calls(fx.tk, &fx.th[0]), rounds[r].last == outer,
 			     "round %d: only calls made since", r);
-		cr_assert_eq(trk_feed_one(&fx, 5000, 0, rounds[r].before, 0, t + 0.01, &err), 1,
+		cr_assert_eq(trk_feed_one(&fx, 5000, 0, rounds[r].before, 0, t + 0.0005, &err), 1,
 			     "%s", err.msg);
 		trk_set_stack(&fx, 0, outer, 2);
 		trk_feed(&fx, 1, c, t + 0.1);
