@@ -982,9 +982,9 @@ def record_base():
     the runs before, removed by this harness and by the other suites) took 208 us of CPU
     against 23 us in a quiet group and 8 us on tmpfs.  tgattach's helper that makes its
     files ahead spends that in tgattach's session, whose share of the CPU the loop needs:
-    the readings came 48 % late against 20 %, and http.server's leak path fell to 25 - 29 %
-    against 44 - 46 % (pyenv 3.12, December 2026; docs/memory.md, "Where the recordings
-    go").  These tests measure the attribution, not that filesystem state."""
+    the readings came 48 - 49 % late against 20 - 22 %, and http.server's leak path fell to
+    25 - 29 % against 44 - 48 % (pyenv 3.12, December 2026; docs/memory.md, "Where the
+    recordings go").  These tests measure the attribution, not that filesystem state."""
     base = os.environ.get("TG_REALSERVER_TMP")
     if base:
         return base
