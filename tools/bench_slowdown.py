@@ -10,10 +10,13 @@ unattached (A) and twice with tgattach recording the worker (B), in the order AB
 BAAB by turns, so that a drift along the block (the worker's heap grows by ~30 KB a
 request) cancels.  A block's ratio is its B runs' requests over its A runs'; the slowdown
 is 1 - the geometric mean of the ratios, with a 95 % interval from Student's t over the
-blocks' logarithms.  tgattach is attached before its first B run (it has written its
-first sample and run 0.5 s more) and ended with SIGTERM after its last.  Verdicts: within
-the budget when the interval's top is at most 3 %, over it when its bottom is above,
-else undecided.  About 11 minutes on 2 cores; BENCH_QUICK=1: 2 blocks of 2 s runs.
+blocks' logarithms.  Beside each run: the worker's CPU per request, and the time its
+threads waited on a run queue for a CPU and how often they were preempted (schedstat,
+status): where a slowdown with the same CPU per request goes.  tgattach is attached
+before its first B run (it has written its first sample and run 0.5 s more) and ended
+with SIGTERM after its last.  Verdicts: within the budget when the interval's top is
+at most 3 %, over it when its bottom is above, else undecided.  About 11 minutes on 2
+cores; BENCH_QUICK=1: 2 blocks of 2 s runs.
 Writes the section between <!-- slowdown:begin --> and <!-- slowdown:end --> of
 docs/benchmarks.md.  TGATTACH=path to test another build."""
 import argparse
@@ -30,7 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchdoc
 from gunisrv import Fail, Recorder, Server, ab_for, share, stop, stop_all, versions
-from procutil import cpu_model, cpu_s
+from procutil import cpu_model, cpu_s, sched_wait
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUN_S = 2 if QUICK else 4
@@ -59,6 +62,8 @@ class Block:
         self.order = order
         self.rps = {"A": [], "B": []}
         self.wus = {"A": [], "B": []}
+        self.wait = {"A": [], "B": []}  # % of the run's time the worker's threads waited for a CPU
+        self.preempt = {"A": [], "B": []}  # the worker's threads preempted, per request
         self.tg_cpu = []
 
     def ratio(self):
@@ -80,11 +85,14 @@ def run_block(tg, extra, opts, order, work):
             if x == "A" and rec is not None:
                 rec.close()
                 rec = None
-            w0 = cpu_s(srv.worker)
+            w0, q0, t0 = cpu_s(srv.worker), sched_wait(srv.worker), time.monotonic()
             m0 = rec.mark() if rec else None
             rps, n = ab_for(srv.port, RUN_S)
+            q1, t1 = sched_wait(srv.worker), time.monotonic()
             blk.rps[x].append(rps)
             blk.wus[x].append((cpu_s(srv.worker) - w0) * 1e6 / max(n, 1))
+            blk.wait[x].append(100 * (q1[0] - q0[0]) / (t1 - t0))
+            blk.preempt[x].append((q1[1] - q0[1]) / max(n, 1))
             if rec:
                 blk.tg_cpu.append(share(m0, rec.mark()))
         if rec is not None:
@@ -141,14 +149,18 @@ def report(res, blocks, minutes, load):
         "row, each a fresh server loaded four times in a row, twice unattached (A) and "
         "twice recorded by `tgattach -p WORKER -o DIR -q` (B), ABBA and BAAB by turns.  "
         "Slowdown: 1 − the geometric mean over the blocks of B's requests ÷ A's, with its "
-        "95 %% interval (Student's t over the blocks).  %.1f minutes in all."
+        "95 %% interval (Student's t over the blocks).  Waiting for a CPU: the time the "
+        "worker's threads spent runnable on a run queue (schedstat), summed over them, "
+        "as a share of the run; preempted: their involuntary context switches.  The "
+        "medians over the runs.  %.1f minutes in all."
         % (cpu_model(), os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"),
            load[0], load[1], ver[0], ver[1], ver[2], RUN_S, blocks, minutes),
         "",
         "| server | mode | requests/s A → B (medians) | slowdown (95 % interval) "
-        "| worker CPU µs/request A → B (95 % interval of the change) | tgattach CPU "
-        "| verdict |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| worker CPU µs/request A → B (95 % interval of the change) "
+        "| worker waiting for a CPU, % of the time A → B | worker preempted per request "
+        "A → B | tgattach CPU | verdict |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kind, _, label, got in res:
         s, lo, hi = interval([math.log(b.ratio()) for b in got])
@@ -159,10 +171,13 @@ def report(res, blocks, minutes, load):
         # the change of CPU per request is minus its "slowdown"
         cs, cs_lo, cs_hi = interval([math.log(b.cpu_ratio()) for b in got])
         cpu = statistics.median(c for b in got for c in b.tg_cpu)
+        qa, qb = (statistics.median(q for b in got for q in b.wait[x]) for x in "AB")
+        pa, pb = (statistics.median(q for b in got for q in b.preempt[x]) for x in "AB")
         lines.append("| %s | %s | %.0f → %.0f | %+.1f %% (%+.1f – %+.1f) | %.0f → %.0f "
-                     "(%+.1f %%: %+.1f – %+.1f) | %.1f %% | %s |" % (
+                     "(%+.1f %%: %+.1f – %+.1f) | %.1f → %.1f %% | %.2f → %.2f | %.1f %% "
+                     "| %s |" % (
                          kind, label, statistics.median(a), statistics.median(bb), s, lo, hi,
-                         wa, wb, -cs, -cs_hi, -cs_lo, cpu, verdict(lo, hi)))
+                         wa, wb, -cs, -cs_hi, -cs_lo, qa, qb, pa, pb, cpu, verdict(lo, hi)))
     return "\n".join(lines) + "\n"
 
 

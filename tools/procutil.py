@@ -30,6 +30,26 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def sched_wait(pid):
+    """(seconds its threads waited on a run queue for a CPU, times a thread was preempted):
+    the sum over the process's live threads of /proc/PID/task/TID/schedstat's second field
+    and of status's nonvoluntary_ctxt_switches.  A thread that ends between two calls
+    takes its part with it: compare two calls on threads that live as long."""
+    wait_ns = preempted = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "schedstat") as f:
+                wait_ns += int(f.read().split()[1])
+            with open(base + "status") as f:
+                for line in f:
+                    if line.startswith("nonvoluntary_ctxt_switches:"):
+                        preempted += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass  # the thread ended meanwhile
+    return wait_ns / 1e9, preempted
+
+
 def children_of(pid):
     """The processes whose parent is pid, now."""
     kids = []
