@@ -243,6 +243,51 @@ static int proc_idle(struct memtrack *mt)
 	return now - mt->proc_same > mt->window;
 }
 
+double memtrack_cut_weight(double wall_gap_s, double cpu_gap_s, double cpu_rate)
+{
+	double wall = 1 + (wall_gap_s > 0 ? wall_gap_s : 0) / BURST_S;
+
+	if (cpu_gap_s < 0 || !(cpu_rate > 0))
+		return wall;
+	double w = 1 + cpu_gap_s / (cpu_rate * BURST_S);
+	return w < CUT_WEIGHT_MAX * wall ? w : CUT_WEIGHT_MAX * wall;
+}
+
+/* The process CPU clock at a burst's edge: its start (begin) or its end, where the
+ * target's CPU rate during the burst is taken into the smoothed one. */
+static void burst_edge_cpu(struct memtrack *mt, double now, int begin)
+{
+	uint64_t ns;
+
+	if (taskclock_process(mt->pid, &ns) < 0) {
+		mt->end_cpu_ns = mt->begin_cpu_ns = 0;
+		return;
+	}
+	if (begin) {
+		mt->begin_cpu_ns = ns;
+		mt->begin_at = now;
+		return;
+	}
+	if (mt->begin_cpu_ns && ns >= mt->begin_cpu_ns && now - mt->begin_at >= BURST_S / 2) {
+		double rate = (double)(ns - mt->begin_cpu_ns) / 1e9 / (now - mt->begin_at);
+		mt->burst_cpu_rate =
+		    mt->burst_cpu_rate > 0 ? 0.75 * mt->burst_cpu_rate + 0.25 * rate : rate;
+	}
+	mt->end_cpu_ns = ns;
+	mt->begin_cpu_ns = 0;
+}
+
+/* A burst after a gap: its weight from the target's CPU time since the last one. */
+static double gap_weight(struct memtrack *mt, double now)
+{
+	uint64_t end = mt->end_cpu_ns;
+
+	burst_edge_cpu(mt, now, 1);
+	double cpu_gap =
+	    end && mt->begin_cpu_ns >= end ? (double)(mt->begin_cpu_ns - end) / 1e9 : -1;
+	return memtrack_cut_weight(now - mt->last_burst_end, cpu_gap, mt->burst_cpu_rate);
+}
+
 /* Idle for longer than IDLE_SKIP_S. */
 static int proc_long_idle(struct memtrack *mt)
 {
@@ -303,6 +348,10 @@ int memtrack_burst(struct memtrack *mt)
 			return 1;
 		if (mt->last_read > mt->burst_end)
 			mt->last_burst_end = mt->last_read;
+		if (cut_after(mt))
+			burst_edge_cpu(mt, now, 0);
+		else /* a chain broken later (the loop held up) is weighted by the wall time */
+			mt->end_cpu_ns = 0;
 		mt->after_burst = cut_after(mt);
 		mt->burst_end = 0;
 		/* unless it is cut, the chain of readings goes on into the next burst */
@@ -323,6 +372,7 @@ int memtrack_burst(struct memtrack *mt)
 	if (proc_long_idle(mt)) { /* nothing changed meanwhile: the next burst starts afresh */
 		mt->stats.micro_idle++;
 		mt->last_burst_end = now;
+		mt->end_cpu_ns = mt->proc_ns; /* read just now by proc_idle */
 		mt->have_quick = 0;
 		return 0;
 	}
@@ -336,7 +386,9 @@ int memtrack_burst(struct memtrack *mt)
 	/* the burst stands for the time since the last one ended (a window, unless the loop was
 	 * held up: a long pool walk, or a skipped window) */
 	if (mt->last_burst_end > 0)
-		mt->weight = (now + BURST_S - mt->last_burst_end) / BURST_S;
+		mt->weight = gap_weight(mt, now);
+	else
+		burst_edge_cpu(mt, now, 1);
 	mt->have_quick = 0;
 	mt->weight_sum += mt->weight;
 	return burst_begins(mt, now);

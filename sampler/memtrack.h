@@ -94,7 +94,7 @@ int memtrack_burst(struct memtrack *mt);
 /* Other processes' bursts take turns with this one's (a tree): the change made between two
  * of its bursts is then not charged at the next reading, to the stack at that moment (the
  * other processes' bursts held the loop meanwhile, for 10 ms each), but stood for by the
- * changes seen in its bursts, weighted by the time since its last one. */
+ * changes seen in its bursts, weighted by the target's CPU time since its last one. */
 void memtrack_set_shared(struct memtrack *mt, int shared);
 /* Wait until the burst's next reading is due (they are at least 20 us apart). */
 void memtrack_burst_pace(struct memtrack *mt);

@@ -22,7 +22,9 @@
  * (at most every BURST_STEP_S) and each change is charged to the stack of the thread that
  * made it, walked at once.  A change seen in a burst stands for the window: it is charged
  * times window / BURST_S, so every change of the process has the same chance of being
- * seen and the charges are unbiased estimates (docs/memory.md).  A process idle for longer
+ * seen and the charges are unbiased estimates (docs/memory.md); after a gap, times the
+ * target's CPU time that the burst stands for over its CPU time in bursts
+ * (memtrack_cut_weight: a burst slows the target on busy cores).  A process idle for longer
  * than IDLE_SKIP_S gets no burst: an idle server's heartbeat (gunicorn's, once a second)
  * starts two, not the ten that 100 ms gave (half of tgattach's CPU beside an idle worker). */
 #define BURST_S 0.010
@@ -84,6 +86,11 @@ struct memtrack {
 	int prev_known; /* the GILs' holders were read at the last reading (attrib keeps
 			   them: attrib_share's held_before) */
 	double last_burst_end;
+	/* a burst after a gap stands for the target's CPU time since the last one ended
+	 * (memtrack_cut_weight): the process CPU clock then (0: not read) and at this burst's
+	 * start, and the target's CPU per second during bursts (smoothed; 0: not known yet) */
+	uint64_t end_cpu_ns, begin_cpu_ns;
+	double begin_at, burst_cpu_rate;
 	double weight_sum; /* of the bursts taken, for the mean in the statistics */
 	int continuous;	   /* bursts back to back: one chain of readings */
 	pid_t loop_tid;	   /* the thread that made it, whose run-queue wait is counted */
@@ -110,6 +117,16 @@ struct memtrack {
 	uint64_t watch_switches;
 	double watch_switched_at;
 };
+
+/* What a change seen in a burst after a gap stands for.  wall_gap_s: the time from the
+ * last burst's end to this one's start; cpu_gap_s: the target's CPU time over that gap;
+ * cpu_rate: its CPU seconds per second during bursts (<= 0: unknown).  The target's
+ * memory changes only while it runs, and tgattach's bursts take CPU from it, so a burst
+ * stands for the CPU time since the last one, not the wall time: 1 + cpu_gap_s /
+ * (cpu_rate x BURST_S), at most CUT_WEIGHT_MAX times the wall time's 1 + wall_gap_s /
+ * BURST_S, which it is when the CPU times are unknown (cpu_gap_s < 0). */
+double memtrack_cut_weight(double wall_gap_s, double cpu_gap_s, double cpu_rate);
+#define CUT_WEIGHT_MAX 4.0
 
 /* The loop under SCHED_FIFO (on) or back (--realtime only). */
 void memtrack_loop_realtime(struct memtrack *mt, int on);
