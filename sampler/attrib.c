@@ -150,6 +150,23 @@ static int parse_minflt(const char *buf, uint64_t *out)
 	return 0;
 }
 
+/* The CPU the thread last ran on, from a /proc/.../stat line: the 37th field from the
+ * state on ("processor"). */
+static int parse_processor(const char *buf, int *out)
+{
+	const char *p = stat_state(buf);
+	int v;
+
+	for (int field = 0; p && field < 36; field++) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	if (!p || sscanf(p, "%d", &v) != 1 || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int attrib_thread_runs(struct attrib *a, int64_t tid)
 {
 	char buf[1024];
@@ -196,8 +213,10 @@ static void read_counts(const struct attrib *a, struct cpu_slot *s, const struct
 	}
 	uint64_t at = taskclock_now();
 	if (attrib_slot_read(a, s, 1, buf, sizeof buf) == 0 && parse_minflt(buf, flt) == 0) {
+		int cpu;
 		s->flt = *flt;
 		s->flt_at = at;
+		s->cpu_plus1 = parse_processor(buf, &cpu) == 0 ? cpu + 1 : 0;
 	}
 }
 
@@ -223,6 +242,8 @@ static void activity_of(struct attrib *a, const struct walk_thread *th, int adva
 	}
 	out->ran_ns = ns > s->base_ns ? ns - s->base_ns : 0;
 	out->faults = flt > s->base_flt ? flt - s->base_flt : 0;
+	if (out->ran_ns > 0)
+		s->ran_at = a->samples;
 	if (advance) {
 		s->base_ns = ns;
 		s->base_flt = flt;
@@ -345,6 +366,16 @@ void attrib_split_again(struct attrib *a, const struct walk_sample *s, int64_t a
 		part[i] = 0;
 	if (amount != 0 && n > 0 && n <= a->act_cap && !charge_by(a, n, amount, W_CPU, part))
 		charge_by(a, n, amount, W_GIL, part);
+}
+
+void attrib_ran_cpus(const struct attrib *a, cpu_set_t *set)
+{
+	for (size_t i = 0; i < a->nused; i++) {
+		const struct cpu_slot *s = &a->slots[a->used[i]];
+		if (s->tid > 0 && s->ran_at == a->samples && a->samples > 0 && s->cpu_plus1 > 0 &&
+		    s->cpu_plus1 <= CPU_SETSIZE)
+			CPU_SET((size_t)(s->cpu_plus1 - 1), set);
+	}
 }
 
 int64_t attrib_unattributed(const struct attrib *a)

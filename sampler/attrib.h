@@ -29,6 +29,7 @@
 #ifndef TG_ATTRIB_H
 #define TG_ATTRIB_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -113,6 +114,9 @@ void attrib_split_again(struct attrib *a, const struct walk_sample *s, int64_t a
 
 /* Bytes of change no thread could be charged with, since the start. */
 int64_t attrib_unattributed(const struct attrib *a);
+/* Adds to set the CPUs that the threads found to have run at the last attrib_charge() ran
+ * on last (/proc/PID/task/TID/stat, read then with their faults). */
+void attrib_ran_cpus(const struct attrib *a, cpu_set_t *set);
 
 /* Whether thread tid is on a CPU or waiting for one now (its state R): 1 or 0, or -1 when
  * it cannot be read. */

@@ -30,6 +30,8 @@ struct cpu_slot {
 	uint64_t seen;	   /* sample number when last seen, to recycle slots of dead threads */
 	uint64_t flt;	   /* minor faults at the last read of stat_fd */
 	uint64_t flt_at;   /* monotonic ns just before that read; 0: none */
+	int cpu_plus1;	   /* 1 + the CPU it last ran on, at that read; 0: unknown */
+	uint64_t ran_at;   /* the charge (attrib.samples) at which it was last found to have run */
 };
 
 /* What one thread did since the last charge. */

@@ -533,6 +533,11 @@ int64_t memtrack_take_kept(struct memtrack *mt, uint64_t tstate)
 	return attrib_take_kept(mt->attrib, tstate);
 }
 
+void memtrack_ran_cpus(const struct memtrack *mt, cpu_set_t *set)
+{
+	attrib_ran_cpus(mt->attrib, set);
+}
+
 void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out)
 {
 	*out = mt->stats;

@@ -15,6 +15,7 @@
 #ifndef TG_MEMTRACK_H
 #define TG_MEMTRACK_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -161,5 +162,8 @@ void memtrack_charge(struct memtrack *mt, const struct walk_sample *s, int64_t *
 		     int64_t *now_part);
 
 void memtrack_stats(const struct memtrack *mt, struct memtrack_stats *out);
+/* Adds to set the CPUs its threads that ran since the stack sample before the last one
+ * ran on last (attrib_ran_cpus). */
+void memtrack_ran_cpus(const struct memtrack *mt, cpu_set_t *set);
 
 #endif

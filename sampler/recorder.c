@@ -204,6 +204,20 @@ static int sample_proc(struct recorder *r, struct recproc *p, int due, int may_b
 	return rc;
 }
 
+/* After a stack sample, the loop leaves the CPUs the recorded process ran on since the
+ * last (common/cpuavoid.h).  Not in a tree: its processes take turns for bursts, and a
+ * Pool kept from sharing CPUs with the loop ran faster and showed more of the churn bias
+ * its cut chains have at that pace (docs/memory.md); there the loop runs anywhere. */
+static void avoid_their_cpus(struct recorder *r)
+{
+	cpu_set_t busy;
+
+	CPU_ZERO(&busy);
+	if (r->nprocs == 1)
+		recproc_ran_cpus(r->procs[0], &busy);
+	cpuavoid_apply(&r->avoid, &busy);
+}
+
 int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 {
 	int due = stack_due(r);
@@ -232,6 +246,8 @@ int recorder_tick(struct recorder *r, int *stack_due_now, struct tg_err *err)
 		if (drop_proc(r, i, 0, err) < 0) /* gone */
 			return -1;
 	}
+	if (due)
+		avoid_their_cpus(r);
 	if (due && r->npend && handle_events(r, EVENTS_BUDGET_S, err) < 0)
 		return -1;
 	if (r->nprocs == 0 && r->nwatched == 0)
@@ -327,6 +343,7 @@ struct recorder *recorder_open(const struct record_opts *o, struct tg_err *err)
 		recorder_free(r);
 		return NULL;
 	}
+	cpuavoid_init(&r->avoid); /* after a command's fork: it keeps every CPU allowed */
 	if (!r->opts.no_follow_forks && !r->opts.command)
 		rectree_adopt(r);
 	return r;

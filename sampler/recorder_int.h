@@ -3,6 +3,7 @@
 #ifndef TG_RECORDER_INT_H
 #define TG_RECORDER_INT_H
 
+#include "common/cpuavoid.h"
 #include "sampler/recorder.h"
 #include "sampler/recproc.h"
 
@@ -32,7 +33,8 @@ struct recorder {
 	double next_flush; /* monotonic time of the next flush of every file */
 	uint64_t children; /* child processes recorded */
 	uint64_t ticks;
-	int status; /* the target's wait status, kept when the tracer stops */
+	int status;	       /* the target's wait status, kept when the tracer stops */
+	struct cpuavoid avoid; /* the loop kept off the CPUs the processes ran on */
 };
 
 struct recproc *rectree_find(struct recorder *r, pid_t pid, size_t *index);

@@ -470,6 +470,12 @@ size_t recproc_threads(const struct recproc *p)
 	return p->tracker ? tracker_threads(p->tracker) : 0;
 }
 
+void recproc_ran_cpus(const struct recproc *p, cpu_set_t *set)
+{
+	if (p->mem)
+		memtrack_ran_cpus(p->mem, set);
+}
+
 uint64_t recproc_bytes(const struct recproc *p)
 {
 	return p->out ? output_bytes(p->out) : 0;

@@ -3,6 +3,7 @@
 #ifndef TG_RECPROC_H
 #define TG_RECPROC_H
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include "common/err.h"
@@ -56,6 +57,9 @@ const struct py_target *recproc_target(const struct recproc *p);
 const char *recproc_dir(const struct recproc *p);
 uint64_t recproc_samples(const struct recproc *p);
 size_t recproc_threads(const struct recproc *p);
+/* Adds to set the CPUs its threads that ran lately ran on (memtrack_ran_cpus; none
+ * without a memory track). */
+void recproc_ran_cpus(const struct recproc *p, cpu_set_t *set);
 uint64_t recproc_bytes(const struct recproc *p);
 /* Exec'd into Python, the new interpreter not found yet. */
 int recproc_waiting(const struct recproc *p);

@@ -488,3 +488,49 @@ Test(attrib, thread_runs_tells_a_running_thread_from_a_blocked_one)
 	close(fds[0]);
 	close(fds[1]);
 }
+
+/* The CPUs that the threads found to have run at the last charge last ran on (the loop
+ * keeps off them: common/cpuavoid.h): a spinner's, not a blocked thread's. */
+Test(attrib, ran_cpus_are_those_the_running_threads_ran_on)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct worker spin;
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+	int fds[2];
+	pthread_t blocked;
+	cpu_set_t one, got;
+
+	if (ncpu < 2)
+		cr_skip_test("one CPU online");
+	cr_assert_eq(pipe(fds), 0);
+	atomic_store(&blocked_tid, 0);
+	start(&spin, 0);
+	CPU_ZERO(&one);
+	CPU_SET((size_t)(ncpu - 1), &one);
+	cr_assert_eq(pthread_setaffinity_np(spin.th, sizeof one, &one), 0);
+	cr_assert_eq(pthread_create(&blocked, NULL, block_on, &fds[0]), 0);
+	while (!atomic_load(&blocked_tid))
+		usleep(100);
+	struct attrib *a = attrib_new(getpid());
+	for (int i = 0; i < 200 && attrib_thread_runs(a, atomic_load(&blocked_tid)) != 0; i++)
+		usleep(1000);
+	struct worker fake = {.tid = atomic_load(&blocked_tid)};
+	struct worker *w[2] = {&spin, &fake};
+	sample_of(&s, th, w, 2);
+	usleep(20000); /* the spinner moves to its CPU */
+	attrib_charge(a, &s, 0, charged);
+	usleep(20000);
+	attrib_charge(a, &s, 0, charged);
+	CPU_ZERO(&got);
+	attrib_ran_cpus(a, &got);
+	cr_assert_eq(CPU_COUNT(&got), 1, "only the spinner ran: %d CPUs", CPU_COUNT(&got));
+	cr_assert(CPU_ISSET((size_t)(ncpu - 1), &got), "the spinner's CPU");
+	cr_assert_eq(write(fds[1], "x", 1), 1);
+	pthread_join(blocked, NULL);
+	stop(&spin);
+	attrib_free(a);
+	close(fds[0]);
+	close(fds[1]);
+}
