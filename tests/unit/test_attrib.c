@@ -455,38 +455,58 @@ static void *block_on(void *arg)
 	return read(*(int *)arg, &c, 1) == 1 ? NULL : arg;
 }
 
+/* A spinning thread and one blocked in a read of a pipe, with an attrib of this process;
+ * set up once the blocked thread is in its read (as /proc tells), or after 200 ms. */
+struct blocked_fx {
+	struct worker spin;
+	int fds[2];
+	pthread_t blocked;
+	struct attrib *a;
+	int blocked_runs; /* attrib_thread_runs() of the blocked thread, the last time */
+};
+
+static void blocked_setup(struct blocked_fx *fx)
+{
+	cr_assert_eq(pipe(fx->fds), 0);
+	atomic_store(&blocked_tid, 0);
+	start(&fx->spin, 0);
+	cr_assert_eq(pthread_create(&fx->blocked, NULL, block_on, &fx->fds[0]), 0);
+	while (!atomic_load(&blocked_tid))
+		usleep(100);
+	fx->a = attrib_new(getpid());
+	fx->blocked_runs = -1;
+	for (int i = 0; i < 200; i++) { /* it may not be in its read yet */
+		fx->blocked_runs = attrib_thread_runs(fx->a, atomic_load(&blocked_tid));
+		if (fx->blocked_runs == 0)
+			break;
+		usleep(1000);
+	}
+}
+
+static void blocked_teardown(struct blocked_fx *fx)
+{
+	cr_assert_eq(write(fx->fds[1], "x", 1), 1);
+	pthread_join(fx->blocked, NULL);
+	stop(&fx->spin);
+	attrib_free(fx->a);
+	close(fx->fds[0]);
+	close(fx->fds[1]);
+}
+
 /* A thread that spins is on a CPU or waits for one (R); a thread blocked in a read is not;
  * a TID that is not the process's cannot be read. */
 Test(attrib, thread_runs_tells_a_running_thread_from_a_blocked_one)
 {
-	struct worker spin;
-	int fds[2];
-	pthread_t blocked;
+	struct blocked_fx fx;
 
-	cr_assert_eq(pipe(fds), 0);
-	start(&spin, 0);
-	cr_assert_eq(pthread_create(&blocked, NULL, block_on, &fds[0]), 0);
-	while (!atomic_load(&blocked_tid))
-		usleep(100);
-	struct attrib *a = attrib_new(getpid());
-	int runs = -1;
-	for (int i = 0; i < 200; i++) { /* it may not be in its read yet */
-		runs = attrib_thread_runs(a, atomic_load(&blocked_tid));
-		if (runs == 0)
-			break;
-		usleep(1000);
-	}
-	cr_assert_eq(runs, 0, "the blocked thread: %d", runs);
-	cr_assert_eq(attrib_thread_runs(a, atomic_load(&spin.tid)), 1, "the spinning thread");
+	blocked_setup(&fx);
+	struct attrib *a = fx.a;
+	cr_assert_eq(fx.blocked_runs, 0, "the blocked thread: %d", fx.blocked_runs);
+	cr_assert_eq(attrib_thread_runs(a, atomic_load(&fx.spin.tid)), 1, "the spinning thread");
 	cr_assert_eq(attrib_thread_runs(a, (int64_t)syscall(SYS_gettid)), 1, "this thread");
 	cr_assert_eq(attrib_thread_runs(a, 0), -1);
 	cr_assert_eq(attrib_thread_runs(a, 1), -1, "init is not this process's");
-	cr_assert_eq(write(fds[1], "x", 1), 1);
-	pthread_join(blocked, NULL);
-	stop(&spin);
-	attrib_free(a);
-	close(fds[0]);
-	close(fds[1]);
+	blocked_teardown(&fx);
 }
 
 /* The CPUs that the threads found to have run at the last charge last ran on (the loop
@@ -494,43 +514,28 @@ Test(attrib, thread_runs_tells_a_running_thread_from_a_blocked_one)
 Test(attrib, ran_cpus_are_those_the_running_threads_ran_on)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	struct worker spin;
+	struct blocked_fx fx;
 	struct walk_thread th[2];
 	struct walk_sample s;
 	int64_t charged[2];
-	int fds[2];
-	pthread_t blocked;
 	cpu_set_t one, got;
 
 	if (ncpu < 2)
 		cr_skip_test("one CPU online");
-	cr_assert_eq(pipe(fds), 0);
-	atomic_store(&blocked_tid, 0);
-	start(&spin, 0);
+	blocked_setup(&fx);
 	CPU_ZERO(&one);
 	CPU_SET((size_t)(ncpu - 1), &one);
-	cr_assert_eq(pthread_setaffinity_np(spin.th, sizeof one, &one), 0);
-	cr_assert_eq(pthread_create(&blocked, NULL, block_on, &fds[0]), 0);
-	while (!atomic_load(&blocked_tid))
-		usleep(100);
-	struct attrib *a = attrib_new(getpid());
-	for (int i = 0; i < 200 && attrib_thread_runs(a, atomic_load(&blocked_tid)) != 0; i++)
-		usleep(1000);
+	cr_assert_eq(pthread_setaffinity_np(fx.spin.th, sizeof one, &one), 0);
 	struct worker fake = {.tid = atomic_load(&blocked_tid)};
-	struct worker *w[2] = {&spin, &fake};
+	struct worker *w[2] = {&fx.spin, &fake};
 	sample_of(&s, th, w, 2);
 	usleep(20000); /* the spinner moves to its CPU */
-	attrib_charge(a, &s, 0, charged);
+	attrib_charge(fx.a, &s, 0, charged);
 	usleep(20000);
-	attrib_charge(a, &s, 0, charged);
+	attrib_charge(fx.a, &s, 0, charged);
 	CPU_ZERO(&got);
-	attrib_ran_cpus(a, &got);
+	attrib_ran_cpus(fx.a, &got);
 	cr_assert_eq(CPU_COUNT(&got), 1, "only the spinner ran: %d CPUs", CPU_COUNT(&got));
 	cr_assert(CPU_ISSET((size_t)(ncpu - 1), &got), "the spinner's CPU");
-	cr_assert_eq(write(fds[1], "x", 1), 1);
-	pthread_join(blocked, NULL);
-	stop(&spin);
-	attrib_free(a);
-	close(fds[0]);
-	close(fds[1]);
+	blocked_teardown(&fx);
 }
