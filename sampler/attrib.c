@@ -134,17 +134,25 @@ static const char *stat_state(const char *buf)
 	return p && p[1] == ' ' && p[2] ? p + 2 : NULL;
 }
 
-/* Minor faults from a /proc/.../stat line: the 8th field from the state on. */
-static int parse_minflt(const char *buf, uint64_t *out)
+/* Field n of a /proc/.../stat line counted from the state (0) on; NULL when there is none. */
+static const char *stat_field(const char *buf, int n)
 {
 	const char *p = stat_state(buf);
-	unsigned long long v;
 
-	for (int field = 0; p && field < 6; field++) {
+	for (int field = 0; p && field < n; field++) {
 		p = strchr(p, ' ');
 		p = p ? p + 1 : NULL;
 	}
-	if (!p || sscanf(p, "%*s %llu", &v) != 1)
+	return p;
+}
+
+/* Minor faults from a /proc/.../stat line: the 8th field from the state on. */
+static int parse_minflt(const char *buf, uint64_t *out)
+{
+	const char *p = stat_field(buf, 7);
+	unsigned long long v;
+
+	if (!p || sscanf(p, "%llu", &v) != 1)
 		return -1;
 	*out = v;
 	return 0;
@@ -154,13 +162,9 @@ static int parse_minflt(const char *buf, uint64_t *out)
  * state on ("processor"). */
 static int parse_processor(const char *buf, int *out)
 {
-	const char *p = stat_state(buf);
+	const char *p = stat_field(buf, 36);
 	int v;
 
-	for (int field = 0; p && field < 36; field++) {
-		p = strchr(p, ' ');
-		p = p ? p + 1 : NULL;
-	}
 	if (!p || sscanf(p, "%d", &v) != 1 || v < 0)
 		return -1;
 	*out = v;

@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procutil import status_kb  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "fixtures", "alloc_threads.py")
 NEAR_ZERO = 1 << 20  # truths under 1 MiB are "net zero" threads
@@ -265,8 +268,7 @@ def busy_cost(tg, python, objects, seconds):
     fx = subprocess.Popen([python, "-c", BUSY_TARGET % objects], stdout=subprocess.PIPE)
     try:
         fx.stdout.readline()
-        with open("/proc/%d/status" % fx.pid) as f:
-            rss = [l for l in f if l.startswith("VmRSS:")][0].split()[1]
+        rss = status_kb(fx.pid, "VmRSS")
         before = os.times()
         subprocess.check_call([tg, "-p", str(fx.pid), "-o", tmp, "-q", "-d", str(seconds)],
                               stdin=subprocess.DEVNULL)
@@ -278,7 +280,7 @@ def busy_cost(tg, python, objects, seconds):
         fx.kill()
         fx.wait()
         subprocess.call(["rm", "-rf", tmp])
-    return int(rss) / 1024.0, cpu, meta
+    return rss / 1024.0, cpu, meta
 
 
 def report_busy_cost(tg, python):
