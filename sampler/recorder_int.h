@@ -28,11 +28,11 @@ struct recorder {
 	size_t ndone, done_cap;
 	pid_t found[RECORDER_FOUND_MAX]; /* existing children recorded at the start */
 	size_t nfound;
-	double loop_hz;	   /* the loop's rate: the larger of the two rates */
-	double next_stack; /* monotonic time of the next stack sample */
-	double next_flush; /* monotonic time of the next flush of every file */
-	uint64_t children; /* child processes recorded */
-	uint64_t ticks;
+	double loop_hz;	       /* the loop's rate: the larger of the two rates */
+	double next_stack;     /* monotonic time of the next stack sample */
+	double next_flush;     /* monotonic time of the next flush of every file */
+	uint64_t children;     /* child processes recorded */
+	uint64_t turns;	       /* burst turns given: ticks without a stack sample */
 	int status;	       /* the target's wait status, kept when the tracer stops */
 	struct cpuavoid avoid; /* the loop kept off the CPUs the processes ran on */
 };
