@@ -32,7 +32,8 @@ return whose time equals meta's `end` (within 1 ms); with no `end` in meta (a sa
 does not close frames), any return in the last 50 ms before the last line of process.mem.
 
 Cases: gunicorn-sync and gunicorn-gthread (Debian's gunicorn, one worker, serving
-flask_app.py; the worker is recorded), http.server (http_app.py), mp-pool (pool_job.py, the
+flask_app.py; the worker is recorded), gunicorn-tree (two sync workers; the master is
+recorded with them, as README's prefork workflow does), http.server (http_app.py), mp-pool (pool_job.py, the
 parent and the workers tgattach follows), job-loop (job_loop.py).  The work they share
 (build_payload, remember, crunch) is in fixtures/realserver/work.py, part of each app.
 Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x
@@ -103,6 +104,10 @@ CASES = [
                               app=("flask_app.py", WORK),
                               leak="build_payload", path="leak", churn="crunch",
                               never=("<module>", "_worker"))),
+    ("gunicorn-tree", dict(kind="gunicorn", worker="sync", workers=2, tree=True,
+                           script="flask_app.py", app=("flask_app.py", WORK),
+                           leak="build_payload", path="leak", churn="crunch",
+                           never=("<module>", "run_for_one"))),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
@@ -342,18 +347,24 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
         if kind == "gunicorn":
             port = free_port()
             argv = [exe, "-m", "gunicorn", "--chdir", FIX, "-b", "127.0.0.1:%d" % port,
-                    "-w", "1", "-k", spec["worker"], "--timeout", "120",
+                    "-w", str(spec.get("workers", 1)), "-k", spec["worker"], "--timeout", "120",
                     "--log-level", "warning", "flask_app:app"]
             if spec["worker"] == "gthread":
                 # not with sync: gunicorn then silently runs gthread instead
                 argv[-1:-1] = ["--threads", "4"]
             master = procs.start(argv, env=env, stderr=err)
             wait_http(port, time.monotonic() + 30, master, err)
+            want = spec.get("workers", 1)
             kids = children_of(master.pid)
-            if len(kids) != 1:
-                raise Fail("gunicorn master %d has %d workers, expected 1" %
-                           (master.pid, len(kids)))
-            pid = kids[0]
+            for _ in range(50):  # the workers of -w 2 are forked one after the other
+                if len(kids) >= want:
+                    break
+                time.sleep(0.1)
+                kids = children_of(master.pid)
+            if len(kids) != want:
+                raise Fail("gunicorn master %d has %d workers, expected %d" %
+                           (master.pid, len(kids), want))
+            pid = master.pid if spec.get("tree") else kids[0]
         elif kind == "http":
             srv = procs.start([exe, script], env=env, stdout=subprocess.PIPE, stderr=err)
             line = read_line(srv, time.monotonic() + 30, err)
