@@ -87,7 +87,7 @@ run_step realserver-advisory /usr/bin/python3 tests/realserver/run.py \
 	$keep_failed/advisory --accuracy-advisory --case http.server
 # the servers again with the loop under real-time scheduling (docs/memory.md)
 run_step realserver-realtime /usr/bin/python3 tests/realserver/run.py $keep_failed/realtime \
-	--accuracy-tries 4 --tgattach-opt=--realtime --case gunicorn-sync,gunicorn-gthread
+	--accuracy-tries 4 --tgattach-opt=--realtime --case gunicorn-sync,gunicorn-gthread,gunicorn-tree
 run_step realserver-realtime-advisory /usr/bin/python3 tests/realserver/run.py \
 	$keep_failed/realtime-advisory \
 	--accuracy-advisory --tgattach-opt=--realtime --case http.server
