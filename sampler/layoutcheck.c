@@ -5,6 +5,7 @@
 #include "sampler/pyobj.h"
 
 #define CHECK_SAMPLES 5
+#define CHECK_SAMPLES_MOVING 25
 #define CHECK_GAP_NS 20000000L
 
 int layoutcheck_judge(const struct layoutcheck_view *v, const struct py_target *t,
@@ -16,7 +17,8 @@ int layoutcheck_judge(const struct layoutcheck_view *v, const struct py_target *
 		what = "the main interpreter's modules (sys.modules) could not be read as a dict "
 		       "holding sys";
 	else if (v->good_stacks == 0 && v->bad_stacks > 0)
-		what = "every thread's frame chain was cut by a bad link";
+		what = "every thread's frame chain was cut by a bad link (or moved under "
+		       "every walk)";
 	if (!what)
 		return 0;
 	return tg_err_set(err, TG_E_LAYOUT,
@@ -51,13 +53,20 @@ static void count_stacks(const struct walk_sample *s, struct layoutcheck_view *v
 	}
 }
 
+int layoutcheck_more(const struct layoutcheck_view *v)
+{
+	if (v->good_stacks > 0)
+		return 0;
+	return v->samples < (v->bad_stacks ? CHECK_SAMPLES_MOVING : CHECK_SAMPLES);
+}
+
 int layoutcheck_run(struct remote *r, const struct py_target *t, struct walker *w,
 		    struct tg_err *err)
 {
 	struct layoutcheck_view v = {0};
 	struct walk_sample s = {0};
 
-	while (v.samples < CHECK_SAMPLES && v.good_stacks == 0) {
+	while (layoutcheck_more(&v)) {
 		if (v.samples) {
 			struct timespec gap = {0, CHECK_GAP_NS};
 			nanosleep(&gap, NULL);

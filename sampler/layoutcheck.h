@@ -27,7 +27,13 @@ struct layoutcheck_view {
 int layoutcheck_judge(const struct layoutcheck_view *v, const struct py_target *t,
 		      struct tg_err *err);
 
-/* Take up to a few samples (20 ms apart, until one stack reads whole) and judge them. */
+/* Whether to take another sample: none read whole yet, and fewer than five taken, or
+ * fewer than twenty-five when some stack was cut (a thread that runs moves under a walk:
+ * a gunicorn worker under load, every walk of its first five cut, failed a CI run; a
+ * layout that does not fit takes 0.5 s to be refused). */
+int layoutcheck_more(const struct layoutcheck_view *v);
+
+/* Take samples 20 ms apart while layoutcheck_more() says so, and judge them. */
 int layoutcheck_run(struct remote *r, const struct py_target *t, struct walker *w,
 		    struct tg_err *err);
 

@@ -58,3 +58,19 @@ Test(layoutcheck, no_frames_at_all_passes_when_modules_read)
 
 	cr_expect_eq(layoutcheck_judge(&v, &t, &err), 0, "%s", err.msg);
 }
+
+/* Five samples without a frame are enough to judge; cut stacks may be a thread moving
+ * under the walk, and are sampled up to twenty-five times. */
+Test(layoutcheck, cut_stacks_sampled_longer)
+{
+	struct layoutcheck_view v = {.samples = 5, .threads = 1};
+
+	cr_expect_not(layoutcheck_more(&v), "five samples without a frame: judged");
+	v.bad_stacks = 5;
+	cr_expect(layoutcheck_more(&v), "five cut stacks: sampled again");
+	v.samples = 25;
+	cr_expect_not(layoutcheck_more(&v), "twenty-five samples: judged");
+	v.samples = 3;
+	v.good_stacks = 1;
+	cr_expect_not(layoutcheck_more(&v), "a whole stack: judged at once");
+}
