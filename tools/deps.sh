@@ -4,7 +4,7 @@ set -e
 need=""
 for pkg in libelf-dev libdw-dev libcriterion-dev gnuplot-nox pkg-config python3.11-dbg libc6-dbg \
            gcc make libxml2-utils gunicorn python3-flask apache2-utils clang libclang-rt-14-dev \
-           libprotobuf-c-dev protobuf-c-compiler zlib1g-dev chromium; do
+           libprotobuf-c-dev protobuf-c-compiler zlib1g-dev chromium uwsgi-core uwsgi-plugin-python3; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
 		need="$need $pkg"
 done

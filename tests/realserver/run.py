@@ -33,7 +33,9 @@ does not close frames), any return in the last 50 ms before the last line of pro
 
 Cases: gunicorn-sync and gunicorn-gthread (Debian's gunicorn, one worker, serving
 flask_app.py; the worker is recorded), gunicorn-tree (two sync workers; the master is
-recorded with them, as README's prefork workflow does), http.server (http_app.py), mp-pool (pool_job.py, the
+recorded with them, as README's prefork workflow does), uwsgi (Debian's uWSGI, its
+master and one worker embedding Debian's libpython3.11 through the python3 plugin, serving
+flask_app.py; the worker is recorded; Debian's 3.11 only), http.server (http_app.py), mp-pool (pool_job.py, the
 parent and the workers tgattach follows), job-loop (job_loop.py).  The work they share
 (build_payload, remember, crunch) is in fixtures/realserver/work.py, part of each app.
 Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x
@@ -108,6 +110,9 @@ CASES = [
                            script="flask_app.py", app=("flask_app.py", WORK),
                            leak="build_payload", path="leak", churn="crunch",
                            never=("<module>", "run_for_one"))),
+    ("uwsgi", dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
+                   leak="build_payload", path="leak", churn="crunch", never=(),
+                   only="debian-3.11")),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
@@ -365,6 +370,19 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
                 raise Fail("gunicorn master %d has %d workers, expected %d" %
                            (master.pid, len(kids), want))
             pid = master.pid if spec.get("tree") else kids[0]
+        elif kind == "uwsgi":
+            # uWSGI's own master forks one worker, which embeds Debian's libpython3.11
+            port = free_port()
+            argv = ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port,
+                    "--master", "--processes", "1", "--chdir", FIX, "--wsgi-file", script,
+                    "--callable", "app", "--need-app", "--disable-logging", "--die-on-term"]
+            master = procs.start(argv, env=env, stderr=err)
+            wait_http(port, time.monotonic() + 30, master, err)
+            kids = children_of(master.pid)
+            if len(kids) != 1:
+                raise Fail("uwsgi master %d has %d workers, expected 1" %
+                           (master.pid, len(kids)))
+            pid = kids[0]
         elif kind == "http":
             srv = procs.start([exe, script], env=env, stdout=subprocess.PIPE, stderr=err)
             line = read_line(srv, time.monotonic() + 30, err)
@@ -923,6 +941,12 @@ def self_test():
 
 # ---------------------------------------------------------------------------------------
 
+def uwsgi_python3():
+    """Debian's uwsgi and its python3 plugin are installed."""
+    return shutil.which("uwsgi") is not None and \
+        os.path.exists("/usr/lib/uwsgi/plugins/python3_plugin.so")
+
+
 def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, have_ab,
                     imports):
     """One case x interpreter: record, analyse, judge.  A dict: verdict (passed, failed,
@@ -933,7 +957,12 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
     try:
         if missing:
             raise Skip(missing)
-        if spec["kind"] in ("gunicorn", "http") and not have_ab:
+        if spec.get("only") and label != spec["only"]:
+            raise Skip("Debian's uwsgi plugin embeds Debian's libpython3.11, not %s" % label)
+        if spec["kind"] == "uwsgi" and not uwsgi_python3():
+            raise Skip("no uwsgi with its python3 plugin (uwsgi-core, uwsgi-plugin-python3; "
+                       "tools/deps.sh installs them)")
+        if spec["kind"] in ("gunicorn", "http", "uwsgi") and not have_ab:
             raise Skip("no ab (apache2-utils; tools/deps.sh installs it)")
         if spec["kind"] == "gunicorn":
             if exe not in imports:
