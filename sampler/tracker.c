@@ -233,8 +233,8 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
 {
 	double since = when - t->last_when;
 
-	if (charged <= 0 || span <= 0 || since <= 0 || th->truncated || th->depth == 0 ||
-	    t->depth == 0 || keep == t->depth)
+	if (charged <= 0 || span <= 0 || since <= 0 || th->truncated ||
+	    (th->depth == 0 && !th->no_frames) || t->depth == 0 || keep == t->depth)
 		return 0;
 	double p = span >= since ? 1.0 : span / since;
 	return (int64_t)((double)charged * p / 2);
@@ -254,7 +254,7 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
  * against -2.2 % (docs/memory.md has the measures). */
 static int64_t rest_share(const struct tthread *t, const struct walk_thread *th, int64_t charged)
 {
-	if (th->truncated || th->depth == 0 || t->depth == 0)
+	if (th->truncated || (th->depth == 0 && !th->no_frames) || t->depth == 0)
 		return 0;
 	return charged / 2;
 }
@@ -347,10 +347,16 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	t->mem += early;
 	charged -= early;
 	/* a torn or cut chain would show as spurious returns and calls; and a walk that finds
-	 * no frame at all in a thread that had some is a moment the interpreter's own links
-	 * are in flux (3.11+ sets a new C frame's current frame just after linking it): a
-	 * thread whose Python code ends is retired when its state goes */
-	if (!th->truncated && !(th->depth == 0 && t->depth > 0) && !held(tk, t, th, keep, when)) {
+	 * no frame at all in a thread that had some may be a moment the interpreter's own
+	 * links are in flux (3.11 and 3.12 set a new C frame's current frame just after
+	 * linking it), unless it read the thread running C only (no_frames: an embedding
+	 * server between requests, whose calls then end; until December 2026 uWSGI's
+	 * Flask.__call__ of ~6,000 requests showed as 8 calls, and what its C code allocated
+	 * between requests went to the last request's innermost call); such a walk is no
+	 * torn link, and is not held back as one (held) */
+	int in_c = th->depth == 0 && th->no_frames;
+	if (!th->truncated && !(th->depth == 0 && t->depth > 0 && !in_c) &&
+	    (in_c || !held(tk, t, th, keep, when))) {
 		if (emit_returns(tk, t, keep, when, err) < 0)
 			return -1;
 		note_positions(t, th);

@@ -212,7 +212,10 @@ struct tthread *tracker_add_thread(struct tracker *tk, const struct walk_thread 
 		key ^= (uint64_t)th->interp_id << 40;
 	int busy;
 	struct tthread *same = same_tid(tk, th, key, &busy);
-	if (busy)
+	/* a state without a frame on the TID of a thread that runs Python is, on 3.11+, one
+	 * made for a new thread in its creator's thread, with the creator's ident and TID for
+	 * a moment: not that thread (read running C only, it would end all its calls) */
+	if (busy || (same && th->depth == 0 && same->depth > 0))
 		return NULL;
 	if (same) { /* it goes on under its new identity, in its own files */
 		same->tstate = th->tstate;

@@ -285,6 +285,7 @@ static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		th->holds_gil = holds_gil(h, tstate);
 		th->depth = 0;
 		th->truncated = 0;
+		th->no_frames = 0;
 		uint64_t next = walk_u64_at(ts, w->tstate_len, o->ts_next);
 		if (next == tstate)
 			break;
@@ -388,6 +389,7 @@ static void sample_thread(struct walker *w, struct walk_thread *th, struct kept 
 		if (k->depth)
 			memcpy(th->frames, k->frames, k->depth * sizeof *k->frames);
 		th->depth = k->depth;
+		th->no_frames = k->no_frames;
 		th->reused = 1;
 		return;
 	}
@@ -424,6 +426,7 @@ static void keep_walks(struct walker *w, struct walk_sample *s)
 		if (th->depth)
 			memcpy(k->frames, th->frames, th->depth * sizeof *th->frames);
 		k->depth = th->depth;
+		k->no_frames = th->no_frames;
 		k->usable = th->cpu_known && !th->truncated;
 		k->code_misses = w->misses_before; /* whatever this sample filled is checked */
 	}

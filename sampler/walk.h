@@ -54,6 +54,8 @@ struct walk_thread {
 	int64_t native_id;  /* kernel TID, 0 when not known */
 	int holds_gil;
 	int truncated;	      /* stack deeper than WALK_MAX_DEPTH, or a bad link */
+	int no_frames;	      /* no Python frame, read in a steady state (not a frame being
+				 linked): the thread runs C only (walk_frames.c) */
 	int reused;	      /* frames kept from an earlier walk: it has not run since */
 	int cpu_known;	      /* cpu_ns and quiet_since were read at this sample */
 	uint64_t cpu_ns;      /* CPU time the kernel has accounted to it (schedstat) */

@@ -26,6 +26,7 @@ struct kept {
 	uint64_t tstate, interp, thread_id;
 	int64_t native_id;
 	struct ts_words words;		 /* the thread state's words when it was walked */
+	int no_frames;			 /* that walk's walk_thread.no_frames */
 	struct taskclock clock;		 /* read at every sample */
 	uint64_t walk_ns, walk_switches; /* the counters read just before the walk */
 	uint64_t walked_at;

@@ -158,6 +158,33 @@ Test(tracker, an_empty_walk_ends_nothing)
 	trk_done(&fx);
 }
 
+/* A walk that read the thread running C only (an embedding server between two requests)
+ * ends its calls; the next request's call at the same place is another call. */
+Test(tracker, a_walk_of_a_thread_in_c_only_ends_its_calls)
+{
+	struct trk_fixture fx;
+	const int full[] = {0, 1};
+
+	trk_init(&fx);
+	trk_set_stack(&fx, 0, full, 2);
+	trk_feed(&fx, 1, NULL, 1.0);
+	fx.th[0].depth = 0;
+	fx.th[0].no_frames = 1;
+	trk_feed(&fx, 1, NULL, 1.2);
+	fx.th[0].no_frames = 0;
+	trk_set_stack(&fx, 0, full, 2);
+	trk_feed(&fx, 1, NULL, 1.4);
+	fx.th[0].depth = 0;
+	fx.th[0].no_frames = 1;
+	trk_feed(&fx, 1, NULL, 1.6);
+	trk_feed(&fx, 1, NULL, 1.8); /* returns are written a moment after they are seen */
+	char *mem = trk_slurp(&fx, "T100.mem");
+	cr_assert_eq(trk_count(mem, "root=>"), 2, "two calls, each ended:\n%s", mem);
+	cr_assert_eq(trk_count(mem, "loop=>"), 2, "%s", mem);
+	free(mem);
+	trk_done(&fx);
+}
+
 /* A new frame called from C (an entry frame links it to its caller a moment after it runs)
  * seen straight above an older frame: the calls in between are held, not ended; a new frame
  * called from Python in the same place ends them at once. */
