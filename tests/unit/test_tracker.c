@@ -141,8 +141,11 @@ Test(tracker, the_stack_at_the_start_is_old)
 	trk_done(&fx);
 }
 
-/* A walk with no frame at all in a thread that had some is not an end of everything. */
-Test(tracker, an_empty_walk_ends_nothing)
+/* A walk with no frame at all in a thread that had some is not an end of everything (3.11
+ * and 3.12 link a new C frame before they set its current frame), unless it read the
+ * thread running C only (an embedding server between two requests): then its calls end,
+ * and the next request's call at the same place is another call. */
+Test(tracker, an_empty_walk_ends_the_calls_only_of_a_thread_running_c)
 {
 	struct trk_fixture fx;
 	const int full[] = {0, 1};
@@ -155,30 +158,16 @@ Test(tracker, an_empty_walk_ends_nothing)
 	char *mem = trk_slurp(&fx, "T100.mem");
 	cr_assert_str_eq(mem, "");
 	free(mem);
-	trk_done(&fx);
-}
-
-/* A walk that read the thread running C only (an embedding server between two requests)
- * ends its calls; the next request's call at the same place is another call. */
-Test(tracker, a_walk_of_a_thread_in_c_only_ends_its_calls)
-{
-	struct trk_fixture fx;
-	const int full[] = {0, 1};
-
-	trk_init(&fx);
-	trk_set_stack(&fx, 0, full, 2);
-	trk_feed(&fx, 1, NULL, 1.0);
-	fx.th[0].depth = 0;
-	fx.th[0].no_frames = 1;
-	trk_feed(&fx, 1, NULL, 1.2);
-	fx.th[0].no_frames = 0;
-	trk_set_stack(&fx, 0, full, 2);
-	trk_feed(&fx, 1, NULL, 1.4);
-	fx.th[0].depth = 0;
 	fx.th[0].no_frames = 1;
 	trk_feed(&fx, 1, NULL, 1.6);
-	trk_feed(&fx, 1, NULL, 1.8); /* returns are written a moment after they are seen */
-	char *mem = trk_slurp(&fx, "T100.mem");
+	fx.th[0].no_frames = 0;
+	trk_set_stack(&fx, 0, full, 2);
+	trk_feed(&fx, 1, NULL, 1.8);
+	fx.th[0].depth = 0;
+	fx.th[0].no_frames = 1;
+	trk_feed(&fx, 1, NULL, 2.0);
+	trk_feed(&fx, 1, NULL, 2.2); /* returns are written a moment after they are seen */
+	mem = trk_slurp(&fx, "T100.mem");
 	cr_assert_eq(trk_count(mem, "root=>"), 2, "two calls, each ended:\n%s", mem);
 	cr_assert_eq(trk_count(mem, "loop=>"), 2, "%s", mem);
 	free(mem);
