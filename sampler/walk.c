@@ -282,6 +282,7 @@ static uint64_t list_interp(struct walker *w, struct walk_sample *s, uint64_t in
 		th->interp_id = f.id;
 		th->thread_id = walk_u64_at(ts, w->tstate_len, o->ts_thread_id);
 		th->native_id = (int64_t)walk_u64_at(ts, w->tstate_len, o->ts_native_id);
+		th->native_field = th->native_id;
 		th->holds_gil = holds_gil(h, tstate);
 		th->depth = 0;
 		th->truncated = 0;
@@ -533,6 +534,7 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	if (!known->thread_id) { /* a thread no sample listed yet: it says who it is */
 		ident.thread_id = walk_u64_at(ts, w->tstate_len, w->o->ts_thread_id);
 		ident.native_id = (int64_t)walk_u64_at(ts, w->tstate_len, w->o->ts_native_id);
+		ident.native_field = ident.native_id;
 		ident.interp = walk_u64_at(ts, w->tstate_len, w->o->ts_interp);
 		ident.interp_id = 0;
 		ident.holds_gil = 1;
@@ -542,11 +544,13 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 		known = &ident;
 	}
 	/* the same thread still: a state freed and reused by another thread has another
-	 * ident (or, 3.11+, another kernel TID) */
+	 * ident (or, 3.11+, another kernel TID in the state's own field: compared as the
+	 * sample read it, not as corrected; a uWSGI worker's state keeps its master's TID,
+	 * and compared with the worker's own every walk of it failed) */
 	if (walk_u64_at(ts, w->tstate_len, w->o->ts_thread_id) != known->thread_id ||
 	    (w->o->ts_native_id >= 0 &&
-	     (int64_t)walk_u64_at(ts, w->tstate_len, w->o->ts_native_id) != known->native_id &&
-	     known->native_id > 0 && w->t->minor >= 11))
+	     (int64_t)walk_u64_at(ts, w->tstate_len, w->o->ts_native_id) != known->native_field &&
+	     known->native_field > 0 && w->t->minor >= 11))
 		return -1;
 	walk_read_words(w, ts, &ws);
 	struct walk_thread *th = next_thread(out);

@@ -50,8 +50,11 @@ struct walk_thread {
 	uint64_t tstate;
 	uint64_t interp;
 	int64_t interp_id;
-	uint64_t thread_id; /* pthread_t (threading.get_ident()) */
-	int64_t native_id;  /* kernel TID, 0 when not known */
+	uint64_t thread_id;   /* pthread_t (threading.get_ident()) */
+	int64_t native_id;    /* kernel TID, 0 when not known */
+	int64_t native_field; /* the state's own native_thread_id as read: a forked child's
+				 keeps its parent's TID until CPython updates it (uWSGI's
+				 workers, by default), and native_id is corrected then */
 	int holds_gil;
 	int truncated;	      /* stack deeper than WALK_MAX_DEPTH, or a bad link */
 	int no_frames;	      /* no Python frame, read in a steady state (not a frame being
