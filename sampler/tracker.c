@@ -228,13 +228,20 @@ static int only_calls(const struct tthread *t, const struct walk_thread *th, siz
  * build_payload() before it.  What changed after the walk (a reading again) is the
  * stack's now, and not shared. */
 #define SPAN_ALL (-1.0)
+/* The walk did not read where the thread is: torn, or no frame at a moment a new C frame's
+ * links may be in flux (walk_thread.no_frames tells a thread running C only). */
+static int unread(const struct walk_thread *th)
+{
+	return th->truncated || (th->depth == 0 && !th->no_frames);
+}
+
 static int64_t tail_share(const struct tthread *t, const struct walk_thread *th, size_t keep,
 			  int64_t charged, double span, double when)
 {
 	double since = when - t->last_when;
 
-	if (charged <= 0 || span <= 0 || since <= 0 || th->truncated ||
-	    (th->depth == 0 && !th->no_frames) || t->depth == 0 || keep == t->depth)
+	if (charged <= 0 || span <= 0 || since <= 0 || unread(th) || t->depth == 0 ||
+	    keep == t->depth)
 		return 0;
 	double p = span >= since ? 1.0 : span / since;
 	return (int64_t)((double)charged * p / 2);
@@ -254,7 +261,7 @@ static int64_t tail_share(const struct tthread *t, const struct walk_thread *th,
  * against -2.2 % (docs/memory.md has the measures). */
 static int64_t rest_share(const struct tthread *t, const struct walk_thread *th, int64_t charged)
 {
-	if (th->truncated || (th->depth == 0 && !th->no_frames) || t->depth == 0)
+	if (unread(th) || t->depth == 0)
 		return 0;
 	return charged / 2;
 }

@@ -112,7 +112,7 @@ CASES = [
                            never=("<module>", "run_for_one"))),
     ("uwsgi", dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
                    leak="build_payload", path="leak", churn="crunch", never=(),
-                   only="debian-3.11")),
+                   only=("debian-3.11", "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
@@ -334,6 +334,20 @@ def record(tgattach, pid, outdir, procs, wait_attached=None):
     return err
 
 
+def workers_of(master, want, what):
+    """The want workers a server's master forked (one after the other: up to 5 s)."""
+    kids = children_of(master.pid)
+    for _ in range(50):
+        if len(kids) >= want:
+            break
+        time.sleep(0.1)
+        kids = children_of(master.pid)
+    if len(kids) != want:
+        raise Fail("%s master %d has %d workers, expected %d" %
+                   (what, master.pid, len(kids), want))
+    return kids
+
+
 def run_target(spec, exe, env_add, tgattach, outdir, burner):
     """Start, load, record, stop.  Returns (root pid, notes)."""
     procs = Procs()
@@ -359,16 +373,7 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
                 argv[-1:-1] = ["--threads", "4"]
             master = procs.start(argv, env=env, stderr=err)
             wait_http(port, time.monotonic() + 30, master, err)
-            want = spec.get("workers", 1)
-            kids = children_of(master.pid)
-            for _ in range(50):  # the workers of -w 2 are forked one after the other
-                if len(kids) >= want:
-                    break
-                time.sleep(0.1)
-                kids = children_of(master.pid)
-            if len(kids) != want:
-                raise Fail("gunicorn master %d has %d workers, expected %d" %
-                           (master.pid, len(kids), want))
+            kids = workers_of(master, spec.get("workers", 1), "gunicorn")
             pid = master.pid if spec.get("tree") else kids[0]
         elif kind == "uwsgi":
             # uWSGI's own master forks one worker, which embeds Debian's libpython3.11
@@ -378,11 +383,7 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
                     "--callable", "app", "--need-app", "--disable-logging", "--die-on-term"]
             master = procs.start(argv, env=env, stderr=err)
             wait_http(port, time.monotonic() + 30, master, err)
-            kids = children_of(master.pid)
-            if len(kids) != 1:
-                raise Fail("uwsgi master %d has %d workers, expected 1" %
-                           (master.pid, len(kids)))
-            pid = kids[0]
+            pid = workers_of(master, 1, "uwsgi")[0]
         elif kind == "http":
             srv = procs.start([exe, script], env=env, stdout=subprocess.PIPE, stderr=err)
             line = read_line(srv, time.monotonic() + 30, err)
@@ -957,8 +958,8 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
     try:
         if missing:
             raise Skip(missing)
-        if spec.get("only") and label != spec["only"]:
-            raise Skip("Debian's uwsgi plugin embeds Debian's libpython3.11, not %s" % label)
+        if spec.get("only") and label != spec["only"][0]:
+            raise Skip("%s, not %s" % (spec["only"][1], label))
         if spec["kind"] == "uwsgi" and not uwsgi_python3():
             raise Skip("no uwsgi with its python3 plugin (uwsgi-core, uwsgi-plugin-python3; "
                        "tools/deps.sh installs them)")
