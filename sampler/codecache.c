@@ -69,6 +69,26 @@ static int field_int(const unsigned char *head, size_t headlen, int32_t off)
 	return v;
 }
 
+/* 3.11+: the words a frame of this code takes on its thread's data stack, where the next
+ * frame the thread pushes begins (co_framesize; 3.11 has none and sums locals, stack and
+ * the frame's own fields, as its push does).  0 when unknown. */
+#define FRAME_WORDS_MAX (1u << 20)
+static unsigned frame_words(const struct py_offsets *o, const unsigned char *head, size_t headlen)
+{
+	int32_t words;
+
+	if (o->co_framesize >= 0 && (size_t)o->co_framesize + 4 <= headlen)
+		words = field_int(head, headlen, o->co_framesize);
+	else if (o->co_framesize < 0 && o->co_nlocalsplus >= 0 && o->co_stacksize >= 0 &&
+		 o->if_size > 8 && (size_t)o->co_nlocalsplus + 4 <= headlen &&
+		 (size_t)o->co_stacksize + 4 <= headlen)
+		words = field_int(head, headlen, o->co_nlocalsplus) +
+			field_int(head, headlen, o->co_stacksize) + (o->if_size - 1) / 8;
+	else
+		return 0;
+	return words > 0 && (unsigned)words < FRAME_WORDS_MAX ? (unsigned)words : 0;
+}
+
 /* Linear probing from a hash of the address; an entry stays in the first slot it got. */
 static struct code_info *find_slot(struct codecache *c, uint64_t addr, int *found)
 {
@@ -118,6 +138,7 @@ static int fill_entry(struct codecache *c, struct code_info *e, struct pyobj *p,
 	e->name_ptr = qual ? qual : field_ptr(head, headlen, o->co_name);
 	e->linetable_ptr = field_ptr(head, headlen, o->co_linetable);
 	e->firstlineno = field_int(head, headlen, o->co_firstlineno);
+	e->framesize = frame_words(o, head, headlen);
 	e->file = read_name(p, e->filename_ptr);
 	e->func = read_name(p, e->name_ptr);
 	tlen = pyobj_bytes(p, e->linetable_ptr, c->table, LINETABLE_MAX);

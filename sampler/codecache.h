@@ -18,8 +18,9 @@ struct code_info {
 	uint64_t addr;
 	uint64_t filename_ptr, name_ptr, linetable_ptr; /* validity key */
 	int firstlineno;
-	char *file; /* UTF-8, as the interpreter has it */
-	char *func; /* qualified name where the version has one */
+	unsigned framesize; /* 3.11+: words a frame of it takes on the data stack; 0: unknown */
+	char *file;	    /* UTF-8, as the interpreter has it */
+	char *func;	    /* qualified name where the version has one */
 	unsigned char *linetable;
 	size_t linetable_len;
 	uint64_t last_used;

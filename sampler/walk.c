@@ -77,6 +77,9 @@ struct walker *walker_new(struct remote *r, const struct py_target *t)
 	co = max_end(co, o->co_qualname, 8);
 	co = max_end(co, o->co_linetable, 8);
 	co = max_end(co, o->co_firstlineno, 4);
+	co = max_end(co, o->co_stacksize, 4);
+	co = max_end(co, o->co_nlocalsplus, 4);
+	co = max_end(co, o->co_framesize, 4);
 	w->code_len = clamp(co, CODE_READ_MAX);
 	return w;
 }

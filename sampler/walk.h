@@ -42,6 +42,8 @@ struct walk_frame {
 				frame below it, a local of the evaluation call (C stack) */
 	int native;	     /* 0: a Python frame; WALK_NATIVE: a C frame (sampler/unwind.h);
 				WALK_NATIVE_EVAL: a C frame of the interpreter's evaluation loop */
+	int chunk;	     /* 3.11+: 1 + the range of the data stack copy a frame of the
+				thread's own was read from; 0: another frame */
 };
 
 enum { WALK_NATIVE = 1, WALK_NATIVE_EVAL = 2 };

@@ -59,6 +59,74 @@ static int interp_shim(const struct code_info *ci, int line)
 	       (line < 0 && strcmp(ci->file, "__init__") == 0 && strcmp(ci->func, "__init__") == 0);
 }
 
+/* 3.11+: a thread pushes each frame on its data stack right where the frame below it ends,
+ * its code's frame size further up; so two of the thread's own frames read from the same
+ * range of the stack copy, one the next the walk found below the other, hold together only
+ * when the upper one begins there.  A walk can pass every other check and still splice two
+ * moments: when a loop runs the same calls over and over, the same bytes come back at the
+ * same place between the two copies (the walk copied a frame that returned, and saw it
+ * again when the loop called it once more), and a frame read below another may be a call
+ * made after the one above returned.  The torn-edges test found such a stack once in CI
+ * (pyenv 3.12, 3,034 calls: helper() under random's randint(), which never calls it).
+ * *above: the address and chunk of the thread's last own frame the walk found (chunk 0:
+ * none yet); 0 when f stands. */
+struct own_frame {
+	uint64_t addr;
+	int chunk;
+};
+
+static int spliced(const struct walk_frame *f, struct own_frame *above)
+{
+	struct own_frame up = *above;
+
+	if (!f->chunk)
+		return 0;
+	*above = (struct own_frame){f->addr, f->chunk};
+	return up.chunk == f->chunk && f->code_info->framesize &&
+	       up.addr != f->addr + 8 * (uint64_t)f->code_info->framesize;
+}
+
+/* Thread th's frames resolved from the batch read into w->iov: frames whose code is not a
+ * readable code object are dropped, the walk is cut below a frame that does not begin where
+ * the frame below it ends (spliced), and the interpreter's shims are taken out. */
+static void resolve_thread(struct walker *w, struct walk_thread *th)
+{
+	struct own_frame above = {0, 0};
+	size_t keep = 0;
+
+	for (size_t k = 0; k < th->depth; k++) {
+		struct walk_frame f = th->frames[k];
+		if (f.code_slot != SIZE_MAX) {
+			const struct remote_iov *v = &w->iov[f.code_slot];
+			f.code_info =
+			    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len) : NULL;
+		}
+		if (!f.code_info) {
+			th->truncated = 1;
+			above.chunk = 0;
+			continue;
+		}
+		if (spliced(&f, &above)) {
+			w->torn += !th->truncated;
+			th->truncated = 1;
+			break;
+		}
+		f.line = codecache_line(w->t, f.code_info, f.pos);
+		if (interp_shim(f.code_info, f.line)) {
+			/* the frame above was called from C, or by the 3.13+ clean-up shim of
+			 * __init__: the same evaluation call runs both */
+			if (keep > 0) {
+				th->frames[keep - 1].from_c = 1;
+				th->frames[keep - 1].eval_entry |=
+				    strcmp(f.code_info->file, "<shim>") == 0;
+			}
+			continue;
+		}
+		th->frames[keep++] = f;
+	}
+	th->depth = keep;
+}
+
 /* Read the header of every distinct code object of the walked threads in one batched
  * read, then resolve each frame's names and line; frames whose code is not a readable code
  * object (a torn read) are dropped, and their thread marked truncated.  Kept walks are
@@ -83,38 +151,9 @@ void walk_resolve_codes(struct walker *w, struct walk_sample *s)
 	w->code_reads += ncodes;
 	if (ncodes)
 		remote_readv(w->r, w->iov, ncodes);
-	for (size_t i = 0; i < s->nthreads; i++) {
-		struct walk_thread *th = &s->threads[i];
-		size_t keep = 0;
-		if (th->reused)
-			continue;
-		for (size_t k = 0; k < th->depth; k++) {
-			struct walk_frame f = th->frames[k];
-			if (f.code_slot != SIZE_MAX) {
-				const struct remote_iov *v = &w->iov[f.code_slot];
-				f.code_info =
-				    v->ok ? codecache_get(w->codes, &w->p, f.code, v->dst, v->len)
-					  : NULL;
-			}
-			if (!f.code_info) {
-				th->truncated = 1;
-				continue;
-			}
-			f.line = codecache_line(w->t, f.code_info, f.pos);
-			if (interp_shim(f.code_info, f.line)) {
-				/* the frame above was called from C, or by the 3.13+ clean-up
-				 * shim of __init__: the same evaluation call runs both */
-				if (keep > 0) {
-					th->frames[keep - 1].from_c = 1;
-					th->frames[keep - 1].eval_entry |=
-					    strcmp(f.code_info->file, "<shim>") == 0;
-				}
-				continue;
-			}
-			th->frames[keep++] = f;
-		}
-		th->depth = keep;
-	}
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (!s->threads[i].reused)
+			resolve_thread(w, &s->threads[i]);
 	if (codecache_misses(w->codes) != w->misses_before)
 		drop_evicted(s);
 }

@@ -191,6 +191,7 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 	f->eval_entry = 0;
 	f->entry_addr = 0;
 	f->native = 0;
+	f->chunk = 0;
 	if (w->new_frames) {
 		f->code = walk_u64_at(block, w->frame_len, o->if_code) & w->code_ptr_mask;
 		f->pos = (int64_t)walk_u64_at(block, w->frame_len, o->if_instr);
@@ -210,6 +211,7 @@ static uint64_t read_frame(struct walker *w, uint64_t addr, struct walk_frame *f
 			}
 			w->last_range = range;
 			w->last_owned = addr;
+			f->chunk = range + 1;
 		}
 		/* 3.12+: a running generator's frame links to its resumer, an entry frame at
 		 * least; none means it was read after it stopped */

@@ -78,6 +78,9 @@ enum py_offset_kind { PYOFF_OFF = 1, PYOFF_SIZE = 2, PYOFF_BIT = 3 };
 	X(co_name, "PyCodeObject", "co_name", OFF)                                             \
 	X(co_qualname, "PyCodeObject", "co_qualname", OFF)                                     \
 	X(co_firstlineno, "PyCodeObject", "co_firstlineno", OFF)                               \
+	X(co_stacksize, "PyCodeObject", "co_stacksize", OFF)                                   \
+	X(co_nlocalsplus, "PyCodeObject", "co_nlocalsplus", OFF)                               \
+	X(co_framesize, "PyCodeObject", "co_framesize", OFF)                                   \
 	X(co_linetable, "PyCodeObject", "co_linetable|co_lnotab", OFF)                         \
 	X(co_code, "PyCodeObject", "co_code", OFF)                                             \
 	X(co_code_adaptive, "PyCodeObject", "co_code_adaptive", OFF)                           \

@@ -90,7 +90,9 @@ static uint64_t frame313(struct pyw_image *im, const struct py_offsets *o, uint6
 	return f;
 }
 
-static void build_stack(struct pyw_world *w, int stale)
+/* outer_words: the frame size serve()'s code object gives (0: none); its frame takes 10
+ * words (if_size) below handle()'s */
+static void build_stack(struct pyw_world *w, int stale, int32_t outer_words)
 {
 	const struct py_builtin_table *t313 = py_builtin_find(3, 13, 0);
 	cr_assert_not_null(t313, "no built-in 3.13 table");
@@ -105,6 +107,7 @@ static void build_stack(struct pyw_world *w, int stale)
 	uint64_t interp,
 	    tstate = pyw_one_thread(&w->im, &lay, runtime, 0x7f0000002000ull, 4343, &interp);
 	uint64_t outer = pyw_code_obj(&w->im, &lay, &ty, "/srv/app.py", "serve", 10);
+	pyw_put32(&w->im, outer + (uint64_t)lay.co_framesize, (uint32_t)outer_words);
 	uint64_t inner = pyw_code_obj(&w->im, &lay, &ty, "/srv/app.py", "handle", 20);
 	uint64_t gone = pyw_code_obj(&w->im, &lay, &ty, "/srv/app.py", "returned", 30);
 	/* the chunk: a header (previous, size, top), then the frames */
@@ -127,12 +130,12 @@ static void build_stack(struct pyw_world *w, int stale)
 	w->t.off = lay;
 }
 
-static void walk_one(int stale, struct walk_sample *s)
+static void walk_one(int stale, int32_t outer_words, struct walk_sample *s)
 {
 	struct pyw_world w;
 	struct tg_err err = {0};
 
-	build_stack(&w, stale);
+	build_stack(&w, stale, outer_words);
 	struct walker *wk = walker_new(&w.r, &w.t);
 	cr_assert_eq(walker_sample(wk, s, &err), 0, "%s", err.msg);
 	walker_free(wk);
@@ -143,21 +146,43 @@ Test(py314, frame_above_the_data_stack_top_is_a_torn_walk)
 {
 	struct walk_sample s = {0};
 
-	walk_one(0, &s);
+	walk_one(0, 0, &s);
 	cr_assert_eq(s.nthreads, 1);
 	cr_expect_eq(s.threads[0].depth, 2);
 	cr_expect(!s.threads[0].truncated);
 	walk_sample_free(&s);
-	walk_one(1, &s);
+	walk_one(1, 0, &s);
 	cr_assert_eq(s.nthreads, 1);
 	cr_expect_eq(s.threads[0].depth, 0, "a returned frame's chain was recorded (%zu frames)",
 		     s.threads[0].depth);
 	cr_expect(s.threads[0].truncated);
 	walk_sample_free(&s);
-	walk_one(2, &s);
+	walk_one(2, 0, &s);
 	cr_assert_eq(s.nthreads, 1);
 	cr_expect(s.threads[0].truncated, "a frame above the one it called was taken");
 	cr_expect_leq(s.threads[0].depth, 2);
+	walk_sample_free(&s);
+}
+
+/* A frame the thread pushed begins where the frame below it ends: serve()'s frame takes 10
+ * words, and handle()'s begins right above it.  A code object that says otherwise is not
+ * the one that called the frame above: the walk spliced two moments (a loop ran a call in
+ * the frame's place and the same bytes came back between the copies), and is cut there. */
+Test(py314, frame_not_where_the_one_below_ends_is_a_torn_walk)
+{
+	struct walk_sample s = {0};
+
+	cr_assert_eq(py_builtin_find(3, 13, 0)->off.if_size, 80);
+	walk_one(0, 10, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect_eq(s.threads[0].depth, 2);
+	cr_expect(!s.threads[0].truncated);
+	walk_sample_free(&s);
+	walk_one(0, 12, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect(s.threads[0].truncated, "a frame that did not call the one above was taken");
+	cr_assert_eq(s.threads[0].depth, 1);
+	cr_expect_eq(s.threads[0].frames[0].line, 22, "handle()'s frame (unit 1: line 20 + 2)");
 	walk_sample_free(&s);
 }
 
