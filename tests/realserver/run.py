@@ -35,7 +35,9 @@ Cases: gunicorn-sync and gunicorn-gthread (Debian's gunicorn, one worker, servin
 flask_app.py; the worker is recorded), gunicorn-tree (two sync workers; the master is
 recorded with them, as README's prefork workflow does), uwsgi (Debian's uWSGI, its
 master and one worker embedding Debian's libpython3.11 through the python3 plugin, serving
-flask_app.py; the worker is recorded; Debian's 3.11 only), http.server (http_app.py), mp-pool (pool_job.py, the
+flask_app.py; the worker is recorded; Debian's 3.11 only), uwsgi-threads (the same with
+`--threads 4`: the worker serves its requests on four threads uWSGI makes in C, each with
+its own thread state), http.server (http_app.py), mp-pool (pool_job.py, the
 parent and the workers tgattach follows), job-loop (job_loop.py).  The work they share
 (build_payload, remember, crunch) is in fixtures/realserver/work.py, part of each app.
 Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x
@@ -113,6 +115,11 @@ CASES = [
     ("uwsgi", dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
                    leak="build_payload", path="leak", churn="crunch", never=(),
                    only=("debian-3.11", "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
+    ("uwsgi-threads", dict(kind="uwsgi", threads=4, script="flask_app.py",
+                           app=("flask_app.py", WORK), leak="build_payload", path="leak",
+                           churn="crunch", never=(),
+                           only=("debian-3.11",
+                                 "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
@@ -381,6 +388,8 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
             argv = ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port,
                     "--master", "--processes", "1", "--chdir", FIX, "--wsgi-file", script,
                     "--callable", "app", "--need-app", "--disable-logging", "--die-on-term"]
+            if spec.get("threads"):  # the worker's requests on threads uWSGI makes in C
+                argv += ["--threads", str(spec["threads"])]
             master = procs.start(argv, env=env, stderr=err)
             wait_http(port, time.monotonic() + 30, master, err)
             pid = workers_of(master, 1, "uwsgi")[0]
