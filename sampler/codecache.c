@@ -139,6 +139,7 @@ static int fill_entry(struct codecache *c, struct code_info *e, struct pyobj *p,
 	e->linetable_ptr = field_ptr(head, headlen, o->co_linetable);
 	e->firstlineno = field_int(head, headlen, o->co_firstlineno);
 	e->framesize = frame_words(o, head, headlen);
+	e->memo_pos = INT64_MIN;
 	e->file = read_name(p, e->filename_ptr);
 	e->func = read_name(p, e->name_ptr);
 	tlen = pyobj_bytes(p, e->linetable_ptr, c->table, LINETABLE_MAX);
@@ -185,7 +186,12 @@ const struct code_info *codecache_get(struct codecache *c, struct pyobj *p, uint
 int codecache_line(const struct py_target *t, const struct code_info *ci, int64_t pos)
 {
 	enum lt_format fmt = lt_format_for(t->major, t->minor);
+	/* the entry belongs to the cache, which is not const: only the memo changes */
+	struct code_info *memo = (struct code_info *)ci;
 	long offset;
+
+	if (pos == ci->memo_pos)
+		return ci->memo_line;
 
 	if (t->major == 3 && t->minor >= 11) {
 		uint64_t base = ci->addr + (uint64_t)t->off.co_code_adaptive;
@@ -197,7 +203,10 @@ int codecache_line(const struct py_target *t, const struct code_info *ci, int64_
 	} else {
 		offset = (long)pos;
 	}
-	return lt_line_for(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
+	memo->memo_line =
+	    lt_line_for(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
+	memo->memo_pos = pos;
+	return memo->memo_line;
 }
 
 size_t codecache_size(const struct codecache *c)

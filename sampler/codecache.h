@@ -24,6 +24,8 @@ struct code_info {
 	unsigned char *linetable;
 	size_t linetable_len;
 	uint64_t last_used;
+	int64_t memo_pos; /* the last position codecache_line resolved, and its line: an outer */
+	int memo_line;	  /* frame waits at one position while the walks go by */
 };
 
 struct codecache;
@@ -37,7 +39,8 @@ const struct code_info *codecache_get(struct codecache *c, struct pyobj *p, uint
 				      const unsigned char *head, size_t headlen);
 
 /* Current line of a frame of this code at raw instruction position `pos` (f_lasti for
- * <= 3.10, the instruction pointer address for 3.11+). -1 if unknown. */
+ * <= 3.10, the instruction pointer address for 3.11+). -1 if unknown.  ci is an entry of
+ * the cache: its memo of the last position is updated. */
 int codecache_line(const struct py_target *t, const struct code_info *ci, int64_t pos);
 
 size_t codecache_size(const struct codecache *c);
