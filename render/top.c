@@ -403,7 +403,11 @@ static void top_free(struct top *tp)
 	frames_free(tp->funcs);
 }
 
-static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, struct tg_err *err)
+/* One recording's report.  A recording without thread files is an error, unless it is a
+ * process of a tree (*empty not NULL): a process that ran no Python code while recorded (a
+ * C server's master, such as uWSGI's) gets its totals and a line saying so, *empty set. */
+static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, int *empty,
+		   struct tg_err *err)
 {
 	struct recording rec;
 	struct top_totals tt;
@@ -432,7 +436,7 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 	tp.running_col = tt.has_end && tt.has_closed && tt.closed_at_end > 0;
 	if (do_families(&tp, &rec, err) < 0)
 		goto out;
-	if (tp.threads == 0) {
+	if (tp.threads == 0 && !empty) {
 		tg_err_set(err, TG_E_DATA, "%s: no .mem or .stack files", rec.dir);
 		goto out;
 	}
@@ -445,6 +449,11 @@ static int run_one(const struct top_opts *o, FILE *fp, int nargs, char **args, s
 	recording_title(&rec, 150, &title);
 	fprintf(fp, "Memory by function, %s\n", buf_cstr(&title));
 	top_totals_print(fp, &tt, &tp.ch, o->bytes);
+	if (tp.threads == 0) {
+		fprintf(fp, "\nNo thread of this process ran Python code while it was recorded "
+			    "(no .mem or .stack files): nothing is charged to functions.\n");
+		*empty = 1;
+	}
 	tp.out = fp; /* the answer first: all threads, then each family */
 	if (tp.threads > 1 || o->merge)
 		print_table(&tp, "All threads", &tp.all);
@@ -473,7 +482,7 @@ static int run_tree(const struct top_opts *o, FILE *fp, int nargs, char **args, 
 	int r = proctree_open(&t, nargs, args, o->children, err);
 
 	if (r <= 0)
-		return r < 0 ? -1 : run_one(o, fp, nargs, args, err);
+		return r < 0 ? -1 : run_one(o, fp, nargs, args, NULL, err);
 	if (t.n == 0) {
 		proctree_free(&t);
 		return tg_err_set(err, TG_E_DATA, "%s: no process holds a recording", args[0]);
@@ -483,10 +492,16 @@ static int run_tree(const struct top_opts *o, FILE *fp, int nargs, char **args, 
 		fprintf(fp, " %ld", t.pids[i]);
 	fprintf(fp, "\n");
 	r = 0;
+	size_t empty = 0;
 	for (size_t i = 0; i < t.n && r == 0; i++) {
+		int none = 0;
 		fprintf(fp, "\n");
-		r = run_one(o, fp, 1, &t.dirs[i], err);
+		r = run_one(o, fp, 1, &t.dirs[i], &none, err);
+		empty += (size_t)none;
 	}
+	if (r == 0 && empty == t.n)
+		r = tg_err_set(err, TG_E_DATA,
+			       "%s: no process of the tree has .mem or .stack files", args[0]);
 	proctree_free(&t);
 	return r;
 }

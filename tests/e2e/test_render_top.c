@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -494,4 +495,73 @@ Test(render_top, merge_threads)
 		"        NET        SELF     CALLS  FUNCTION\n"
 		" +1001.2 KB         0 B         1  <module>  /opt/app/work.py:40\n");
 	rrun_free(&r);
+}
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	struct buf path = BUF_INIT;
+
+	buf_addf(&path, "%s/%s", dir, name);
+	rrun_write(buf_cstr(&path), text, strlen(text));
+	buf_free(&path);
+}
+
+/* OUTDIR/PID: meta naming its parent (0: none), process.mem, and, with a thread, one
+ * thread's calls: grow() kept 64 KB. */
+static void put_proc(const char *outdir, long pid, long parent, int thread)
+{
+	struct buf dir = BUF_INIT, meta = BUF_INIT;
+
+	buf_addf(&dir, "%s/%ld", outdir, pid);
+	cr_assert_eq(mkdir(buf_cstr(&dir), 0755), 0);
+	buf_addf(&meta, "run=1\npid=%ld\ncmdline=uwsgi --master\n", pid);
+	if (parent)
+		buf_addf(&meta, "parent=%ld\n", parent);
+	put_file(buf_cstr(&dir), "meta", buf_cstr(&meta));
+	put_file(buf_cstr(&dir), "process.mem", "1700000000.0#40000000\n1700000001.0#40065536\n");
+	if (thread)
+		put_file(buf_cstr(&dir), "Core0.mem", "1700000000.1#/app/w.py:3:grow=>65536\n");
+	buf_free(&dir);
+	buf_free(&meta);
+}
+
+/* A C server's master (uWSGI's) runs no Python code while recorded: its process has no
+ * thread file.  The tree's report still shows its workers, and says so of the master; a
+ * tree where no process has one is an error, as one process without any is. */
+Test(render_top, tree_whose_master_ran_no_python)
+{
+	char *out = rrun_tmpdir();
+	struct buf root = BUF_INIT, lone = BUF_INIT;
+	struct rrun r;
+
+	put_proc(out, 800, 0, 0);
+	put_proc(out, 801, 800, 1);
+	buf_addf(&root, "%s/800", out);
+	const char *children[] = {"--children", NULL};
+	top(buf_cstr(&root), children, &r);
+	has(&r, "Process tree ");
+	has(&r, "Memory by function, PID 800: uwsgi --master\n");
+	has(&r, "No thread of this process ran Python code while it was recorded");
+	has(&r, "Memory by function, PID 801: uwsgi --master\n");
+	has(&r, "grow  /app/w.py\n");
+	rrun_free(&r);
+
+	const char *plain[] = {"render", "top", buf_cstr(&root), NULL};
+	rrun_tool(&r, NULL, plain);
+	cr_expect_eq(r.status, 9, "one process without thread files: %d", r.status);
+	rrun_free(&r);
+
+	put_proc(out, 900, 0, 0);
+	put_proc(out, 901, 900, 0);
+	buf_addf(&lone, "%s/900", out);
+	const char *none[] = {"render", "top", "--children", buf_cstr(&lone), NULL};
+	rrun_tool(&r, NULL, none);
+	cr_expect_eq(r.status, 9, "a tree without thread files: %d", r.status);
+	cr_expect_not_null(strstr(buf_cstr(&r.err), "no process of the tree has"), "%s",
+			   buf_cstr(&r.err));
+	rrun_free(&r);
+	buf_free(&root);
+	buf_free(&lone);
+	rrun_rmtree(out);
+	free(out);
 }
