@@ -37,7 +37,9 @@ recorded with them, as README's prefork workflow does), uwsgi (Debian's uWSGI, i
 master and one worker embedding Debian's libpython3.11 through the python3 plugin, serving
 flask_app.py; the worker is recorded; Debian's 3.11 only), uwsgi-threads (the same with
 `--threads 4`: the worker serves its requests on four threads uWSGI makes in C, each with
-its own thread state), http.server (http_app.py), mp-pool (pool_job.py, the
+its own thread state), uwsgi-tree (its master and two workers, recorded from the master as
+a tree: the master runs C only, the workers' thread states keep its TID), http.server
+(http_app.py), mp-pool (pool_job.py, the
 parent and the workers tgattach follows), job-loop (job_loop.py).  The work they share
 (build_payload, remember, crunch) is in fixtures/realserver/work.py, part of each app.
 Interpreters: Debian's /usr/bin/python3.11 and the newest pyenv 3.12.x and 3.13.x
@@ -120,6 +122,11 @@ CASES = [
                            churn="crunch", never=(),
                            only=("debian-3.11",
                                  "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
+    ("uwsgi-tree", dict(kind="uwsgi", workers=2, tree=True, script="flask_app.py",
+                        app=("flask_app.py", WORK), leak="build_payload", path="leak",
+                        churn="crunch", never=(),
+                        only=("debian-3.11",
+                              "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
@@ -386,13 +393,15 @@ def run_target(spec, exe, env_add, tgattach, outdir, burner):
             # uWSGI's own master forks one worker, which embeds Debian's libpython3.11
             port = free_port()
             argv = ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:%d" % port,
-                    "--master", "--processes", "1", "--chdir", FIX, "--wsgi-file", script,
+                    "--master", "--processes", str(spec.get("workers", 1)), "--chdir", FIX,
+                    "--wsgi-file", script,
                     "--callable", "app", "--need-app", "--disable-logging", "--die-on-term"]
             if spec.get("threads"):  # the worker's requests on threads uWSGI makes in C
                 argv += ["--threads", str(spec["threads"])]
             master = procs.start(argv, env=env, stderr=err)
             wait_http(port, time.monotonic() + 30, master, err)
-            pid = workers_of(master, 1, "uwsgi")[0]
+            kids = workers_of(master, spec.get("workers", 1), "uwsgi")
+            pid = master.pid if spec.get("tree") else kids[0]
         elif kind == "http":
             srv = procs.start([exe, script], env=env, stdout=subprocess.PIPE, stderr=err)
             line = read_line(srv, time.monotonic() + 30, err)
