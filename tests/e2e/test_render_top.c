@@ -497,15 +497,6 @@ Test(render_top, merge_threads)
 	rrun_free(&r);
 }
 
-static void put_file(const char *dir, const char *name, const char *text)
-{
-	struct buf path = BUF_INIT;
-
-	buf_addf(&path, "%s/%s", dir, name);
-	rrun_write(buf_cstr(&path), text, strlen(text));
-	buf_free(&path);
-}
-
 /* OUTDIR/PID: meta naming its parent (0: none), process.mem, and, with a thread, one
  * thread's calls: grow() kept 64 KB. */
 static void put_proc(const char *outdir, long pid, long parent, int thread)
@@ -517,10 +508,10 @@ static void put_proc(const char *outdir, long pid, long parent, int thread)
 	buf_addf(&meta, "run=1\npid=%ld\ncmdline=uwsgi --master\n", pid);
 	if (parent)
 		buf_addf(&meta, "parent=%ld\n", parent);
-	put_file(buf_cstr(&dir), "meta", buf_cstr(&meta));
-	put_file(buf_cstr(&dir), "process.mem", "1700000000.0#40000000\n1700000001.0#40065536\n");
+	put(buf_cstr(&dir), "meta", buf_cstr(&meta));
+	put(buf_cstr(&dir), "process.mem", "1700000000.0#40000000\n1700000001.0#40065536\n");
 	if (thread)
-		put_file(buf_cstr(&dir), "Core0.mem", "1700000000.1#/app/w.py:3:grow=>65536\n");
+		put(buf_cstr(&dir), "Core0.mem", "1700000000.1#/app/w.py:3:grow=>65536\n");
 	buf_free(&dir);
 	buf_free(&meta);
 }
