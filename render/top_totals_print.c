@@ -248,11 +248,24 @@ static void print_tail(const struct totals_view *w)
 	fprintf(w->out,
 		"WARNING: most of the growth is not explained by the functions below: they "
 		"are\n"
-		"  charged %s of the %s %s growth (%s).  The rest went to no call seen\n"
-		"  returning (calls still open when an older recording ended, threads too "
-		"short-\n"
-		"  lived to be sampled, threads without .stack) or to no thread.\n",
+		"  charged %s of the %s %s growth (%s).",
 		v, gv, w->gname, pct);
+	if (w->ch->bytes > w->growth) {
+		/* charged more than grew: a release seen in no call */
+		top_human(v, sizeof v, w->growth - w->ch->bytes, w->exact);
+		fprintf(w->out,
+			"\n  The other %s was released where no call was seen running (by C "
+			"code\n"
+			"  between or after the calls: at exit, a server's own code between "
+			"requests)\n"
+			"  or by no thread.\n",
+			v);
+		return;
+	}
+	fprintf(w->out, "  The rest went to no call seen\n"
+			"  returning (calls still open when an older recording ended, threads "
+			"too short-\n"
+			"  lived to be sampled, threads without .stack) or to no thread.\n");
 }
 
 void top_totals_print(FILE *out, const struct top_totals *tt, const struct top_charged *ch,
