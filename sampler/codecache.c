@@ -77,7 +77,7 @@ static unsigned frame_words(const struct py_offsets *o, const unsigned char *hea
 {
 	int32_t words;
 
-	if (o->co_framesize >= 0 && (size_t)o->co_framesize + 4 <= headlen)
+	if (o->co_framesize >= 0) /* 0 when not in head: unknown */
 		words = field_int(head, headlen, o->co_framesize);
 	else if (o->co_framesize < 0 && o->co_nlocalsplus >= 0 && o->co_stacksize >= 0 &&
 		 o->if_size > 8 && (size_t)o->co_nlocalsplus + 4 <= headlen &&

@@ -101,6 +101,17 @@ UNSEEN_MAX = 0.50            # more of the growth than this run unseen: no answe
 # it) and which functions the assertions are about (module-level names in the app's files;
 # `path` is the leak path, whose NET is judged)
 WORK = "work.py"
+
+
+def uwsgi_spec(**extra):
+    """Debian's uWSGI serving flask_app.py: only on Debian's 3.11, whose libpython its
+    python3 plugin embeds; extra: threads=N, workers=N, tree=True."""
+    return dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
+                leak="build_payload", path="leak", churn="crunch", never=(),
+                only=("debian-3.11", "Debian's uwsgi plugin embeds Debian's libpython3.11"),
+                **extra)
+
+
 CASES = [
     ("gunicorn-sync", dict(kind="gunicorn", worker="sync", script="flask_app.py",
                            app=("flask_app.py", WORK),
@@ -114,19 +125,9 @@ CASES = [
                            script="flask_app.py", app=("flask_app.py", WORK),
                            leak="build_payload", path="leak", churn="crunch",
                            never=("<module>", "run_for_one"))),
-    ("uwsgi", dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
-                   leak="build_payload", path="leak", churn="crunch", never=(),
-                   only=("debian-3.11", "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
-    ("uwsgi-threads", dict(kind="uwsgi", threads=4, script="flask_app.py",
-                           app=("flask_app.py", WORK), leak="build_payload", path="leak",
-                           churn="crunch", never=(),
-                           only=("debian-3.11",
-                                 "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
-    ("uwsgi-tree", dict(kind="uwsgi", workers=2, tree=True, script="flask_app.py",
-                        app=("flask_app.py", WORK), leak="build_payload", path="leak",
-                        churn="crunch", never=(),
-                        only=("debian-3.11",
-                              "Debian's uwsgi plugin embeds Debian's libpython3.11"))),
+    ("uwsgi", uwsgi_spec()),
+    ("uwsgi-threads", uwsgi_spec(threads=4)),
+    ("uwsgi-tree", uwsgi_spec(workers=2, tree=True)),
     ("http.server", dict(kind="http", script="http_app.py", app=("http_app.py", WORK),
                          leak="build_payload", path="leak_endpoint", churn="crunch",
                          never=("<module>", "serve_forever"))),
