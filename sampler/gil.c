@@ -18,8 +18,10 @@ struct gil_reader {
 	const struct py_target *t;
 	struct gil_words gils[GIL_MAX];
 	size_t ngils;
-	int read_ok;   /* the last gil_holders() read them */
-	uint64_t last; /* what it read as the only GIL's last holder (gil_last_holder) */
+	int read_ok;	      /* the last gil_holders() read them */
+	uint64_t last;	      /* what it read as the only GIL's last holder (gil_last_holder) */
+	uint64_t prev_holder; /* the only GIL's last holder at the last reading: 0 none */
+	uint64_t in_c;	      /* a thread state read running C only (gil_in_c): 0 none */
 };
 
 struct gil_reader *gil_new(struct remote *r, const struct py_target *t)
@@ -97,11 +99,23 @@ size_t gil_refresh(struct gil_reader *g)
 	return g->ngils;
 }
 
+/* The word of a thread state that tells whether it runs Python: 3.13+ its current frame
+ * (NULL), 3.11 and 3.12 its C frame (its own root_cframe, inside the state); 0: none. */
+static int64_t frame_word_off(const struct gil_reader *g)
+{
+	const struct py_offsets *o = &g->t->off;
+
+	if (o->ts_current_frame >= 0)
+		return o->ts_current_frame;
+	return o->cf_current_frame >= 0 ? o->ts_cframe : -1;
+}
+
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches)
 {
 	size_t n = 0;
 
 	b->switches = switches;
+	b->word_of = 0;
 	for (size_t i = 0; i < g->ngils; i++) {
 		b->locked[i] = 1;
 		b->sw[i] = 0;
@@ -111,7 +125,23 @@ size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov 
 		if (switches && g->gils[i].sw)
 			iov[n++] = (struct remote_iov){g->gils[i].sw, &b->sw[i], 8, 0};
 	}
+	/* last, apart from the rest: the state read may have been freed since */
+	int64_t off = frame_word_off(g);
+	if (g->ngils == 1 && g->prev_holder && off >= 0) {
+		b->word_of = g->prev_holder;
+		iov[n++] = (struct remote_iov){g->prev_holder + (uint64_t)off, &b->word, 8, 0};
+	}
 	return n;
+}
+
+/* Did the word read (b->word, of the state b->word_of) say it runs C only? */
+static uint64_t word_in_c(const struct gil_reader *g, const struct gil_batch *b, int ok)
+{
+	if (!b->word_of || !ok)
+		return 0;
+	if (g->t->off.ts_current_frame >= 0)
+		return b->word == 0 ? b->word_of : 0;
+	return b->word >= b->word_of && b->word - b->word_of < PY_ROOT_CFRAME_SPAN ? b->word_of : 0;
 }
 
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
@@ -121,9 +151,13 @@ size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct r
 	size_t found = 0;
 	int all_sw = g->ngils > 0;
 
+	size_t nw = b->word_of ? 1 : 0; /* the frame word, last: not the GIL's */
+	g->in_c = n > nw ? word_in_c(g, b, iov[n - 1].ok) : 0;
+	n -= n >= nw ? nw : n;
 	g->read_ok = n > 0;
 	for (size_t i = 0; i < n; i++)
 		g->read_ok = g->read_ok && iov[i].ok;
+	g->prev_holder = g->read_ok && g->ngils == 1 ? b->holder[0] : 0;
 	if (switches)
 		*switches = GIL_SWITCHES_UNKNOWN;
 	g->last = 0;
@@ -158,6 +192,11 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
 int gil_holders_read(const struct gil_reader *g)
 {
 	return g->read_ok;
+}
+
+uint64_t gil_in_c(const struct gil_reader *g)
+{
+	return g->in_c;
 }
 
 uint64_t gil_last_holder(const struct gil_reader *g)

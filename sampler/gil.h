@@ -41,11 +41,12 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
  * returns how many; once the caller has read them (remote_readv), gil_parse() answers as
  * gil_holders() does, and sets what gil_holders_read() and gil_last_holder() say.
  * switches: 1 to read the switch counters too (gil_parse then may fill *switches). */
-#define GIL_IOV_MAX (3 * GIL_MAX)
+#define GIL_IOV_MAX (3 * GIL_MAX + 1)
 struct gil_batch {
 	int32_t locked[GIL_MAX];
 	uint64_t holder[GIL_MAX], sw[GIL_MAX];
 	int switches;
+	uint64_t word, word_of; /* gil_in_c's word, and the state it was read of (0: none) */
 };
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches);
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
@@ -59,5 +60,10 @@ int gil_holders_read(const struct gil_reader *g);
  * thread seen as the last holder at two readings with the same switch count is the only
  * thread that held the GIL between them, whether or not it held it at either reading. */
 uint64_t gil_last_holder(const struct gil_reader *g);
+/* The thread state that the last gil_parse() read running C only, or 0: the only GIL's
+ * last holder at the reading before (its word is read in the same batch, last), whose
+ * current frame (3.13+) is NULL or whose C frame (3.11, 3.12) is its own root one.  A hint
+ * (the state may have been freed since): a walk confirms it. */
+uint64_t gil_in_c(const struct gil_reader *g);
 
 #endif

@@ -497,6 +497,11 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 	return take_change(mt, rd.value, rd.left, from, mt->base_at);
 }
 
+uint64_t memtrack_in_c(const struct memtrack *mt)
+{
+	return gil_in_c(mt->gil);
+}
+
 int memtrack_chain_began(const struct memtrack *mt)
 {
 	return mt->chain_began;

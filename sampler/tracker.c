@@ -375,6 +375,13 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 	return 0;
 }
 
+int tracker_has_frames(struct tracker *tk, const struct walk_thread *th)
+{
+	const struct tthread *t = tracker_find_thread(tk, th);
+
+	return t && t->depth > 0;
+}
+
 int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th)
 {
 	const struct tthread *t = tracker_find_thread((struct tracker *)tk, th);

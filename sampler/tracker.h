@@ -77,6 +77,8 @@ int tracker_feed_one(struct tracker *tk, const struct walk_thread *th,
 /* Is th's stack its thread's last sighting with calls made since, none of its returned
  * (the case where runs_free above matters)?  1 or 0. */
 int tracker_only_calls(const struct tracker *tk, const struct walk_thread *th);
+/* Has th's thread frames open (calls not returned yet)?  1 or 0. */
+int tracker_has_frames(struct tracker *tk, const struct walk_thread *th);
 
 /* Would feeding th end a call that has run for long (seen three times over 20 ms)?  1 then,
  * with *prefix the number of outermost frames kept; the caller checks such a walk against

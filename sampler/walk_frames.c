@@ -276,7 +276,6 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
  * frame whose current frame is not set yet (tracker.c).  Between Python calls their thread
  * state's C frame is its own root_cframe, inside the thread state (336 bytes in on 3.11,
  * 272 on 3.12). */
-#define ROOT_CFRAME_SPAN 1024
 static int steady_no_frames(const struct walker *w, const struct walk_thread *th,
 			    const struct ts_words *ws, uint64_t head)
 {
@@ -284,7 +283,7 @@ static int steady_no_frames(const struct walker *w, const struct walk_thread *th
 		return 0;
 	if (!w->new_frames || w->o->ts_current_frame >= 0)
 		return 1;
-	return ws->frame >= th->tstate && ws->frame - th->tstate < ROOT_CFRAME_SPAN;
+	return ws->frame >= th->tstate && ws->frame - th->tstate < PY_ROOT_CFRAME_SPAN;
 }
 
 /* 3.11+: copy the thread's stack and walk it; a try the thread moved under (the copy did

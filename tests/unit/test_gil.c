@@ -1,0 +1,114 @@
+/* sampler/gil.c, the word that tells a thread state running C only (gil_in_c): read with
+ * the GIL's words, of the last holder at the reading before, apart from them.  The GIL and
+ * the thread state live in this test's own memory, read through the remote reader. */
+#include <criterion/criterion.h>
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sampler/gil.h"
+
+/* A 3.7 - 3.11 layout: _PyRuntime's GIL words, and the state's frame word. */
+#define LOCKED 0
+#define HOLDER 8
+#define SWITCH 16
+#define FRAME 24 /* in the state: current_frame (3.13+) or cframe (3.11, 3.12) */
+
+struct world {
+	uint64_t runtime[8];
+	uint64_t tstate[64]; /* its root C frame inside, at ROOT */
+	struct py_target t;
+	struct remote r;
+	struct gil_reader *g;
+};
+#define ROOT 40
+
+static void world_init(struct world *w, int new_style)
+{
+	memset(w, 0, sizeof *w);
+	py_offsets_clear(&w->t.off);
+	w->t.off.rt_gil_locked = LOCKED;
+	w->t.off.rt_gil_holder = HOLDER;
+	w->t.off.rt_gil_switch = SWITCH;
+	if (new_style) {
+		w->t.off.ts_current_frame = FRAME;
+	} else {
+		w->t.off.ts_cframe = FRAME;
+		w->t.off.cf_current_frame = 8;
+	}
+	w->t.sym.runtime = (uint64_t)(uintptr_t)w->runtime;
+	w->runtime[LOCKED / 8] = 1;
+	w->runtime[HOLDER / 8] = (uint64_t)(uintptr_t)w->tstate;
+	w->runtime[SWITCH / 8] = 7;
+	remote_init_process(&w->r, getpid());
+	w->g = gil_new(&w->r, &w->t);
+	cr_assert_not_null(w->g);
+}
+
+static void world_fini(struct world *w)
+{
+	gil_free(w->g);
+	remote_close(&w->r);
+}
+
+static uint64_t read_once(struct world *w)
+{
+	uint64_t holders[GIL_MAX], sw = 0;
+
+	cr_assert_eq(gil_holders(w->g, holders, GIL_MAX, &sw), 1);
+	cr_assert(gil_holders_read(w->g));
+	cr_assert_eq(sw, 7);
+	return gil_in_c(w->g);
+}
+
+Test(gil, a_state_without_a_current_frame_runs_c_only)
+{
+	struct world w;
+	uint64_t ts;
+
+	world_init(&w, 1);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	w.tstate[FRAME / 8] = 0;
+	cr_assert_eq(read_once(&w), 0, "the first reading knows no holder before");
+	cr_assert_eq(read_once(&w), ts);
+	w.tstate[FRAME / 8] = 0x1234000;
+	cr_assert_eq(read_once(&w), 0, "a current frame: Python runs");
+	world_fini(&w);
+}
+
+Test(gil, a_c_frame_that_is_the_states_own_root_runs_c_only)
+{
+	struct world w;
+	uint64_t ts;
+
+	world_init(&w, 0);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	w.tstate[FRAME / 8] = ts + ROOT;
+	read_once(&w);
+	cr_assert_eq(read_once(&w), ts);
+	w.tstate[FRAME / 8] = 0x7ffd00001000; /* a C frame on the C stack: Python runs */
+	cr_assert_eq(read_once(&w), 0);
+	w.tstate[FRAME / 8] = 0;
+	cr_assert_eq(read_once(&w), 0, "no C frame at all is no root one");
+	world_fini(&w);
+}
+
+Test(gil, a_freed_state_spoils_neither_the_word_nor_the_gil)
+{
+	struct world w;
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *m =
+	    mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(m, MAP_FAILED);
+	world_init(&w, 1);
+	w.runtime[HOLDER / 8] = (uint64_t)(uintptr_t)m; /* its word reads 0: C only */
+	read_once(&w);
+	cr_assert_eq(read_once(&w), (uint64_t)(uintptr_t)m);
+	munmap(m, (size_t)pg); /* the state's page gone, as a freed state's can be */
+	cr_assert_eq(read_once(&w), 0, "an unreadable word says nothing");
+	cr_assert_eq(read_once(&w), 0);
+	world_fini(&w);
+}
