@@ -105,9 +105,13 @@ WORK = "work.py"
 
 def uwsgi_spec(**extra):
     """Debian's uWSGI serving flask_app.py: only on Debian's 3.11, whose libpython its
-    python3 plugin embeds; extra: threads=N, workers=N, tree=True."""
+    python3 plugin embeds; extra: threads=N, workers=N, tree=True.  uWSGI calls
+    Flask.__call__ from C once per request: its calls must not merge into a few long ones
+    (calls: at least that share of the requests served; a tree's workers take turns for
+    the readings that see the C code between two requests, so fewer are)."""
+    calls = ("Flask.__call__", 0.15 if extra.get("tree") else 0.4)
     return dict(kind="uwsgi", script="flask_app.py", app=("flask_app.py", WORK),
-                leak="build_payload", path="leak", churn="crunch", never=(),
+                leak="build_payload", path="leak", churn="crunch", never=(), calls=calls,
                 only=("debian-3.11", "Debian's uwsgi plugin embeds Debian's libpython3.11"),
                 **extra)
 
@@ -779,7 +783,7 @@ def functions(tot):
     return [(v, k) for k, v in tot.self_.items() if k != UNSEEN]
 
 
-def judge(case, spec, tot, growth, rss):
+def judge(case, spec, tot, growth, rss, requests=None):
     app = spec["app"]
     if growth < MIN_GROWTH:
         raise Fail("heap grew only %.1f MB (rss %.1f MB): the load did not run" %
@@ -824,6 +828,15 @@ def judge(case, spec, tot, growth, rss):
     if pct(unseen) > 100 * UNSEEN_MAX:
         failures.append(ACC + "run unseen %.1f %% > %d %%: most of the growth is no "
                         "function's" % (pct(unseen), 100 * UNSEEN_MAX))
+    calls_note = ""
+    if spec.get("calls") and requests:
+        name, share = spec["calls"]
+        n = sum(v for k, v in tot.calls.items() if k[1] == name)
+        calls_note = ", %s %d calls for %d requests" % (name, n, requests)
+        if n < share * requests:
+            failures.append("%s returned %d times for %d requests served (less than %d %%): "
+                            "requests merged into fewer calls" % (name, n, requests,
+                                                                  100 * share))
     if spec["never"]:
         for name in spec["never"]:
             if not any(base_name(k[1]) == name for k in tot.seen):
@@ -840,7 +853,8 @@ def judge(case, spec, tot, growth, rss):
                "%.1f %%, run unseen %.1f %%, growth %.1f MB, rss growth %.1f MB, a reading "
                "every %s us, %s %% late" %
                (pct(leak_self), pct(path_net), pct(churn_net), show(worst[1]),
-                pct(worst[0]), pct(unseen), growth / 1e6, rss / 1e6, tot.reading, tot.late))
+                pct(worst[0]), pct(unseen), growth / 1e6, rss / 1e6, tot.reading, tot.late)
+               + calls_note)
     return failures, summary
 
 
@@ -1000,7 +1014,8 @@ def run_combination(case, spec, label, exe, env_add, missing, args, tgattach, ha
         pid, notes = run_target(spec, exe, env_add, [tgattach] + args.tgattach_opt, outdir,
                                 not args.no_burner)
         tree, tot, growth, rss = analyse(outdir, pid, spec["never"])
-        failures, summary = judge(case, spec, tot, growth, rss)
+        failures, summary = judge(case, spec, tot, growth, rss,
+                                  sum(notes.get("requests") or []))
         acc = [f for f in failures if f.startswith(ACC)]
         short, only_short = bool(acc), bool(acc) and len(acc) == len(failures)
         if args.accuracy_advisory:
