@@ -99,15 +99,17 @@ size_t gil_refresh(struct gil_reader *g)
 	return g->ngils;
 }
 
-/* The word of a thread state that tells whether it runs Python: 3.13+ its current frame
- * (NULL), 3.11 and 3.12 its C frame (its own root_cframe, inside the state); 0: none. */
+/* The word of a thread state that tells whether it runs Python (PY_TSTATE_FRAME_SPAN): 3.13+
+ * its current frame, 3.11 and 3.12 its C frame, up to 3.10 its frame object; -1: none. */
 static int64_t frame_word_off(const struct gil_reader *g)
 {
 	const struct py_offsets *o = &g->t->off;
 
 	if (o->ts_current_frame >= 0)
 		return o->ts_current_frame;
-	return o->cf_current_frame >= 0 ? o->ts_cframe : -1;
+	if (o->cf_current_frame >= 0)
+		return o->ts_cframe;
+	return o->ts_frame; /* up to 3.10: its frame object, NULL */
 }
 
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches)
@@ -134,14 +136,13 @@ size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov 
 	return n;
 }
 
-/* Did the word read (b->word, of the state b->word_of) say it runs C only? */
-static uint64_t word_in_c(const struct gil_reader *g, const struct gil_batch *b, int ok)
+/* Did the word read (b->word, of the state b->word_of) say it runs C only: NULL, or inside
+ * the state (PY_TSTATE_FRAME_SPAN)? */
+static uint64_t word_in_c(const struct gil_batch *b, int ok)
 {
 	if (!b->word_of || !ok)
 		return 0;
-	if (g->t->off.ts_current_frame >= 0)
-		return b->word == 0 ? b->word_of : 0;
-	return b->word >= b->word_of && b->word - b->word_of < PY_ROOT_CFRAME_SPAN ? b->word_of : 0;
+	return !b->word || py_inside_tstate(b->word, b->word_of) ? b->word_of : 0;
 }
 
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
@@ -152,12 +153,16 @@ size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct r
 	int all_sw = g->ngils > 0;
 
 	size_t nw = b->word_of ? 1 : 0; /* the frame word, last: not the GIL's */
-	g->in_c = n > nw ? word_in_c(g, b, iov[n - 1].ok) : 0;
+	g->in_c = n > nw ? word_in_c(b, iov[n - 1].ok) : 0;
 	n -= n >= nw ? nw : n;
 	g->read_ok = n > 0;
 	for (size_t i = 0; i < n; i++)
 		g->read_ok = g->read_ok && iov[i].ok;
-	g->prev_holder = g->read_ok && g->ngils == 1 ? b->holder[0] : 0;
+	/* 2.7 clears its holder word on release: the last one seen stays */
+	if (!g->read_ok || g->ngils != 1)
+		g->prev_holder = 0;
+	else if (b->holder[0])
+		g->prev_holder = b->holder[0];
 	if (switches)
 		*switches = GIL_SWITCHES_UNKNOWN;
 	g->last = 0;

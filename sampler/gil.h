@@ -62,7 +62,8 @@ int gil_holders_read(const struct gil_reader *g);
 uint64_t gil_last_holder(const struct gil_reader *g);
 /* The thread state that the last gil_parse() read running C only, or 0: the only GIL's
  * last holder at the reading before (its word is read in the same batch, last), whose
- * current frame (3.13+) is NULL or whose C frame (3.11, 3.12) is its own root one.  A hint
+ * current frame (3.13+), C frame (3.11, 3.12) or frame object (up to 3.10) is NULL or
+ * inside the state itself (PY_TSTATE_FRAME_SPAN: 3.15's base frame, 3.11's root C frame).  A hint
  * (the state may have been freed since): a walk confirms it. */
 uint64_t gil_in_c(const struct gil_reader *g);
 

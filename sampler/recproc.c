@@ -199,6 +199,7 @@ int recproc_tick(struct recproc *p, int stack_due, int may_burst, double now, st
 		return 1; /* the process is gone (or a zombie: nothing resident) */
 	if (write_process(p, now, &row, err) < 0)
 		return -1;
+	p->in_c_vain = 0;
 	if (walker_sample(p->s.walker, &p->sample, NULL) < 0) {
 		p->failed_samples++;
 		return 0;

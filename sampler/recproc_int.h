@@ -31,6 +31,9 @@ struct recproc {
 	size_t charged_cap;
 	double last_process_row;
 	uint64_t samples, failed_samples;
+	uint64_t in_c_vain; /* a state read running C only whose walk did not end its calls: not
+			       walked again while the readings still read it so, until the next
+			       stack sample (0: none) */
 	uint64_t paused_samples, pause_missed; /* --consistent */
 	uint64_t native_missed;		       /* threads whose native stack was not read */
 	uint64_t native_holds;		       /* threads stopped alone for it */

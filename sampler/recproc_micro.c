@@ -119,13 +119,16 @@ static int sight_in_c(struct recproc *p, uint64_t tstate, double now, struct tg_
 {
 	const struct walk_thread *known = sampled_thread(p, tstate);
 
-	if (!known || !tracker_has_frames(p->tracker, known) ||
-	    walker_walk_thread(p->s.walker, known, &p->one) != 0)
+	if (!known || tstate == p->in_c_vain || !tracker_has_frames(p->tracker, known))
+		return 0;
+	p->in_c_vain = tstate; /* until the walk confirms it */
+	if (walker_walk_thread(p->s.walker, known, &p->one) != 0)
 		return 0;
 	const struct walk_thread *th = &p->one.threads[0];
 	if (th->depth || !th->no_frames || th->thread_id != known->thread_id ||
 	    th->native_id != known->native_id)
 		return 0;
+	p->in_c_vain = 0;
 	struct tracker_charge c = {0};
 	return tracker_feed_one(p->tracker, th, &c, now, recproc_thread_name, p, err) < 0 ? -1 : 0;
 }
@@ -146,6 +149,8 @@ int recproc_micro_once(struct recproc *p, struct tg_err *err)
 		if (charge_share(p, &sh[i], now, n == 1, err) < 0)
 			return -1;
 	uint64_t in_c = memtrack_in_c(p->mem);
+	if (in_c != p->in_c_vain) /* it ran Python since, or another one is read */
+		p->in_c_vain = 0;
 	if (in_c && sight_in_c(p, in_c, now, err) < 0)
 		return -1;
 	if (n)

@@ -131,6 +131,11 @@ static int load_stack_copy(struct walker *w, uint64_t tstate, const struct ts_wo
 		*head = top_frame(w, ws);
 		return 0;
 	}
+	/* 3.13+: no current frame, the thread runs C only (an embedding program between two
+	 * calls into Python).  Taken for a torn read until December 2026: a process whose
+	 * only thread ran C at the first samples failed the layout check */
+	if (!ws->frame && w->o->ts_current_frame >= 0)
+		return 0;
 	memset(ts, 0, w->tstate_len);
 	struct remote_iov after[2] = {{tstate, ts, w->tstate_len, 0}};
 	size_t n = 1;
@@ -271,19 +276,21 @@ static void walk_frames(struct walker *w, struct walk_thread *th, uint64_t frame
 
 /* A walk that found no frame (head: the current frame it started from) read the thread in
  * a steady state, running C only (an embedding server such as uWSGI between two requests):
- * no current frame at all, not a frame without a Python frame above it (3.12+: an entry
- * frame whose link to its caller is set a moment later), and on 3.11 and 3.12 not a new C
- * frame whose current frame is not set yet (tracker.c).  Between Python calls their thread
- * state's C frame is its own root_cframe, inside the thread state (336 bytes in on 3.11,
- * 272 on 3.12). */
+ * no current frame at all (3.15: its base frame, inside the thread state), not a frame
+ * without a Python frame above it (3.12+: an entry frame whose link to its caller is set a
+ * moment later), and on 3.11 and 3.12 not a new C frame whose current frame is not set yet
+ * (tracker.c): between Python calls their thread state's C frame is its own root_cframe
+ * (PY_TSTATE_FRAME_SPAN). */
 static int steady_no_frames(const struct walker *w, const struct walk_thread *th,
 			    const struct ts_words *ws, uint64_t head)
 {
-	if (th->depth || th->truncated || head)
+	if (th->depth || th->truncated)
 		return 0;
-	if (!w->new_frames || w->o->ts_current_frame >= 0)
-		return 1;
-	return ws->frame >= th->tstate && ws->frame - th->tstate < PY_ROOT_CFRAME_SPAN;
+	if (!w->new_frames)
+		return !head;
+	if (w->o->ts_current_frame >= 0)
+		return !head || py_inside_tstate(head, th->tstate);
+	return !head && py_inside_tstate(ws->frame, th->tstate);
 }
 
 /* 3.11+: copy the thread's stack and walk it; a try the thread moved under (the copy did

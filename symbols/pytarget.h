@@ -39,9 +39,16 @@ struct py_syms {
 	int om_from_code;
 };
 
-/* 3.11 and 3.12: a thread state's root_cframe, where its C frame points while it runs no
- * Python, lies this close to the state's start (336 bytes in on 3.11, 272 on 3.12). */
-#define PY_ROOT_CFRAME_SPAN 1024
+/* A thread that runs no Python has its frame word point inside its own thread state on
+ * 3.11 and 3.12 (its C frame: root_cframe, 336 bytes in on 3.11, 272 on 3.12) and 3.15 (its
+ * current frame: the base frame, 888 bytes in); 3.13 and 3.14 set the current frame to
+ * NULL, and so do older versions their frame object.  Within this span of the start. */
+#define PY_TSTATE_FRAME_SPAN 1024
+/* Does addr lie inside the thread state at tstate (PY_TSTATE_FRAME_SPAN)? */
+static inline int py_inside_tstate(uint64_t addr, uint64_t tstate)
+{
+	return addr >= tstate && addr - tstate < PY_TSTATE_FRAME_SPAN;
+}
 
 struct py_target {
 	pid_t pid;

@@ -10,7 +10,7 @@
 
 #include "sampler/gil.h"
 
-/* A 3.7 - 3.11 layout: _PyRuntime's GIL words, and the state's frame word. */
+/* A 3.7+ layout: _PyRuntime's GIL words, and the state's frame word. */
 #define LOCKED 0
 #define HOLDER 8
 #define SWITCH 16
@@ -25,18 +25,23 @@ struct world {
 };
 #define ROOT 40
 
-static void world_init(struct world *w, int new_style)
+enum style { OLD_FRAMES, CFRAME, CURRENT_FRAME };
+
+static void world_init(struct world *w, enum style style)
 {
 	memset(w, 0, sizeof *w);
 	py_offsets_clear(&w->t.off);
 	w->t.off.rt_gil_locked = LOCKED;
 	w->t.off.rt_gil_holder = HOLDER;
 	w->t.off.rt_gil_switch = SWITCH;
-	if (new_style) {
+	if (style == CURRENT_FRAME) {
 		w->t.off.ts_current_frame = FRAME;
-	} else {
+	} else if (style == CFRAME) {
 		w->t.off.ts_cframe = FRAME;
 		w->t.off.cf_current_frame = 8;
+	} else {
+		w->t.off.ts_frame = FRAME;
+		w->t.off.ts_cframe = FRAME + 8; /* 3.10 has one, whose C frame has no frame */
 	}
 	w->t.sym.runtime = (uint64_t)(uintptr_t)w->runtime;
 	w->runtime[LOCKED / 8] = 1;
@@ -68,13 +73,15 @@ Test(gil, a_state_without_a_current_frame_runs_c_only)
 	struct world w;
 	uint64_t ts;
 
-	world_init(&w, 1);
+	world_init(&w, CURRENT_FRAME);
 	ts = (uint64_t)(uintptr_t)w.tstate;
 	w.tstate[FRAME / 8] = 0;
 	cr_assert_eq(read_once(&w), 0, "the first reading knows no holder before");
 	cr_assert_eq(read_once(&w), ts);
 	w.tstate[FRAME / 8] = 0x1234000;
 	cr_assert_eq(read_once(&w), 0, "a current frame: Python runs");
+	w.tstate[FRAME / 8] = ts + ROOT; /* 3.15: its base frame, inside the state */
+	cr_assert_eq(read_once(&w), ts);
 	world_fini(&w);
 }
 
@@ -83,15 +90,15 @@ Test(gil, a_c_frame_that_is_the_states_own_root_runs_c_only)
 	struct world w;
 	uint64_t ts;
 
-	world_init(&w, 0);
+	world_init(&w, CFRAME);
 	ts = (uint64_t)(uintptr_t)w.tstate;
 	w.tstate[FRAME / 8] = ts + ROOT;
 	read_once(&w);
 	cr_assert_eq(read_once(&w), ts);
 	w.tstate[FRAME / 8] = 0x7ffd00001000; /* a C frame on the C stack: Python runs */
 	cr_assert_eq(read_once(&w), 0);
-	w.tstate[FRAME / 8] = 0;
-	cr_assert_eq(read_once(&w), 0, "no C frame at all is no root one");
+	w.tstate[FRAME / 8] = ts + 4096; /* past the state */
+	cr_assert_eq(read_once(&w), 0);
 	world_fini(&w);
 }
 
@@ -103,12 +110,56 @@ Test(gil, a_freed_state_spoils_neither_the_word_nor_the_gil)
 	    mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	cr_assert_neq(m, MAP_FAILED);
-	world_init(&w, 1);
+	world_init(&w, CURRENT_FRAME);
 	w.runtime[HOLDER / 8] = (uint64_t)(uintptr_t)m; /* its word reads 0: C only */
 	read_once(&w);
 	cr_assert_eq(read_once(&w), (uint64_t)(uintptr_t)m);
 	munmap(m, (size_t)pg); /* the state's page gone, as a freed state's can be */
 	cr_assert_eq(read_once(&w), 0, "an unreadable word says nothing");
 	cr_assert_eq(read_once(&w), 0);
+	world_fini(&w);
+}
+
+Test(gil, up_to_3_10_a_state_without_a_frame_object_runs_c_only)
+{
+	struct world w;
+	uint64_t ts;
+
+	world_init(&w, OLD_FRAMES);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	w.tstate[FRAME / 8] = 0;
+	w.tstate[FRAME / 8 + 1] = ts + ROOT; /* its cframe is not asked */
+	read_once(&w);
+	cr_assert_eq(read_once(&w), ts);
+	w.tstate[FRAME / 8] = 0x1234000;
+	cr_assert_eq(read_once(&w), 0);
+	world_fini(&w);
+}
+
+/* 2.7 has no GIL words: its current state, NULL while nobody holds the GIL.  The last
+ * state seen holding it is the one whose word is read. */
+Test(gil, a_holder_word_cleared_on_release_keeps_the_last_holder)
+{
+	struct world w;
+	uint64_t holders[GIL_MAX], cur, ts;
+
+	memset(&w, 0, sizeof w);
+	py_offsets_clear(&w.t.off);
+	w.t.off.ts_frame = FRAME;
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	cur = ts;
+	w.t.sym.tstate_current = (uint64_t)(uintptr_t)&cur;
+	remote_init_process(&w.r, getpid());
+	w.g = gil_new(&w.r, &w.t);
+	cr_assert_eq(gil_holders(w.g, holders, GIL_MAX, NULL), 1);
+	cur = 0; /* released, running C */
+	cr_assert_eq(gil_holders(w.g, holders, GIL_MAX, NULL), 0);
+	cr_assert(gil_holders_read(w.g));
+	cr_assert_eq(gil_in_c(w.g), ts);
+	cr_assert_eq(gil_holders(w.g, holders, GIL_MAX, NULL), 0);
+	cr_assert_eq(gil_in_c(w.g), ts, "still the last holder seen");
+	w.tstate[FRAME / 8] = 0x1234000;
+	gil_holders(w.g, holders, GIL_MAX, NULL);
+	cr_assert_eq(gil_in_c(w.g), 0);
 	world_fini(&w);
 }

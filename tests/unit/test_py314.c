@@ -124,7 +124,11 @@ static void build_stack(struct pyw_world *w, int stale, int32_t outer_words)
 	pyw_put64(&w->im, tstate + (uint64_t)lay.ts_datastack_top, top);
 	if (stale == 2) /* a loop: the older frame links to the newer one */
 		pyw_put64(&w->im, f_outer + (uint64_t)lay.if_previous, f_inner);
-	pyw_put64(&w->im, tstate + (uint64_t)lay.ts_current_frame, stale == 1 ? f_gone : f_inner);
+	/* stale 3: no current frame, the frames left in the chunk (the thread runs C only) */
+	pyw_put64(&w->im, tstate + (uint64_t)lay.ts_current_frame,
+		  stale == 1   ? f_gone
+		  : stale == 3 ? 0
+			       : f_inner);
 
 	pyw_finish_world(w, 13, runtime, &ty);
 	w->t.off = lay;
@@ -187,6 +191,21 @@ Test(py314, frame_not_where_the_one_below_ends_is_a_torn_walk)
 	cr_expect(s.threads[0].truncated, "a frame that did not call the one above was taken");
 	cr_assert_eq(s.threads[0].depth, 1);
 	cr_expect_eq(s.threads[0].frames[0].line, 22, "handle()'s frame (unit 1: line 20 + 2)");
+	walk_sample_free(&s);
+}
+
+/* 3.13+: a thread without a current frame runs C only (an embedding program between two
+ * calls into Python), though its data stack holds the frames of the last call: a steady
+ * walk of no frame, not a torn one (which failed the layout check of such a program). */
+Test(py314, no_current_frame_is_a_thread_running_c_only)
+{
+	struct walk_sample s = {0};
+
+	walk_one(3, 0, &s);
+	cr_assert_eq(s.nthreads, 1);
+	cr_expect_eq(s.threads[0].depth, 0);
+	cr_expect(!s.threads[0].truncated, "taken for a torn walk");
+	cr_expect(s.threads[0].no_frames);
 	walk_sample_free(&s);
 }
 
