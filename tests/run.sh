@@ -63,6 +63,10 @@ run_step fuzz sh tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-5}"
 echo "== torn"
 rm -rf build/torn-failed
 run_step torn /usr/bin/python3 tests/torn_edges.py --seconds 4 --keep-failed build/torn-failed
+# fixtures/embed_calls.c (a C program calling Python once per request, as uWSGI does) built
+# against every interpreter's shared libpython: a call returns about once per call made
+echo "== embed"
+run_step embed /usr/bin/python3 tests/embed_calls.py
 echo "== killanywhere"
 run_step killanywhere /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH"
 run_step killanywhere-native /usr/bin/python3 tests/killanywhere.py --tgattach "$TGATTACH" \
