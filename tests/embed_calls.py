@@ -5,7 +5,9 @@ runs C without the GIL between two calls.  Recorded with the defaults, handle() 
 about as often as it was called: at least MIN_SHARE of the calls made while tgattach ran
 (the readings see the C code between two calls; until December 2026 only walks at changes
 and stack samples did, and most calls merged with the next), and never more than were made
-(a return that did not happen).
+(a return that did not happen).  And the same program idle, its only thread in C, is read:
+`dump` shows the thread without a frame (3.13 refused it until December 2026: its walk
+without a current frame was taken for a torn one).
 
 Usage: python3 tests/embed_calls.py [--seconds S] [--python LABEL[,LABEL]] [--keep]
 One line per interpreter (passed / FAILED / skipped and why); exit 1 when any failed.  The
@@ -68,6 +70,26 @@ def read_count(path):
         return int(f.read(20) or 0)
 
 
+def check_idle(binary, count, tgattach):
+    """The fixture idle in C: what went wrong with dump, or None."""
+    p = subprocess.Popen([binary, FIXTURES, count, "idle"], stdout=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        if p.stdout.readline().strip() != b"READY":
+            return "the fixture did not start"
+        time.sleep(0.2)
+        r = subprocess.run([tgattach, "dump", "-p", str(p.pid)], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            return "dump exited %d: %s" % (r.returncode, r.stderr.strip()[-200:])
+        if "Thread %d " % p.pid not in r.stdout or 'File "' in r.stdout:
+            return "dump did not show the thread without a frame: %s" % r.stdout[-300:]
+        return None
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
 def run_one(label, exe, secs, tgattach, keep):
     flags, why = build_flags(label, exe)
     if flags is None:
@@ -101,7 +123,10 @@ def run_one(label, exe, secs, tgattach, keep):
             return "FAILED (%s: more returns than calls)" % line, False
         if got < MIN_SHARE * made:
             return "FAILED (%s: under %d %%, calls merged)" % (line, 100 * MIN_SHARE), False
-        return "passed (%s)" % line, True
+        idle = check_idle(binary, count, tgattach)
+        if idle:
+            return "FAILED (%s; idle: %s)" % (line, idle), False
+        return "passed (%s; idle: dump read it)" % line, True
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
