@@ -68,37 +68,36 @@ static uint64_t read_once(struct world *w)
 	return gil_in_c(w->g);
 }
 
+/* The state's frame word set to word, then read: gil_in_c says want (the state, or 0). */
+static void expect_in_c(struct world *w, uint64_t word, uint64_t want, const char *what)
+{
+	w->tstate[FRAME / 8] = word;
+	cr_assert_eq(read_once(w), want, "%s", what);
+}
+
 Test(gil, a_state_without_a_current_frame_runs_c_only)
 {
 	struct world w;
-	uint64_t ts;
 
 	world_init(&w, CURRENT_FRAME);
-	ts = (uint64_t)(uintptr_t)w.tstate;
-	w.tstate[FRAME / 8] = 0;
-	cr_assert_eq(read_once(&w), 0, "the first reading knows no holder before");
-	cr_assert_eq(read_once(&w), ts);
-	w.tstate[FRAME / 8] = 0x1234000;
-	cr_assert_eq(read_once(&w), 0, "a current frame: Python runs");
-	w.tstate[FRAME / 8] = ts + ROOT; /* 3.15: its base frame, inside the state */
-	cr_assert_eq(read_once(&w), ts);
+	uint64_t ts = (uint64_t)(uintptr_t)w.tstate;
+	expect_in_c(&w, 0, 0, "the first reading knows no holder before");
+	expect_in_c(&w, 0, ts, "no current frame");
+	expect_in_c(&w, 0x1234000, 0, "a current frame: Python runs");
+	expect_in_c(&w, ts + ROOT, ts, "3.15: its base frame, inside the state");
 	world_fini(&w);
 }
 
 Test(gil, a_c_frame_that_is_the_states_own_root_runs_c_only)
 {
 	struct world w;
-	uint64_t ts;
 
 	world_init(&w, CFRAME);
-	ts = (uint64_t)(uintptr_t)w.tstate;
-	w.tstate[FRAME / 8] = ts + ROOT;
+	uint64_t ts = (uint64_t)(uintptr_t)w.tstate;
 	read_once(&w);
-	cr_assert_eq(read_once(&w), ts);
-	w.tstate[FRAME / 8] = 0x7ffd00001000; /* a C frame on the C stack: Python runs */
-	cr_assert_eq(read_once(&w), 0);
-	w.tstate[FRAME / 8] = ts + 4096; /* past the state */
-	cr_assert_eq(read_once(&w), 0);
+	expect_in_c(&w, ts + ROOT, ts, "its root C frame");
+	expect_in_c(&w, 0x7ffd00001000, 0, "a C frame on the C stack: Python runs");
+	expect_in_c(&w, ts + 4096, 0, "past the state");
 	world_fini(&w);
 }
 
@@ -123,16 +122,13 @@ Test(gil, a_freed_state_spoils_neither_the_word_nor_the_gil)
 Test(gil, up_to_3_10_a_state_without_a_frame_object_runs_c_only)
 {
 	struct world w;
-	uint64_t ts;
 
 	world_init(&w, OLD_FRAMES);
-	ts = (uint64_t)(uintptr_t)w.tstate;
-	w.tstate[FRAME / 8] = 0;
+	uint64_t ts = (uint64_t)(uintptr_t)w.tstate;
 	w.tstate[FRAME / 8 + 1] = ts + ROOT; /* its cframe is not asked */
 	read_once(&w);
-	cr_assert_eq(read_once(&w), ts);
-	w.tstate[FRAME / 8] = 0x1234000;
-	cr_assert_eq(read_once(&w), 0);
+	expect_in_c(&w, 0, ts, "no frame object");
+	expect_in_c(&w, 0x1234000, 0, "a frame object: Python runs");
 	world_fini(&w);
 }
 
