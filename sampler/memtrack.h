@@ -116,10 +116,10 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
  * reading began a chain). */
 double memtrack_span(const struct memtrack *mt);
 
-/* Did the last memtrack_micro begin a chain of readings (a burst whose chain was cut
- * before it: nothing charged, the thread's stacks not seen)?  1 or 0. */
 /* The thread state the last reading saw running C only (gil_in_c), or 0. */
 uint64_t memtrack_in_c(const struct memtrack *mt);
+/* Did the last memtrack_micro begin a chain of readings (a burst whose chain was cut
+ * before it: nothing charged, the thread's stacks not seen)?  1 or 0. */
 int memtrack_chain_began(const struct memtrack *mt);
 
 /* The quick value read again, right after the caller walked the stack of tstate, the one
