@@ -79,9 +79,8 @@ static unsigned frame_words(const struct py_offsets *o, const unsigned char *hea
 
 	if (o->co_framesize >= 0) /* 0 when not in head: unknown */
 		words = field_int(head, headlen, o->co_framesize);
-	else if (o->co_framesize < 0 && o->co_nlocalsplus >= 0 && o->co_stacksize >= 0 &&
-		 o->if_size > 8 && (size_t)o->co_nlocalsplus + 4 <= headlen &&
-		 (size_t)o->co_stacksize + 4 <= headlen)
+	else if (o->co_nlocalsplus >= 0 && o->co_stacksize >= 0 && o->if_size > 8 &&
+		 (size_t)o->co_nlocalsplus + 4 <= headlen && (size_t)o->co_stacksize + 4 <= headlen)
 		words = field_int(head, headlen, o->co_nlocalsplus) +
 			field_int(head, headlen, o->co_stacksize) + (o->if_size - 1) / 8;
 	else

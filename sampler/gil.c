@@ -99,19 +99,6 @@ size_t gil_refresh(struct gil_reader *g)
 	return g->ngils;
 }
 
-/* The word of a thread state that tells whether it runs Python (PY_TSTATE_FRAME_SPAN): 3.13+
- * its current frame, 3.11 and 3.12 its C frame, up to 3.10 its frame object; -1: none. */
-static int64_t frame_word_off(const struct gil_reader *g)
-{
-	const struct py_offsets *o = &g->t->off;
-
-	if (o->ts_current_frame >= 0)
-		return o->ts_current_frame;
-	if (o->cf_current_frame >= 0)
-		return o->ts_cframe;
-	return o->ts_frame; /* up to 3.10: its frame object, NULL */
-}
-
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches)
 {
 	size_t n = 0;
@@ -128,7 +115,7 @@ size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov 
 			iov[n++] = (struct remote_iov){g->gils[i].sw, &b->sw[i], 8, 0};
 	}
 	/* last, apart from the rest: the state read may have been freed since */
-	int64_t off = frame_word_off(g);
+	int32_t off = py_frame_word_off(&g->t->off);
 	if (g->ngils == 1 && g->prev_holder && off >= 0) {
 		b->word_of = g->prev_holder;
 		iov[n++] = (struct remote_iov){g->prev_holder + (uint64_t)off, &b->word, 8, 0};

@@ -19,12 +19,7 @@ void walk_read_words(const struct walker *w, const unsigned char *ts, struct ts_
 	const struct py_offsets *o = w->o;
 	size_t len = w->tstate_len;
 
-	if (!w->new_frames)
-		out->frame = walk_u64_at(ts, len, o->ts_frame);
-	else if (o->ts_current_frame >= 0)
-		out->frame = walk_u64_at(ts, len, o->ts_current_frame);
-	else
-		out->frame = walk_u64_at(ts, len, o->ts_cframe);
+	out->frame = walk_u64_at(ts, len, py_frame_word_off(o));
 	out->chunk = walk_u64_at(ts, len, o->ts_datastack_chunk);
 	out->top = walk_u64_at(ts, len, o->ts_datastack_top);
 	out->recursion = -1;

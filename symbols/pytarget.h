@@ -44,6 +44,15 @@ struct py_syms {
  * current frame: the base frame, 888 bytes in); 3.13 and 3.14 set the current frame to
  * NULL, and so do older versions their frame object.  Within this span of the start. */
 #define PY_TSTATE_FRAME_SPAN 1024
+/* The offset in a thread state of its frame word, where a walk starts and what tells a
+ * thread running C only: 3.13+ its current frame, 3.11 and 3.12 its C frame, up to 3.10 its
+ * frame object; -1: none. */
+static inline int32_t py_frame_word_off(const struct py_offsets *o)
+{
+	if (o->ts_current_frame >= 0)
+		return o->ts_current_frame;
+	return o->cf_current_frame >= 0 ? o->ts_cframe : o->ts_frame;
+}
 /* Does addr lie inside the thread state at tstate (PY_TSTATE_FRAME_SPAN)? */
 static inline int py_inside_tstate(uint64_t addr, uint64_t tstate)
 {
