@@ -22,6 +22,8 @@ struct gil_reader {
 	uint64_t last;	      /* what it read as the only GIL's last holder (gil_last_holder) */
 	uint64_t prev_holder; /* the only GIL's last holder at the last reading: 0 none */
 	uint64_t in_c;	      /* a thread state read running C only (gil_in_c): 0 none */
+	uint64_t pos, pos_frame, pos_of;  /* gil_position */
+	uint64_t prev_word, prev_word_of; /* the frame word at the last reading, and whose */
 };
 
 struct gil_reader *gil_new(struct remote *r, const struct py_target *t)
@@ -99,6 +101,28 @@ size_t gil_refresh(struct gil_reader *g)
 	return g->ngils;
 }
 
+/* 3.11+, after the frame word: the state's data stack top, and on 3.11 and 3.12, whose frame
+ * word is the C frame, that C frame's current frame, read where the last reading found the
+ * C frame (valid when this reading finds it there still: the same evaluation loop). */
+static size_t position_pieces(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov)
+{
+	const struct py_offsets *o = &g->t->off;
+	size_t n = 0;
+
+	if (o->ts_datastack_top < 0)
+		return 0;
+	b->top_read = 1;
+	iov[n++] =
+	    (struct remote_iov){g->prev_holder + (uint64_t)o->ts_datastack_top, &b->top, 8, 0};
+	if (o->ts_current_frame < 0 && o->cf_current_frame >= 0 && g->prev_word &&
+	    g->prev_word_of == g->prev_holder) {
+		b->cur_read = 1;
+		iov[n++] = (struct remote_iov){g->prev_word + (uint64_t)o->cf_current_frame,
+					       &b->cur, 8, 0};
+	}
+	return n;
+}
+
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches)
 {
 	size_t n = 0;
@@ -116,9 +140,11 @@ size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov 
 	}
 	/* last, apart from the rest: the state read may have been freed since */
 	int32_t off = py_frame_word_off(&g->t->off);
+	b->top_read = b->cur_read = 0;
 	if (g->ngils == 1 && g->prev_holder && off >= 0) {
 		b->word_of = g->prev_holder;
 		iov[n++] = (struct remote_iov){g->prev_holder + (uint64_t)off, &b->word, 8, 0};
+		n += position_pieces(g, b, iov + n);
 	}
 	return n;
 }
@@ -132,6 +158,30 @@ static uint64_t word_in_c(const struct gil_batch *b, int ok)
 	return !b->word || py_inside_tstate(b->word, b->word_of) ? b->word_of : 0;
 }
 
+/* The frame word (in_c) and, 3.11+, where the state was: the data stack's top and the
+ * current frame (3.13+ the frame word itself).  A thread running C only is in none of its
+ * frames: unknown. */
+static void parse_position(struct gil_reader *g, const struct gil_batch *b,
+			   const struct remote_iov *piece)
+{
+	int word_ok = piece[0].ok;
+
+	g->in_c = word_in_c(b, word_ok);
+	g->pos_of = b->word_of;
+	g->pos = g->pos_frame = 0;
+	if (word_ok && !g->in_c && b->top_read && piece[1].ok) {
+		uint64_t cur = g->t->off.ts_current_frame >= 0			       ? b->word
+			       : b->cur_read && piece[2].ok && b->word == g->prev_word ? b->cur
+										       : 0;
+		if (cur && cur < b->top) {
+			g->pos = b->top;
+			g->pos_frame = cur;
+		}
+	}
+	g->prev_word = word_ok ? b->word : 0;
+	g->prev_word_of = b->word_of;
+}
+
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
 		 size_t n, uint64_t *out, size_t max, uint64_t *switches)
 {
@@ -139,8 +189,12 @@ size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct r
 	size_t found = 0;
 	int all_sw = g->ngils > 0;
 
-	size_t nw = b->word_of ? 1 : 0; /* the frame word, last: not the GIL's */
-	g->in_c = n > nw ? word_in_c(b, iov[n - 1].ok) : 0;
+	/* the frame word and the position's pieces, last: not the GIL's */
+	size_t nw = b->word_of ? 1 + (size_t)b->top_read + (size_t)b->cur_read : 0;
+	if (n > nw && nw)
+		parse_position(g, b, iov + n - nw);
+	else
+		g->in_c = g->pos = g->pos_frame = g->pos_of = g->prev_word = 0;
 	n -= n >= nw ? nw : n;
 	g->read_ok = n > 0;
 	for (size_t i = 0; i < n; i++)
@@ -189,6 +243,13 @@ int gil_holders_read(const struct gil_reader *g)
 uint64_t gil_in_c(const struct gil_reader *g)
 {
 	return g->in_c;
+}
+
+uint64_t gil_position(const struct gil_reader *g, uint64_t *tstate, uint64_t *frame)
+{
+	*frame = g->pos ? g->pos_frame : 0;
+	*tstate = g->pos ? g->pos_of : 0;
+	return g->pos;
 }
 
 uint64_t gil_last_holder(const struct gil_reader *g)

@@ -41,12 +41,14 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
  * returns how many; once the caller has read them (remote_readv), gil_parse() answers as
  * gil_holders() does, and sets what gil_holders_read() and gil_last_holder() say.
  * switches: 1 to read the switch counters too (gil_parse then may fill *switches). */
-#define GIL_IOV_MAX (3 * GIL_MAX + 1)
+#define GIL_IOV_MAX (3 * GIL_MAX + 3)
 struct gil_batch {
 	int32_t locked[GIL_MAX];
 	uint64_t holder[GIL_MAX], sw[GIL_MAX];
 	int switches;
 	uint64_t word, word_of; /* gil_in_c's word, and the state it was read of (0: none) */
+	uint64_t top, cur; /* 3.11+: that state's data stack top, current frame (gil_position) */
+	int top_read, cur_read; /* they were queued, after the word */
 };
 size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches);
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
@@ -66,5 +68,14 @@ uint64_t gil_last_holder(const struct gil_reader *g);
  * inside the state itself (PY_TSTATE_FRAME_SPAN: 3.15's base frame, 3.11's root C frame).  A hint
  * (the state may have been freed since): a walk confirms it. */
 uint64_t gil_in_c(const struct gil_reader *g);
+/* Where the state of gil_in_c()'s word was in its Python code at the last gil_parse(): the
+ * top of its data stack (3.11+: `datastack_top`, read in the same batch, the end of its
+ * innermost frame, or of the frame whose C call it runs), with *frame that frame (3.13+
+ * the frame word; 3.11 and 3.12 its C frame's current frame, read where the reading before
+ * found the C frame, and taken only when this one finds it there still), and *tstate the
+ * state; 0 when unknown (up to 3.10, which has no data stack; running C only; not read).
+ * Compared with a walk made later, it tells whether the thread was then in a frame it
+ * still has (tracker.h, tracker_charge's pos_before). */
+uint64_t gil_position(const struct gil_reader *g, uint64_t *tstate, uint64_t *frame);
 
 #endif

@@ -467,11 +467,15 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
 	mt->burst_first = 0;
 	mt->last_read = t0;
 	mt->span = mt->have_quick && mt->base_at > 0 ? t0 - mt->base_at : 0;
+	mt->span_pos = mt->span > 0 ? mt->base_pos : 0;
+	mt->span_pos_of = mt->span_pos ? mt->base_pos_of : 0;
+	mt->span_frame = mt->span_pos ? mt->base_frame : 0;
 	int began = !mt->have_quick;
 	int rc = read_quick(mt, &rd);
 	mt->chain_began = rc == 0 && began;
 	if (rc == 0) { /* else the next reading covers it */
 		mt->base_at = t0;
+		mt->base_pos = gil_position(mt->gil, &mt->base_pos_of, &mt->base_frame);
 		*nout = micro_step(mt, &rd, out, max);
 	}
 	mt->stats.micro_samples++;
@@ -494,6 +498,7 @@ int64_t memtrack_micro_again(struct memtrack *mt, uint64_t tstate)
 	mt->stats.micro_again++;
 	double from = mt->base_at;
 	mt->base_at = clock_mono_s();
+	mt->base_pos = gil_position(mt->gil, &mt->base_pos_of, &mt->base_frame);
 	return take_change(mt, rd.value, rd.left, from, mt->base_at);
 }
 
@@ -510,6 +515,14 @@ int memtrack_chain_began(const struct memtrack *mt)
 double memtrack_span(const struct memtrack *mt)
 {
 	return mt->span;
+}
+
+uint64_t memtrack_span_pos(const struct memtrack *mt, uint64_t tstate, uint64_t *frame)
+{
+	int known = mt->span_pos && mt->span_pos_of == tstate;
+
+	*frame = known ? mt->span_frame : 0;
+	return known ? mt->span_pos : 0;
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)

@@ -115,6 +115,11 @@ int memtrack_micro(struct memtrack *mt, struct attrib_share *out, size_t max, si
  * before it (or the reading again after a walk, memtrack_micro_again); 0 when unknown (the
  * reading began a chain). */
 double memtrack_span(const struct memtrack *mt);
+/* Where thread state tstate was in its code at the start of the last reading's span (the
+ * reading before, or the reading again after a walk): gil_position's data stack top, and
+ * *frame its frame; 0 when unknown (not the GIL's last holder then, a chain that began, a
+ * read that failed, up to 3.10). */
+uint64_t memtrack_span_pos(const struct memtrack *mt, uint64_t tstate, uint64_t *frame);
 
 /* The thread state the last reading saw running C only (gil_in_c), or 0. */
 uint64_t memtrack_in_c(const struct memtrack *mt);

@@ -105,9 +105,12 @@ struct memtrack {
 	double last_read;  /* monotonic time of the last reading of a burst */
 	double base_at;	   /* that of the reading prev_quick was read at (or read again) */
 	double span;	   /* the last reading's change was made over this time; 0: unknown */
-	int burst_first;   /* the next reading is its burst's first */
-	uint64_t rng;	   /* xorshift state, for the bursts' moments */
-	size_t nthreads;   /* threads at the last stack sample */
+	/* where the GIL's last holder was in its code at base_at (gil_position), and at the
+	 * start of the last reading's span (memtrack_span_pos); 0: unknown */
+	uint64_t base_pos, base_pos_of, base_frame, span_pos, span_pos_of, span_frame;
+	int burst_first; /* the next reading is its burst's first */
+	uint64_t rng;	 /* xorshift state, for the bursts' moments */
+	size_t nthreads; /* threads at the last stack sample */
 	pid_t pid;
 	uint64_t window;    /* how long the process CPU clock must stand still to prove idle */
 	uint64_t proc_ns;   /* the process CPU clock at the last micro-sample */

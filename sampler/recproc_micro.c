@@ -47,6 +47,7 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 	struct walk_thread fresh = {.tstate = sh->tstate};
 	int64_t bytes = sh->bytes + memtrack_take_kept(p->mem, sh->tstate);
 	int rc = 0;
+	uint64_t frame = 0, pos = sole ? memtrack_span_pos(p->mem, sh->tstate, &frame) : 0;
 
 	int walked = walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0;
 	if (!walked && known) { /* the state is another thread's now (bound, or reused) */
@@ -66,7 +67,9 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		recproc_confirm_walk(p, &p->one.threads[0], now);
 		struct tracker_charge c = {.bytes = bytes,
 					   .growth_before = !sh->running,
-					   .ran_unseen = sole && sh->ran_unseen};
+					   .ran_unseen = sole && sh->ran_unseen,
+					   .pos_before = pos,
+					   .frame_before = frame};
 		/* grown by it alone, without the GIL held now: in new calls that run
 		 * (tracker.h)?  A share of a split is not asked: a thread that computes
 		 * without the GIL has CPU time, and takes shares of others' changes */

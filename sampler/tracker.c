@@ -301,6 +301,54 @@ static int charge_unseen(struct tracker *tk, struct tthread *t, int64_t charged,
 	return 0;
 }
 
+/* Which frame of the stack now called the call the thread was in at the start of the
+ * change's span (tracker_charge's pos_before and frame_before: the top of its data stack and
+ * its innermost frame, 3.11+), when that call has returned since and left its place on the
+ * data stack to a frame now: the index in th->frames (0 the innermost) of the frame outside
+ * that one, or -1.  A frame now at that address that ends where the data stack did is the
+ * same frame (or one just like it): the thread was in a frame it still has.  A call found
+ * nowhere was one the frames now made and that returned (its caller's own growth), or one
+ * outside the data stack (a generator's): -1 as well. */
+static long returned_caller(const struct walk_thread *th, const struct tracker_charge *c)
+{
+	if (!c->pos_before || !c->frame_before || unread(th) || th->depth == 0)
+		return -1;
+	for (size_t i = 0; i < th->depth; i++) {
+		const struct walk_frame *f = &th->frames[i];
+		if (f->native || f->addr != c->frame_before)
+			continue;
+		if (!f->chunk || !f->code_info || !f->code_info->framesize ||
+		    f->addr + 8 * (uint64_t)f->code_info->framesize == c->pos_before)
+			return -1;
+		for (size_t j = i + 1; j < th->depth; j++)
+			if (!th->frames[j].native)
+				return (long)j;
+		return -1;
+	}
+	return -1;
+}
+
+/* Growth seen in new calls, made over a span that began in a call which has returned since
+ * (returned_caller), called by the innermost frame of the thread's last sighting, whose calls
+ * are all still open: the returned call, never seen, ran in the span too, and made the
+ * growth as likely as the calls seen now (its end uniform in the span: half).  That half
+ * goes to a call of its own under that frame, as growth run unseen does (charge_unseen).
+ * Charged all to the calls now, the pools a multiprocessing.Pool task's build_payload()
+ * took at its end went to the crunch() called next, whose growth then exceeded its release
+ * (docs/memory.md). */
+static int64_t returned_unseen(const struct tracker *tk, const struct tthread *t,
+			       const struct walk_thread *th, const struct tracker_charge *c,
+			       size_t keep, int64_t charged)
+{
+	int64_t made = c->bytes < charged ? c->bytes : charged;
+
+	if (made <= 0 || keep == 0 || keep != t->depth || th->depth <= keep ||
+	    !frame_kept(tk, TG_UNSEEN_FILE))
+		return 0;
+	long caller = returned_caller(th, c);
+	return caller >= 0 && th->depth - 1 - (size_t)caller == keep - 1 ? made / 2 : 0;
+}
+
 /* Growth of a thread that let go of the GIL since goes to the stack seen before (below),
  * unless that sighting is older than STALE_S and its calls have returned since and others
  * were called: then they were blocked (a worker waiting for a task) and the growth is the
@@ -347,6 +395,12 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 			: rest ? rest_share(t, th, charged - c->now)
 			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,
 					    c->span, when);
+	int64_t unseen_half = before || rest ? 0 : returned_unseen(tk, t, th, c, keep, charged);
+	if (unseen_half) {
+		if (charge_unseen(tk, t, unseen_half, when, err) < 0)
+			return -1;
+		charged -= unseen_half;
+	}
 	t->seen = tk->samples;
 	t->last_when = when;
 	if (note_before(tk, t, early, when, err) < 0)

@@ -61,6 +61,9 @@ struct tracker_charge {
 	int ran_unseen;
 	double span;
 	int64_t now; /* at a stack sample: the part of bytes for the stack now alone */
+	/* where the thread was at the start of the span (3.11+, memtrack_span_pos): the top
+	 * of its data stack and its innermost frame; 0: unknown */
+	uint64_t pos_before, frame_before;
 };
 
 /* One thread walked again between samples (walker_walk_thread): its calls and returns, and

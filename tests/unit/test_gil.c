@@ -159,3 +159,47 @@ Test(gil, a_holder_word_cleared_on_release_keeps_the_last_holder)
 	cr_assert_eq(gil_in_c(w.g), 0);
 	world_fini(&w);
 }
+
+/* Where the last holder was in its code (gil_position), read with its frame word: the top
+ * of its data stack and its current frame (3.11+); unknown while it runs C only, and up to
+ * 3.10.  On 3.11 and 3.12 the frame word is a C frame, whose current frame is read where
+ * the reading before found it, and taken only when this one finds it there still. */
+Test(gil, the_position_is_the_data_stack_top_and_the_current_frame)
+{
+	struct world w;
+	uint64_t of = 1, frame = 1, cframe[2] = {0, 0x5550000}, other[2] = {0, 0x6660000};
+
+	world_init(&w, CURRENT_FRAME);
+	w.t.off.ts_datastack_top = FRAME + 16;
+	uint64_t ts = (uint64_t)(uintptr_t)w.tstate;
+	w.tstate[(FRAME + 16) / 8] = 0x1234100;
+	expect_in_c(&w, 0x1234000, 0, "the first reading knows no holder before");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0);
+	cr_assert_eq(of, 0);
+	expect_in_c(&w, 0x1234000, 0, "Python runs");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0x1234100, "its data stack's top");
+	cr_assert_eq(frame, 0x1234000, "3.13+: the frame word is the current frame");
+	cr_assert_eq(of, ts);
+	expect_in_c(&w, 0, ts, "C only");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0, "in none of its frames");
+	world_fini(&w);
+
+	world_init(&w, CFRAME);
+	w.t.off.ts_datastack_top = FRAME + 16;
+	w.tstate[(FRAME + 16) / 8] = 0x5550100;
+	read_once(&w);
+	expect_in_c(&w, (uint64_t)(uintptr_t)cframe, 0, "a C frame");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0, "its current frame not read yet");
+	expect_in_c(&w, (uint64_t)(uintptr_t)cframe, 0, "the same C frame");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0x5550100);
+	cr_assert_eq(frame, 0x5550000);
+	expect_in_c(&w, (uint64_t)(uintptr_t)other, 0, "another C frame");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0, "read at the one before: not taken");
+	world_fini(&w);
+
+	world_init(&w, OLD_FRAMES);
+	read_once(&w);
+	expect_in_c(&w, 0x1234000, 0, "a frame object");
+	cr_assert_eq(gil_position(w.g, &of, &frame), 0, "no data stack");
+	world_fini(&w);
+}

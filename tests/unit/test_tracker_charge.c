@@ -334,3 +334,57 @@ Test(tracker, growth_of_a_thread_running_without_the_gil_goes_to_its_new_calls)
 	free(mem);
 	trk_done(&fx);
 }
+
+/* Growth seen in new calls, over a span that began in a call that has returned since and
+ * left its place to a frame now (never seen: a Pool task's build_payload() before its
+ * crunch()), called by the innermost frame of the last sighting, goes half to a call of
+ * tgattach's own under that frame, half to the new calls.  Where the thread was: its
+ * innermost frame and the top of its data stack (3.11+).  Frames here take 0x100 bytes,
+ * end to start: root at 0x100000, loop 0x100100, leaf 0x100200. */
+Test(tracker, growth_over_a_span_begun_in_a_call_returned_since_is_half_run_unseen)
+{
+	struct trk_fixture fx;
+	const int outer[] = {0, 1}, leaf[] = {0, 1, 3};
+	const struct {
+		uint64_t pos, frame;
+	} rounds[] = {
+	    {0x100280, 0x100200}, /* a smaller call in leaf's place, called by loop: half */
+	    {0x100380, 0x100200}, /* a larger one: half */
+	    {0x100300, 0x100200}, /* leaf itself */
+	    {0x100200, 0x100100}, /* loop itself: it made the call since */
+	    {0x100380, 0x100300}, /* a call of leaf's: leaf's own growth */
+	    {0x100180, 0x100100}, /* a call in loop's place, called by root: not the sighting's */
+	    {0x100280, 0},	  /* unknown */
+	};
+	const size_t n = sizeof rounds / sizeof rounds[0];
+	struct tg_err err = {0};
+	int64_t c[1] = {0};
+
+	trk_init(&fx);
+	for (int k = 0; k < TRK_MAXF; k++)
+		fx.codes[k].framesize = 0x20;
+	for (size_t r = 0; r < n; r++) {
+		double t = 1.0 + (double)r;
+		trk_set_stack(&fx, 0, outer, 2);
+		trk_feed(&fx, 1, c, t);
+		trk_set_stack(&fx, 0, leaf, 3);
+		for (size_t k = 0; k < 3; k++)
+			fx.th[0].frames[k].chunk = 1;
+		cr_assert_eq(
+		    trk_feed_pos(&fx, 6000, rounds[r].pos, rounds[r].frame, t + 0.005, &err), 1,
+		    "%s", err.msg);
+		trk_set_stack(&fx, 0, outer, 2);
+		trk_feed(&fx, 1, c, t + 0.1);
+	}
+	tracker_end_all(fx.tk, 9.0, NULL, NULL);
+	char *mem = trk_slurp(&fx, "T100.mem"), *stack = trk_slurp(&fx, "T100.stack");
+	cr_assert_eq(trk_count(mem, ":leaf=>3000\n"), 2, "the first two rounds:\n%s", mem);
+	cr_assert_eq(trk_count(mem, ":leaf=>6000\n"), 5, "%s", mem);
+	cr_assert_eq(trk_count(mem, "[ran unseen]=>3000\n"), 2, "%s", mem);
+	cr_assert(strstr(stack, "\n  1.004995#<tgattach>:0:[ran unseen]\n"),
+		  "under loop, before leaf's call:\n%s", stack);
+	cr_assert(strstr(mem, ":loop=>42000\n"), "loop holds all of it:\n%s", mem);
+	free(mem);
+	free(stack);
+	trk_done(&fx);
+}

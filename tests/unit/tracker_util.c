@@ -102,6 +102,15 @@ int trk_feed_one(struct trk_fixture *fx, int64_t bytes, int64_t after, int befor
 	return tracker_feed_one(fx->tk, &fx->th[0], &c, when, trk_name_of, NULL, err);
 }
 
+int trk_feed_pos(struct trk_fixture *fx, int64_t bytes, uint64_t pos, uint64_t frame, double when,
+		 struct tg_err *err)
+{
+	struct tracker_charge c = {
+	    .bytes = bytes, .span = 1e-4, .pos_before = pos, .frame_before = frame};
+
+	return tracker_feed_one(fx->tk, &fx->th[0], &c, when, trk_name_of, NULL, err);
+}
+
 void trk_reading(struct trk_fixture *fx, int64_t bytes, double when)
 {
 	struct tg_err err = {0};

@@ -48,6 +48,11 @@ void trk_feed_now(struct trk_fixture *fx, size_t nthreads, const int64_t *charge
 enum { LET_GO = 1, LET_GO_RUNS = 2, LET_GO_UNSEEN = 3 };
 int trk_feed_one(struct trk_fixture *fx, int64_t bytes, int64_t after, int before, double span,
 		 double when, struct tg_err *err);
+/* Growth seen by a reading between samples, thread 0 walked, the top of its data stack and
+ * its innermost frame at the start of the reading's span known (tracker_charge's
+ * pos_before, frame_before). */
+int trk_feed_pos(struct trk_fixture *fx, int64_t bytes, uint64_t pos, uint64_t frame, double when,
+		 struct tg_err *err);
 /* A change seen by a reading between samples (not a sample's rest), thread 0 walked. */
 void trk_reading(struct trk_fixture *fx, int64_t bytes, double when);
 /* The file `name` of the recording, flushed first (malloc'd; "" when missing). */
