@@ -317,8 +317,8 @@ static long returned_caller(const struct walk_thread *th, const struct tracker_c
 		const struct walk_frame *f = &th->frames[i];
 		if (f->native || f->addr != c->frame_before)
 			continue;
-		if (!f->chunk || !f->code_info || !f->code_info->framesize ||
-		    f->addr + 8 * (uint64_t)f->code_info->framesize == c->pos_before)
+		uint64_t end = walk_frame_end(f);
+		if (!end || end == c->pos_before)
 			return -1;
 		for (size_t j = i + 1; j < th->depth; j++)
 			if (!th->frames[j].native)

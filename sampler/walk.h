@@ -46,6 +46,16 @@ struct walk_frame {
 				thread's own was read from; 0: another frame */
 };
 
+/* 3.11+: where a frame of the thread's own data stack ends (its address plus its code's frame
+ * size; the data stack's top while it is the innermost), or 0 when unknown: a frame outside
+ * the data stack (a generator's), or a size not read. */
+static inline uint64_t walk_frame_end(const struct walk_frame *f)
+{
+	return f->chunk && f->code_info && f->code_info->framesize
+		   ? f->addr + 8 * (uint64_t)f->code_info->framesize
+		   : 0;
+}
+
 enum { WALK_NATIVE = 1, WALK_NATIVE_EVAL = 2 };
 
 struct walk_thread {

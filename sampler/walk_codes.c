@@ -82,8 +82,8 @@ static int spliced(const struct walk_frame *f, struct own_frame *above)
 	if (!f->chunk)
 		return 0;
 	*above = (struct own_frame){f->addr, f->chunk};
-	return up.chunk == f->chunk && f->code_info->framesize &&
-	       up.addr != f->addr + 8 * (uint64_t)f->code_info->framesize;
+	uint64_t end = walk_frame_end(f);
+	return up.chunk == f->chunk && end && up.addr != end;
 }
 
 /* Thread th's frames resolved from the batch read into w->iov: frames whose code is not a
