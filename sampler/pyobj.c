@@ -22,6 +22,29 @@ uint64_t pyobj_type(struct pyobj *p, uint64_t obj)
 	return obj ? ptr_at(p, obj + (uint64_t)p->o->ob_type) : 0;
 }
 
+int pyobj_fields(struct pyobj *p, uint64_t base, const int32_t *off, uint64_t *dst, size_t n)
+{
+	unsigned char span[FIELDS_SPAN_MAX];
+	int32_t lo = off[0], hi = off[0];
+
+	for (size_t i = 1; i < n; i++) {
+		lo = off[i] < lo ? off[i] : lo;
+		hi = off[i] > hi ? off[i] : hi;
+	}
+	if (!base || lo < 0)
+		return -1;
+	if (hi + 8 - lo <= FIELDS_SPAN_MAX &&
+	    remote_read(p->r, base + (uint64_t)lo, span, (size_t)(hi + 8 - lo)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			memcpy(&dst[i], span + (off[i] - lo), 8);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) /* far apart, or the span crosses into unmapped memory */
+		if (remote_read(p->r, base + (uint64_t)off[i], &dst[i], 8) < 0)
+			return -1;
+	return 0;
+}
+
 static void add_utf8(struct buf *out, uint32_t cp)
 {
 	char b[4];
@@ -81,22 +104,52 @@ static int bits(uint32_t word, int32_t bit, int width)
 	return bit < 0 ? -1 : (int)((word >> bit) & ((1u << width) - 1));
 }
 
+/* Characters a str's first read brings along when they follow its header (a compact
+ * ASCII str of up to this many, as attribute and thread names are). */
+#define STR_INLINE 64
+
 struct str_layout {
 	uint64_t data;
 	size_t length;
 	int kind;
+	/* the characters, when the header's read brought them all (head + offset), else NULL */
+	const unsigned char *inline_data;
+	unsigned char head[128 + STR_INLINE];
 };
+
+/* A 3.x str's header into sl->head, its type checked, in one read that takes the
+ * characters of a short compact ASCII str along; without them when that read fails (a str
+ * at the very end of a mapping).  *got: the bytes read. */
+static int str3_head(struct pyobj *p, uint64_t obj, struct str_layout *sl, size_t *got)
+{
+	const struct py_offsets *o = p->o;
+	size_t need = (size_t)o->u_state + 4, more = (size_t)o->u_ascii_size + STR_INLINE;
+	uint64_t type;
+
+	if (need > 128 || (size_t)o->ob_type + 8 > need || (size_t)o->u_ascii_size > 128)
+		return -1;
+	if (more < need || remote_read(p->r, obj, sl->head, more) < 0) {
+		more = need;
+		if (remote_read(p->r, obj, sl->head, need) < 0)
+			return -1;
+	}
+	memcpy(&type, sl->head + o->ob_type, 8);
+	if (type != p->t->sym.unicode_type)
+		return -1;
+	*got = more;
+	return 0;
+}
 
 /* Where a PEP 393 string keeps its characters. */
 static int str3_layout(struct pyobj *p, uint64_t obj, struct str_layout *sl)
 {
 	const struct py_offsets *o = p->o;
-	unsigned char head[128];
+	unsigned char *head = sl->head;
 	int64_t length;
 	uint32_t state;
+	size_t got;
 
-	if ((size_t)o->u_state + 4 > sizeof head ||
-	    remote_read(p->r, obj, head, (size_t)o->u_state + 4) < 0)
+	if (str3_head(p, obj, sl, &got) < 0)
 		return -1;
 	memcpy(&length, head + o->u_length, 8);
 	memcpy(&state, head + o->u_state, 4);
@@ -110,6 +163,8 @@ static int str3_layout(struct pyobj *p, uint64_t obj, struct str_layout *sl)
 		return -1; /* only a wchar_t copy exists (pre-3.12, practically never) */
 	sl->length = (size_t)length;
 	sl->kind = kind;
+	if (compact && ascii && (size_t)o->u_ascii_size + (size_t)length <= got)
+		sl->inline_data = head + o->u_ascii_size;
 	if (compact)
 		sl->data = obj + (uint64_t)(ascii ? o->u_ascii_size : o->u_compact_size);
 	else
@@ -141,20 +196,17 @@ static int str27_layout(struct pyobj *p, uint64_t obj, uint64_t type, struct str
 
 static int str_layout(struct pyobj *p, uint64_t obj, struct str_layout *sl, int *raw_bytes)
 {
-	uint64_t type = pyobj_type(p, obj);
-
 	*raw_bytes = 0;
-	if (!type)
+	sl->inline_data = NULL;
+	if (!obj)
 		return -1;
-	if (py2(p)) {
-		if (type != p->t->sym.string_type && type != p->t->sym.unicode_type)
-			return -1;
-		*raw_bytes = type == p->t->sym.string_type;
-		return str27_layout(p, obj, type, sl);
-	}
-	if (type != p->t->sym.unicode_type)
+	if (!py2(p))
+		return str3_layout(p, obj, sl); /* its header read checks the type */
+	uint64_t type = pyobj_type(p, obj);
+	if (type != p->t->sym.string_type && type != p->t->sym.unicode_type)
 		return -1;
-	return str3_layout(p, obj, sl);
+	*raw_bytes = type == p->t->sym.string_type;
+	return str27_layout(p, obj, type, sl);
 }
 
 int pyobj_str(struct pyobj *p, uint64_t obj, struct buf *out, size_t max)
@@ -169,7 +221,11 @@ int pyobj_str(struct pyobj *p, uint64_t obj, struct buf *out, size_t max)
 	size_t nbytes = count * (size_t)sl.kind;
 	if (nbytes > sizeof stackbuf)
 		raw = xmalloc(nbytes);
-	int rc = nbytes == 0 ? 0 : remote_read(p->r, sl.data, raw, nbytes);
+	int rc = 0;
+	if (sl.inline_data)
+		memcpy(raw, sl.inline_data, nbytes); /* ASCII: nbytes <= STR_INLINE */
+	else if (nbytes)
+		rc = remote_read(p->r, sl.data, raw, nbytes);
 	if (rc == 0) {
 		if (raw_bytes) /* 2.7 str: bytes as they are, a NUL as TG_NUL */
 			for (size_t i = 0; i < count; i++)
@@ -196,6 +252,8 @@ int pyobj_str_equals(struct pyobj *p, uint64_t obj, const char *key)
 		return 0;
 	if (sl.kind != 1 || klen == 0)
 		return klen == 0 && sl.length == 0;
+	if (sl.inline_data)
+		return memcmp(sl.inline_data, key, klen) == 0;
 	return remote_read(p->r, sl.data, data, klen) == 0 && memcmp(data, key, klen) == 0;
 }
 
@@ -235,13 +293,51 @@ static int long_digits(struct pyobj *p, uint64_t obj, int64_t *ndigits, int *neg
 	return 0;
 }
 
+/* A 3.x int of up to three digits (every int that fits 64 bits but the largest), read in
+ * one go: its type, size or tag and digits lie within 40 bytes.  1: not read that way
+ * (another type, more digits, or the read failed: an int at the end of a mapping). */
+static int int_at_once(struct pyobj *p, uint64_t obj, int64_t *out)
+{
+	const struct py_offsets *o = p->o;
+	int32_t size_at = ok(o->long_tag) ? o->long_tag : o->long_size;
+	unsigned char b[48];
+	uint64_t type, word;
+
+	if (py2(p) || o->ob_type < 0 || size_at < o->ob_type || o->long_digit < size_at ||
+	    (size_t)o->long_digit + 12 - (size_t)o->ob_type > sizeof b ||
+	    remote_read(p->r, obj + (uint64_t)o->ob_type, b,
+			(size_t)(o->long_digit + 12 - o->ob_type)) < 0)
+		return 1;
+	memcpy(&type, b, 8);
+	memcpy(&word, b + (size_at - o->ob_type), 8);
+	int64_t size = (int64_t)word;
+	int64_t ndigits = ok(o->long_tag) ? (int64_t)(word >> 3)
+			  : size >= 0	  ? size
+			  : size > -4	  ? -size
+					  : 4; /* more than we read */
+	int negative = ok(o->long_tag) ? (word & 3) == 2 : size < 0;
+	if (type != p->t->sym.long_type || ndigits > 3)
+		return type == p->t->sym.long_type ? -1 : 1;
+	uint64_t v = 0;
+	for (int64_t i = ndigits - 1; i >= 0; i--) {
+		uint32_t d;
+		memcpy(&d, b + (o->long_digit - o->ob_type) + 4 * i, 4);
+		v = (v << 30) | (d & 0x3fffffffu);
+	}
+	*out = negative ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
 int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out)
 {
-	uint64_t type = pyobj_type(p, obj);
 	uint32_t digits[3];
 	int64_t ndigits;
 	int negative;
+	int once = obj ? int_at_once(p, obj, out) : -1;
 
+	if (once <= 0)
+		return once;
+	uint64_t type = pyobj_type(p, obj);
 	if (!type)
 		return -1;
 	if (py2(p) && type == p->t->sym.int_type)

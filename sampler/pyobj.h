@@ -61,6 +61,9 @@ uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key);
 /* A plain instance's attribute from its __dict__ (managed dicts and inline values
  * included), or 0. */
 uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name);
+/* out[i] = the attribute names[i] (i < n), the object's dict or values read once for all. */
+void pyobj_getattrs(struct pyobj *p, uint64_t obj, const char *const *names, uint64_t *out,
+		    size_t n);
 /* sys.modules[name] of interpreter interp, or 0. */
 uint64_t pyobj_module(struct pyobj *p, uint64_t interp, const char *name);
 /* module.__dict__[name], or 0. */

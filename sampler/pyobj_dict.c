@@ -49,17 +49,20 @@ static size_t index_width(int64_t size)
 static int keys_view(struct pyobj *p, uint64_t keys, struct dict_view *v)
 {
 	const struct py_offsets *o = p->o;
-	int64_t nentries;
-	uint64_t entries_at;
+	uint64_t entries_at, f[2]; /* dk_nentries; dk_log2_size's three bytes, or dk_size */
+	int32_t at[2] = {o->dk_nentries, ok(o->dk_log2_size) ? o->dk_log2_size : o->dk_size};
 
-	if (!keys || remote_read(p->r, keys + (uint64_t)o->dk_nentries, &nentries, 8) < 0 ||
-	    nentries < 0 || (uint64_t)nentries > DICT_MAX_ENTRIES)
+	if (pyobj_fields(p, keys, at, f, 2) < 0)
+		return -1;
+	int64_t nentries = (int64_t)f[0], size = (int64_t)f[1];
+	if (nentries < 0 || (uint64_t)nentries > DICT_MAX_ENTRIES)
 		return -1;
 	v->entry_size = (size_t)o->dk_entry_size;
 	v->key_at = 8;
 	if (ok(o->dk_log2_size)) {
 		uint8_t hdr[3];
-		if (remote_read(p->r, keys + (uint64_t)o->dk_log2_size, hdr, 3) < 0 || hdr[1] > 40)
+		memcpy(hdr, &f[1], 3); /* log2 size, log2 index bytes, kind */
+		if (hdr[1] > 40)
 			return -1;
 		entries_at = keys + (uint64_t)o->dk_indices + (1ull << hdr[1]);
 		if (hdr[2] != 0) { /* unicode or split keys: (key, value) entries */
@@ -67,9 +70,7 @@ static int keys_view(struct pyobj *p, uint64_t keys, struct dict_view *v)
 			v->key_at = 0;
 		}
 	} else {
-		int64_t size;
-		if (remote_read(p->r, keys + (uint64_t)o->dk_size, &size, 8) < 0 || size <= 0 ||
-		    (uint64_t)size > DICT_MAX_ENTRIES)
+		if (size <= 0 || (uint64_t)size > DICT_MAX_ENTRIES)
 			return -1;
 		entries_at = keys + (uint64_t)o->dk_indices + (uint64_t)size * index_width(size);
 	}
@@ -87,14 +88,22 @@ static uint64_t values_array(struct pyobj *p, uint64_t values)
 
 static int dict_view(struct pyobj *p, uint64_t dict, struct dict_view *v)
 {
+	const struct py_offsets *o = p->o;
+	int32_t at[3] = {o->ob_type, o->d_keys, o->d_values};
+	uint64_t f[3]; /* type, keys, values: in one read */
+
 	memset(v, 0, sizeof *v);
-	if (!dict || pyobj_type(p, dict) != p->t->sym.dict_type)
+	if (!dict)
 		return -1;
-	if (py2(p))
+	if (py2(p)) {
+		if (pyobj_type(p, dict) != p->t->sym.dict_type)
+			return -1;
 		return dict27_view(p, dict, v);
-	uint64_t values = ptr_at(p, dict + (uint64_t)p->o->d_values);
-	v->values = values ? values_array(p, values) : 0;
-	return keys_view(p, ptr_at(p, dict + (uint64_t)p->o->d_keys), v);
+	}
+	if (pyobj_fields(p, dict, at, f, 3) < 0 || f[0] != p->t->sym.dict_type || !f[1])
+		return -1;
+	v->values = f[2] ? values_array(p, f[2]) : 0;
+	return keys_view(p, f[1], v);
 }
 
 /* Entry i's key pointer, and (a combined table's) value after it. */
@@ -244,22 +253,16 @@ uint64_t pyobj_dict_get(struct pyobj *p, uint64_t dict, const char *key)
 	return found;
 }
 
-/* Instance attributes kept outside a dict object (3.11+ managed dicts): look the name up
- * in the type's shared keys, take the value at the same index. */
-static uint64_t split_values_get(struct pyobj *p, uint64_t type, uint64_t values, const char *name)
+/* Instance attributes kept outside a dict object (3.11+ managed dicts): the type's shared
+ * keys, with the object's values at the same index. */
+static int split_view(struct pyobj *p, uint64_t type, uint64_t values, struct dict_view *v)
 {
-	struct dict_view v;
-	uint64_t found = 0;
-
-	memset(&v, 0, sizeof v);
-	if (!ok(p->o->ht_cached_keys))
-		return 0;
-	if (keys_view(p, ptr_at(p, type + (uint64_t)p->o->ht_cached_keys), &v) == 0) {
-		v.values = values;
-		found = view_get(p, &v, name);
-	}
-	free(v.entries);
-	return found;
+	memset(v, 0, sizeof *v);
+	if (!ok(p->o->ht_cached_keys) || !values ||
+	    keys_view(p, ptr_at(p, type + (uint64_t)p->o->ht_cached_keys), v) < 0)
+		return -1;
+	v->values = values;
+	return 0;
 }
 
 /* A type's tp_flags, tp_dictoffset and tp_basicsize, in one read when they are close. */
@@ -267,64 +270,79 @@ static int type_fields(struct pyobj *p, uint64_t type, uint64_t *flags, int64_t 
 		       int64_t *basicsize)
 {
 	const struct py_offsets *o = p->o;
-	int32_t at[3] = {o->tp_flags, o->tp_dictoffset, o->tp_basicsize}, lo = at[0], hi = at[0];
-	unsigned char span[512];
-	void *dst[3] = {flags, dictoffset, basicsize};
+	int32_t at[3] = {o->tp_flags, o->tp_dictoffset, o->tp_basicsize};
+	uint64_t f[3];
 
-	for (int i = 1; i < 3; i++) {
-		lo = at[i] < lo ? at[i] : lo;
-		hi = at[i] > hi ? at[i] : hi;
-	}
-	if (lo < 0 || hi + 8 - lo > (int32_t)sizeof span) {
-		for (int i = 0; i < 3; i++)
-			if (remote_read(p->r, type + (uint64_t)at[i], dst[i], 8) < 0)
-				return -1;
-		return 0;
-	}
-	if (remote_read(p->r, type + (uint64_t)lo, span, (size_t)(hi + 8 - lo)) < 0)
+	if (pyobj_fields(p, type, at, f, 3) < 0)
 		return -1;
-	for (int i = 0; i < 3; i++)
-		memcpy(dst[i], span + (at[i] - lo), 8);
+	*flags = f[0];
+	*dictoffset = (int64_t)f[1];
+	*basicsize = (int64_t)f[2];
 	return 0;
+}
+
+/* 3.11+, a type with a managed dict: the object's dict when it has one, else its values
+ * (3.11 and 3.12 through the word before it, 3.13+ inline after its fixed part). */
+static int managed_view(struct pyobj *p, uint64_t obj, uint64_t type, uint64_t flags,
+			int64_t basicsize, struct dict_view *v)
+{
+	const struct py_offsets *o = p->o;
+	uint64_t pre = obj - (uint64_t)o->gc_head_size, words[2] = {0, 0};
+	int minor = p->t->minor;
+
+	if (remote_read(p->r, pre - 16, words, 16) < 0) /* values (3.11), then dict */
+		return -1;
+	uint64_t word = words[1];
+	if (minor == 12 && (word & 1))
+		return split_view(p, type, values_array(p, word + 1), v);
+	if (word)
+		return dict_view(p, word, v);
+	if (minor == 11)
+		return split_view(p, type, values_array(p, words[0]), v);
+	if (minor == 12 || !(flags & TPFLAGS_INLINE_VALUES) || basicsize <= 0 || basicsize > 4096)
+		return -1;
+	uint64_t values = obj + (uint64_t)basicsize;
+	uint8_t valid = 0;
+	if (ok(o->dv_valid) &&
+	    (remote_read_u8(p->r, values + (uint64_t)o->dv_valid, &valid) < 0 || !valid))
+		return -1;
+	return split_view(p, type, values_array(p, values), v);
+}
+
+/* The view obj's attributes are looked up in: its instance dict's, or its type's shared
+ * keys with its values. */
+static int attrs_view(struct pyobj *p, uint64_t obj, struct dict_view *v)
+{
+	uint64_t type = pyobj_type(p, obj), flags = 0;
+	int64_t dictoffset = 0, basicsize = 0;
+
+	memset(v, 0, sizeof *v);
+	if (!type || type_fields(p, type, &flags, &dictoffset, &basicsize) < 0)
+		return -1;
+	if (p->t->major == 3 && p->t->minor >= 11 && (flags & TPFLAGS_MANAGED_DICT))
+		return managed_view(p, obj, type, flags, basicsize, v);
+	if (dictoffset <= 0 || dictoffset > 4096)
+		return -1;
+	return dict_view(p, ptr_at(p, obj + (uint64_t)dictoffset), v);
+}
+
+void pyobj_getattrs(struct pyobj *p, uint64_t obj, const char *const *names, uint64_t *out,
+		    size_t n)
+{
+	struct dict_view v;
+	int have = attrs_view(p, obj, &v) == 0;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = have ? view_get(p, &v, names[i]) : 0;
+	free(v.entries);
 }
 
 uint64_t pyobj_getattr(struct pyobj *p, uint64_t obj, const char *name)
 {
-	const struct py_offsets *o = p->o;
-	uint64_t type = pyobj_type(p, obj), flags = 0;
-	int64_t dictoffset = 0, basicsize = 0;
+	uint64_t found;
 
-	if (!type || type_fields(p, type, &flags, &dictoffset, &basicsize) < 0)
-		return 0;
-	int minor = p->t->major == 3 ? p->t->minor : 0;
-	if (minor >= 11 && (flags & TPFLAGS_MANAGED_DICT)) {
-		uint64_t pre = obj - (uint64_t)o->gc_head_size;
-		uint64_t word = ptr_at(p, pre - 8);
-		if (minor == 11) {
-			if (word)
-				return pyobj_dict_get(p, word, name);
-			return split_values_get(p, type, values_array(p, ptr_at(p, pre - 16)),
-						name);
-		}
-		if (minor == 12) {
-			if (word & 1)
-				return split_values_get(p, type, values_array(p, word + 1), name);
-			return word ? pyobj_dict_get(p, word, name) : 0;
-		}
-		if (word)
-			return pyobj_dict_get(p, word, name);
-		if (!(flags & TPFLAGS_INLINE_VALUES) || basicsize <= 0 || basicsize > 4096)
-			return 0;
-		uint64_t values = obj + (uint64_t)basicsize;
-		uint8_t valid = 0;
-		if (ok(o->dv_valid) &&
-		    (remote_read_u8(p->r, values + (uint64_t)o->dv_valid, &valid) < 0 || !valid))
-			return 0;
-		return split_values_get(p, type, values_array(p, values), name);
-	}
-	if (dictoffset <= 0 || dictoffset > 4096)
-		return 0;
-	return pyobj_dict_get(p, ptr_at(p, obj + (uint64_t)dictoffset), name);
+	pyobj_getattrs(p, obj, &name, &found, 1);
+	return found;
 }
 
 uint64_t pyobj_module(struct pyobj *p, uint64_t interp, const char *name)

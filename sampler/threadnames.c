@@ -68,6 +68,7 @@ struct collect {
 	const char *name_attr;
 	int only; /* only the entries of ident `ident` */
 	uint64_t ident;
+	size_t found; /* entries collected */
 };
 
 /* One Thread of the registry, under ident. */
@@ -78,17 +79,20 @@ static int collect_thread(struct collect *c, int64_t ident, uint64_t thread)
 
 	if (c->tn->n >= NAMES_MAX)
 		return 1;
-	uint64_t name_obj = pyobj_getattr(c->p, thread, c->name_attr);
-	if (!name_obj || pyobj_str(c->p, name_obj, &name, NAME_BYTES) < 0) {
+	const char *attrs[2] = {c->name_attr, "_native_id"};
+	uint64_t got[2] = {0, 0}; /* the name, and (3.x) the kernel TID: one lookup */
+
+	pyobj_getattrs(c->p, thread, attrs, got, c->p->t->major == 3 ? 2 : 1);
+	if (!got[0] || pyobj_str(c->p, got[0], &name, NAME_BYTES) < 0) {
 		buf_free(&name);
 		return 0;
 	}
-	uint64_t native_obj = c->p->t->major == 3 ? pyobj_getattr(c->p, thread, "_native_id") : 0;
-	if (native_obj && pyobj_int(c->p, native_obj, &native) < 0)
+	if (got[1] && pyobj_int(c->p, got[1], &native) < 0)
 		native = 0;
 	c->tn->e = xgrow(c->tn->e, &c->tn->cap, c->tn->n + 1, sizeof *c->tn->e);
 	c->tn->e[c->tn->n++] =
 	    (struct name_entry){c->interp, (uint64_t)ident, native, buf_detach(&name)};
+	c->found++;
 	return 0;
 }
 
@@ -138,8 +142,8 @@ static uint64_t registry_dicts(struct thread_names *tn, struct pyobj *p, uint64_
 	struct registry *reg = registry_of(tn, interp);
 	uint64_t dict = p->t->sym.dict_type;
 
-	if (reg && reg->active && pyobj_type(p, reg->active) == dict &&
-	    (!reg->limbo || pyobj_type(p, reg->limbo) == dict)) {
+	/* reused as they are: reading them checks that they are still dicts (registry_lost) */
+	if (reg && reg->active) {
 		*limbo = reg->limbo;
 		return reg->active;
 	}
@@ -156,23 +160,49 @@ static uint64_t registry_dicts(struct thread_names *tn, struct pyobj *p, uint64_
 	return active;
 }
 
+/* The dicts found before no longer read as dicts (the module was reloaded, or the
+ * interpreter is gone): found again through sys.modules next time. */
+static void registry_lost(struct thread_names *tn, uint64_t interp)
+{
+	struct registry *reg = registry_of(tn, interp);
+
+	if (reg)
+		reg->active = reg->limbo = 0;
+}
+
+static int collect_from(struct pyobj *p, uint64_t active, uint64_t limbo, struct collect *c)
+{
+	/* an ident below 2^61 - 1 is its own hash: only its entries are read */
+	int rc =
+	    c->only && c->ident < (1ull << 61) - 1
+		? pyobj_dict_items_hashed(p, active, (int64_t)c->ident, NAMES_MAX, collect_item, c)
+		: pyobj_dict_items(p, active, NAMES_MAX, collect_item, c);
+	/* after _active, whose entry comes first (threadnames_get); one ident found there
+	 * needs no look in _limbo, which is read for a thread in its first moments only */
+	if (rc >= 0 && limbo && !(c->only && c->found))
+		pyobj_dict_items(p, limbo, NAMES_MAX, collect_limbo, c);
+	return rc;
+}
+
 static int refresh(struct thread_names *tn, struct pyobj *p, uint64_t interp, int only,
 		   uint64_t ident)
 {
-	struct collect c = {tn,	  p,	interp, p->t->major == 2 ? "_Thread__name" : "_name",
-			    only, ident};
+	struct collect c = {tn,	  p,	 interp, p->t->major == 2 ? "_Thread__name" : "_name",
+			    only, ident, 0};
 	uint64_t limbo = 0, active = registry_dicts(tn, p, interp, &limbo);
 
 	drop_interp(tn, interp, only, ident);
 	if (!active)
 		return -1;
-	/* an ident below 2^61 - 1 is its own hash: only its entries are read */
-	int rc =
-	    only && ident < (1ull << 61) - 1
-		? pyobj_dict_items_hashed(p, active, (int64_t)ident, NAMES_MAX, collect_item, &c)
-		: pyobj_dict_items(p, active, NAMES_MAX, collect_item, &c);
-	if (rc >= 0 && limbo) /* after _active, whose entry comes first (threadnames_get) */
-		pyobj_dict_items(p, limbo, NAMES_MAX, collect_limbo, &c);
+	int rc = collect_from(p, active, limbo, &c);
+	/* not a torn read of a dict that changed meanwhile: once more, found afresh */
+	if (rc < 0 && pyobj_type(p, active) != p->t->sym.dict_type) {
+		registry_lost(tn, interp);
+		drop_interp(tn, interp, only, ident);
+		c.found = 0;
+		active = registry_dicts(tn, p, interp, &limbo);
+		rc = active ? collect_from(p, active, limbo, &c) : -1;
+	}
 	return rc;
 }
 

@@ -146,3 +146,101 @@ Test(pyobj, dict_items_hashed_reads_only_the_entries_of_that_hash)
 	cr_assert_eq(s.n, 2, "str keys keep no hashes: every item");
 	free(d.w.im.bytes);
 }
+
+/* An int object of one 30-bit digit (3.12+ layout: a tag of ndigits << 3). */
+static void put_int(struct dict_world *d, uint64_t at, uint64_t type, uint32_t digit)
+{
+	pyw_put64(&d->w.im, at + (uint64_t)d->o->ob_type, type);
+	pyw_put64(&d->w.im, at + (uint64_t)d->o->long_tag, 1u << 3);
+	pyw_put32(&d->w.im, at + (uint64_t)d->o->long_digit, digit);
+}
+
+/* A 3.14 instance whose attributes live in its inline values, its type's shared keys
+ * naming them: _ident, _name, _native_id. */
+static uint64_t make_thread_obj(struct dict_world *d, uint64_t *name_out)
+{
+	struct pyw_image *im = &d->w.im;
+	const struct py_offsets *o = d->o;
+	uint64_t type = pyw_alloc(im, (size_t)o->ht_cached_keys + 8);
+	uint64_t keys = pyw_alloc(im, (size_t)o->dk_indices + 8 + 3 * (size_t)o->dk_uentry_size);
+	uint64_t names[3] = {str_obj(d, "_ident"), str_obj(d, "_name"), str_obj(d, "_native_id")};
+	uint64_t mem = pyw_alloc(im, (size_t)o->gc_head_size + 16 + 32 + 64);
+	uint64_t obj = mem + (uint64_t)o->gc_head_size + 16, values = obj + 32;
+	uint64_t ident = pyw_alloc(im, 32), native = pyw_alloc(im, 32);
+
+	pyw_put64(im, type + (uint64_t)o->tp_flags, (1u << 4) | (1u << 2)); /* managed, inline */
+	pyw_put64(im, type + (uint64_t)o->tp_basicsize, 32);
+	pyw_put64(im, type + (uint64_t)o->ht_cached_keys, keys);
+	pyw_put8(im, keys + (uint64_t)o->dk_log2_size, 3);
+	pyw_put8(im, keys + (uint64_t)o->dk_log2_size + 1, 3);
+	pyw_put8(im, keys + (uint64_t)o->dk_log2_size + 2, 2); /* split */
+	pyw_put64(im, keys + (uint64_t)o->dk_nentries, 3);
+	for (uint64_t i = 0; i < 3; i++)
+		pyw_put64(im, keys + (uint64_t)o->dk_indices + 8 + i * (uint64_t)o->dk_uentry_size,
+			  names[i]);
+	pyw_put64(im, obj + (uint64_t)o->ob_type, type);
+	pyw_put8(im, values + (uint64_t)o->dv_valid, 1);
+	put_int(d, ident, d->w.t.sym.long_type, 77);
+	put_int(d, native, d->w.t.sym.long_type, 4242);
+	*name_out = str_obj(d, "Thread-7 (worker)");
+	uint64_t vals[3] = {ident, *name_out, native};
+	for (uint64_t i = 0; i < 3; i++)
+		pyw_put64(im, values + (uint64_t)o->dv_values + 8 * i, vals[i]);
+	return obj;
+}
+
+/* Several attributes of one object: its type, dict or values and keys read once for all,
+ * where one lookup each reads them again; an int or a short str in one read, and right
+ * also where that read would run past the end of the memory (then read piece by piece). */
+Test(pyobj, attributes_read_once_for_several_names_and_small_objects_at_once)
+{
+	struct dict_world d;
+	struct pyobj p, q;
+	uint64_t name, got[3];
+	const char *want[3] = {"_name", "_native_id", "missing"};
+	struct buf b = BUF_INIT;
+	int64_t v = 0;
+
+	cr_assert_eq(pyw_build(&d.w, 0), 0);
+	d.o = &d.w.t.off;
+	d.w.t.sym.long_type = pyw_alloc(&d.w.im, 64);
+	uint64_t obj = make_thread_obj(&d, &name);
+	pyobj_init(&p, &d.w.r, &d.w.t);
+	pyobj_init(&q, &d.w.r, &d.w.t);
+
+	uint64_t before = d.w.r.calls;
+	pyobj_getattrs(&p, obj, want, got, 3);
+	uint64_t together = d.w.r.calls - before;
+	cr_assert_eq(got[0], name);
+	cr_assert_eq(got[2], 0);
+	before = d.w.r.calls;
+	cr_assert_eq(pyobj_getattr(&q, obj, "_name"), name);
+	cr_assert_eq(pyobj_getattr(&q, obj, "_native_id"), got[1]);
+	cr_assert_lt(together, d.w.r.calls - before, "%llu reads for three names at once",
+		     (unsigned long long)together);
+
+	before = d.w.r.calls;
+	cr_assert_eq(pyobj_int(&p, got[1], &v), 0);
+	cr_assert_eq(v, 4242);
+	cr_assert_eq(pyobj_str(&p, name, &b, 256), 0);
+	cr_assert_str_eq(buf_cstr(&b), "Thread-7 (worker)");
+	cr_assert_eq(d.w.r.calls - before, 2, "an int and a short str: one read each");
+
+	/* the last bytes of the memory: the read of a whole small object fails, its pieces do
+	 * not */
+	uint64_t end = PYW_BASE + PYW_IMAGE_SIZE, at_int = end - 28;
+	put_int(&d, at_int, d.w.t.sym.long_type, 99);
+	cr_assert_eq(pyobj_int(&p, at_int, &v), 0);
+	cr_assert_eq(v, 99);
+	uint64_t at_str = end - (uint64_t)d.o->u_ascii_size - 4;
+	pyw_put64(&d.w.im, at_str + (uint64_t)d.o->ob_type, d.w.t.sym.unicode_type);
+	pyw_put64(&d.w.im, at_str + (uint64_t)d.o->u_length, 3);
+	pyw_put32(&d.w.im, at_str + (uint64_t)d.o->u_state,
+		  (1u << d.o->u_kind_bit) | (1u << d.o->u_compact_bit) | (1u << d.o->u_ascii_bit));
+	memcpy(d.w.im.bytes + (at_str + (uint64_t)d.o->u_ascii_size - PYW_BASE), "end", 4);
+	buf_reset(&b);
+	cr_assert_eq(pyobj_str(&p, at_str, &b, 256), 0);
+	cr_assert_str_eq(buf_cstr(&b), "end");
+	buf_free(&b);
+	free(d.w.im.bytes);
+}
