@@ -14,13 +14,16 @@ failed=
 export TGATTACH="${TGATTACH:-./tgattach}"
 # run_step NAME COMMAND...: runs COMMAND with its output shown and kept in build/NAME.log; on
 # failure, names the step and its failing lines in the summary printed last
+# (and how long it took: make test has 20 minutes on a fresh 2-core machine)
 run_step() {
 	name=$1
 	shift
+	step_t0=$(date +%s)
 	{
 		"$@" 2>&1
 		echo $? >"build/$name.rc"
 	} | tee "build/$name.log"
+	echo "step $name: $(($(date +%s) - step_t0)) s"
 	if [ "$(cat "build/$name.rc")" != 0 ]; then
 		status=1
 		failed="$failed$name: FAILED (build/$name.log)
@@ -29,9 +32,12 @@ $(grep -E 'FAIL|ERROR|SUMMARY|not handled|harmed|: failed \(|missed, run again' 
 "
 	fi
 }
+tests_t0=$(date +%s)
 for suite in unit-tests e2e-tests; do
 	echo "== $suite"
+	step_t0=$(date +%s)
 	./build/asan/$suite --jobs=2 2>&1 | tee "build/asan/$suite.log" || status=1
+	echo "step $suite: $(($(date +%s) - step_t0)) s"
 	# criterion exits non-zero on failure; tee hides it, so read the synthesis line
 	if ! grep -q 'Failing: 0 | Crashing: 0' "build/asan/$suite.log"; then
 		status=1
@@ -99,6 +105,7 @@ run_step realserver-realtime /usr/bin/python3 tests/realserver/run.py $keep_fail
 run_step realserver-realtime-advisory /usr/bin/python3 tests/realserver/run.py \
 	$keep_failed/realtime-advisory \
 	--accuracy-advisory --tgattach-opt=--realtime --case http.server
+echo "tests: $(($(date +%s) - tests_t0)) s in all (the build before them not counted)"
 # the failures again, last: CI shows the end of the output
 if [ -n "$failed" ]; then
 	echo "== failed"
