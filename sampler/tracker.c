@@ -366,6 +366,20 @@ static int stale_before(const struct tthread *t, const struct walk_thread *th, s
  * (inclusively, through the deltas of their returns), the innermost as its own; or, a
  * release, or growth_before, to the stack as it was before; a stack sample's rest half to
  * each (rest_share). */
+/* Does a change seen between samples go to the stack before this sighting (feed_thread)?
+ * Not at a thread's first sighting, which has no stack before it: all goes to its stack
+ * now (charged to no call, it counted in its total and in none of its calls). */
+static int goes_before(const struct tthread *t, const struct walk_thread *th,
+		       const struct tracker_charge *c, size_t keep, int64_t charged, double when)
+{
+	int runs_new = c->runs_free && only_calls(t, th, keep);
+
+	if (c->span == SPAN_ALL || t->last_when == 0)
+		return 0;
+	return charged < 0 ||
+	       (charged > 0 && c->growth_before && !runs_new && !stale_before(t, th, keep, when));
+}
+
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
 		       const struct tracker_charge *c, double when, struct tg_err *err)
 {
@@ -387,10 +401,8 @@ static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_
 		note_positions(t, th);
 		return charge_unseen(tk, t, charged, when, err);
 	}
-	int runs_new = c->runs_free && only_calls(t, th, keep);
 	int rest = c->span == SPAN_ALL;
-	int before = !rest && (charged < 0 || (charged > 0 && c->growth_before && !runs_new &&
-					       !stale_before(t, th, keep, when)));
+	int before = goes_before(t, th, c, keep, charged, when);
 	int64_t early = before ? charged
 			: rest ? rest_share(t, th, charged - c->now)
 			       : tail_share(t, th, keep, c->bytes < charged ? c->bytes : charged,

@@ -2,6 +2,7 @@
  * and how a stack sample's rest, a thread that let go of the GIL, growth made unseen and a
  * sighting timed early are placed. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -387,4 +388,31 @@ Test(tracker, growth_over_a_span_begun_in_a_call_returned_since_is_half_run_unse
 	free(mem);
 	free(stack);
 	trk_done(&fx);
+}
+
+/* A thread's first sighting has no stack before it: a release, or growth of a thread that
+ * let go of the GIL since, seen then goes to its stack now, so that its calls hold all that
+ * its total (process.charge) says.  Charged to the stack before, it went to no call. */
+Test(tracker, a_first_sighting_charges_the_stack_now)
+{
+	const int inner[] = {0, 1, 3};
+
+	for (int sign = -1; sign <= 1; sign += 2) {
+		struct trk_fixture fx;
+		struct tg_err err = {0};
+		char want[64];
+
+		trk_init(&fx);
+		trk_set_stack(&fx, 0, inner, 3); /* never sampled before */
+		cr_assert_eq(trk_feed_one(&fx, sign * 131072, 0, LET_GO, 0, 1.01, &err), 1, "%s",
+			     err.msg);
+		tracker_end_all(fx.tk, 2.0, NULL, NULL);
+		char *mem = trk_slurp(&fx, "T100.mem");
+		snprintf(want, sizeof want, ":root=>%d\n", sign * 131072);
+		cr_assert(strstr(mem, want), "the outermost call holds it:\n%s", mem);
+		snprintf(want, sizeof want, ":leaf=>%d\n", sign * 131072);
+		cr_assert(strstr(mem, want), "the innermost made it:\n%s", mem);
+		free(mem);
+		trk_done(&fx);
+	}
 }
