@@ -273,24 +273,38 @@ long pyobj_bytes(struct pyobj *p, uint64_t obj, unsigned char *dst, size_t cap)
 	return (long)size;
 }
 
-static int long_digits(struct pyobj *p, uint64_t obj, int64_t *ndigits, int *negative)
+/* Where an int keeps its size word: its tag (3.12+), else its ob_size. */
+static int32_t size_offset(const struct py_offsets *o)
 {
-	const struct py_offsets *o = p->o;
-	uint64_t tag;
-	int64_t size;
+	return ok(o->long_tag) ? o->long_tag : o->long_size;
+}
+
+/* An int's digit count and sign from its size word: 3.12+ its tag (ndigits << 3, sign in the
+ * low bits), before its signed ob_size.  A count beyond what fits 64 bits stands as 4. */
+static void size_word(const struct py_offsets *o, uint64_t word, int64_t *ndigits, int *negative)
+{
+	int64_t size = (int64_t)word;
 
 	if (ok(o->long_tag)) {
-		if (remote_read_u64(p->r, obj + (uint64_t)o->long_tag, &tag) < 0)
-			return -1;
-		*ndigits = (int64_t)(tag >> 3);
-		*negative = (tag & 3) == 2;
-		return 0;
+		*ndigits = (int64_t)(word >> 3);
+		*negative = (word & 3) == 2;
+		return;
 	}
-	if (remote_read(p->r, obj + (uint64_t)o->long_size, &size, 8) < 0)
-		return -1;
 	*negative = size < 0;
-	*ndigits = size < 0 ? -size : size;
-	return 0;
+	*ndigits = size >= 0 ? size : size > -4 ? -size : 4;
+}
+
+/* The value of ndigits (at most 3) 30-bit digits at raw, least significant first. */
+static int64_t digits_value(const unsigned char *raw, int64_t ndigits, int negative)
+{
+	uint64_t v = 0;
+
+	for (int64_t i = ndigits - 1; i >= 0; i--) {
+		uint32_t d;
+		memcpy(&d, raw + 4 * i, 4);
+		v = (v << 30) | (d & 0x3fffffffu);
+	}
+	return negative ? -(int64_t)v : (int64_t)v;
 }
 
 /* A 3.x int of up to three digits (every int that fits 64 bits but the largest), read in
@@ -299,9 +313,11 @@ static int long_digits(struct pyobj *p, uint64_t obj, int64_t *ndigits, int *neg
 static int int_at_once(struct pyobj *p, uint64_t obj, int64_t *out)
 {
 	const struct py_offsets *o = p->o;
-	int32_t size_at = ok(o->long_tag) ? o->long_tag : o->long_size;
+	int32_t size_at = size_offset(o);
 	unsigned char b[48];
 	uint64_t type, word;
+	int64_t ndigits;
+	int negative;
 
 	if (py2(p) || o->ob_type < 0 || size_at < o->ob_type || o->long_digit < size_at ||
 	    (size_t)o->long_digit + 12 - (size_t)o->ob_type > sizeof b ||
@@ -310,27 +326,18 @@ static int int_at_once(struct pyobj *p, uint64_t obj, int64_t *out)
 		return 1;
 	memcpy(&type, b, 8);
 	memcpy(&word, b + (size_at - o->ob_type), 8);
-	int64_t size = (int64_t)word;
-	int64_t ndigits = ok(o->long_tag) ? (int64_t)(word >> 3)
-			  : size >= 0	  ? size
-			  : size > -4	  ? -size
-					  : 4; /* more than we read */
-	int negative = ok(o->long_tag) ? (word & 3) == 2 : size < 0;
+	size_word(o, word, &ndigits, &negative);
 	if (type != p->t->sym.long_type || ndigits > 3)
 		return type == p->t->sym.long_type ? -1 : 1;
-	uint64_t v = 0;
-	for (int64_t i = ndigits - 1; i >= 0; i--) {
-		uint32_t d;
-		memcpy(&d, b + (o->long_digit - o->ob_type) + 4 * i, 4);
-		v = (v << 30) | (d & 0x3fffffffu);
-	}
-	*out = negative ? -(int64_t)v : (int64_t)v;
+	*out = digits_value(b + (o->long_digit - o->ob_type), ndigits, negative);
 	return 0;
 }
 
 int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out)
 {
-	uint32_t digits[3];
+	const struct py_offsets *o = p->o;
+	unsigned char digits[12];
+	uint64_t word;
 	int64_t ndigits;
 	int negative;
 	int once = obj ? int_at_once(p, obj, out) : -1;
@@ -341,16 +348,15 @@ int pyobj_int(struct pyobj *p, uint64_t obj, int64_t *out)
 	if (!type)
 		return -1;
 	if (py2(p) && type == p->t->sym.int_type)
-		return remote_read(p->r, obj + (uint64_t)p->o->int27_ival, out, 8);
-	if (type != p->t->sym.long_type || long_digits(p, obj, &ndigits, &negative) < 0 ||
-	    ndigits > 3)
+		return remote_read(p->r, obj + (uint64_t)o->int27_ival, out, 8);
+	int32_t size_at = size_offset(o);
+	if (type != p->t->sym.long_type ||
+	    remote_read_u64(p->r, obj + (uint64_t)size_at, &word) < 0)
 		return -1;
-	if (ndigits &&
-	    remote_read(p->r, obj + (uint64_t)p->o->long_digit, digits, (size_t)ndigits * 4) < 0)
+	size_word(o, word, &ndigits, &negative);
+	if (ndigits > 3 || (ndigits && remote_read(p->r, obj + (uint64_t)o->long_digit, digits,
+						   (size_t)ndigits * 4) < 0))
 		return -1;
-	uint64_t v = 0;
-	for (int64_t i = ndigits - 1; i >= 0; i--)
-		v = (v << 30) | (digits[i] & 0x3fffffffu);
-	*out = negative ? -(int64_t)v : (int64_t)v;
+	*out = digits_value(digits, ndigits, negative);
 	return 0;
 }

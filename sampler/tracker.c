@@ -362,10 +362,6 @@ static int stale_before(const struct tthread *t, const struct walk_thread *th, s
 	return keep < t->depth && th->depth > keep && when - t->last_when > STALE_S;
 }
 
-/* The change charged at this sighting goes to the stack as it is now: every frame on it
- * (inclusively, through the deltas of their returns), the innermost as its own; or, a
- * release, or growth_before, to the stack as it was before; a stack sample's rest half to
- * each (rest_share). */
 /* Does a change seen between samples go to the stack before this sighting (feed_thread)?
  * Not at a thread's first sighting, which has no stack before it: all goes to its stack
  * now (charged to no call, it counted in its total and in none of its calls). */
@@ -380,6 +376,10 @@ static int goes_before(const struct tthread *t, const struct walk_thread *th,
 	       (charged > 0 && c->growth_before && !runs_new && !stale_before(t, th, keep, when));
 }
 
+/* The change charged at this sighting goes to the stack as it is now: every frame on it
+ * (inclusively, through the deltas of their returns), the innermost as its own; or, a
+ * release, or growth_before, to the stack as it was before; a stack sample's rest half to
+ * each (rest_share). */
 static int feed_thread(struct tracker *tk, struct tthread *t, const struct walk_thread *th,
 		       const struct tracker_charge *c, double when, struct tg_err *err)
 {
