@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "attach/remote.h"
+#include "sampler/stackcopy.h"
 #include "symbols/pytarget.h"
 
 #define GIL_MAX 64
@@ -41,16 +42,21 @@ size_t gil_holders(struct gil_reader *g, uint64_t *out, size_t max, uint64_t *sw
  * returns how many; once the caller has read them (remote_readv), gil_parse() answers as
  * gil_holders() does, and sets what gil_holders_read() and gil_last_holder() say.
  * switches: 1 to read the switch counters too (gil_parse then may fill *switches). */
-#define GIL_IOV_MAX (3 * GIL_MAX + 3)
+#define GIL_IOV_MAX (3 * GIL_MAX + 8)
 struct gil_batch {
 	int32_t locked[GIL_MAX];
 	uint64_t holder[GIL_MAX], sw[GIL_MAX];
 	int switches;
 	uint64_t word, word_of; /* gil_in_c's word, and the state it was read of (0: none) */
-	uint64_t top, cur; /* 3.11+: that state's data stack top, current frame (gil_position) */
-	int top_read, cur_read; /* they were queued, after the word */
+	/* 3.11+: that state's data stack chunk, top, current frame (gil_position); with a
+	 * stack copy (gil_stack), the word, top and frame read again after it */
+	uint64_t chunk, top, cur, again[3];
+	int at_top, at_cur, at_copy, at_again; /* their pieces after the word; 0: not queued */
+	size_t npos;			       /* pieces from the word on */
 };
-size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches);
+/* stacks: 1 to copy the data stack of the last holder (3.11+) in the same call (gil_stack) */
+size_t gil_prepare(struct gil_reader *g, struct gil_batch *b, struct remote_iov *iov, int switches,
+		   int stacks);
 size_t gil_parse(struct gil_reader *g, const struct gil_batch *b, const struct remote_iov *iov,
 		 size_t n, uint64_t *out, size_t max, uint64_t *switches);
 /* Did the last gil_holders() read the GILs (0: none known, or the read failed, so that its
@@ -77,5 +83,14 @@ uint64_t gil_in_c(const struct gil_reader *g);
  * Compared with a walk made later, it tells whether the thread was then in a frame it
  * still has (tracker.h, tracker_charge's pos_before). */
 uint64_t gil_position(const struct gil_reader *g, uint64_t *tstate, uint64_t *frame);
+/* The data stack of the state gil_position() names, as the last gil_parse() copied it
+ * (gil_prepare's stacks): its current chunk from its start to past its top, copied right
+ * after the words that gave the position, and those words read again right after it, the
+ * same.  So its frames are those the thread had when the reading saw the memory (a walk
+ * made later finds a thread that has run on: docs/memory.md, "The walk comes after the
+ * reading").  The chunk copied is the one the reading before found; 0 when it is still
+ * the current one and the copy holds the top, else -1 (none asked, another state, the
+ * thread moved during the copy, or moved to another chunk). */
+int gil_stack(const struct gil_reader *g, uint64_t tstate, struct stackcopy_taken *out);
 
 #endif

@@ -428,7 +428,7 @@ static int read_quick(struct memtrack *mt, struct reading *rd)
 
 	int have_q = 0;
 	if (mt->metric == MEMTRACK_HEAP) {
-		ng = gil_prepare(mt->gil, &gb, giov, 1);
+		ng = gil_prepare(mt->gil, &gb, giov, 1, 1);
 		have_q = alloc_quick_with(mt->alloc, &q, giov, ng) == 0;
 	}
 	if (have_q) {
@@ -523,6 +523,11 @@ uint64_t memtrack_span_pos(const struct memtrack *mt, uint64_t tstate, uint64_t 
 
 	*frame = known ? mt->span_frame : 0;
 	return known ? mt->span_pos : 0;
+}
+
+int memtrack_stack(const struct memtrack *mt, uint64_t tstate, struct stackcopy_taken *out)
+{
+	return gil_stack(mt->gil, tstate, out);
 }
 
 void memtrack_micro_spent(struct memtrack *mt, double seconds)

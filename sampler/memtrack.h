@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "sampler/alloc.h"
 #include "sampler/attrib.h"
+#include "sampler/stackcopy.h"
 #include "sampler/walk.h"
 #include "symbols/pytarget.h"
 
@@ -120,6 +121,10 @@ double memtrack_span(const struct memtrack *mt);
  * *frame its frame; 0 when unknown (not the GIL's last holder then, a chain that began, a
  * read that failed, up to 3.10). */
 uint64_t memtrack_span_pos(const struct memtrack *mt, uint64_t tstate, uint64_t *frame);
+
+/* The data stack of thread state tstate as the last reading copied it, with the memory
+ * (gil_stack): 0, or -1 when it has none. */
+int memtrack_stack(const struct memtrack *mt, uint64_t tstate, struct stackcopy_taken *out);
 
 /* The thread state the last reading saw running C only (gil_in_c), or 0. */
 uint64_t memtrack_in_c(const struct memtrack *mt);

@@ -142,6 +142,11 @@ static void meta_stack_totals(struct recproc *p, struct meta_kv *kv)
 		walker_counts(p->s.walker, &walks, &torn);
 	meta_count(kv, "walks", walks);
 	meta_count(kv, "torn_walks", torn);
+	uint64_t copy_tries = 0, copy_walks = 0;
+	if (p->s.walker)
+		walker_copy_counts(p->s.walker, &copy_tries, &copy_walks);
+	meta_count(kv, "copy_walk_tries", copy_tries);
+	meta_count(kv, "copy_walks", copy_walks);
 	meta_count(kv, "code_reads", (p->s.walker ? walker_code_reads(p->s.walker) : 0));
 	buf_addf(meta_add(kv, "end"), "%.6f", p->ended);
 	meta_count(kv, "closed_at_end", p->closed_at_end);

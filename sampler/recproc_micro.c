@@ -49,13 +49,19 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 	int rc = 0;
 	uint64_t frame = 0, pos = sole ? memtrack_span_pos(p->mem, sh->tstate, &frame) : 0;
 
-	int walked = walker_walk_thread(p->s.walker, known ? known : &fresh, &p->one) == 0;
-	if (!walked && known) { /* the state is another thread's now (bound, or reused) */
-		walked = walker_walk_thread(p->s.walker, &fresh, &p->one) == 0 &&
-			 (p->one.threads[0].thread_id != known->thread_id ||
-			  p->one.threads[0].native_id != known->native_id);
+	/* the holder's frames as the reading copied them, when it did (memtrack_stack) */
+	struct stackcopy_taken copy;
+	const struct stackcopy_taken *at =
+	    memtrack_stack(p->mem, sh->tstate, &copy) == 0 ? &copy : NULL;
+	int rc_walk = walker_walk_thread_at(p->s.walker, known ? known : &fresh, at, &p->one);
+	if (rc_walk < 0 && known) { /* the state is another thread's now (bound, or reused) */
+		rc_walk = walker_walk_thread_at(p->s.walker, &fresh, at, &p->one);
+		if (rc_walk >= 0 && p->one.threads[0].thread_id == known->thread_id &&
+		    p->one.threads[0].native_id == known->native_id)
+			rc_walk = -1;
 		known = NULL;
 	}
+	int walked = rc_walk >= 0;
 	/* a state read through a stale holder pointer may be a new thread's, created in its
 	 * creator's thread with the creator's identity (3.11+): it is not a thread yet, and
 	 * taken for one it would carry on the creator's files with another stack */
@@ -77,7 +83,9 @@ static int charge_share(struct recproc *p, const struct attrib_share *sh, double
 		    tracker_only_calls(p->tracker, &p->one.threads[0]))
 			c.runs_free =
 			    memtrack_thread_runs(p->mem, p->one.threads[0].native_id) == 1;
-		if (sole) /* what changed while it was walked is its too (memtrack.h) */
+		/* what changed while it was walked is its too (memtrack.h); a walk of the
+		 * reading's copy shows the stack at the reading: the next span starts there */
+		if (sole && rc_walk == 0)
 			c.after = memtrack_micro_again(p->mem, sh->tstate);
 		c.span = memtrack_span(p->mem);
 		rc = tracker_feed_one(p->tracker, &p->one.threads[0], &c, now,

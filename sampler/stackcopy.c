@@ -68,6 +68,7 @@ int stackcopy_current(struct stackcopy *sc, struct remote *r, uint64_t chunk, ui
 {
 	sc->n = 0;
 	sc->used = 0;
+	sc->once = 0;
 	if (!chunk || top < chunk + CHUNK_HEADER || top - chunk > STACKCOPY_MAX / 2)
 		return -1;
 	/* past top, up to the end of its page: mapped when top is inside the chunk */
@@ -75,6 +76,23 @@ int stackcopy_current(struct stackcopy *sc, struct remote *r, uint64_t chunk, ui
 	if (copy_piece(sc, r, chunk, top, end, after, n, 1) == 0)
 		return 0;
 	return copy_piece(sc, r, chunk, top, top, after, n, 1); /* top was the chunk's end */
+}
+
+int stackcopy_adopt(struct stackcopy *sc, const struct stackcopy_taken *t)
+{
+	sc->n = 0;
+	sc->used = 0;
+	sc->once = 1;
+	if (!t->chunk || t->top < t->chunk + CHUNK_HEADER || t->top - t->chunk > t->len ||
+	    t->len > STACKCOPY_MAX / 2)
+		return -1;
+	unsigned char *dst = room(sc, t->len);
+	if (!dst)
+		return -1;
+	memcpy(dst, t->bytes, t->len);
+	sc->ranges[sc->n++] = (struct stackcopy_range){t->chunk, t->top, t->chunk + t->len, 0};
+	sc->used = t->len;
+	return 0;
 }
 
 int stackcopy_set_live(struct stackcopy *sc, uint64_t top)
@@ -132,7 +150,7 @@ int stackcopy_steady(const struct stackcopy *sc, int range, uint64_t addr, size_
 	const struct stackcopy_range *c = &sc->ranges[range];
 	if (addr < c->lo || addr >= c->end || c->end - addr < len)
 		return 0;
-	if (range > 0)
+	if (range > 0 || sc->once)
 		return 1;
 	size_t at = (size_t)(addr - c->lo);
 	return memcmp(sc->bytes + c->at + at, sc->again + at, len) == 0;

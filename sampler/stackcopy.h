@@ -29,6 +29,7 @@
 struct stackcopy {
 	unsigned char *bytes, *again; /* again: the second copy of the current chunk */
 	size_t cap, used, again_cap;
+	int once; /* the current chunk was adopted: no second copy to compare with */
 	struct stackcopy_range {
 		uint64_t lo, live, end; /* remote [lo, end) copied; [lo, live) live */
 		size_t at;		/* where in bytes */
@@ -37,6 +38,18 @@ struct stackcopy {
 };
 
 void stackcopy_free(struct stackcopy *sc);
+
+/* A current chunk copied elsewhere, in one piece (gil_stack): [chunk, chunk + len) of
+ * bytes, live up to top, the thread's innermost frame head, and its frame word (3.13+ the
+ * same frame; 3.11 and 3.12 its C frame). */
+struct stackcopy_taken {
+	uint64_t chunk, top, head, word;
+	const unsigned char *bytes;
+	size_t len;
+};
+/* Take such a copy as the current chunk's (its frames steady: read once, and judged
+ * steady by who took it); -1 when it does not hold its top. */
+int stackcopy_adopt(struct stackcopy *sc, const struct stackcopy_taken *t);
 
 /* Copy the current chunk from its start to past top (to the end of top's page), then read
  * the n pieces of after, then the chunk again, all in the same call.  0 when all were read;

@@ -524,6 +524,12 @@ static void codes_from_kept(struct walker *w, struct walk_thread *th)
 
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out)
 {
+	return walker_walk_thread_at(w, known, NULL, out) < 0 ? -1 : 0;
+}
+
+int walker_walk_thread_at(struct walker *w, const struct walk_thread *known,
+			  const struct stackcopy_taken *copy, struct walk_sample *out)
+{
 	unsigned char ts[TSTATE_READ_MAX];
 	struct ts_words ws;
 
@@ -564,10 +570,12 @@ int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct
 	th->frames_cap = cap;
 	th->reused = th->cpu_known = 0;
 	th->cpu_ns = th->quiet_since = 0;
-	walk_thread_frames(w, th, &ws);
+	int at = copy && walk_frames_taken(w, th, copy) == 0;
+	if (!at)
+		walk_thread_frames(w, th, &ws);
 	codes_from_kept(w, th);
 	walk_resolve_codes(w, out);
-	return 0;
+	return at;
 }
 
 void walk_sample_free(struct walk_sample *s)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "attach/remote.h"
+#include "sampler/stackcopy.h"
 #include "common/err.h"
 #include "sampler/codecache.h"
 #include "symbols/pytarget.h"
@@ -97,6 +98,8 @@ void walker_free(struct walker *w);
 /* Fresh walks of a thread's frames so far, and of them those cut as torn (a bad link, a
  * frame out of place, a thread that moved under the walk): not recorded. */
 void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn);
+/* Walks tried from a reading's copy of a data stack (walker_walk_thread_at), and made. */
+void walker_copy_counts(const struct walker *w, uint64_t *tries, uint64_t *walks);
 /* Code object headers read so far (each distinct code object of a fresh walk, except the
  * frames a walk between samples takes from the last sample's: walker_walk_thread). */
 uint64_t walker_code_reads(const struct walker *w);
@@ -114,6 +117,13 @@ int walker_sample(struct walker *w, struct walk_sample *s, struct tg_err *err);
  * identity is read from its state (its TID only where the state has one, 3.11+; its interpreter id
  * is not read). */
 int walker_walk_thread(struct walker *w, const struct walk_thread *known, struct walk_sample *out);
+/* The same, with the frames taken from a copy of the thread's data stack made earlier
+ * (3.11+: memtrack_stack, with a memory reading); the rest read now (its state, for who it
+ * is; the earlier chunks; the code objects).  1 when the walk is the copy's, 0 when the
+ * copy did not hold a whole walk (torn, another chunk) and it was walked now instead, -1
+ * as walker_walk_thread. */
+int walker_walk_thread_at(struct walker *w, const struct walk_thread *known,
+			  const struct stackcopy_taken *copy, struct walk_sample *out);
 
 void walk_sample_free(struct walk_sample *s);
 

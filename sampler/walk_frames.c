@@ -43,6 +43,12 @@ void walker_counts(const struct walker *w, uint64_t *walks, uint64_t *torn)
 	*torn = w->torn;
 }
 
+void walker_copy_counts(const struct walker *w, uint64_t *tries, uint64_t *walks)
+{
+	*tries = w->copy_tries;
+	*walks = w->copy_walks;
+}
+
 /* The thread went deeper during the walk: is the head the walk began at still in its chain
  * (then it is still running, and every frame below it is as walked)?  A few links of the
  * new chain are followed, as many as calls were entered meanwhile. */
@@ -308,6 +314,29 @@ static void walk_new_frames(struct walker *w, struct walk_thread *th, const stru
 		if (!th->truncated || th->depth == th->frames_cap)
 			return;
 	}
+}
+
+int walk_frames_taken(struct walker *w, struct walk_thread *th, const struct stackcopy_taken *t)
+{
+	struct ts_words live = {t->word, t->chunk, t->top, -1};
+
+	if (!w->new_frames || !t->head)
+		return -1;
+	w->copy_tries++;
+	walk_ensure_frames(th);
+	th->depth = 0;
+	th->truncated = 1;
+	th->no_frames = 0;
+	if (stackcopy_adopt(&w->stack, t) < 0)
+		return -1;
+	stackcopy_earlier(&w->stack, w->r);
+	walk_frames(w, th, t->head);
+	if (th->truncated && th->depth < th->frames_cap)
+		return -1;
+	th->no_frames = steady_no_frames(w, th, &live, t->head);
+	count_walk(w, th);
+	w->copy_walks++;
+	return 0;
 }
 
 /* Walk a thread's frames from its words; before 3.11 a walk the thread moved under is

@@ -39,7 +39,8 @@ struct kept {
 
 struct walker {
 	uint64_t walks, torn; /* fresh walks of a thread's frames; of them, those cut as torn */
-	uint64_t code_reads;  /* code object headers read */
+	uint64_t copy_tries, copy_walks; /* walks tried from a reading's copy, and made */
+	uint64_t code_reads;		 /* code object headers read */
 	struct remote *r;
 	const struct py_target *t;
 	const struct py_offsets *o;
@@ -84,6 +85,9 @@ uint64_t walk_read_ptr(struct walker *w, uint64_t addr);
 /* walk_frames.c */
 void walk_read_words(const struct walker *w, const unsigned char *ts, struct ts_words *out);
 void walk_ensure_frames(struct walk_thread *th);
+/* 3.11+: walk a thread's frames from a copy of its data stack made earlier; -1 when it
+ * does not hold a whole walk. */
+int walk_frames_taken(struct walker *w, struct walk_thread *th, const struct stackcopy_taken *t);
 void walk_thread_frames(struct walker *w, struct walk_thread *th, const struct ts_words *ws);
 
 /* walk_codes.c */

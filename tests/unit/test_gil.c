@@ -203,3 +203,111 @@ Test(gil, the_position_is_the_data_stack_top_and_the_current_frame)
 	cr_assert_eq(gil_position(w.g, &of, &frame), 0, "no data stack");
 	world_fini(&w);
 }
+
+/* One reading as memtrack makes it: the GIL's words and the holder's, with its data stack
+ * copied (gil_prepare's stacks). */
+static void read_with_stack(struct world *w)
+{
+	struct gil_batch b;
+	struct remote_iov iov[GIL_IOV_MAX];
+	uint64_t holders[GIL_MAX], sw;
+
+	size_t n = gil_prepare(w->g, &b, iov, 1, 1);
+	remote_readv(&w->r, iov, n);
+	cr_assert_eq(gil_parse(w->g, &b, iov, n, holders, GIL_MAX, &sw), 1);
+}
+
+#define CHUNK (FRAME + 8) /* datastack_chunk, then datastack_top */
+#define TOP (FRAME + 16)
+
+/* The data stack of the holder at the reading before, copied in the reading's own call
+ * (3.11+), from the chunk that reading found to a page past its top's page: the frames the
+ * thread had when the memory was read.  Not when the thread is in another chunk now, has
+ * gone deeper than copied, or when the copy cannot be read; the position stays known. */
+Test(gil, the_holders_data_stack_is_copied_with_the_reading)
+{
+	struct world w;
+	struct stackcopy_taken t;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *m =
+	    mmap(NULL, 5 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(m, MAP_FAILED);
+	munmap(m + 4 * pg, pg); /* nothing mapped past the fourth page */
+	for (size_t i = 0; i < 4 * pg; i++)
+		m[i] = (unsigned char)(i * 7);
+	uint64_t chunk = (uint64_t)(uintptr_t)m, ts;
+	world_init(&w, CURRENT_FRAME);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	w.t.off.ts_datastack_chunk = CHUNK;
+	w.t.off.ts_datastack_top = TOP;
+	w.tstate[FRAME / 8] = chunk + 0x200;
+	w.tstate[CHUNK / 8] = chunk;
+	w.tstate[TOP / 8] = chunk + 0x300;
+	read_with_stack(&w);
+	read_with_stack(&w);
+	cr_assert_eq(gil_stack(w.g, ts, &t), -1, "no chunk known before this reading");
+	read_with_stack(&w);
+	cr_assert_eq(gil_stack(w.g, ts, &t), 0);
+	cr_expect_eq(t.chunk, chunk);
+	cr_expect_eq(t.top, chunk + 0x300);
+	cr_expect_eq(t.head, chunk + 0x200, "3.13+: the frame word is the current frame");
+	cr_expect_eq(t.len, 2 * pg, "to a page past the top's page");
+	cr_expect_eq(memcmp(t.bytes, m, t.len), 0);
+	cr_expect_eq(gil_stack(w.g, ts + 8, &t), -1, "another state's");
+
+	w.tstate[TOP / 8] = chunk + 3 * pg;
+	read_with_stack(&w);
+	cr_expect_eq(gil_stack(w.g, ts, &t), -1, "deeper than copied");
+	cr_expect_eq(gil_position(w.g, &ts, &chunk), (uint64_t)(uintptr_t)m + 3 * pg);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	chunk = (uint64_t)(uintptr_t)m;
+	read_with_stack(&w); /* copies past the fourth page: unreadable */
+	cr_expect_eq(gil_stack(w.g, ts, &t), -1, "a copy that failed");
+	cr_expect_eq(gil_position(w.g, &ts, &chunk), (uint64_t)(uintptr_t)m + 3 * pg,
+		     "the position is read all the same");
+	ts = (uint64_t)(uintptr_t)w.tstate;
+
+	w.tstate[CHUNK / 8] = chunk + pg; /* a new chunk pushed */
+	w.tstate[TOP / 8] = chunk + pg + 0x100;
+	w.tstate[FRAME / 8] = chunk + pg + 0x40;
+	read_with_stack(&w);
+	cr_expect_eq(gil_stack(w.g, ts, &t), -1, "the chunk copied is the one before");
+	read_with_stack(&w);
+	cr_assert_eq(gil_stack(w.g, ts, &t), 0, "the new chunk copied");
+	cr_expect_eq(t.chunk, chunk + pg);
+	cr_expect_eq(memcmp(t.bytes, m + pg, t.len), 0);
+	world_fini(&w);
+	munmap(m, 4 * pg);
+}
+
+/* 3.11 and 3.12: the frame word is a C frame; the copy's head is its current frame, read
+ * where the reading before found the C frame. */
+Test(gil, the_copys_head_is_the_c_frames_current_frame)
+{
+	struct world w;
+	struct stackcopy_taken t;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *m =
+	    mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(m, MAP_FAILED);
+	uint64_t chunk = (uint64_t)(uintptr_t)m, ts, cframe[2] = {0, chunk + 0x80};
+	world_init(&w, CFRAME);
+	ts = (uint64_t)(uintptr_t)w.tstate;
+	w.t.off.ts_datastack_chunk = CHUNK;
+	w.t.off.ts_datastack_top = TOP;
+	w.tstate[FRAME / 8] = (uint64_t)(uintptr_t)cframe;
+	w.tstate[CHUNK / 8] = chunk;
+	w.tstate[TOP / 8] = chunk + 0x100;
+	for (int i = 0; i < 3; i++)
+		read_with_stack(&w);
+	cr_assert_eq(gil_stack(w.g, ts, &t), 0);
+	cr_expect_eq(t.head, chunk + 0x80);
+	cr_expect_eq(t.word, (uint64_t)(uintptr_t)cframe);
+	cframe[1] = chunk + 0x200; /* above the top: a frame that returned */
+	read_with_stack(&w);
+	cr_expect_eq(gil_stack(w.g, ts, &t), -1, "a head above the top");
+	world_fini(&w);
+	munmap(m, 3 * pg);
+}

@@ -226,3 +226,50 @@ Test(py314, no_table_of_the_same_version_is_refused)
 	cr_expect(strstr(err.msg, "no built-in table") != NULL, "%s", err.msg);
 	free(w.im.bytes);
 }
+
+/* A walk from a copy of the data stack that a memory reading made (walker_walk_thread_at):
+ * the frames the thread had then, though it has returned from one since; a copy that does
+ * not hold its top is not used, and the thread is walked as it is now. */
+Test(py314, a_walk_from_the_readings_copy_shows_the_stack_then)
+{
+	struct pyw_world w;
+	struct walk_sample s = {0}, one = {0};
+	struct tg_err err = {0};
+
+	build_stack(&w, 0, 10);
+	const struct py_offsets *o = &w.t.off;
+	struct walker *wk = walker_new(&w.r, &w.t);
+	cr_assert_eq(walker_sample(wk, &s, &err), 0, "%s", err.msg);
+	cr_assert_eq(s.threads[0].depth, 2);
+	uint64_t ts = s.threads[0].tstate, chunk, top, inner, outer;
+	cr_assert_eq(remote_read(&w.r, ts + (uint64_t)o->ts_datastack_chunk, &chunk, 8), 0);
+	cr_assert_eq(remote_read(&w.r, ts + (uint64_t)o->ts_datastack_top, &top, 8), 0);
+	cr_assert_eq(remote_read(&w.r, ts + (uint64_t)o->ts_current_frame, &inner, 8), 0);
+	cr_assert_eq(remote_read(&w.r, inner + (uint64_t)o->if_previous, &outer, 8), 0);
+	struct stackcopy_taken copy = {chunk, top, inner, inner, w.im.bytes + (chunk - PYW_BASE),
+				       4096};
+	/* handle() returned since: serve() alone now */
+	pyw_put64(&w.im, ts + (uint64_t)o->ts_current_frame, outer);
+	pyw_put64(&w.im, ts + (uint64_t)o->ts_datastack_top, inner);
+	unsigned char then[4096];
+	memcpy(then, copy.bytes, sizeof then);
+	copy.bytes = then;
+
+	cr_assert_eq(walker_walk_thread_at(wk, &s.threads[0], &copy, &one), 1);
+	cr_assert_eq(one.threads[0].depth, 2, "the stack as the reading copied it");
+	cr_expect_str_eq(one.threads[0].frames[0].code_info->func, "handle");
+	cr_expect(!one.threads[0].truncated);
+	cr_assert_eq(walker_walk_thread(wk, &s.threads[0], &one), 0);
+	cr_expect_eq(one.threads[0].depth, 1, "the stack now");
+	copy.len = (size_t)(top - chunk) - 8; /* does not hold its top */
+	cr_assert_eq(walker_walk_thread_at(wk, &s.threads[0], &copy, &one), 0);
+	cr_expect_eq(one.threads[0].depth, 1, "walked now instead");
+	uint64_t tries, made;
+	walker_copy_counts(wk, &tries, &made);
+	cr_expect_eq(tries, 2);
+	cr_expect_eq(made, 1, "a copy without its top is not walked");
+	walk_sample_free(&s);
+	walk_sample_free(&one);
+	walker_free(wk);
+	free(w.im.bytes);
+}
