@@ -220,6 +220,29 @@ static void read_with_stack(struct world *w)
 #define CHUNK (FRAME + 8) /* datastack_chunk, then datastack_top */
 #define TOP (FRAME + 16)
 
+static unsigned char *pages(size_t n)
+{
+	unsigned char *m = mmap(NULL, n * (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(m, MAP_FAILED);
+	return m;
+}
+
+/* A world whose holder's data stack chunk is at m, its top top_off bytes in; its state. */
+static uint64_t stack_world(struct world *w, enum style style, const unsigned char *m,
+			    uint64_t top_off)
+{
+	uint64_t chunk = (uint64_t)(uintptr_t)m;
+
+	world_init(w, style);
+	w->t.off.ts_datastack_chunk = CHUNK;
+	w->t.off.ts_datastack_top = TOP;
+	w->tstate[CHUNK / 8] = chunk;
+	w->tstate[TOP / 8] = chunk + top_off;
+	return (uint64_t)(uintptr_t)w->tstate;
+}
+
 /* The data stack of the holder at the reading before, copied in the reading's own call
  * (3.11+), from the chunk that reading found to a page past its top's page: the frames the
  * thread had when the memory was read.  Not when the thread is in another chunk now, has
@@ -229,21 +252,13 @@ Test(gil, the_holders_data_stack_is_copied_with_the_reading)
 	struct world w;
 	struct stackcopy_taken t;
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	unsigned char *m =
-	    mmap(NULL, 5 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *m = pages(5);
 
-	cr_assert_neq(m, MAP_FAILED);
 	munmap(m + 4 * pg, pg); /* nothing mapped past the fourth page */
 	for (size_t i = 0; i < 4 * pg; i++)
 		m[i] = (unsigned char)(i * 7);
-	uint64_t chunk = (uint64_t)(uintptr_t)m, ts;
-	world_init(&w, CURRENT_FRAME);
-	ts = (uint64_t)(uintptr_t)w.tstate;
-	w.t.off.ts_datastack_chunk = CHUNK;
-	w.t.off.ts_datastack_top = TOP;
+	uint64_t chunk = (uint64_t)(uintptr_t)m, ts = stack_world(&w, CURRENT_FRAME, m, 0x300);
 	w.tstate[FRAME / 8] = chunk + 0x200;
-	w.tstate[CHUNK / 8] = chunk;
-	w.tstate[TOP / 8] = chunk + 0x300;
 	read_with_stack(&w);
 	read_with_stack(&w);
 	cr_assert_eq(gil_stack(w.g, ts, &t), -1, "no chunk known before this reading");
@@ -288,18 +303,11 @@ Test(gil, the_copys_head_is_the_c_frames_current_frame)
 	struct world w;
 	struct stackcopy_taken t;
 	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	unsigned char *m =
-	    mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *m = pages(3);
+	uint64_t chunk = (uint64_t)(uintptr_t)m, cframe[2] = {0, chunk + 0x80};
+	uint64_t ts = stack_world(&w, CFRAME, m, 0x100);
 
-	cr_assert_neq(m, MAP_FAILED);
-	uint64_t chunk = (uint64_t)(uintptr_t)m, ts, cframe[2] = {0, chunk + 0x80};
-	world_init(&w, CFRAME);
-	ts = (uint64_t)(uintptr_t)w.tstate;
-	w.t.off.ts_datastack_chunk = CHUNK;
-	w.t.off.ts_datastack_top = TOP;
 	w.tstate[FRAME / 8] = (uint64_t)(uintptr_t)cframe;
-	w.tstate[CHUNK / 8] = chunk;
-	w.tstate[TOP / 8] = chunk + 0x100;
 	for (int i = 0; i < 3; i++)
 		read_with_stack(&w);
 	cr_assert_eq(gil_stack(w.g, ts, &t), 0);
