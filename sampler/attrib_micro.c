@@ -143,9 +143,12 @@ static uint64_t mono_ns(void)
 
 /* GIL holders now or before (prev[]) that are not micro threads, or have no CPU reading
  * yet: threads started since the last stack sample (a server's thread per request).  They
- * ran Python code then. */
-static size_t fresh_holders(const struct attrib *a, const uint64_t *holders, size_t nholders,
-			    const uint64_t *prev, size_t nprev, uint64_t *out)
+ * ran Python code then.  So did a holder whose CPU time (ran[]) did not move: the kernel
+ * adds a thread's time at its ticks and when it leaves its CPU, so a thread still on its
+ * CPU since before the last reading (one that let the GIL go for a hash or a send) shows
+ * none yet. */
+static size_t fresh_holders(const struct attrib *a, const uint64_t *ran, const uint64_t *holders,
+			    size_t nholders, const uint64_t *prev, size_t nprev, uint64_t *out)
 {
 	size_t n = 0;
 
@@ -153,7 +156,7 @@ static size_t fresh_holders(const struct attrib *a, const uint64_t *holders, siz
 		uint64_t t = i < nholders ? holders[i] : prev[i - nholders];
 		int known = 0;
 		for (size_t k = 0; k < a->nmicro && !known; k++)
-			known = a->micro[k].tstate == t && a->micro[k].primed;
+			known = a->micro[k].tstate == t && a->micro[k].primed && ran[k];
 		for (size_t k = 0; k < n && !known; k++)
 			known = out[k] == t;
 		if (!known && n < 2 * MAX_HOLDERS)
@@ -188,12 +191,17 @@ static void micro_by_cpu(struct attrib *a, struct shares *sh, int64_t delta,
 		holders = only;
 		nholders = nonly;
 	}
-	size_t nfresh = fresh_holders(a, holders, nholders, nonly ? NULL : a->micro_prev,
-				      nonly ? 0 : a->nmicro_prev, fresh);
+	int primed[MICRO_THREADS];
+	for (size_t i = 0; i < a->nmicro; i++)
+		primed[i] = a->micro[i].primed;
 	micro_ran(a, ran);
 	ran_only(a, ran, only, nonly);
 	if (elapsed)
 		credit_holder(a, ran, elapsed, holders, nholders);
+	for (size_t i = 0; i < a->nmicro; i++) /* no reading before this one: no time yet */
+		ran[i] = primed[i] ? ran[i] : 0;
+	size_t nfresh = fresh_holders(a, ran, holders, nholders, nonly ? NULL : a->micro_prev,
+				      nonly ? 0 : a->nmicro_prev, fresh);
 	a->last_micro_ns = now;
 	for (size_t i = 0; i < a->nmicro; i++)
 		total += ran[i];

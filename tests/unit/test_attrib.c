@@ -24,7 +24,8 @@ struct worker {
 	atomic_int stop;
 	atomic_int go_touch;
 	atomic_int touched;
-	int kind; /* 0 spin, 1 sleep, 2 touch fresh memory when told, then sleep */
+	int kind;    /* 0 spin, 1 sleep, 2 touch fresh memory when told, then sleep, 3 blocked */
+	int wake[2]; /* kind 3: blocked reading it until stop() */
 };
 
 static void *work(void *arg)
@@ -32,6 +33,9 @@ static void *work(void *arg)
 	struct worker *w = arg;
 
 	atomic_store(&w->tid, (int)syscall(SYS_gettid));
+	char byte;
+	if (w->kind == 3 && read(w->wake[0], &byte, 1) < 0)
+		return NULL;
 	while (!atomic_load(&w->stop)) {
 		if (w->kind == 0)
 			continue;
@@ -54,6 +58,9 @@ static void start(struct worker *w, int kind)
 {
 	memset(w, 0, sizeof *w);
 	w->kind = kind;
+	w->wake[0] = w->wake[1] = -1;
+	if (kind == 3)
+		cr_assert_eq(pipe(w->wake), 0);
 	cr_assert_eq(pthread_create(&w->th, NULL, work, w), 0);
 	while (!atomic_load(&w->tid))
 		usleep(100);
@@ -62,7 +69,13 @@ static void start(struct worker *w, int kind)
 static void stop(struct worker *w)
 {
 	atomic_store(&w->stop, 1);
+	if (w->kind == 3)
+		cr_assert_eq(write(w->wake[1], "", 1), 1);
 	pthread_join(w->th, NULL);
+	if (w->kind == 3) {
+		close(w->wake[0]);
+		close(w->wake[1]);
+	}
 }
 
 static void sample_of(struct walk_sample *s, struct walk_thread *th, struct worker *const *w,
@@ -344,6 +357,43 @@ Test(attrib, fresh_holder_shares_unexplained_time)
 	cr_assert_gt(got, 750, "the fresh holder ran, the sleepers hardly: %lld", (long long)got);
 	stop(&sleepers[0]);
 	stop(&sleepers[1]);
+	attrib_free(a);
+}
+
+/* One hand-over between the two last holders: the one that let the GIL go shows no CPU
+ * time since the last reading, but it held the GIL then, so it ran (the kernel adds a
+ * thread's time at its ticks and when it leaves its CPU: one still on it, hashing or
+ * sending without the GIL, shows none yet).  It shares the time the other's CPU does not
+ * explain, as a thread with no CPU reading does.  Until December 2026 the one that took
+ * the GIL had the whole change (http.server's main thread, back from waiting for a new
+ * thread to start, had a request thread's growth in `Thread.start`). */
+Test(attrib, a_holder_whose_time_did_not_move_still_ran)
+{
+	struct worker blocked, sleeper;
+	struct worker *w[2] = {&blocked, &sleeper};
+	struct walk_thread th[2];
+	struct walk_sample s;
+	int64_t charged[2];
+	struct attrib_share sh[4];
+	struct attrib *a = attrib_new(getpid());
+
+	start(&blocked, 3);
+	start(&sleeper, 1);
+	sample_of(&s, th, w, 2);
+	attrib_charge(a, &s, 0, charged);
+	uint64_t let_go = th[0].tstate, took = th[1].tstate;
+	attrib_micro(a, 1, &(struct attrib_gil){NULL, 0, 6, 0}, sh, 4); /* a CPU split: baselines */
+	attrib_micro(a, 0, &(struct attrib_gil){&let_go, 1, 6, let_go}, sh, 4);
+	usleep(20000);
+	size_t n = attrib_micro(a, 1000, &(struct attrib_gil){&took, 1, 7, took}, sh, 4);
+	int64_t got = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sh[i].tstate == let_go)
+			got += sh[i].bytes;
+	cr_assert_gt(got, 750, "the thread that let the GIL go ran; the taker slept: %lld",
+		     (long long)got);
+	stop(&blocked);
+	stop(&sleeper);
 	attrib_free(a);
 }
 
