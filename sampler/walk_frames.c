@@ -294,6 +294,15 @@ static int steady_no_frames(const struct walker *w, const struct walk_thread *th
 	return !head && py_inside_tstate(ws->frame, th->tstate);
 }
 
+/* 3.11+: a walk of th not made yet (torn until it is). */
+static void walk_begin(struct walk_thread *th)
+{
+	walk_ensure_frames(th);
+	th->depth = 0;
+	th->truncated = 1;
+	th->no_frames = 0;
+}
+
 /* 3.11+: copy the thread's stack and walk it; a try the thread moved under (the copy did
  * not hold its live stack, or a frame changed between the copies) is made once more from
  * the words read during it.  The thread is flagged torn when neither stands. */
@@ -303,10 +312,7 @@ static void walk_new_frames(struct walker *w, struct walk_thread *th, const stru
 	uint64_t head;
 
 	for (int attempt = 0; attempt < 2; attempt++, from = live) {
-		walk_ensure_frames(th);
-		th->depth = 0;
-		th->truncated = 1;
-		th->no_frames = 0;
+		walk_begin(th);
 		if (load_stack_copy(w, th->tstate, &from, &live, &head) < 0)
 			continue;
 		walk_frames(w, th, head);
@@ -323,10 +329,7 @@ int walk_frames_taken(struct walker *w, struct walk_thread *th, const struct sta
 	if (!w->new_frames || !t->head)
 		return -1;
 	w->copy_tries++;
-	walk_ensure_frames(th);
-	th->depth = 0;
-	th->truncated = 1;
-	th->no_frames = 0;
+	walk_begin(th);
 	if (stackcopy_adopt(&w->stack, t) < 0)
 		return -1;
 	stackcopy_earlier(&w->stack, w->r);
